@@ -1,0 +1,71 @@
+"""Notifications (one row per user, message and channel) and the local outbox."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from domain.models.base import Base, created_at_column, one_of, updated_at_column, uuid_pk
+
+
+class Channel(StrEnum):
+    EMAIL = "email"
+    SMS = "sms"
+    WHATSAPP = "whatsapp"
+    IN_APP = "in_app"
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+    __table_args__ = (
+        one_of("channel", [c.value for c in Channel], nullable=False),
+        # A dedupe key names one message; each channel delivers it at most once.
+        UniqueConstraint("dedupe_key", "channel"),
+        Index("ix_notifications_user_id", "user_id"),
+        Index("ix_notifications_created_at", "created_at"),
+        Index("ix_notifications_user_id_is_read", "user_id", "is_read"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    title: Mapped[str | None] = mapped_column(String(255))
+    message: Mapped[str | None] = mapped_column(Text)
+    type: Mapped[str | None] = mapped_column(String(50))
+    reference_type: Mapped[str | None] = mapped_column(String(50))
+    reference_id: Mapped[uuid.UUID | None]
+    is_read: Mapped[bool] = mapped_column(server_default=text("false"))
+    read_at: Mapped[datetime | None]
+    is_sent: Mapped[bool] = mapped_column(server_default=text("false"))
+    sent_at: Mapped[datetime | None]
+    channel: Mapped[str] = mapped_column(String(50))
+    dedupe_key: Mapped[str] = mapped_column(String(255))
+    provider: Mapped[str | None] = mapped_column(String(50))
+    provider_message_id: Mapped[str | None] = mapped_column(String(255))
+    attempts: Mapped[int] = mapped_column(server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+
+class OutboxMessage(Base):
+    """Where e-mail, SMS and WhatsApp go when no provider is configured: stored, listable."""
+
+    __tablename__ = "outbox_messages"
+    __table_args__ = (
+        one_of("channel", [c.value for c in Channel if c != Channel.IN_APP], nullable=False),
+        UniqueConstraint("dedupe_key", "channel"),
+        Index("ix_outbox_messages_created_at", "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    channel: Mapped[str] = mapped_column(String(50))
+    recipient: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str | None] = mapped_column(String(255))
+    body_text: Mapped[str] = mapped_column(Text)
+    body_html: Mapped[str | None] = mapped_column(Text)
+    dedupe_key: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = created_at_column()

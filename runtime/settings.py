@@ -1,0 +1,73 @@
+"""Every setting of Medivoy, read from MEDIVOY_* environment variables (and an optional .env)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MEDIVOY_", env_file=".env", extra="ignore", case_sensitive=False
+    )
+
+    env: str = "development"
+    data_dir: Path = Path(".medivoy")
+
+    # Empty means "start the embedded one" (medivoy dev) or "not configured".
+    database_url: str = ""
+    temporal_address: str = ""
+    temporal_namespace: str = "default"
+    task_queue: str = "medivoy"
+    redis_url: str = ""
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    public_base_url: str = "http://127.0.0.1:8000"
+    temporal_ui_port: int = 8233
+    temporal_port: int = 7233
+    postgres_port: int = 5433
+
+    jwt_secret: SecretStr = SecretStr("")
+    jwt_algorithm: str = "HS256"
+    access_token_minutes: int = 15
+    refresh_token_days: int = 7
+    verification_token_hours: int = 48
+    reset_token_minutes: int = 60
+
+    cors_origins: list[str] = Field(default_factory=list)
+    max_body_bytes: int = 1_048_576
+    auth_rate_limit: str = "10/minute"
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    admin_email: str = ""
+    admin_password: SecretStr = SecretStr("")
+
+    default_locale: str = "en"
+    email_from: str = "no-reply@medivoy.local"
+    sendgrid_api_key: SecretStr = SecretStr("")
+    sendgrid_host: str = "https://api.sendgrid.com"
+    twilio_account_sid: str = ""
+    twilio_auth_token: SecretStr = SecretStr("")
+    twilio_from_number: str = ""
+    twilio_whatsapp_from: str = ""
+    twilio_base_url: str = ""
+
+    tax_rate_default: Decimal = Decimal("0")
+
+    @property
+    def jwt_key(self) -> str:
+        value = self.jwt_secret.get_secret_value()
+        if not value:
+            raise RuntimeError("MEDIVOY_JWT_SECRET is not set")
+        return value
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
