@@ -1,0 +1,62 @@
+"""The Temporal worker: registers every workflow and activity and polls the task queue."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.notify import build_notification_activities, notification_activity_list
+from runtime.db import make_engine, make_sessionmaker
+from runtime.logging import configure_logging, log
+from runtime.settings import Settings, get_settings
+from runtime.temporal import connect
+from workflows import ALL_WORKFLOWS
+
+
+def all_activities(settings: Settings,
+                   sessionmaker: async_sessionmaker[AsyncSession]) -> Sequence[Callable[..., Any]]:
+    notifications = build_notification_activities(settings, sessionmaker)
+    return [*notification_activity_list(notifications)]
+
+
+def build_worker(
+    client: Client,
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    task_queue: str | None = None,
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=ALL_WORKFLOWS,
+        activities=all_activities(settings, sessionmaker),
+        # Synchronous activities (PDF rendering) run here, never on the event loop.
+        activity_executor=ThreadPoolExecutor(max_workers=8),
+    )
+
+
+async def run_worker(settings: Settings | None = None) -> None:
+    """Run until cancelled (SIGINT/SIGTERM from the CLI)."""
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+    if not settings.database_url or not settings.temporal_address:
+        raise RuntimeError("MEDIVOY_DATABASE_URL and MEDIVOY_TEMPORAL_ADDRESS must be set")
+    engine = make_engine(settings.database_url)
+    client = await connect(settings)
+    worker = build_worker(client, settings, make_sessionmaker(engine))
+    log.info("worker_started", task_queue=settings.task_queue)
+    try:
+        await worker.run()
+    finally:
+        await engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(run_worker())

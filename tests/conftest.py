@@ -7,18 +7,25 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 import pytest_asyncio
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
+from domain.access import Role
+from domain.models.users import User
 from runtime.db import make_engine, make_sessionmaker
 from runtime.migrate import upgrade
 from runtime.postgres import EmbeddedPostgres, free_port
+from runtime.settings import Settings
 from runtime.temporal_server import TemporalDevServer, binary
 
 os.environ.setdefault("MEDIVOY_JWT_SECRET", "test-secret-" + uuid.uuid4().hex)
@@ -93,9 +100,7 @@ def temporal_dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Te
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def temporal_client(temporal_dev_server: TemporalDevServer) -> Client:
-    return await Client.connect(
-        temporal_dev_server.address, data_converter=pydantic_data_converter
-    )
+    return await Client.connect(temporal_dev_server.address, data_converter=pydantic_data_converter)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -113,3 +118,81 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 def task_queue() -> str:
     """Each test runs its worker on its own task queue."""
     return "test-" + uuid.uuid4().hex
+
+
+# ---- the API with a real worker, for HTTP tests -------------------------------------------
+
+PASSWORD = "Correct-Horse-42!"
+
+
+@pytest.fixture
+def settings(database_url: str, task_queue: str) -> Settings:
+    return Settings(
+        database_url=database_url,
+        task_queue=task_queue,
+        jwt_secret=os.environ["MEDIVOY_JWT_SECRET"],
+        auth_rate_limit="1000/minute",
+        log_json=False,
+        log_level="WARNING",
+    )
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def worker(
+    temporal_client: Client, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[Worker]:
+    from worker import build_worker
+
+    running = build_worker(temporal_client, settings, sessionmaker)
+    async with running:
+        yield running
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def app(settings: Settings, temporal_client: Client) -> AsyncIterator[FastAPI]:
+    from api.app import create_app
+
+    application = create_app(settings, temporal=temporal_client)
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def client(app: FastAPI, worker: Worker) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver/api/v1") as c:
+        yield c
+
+
+async def create_user(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    role: Role = Role.PATIENT,
+    *,
+    email: str | None = None,
+    password: str = PASSWORD,
+    **fields: Any,
+) -> User:
+    """A ready account of any role (verified and approved), with its role record."""
+    from api.services import auth as auth_service
+
+    async with sessionmaker() as db, db.begin():
+        user = await auth_service.create_user(
+            db,
+            email=email or f"{role.value}-{uuid.uuid4().hex[:8]}@example.com",
+            password=password,
+            user_type=role,
+            first_name=fields.pop("first_name", role.value.replace("_", " ").title()),
+            last_name=fields.pop("last_name", "Tester"),
+            is_verified=fields.pop("is_verified", True),
+            approved=fields.pop("approved", True),
+            **fields,
+        )
+        return user
+
+
+async def login_headers(
+    client: httpx.AsyncClient, email: str, password: str = PASSWORD
+) -> dict[str, str]:
+    response = await client.post("/auth/login", json={"email": email, "password": password})
+    assert response.status_code == 200, response.text
+    return {"Authorization": f"Bearer {response.json()['data']['access_token']}"}

@@ -1,0 +1,93 @@
+"""create_app(): the FastAPI application with its middleware, routers and error handlers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from api import errors
+from api.audit import AuditedSession
+from api.envelope import ERROR_RESPONSES
+from api.middleware import RequestMiddleware
+from api.routers import auth, health, notifications, users
+from runtime.db import make_engine
+from runtime.logging import configure_logging
+from runtime.settings import Settings, get_settings
+
+API_PREFIX = "/api/v1"
+
+TAGS = [
+    {"name": "auth", "description": "Register, log in, tokens, e-mail verification, passwords"},
+    {"name": "users", "description": "User administration"},
+    {"name": "notifications", "description": "Your notifications; admins send new ones"},
+    {"name": "health", "description": "Liveness and the services Medivoy needs"},
+]
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    engine_url: str | None = None,
+    temporal: Client | None = None,
+) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, settings.log_json)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        url = engine_url or settings.database_url
+        if not url:
+            raise RuntimeError("MEDIVOY_DATABASE_URL is not set")
+        engine = make_engine(url)
+        app.state.engine = engine
+        app.state.sessionmaker = async_sessionmaker(
+            engine, class_=AsyncSession, expire_on_commit=False, sync_session_class=AuditedSession
+        )
+        redis = settings.redis_url
+        storage_url = "async+memory://" if not redis else "async+" + redis
+        app.state.limiter = MovingWindowRateLimiter(storage_from_string(storage_url))
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Medivoy API",
+        version="1.0.0",
+        description="The Medivoy medical-tourism platform. Every answer is wrapped in "
+        '`{"success", "message", "data"}`; errors carry `error.code`.',
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+        responses=ERROR_RESPONSES,
+    )
+    app.state.settings = settings
+    app.state.temporal = temporal
+    app.state.temporal_lock = asyncio.Lock()
+
+    errors.install(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key",
+                           "Accept-Language"],
+            expose_headers=["X-Request-ID"],
+        )
+    app.add_middleware(
+        RequestMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        large_body_paths={},
+    )
+    for router in (health.router, auth.router, users.router, notifications.router):
+        app.include_router(router, prefix=API_PREFIX)
+    return app

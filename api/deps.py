@@ -1,0 +1,166 @@
+"""Dependencies declared once as Annotated aliases: settings, the request's DB transaction, the
+Temporal client, the caller, role checks, pagination and rate limits."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from limits import parse
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+
+from api import context
+from api.security import decode_access_token
+from domain.access import Role
+from domain.errors import Forbidden, NotFound, RateLimited, Unauthorized, Unavailable
+from domain.models.users import User
+from runtime.settings import Settings
+from runtime.temporal import connect
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
+    """The request owns the transaction: committed when the route returns, rolled back when it
+    raises, so a failed request leaves nothing behind. Runs before the response is sent. A route
+    that must make a write durable before a side effect (starting a workflow) commits first."""
+    ctx = context.get()
+    route = request.scope.get("route")
+    if ctx is not None and route is not None:
+        ctx.action = getattr(route, "name", None)
+    async with request.app.state.sessionmaker() as session:
+        try:
+            yield session
+        except BaseException:
+            await session.rollback()
+            raise
+        await session.commit()
+
+
+DbSession = Annotated[AsyncSession, Depends(get_db, scope="function")]
+
+
+async def get_temporal(request: Request) -> Client:
+    state = request.app.state
+    if state.temporal is None:
+        async with state.temporal_lock:
+            if state.temporal is None:
+                try:
+                    state.temporal = await asyncio.wait_for(connect(state.settings), timeout=5)
+                except Exception as exc:
+                    raise Unavailable(
+                        "The workflow engine is not reachable; try again shortly",
+                        code="TEMPORAL_UNAVAILABLE",
+                    ) from exc
+    client: Client = state.temporal
+    return client
+
+
+Temporal = Annotated[Client, Depends(get_temporal)]
+
+bearer = HTTPBearer(auto_error=False, description="The access token from /auth/login")
+
+
+async def get_current_user(
+    request: Request,
+    db: DbSession,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> User:
+    if credentials is None or credentials.scheme.lower() != "bearer":
+        raise Unauthorized("Log in first: send 'Authorization: Bearer <access token>'",
+                           code="AUTH_REQUIRED")
+    claims = decode_access_token(settings, credentials.credentials)
+    try:
+        user_id = uuid.UUID(str(claims["sub"]))
+    except ValueError as exc:
+        raise Unauthorized("The access token is not valid", code="INVALID_TOKEN") from exc
+    user = await db.get(User, user_id)
+    if user is None or not user.is_active:
+        raise Unauthorized("This account is not active", code="ACCOUNT_INACTIVE")
+    ctx = context.get()
+    if ctx is not None:
+        ctx.user_id = user.id
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, User]]:
+    """A dependency that lets only these roles through (403 otherwise). Doctors and hospital
+    admins also need an admin's approval before they act in their role."""
+    allowed = {r.value for r in roles}
+
+    async def check(user: CurrentUser) -> User:
+        if user.user_type not in allowed:
+            raise Forbidden("Your role may not do this", code="ROLE_NOT_ALLOWED",
+                            details={"allowed_roles": sorted(allowed)})
+        if not user.is_approved:
+            raise Forbidden("An administrator has not approved this account yet",
+                            code="ACCOUNT_NOT_APPROVED")
+        return user
+
+    return check
+
+
+AdminUser = Annotated[User, Depends(require_roles(Role.ADMIN))]
+
+
+def ensure_self_or_admin(user: User, owner_id: uuid.UUID | None) -> None:
+    """Object-level check: a caller reaches only their own records unless they are an admin."""
+    if user.user_type == Role.ADMIN.value:
+        return
+    if owner_id is None or owner_id != user.id:
+        raise NotFound("Not found", code="NOT_FOUND")
+
+
+@dataclass
+class Pagination:
+    page: int
+    limit: int
+
+    @property
+    def offset(self) -> int:
+        return (self.page - 1) * self.limit
+
+
+def get_pagination(
+    page: Annotated[int, Query(ge=1, le=100_000, description="Page number, from 1")] = 1,
+    limit: Annotated[int, Query(ge=1, le=100, description="Items per page (max 100)")] = 20,
+) -> Pagination:
+    return Pagination(page=page, limit=limit)
+
+
+Paging = Annotated[Pagination, Depends(get_pagination)]
+
+
+def rate_limited() -> Callable[..., Coroutine[Any, Any, None]]:
+    """Limit attempts per client address on a sensitive endpoint (429 with Retry-After)."""
+
+    async def check(request: Request) -> None:
+        state = request.app.state
+        item = parse(state.settings.auth_rate_limit)
+        ctx = context.get()
+        key = ctx.ip if ctx and ctx.ip else "unknown"
+        route = request.scope.get("route")
+        scope = getattr(route, "path", request.url.path)
+        if not await state.limiter.hit(item, scope, key):
+            stats = await state.limiter.get_window_stats(item, scope, key)
+            retry = max(1, int(stats.reset_time - time.time()))
+            raise RateLimited("Too many attempts; wait before trying again", retry_after=retry)
+
+    return check

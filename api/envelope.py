@@ -1,0 +1,70 @@
+"""The plan's response envelope: {"success", "message", "data"} (+ "meta" on lists)."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, Field
+
+T = TypeVar("T")
+
+
+class Envelope(BaseModel, Generic[T]):
+    success: bool = True
+    message: str = "OK"
+    data: T
+
+
+class PageMeta(BaseModel):
+    page: int
+    limit: int
+    total: int
+
+
+class Page(BaseModel, Generic[T]):
+    success: bool = True
+    message: str = "OK"
+    data: list[T]
+    meta: PageMeta
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(examples=["INVALID_TRANSITION"])
+    details: Any = None
+
+
+class ErrorEnvelope(BaseModel):
+    success: bool = False
+    message: str
+    error: ErrorBody
+
+
+def ok(data: Any, message: str = "OK") -> dict[str, Any]:
+    return {"success": True, "message": message, "data": data}
+
+
+def page(items: list[Any], *, page: int, limit: int, total: int, message: str = "OK") -> dict[str, Any]:
+    return {
+        "success": True,
+        "message": message,
+        "data": items,
+        "meta": {"page": page, "limit": limit, "total": total},
+    }
+
+
+# Documented on every route: what each error status looks like.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorEnvelope, "description": text}
+    for status, text in {
+        400: "Bad request",
+        401: "Not authenticated",
+        403: "Not allowed",
+        404: "Not found",
+        409: "Conflict with the current state",
+        413: "Body too large",
+        422: "Validation error (names the field)",
+        429: "Too many requests",
+        500: "Unexpected error (carries the request id)",
+        503: "A service the request needs is down",
+    }.items()
+}

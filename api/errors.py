@@ -1,0 +1,122 @@
+"""One place that turns every failure into the plan's error envelope with the right status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+
+from api import context
+from domain import errors
+from runtime.logging import log
+
+STATUS: dict[type[errors.DomainError], int] = {
+    errors.Invalid: 400,
+    errors.Unauthorized: 401,
+    errors.Forbidden: 403,
+    errors.NotFound: 404,
+    errors.Conflict: 409,
+    errors.RateLimited: 429,
+    errors.Unavailable: 503,
+}
+
+HTTP_CODES = {
+    400: "BAD_REQUEST",
+    401: "UNAUTHORIZED",
+    403: "FORBIDDEN",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "PAYLOAD_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    429: "RATE_LIMITED",
+    503: "SERVICE_UNAVAILABLE",
+}
+
+
+def error_response(
+    status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {"success": False, "message": message, "error": {"code": code, "details": details}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+def _status_of(exc: errors.DomainError) -> int:
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]  # type: ignore[index]
+    return 400
+
+
+async def domain_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, errors.DomainError)
+    headers = None
+    if isinstance(exc, errors.RateLimited):
+        headers = {"Retry-After": str(exc.retry_after)}
+    return error_response(_status_of(exc), exc.code, exc.message, exc.details, headers)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "cookie")]
+    return ".".join(parts) or str(loc[0] if loc else "request")
+
+
+async def validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = exc.errors()
+    if any(p.get("type") == "json_invalid" for p in problems):
+        return error_response(400, "MALFORMED_JSON", "The request body is not valid JSON")
+    details = [
+        {"field": _field(tuple(p.get("loc", ()))), "message": p.get("msg", "invalid")}
+        for p in problems
+    ]
+    message = "; ".join(f"{d['field']}: {d['message']}" for d in details)
+    return error_response(422, "VALIDATION_ERROR", message, details)
+
+
+async def http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    code = HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
+    message = str(exc.detail) if exc.detail else code.replace("_", " ").capitalize()
+    return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))
+
+
+async def update_failed(request: Request, exc: Exception) -> JSONResponse:
+    """A workflow update validator or handler refused: its ApplicationError names the error."""
+    assert isinstance(exc, WorkflowUpdateFailedError)
+    cause = exc.cause
+    if isinstance(cause, ApplicationError):
+        kinds = {cls.__name__: cls for cls in STATUS}
+        cls = kinds.get(cause.type or "", errors.Conflict)
+        details = cause.details[0] if cause.details else None
+        code = None
+        if isinstance(details, dict):
+            code = details.pop("code", None)
+        domain = cls(cause.message, code=code, details=details or None)
+        return await domain_error(request, domain)
+    return await unexpected(request, exc)
+
+
+async def unexpected(_: Request, exc: Exception) -> JSONResponse:
+    ctx = context.get()
+    request_id = ctx.request_id if ctx else None
+    log.exception("unhandled_error", error=type(exc).__name__)
+    return error_response(
+        500,
+        "INTERNAL_ERROR",
+        "Something went wrong on our side. Quote the request id when you contact support.",
+        {"request_id": request_id},
+    )
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(errors.DomainError, domain_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(WorkflowUpdateFailedError, update_failed)
+    app.add_exception_handler(Exception, unexpected)

@@ -1,0 +1,149 @@
+"""ASGI middleware: request id and context, JSON access log, body-size limit, security headers,
+and a last-resort 500 that never leaks a stack trace."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import structlog
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api import context
+from runtime.logging import log
+
+SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"strict-transport-security", b"max-age=63072000; includeSubDomains"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+]
+# The API answers JSON and files only; the interactive docs need their scripts.
+API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+DOC_PATHS = ("/docs", "/redoc")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def _valid_request_id(value: str) -> bool:
+    return 0 < len(value) <= 128 and all(c.isalnum() or c in "-_.:" for c in value)
+
+
+class RequestMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, large_body_paths: dict[str, int]):
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.large_body_paths = large_body_paths
+
+    def _limit(self, path: str) -> int:
+        for prefix, limit in self.large_body_paths.items():
+            if path.startswith(prefix):
+                return limit
+        return self.max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        given = headers.get("x-request-id", "")
+        request_id = given if _valid_request_id(given) else uuid.uuid4().hex
+        client = scope.get("client")
+        ctx = context.RequestContext(
+            request_id=request_id,
+            ip=headers.get("x-forwarded-for", "").split(",")[0].strip() or (client[0] if client else None),
+            user_agent=headers.get("user-agent"),
+        )
+        token = context.current.set(ctx)
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        path: str = scope["path"]
+        limit = self._limit(path)
+        started = time.perf_counter()
+        status_holder: dict[str, Any] = {"status": None}
+
+        declared = headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._send_error(send, request_id, 413, "PAYLOAD_TOO_LARGE",
+                                   f"The request body is larger than {limit} bytes")
+            self._finish(ctx, token, scope, 413, started)
+            return
+
+        received = 0
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge
+            return message
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                extra = [(b"x-request-id", request_id.encode())]
+                existing = {k.lower() for k, _ in message.get("headers", [])}
+                for key, value in SECURITY_HEADERS:
+                    if key not in existing:
+                        extra.append((key, value))
+                if not path.startswith(DOC_PATHS) and path != "/openapi.json":
+                    extra.append(API_CSP)
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, send_with_headers)
+        except BodyTooLarge:
+            if status_holder["status"] is None:
+                await self._send_error(send, request_id, 413, "PAYLOAD_TOO_LARGE",
+                                       f"The request body is larger than {limit} bytes")
+                status_holder["status"] = 413
+        except Exception as exc:
+            log.exception("unhandled_error", error=type(exc).__name__)
+            if status_holder["status"] is None:
+                await self._send_error(
+                    send, request_id, 500, "INTERNAL_ERROR",
+                    "Something went wrong on our side. Quote the request id when you contact support.",
+                    {"request_id": request_id},
+                )
+                status_holder["status"] = 500
+        finally:
+            self._finish(ctx, token, scope, status_holder["status"], started)
+
+    @staticmethod
+    def _finish(ctx: context.RequestContext, token: Any, scope: Scope, status: int | None,
+                started: float) -> None:
+        log.info(
+            "request",
+            method=scope["method"],
+            path=scope["path"],
+            status=status,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            user_id=str(ctx.user_id) if ctx.user_id else None,
+            **ctx.extra,
+        )
+        structlog.contextvars.unbind_contextvars("request_id")
+        context.current.reset(token)
+
+    @staticmethod
+    async def _send_error(send: Send, request_id: str, status: int, code: str, message: str,
+                          details: Any = None) -> None:
+        body = json.dumps(
+            {"success": False, "message": message, "error": {"code": code, "details": details}}
+        ).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"x-request-id", request_id.encode()),
+            *SECURITY_HEADERS,
+            API_CSP,
+        ]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

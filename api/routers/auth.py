@@ -1,0 +1,143 @@
+"""/auth: register, login, refresh, logout, passwords, e-mail verification, own profile."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, status
+
+from api.deps import CurrentUser, DbSession, SettingsDep, Temporal, rate_limited
+from api.envelope import Envelope, ok
+from api.schemas.auth import (
+    AuthResult,
+    EmailRequest,
+    LoginRequest,
+    RefreshRequest,
+    RegisterRequest,
+    ResetPasswordRequest,
+    TokenPair,
+    TokenRequest,
+)
+from api.schemas.users import ProfileOut, ProfileUpdate
+from api.services import auth as service
+from api.services import notifications as notices
+from domain.access import Role
+from domain.models.users import User
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+Limited = [Depends(rate_limited())]
+SENT_IF_EXISTS = "If an account exists for this e-mail, a message is on its way"
+
+
+async def profile_of(db: DbSession, user: User) -> ProfileOut:
+    ids = await service.role_record_ids(db, user)
+    return ProfileOut.model_validate({**ProfileOut.model_validate(user).model_dump(), **ids})
+
+
+@router.post("/register", status_code=status.HTTP_201_CREATED, dependencies=Limited,
+             response_model=Envelope[AuthResult])
+async def register(body: RegisterRequest, db: DbSession, settings: SettingsDep,
+                   temporal: Temporal) -> dict[str, Any]:
+    user = await service.create_user(
+        db,
+        email=body.email,
+        password=body.password,
+        user_type=Role(body.user_type),
+        phone=body.phone,
+        first_name=body.first_name,
+        last_name=body.last_name,
+        locale=body.locale,
+    )
+    verification_id, token = await service.new_email_verification(db, settings, user)
+    tokens = await service.issue_tokens(db, settings, user)
+    profile = await profile_of(db, user)
+    await db.commit()  # the account is durable before any e-mail goes out
+    await notices.send_verification(temporal, settings, user, verification_id, token)
+    message = "User registered successfully. Check your e-mail to verify your address."
+    if user.user_type in (Role.DOCTOR, Role.HOSPITAL_ADMIN):
+        message += " An administrator will review your account before you can act in your role."
+    return ok(
+        AuthResult(user=profile, access_token=tokens.access_token,
+                   refresh_token=tokens.refresh_token, expires_in=tokens.expires_in),
+        message,
+    )
+
+
+@router.post("/login", dependencies=Limited, response_model=Envelope[AuthResult])
+async def login(body: LoginRequest, db: DbSession, settings: SettingsDep) -> dict[str, Any]:
+    user, tokens = await service.login(db, settings, body.email, body.password)
+    profile = await profile_of(db, user)
+    return ok(
+        AuthResult(user=profile, access_token=tokens.access_token,
+                   refresh_token=tokens.refresh_token, expires_in=tokens.expires_in),
+        "Login successful",
+    )
+
+
+@router.post("/refresh", dependencies=Limited, response_model=Envelope[TokenPair])
+async def refresh(body: RefreshRequest, db: DbSession, settings: SettingsDep) -> dict[str, Any]:
+    tokens = await service.refresh(db, settings, body.refresh_token)
+    return ok(TokenPair(access_token=tokens.access_token, refresh_token=tokens.refresh_token,
+                        expires_in=tokens.expires_in), "Token refreshed")
+
+
+@router.post("/logout", response_model=Envelope[None])
+async def logout(body: RefreshRequest, db: DbSession) -> dict[str, Any]:
+    await service.logout(db, body.refresh_token)
+    return ok(None, "Logged out")
+
+
+@router.post("/forgot-password", dependencies=Limited, response_model=Envelope[None])
+async def forgot_password(body: EmailRequest, db: DbSession, settings: SettingsDep,
+                          temporal: Temporal) -> dict[str, Any]:
+    user = await service.find_active_by_email(db, body.email)
+    if user is not None:
+        reset_id, token = await service.new_password_reset(db, settings, user)
+        await db.commit()
+        await notices.send_password_reset(temporal, settings, user, reset_id, token)
+    return ok(None, SENT_IF_EXISTS)
+
+
+@router.post("/reset-password", dependencies=Limited, response_model=Envelope[None])
+async def reset_password(body: ResetPasswordRequest, db: DbSession, settings: SettingsDep,
+                         temporal: Temporal) -> dict[str, Any]:
+    user = await service.reset_password(db, body.token, body.password)
+    await db.commit()
+    await notices.send_password_changed(temporal, settings, user)
+    return ok(None, "Password changed. Log in with your new password.")
+
+
+@router.post("/verify-email", dependencies=Limited, response_model=Envelope[ProfileOut])
+async def verify_email(body: TokenRequest, db: DbSession) -> dict[str, Any]:
+    user = await service.verify_email(db, body.token)
+    return ok(await profile_of(db, user), "E-mail verified")
+
+
+@router.post("/resend-verification", dependencies=Limited, response_model=Envelope[None])
+async def resend_verification(body: EmailRequest, db: DbSession, settings: SettingsDep,
+                              temporal: Temporal) -> dict[str, Any]:
+    user = await service.find_active_by_email(db, body.email)
+    if user is not None and not user.is_verified:
+        verification_id, token = await service.new_email_verification(db, settings, user)
+        await db.commit()
+        await notices.send_verification(temporal, settings, user, verification_id, token)
+    return ok(None, SENT_IF_EXISTS)
+
+
+@router.get("/profile", response_model=Envelope[ProfileOut])
+async def get_profile(user: CurrentUser, db: DbSession) -> dict[str, Any]:
+    return ok(await profile_of(db, user))
+
+
+@router.patch("/profile", response_model=Envelope[ProfileOut])
+async def update_profile(body: ProfileUpdate, user: CurrentUser, db: DbSession) -> dict[str, Any]:
+    changes = body.model_dump(exclude_unset=True)
+    await service.ensure_unique(db, None, changes.get("phone"), exclude=user.id)
+    for key, value in changes.items():
+        if value is None and key in ("locale",):
+            continue
+        setattr(user, key, value)
+    await db.flush()
+    await db.refresh(user)
+    return ok(await profile_of(db, user), "Profile updated")

@@ -1,0 +1,100 @@
+"""Liveness and the health of what Medivoy needs: database, Redis, Temporal and its worker."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+from api.deps import SettingsDep, get_temporal
+from api.envelope import ok
+
+router = APIRouter(prefix="/health", tags=["health"])
+
+
+def _answer(healthy: bool, data: dict[str, Any], what: str) -> JSONResponse:
+    if healthy:
+        return JSONResponse(ok(data, f"{what} is healthy"))
+    return JSONResponse(
+        {
+            "success": False,
+            "message": f"{what} is unhealthy",
+            "error": {"code": "SERVICE_UNAVAILABLE", "details": data},
+        },
+        status_code=503,
+    )
+
+
+@router.get("", summary="Liveness: the API process answers")
+async def liveness() -> dict[str, Any]:
+    return ok({"status": "ok"}, "Medivoy API is running")
+
+
+@router.get("/db", summary="Database health")
+async def database(request: Request) -> JSONResponse:
+    try:
+        async with request.app.state.engine.connect() as conn:
+            await asyncio.wait_for(conn.execute(text("SELECT 1")), timeout=3)
+        return _answer(True, {"database": "up"}, "Database")
+    except Exception as exc:
+        return _answer(False, {"database": "down", "error": type(exc).__name__}, "Database")
+
+
+@router.get("/redis", summary="Redis health ('not configured' when MEDIVOY_REDIS_URL is unset)")
+async def redis_health(settings: SettingsDep) -> JSONResponse:
+    if not settings.redis_url:
+        return _answer(True, {"redis": "not configured"}, "Redis")
+    from redis.asyncio import Redis
+
+    client = Redis.from_url(settings.redis_url)
+    try:
+        await asyncio.wait_for(client.ping(), timeout=3)
+        return _answer(True, {"redis": "up"}, "Redis")
+    except Exception as exc:
+        return _answer(False, {"redis": "down", "error": type(exc).__name__}, "Redis")
+    finally:
+        await client.aclose()
+
+
+@router.get("/services", summary="Temporal, a worker on the task queue, configured providers")
+async def services(request: Request, settings: SettingsDep) -> JSONResponse:
+    data: dict[str, Any] = {
+        "providers": {
+            "email": "sendgrid" if settings.sendgrid_api_key.get_secret_value() else "outbox",
+            "sms": "twilio" if settings.twilio_account_sid else "outbox",
+            "whatsapp": "twilio" if settings.twilio_account_sid else "outbox",
+        }
+    }
+    healthy = True
+    try:
+        client = await get_temporal(request)
+        await asyncio.wait_for(client.service_client.check_health(), timeout=3)
+        data["temporal"] = "up"
+        described = await asyncio.wait_for(
+            client.workflow_service.describe_task_queue(
+                DescribeTaskQueueRequest(
+                    namespace=client.namespace,
+                    task_queue=TaskQueue(name=settings.task_queue),
+                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+                )
+            ),
+            timeout=3,
+        )
+        pollers = len(described.pollers)
+        data["worker"] = {"task_queue": settings.task_queue, "pollers": pollers}
+        if pollers == 0:
+            healthy = False
+            data["worker"]["status"] = "no worker is polling the task queue"
+        else:
+            data["worker"]["status"] = "up"
+    except Exception as exc:
+        healthy = False
+        data.setdefault("temporal", "down")
+        data["error"] = type(exc).__name__
+    return _answer(healthy, data, "Services")

@@ -1,0 +1,1 @@
+"""Application services: the database work behind the routers. They never commit."""

@@ -1,0 +1,40 @@
+"""Health endpoints tell what is up, and answer 503 when something needed is down."""
+
+from __future__ import annotations
+
+import httpx
+
+
+async def test_liveness_database_and_redis_not_configured(client):
+    assert (await client.get("/health")).json()["success"] is True
+    db = await client.get("/health/db")
+    assert db.status_code == 200 and db.json()["data"]["database"] == "up"
+    redis = await client.get("/health/redis")
+    assert redis.status_code == 200 and redis.json()["data"]["redis"] == "not configured"
+
+
+async def test_services_report_temporal_worker_and_providers(client):
+    response = await client.get("/health/services")
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    assert data["temporal"] == "up"
+    assert data["worker"]["pollers"] >= 1
+    assert data["providers"]["email"] == "outbox"
+
+
+async def test_services_answer_503_when_no_worker_polls(app):
+    # The app fixture without the worker fixture: nobody polls this test's task queue.
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t/api/v1") as c:
+        response = await c.get("/health/services")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"
+    assert response.json()["error"]["details"]["worker"]["pollers"] == 0
+
+
+async def test_redis_down_answers_503(app):
+    app.state.settings = app.state.settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t/api/v1") as c:
+        response = await c.get("/health/redis")
+    assert response.status_code == 503

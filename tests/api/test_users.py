@@ -1,0 +1,130 @@
+"""User administration over HTTP, and what a non-admin may not do."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from domain.access import Role
+from domain.models.audit import AuditLog
+from tests.conftest import PASSWORD, create_user, login_headers
+
+
+async def test_admin_lists_users_with_filters_search_and_pagination(client, sessionmaker):
+    admin = await create_user(sessionmaker, Role.ADMIN)
+    for i in range(3):
+        await create_user(sessionmaker, Role.PATIENT, first_name=f"Noor{i}")
+    await create_user(sessionmaker, Role.DOCTOR, first_name="Kemal")
+    headers = await login_headers(client, admin.email)
+
+    patients = await client.get("/users", params={"user_type": "patient", "limit": 2}, headers=headers)
+    assert patients.status_code == 200
+    body = patients.json()
+    assert body["meta"] == {"page": 1, "limit": 2, "total": 3}
+    assert len(body["data"]) == 2
+    assert all(u["user_type"] == "patient" for u in body["data"])
+    assert "password_hash" not in body["data"][0]
+
+    found = await client.get("/users", params={"search": "kem"}, headers=headers)
+    assert [u["first_name"] for u in found.json()["data"]] == ["Kemal"]
+
+    second = await client.get("/users", params={"user_type": "patient", "limit": 2, "page": 2},
+                              headers=headers)
+    assert len(second.json()["data"]) == 1
+
+
+async def test_admin_creates_a_coordinator(client, sessionmaker):
+    admin = await create_user(sessionmaker, Role.ADMIN)
+    headers = await login_headers(client, admin.email)
+    created = await client.post(
+        "/users",
+        headers=headers,
+        json={"email": "coord@example.com", "password": "Coordinate-99!", "user_type": "coordinator",
+              "first_name": "Sofia"},
+    )
+    assert created.status_code == 201, created.text
+    assert created.json()["data"]["user_type"] == "coordinator"
+    assert (await client.post("/auth/login", json={"email": "coord@example.com",
+                                                   "password": "Coordinate-99!"})).status_code == 200
+
+
+async def test_patient_cannot_list_users_or_read_another_user(client, sessionmaker):
+    patient = await create_user(sessionmaker)
+    other = await create_user(sessionmaker)
+    headers = await login_headers(client, patient.email)
+    listed = await client.get("/users", headers=headers)
+    assert listed.status_code == 403
+    assert listed.json()["error"]["code"] == "ROLE_NOT_ALLOWED"
+    peek = await client.get(f"/users/{other.id}", headers=headers)
+    assert peek.status_code == 404
+    assert other.email not in peek.text
+    assert (await client.get(f"/users/{patient.id}", headers=headers)).status_code == 200
+
+
+async def test_patient_cannot_approve_or_promote_themselves(client, sessionmaker):
+    patient = await create_user(sessionmaker)
+    headers = await login_headers(client, patient.email)
+    response = await client.patch(f"/users/{patient.id}", headers=headers,
+                                  json={"user_type": "admin"})
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "FIELD_NOT_ALLOWED"
+    profile = await client.get("/auth/profile", headers=headers)
+    assert profile.json()["data"]["user_type"] == "patient"
+
+
+async def test_unapproved_doctor_is_kept_out_of_role_actions_until_approved(client, sessionmaker):
+    admin = await create_user(sessionmaker, Role.ADMIN)
+    response = await client.post("/auth/register", json={
+        "email": "dr.new@example.com", "password": PASSWORD, "user_type": "doctor",
+        "first_name": "Arjun", "last_name": "Mehta"})
+    doctor_id = response.json()["data"]["user"]["id"]
+    admin_headers = await login_headers(client, admin.email)
+    approved = await client.patch(f"/users/{doctor_id}", headers=admin_headers,
+                                  json={"is_approved": True})
+    assert approved.status_code == 200
+    assert approved.json()["data"]["is_approved"] is True
+
+
+async def test_deactivated_user_is_signed_out_at_once(client, sessionmaker):
+    admin = await create_user(sessionmaker, Role.ADMIN)
+    patient = await create_user(sessionmaker)
+    admin_headers = await login_headers(client, admin.email)
+    login = await client.post("/auth/login", json={"email": patient.email, "password": PASSWORD})
+    patient_headers = {"Authorization": f"Bearer {login.json()['data']['access_token']}"}
+    refresh = login.json()["data"]["refresh_token"]
+
+    response = await client.patch(f"/users/{patient.id}/deactivate", headers=admin_headers)
+    assert response.status_code == 200 and response.json()["data"]["is_active"] is False
+    assert (await client.get("/auth/profile", headers=patient_headers)).status_code == 401
+    assert (await client.post("/auth/refresh", json={"refresh_token": refresh})).status_code == 401
+
+    await client.patch(f"/users/{patient.id}/activate", headers=admin_headers)
+    assert (await client.post("/auth/login", json={"email": patient.email,
+                                                   "password": PASSWORD})).status_code == 200
+
+
+async def test_admin_cannot_deactivate_or_delete_themselves(client, sessionmaker):
+    admin = await create_user(sessionmaker, Role.ADMIN)
+    headers = await login_headers(client, admin.email)
+    assert (await client.patch(f"/users/{admin.id}/deactivate", headers=headers)).status_code == 400
+    assert (await client.delete(f"/users/{admin.id}", headers=headers)).status_code == 400
+
+
+async def test_admin_deletes_a_user_and_the_audit_trail_records_who(client, sessionmaker):
+    admin = await create_user(sessionmaker, Role.ADMIN)
+    patient = await create_user(sessionmaker)
+    headers = await login_headers(client, admin.email)
+    response = await client.delete(f"/users/{patient.id}", headers=headers,
+                                   params={}, )
+    assert response.status_code == 200
+    assert (await client.get(f"/users/{patient.id}", headers=headers)).status_code == 404
+    async with sessionmaker() as db:
+        entry = await db.scalar(
+            select(AuditLog).where(AuditLog.entity_id == patient.id,
+                                   AuditLog.action == "delete_user:delete")
+        )
+        assert entry is not None
+        assert entry.user_id == admin.id
+        assert entry.changes["password_hash"] == "***"
+        assert entry.ip_address
+        total = await db.scalar(select(func.count()).select_from(AuditLog))
+    assert total >= 1
