@@ -9,6 +9,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from pgserver._commands import POSTGRES_BIN_PATH
 
@@ -37,6 +38,14 @@ def _chown(path: Path, user: str) -> None:
         os.chown(root, info.pw_uid, info.pw_gid)
         for name in dirs + files:
             os.chown(os.path.join(root, name), info.pw_uid, info.pw_gid, follow_symlinks=False)
+
+
+def _as(user: str | None) -> dict[str, Any]:
+    """Run a child as this user with its own group only (root's group would shadow 'other')."""
+    if user is None:
+        return {}
+    info = pwd.getpwnam(user)
+    return {"user": info.pw_uid, "group": info.pw_gid, "extra_groups": []}
 
 
 def free_port() -> int:
@@ -90,7 +99,7 @@ class EmbeddedPostgres:
             ],
             check=True,
             capture_output=True,
-            user=user,
+            **_as(user),
         )
 
     def start(self, timeout: float = 30.0) -> None:
@@ -119,7 +128,7 @@ class EmbeddedPostgres:
             args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
         log = open(self.data_dir / "postgres.log", "ab")  # noqa: SIM115 - the child holds it
         self.process = subprocess.Popen(
-            args, stdout=log, stderr=subprocess.STDOUT, user=user, start_new_session=True
+            args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **_as(user)
         )
         log.close()
         deadline = time.monotonic() + timeout

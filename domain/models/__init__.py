@@ -1,16 +1,82 @@
 """The SQLAlchemy models of the schema, one module per aggregate. Importing this registers all."""
 
+from domain.models.appointments import Appointment, AppointmentStatusHistory
+from domain.models.audit import AuditLog
 from domain.models.base import Base
+from domain.models.bookings import Booking, BookingStatusHistory
+from domain.models.care import LabTest, MedicalRecord, Prescription
+from domain.models.catalog import (
+    Doctor,
+    Hospital,
+    HospitalDoctor,
+    HospitalTreatment,
+    Insurance,
+    Laboratory,
+    Package,
+    Treatment,
+)
+from domain.models.content import (
+    Faq,
+    Media,
+    Review,
+    SupportTicket,
+    SupportTicketReply,
+    Translation,
+    TranslationJob,
+    TranslationJobStatusHistory,
+    WebsiteContent,
+)
 from domain.models.notifications import Notification, OutboxMessage
+from domain.models.payments import (
+    Coupon,
+    Invoice,
+    Payment,
+    PaymentStatusHistory,
+    WebhookEvent,
+)
+from domain.models.subscriptions import Subscription, SubscriptionPlan, SubscriptionStatusHistory
 from domain.models.users import EmailVerification, PasswordReset, Patient, RefreshToken, User
 
 __all__ = [
+    "Appointment",
+    "AppointmentStatusHistory",
+    "AuditLog",
     "Base",
+    "Booking",
+    "BookingStatusHistory",
+    "Coupon",
+    "Doctor",
     "EmailVerification",
+    "Faq",
+    "Hospital",
+    "HospitalDoctor",
+    "HospitalTreatment",
+    "Insurance",
+    "Invoice",
+    "LabTest",
+    "Laboratory",
+    "Media",
+    "MedicalRecord",
     "Notification",
     "OutboxMessage",
+    "Package",
     "PasswordReset",
     "Patient",
+    "Payment",
+    "PaymentStatusHistory",
+    "Prescription",
     "RefreshToken",
+    "Review",
+    "Subscription",
+    "SubscriptionPlan",
+    "SubscriptionStatusHistory",
+    "SupportTicket",
+    "SupportTicketReply",
+    "Translation",
+    "TranslationJob",
+    "TranslationJobStatusHistory",
+    "Treatment",
     "User",
+    "WebhookEvent",
+    "WebsiteContent",
 ]

@@ -33,6 +33,9 @@ class Base(DeclarativeBase):
         dict[str, Any]: JSONB,
         list[Any]: JSONB,
     }
+    # Server-generated values (created_at, updated_at) come back with RETURNING on every
+    # INSERT and UPDATE, so reading them after a flush never needs hidden (async-unsafe) I/O.
+    __mapper_args__ = {"eager_defaults": True}
 
 
 def uuid_pk() -> Mapped[uuid.UUID]:

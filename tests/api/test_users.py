@@ -38,13 +38,13 @@ async def test_admin_creates_a_coordinator(client, sessionmaker):
     created = await client.post(
         "/users",
         headers=headers,
-        json={"email": "coord@example.com", "password": "Coordinate-99!", "user_type": "coordinator",
+        json={"email": "coord@example.com", "password": "Steady-Hands-99!", "user_type": "coordinator",
               "first_name": "Sofia"},
     )
     assert created.status_code == 201, created.text
     assert created.json()["data"]["user_type"] == "coordinator"
     assert (await client.post("/auth/login", json={"email": "coord@example.com",
-                                                   "password": "Coordinate-99!"})).status_code == 200
+                                                   "password": "Steady-Hands-99!"})).status_code == 200
 
 
 async def test_patient_cannot_list_users_or_read_another_user(client, sessionmaker):

@@ -1,0 +1,317 @@
+"""Notification activities: record one row per channel, then deliver each channel at most once."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from jinja2 import TemplateError
+from sqlalchemy import select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.sql import func
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.providers.channels import (
+    DeliveryError,
+    EmailChannel,
+    MessageChannel,
+    build_email_channel,
+    build_message_channel,
+)
+from activities.render import Rendered, UnknownTemplate, normalize_locale, render
+from domain.models.notifications import Channel, Notification
+from domain.models.users import User
+
+if TYPE_CHECKING:
+    from runtime.settings import Settings
+
+IN_APP_PROVIDER = "in_app"
+MAX_ERROR_CHARS = 2000
+
+
+# Error types (ApplicationError.type): stable, so workflows and dashboards can match on them.
+USER_NOT_FOUND = "USER_NOT_FOUND"
+NOTIFICATION_NOT_RECORDED = "NOTIFICATION_NOT_RECORDED"
+NO_RECIPIENT_ADDRESS = "NO_RECIPIENT_ADDRESS"
+TEMPLATE_ERROR = "TEMPLATE_ERROR"
+DELIVERY_REJECTED = "DELIVERY_REJECTED"
+DELIVERY_FAILED = "DELIVERY_FAILED"
+
+
+@dataclass
+class RecipientQuery:
+    user_id: uuid.UUID
+    # The caller's choice of language; the user's own locale otherwise.
+    locale: str | None = None
+
+
+@dataclass
+class Recipient:
+    user_id: uuid.UUID
+    email: str | None
+    phone: str | None
+    locale: str
+    first_name: str = ""
+
+
+@dataclass
+class NotificationRecord:
+    dedupe_key: str
+    user_id: uuid.UUID
+    template: str
+    locale: str
+    channels: list[Channel]
+    context: dict[str, str] = field(default_factory=dict)
+    type: str | None = None
+    reference_type: str | None = None
+    reference_id: uuid.UUID | None = None
+
+
+@dataclass
+class Delivery:
+    """One message to one address on one channel (send_email, send_sms, send_whatsapp)."""
+
+    dedupe_key: str
+    template: str
+    locale: str
+    to: str | None
+    context: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class InAppDelivery:
+    dedupe_key: str
+
+
+@dataclass
+class DeliveryReceipt:
+    channel: Channel
+    provider: str | None
+    provider_message_id: str | None
+    # True when an earlier attempt (or an earlier run) had already delivered it.
+    already_sent: bool = False
+
+
+class NotificationActivities:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        email_channel: EmailChannel,
+        sms_channel: MessageChannel,
+        whatsapp_channel: MessageChannel,
+        *,
+        default_locale: str = "en",
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._email = email_channel
+        self._sms = sms_channel
+        self._whatsapp = whatsapp_channel
+        self._default_locale = default_locale
+
+    @activity.defn
+    async def load_recipient(self, query: RecipientQuery) -> Recipient:
+        async with self._sessionmaker() as session:
+            user = await session.get(User, query.user_id)
+        if user is None:
+            raise ApplicationError(
+                f"user {query.user_id} not found", type=USER_NOT_FOUND, non_retryable=True
+            )
+        return Recipient(
+            user_id=user.id,
+            email=user.email or None,
+            phone=user.phone or None,
+            locale=normalize_locale(query.locale or user.locale or self._default_locale),
+            first_name=user.first_name or "",
+        )
+
+    @activity.defn
+    async def record_notification(self, record: NotificationRecord) -> dict[Channel, uuid.UUID]:
+        """One row per channel, keyed by (dedupe_key, channel); a repeat keeps the first rows."""
+        try:
+            rendered = render(record.template, record.locale, record.context)
+        except (UnknownTemplate, TemplateError) as exc:
+            raise ApplicationError(str(exc), type=TEMPLATE_ERROR, non_retryable=True) from None
+        channels = list(dict.fromkeys(record.channels))
+        rows = [
+            {
+                "user_id": record.user_id,
+                "title": rendered.title[:255],
+                "message": rendered.summary,
+                "type": (record.type or record.template)[:50],
+                "reference_type": record.reference_type,
+                "reference_id": record.reference_id,
+                "channel": channel.value,
+                "dedupe_key": record.dedupe_key,
+            }
+            for channel in channels
+        ]
+        async with self._sessionmaker() as session, session.begin():
+            await session.execute(
+                insert(Notification)
+                .values(rows)
+                .on_conflict_do_nothing(index_elements=["dedupe_key", "channel"])
+            )
+            stored = await session.execute(
+                select(Notification.channel, Notification.id).where(
+                    Notification.dedupe_key == record.dedupe_key,
+                    Notification.channel.in_([c.value for c in channels]),
+                )
+            )
+            return {Channel(channel): row_id for channel, row_id in stored.all()}
+
+    @activity.defn
+    async def send_email(self, delivery: Delivery) -> DeliveryReceipt:
+        async def send(message: Rendered, to: str) -> str:
+            return await self._email.send_email(
+                to, message.subject, message.text, message.html, delivery.dedupe_key
+            )
+
+        return await self._deliver(Channel.EMAIL, delivery, self._email.provider, send)
+
+    @activity.defn
+    async def send_sms(self, delivery: Delivery) -> DeliveryReceipt:
+        async def send(message: Rendered, to: str) -> str:
+            return await self._sms.send_message(to, message.sms, delivery.dedupe_key)
+
+        return await self._deliver(Channel.SMS, delivery, self._sms.provider, send)
+
+    @activity.defn
+    async def send_whatsapp(self, delivery: Delivery) -> DeliveryReceipt:
+        async def send(message: Rendered, to: str) -> str:
+            return await self._whatsapp.send_message(to, message.sms, delivery.dedupe_key)
+
+        return await self._deliver(Channel.WHATSAPP, delivery, self._whatsapp.provider, send)
+
+    @activity.defn
+    async def deliver_in_app(self, delivery: InAppDelivery) -> DeliveryReceipt:
+        """The row itself is the in-app message: delivering it makes it visible as sent."""
+        async with self._sessionmaker() as session, session.begin():
+            row = await self._find(session, delivery.dedupe_key, Channel.IN_APP)
+            if row.is_sent:
+                return DeliveryReceipt(
+                    Channel.IN_APP, row.provider, row.provider_message_id, already_sent=True
+                )
+            await session.execute(
+                update(Notification)
+                .where(Notification.id == row.id)
+                .values(
+                    is_sent=True,
+                    sent_at=func.now(),
+                    provider=IN_APP_PROVIDER,
+                    provider_message_id=str(row.id),
+                    attempts=Notification.attempts + 1,
+                )
+            )
+        return DeliveryReceipt(Channel.IN_APP, IN_APP_PROVIDER, str(row.id))
+
+    async def _deliver(
+        self,
+        channel: Channel,
+        delivery: Delivery,
+        provider: str,
+        send: Callable[[Rendered, str], Awaitable[str]],
+    ) -> DeliveryReceipt:
+        async with self._sessionmaker() as session:
+            row = await self._find(session, delivery.dedupe_key, channel)
+        if row.is_sent:
+            return DeliveryReceipt(channel, row.provider, row.provider_message_id, True)
+
+        # Messages given to Temporal (failure text lands in workflow history) name the provider
+        # and status only; the provider's full answer, which may quote the address, stays in
+        # notifications.last_error.
+        try:
+            if not delivery.to:
+                what = "e-mail address" if channel == Channel.EMAIL else "phone number"
+                raise ApplicationError(
+                    f"the user has no {what} for {channel.value}",
+                    type=NO_RECIPIENT_ADDRESS,
+                    non_retryable=True,
+                )
+            message = render(delivery.template, delivery.locale, delivery.context)
+            message_id = await send(message, delivery.to)
+        except ApplicationError as exc:
+            await self._record_failure(row.id, str(exc))
+            raise
+        except (UnknownTemplate, TemplateError) as exc:
+            await self._record_failure(row.id, f"{type(exc).__name__}: {exc}")
+            raise ApplicationError(str(exc), type=TEMPLATE_ERROR, non_retryable=True) from None
+        except DeliveryError as exc:
+            await self._record_failure(row.id, str(exc))
+            raise ApplicationError(
+                exc.summary,
+                type=DELIVERY_REJECTED if exc.permanent else DELIVERY_FAILED,
+                non_retryable=exc.permanent,
+            ) from None
+        except Exception as exc:
+            activity.logger.warning("%s delivery through %s failed", channel.value, provider)
+            await self._record_failure(row.id, f"{type(exc).__name__}: {exc}")
+            raise ApplicationError(
+                f"{provider} {type(exc).__name__}", type=DELIVERY_FAILED
+            ) from None
+
+        async with self._sessionmaker() as session, session.begin():
+            await session.execute(
+                update(Notification)
+                .where(Notification.id == row.id)
+                .values(
+                    is_sent=True,
+                    sent_at=func.now(),
+                    provider=provider,
+                    provider_message_id=message_id,
+                    attempts=Notification.attempts + 1,
+                )
+            )
+        return DeliveryReceipt(channel, provider, message_id)
+
+    async def _find(self, session: AsyncSession, dedupe_key: str, channel: Channel) -> Notification:
+        row = await session.scalar(
+            select(Notification).where(
+                Notification.dedupe_key == dedupe_key, Notification.channel == channel.value
+            )
+        )
+        if row is None:
+            raise ApplicationError(
+                f"no {channel.value} notification recorded for this key",
+                type=NOTIFICATION_NOT_RECORDED,
+                non_retryable=True,
+            )
+        return row
+
+    async def _record_failure(self, notification_id: uuid.UUID, error: str) -> None:
+        async with self._sessionmaker() as session, session.begin():
+            await session.execute(
+                update(Notification)
+                .where(Notification.id == notification_id)
+                .values(attempts=Notification.attempts + 1, last_error=error[:MAX_ERROR_CHARS])
+            )
+
+
+def notification_activity_list(
+    activities: NotificationActivities,
+) -> list[Callable[..., Awaitable[Any]]]:
+    """Every notification activity, bound to its providers, for Worker(activities=...)."""
+    return [
+        activities.load_recipient,
+        activities.record_notification,
+        activities.send_email,
+        activities.send_sms,
+        activities.send_whatsapp,
+        activities.deliver_in_app,
+    ]
+
+
+def build_notification_activities(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> NotificationActivities:
+    """Real providers where their keys are set, the outbox otherwise."""
+    return NotificationActivities(
+        sessionmaker,
+        build_email_channel(settings, sessionmaker),
+        build_message_channel(settings, sessionmaker, Channel.SMS),
+        build_message_channel(settings, sessionmaker, Channel.WHATSAPP),
+        default_locale=settings.default_locale,
+    )

@@ -1,0 +1,1 @@
+"""Adapters to the outside world, chosen by configuration: one small protocol each."""

@@ -1,0 +1,77 @@
+"""Bookings (a patient's treatment request through to feedback) and their status history.
+
+Bookings are the platform's record of business: nothing deletes one by cascade. A patient, hospital,
+treatment or package with bookings cannot be deleted (RESTRICT); deactivate it instead."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from domain.booking import BookingPaymentStatus, BookingStatus, BookingType
+from domain.models.base import Base, created_at_column, one_of, updated_at_column, uuid_pk
+from domain.models.history import StatusHistory, history_table_args
+
+
+class Booking(Base):
+    __tablename__ = "bookings"
+    __table_args__ = (
+        one_of("status", [s.value for s in BookingStatus], nullable=False),
+        one_of("payment_status", [s.value for s in BookingPaymentStatus], nullable=False),
+        one_of("booking_type", [t.value for t in BookingType]),
+        CheckConstraint("total_amount >= 0", name="total_amount_non_negative"),
+        CheckConstraint("status_seq >= 0", name="status_seq_non_negative"),
+        Index(None, "created_at"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    booking_number: Mapped[str] = mapped_column(String(50), unique=True)
+    patient_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("patients.id", ondelete="RESTRICT"), index=True
+    )
+    hospital_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("hospitals.id", ondelete="RESTRICT"), index=True
+    )
+    treatment_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("treatments.id", ondelete="RESTRICT"), index=True
+    )
+    package_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("packages.id", ondelete="RESTRICT"), index=True
+    )
+    booking_type: Mapped[str | None] = mapped_column(String(50))
+    status: Mapped[str] = mapped_column(
+        String(50), server_default=BookingStatus.REQUESTED.value, index=True
+    )
+    # The seq of the last status_history row: the workflow writes seq + 1 next.
+    status_seq: Mapped[int] = mapped_column(server_default=text("0"))
+    requested_date: Mapped[date | None]
+    confirmed_date: Mapped[date | None]
+    completion_date: Mapped[date | None]
+    total_amount: Mapped[Decimal | None]
+    currency: Mapped[str | None] = mapped_column(String(3))
+    payment_status: Mapped[str] = mapped_column(
+        String(50), server_default=BookingPaymentStatus.UNPAID.value, index=True
+    )
+    medical_details: Mapped[dict[str, Any] | None]
+    quotation_details: Mapped[dict[str, Any] | None]
+    travel_details: Mapped[dict[str, Any] | None]
+    # Who asked for a refund, when, how much and why; the payment carries the refund itself.
+    refund_requested: Mapped[dict[str, Any] | None]
+    notes: Mapped[str | None] = mapped_column(Text)
+    coordinator_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
+
+
+class BookingStatusHistory(StatusHistory, Base):
+    __tablename__ = "booking_status_history"
+    __table_args__ = history_table_args("booking_id", [s.value for s in BookingStatus])
+
+    booking_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("bookings.id", ondelete="CASCADE"))

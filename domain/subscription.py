@@ -1,0 +1,25 @@
+"""The subscription lifecycle of hospitals and doctors, renewed by its workflow."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class SubscriptionStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    PAST_DUE = "past_due"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+
+
+class BillingCycle(StrEnum):
+    MONTHLY = "monthly"
+    YEARLY = "yearly"
+
+
+class PlanTarget(StrEnum):
+    """Who a subscription plan is sold to."""
+
+    HOSPITAL = "hospital"
+    DOCTOR = "doctor"

@@ -1,0 +1,304 @@
+"""DeliverNotification on the time-skipping server, with the real activities, the real database
+and the outbox as the delivery target (a flaky provider where a test needs one)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest_asyncio
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.notify import NotificationActivities, notification_activity_list
+from activities.providers.channels import Attachment, DeliveryError, EmailChannel
+from activities.providers.outbox import OutboxEmail, OutboxMessages, read_outbox
+from domain.models.notifications import Channel, Notification
+from domain.models.users import User
+from workflows.notification import (
+    WORKFLOWS,
+    DeliverNotification,
+    NotificationRequest,
+    NotificationResult,
+    notify,
+    workflow_id,
+)
+
+TOKEN = "tok_" + "x" * 40
+VERIFY_URL = f"https://app.medivoy.test/verify-email?token={TOKEN}"
+
+
+class FlakyEmail:
+    """A provider that is down for its first `failures` calls, then delivers to the outbox."""
+
+    provider = "flaky"
+
+    def __init__(self, delegate: EmailChannel, failures: int) -> None:
+        self.delegate = delegate
+        self.failures = failures
+        self.calls = 0
+
+    async def send_email(
+        self,
+        to: str,
+        subject: str,
+        text: str,
+        html: str,
+        dedupe_key: str,
+        attachments: tuple[Attachment, ...] = (),
+    ) -> str:
+        self.calls += 1
+        if self.calls <= self.failures:
+            raise DeliveryError("flaky HTTP 503", "service unavailable")
+        return await self.delegate.send_email(to, subject, text, html, dedupe_key, attachments)
+
+
+async def create_user(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    *,
+    phone: str | None = None,
+    locale: str = "en",
+    first_name: str = "Ana",
+) -> User:
+    async with sessionmaker() as db, db.begin():
+        user = User(
+            email=f"user-{uuid.uuid4().hex[:8]}@example.com",
+            phone=phone,
+            password_hash="not-a-real-hash",
+            user_type="patient",
+            first_name=first_name,
+            last_name="Tester",
+            locale=locale,
+        )
+        db.add(user)
+    return user
+
+
+def activities_for(
+    sessionmaker: async_sessionmaker[AsyncSession], email: EmailChannel | None = None
+) -> NotificationActivities:
+    return NotificationActivities(
+        sessionmaker,
+        email or OutboxEmail(sessionmaker),
+        OutboxMessages(sessionmaker, Channel.SMS),
+        OutboxMessages(sessionmaker, Channel.WHATSAPP),
+    )
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def worker(
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[Worker]:
+    running = Worker(
+        time_skipping_env.client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=notification_activity_list(activities_for(sessionmaker)),
+    )
+    async with running:
+        yield running
+
+
+def verify_email_request(
+    user: User, key: str | None = None, **fields: object
+) -> NotificationRequest:
+    return NotificationRequest.model_validate(
+        {
+            "dedupe_key": key or f"verify-email:{uuid.uuid4()}",
+            "user_id": user.id,
+            "template": "verify_email",
+            "context": {"token": TOKEN, "verify_url": VERIFY_URL},
+            "type": "account",
+            **fields,
+        }
+    )
+
+
+async def deliver(
+    env: WorkflowEnvironment, task_queue: str, request: NotificationRequest
+) -> NotificationResult:
+    await notify(env.client, task_queue, request)
+    handle = env.client.get_workflow_handle_for(
+        DeliverNotification.run, workflow_id(request.dedupe_key)
+    )
+    return await handle.result()
+
+
+async def rows_of(
+    sessionmaker: async_sessionmaker[AsyncSession], dedupe_key: str
+) -> dict[str, Notification]:
+    async with sessionmaker() as db:
+        rows = await db.scalars(select(Notification).where(Notification.dedupe_key == dedupe_key))
+        return {row.channel: row for row in rows}
+
+
+async def test_verify_email_arrives_by_email_and_in_app(
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    worker: Worker,
+) -> None:
+    user = await create_user(sessionmaker)
+    request = verify_email_request(user)
+
+    result = await deliver(time_skipping_env, task_queue, request)
+
+    assert {c: o.status for c, o in result.channels.items()} == {
+        Channel.EMAIL: "sent",
+        Channel.IN_APP: "sent",
+    }
+    [mail] = await read_outbox(sessionmaker, dedupe_key=request.dedupe_key)
+    assert mail.recipient == user.email
+    assert mail.subject == "Verify your e-mail address"
+    assert VERIFY_URL in mail.body_text
+    assert "Hello Ana," in mail.body_text
+    assert mail.body_html is not None and 'href="' in mail.body_html
+    assert result.channels[Channel.EMAIL].provider_message_id == f"outbox:{mail.id}"
+
+    rows = await rows_of(sessionmaker, request.dedupe_key)
+    assert set(rows) == {"email", "in_app"}
+    for row in rows.values():
+        assert row.is_sent and row.sent_at is not None
+        assert row.attempts == 1
+        assert row.user_id == user.id
+        assert row.type == "account"
+        # The in-app summary is readable in the database: no token, no link.
+        assert row.title == "Verify your e-mail address"
+        assert row.message is not None
+        assert TOKEN not in row.message and "http" not in row.message
+    assert (rows["email"].provider, rows["in_app"].provider) == ("outbox", "in_app")
+
+
+async def test_same_dedupe_key_sends_once(
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    worker: Worker,
+) -> None:
+    user = await create_user(sessionmaker)
+    request = verify_email_request(user)
+    client = time_skipping_env.client
+
+    # Twice while it may still run, then again once it has finished.
+    await notify(client, task_queue, request)
+    await notify(client, task_queue, request)
+    handle = client.get_workflow_handle_for(
+        DeliverNotification.run, workflow_id(request.dedupe_key)
+    )
+    await handle.result()
+    first_run = (await handle.describe()).run_id
+    await notify(client, task_queue, request)
+
+    assert (await handle.describe()).run_id == first_run
+    assert len(await read_outbox(sessionmaker, dedupe_key=request.dedupe_key)) == 1
+    assert len(await rows_of(sessionmaker, request.dedupe_key)) == 2
+
+
+async def test_flaky_email_provider_is_retried_until_the_message_is_sent_once(
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    user = await create_user(sessionmaker)
+    request = verify_email_request(user, channels=[Channel.EMAIL])
+    flaky = FlakyEmail(OutboxEmail(sessionmaker), failures=2)
+
+    async with Worker(
+        time_skipping_env.client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=notification_activity_list(activities_for(sessionmaker, email=flaky)),
+    ):
+        # The test server waits out the real 2 s and 4 s back-offs (about 6 s).
+        result = await deliver(time_skipping_env, task_queue, request)
+
+    assert result.channels[Channel.EMAIL].status == "sent"
+    assert result.channels[Channel.EMAIL].provider == "flaky"
+    assert flaky.calls == 3
+    assert len(await read_outbox(sessionmaker, dedupe_key=request.dedupe_key)) == 1
+    row = (await rows_of(sessionmaker, request.dedupe_key))["email"]
+    assert row.is_sent
+    assert row.attempts == 3
+    assert row.last_error is not None and "503" in row.last_error
+
+
+async def test_arabic_message_is_written_right_to_left(
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    worker: Worker,
+) -> None:
+    user = await create_user(sessionmaker, locale="ar", first_name="ليلى")
+    request = verify_email_request(user)
+
+    await deliver(time_skipping_env, task_queue, request)
+
+    [mail] = await read_outbox(sessionmaker, dedupe_key=request.dedupe_key)
+    assert mail.subject == "تأكيد عنوان بريدك الإلكتروني"
+    assert mail.body_html is not None
+    assert '<html lang="ar" dir="rtl">' in mail.body_html
+    assert "مرحبًا ليلى،" in mail.body_text
+    in_app = (await rows_of(sessionmaker, request.dedupe_key))["in_app"]
+    assert in_app.title == "تأكيد بريدك الإلكتروني"
+
+
+async def test_request_locale_overrides_the_users_language(
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    worker: Worker,
+) -> None:
+    user = await create_user(sessionmaker, locale="ar")
+    request = verify_email_request(user, locale="fr-FR", channels=[Channel.EMAIL])
+
+    await deliver(time_skipping_env, task_queue, request)
+
+    [mail] = await read_outbox(sessionmaker, dedupe_key=request.dedupe_key)
+    assert mail.subject == "Vérifiez votre adresse e-mail"
+
+
+async def test_missing_phone_fails_sms_for_good_while_email_is_sent(
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    worker: Worker,
+) -> None:
+    user = await create_user(sessionmaker, phone=None)
+    request = verify_email_request(user, channels=[Channel.EMAIL, Channel.SMS])
+
+    result = await deliver(time_skipping_env, task_queue, request)
+
+    assert result.channels[Channel.EMAIL].status == "sent"
+    sms = result.channels[Channel.SMS]
+    assert (sms.status, sms.error_type) == ("failed", "NO_RECIPIENT_ADDRESS")
+    rows = await rows_of(sessionmaker, request.dedupe_key)
+    assert not rows["sms"].is_sent
+    assert rows["sms"].attempts == 1
+    assert rows["sms"].last_error is not None and "phone number" in rows["sms"].last_error
+    outbox = await read_outbox(sessionmaker, dedupe_key=request.dedupe_key)
+    assert [m.channel for m in outbox] == ["email"]
+
+
+async def test_sms_and_whatsapp_go_to_the_users_phone(
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    worker: Worker,
+) -> None:
+    user = await create_user(sessionmaker, phone="+15551230001", locale="es")
+    request = verify_email_request(user, channels=[Channel.SMS, Channel.WHATSAPP])
+
+    result = await deliver(time_skipping_env, task_queue, request)
+
+    assert {o.status for o in result.channels.values()} == {"sent"}
+    outbox = await read_outbox(sessionmaker, dedupe_key=request.dedupe_key)
+    assert sorted((m.channel, m.recipient) for m in outbox) == [
+        ("sms", "+15551230001"),
+        ("whatsapp", "+15551230001"),
+    ]
+    assert all(m.body_text.startswith("Medivoy: verifica") for m in outbox)
+    assert all(VERIFY_URL in m.body_text for m in outbox)
