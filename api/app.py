@@ -79,8 +79,13 @@ def create_app(
             allow_origins=settings.cors_origins,
             allow_credentials=True,
             allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Idempotency-Key",
-                           "Accept-Language"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "X-Request-ID",
+                "Idempotency-Key",
+                "Accept-Language",
+            ],
             expose_headers=["X-Request-ID"],
         )
     app.add_middleware(

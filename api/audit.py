@@ -58,7 +58,11 @@ def _write_audit(session: Session, _flush_context: Any, _instances: Any) -> None
     if ctx is None:
         return
     entries: list[AuditLog] = []
-    for op, objects in (("create", session.new), ("update", session.dirty), ("delete", session.deleted)):
+    for op, objects in (
+        ("create", session.new),
+        ("update", session.dirty),
+        ("delete", session.deleted),
+    ):
         for obj in list(objects):
             if isinstance(obj, AuditLog):
                 continue
@@ -84,8 +88,13 @@ def _write_audit(session: Session, _flush_context: Any, _instances: Any) -> None
     session.add_all(entries)
 
 
-def record(session: Session | Any, entity_type: str, entity_id: uuid.UUID | None,
-           changes: dict[str, Any], op: str = "update") -> None:
+def record(
+    session: Session | Any,
+    entity_type: str,
+    entity_id: uuid.UUID | None,
+    changes: dict[str, Any],
+    op: str = "update",
+) -> None:
     """An explicit entry for bulk statements, which the flush hook cannot see."""
     ctx = context.get()
     if ctx is None:

@@ -81,8 +81,9 @@ async def get_current_user(
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> User:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("Log in first: send 'Authorization: Bearer <access token>'",
-                           code="AUTH_REQUIRED")
+        raise Unauthorized(
+            "Log in first: send 'Authorization: Bearer <access token>'", code="AUTH_REQUIRED"
+        )
     claims = decode_access_token(settings, credentials.credentials)
     try:
         user_id = uuid.UUID(str(claims["sub"]))
@@ -107,11 +108,15 @@ def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, User]]:
 
     async def check(user: CurrentUser) -> User:
         if user.user_type not in allowed:
-            raise Forbidden("Your role may not do this", code="ROLE_NOT_ALLOWED",
-                            details={"allowed_roles": sorted(allowed)})
+            raise Forbidden(
+                "Your role may not do this",
+                code="ROLE_NOT_ALLOWED",
+                details={"allowed_roles": sorted(allowed)},
+            )
         if not user.is_approved:
-            raise Forbidden("An administrator has not approved this account yet",
-                            code="ACCOUNT_NOT_APPROVED")
+            raise Forbidden(
+                "An administrator has not approved this account yet", code="ACCOUNT_NOT_APPROVED"
+            )
         return user
 
     return check

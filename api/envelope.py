@@ -43,7 +43,9 @@ def ok(data: Any, message: str = "OK") -> dict[str, Any]:
     return {"success": True, "message": message, "data": data}
 
 
-def page(items: list[Any], *, page: int, limit: int, total: int, message: str = "OK") -> dict[str, Any]:
+def page(
+    items: list[Any], *, page: int, limit: int, total: int, message: str = "OK"
+) -> dict[str, Any]:
     return {
         "success": True,
         "message": message,

@@ -25,6 +25,9 @@ SECURITY_HEADERS = [
 # The API answers JSON and files only; the interactive docs need their scripts.
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
 DOC_PATHS = ("/docs", "/redoc")
+INTERNAL_MESSAGE = (
+    "Something went wrong on our side. Quote the request id when you contact support."
+)
 
 
 class BodyTooLarge(Exception):
@@ -57,7 +60,8 @@ class RequestMiddleware:
         client = scope.get("client")
         ctx = context.RequestContext(
             request_id=request_id,
-            ip=headers.get("x-forwarded-for", "").split(",")[0].strip() or (client[0] if client else None),
+            ip=headers.get("x-forwarded-for", "").split(",")[0].strip()
+            or (client[0] if client else None),
             user_agent=headers.get("user-agent"),
         )
         token = context.current.set(ctx)
@@ -69,8 +73,13 @@ class RequestMiddleware:
 
         declared = headers.get("content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await self._send_error(send, request_id, 413, "PAYLOAD_TOO_LARGE",
-                                   f"The request body is larger than {limit} bytes")
+            await self._send_error(
+                send,
+                request_id,
+                413,
+                "PAYLOAD_TOO_LARGE",
+                f"The request body is larger than {limit} bytes",
+            )
             self._finish(ctx, token, scope, 413, started)
             return
 
@@ -102,15 +111,23 @@ class RequestMiddleware:
             await self.app(scope, limited_receive, send_with_headers)
         except BodyTooLarge:
             if status_holder["status"] is None:
-                await self._send_error(send, request_id, 413, "PAYLOAD_TOO_LARGE",
-                                       f"The request body is larger than {limit} bytes")
+                await self._send_error(
+                    send,
+                    request_id,
+                    413,
+                    "PAYLOAD_TOO_LARGE",
+                    f"The request body is larger than {limit} bytes",
+                )
                 status_holder["status"] = 413
         except Exception as exc:
             log.exception("unhandled_error", error=type(exc).__name__)
             if status_holder["status"] is None:
                 await self._send_error(
-                    send, request_id, 500, "INTERNAL_ERROR",
-                    "Something went wrong on our side. Quote the request id when you contact support.",
+                    send,
+                    request_id,
+                    500,
+                    "INTERNAL_ERROR",
+                    INTERNAL_MESSAGE,
                     {"request_id": request_id},
                 )
                 status_holder["status"] = 500
@@ -118,8 +135,9 @@ class RequestMiddleware:
             self._finish(ctx, token, scope, status_holder["status"], started)
 
     @staticmethod
-    def _finish(ctx: context.RequestContext, token: Any, scope: Scope, status: int | None,
-                started: float) -> None:
+    def _finish(
+        ctx: context.RequestContext, token: Any, scope: Scope, status: int | None, started: float
+    ) -> None:
         log.info(
             "request",
             method=scope["method"],
@@ -133,8 +151,9 @@ class RequestMiddleware:
         context.current.reset(token)
 
     @staticmethod
-    async def _send_error(send: Send, request_id: str, status: int, code: str, message: str,
-                          details: Any = None) -> None:
+    async def _send_error(
+        send: Send, request_id: str, status: int, code: str, message: str, details: Any = None
+    ) -> None:
         body = json.dumps(
             {"success": False, "message": message, "error": {"code": code, "details": details}}
         ).encode()

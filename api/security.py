@@ -37,8 +37,9 @@ def decode_access_token(settings: Settings, token: str) -> dict[str, Any]:
             options={"require": ["exp", "sub", "iat", "type"]},
         )
     except jwt.ExpiredSignatureError as exc:
-        raise Unauthorized("Your session has expired; refresh it or log in again",
-                           code="TOKEN_EXPIRED") from exc
+        raise Unauthorized(
+            "Your session has expired; refresh it or log in again", code="TOKEN_EXPIRED"
+        ) from exc
     except jwt.PyJWTError as exc:
         raise Unauthorized("The access token is not valid", code="INVALID_TOKEN") from exc
     if claims.get("type") != "access":

@@ -1,1 +1,1 @@
-"""Process plumbing: settings, database, Temporal client, logging, the embedded stack and the CLI."""
+"""Process plumbing: settings, database, Temporal client, logging, embedded stack, CLI."""

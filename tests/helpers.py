@@ -16,9 +16,9 @@ from domain.models.notifications import OutboxMessage
 T = TypeVar("T")
 
 
-async def eventually(probe: Callable[[], Awaitable[T | None]], timeout: float = 15.0) -> T:
+async def eventually(probe: Callable[[], Awaitable[T | None]], within: float = 15.0) -> T:
     """Poll until the probe returns something truthy (a workflow finishing its work)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while True:
         value = await probe()
         if value:

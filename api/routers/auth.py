@@ -35,10 +35,15 @@ async def profile_of(db: DbSession, user: User) -> ProfileOut:
     return ProfileOut.model_validate({**ProfileOut.model_validate(user).model_dump(), **ids})
 
 
-@router.post("/register", status_code=status.HTTP_201_CREATED, dependencies=Limited,
-             response_model=Envelope[AuthResult])
-async def register(body: RegisterRequest, db: DbSession, settings: SettingsDep,
-                   temporal: Temporal) -> dict[str, Any]:
+@router.post(
+    "/register",
+    status_code=status.HTTP_201_CREATED,
+    dependencies=Limited,
+    response_model=Envelope[AuthResult],
+)
+async def register(
+    body: RegisterRequest, db: DbSession, settings: SettingsDep, temporal: Temporal
+) -> dict[str, Any]:
     user = await service.create_user(
         db,
         email=body.email,
@@ -58,8 +63,12 @@ async def register(body: RegisterRequest, db: DbSession, settings: SettingsDep,
     if user.user_type in (Role.DOCTOR, Role.HOSPITAL_ADMIN):
         message += " An administrator will review your account before you can act in your role."
     return ok(
-        AuthResult(user=profile, access_token=tokens.access_token,
-                   refresh_token=tokens.refresh_token, expires_in=tokens.expires_in),
+        AuthResult(
+            user=profile,
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token,
+            expires_in=tokens.expires_in,
+        ),
         message,
     )
 
@@ -69,8 +78,12 @@ async def login(body: LoginRequest, db: DbSession, settings: SettingsDep) -> dic
     user, tokens = await service.login(db, settings, body.email, body.password)
     profile = await profile_of(db, user)
     return ok(
-        AuthResult(user=profile, access_token=tokens.access_token,
-                   refresh_token=tokens.refresh_token, expires_in=tokens.expires_in),
+        AuthResult(
+            user=profile,
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token,
+            expires_in=tokens.expires_in,
+        ),
         "Login successful",
     )
 
@@ -78,8 +91,14 @@ async def login(body: LoginRequest, db: DbSession, settings: SettingsDep) -> dic
 @router.post("/refresh", dependencies=Limited, response_model=Envelope[TokenPair])
 async def refresh(body: RefreshRequest, db: DbSession, settings: SettingsDep) -> dict[str, Any]:
     tokens = await service.refresh(db, settings, body.refresh_token)
-    return ok(TokenPair(access_token=tokens.access_token, refresh_token=tokens.refresh_token,
-                        expires_in=tokens.expires_in), "Token refreshed")
+    return ok(
+        TokenPair(
+            access_token=tokens.access_token,
+            refresh_token=tokens.refresh_token,
+            expires_in=tokens.expires_in,
+        ),
+        "Token refreshed",
+    )
 
 
 @router.post("/logout", response_model=Envelope[None])
@@ -89,8 +108,9 @@ async def logout(body: RefreshRequest, db: DbSession) -> dict[str, Any]:
 
 
 @router.post("/forgot-password", dependencies=Limited, response_model=Envelope[None])
-async def forgot_password(body: EmailRequest, db: DbSession, settings: SettingsDep,
-                          temporal: Temporal) -> dict[str, Any]:
+async def forgot_password(
+    body: EmailRequest, db: DbSession, settings: SettingsDep, temporal: Temporal
+) -> dict[str, Any]:
     user = await service.find_active_by_email(db, body.email)
     if user is not None:
         reset_id, token = await service.new_password_reset(db, settings, user)
@@ -100,8 +120,9 @@ async def forgot_password(body: EmailRequest, db: DbSession, settings: SettingsD
 
 
 @router.post("/reset-password", dependencies=Limited, response_model=Envelope[None])
-async def reset_password(body: ResetPasswordRequest, db: DbSession, settings: SettingsDep,
-                         temporal: Temporal) -> dict[str, Any]:
+async def reset_password(
+    body: ResetPasswordRequest, db: DbSession, settings: SettingsDep, temporal: Temporal
+) -> dict[str, Any]:
     user = await service.reset_password(db, body.token, body.password)
     await db.commit()
     await notices.send_password_changed(temporal, settings, user)
@@ -115,8 +136,9 @@ async def verify_email(body: TokenRequest, db: DbSession) -> dict[str, Any]:
 
 
 @router.post("/resend-verification", dependencies=Limited, response_model=Envelope[None])
-async def resend_verification(body: EmailRequest, db: DbSession, settings: SettingsDep,
-                              temporal: Temporal) -> dict[str, Any]:
+async def resend_verification(
+    body: EmailRequest, db: DbSession, settings: SettingsDep, temporal: Temporal
+) -> dict[str, Any]:
     user = await service.find_active_by_email(db, body.email)
     if user is not None and not user.is_verified:
         verification_id, token = await service.new_email_verification(db, settings, user)

@@ -36,8 +36,12 @@ async def list_notifications(
     rows, total = await service.list_for_user(
         db, user.id, unread=unread, channel=channel, offset=paging.offset, limit=paging.limit
     )
-    return page([NotificationOut.model_validate(r) for r in rows],
-                page=paging.page, limit=paging.limit, total=total)
+    return page(
+        [NotificationOut.model_validate(r) for r in rows],
+        page=paging.page,
+        limit=paging.limit,
+        total=total,
+    )
 
 
 @router.post("", status_code=status.HTTP_202_ACCEPTED, response_model=Envelope[NotificationQueued])
@@ -49,14 +53,16 @@ async def create_notification(
     temporal: Temporal,
     idempotency_key: Annotated[
         str | None,
-        Header(max_length=100, pattern=r"^[A-Za-z0-9_.:-]+$",
-               description="Repeat a request with the same key and it is delivered once"),
+        Header(
+            max_length=100,
+            pattern=r"^[A-Za-z0-9_.:-]+$",
+            description="Repeat a request with the same key and it is delivered once",
+        ),
     ] = None,
 ) -> dict[str, Any]:
     recipient = await db.get(User, body.user_id)
     if recipient is None:
-        raise NotFound("No user with this id", code="USER_NOT_FOUND",
-                       details={"field": "user_id"})
+        raise NotFound("No user with this id", code="USER_NOT_FOUND", details={"field": "user_id"})
     key = f"admin:{admin.id}:{idempotency_key}" if idempotency_key else f"admin:{uuid.uuid4()}"
     channels = list(dict.fromkeys(body.channels))
     request = NotificationRequest(
@@ -67,16 +73,26 @@ async def create_notification(
         type=body.type,
         reference_type=body.reference_type,
         reference_id=body.reference_id,
-        context={"title": body.title, "message": body.message,
-                 "first_name": recipient.first_name or ""},
+        context={
+            "title": body.title,
+            "message": body.message,
+            "first_name": recipient.first_name or "",
+        },
     )
-    record(db, "notifications", None, {"dedupe_key": key, "user_id": recipient.id,
-                                       "channels": [c.value for c in channels]}, op="send")
+    record(
+        db,
+        "notifications",
+        None,
+        {"dedupe_key": key, "user_id": recipient.id, "channels": [c.value for c in channels]},
+        op="send",
+    )
     await db.commit()
     if not await service.start(temporal, settings, request):
         raise Unavailable("The message could not be queued; try again", code="NOTIFY_FAILED")
-    return ok(NotificationQueued(dedupe_key=key, workflow_id=f"notification-{key}",
-                                 channels=channels), "Notification queued for delivery")
+    return ok(
+        NotificationQueued(dedupe_key=key, workflow_id=f"notification-{key}", channels=channels),
+        "Notification queued for delivery",
+    )
 
 
 @router.patch("/read-all", response_model=Envelope[ReadAllResult])
@@ -93,7 +109,8 @@ async def read_one(notification_id: uuid.UUID, user: CurrentUser, db: DbSession)
 
 
 @router.delete("/{notification_id}", response_model=Envelope[None])
-async def delete_notification(notification_id: uuid.UUID, user: CurrentUser,
-                              db: DbSession) -> dict[str, Any]:
+async def delete_notification(
+    notification_id: uuid.UUID, user: CurrentUser, db: DbSession
+) -> dict[str, Any]:
     await service.remove(db, user.id, notification_id)
     return ok(None, "Notification deleted")

@@ -23,8 +23,9 @@ async def list_users(
     _: AdminUser, db: DbSession, paging: Paging, filters: Annotated[UserFilters, Depends()]
 ) -> dict[str, Any]:
     rows, total = await service.list_users(db, filters, offset=paging.offset, limit=paging.limit)
-    return page([UserOut.model_validate(u) for u in rows], page=paging.page,
-                limit=paging.limit, total=total)
+    return page(
+        [UserOut.model_validate(u) for u in rows], page=paging.page, limit=paging.limit, total=total
+    )
 
 
 @router.get("/{user_id}", response_model=Envelope[UserOut], summary="A user (admin, or yourself)")
@@ -34,8 +35,12 @@ async def get_user(user_id: uuid.UUID, caller: CurrentUser, db: DbSession) -> di
     return ok(UserOut.model_validate(await service.get_user(db, user_id)))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=Envelope[UserOut],
-             summary="Create a user of any role (admin)")
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Envelope[UserOut],
+    summary="Create a user of any role (admin)",
+)
 async def create_user(body: UserCreate, _: AdminUser, db: DbSession) -> dict[str, Any]:
     user = await auth.create_user(
         db,
@@ -53,18 +58,25 @@ async def create_user(body: UserCreate, _: AdminUser, db: DbSession) -> dict[str
     return ok(UserOut.model_validate(user), "User created")
 
 
-@router.patch("/{user_id}", response_model=Envelope[UserOut],
-              summary="Change a user (admin: anything listed; yourself: your profile fields)")
-async def update_user(user_id: uuid.UUID, body: UserUpdate, caller: CurrentUser,
-                      db: DbSession) -> dict[str, Any]:
+@router.patch(
+    "/{user_id}",
+    response_model=Envelope[UserOut],
+    summary="Change a user (admin: anything listed; yourself: your profile fields)",
+)
+async def update_user(
+    user_id: uuid.UUID, body: UserUpdate, caller: CurrentUser, db: DbSession
+) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     if caller.user_type != Role.ADMIN:
         if caller.id != user_id:
             raise NotFound("User not found", code="USER_NOT_FOUND")
         privileged = sorted({"email", "user_type", "is_verified", "is_approved"} & changes.keys())
         if privileged:
-            raise Forbidden("Only an administrator may change " + ", ".join(privileged),
-                            code="FIELD_NOT_ALLOWED", details={"fields": privileged})
+            raise Forbidden(
+                "Only an administrator may change " + ", ".join(privileged),
+                code="FIELD_NOT_ALLOWED",
+                details={"fields": privileged},
+            )
     user = await service.update_user(db, await service.get_user(db, user_id), changes)
     return ok(UserOut.model_validate(user), "User updated")
 
@@ -81,8 +93,11 @@ async def activate(user_id: uuid.UUID, admin: AdminUser, db: DbSession) -> dict[
     return ok(UserOut.model_validate(user), "User activated")
 
 
-@router.patch("/{user_id}/deactivate", response_model=Envelope[UserOut],
-              summary="Deactivate (admin): the user's sessions end at once")
+@router.patch(
+    "/{user_id}/deactivate",
+    response_model=Envelope[UserOut],
+    summary="Deactivate (admin): the user's sessions end at once",
+)
 async def deactivate(user_id: uuid.UUID, admin: AdminUser, db: DbSession) -> dict[str, Any]:
     user = await service.set_active(db, admin, await service.get_user(db, user_id), False)
     return ok(UserOut.model_validate(user), "User deactivated")

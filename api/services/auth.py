@@ -40,18 +40,25 @@ def check_password_policy(password: str, email: str | None) -> None:
         )
 
 
-async def ensure_unique(db: AsyncSession, email: str | None, phone: str | None,
-                        exclude: uuid.UUID | None = None) -> None:
+async def ensure_unique(
+    db: AsyncSession, email: str | None, phone: str | None, exclude: uuid.UUID | None = None
+) -> None:
     if email:
         found = await db.scalar(select(User.id).where(User.email == email))
         if found is not None and found != exclude:
-            raise Conflict("An account with this e-mail already exists", code="EMAIL_TAKEN",
-                           details={"field": "email"})
+            raise Conflict(
+                "An account with this e-mail already exists",
+                code="EMAIL_TAKEN",
+                details={"field": "email"},
+            )
     if phone:
         found = await db.scalar(select(User.id).where(User.phone == phone))
         if found is not None and found != exclude:
-            raise Conflict("An account with this phone number already exists",
-                           code="PHONE_TAKEN", details={"field": "phone"})
+            raise Conflict(
+                "An account with this phone number already exists",
+                code="PHONE_TAKEN",
+                details={"field": "phone"},
+            )
 
 
 async def create_user(
@@ -107,8 +114,9 @@ async def role_record_ids(db: AsyncSession, user: User) -> dict[str, uuid.UUID |
     return ids
 
 
-async def issue_tokens(db: AsyncSession, settings: Settings, user: User,
-                       family_id: uuid.UUID | None = None) -> Tokens:
+async def issue_tokens(
+    db: AsyncSession, settings: Settings, user: User, family_id: uuid.UUID | None = None
+) -> Tokens:
     plain, digest = new_token()
     db.add(
         RefreshToken(
@@ -127,7 +135,9 @@ async def issue_tokens(db: AsyncSession, settings: Settings, user: User,
     )
 
 
-async def login(db: AsyncSession, settings: Settings, email: str, password: str) -> tuple[User, Tokens]:
+async def login(
+    db: AsyncSession, settings: Settings, email: str, password: str
+) -> tuple[User, Tokens]:
     user = await db.scalar(select(User).where(User.email == email))
     # Same work and the same answer whether the e-mail is unknown or the password wrong.
     valid = verify_password(user.password_hash if user else DUMMY_HASH, password)
@@ -160,8 +170,9 @@ async def refresh(db: AsyncSession, settings: Settings, plain: str) -> Tokens:
     stored = await db.scalar(
         select(RefreshToken).where(RefreshToken.token_hash == hash_token(plain)).with_for_update()
     )
-    invalid = Unauthorized("The refresh token is not valid; log in again",
-                           code="INVALID_REFRESH_TOKEN")
+    invalid = Unauthorized(
+        "The refresh token is not valid; log in again", code="INVALID_REFRESH_TOKEN"
+    )
     if stored is None:
         raise invalid
     if stored.rotated_at is not None or stored.is_revoked:
@@ -170,12 +181,15 @@ async def refresh(db: AsyncSession, settings: Settings, plain: str) -> Tokens:
             # durably, before refusing.
             await revoke_family(db, stored.family_id)
             await db.commit()
-            raise Unauthorized("This refresh token was already used; every session it started "
-                               "has been signed out", code="REFRESH_TOKEN_REUSED")
+            raise Unauthorized(
+                "This refresh token was already used; every session it started has been signed out",
+                code="REFRESH_TOKEN_REUSED",
+            )
         raise invalid
     if stored.expires_at <= now():
-        raise Unauthorized("The refresh token has expired; log in again",
-                           code="REFRESH_TOKEN_EXPIRED")
+        raise Unauthorized(
+            "The refresh token has expired; log in again", code="REFRESH_TOKEN_EXPIRED"
+        )
     user = await db.get(User, stored.user_id)
     if user is None or not user.is_active:
         raise Unauthorized("This account is not active", code="ACCOUNT_INACTIVE")
@@ -184,13 +198,17 @@ async def refresh(db: AsyncSession, settings: Settings, plain: str) -> Tokens:
 
 
 async def logout(db: AsyncSession, plain: str) -> None:
-    stored = await db.scalar(select(RefreshToken).where(RefreshToken.token_hash == hash_token(plain)))
+    stored = await db.scalar(
+        select(RefreshToken).where(RefreshToken.token_hash == hash_token(plain))
+    )
     if stored is None:
         raise Unauthorized("The refresh token is not valid", code="INVALID_REFRESH_TOKEN")
     await revoke_family(db, stored.family_id)
 
 
-async def new_email_verification(db: AsyncSession, settings: Settings, user: User) -> tuple[uuid.UUID, str]:
+async def new_email_verification(
+    db: AsyncSession, settings: Settings, user: User
+) -> tuple[uuid.UUID, str]:
     """A fresh verification token; earlier unused ones stop working."""
     await db.execute(
         update(EmailVerification)
@@ -216,11 +234,15 @@ async def verify_email(db: AsyncSession, plain: str) -> User:
         .with_for_update()
     )
     if row is None or row.is_used:
-        raise Invalid("This verification link is not valid or was already used",
-                      code="INVALID_VERIFICATION_TOKEN")
+        raise Invalid(
+            "This verification link is not valid or was already used",
+            code="INVALID_VERIFICATION_TOKEN",
+        )
     if row.expires_at <= now():
-        raise Invalid("This verification link has expired; ask for a new one",
-                      code="VERIFICATION_TOKEN_EXPIRED")
+        raise Invalid(
+            "This verification link has expired; ask for a new one",
+            code="VERIFICATION_TOKEN_EXPIRED",
+        )
     row.is_used = True
     row.used_at = now()
     user = await db.get(User, row.user_id)
@@ -230,7 +252,9 @@ async def verify_email(db: AsyncSession, plain: str) -> User:
     return user
 
 
-async def new_password_reset(db: AsyncSession, settings: Settings, user: User) -> tuple[uuid.UUID, str]:
+async def new_password_reset(
+    db: AsyncSession, settings: Settings, user: User
+) -> tuple[uuid.UUID, str]:
     await db.execute(
         update(PasswordReset)
         .where(PasswordReset.user_id == user.id, PasswordReset.is_used.is_(False))
@@ -253,11 +277,11 @@ async def reset_password(db: AsyncSession, plain: str, password: str) -> User:
         select(PasswordReset).where(PasswordReset.token_hash == hash_token(plain)).with_for_update()
     )
     if row is None or row.is_used:
-        raise Invalid("This reset link is not valid or was already used",
-                      code="INVALID_RESET_TOKEN")
+        raise Invalid(
+            "This reset link is not valid or was already used", code="INVALID_RESET_TOKEN"
+        )
     if row.expires_at <= now():
-        raise Invalid("This reset link has expired; ask for a new one",
-                      code="RESET_TOKEN_EXPIRED")
+        raise Invalid("This reset link has expired; ask for a new one", code="RESET_TOKEN_EXPIRED")
     user = await db.get(User, row.user_id)
     if user is None or not user.is_active:
         raise Invalid("This reset link is not valid", code="INVALID_RESET_TOKEN")

@@ -26,58 +26,80 @@ async def start(temporal: Client, settings: Settings, request: NotificationReque
         await notify(temporal, settings.task_queue, request)
         return True
     except Exception as exc:
-        log.error("notification_not_started", dedupe_key=request.dedupe_key,
-                  error=type(exc).__name__)
+        log.error(
+            "notification_not_started", dedupe_key=request.dedupe_key, error=type(exc).__name__
+        )
         return False
 
 
-async def send_verification(temporal: Client, settings: Settings, user: User,
-                            verification_id: uuid.UUID, token: str) -> bool:
-    return await start(temporal, settings, NotificationRequest(
-        dedupe_key=f"verify-email:{verification_id}",
-        user_id=user.id,
-        template="verify_email",
-        channels=[Channel.EMAIL, Channel.IN_APP],
-        type="account",
-        context={
-            "first_name": user.first_name or "",
-            "token": token,
-            "verify_url": f"{settings.public_base_url}/verify-email?token={token}",
-        },
-    ))
+async def send_verification(
+    temporal: Client, settings: Settings, user: User, verification_id: uuid.UUID, token: str
+) -> bool:
+    return await start(
+        temporal,
+        settings,
+        NotificationRequest(
+            dedupe_key=f"verify-email:{verification_id}",
+            user_id=user.id,
+            template="verify_email",
+            channels=[Channel.EMAIL, Channel.IN_APP],
+            type="account",
+            context={
+                "first_name": user.first_name or "",
+                "token": token,
+                "verify_url": f"{settings.public_base_url}/verify-email?token={token}",
+            },
+        ),
+    )
 
 
-async def send_password_reset(temporal: Client, settings: Settings, user: User,
-                              reset_id: uuid.UUID, token: str) -> bool:
-    return await start(temporal, settings, NotificationRequest(
-        dedupe_key=f"password-reset:{reset_id}",
-        user_id=user.id,
-        template="password_reset",
-        channels=[Channel.EMAIL],
-        type="account",
-        context={
-            "first_name": user.first_name or "",
-            "token": token,
-            "reset_url": f"{settings.public_base_url}/reset-password?token={token}",
-            "minutes": str(settings.reset_token_minutes),
-        },
-    ))
+async def send_password_reset(
+    temporal: Client, settings: Settings, user: User, reset_id: uuid.UUID, token: str
+) -> bool:
+    return await start(
+        temporal,
+        settings,
+        NotificationRequest(
+            dedupe_key=f"password-reset:{reset_id}",
+            user_id=user.id,
+            template="password_reset",
+            channels=[Channel.EMAIL],
+            type="account",
+            context={
+                "first_name": user.first_name or "",
+                "token": token,
+                "reset_url": f"{settings.public_base_url}/reset-password?token={token}",
+                "minutes": str(settings.reset_token_minutes),
+            },
+        ),
+    )
 
 
 async def send_password_changed(temporal: Client, settings: Settings, user: User) -> bool:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
-    return await start(temporal, settings, NotificationRequest(
-        dedupe_key=f"password-changed:{user.id}:{stamp}",
-        user_id=user.id,
-        template="password_changed",
-        channels=[Channel.EMAIL, Channel.IN_APP],
-        type="account",
-        context={"first_name": user.first_name or ""},
-    ))
+    return await start(
+        temporal,
+        settings,
+        NotificationRequest(
+            dedupe_key=f"password-changed:{user.id}:{stamp}",
+            user_id=user.id,
+            template="password_changed",
+            channels=[Channel.EMAIL, Channel.IN_APP],
+            type="account",
+            context={"first_name": user.first_name or ""},
+        ),
+    )
 
 
-async def list_for_user(db: AsyncSession, user_id: uuid.UUID, *, unread: bool | None,
-                        channel: Channel | None, offset: int, limit: int) -> tuple[list[Notification], int]:
+async def list_for_user(
+    db: AsyncSession,
+    user_id: uuid.UUID,
+    *,
+    unread: bool | None,
+    channel: Channel | None,
+    offset: int,
+    limit: int,
+) -> tuple[list[Notification], int]:
     conditions: list[Any] = [Notification.user_id == user_id]
     if unread is True:
         conditions.append(Notification.is_read.is_(False))
@@ -87,24 +109,29 @@ async def list_for_user(db: AsyncSession, user_id: uuid.UUID, *, unread: bool | 
         conditions.append(Notification.channel == channel.value)
     total = await db.scalar(select(func.count()).select_from(Notification).where(*conditions))
     rows = await db.scalars(
-        select(Notification).where(*conditions)
+        select(Notification)
+        .where(*conditions)
         .order_by(Notification.created_at.desc(), Notification.id)
-        .offset(offset).limit(limit)
+        .offset(offset)
+        .limit(limit)
     )
     return list(rows), int(total or 0)
 
 
 async def get_own(db: AsyncSession, user_id: uuid.UUID, notification_id: uuid.UUID) -> Notification:
     row = await db.scalar(
-        select(Notification).where(Notification.id == notification_id,
-                                   Notification.user_id == user_id)
+        select(Notification).where(
+            Notification.id == notification_id, Notification.user_id == user_id
+        )
     )
     if row is None:  # another person's notification is as invisible as a missing one
         raise NotFound("Notification not found", code="NOTIFICATION_NOT_FOUND")
     return row
 
 
-async def mark_read(db: AsyncSession, user_id: uuid.UUID, notification_id: uuid.UUID) -> Notification:
+async def mark_read(
+    db: AsyncSession, user_id: uuid.UUID, notification_id: uuid.UUID
+) -> Notification:
     row = await get_own(db, user_id, notification_id)
     if not row.is_read:
         row.is_read = True

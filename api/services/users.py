@@ -15,8 +15,9 @@ from domain.errors import Conflict, Invalid, NotFound
 from domain.models.users import User
 
 
-async def list_users(db: AsyncSession, filters: UserFilters, *, offset: int,
-                     limit: int) -> tuple[list[User], int]:
+async def list_users(
+    db: AsyncSession, filters: UserFilters, *, offset: int, limit: int
+) -> tuple[list[User], int]:
     conditions: list[Any] = []
     if filters.user_type is not None:
         conditions.append(User.user_type == filters.user_type.value)
@@ -25,13 +26,20 @@ async def list_users(db: AsyncSession, filters: UserFilters, *, offset: int,
     if filters.search:
         escaped = filters.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"
-        conditions.append(or_(User.email.ilike(pattern, escape="\\"),
-                              User.first_name.ilike(pattern, escape="\\"),
-                              User.last_name.ilike(pattern, escape="\\")))
+        conditions.append(
+            or_(
+                User.email.ilike(pattern, escape="\\"),
+                User.first_name.ilike(pattern, escape="\\"),
+                User.last_name.ilike(pattern, escape="\\"),
+            )
+        )
     total = await db.scalar(select(func.count()).select_from(User).where(*conditions))
     rows = await db.scalars(
-        select(User).where(*conditions).order_by(User.created_at.desc(), User.id)
-        .offset(offset).limit(limit)
+        select(User)
+        .where(*conditions)
+        .order_by(User.created_at.desc(), User.id)
+        .offset(offset)
+        .limit(limit)
     )
     return list(rows), int(total or 0)
 

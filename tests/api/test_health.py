@@ -33,7 +33,9 @@ async def test_services_answer_503_when_no_worker_polls(app):
 
 
 async def test_redis_down_answers_503(app):
-    app.state.settings = app.state.settings.model_copy(update={"redis_url": "redis://127.0.0.1:1/0"})
+    app.state.settings = app.state.settings.model_copy(
+        update={"redis_url": "redis://127.0.0.1:1/0"}
+    )
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://t/api/v1") as c:
         response = await c.get("/health/redis")

@@ -14,15 +14,23 @@ async def test_admin_sends_a_notification_that_arrives_in_app_and_by_email(clien
     sent = await client.post(
         "/notifications",
         headers={**admin_headers, "Idempotency-Key": "visa-reminder-1"},
-        json={"user_id": str(patient.id), "title": "Visa reminder",
-              "message": "Please upload your passport scan.", "channels": ["in_app", "email"]},
+        json={
+            "user_id": str(patient.id),
+            "title": "Visa reminder",
+            "message": "Please upload your passport scan.",
+            "channels": ["in_app", "email"],
+        },
     )
     assert sent.status_code == 202, sent.text
     again = await client.post(
         "/notifications",
         headers={**admin_headers, "Idempotency-Key": "visa-reminder-1"},
-        json={"user_id": str(patient.id), "title": "Visa reminder",
-              "message": "Please upload your passport scan.", "channels": ["in_app", "email"]},
+        json={
+            "user_id": str(patient.id),
+            "title": "Visa reminder",
+            "message": "Please upload your passport scan.",
+            "channels": ["in_app", "email"],
+        },
     )
     assert again.status_code == 202
 
@@ -43,8 +51,11 @@ async def test_admin_sends_a_notification_that_arrives_in_app_and_by_email(clien
 async def test_only_admins_send_notifications(client, sessionmaker):
     patient = await create_user(sessionmaker)
     headers = await login_headers(client, patient.email)
-    response = await client.post("/notifications", headers=headers, json={
-        "user_id": str(patient.id), "title": "x", "message": "y"})
+    response = await client.post(
+        "/notifications",
+        headers=headers,
+        json={"user_id": str(patient.id), "title": "x", "message": "y"},
+    )
     assert response.status_code == 403
 
 
@@ -53,8 +64,11 @@ async def test_read_unread_filter_read_all_and_delete(client, sessionmaker):
     patient = await create_user(sessionmaker)
     admin_headers = await login_headers(client, admin.email)
     for title in ("One", "Two", "Three"):
-        await client.post("/notifications", headers=admin_headers, json={
-            "user_id": str(patient.id), "title": title, "message": "Hello"})
+        await client.post(
+            "/notifications",
+            headers=admin_headers,
+            json={"user_id": str(patient.id), "title": title, "message": "Hello"},
+        )
     headers = await login_headers(client, patient.email)
 
     async def three():
@@ -69,8 +83,9 @@ async def test_read_unread_filter_read_all_and_delete(client, sessionmaker):
     assert unread.json()["meta"]["total"] == 2
     all_read = await client.patch("/notifications/read-all", headers=headers)
     assert all_read.json()["data"]["updated"] == 2
-    assert (await client.get("/notifications", params={"unread": "true"},
-                             headers=headers)).json()["meta"]["total"] == 0
+    assert (await client.get("/notifications", params={"unread": "true"}, headers=headers)).json()[
+        "meta"
+    ]["total"] == 0
     assert (await client.delete(f"/notifications/{first}", headers=headers)).status_code == 200
     assert (await client.get("/notifications", headers=headers)).json()["meta"]["total"] == 2
 
@@ -80,8 +95,11 @@ async def test_nobody_reads_or_deletes_another_users_notification(client, sessio
     owner = await create_user(sessionmaker)
     intruder = await create_user(sessionmaker)
     admin_headers = await login_headers(client, admin.email)
-    await client.post("/notifications", headers=admin_headers, json={
-        "user_id": str(owner.id), "title": "Your lab results", "message": "Private"})
+    await client.post(
+        "/notifications",
+        headers=admin_headers,
+        json={"user_id": str(owner.id), "title": "Your lab results", "message": "Private"},
+    )
     owner_headers = await login_headers(client, owner.email)
 
     async def one():

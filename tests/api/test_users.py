@@ -16,7 +16,9 @@ async def test_admin_lists_users_with_filters_search_and_pagination(client, sess
     await create_user(sessionmaker, Role.DOCTOR, first_name="Kemal")
     headers = await login_headers(client, admin.email)
 
-    patients = await client.get("/users", params={"user_type": "patient", "limit": 2}, headers=headers)
+    patients = await client.get(
+        "/users", params={"user_type": "patient", "limit": 2}, headers=headers
+    )
     assert patients.status_code == 200
     body = patients.json()
     assert body["meta"] == {"page": 1, "limit": 2, "total": 3}
@@ -27,8 +29,9 @@ async def test_admin_lists_users_with_filters_search_and_pagination(client, sess
     found = await client.get("/users", params={"search": "kem"}, headers=headers)
     assert [u["first_name"] for u in found.json()["data"]] == ["Kemal"]
 
-    second = await client.get("/users", params={"user_type": "patient", "limit": 2, "page": 2},
-                              headers=headers)
+    second = await client.get(
+        "/users", params={"user_type": "patient", "limit": 2, "page": 2}, headers=headers
+    )
     assert len(second.json()["data"]) == 1
 
 
@@ -38,13 +41,20 @@ async def test_admin_creates_a_coordinator(client, sessionmaker):
     created = await client.post(
         "/users",
         headers=headers,
-        json={"email": "coord@example.com", "password": "Steady-Hands-99!", "user_type": "coordinator",
-              "first_name": "Sofia"},
+        json={
+            "email": "coord@example.com",
+            "password": "Steady-Hands-99!",
+            "user_type": "coordinator",
+            "first_name": "Sofia",
+        },
     )
     assert created.status_code == 201, created.text
     assert created.json()["data"]["user_type"] == "coordinator"
-    assert (await client.post("/auth/login", json={"email": "coord@example.com",
-                                                   "password": "Steady-Hands-99!"})).status_code == 200
+    assert (
+        await client.post(
+            "/auth/login", json={"email": "coord@example.com", "password": "Steady-Hands-99!"}
+        )
+    ).status_code == 200
 
 
 async def test_patient_cannot_list_users_or_read_another_user(client, sessionmaker):
@@ -63,8 +73,9 @@ async def test_patient_cannot_list_users_or_read_another_user(client, sessionmak
 async def test_patient_cannot_approve_or_promote_themselves(client, sessionmaker):
     patient = await create_user(sessionmaker)
     headers = await login_headers(client, patient.email)
-    response = await client.patch(f"/users/{patient.id}", headers=headers,
-                                  json={"user_type": "admin"})
+    response = await client.patch(
+        f"/users/{patient.id}", headers=headers, json={"user_type": "admin"}
+    )
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "FIELD_NOT_ALLOWED"
     profile = await client.get("/auth/profile", headers=headers)
@@ -73,13 +84,21 @@ async def test_patient_cannot_approve_or_promote_themselves(client, sessionmaker
 
 async def test_unapproved_doctor_is_kept_out_of_role_actions_until_approved(client, sessionmaker):
     admin = await create_user(sessionmaker, Role.ADMIN)
-    response = await client.post("/auth/register", json={
-        "email": "dr.new@example.com", "password": PASSWORD, "user_type": "doctor",
-        "first_name": "Arjun", "last_name": "Mehta"})
+    response = await client.post(
+        "/auth/register",
+        json={
+            "email": "dr.new@example.com",
+            "password": PASSWORD,
+            "user_type": "doctor",
+            "first_name": "Arjun",
+            "last_name": "Mehta",
+        },
+    )
     doctor_id = response.json()["data"]["user"]["id"]
     admin_headers = await login_headers(client, admin.email)
-    approved = await client.patch(f"/users/{doctor_id}", headers=admin_headers,
-                                  json={"is_approved": True})
+    approved = await client.patch(
+        f"/users/{doctor_id}", headers=admin_headers, json={"is_approved": True}
+    )
     assert approved.status_code == 200
     assert approved.json()["data"]["is_approved"] is True
 
@@ -98,8 +117,9 @@ async def test_deactivated_user_is_signed_out_at_once(client, sessionmaker):
     assert (await client.post("/auth/refresh", json={"refresh_token": refresh})).status_code == 401
 
     await client.patch(f"/users/{patient.id}/activate", headers=admin_headers)
-    assert (await client.post("/auth/login", json={"email": patient.email,
-                                                   "password": PASSWORD})).status_code == 200
+    assert (
+        await client.post("/auth/login", json={"email": patient.email, "password": PASSWORD})
+    ).status_code == 200
 
 
 async def test_admin_cannot_deactivate_or_delete_themselves(client, sessionmaker):
@@ -113,14 +133,18 @@ async def test_admin_deletes_a_user_and_the_audit_trail_records_who(client, sess
     admin = await create_user(sessionmaker, Role.ADMIN)
     patient = await create_user(sessionmaker)
     headers = await login_headers(client, admin.email)
-    response = await client.delete(f"/users/{patient.id}", headers=headers,
-                                   params={}, )
+    response = await client.delete(
+        f"/users/{patient.id}",
+        headers=headers,
+        params={},
+    )
     assert response.status_code == 200
     assert (await client.get(f"/users/{patient.id}", headers=headers)).status_code == 404
     async with sessionmaker() as db:
         entry = await db.scalar(
-            select(AuditLog).where(AuditLog.entity_id == patient.id,
-                                   AuditLog.action == "delete_user:delete")
+            select(AuditLog).where(
+                AuditLog.entity_id == patient.id, AuditLog.action == "delete_user:delete"
+            )
         )
         assert entry is not None
         assert entry.user_id == admin.id
