@@ -17,7 +17,7 @@ from api import errors
 from api.audit import AuditedSession
 from api.envelope import ERROR_RESPONSES
 from api.middleware import RequestMiddleware
-from api.routers import auth, health, notifications, users
+from api.routers import auth, health, hospitals, notifications, users
 from runtime.db import make_engine
 from runtime.logging import configure_logging
 from runtime.settings import Settings, get_settings
@@ -28,6 +28,7 @@ TAGS = [
     {"name": "auth", "description": "Register, log in, tokens, e-mail verification, passwords"},
     {"name": "users", "description": "User administration"},
     {"name": "notifications", "description": "Your notifications; admins send new ones"},
+    {"name": "hospitals", "description": "Partner hospitals, their doctors and treatments"},
     {"name": "health", "description": "Liveness and the services Medivoy needs"},
 ]
 
@@ -93,6 +94,12 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         large_body_paths={},
     )
-    for router in (health.router, auth.router, users.router, notifications.router):
+    for router in (
+        health.router,
+        auth.router,
+        users.router,
+        notifications.router,
+        hospitals.router,
+    ):
         app.include_router(router, prefix=API_PREFIX)
     return app
