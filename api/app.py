@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
+import pkgutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import ModuleType
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -13,24 +16,26 @@ from limits.storage import storage_from_string
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
+import api.routers as routers_package
 from api import errors
 from api.audit import AuditedSession
 from api.envelope import ERROR_RESPONSES
 from api.middleware import RequestMiddleware
-from api.routers import auth, health, hospitals, notifications, users
 from runtime.db import make_engine
 from runtime.logging import configure_logging
 from runtime.settings import Settings, get_settings
 
 API_PREFIX = "/api/v1"
 
-TAGS = [
-    {"name": "auth", "description": "Register, log in, tokens, e-mail verification, passwords"},
-    {"name": "users", "description": "User administration"},
-    {"name": "notifications", "description": "Your notifications; admins send new ones"},
-    {"name": "hospitals", "description": "Partner hospitals, their doctors and treatments"},
-    {"name": "health", "description": "Liveness and the services Medivoy needs"},
-]
+
+def routers() -> list[ModuleType]:
+    """Every module in api/routers with a `router`; each declares its OpenAPI tag in `TAG`."""
+    found = []
+    for info in pkgutil.iter_modules(routers_package.__path__):
+        module = importlib.import_module(f"{routers_package.__name__}.{info.name}")
+        if hasattr(module, "router"):
+            found.append(module)
+    return sorted(found, key=lambda m: getattr(m, "ORDER", 100))
 
 
 def create_app(
@@ -40,6 +45,7 @@ def create_app(
     temporal: Client | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
+    modules = routers()
     configure_logging(settings.log_level, settings.log_json)
 
     @asynccontextmanager
@@ -65,7 +71,7 @@ def create_app(
         version="1.0.0",
         description="The Medivoy medical-tourism platform. Every answer is wrapped in "
         '`{"success", "message", "data"}`; errors carry `error.code`.',
-        openapi_tags=TAGS,
+        openapi_tags=[m.TAG for m in modules if hasattr(m, "TAG")],
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
     )
@@ -94,12 +100,6 @@ def create_app(
         max_body_bytes=settings.max_body_bytes,
         large_body_paths={},
     )
-    for router in (
-        health.router,
-        auth.router,
-        users.router,
-        notifications.router,
-        hospitals.router,
-    ):
-        app.include_router(router, prefix=API_PREFIX)
+    for module in modules:
+        app.include_router(module.router, prefix=API_PREFIX)
     return app

@@ -143,15 +143,15 @@ def _sort(resource: Resource[Any], sort: str | None) -> list[Any]:
     name = key.lstrip("-")
     column = getattr(resource.model, name)
     primary = column.desc().nulls_last() if descending else column.asc().nulls_last()
-    return [primary, resource.model.id]  # type: ignore[attr-defined]
+    return [primary, resource.model.id]
 
 
 async def get_visible(
     db: AsyncSession, resource: Resource[M], user: User | None, row_id: uuid.UUID
 ) -> M:
     """The row if it exists and the caller may see it; 404 otherwise (never its data)."""
-    stmt = resource.access.visible(user, select(resource.model).where(resource.model.id == row_id))  # type: ignore[attr-defined]
-    row = await db.scalar(stmt)
+    by_id = select(resource.model).where(resource.model.id == row_id)
+    row: M | None = await db.scalar(resource.access.visible(user, by_id))
     if row is None:
         raise resource.not_found()
     return row

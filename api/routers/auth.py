@@ -24,6 +24,9 @@ from api.services import notifications as notices
 from domain.access import Role
 from domain.models.users import User
 
+TAG = {"name": "auth", "description": "Register, log in, tokens, e-mail verification, passwords"}
+ORDER = 1
+
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 Limited = [Depends(rate_limited())]

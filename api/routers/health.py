@@ -15,6 +15,9 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from api.deps import SettingsDep, get_temporal
 from api.envelope import ok
 
+TAG = {"name": "health", "description": "Liveness and the services Medivoy needs"}
+ORDER = 90
+
 router = APIRouter(prefix="/health", tags=["health"])
 
 

@@ -83,4 +83,7 @@ hospitals = Resource(
     translated=("name", "description"),
 )
 
+TAG = {"name": "hospitals", "description": "Partner hospitals, their doctors and treatments"}
+ORDER = 10
+
 router = crud_router(hospitals, prefix="/hospitals", tag="hospitals")

@@ -22,6 +22,9 @@ from domain.models.notifications import Channel
 from domain.models.users import User
 from workflows.notification import NotificationRequest
 
+TAG = {"name": "notifications", "description": "Your notifications; admins send new ones"}
+ORDER = 80
+
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
 

@@ -15,6 +15,9 @@ from api.services import users as service
 from domain.access import Role
 from domain.errors import Forbidden, NotFound
 
+TAG = {"name": "users", "description": "User administration"}
+ORDER = 2
+
 router = APIRouter(prefix="/users", tags=["users"])
 
 

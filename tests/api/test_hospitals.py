@@ -10,10 +10,13 @@ from tests.conftest import create_user, login_headers
 
 async def add_hospital(sessionmaker, **fields) -> Hospital:
     async with sessionmaker() as db, db.begin():
-        hospital = Hospital(name=fields.pop("name", "Anadolu Medical Center"),
-                            country=fields.pop("country", "Turkey"),
-                            city=fields.pop("city", "Istanbul"),
-                            is_verified=fields.pop("is_verified", True), **fields)
+        hospital = Hospital(
+            name=fields.pop("name", "Anadolu Medical Center"),
+            country=fields.pop("country", "Turkey"),
+            city=fields.pop("city", "Istanbul"),
+            is_verified=fields.pop("is_verified", True),
+            **fields,
+        )
         db.add(hospital)
     return hospital
 
@@ -33,7 +36,7 @@ async def test_public_lists_only_verified_active_hospitals_with_filters(client, 
     assert (await client.get("/hospitals", params={"sort": "password"})).status_code == 422
 
 
-async def test_unverified_hospital_is_hidden_from_the_public_but_not_its_admin(client, sessionmaker):
+async def test_unverified_hospital_is_hidden_from_public_but_not_its_admin(client, sessionmaker):
     owner = await create_user(sessionmaker, Role.HOSPITAL_ADMIN)
     hospital = await add_hospital(sessionmaker, is_verified=False, admin_user_id=owner.id)
     assert (await client.get(f"/hospitals/{hospital.id}")).status_code == 404
@@ -46,42 +49,68 @@ async def test_hospital_admin_edits_own_hospital_but_cannot_verify_it(client, se
     other_admin = await create_user(sessionmaker, Role.HOSPITAL_ADMIN)
     hospital = await add_hospital(sessionmaker, admin_user_id=owner.id)
     headers = await login_headers(client, owner.email)
-    edited = await client.patch(f"/hospitals/{hospital.id}", headers=headers,
-                                json={"description": "JCI accredited since 2005"})
+    edited = await client.patch(
+        f"/hospitals/{hospital.id}",
+        headers=headers,
+        json={"description": "JCI accredited since 2005"},
+    )
     assert edited.status_code == 200
     assert edited.json()["data"]["description"] == "JCI accredited since 2005"
-    refused = await client.patch(f"/hospitals/{hospital.id}", headers=headers,
-                                 json={"admin_user_id": str(other_admin.id)})
+    refused = await client.patch(
+        f"/hospitals/{hospital.id}", headers=headers, json={"admin_user_id": str(other_admin.id)}
+    )
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "FIELD_NOT_ALLOWED"
     intruder = await login_headers(client, other_admin.email)
-    assert (await client.patch(f"/hospitals/{hospital.id}", headers=intruder,
-                               json={"description": "hacked"})).status_code == 403
+    assert (
+        await client.patch(
+            f"/hospitals/{hospital.id}", headers=intruder, json={"description": "hacked"}
+        )
+    ).status_code == 403
 
 
 async def test_admin_creates_hospital_and_patient_cannot(client, sessionmaker):
     admin = await create_user(sessionmaker, Role.ADMIN)
     patient = await create_user(sessionmaker)
-    body = {"name": "Helios Berlin", "country": "Germany", "city": "Berlin",
-            "latitude": "52.52000000", "email": "info@helios.example"}
-    created = await client.post("/hospitals", json=body,
-                                headers=await login_headers(client, admin.email))
+    body = {
+        "name": "Helios Berlin",
+        "country": "Germany",
+        "city": "Berlin",
+        "latitude": "52.52000000",
+        "email": "info@helios.example",
+    }
+    created = await client.post(
+        "/hospitals", json=body, headers=await login_headers(client, admin.email)
+    )
     assert created.status_code == 201, created.text
     assert created.json()["data"]["latitude"] == "52.52000000"
-    refused = await client.post("/hospitals", json=body,
-                                headers=await login_headers(client, patient.email))
+    refused = await client.post(
+        "/hospitals", json=body, headers=await login_headers(client, patient.email)
+    )
     assert refused.status_code == 403
-    bad = await client.post("/hospitals", json={**body, "latitude": "123"},
-                            headers=await login_headers(client, admin.email))
+    bad = await client.post(
+        "/hospitals",
+        json={**body, "latitude": "123"},
+        headers=await login_headers(client, admin.email),
+    )
     assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "latitude"
 
 
 async def test_catalog_text_follows_accept_language(client, sessionmaker):
     hospital = await add_hospital(sessionmaker, name="Acibadem", description="A leading hospital")
     async with sessionmaker() as db, db.begin():
-        db.add(Translation(entity_type="hospitals", entity_id=hospital.id, field_name="description",
-                           locale="es", translated_text="Un hospital líder"))
-    spanish = await client.get(f"/hospitals/{hospital.id}", headers={"Accept-Language": "es-ES,es;q=0.9"})
+        db.add(
+            Translation(
+                entity_type="hospitals",
+                entity_id=hospital.id,
+                field_name="description",
+                locale="es",
+                translated_text="Un hospital líder",
+            )
+        )
+    spanish = await client.get(
+        f"/hospitals/{hospital.id}", headers={"Accept-Language": "es-ES,es;q=0.9"}
+    )
     assert spanish.json()["data"]["description"] == "Un hospital líder"
     assert spanish.json()["data"]["name"] == "Acibadem"
     french = await client.get(f"/hospitals/{hospital.id}", params={"lang": "fr"})
