@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -9,13 +10,10 @@ from pathlib import Path
 
 from runtime.postgres import port_open
 
-# Search attributes ops filter on in the Temporal UI. Ids and statuses only (no PHI).
-SEARCH_ATTRIBUTES: dict[str, str] = {
-    "BookingStatus": "Keyword",
-    "HospitalId": "Keyword",
-    "PatientId": "Keyword",
-    "EntityStatus": "Keyword",
-}
+# Search attributes ops filter on in the Temporal UI (ids and statuses only, no PHI).
+SEARCH_ATTRIBUTES: dict[str, str] = json.loads(
+    (Path(__file__).resolve().parent.parent / "temporal" / "search_attributes.json").read_text()
+)
 
 
 def binary(name: str) -> str:
@@ -46,12 +44,19 @@ class TemporalDevServer:
 
     def start(self, timeout: float = 60.0) -> None:
         args = [
-            binary("temporal"), "server", "start-dev",
-            "--ip", "127.0.0.1",
-            "--port", str(self.port),
-            "--log-level", "warn",
-            "--sqlite-pragma", "journal_mode=wal",
-            "--sqlite-pragma", "synchronous=normal",
+            binary("temporal"),
+            "server",
+            "start-dev",
+            "--ip",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--log-level",
+            "warn",
+            "--sqlite-pragma",
+            "journal_mode=wal",
+            "--sqlite-pragma",
+            "synchronous=normal",
         ]
         if self.db_file is not None:
             self.db_file.parent.mkdir(parents=True, exist_ok=True)
@@ -59,7 +64,13 @@ class TemporalDevServer:
         if self.ui_port is None:
             args.append("--headless")
         else:
-            args += ["--ui-port", str(self.ui_port), "--ui-ip", "127.0.0.1", "--ui-disable-news-fetch"]
+            args += [
+                "--ui-port",
+                str(self.ui_port),
+                "--ui-ip",
+                "127.0.0.1",
+                "--ui-disable-news-fetch",
+            ]
         for name, kind in SEARCH_ATTRIBUTES.items():
             args += ["--search-attribute", f"{name}={kind}"]
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
