@@ -101,6 +101,10 @@ class Access(Generic[M]):
         if user.user_type != Role.ADMIN:
             raise Forbidden("Your role may not change this", code="ROLE_NOT_ALLOWED")
 
+    async def after_change(self, db: AsyncSession, user: User, row: Any) -> None:
+        """Keep what depends on this row current (in the same transaction) after a create,
+        update or delete."""
+
 
 @dataclass
 class Resource(Generic[M]):
@@ -328,6 +332,7 @@ def crud_router(
                     "to something that does not exist",
                     code=f"{resource.code}_CONFLICT",
                 ) from exc
+            await resource.access.after_change(db, user, row)
             return ok(
                 out.model_validate(row).model_dump(mode="python"), f"{resource.label} created"
             )
@@ -365,6 +370,7 @@ def crud_router(
                     f"This change clashes with another {resource.name}",
                     code=f"{resource.code}_CONFLICT",
                 ) from exc
+            await resource.access.after_change(db, user, row)
             return ok(
                 out.model_validate(row).model_dump(mode="python"), f"{resource.label} updated"
             )
@@ -388,6 +394,7 @@ def crud_router(
             row = await get_visible(db, resource, user, row_id)
             await resource.access.before_change(db, user, row)
             message = await delete_or_deactivate(db, resource, row)
+            await resource.access.after_change(db, user, row)
             return ok(None, message)
 
         router.add_api_route(

@@ -8,10 +8,15 @@ import shutil
 import socket
 import subprocess
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
-from pgserver._commands import POSTGRES_BIN_PATH
+with warnings.catch_warnings():
+    # pgserver computes a runtime directory on import and warns when XDG_RUNTIME_DIR is unset;
+    # we only use its binaries.
+    warnings.simplefilter("ignore")
+    from pgserver._commands import POSTGRES_BIN_PATH
 
 PG_USER = "postgres"
 _SYSTEM_USER = "pgserver"
@@ -25,7 +30,14 @@ def _system_user() -> str | None:
         pwd.getpwnam(_SYSTEM_USER)
     except KeyError:
         subprocess.run(
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", _SYSTEM_USER],
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                _SYSTEM_USER,
+            ],
             check=True,
             capture_output=True,
         )
@@ -118,14 +130,26 @@ class EmbeddedPostgres:
                 stale.unlink()
         args = [
             str(POSTGRES_BIN_PATH / "postgres"),
-            "-D", str(self.pgdata),
-            "-p", str(self.port),
-            "-h", "127.0.0.1",
-            "-k", str(self.socket_dir),
-            "-c", "max_connections=200",
+            "-D",
+            str(self.pgdata),
+            "-p",
+            str(self.port),
+            "-h",
+            "127.0.0.1",
+            "-k",
+            str(self.socket_dir),
+            "-c",
+            "max_connections=200",
         ]
         if not self.durable:
-            args += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+            args += [
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+            ]
         log = open(self.data_dir / "postgres.log", "ab")  # noqa: SIM115 - the child holds it
         self.process = subprocess.Popen(
             args, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **_as(user)
@@ -135,9 +159,7 @@ class EmbeddedPostgres:
         ready = POSTGRES_BIN_PATH / "pg_isready"
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"PostgreSQL exited early; see {self.data_dir / 'postgres.log'}"
-                )
+                raise RuntimeError(f"PostgreSQL exited early; see {self.data_dir / 'postgres.log'}")
             probe = subprocess.run(
                 [str(ready), "-h", "127.0.0.1", "-p", str(self.port), "-U", PG_USER],
                 capture_output=True,
