@@ -28,6 +28,8 @@ class Hospital(Base):
     __table_args__ = (
         CheckConstraint("latitude BETWEEN -90 AND 90", name="latitude_range"),
         CheckConstraint("longitude BETWEEN -180 AND 180", name="longitude_range"),
+        CheckConstraint("rating >= 0 AND rating <= 5", name="rating_range"),
+        CheckConstraint("total_reviews >= 0", name="total_reviews_non_negative"),
         Index(None, "created_at"),
     )
 
@@ -53,6 +55,9 @@ class Hospital(Base):
         ForeignKey("users.id", ondelete="SET NULL"), index=True
     )
     bank_details: Mapped[dict[str, Any] | None]
+    # Kept by the reviews service from published reviews (migration 0003).
+    rating: Mapped[Decimal] = mapped_column(Numeric(3, 2), server_default=text("0"))
+    total_reviews: Mapped[int] = mapped_column(server_default=text("0"))
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
 
