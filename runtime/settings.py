@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -59,6 +60,20 @@ class Settings(BaseSettings):
     twilio_base_url: str = ""
 
     tax_rate_default: Decimal = Decimal("0")
+
+    storage_backend: Literal["local", "s3"] = "local"
+    storage_dir: str = ""
+    s3_bucket: str = ""
+    s3_endpoint_url: str = ""
+    aws_region: str = "us-east-1"
+    aws_access_key_id: str = ""
+    aws_secret_access_key: SecretStr = SecretStr("")
+    max_upload_bytes: int = 10_485_760
+
+    # Booking timers: a booking left in requested/under_review this long alerts its coordinator
+    # (admins when unassigned); the patient is reminded this long before a quotation expires.
+    booking_review_sla_hours: int = Field(default=48, ge=1)
+    quotation_reminder_hours: int = Field(default=48, ge=0)
 
     @property
     def jwt_key(self) -> str:

@@ -1,0 +1,302 @@
+"""The `medivoy` command: the embedded dev stack, the API, the worker and the operator chores."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import warnings
+from collections.abc import Awaitable, Callable, Coroutine
+from contextlib import suppress
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pydantic import SecretStr
+
+from runtime.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+T = TypeVar("T")
+
+STACK_FILE = "stack.json"
+JWT_SECRET_FILE = "jwt_secret"
+
+
+class CliError(Exception):
+    """A problem the person at the terminal can fix; printed without a traceback."""
+
+
+def stack_file(settings: Settings) -> Path:
+    return settings.data_dir / STACK_FILE
+
+
+def _alive(pid: object) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def running_stack(settings: Settings) -> dict[str, Any] | None:
+    """What a running `medivoy dev` wrote about itself, or None when none runs here."""
+    path = stack_file(settings)
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(info, dict) or not _alive(info.get("pid")):
+        return None
+    return info
+
+
+def resolve_settings(*, need_temporal: bool) -> Settings:
+    """Settings from MEDIVOY_*, completed from the running dev stack where they are unset.
+
+    What is filled in is exported to the environment too, so code that calls get_settings()
+    (the API factory, the worker) sees the same values.
+    """
+    settings = Settings()
+    wants_stack = not settings.database_url or (need_temporal and not settings.temporal_address)
+    stack = running_stack(settings) if wants_stack else None
+    exported: dict[str, str] = {}
+    missing: list[str] = []
+    if not settings.database_url:
+        if stack and stack.get("database_url"):
+            exported["MEDIVOY_DATABASE_URL"] = str(stack["database_url"])
+        else:
+            missing.append("MEDIVOY_DATABASE_URL")
+    if need_temporal and not settings.temporal_address:
+        if stack and stack.get("temporal_address"):
+            exported["MEDIVOY_TEMPORAL_ADDRESS"] = str(stack["temporal_address"])
+        else:
+            missing.append("MEDIVOY_TEMPORAL_ADDRESS")
+    if missing:
+        raise CliError(
+            f"{' and '.join(missing)} not set, and no `medivoy dev` stack is running with its "
+            f"data in {settings.data_dir.resolve()} (no live {STACK_FILE} there).\n"
+            "Start one in another terminal with `medivoy dev` (or `make dev`), or set "
+            + " / ".join(missing)
+            + " (see .env.example)."
+        )
+    secret_file = settings.data_dir / JWT_SECRET_FILE
+    if not settings.jwt_secret.get_secret_value() and secret_file.is_file():
+        exported["MEDIVOY_JWT_SECRET"] = secret_file.read_text().strip()
+    if not exported:
+        return settings
+    os.environ.update(exported)
+    get_settings.cache_clear()
+    return settings.model_copy(
+        update={
+            "database_url": exported.get("MEDIVOY_DATABASE_URL", settings.database_url),
+            "temporal_address": exported.get("MEDIVOY_TEMPORAL_ADDRESS", settings.temporal_address),
+            "jwt_secret": SecretStr(
+                exported.get("MEDIVOY_JWT_SECRET", settings.jwt_secret.get_secret_value())
+            ),
+        }
+    )
+
+
+async def _with_sessionmaker(
+    url: str, work: Callable[[async_sessionmaker[AsyncSession]], Awaitable[T]]
+) -> T:
+    from runtime.db import make_engine, make_sessionmaker
+
+    engine = make_engine(url, pool_size=2)
+    try:
+        return await work(make_sessionmaker(engine))
+    finally:
+        await engine.dispose()
+
+
+async def _until_signalled(main: Coroutine[Any, Any, None]) -> None:
+    """Run main until it ends; SIGINT/SIGTERM cancel it (it cleans up on cancellation).
+
+    Every signal cancels again: a cancellation that lands while a library is starting up can
+    be swallowed, and a second signal is the usual way to say "stop now".
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.ensure_future(main)
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, task.cancel)
+    with suppress(asyncio.CancelledError):
+        await task
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    # pgserver asks platformdirs for a runtime dir it does not need; keep the terminal clean.
+    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+    from runtime.dev import run_dev
+
+    return run_dev(Settings())
+
+
+def cmd_api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    settings = resolve_settings(need_temporal=True)
+    uvicorn.run(
+        "api.app:create_app",
+        factory=True,
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level=settings.log_level.lower(),
+    )
+    return 0
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    from runtime.logging import configure_logging
+
+    settings = resolve_settings(need_temporal=True)
+    configure_logging(settings.log_level, settings.log_json)
+    # worker.py sits next to the runtime package (the repo root, or site-packages when
+    # installed). Put that first: an editable install also leaves a stale copy in site-packages.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from worker import run_worker
+
+    asyncio.run(_until_signalled(run_worker(settings)))
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from runtime.migrate import downgrade, upgrade
+
+    settings = resolve_settings(need_temporal=False)
+    if args.downgrade:
+        downgrade(settings.database_url, args.downgrade)
+        print(f"Database downgraded to {args.downgrade}.")
+    else:
+        upgrade(settings.database_url, args.revision)
+        print(f"Database upgraded to {args.revision}.")
+    return 0
+
+
+def cmd_create_admin(args: argparse.Namespace) -> int:
+    from runtime.admin import ensure_admin
+
+    settings = resolve_settings(need_temporal=False)
+    email = args.email or settings.admin_email
+    if not email:
+        raise CliError("give the admin's e-mail with --email or MEDIVOY_ADMIN_EMAIL")
+    password = args.password or settings.admin_password.get_secret_value() or None
+    try:
+        generated, created = asyncio.run(
+            _with_sessionmaker(settings.database_url, lambda sm: ensure_admin(sm, email, password))
+        )
+    except ValueError as exc:
+        raise CliError(str(exc)) from exc
+    if not created:
+        print(f"A user with the e-mail {email.lower()} already exists; nothing changed.")
+    elif generated:
+        print(f"Admin {email.lower()} created. Password (shown only this once): {generated}")
+    else:
+        print(f"Admin {email.lower()} created with the password given.")
+    return 0
+
+
+def cmd_seed(args: argparse.Namespace) -> int:
+    from runtime.seed import seed
+
+    settings = resolve_settings(need_temporal=False)
+    counts = asyncio.run(_with_sessionmaker(settings.database_url, seed))
+    for name, count in counts.items():
+        print(f"{name}: {count}")
+    return 0
+
+
+async def _outbox(
+    sessionmaker: async_sessionmaker[AsyncSession], limit: int, to: str | None
+) -> list[Any]:
+    from sqlalchemy import func, select
+
+    from domain.models.notifications import OutboxMessage
+
+    query = select(OutboxMessage).order_by(OutboxMessage.created_at.desc()).limit(limit)
+    if to:
+        query = query.where(func.lower(OutboxMessage.recipient) == to.strip().lower())
+    async with sessionmaker() as session:
+        return list((await session.scalars(query)).all())
+
+
+def cmd_outbox(args: argparse.Namespace) -> int:
+    settings = resolve_settings(need_temporal=False)
+    messages = asyncio.run(
+        _with_sessionmaker(settings.database_url, lambda sm: _outbox(sm, args.limit, args.to))
+    )
+    if not messages:
+        print(f"No messages to {args.to}." if args.to else "The outbox is empty.")
+        return 0
+    for message in messages:
+        stamp = message.created_at.strftime("%Y-%m-%d %H:%M:%S %Z")
+        print(f"── {stamp} · {message.channel} → {message.recipient}")
+        if message.subject:
+            print(f"Subject: {message.subject}")
+        print()
+        print(message.body_text.rstrip())
+        print()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="medivoy",
+        description="Medivoy backend. Settings come from MEDIVOY_* variables (see .env.example).",
+    )
+    verbs = parser.add_subparsers(dest="verb", required=True, metavar="VERB")
+
+    dev = verbs.add_parser(
+        "dev", help="run the whole stack locally: PostgreSQL, Temporal, worker and API"
+    )
+    dev.set_defaults(handler=cmd_dev)
+
+    verbs.add_parser("api", help="run the HTTP API (uvicorn)").set_defaults(handler=cmd_api)
+    verbs.add_parser("worker", help="run the Temporal worker").set_defaults(handler=cmd_worker)
+
+    migrate = verbs.add_parser("migrate", help="apply the database migrations")
+    migrate.add_argument("revision", nargs="?", default="head", help="target (default: head)")
+    migrate.add_argument("--downgrade", metavar="REV", help="roll back to REV instead")
+    migrate.set_defaults(handler=cmd_migrate)
+
+    admin = verbs.add_parser("create-admin", help="create the admin user unless that e-mail exists")
+    admin.add_argument("--email", help="default: MEDIVOY_ADMIN_EMAIL")
+    admin.add_argument(
+        "--password",
+        help="default: MEDIVOY_ADMIN_PASSWORD, else one is generated and printed once",
+    )
+    admin.set_defaults(handler=cmd_create_admin)
+
+    verbs.add_parser("seed", help="load the demo data").set_defaults(handler=cmd_seed)
+
+    outbox = verbs.add_parser(
+        "outbox", help="read the e-mail and SMS stored by the local outbox, newest first"
+    )
+    outbox.add_argument("--limit", type=int, default=20, metavar="N", help="default: 20")
+    outbox.add_argument("--to", metavar="ADDRESS", help="only messages to this recipient")
+    outbox.set_defaults(handler=cmd_outbox)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
+    try:
+        code = args.handler(args)
+    except CliError as exc:
+        print(f"medivoy {args.verb}: {exc}", file=sys.stderr)
+        code = 2
+    except KeyboardInterrupt:  # Ctrl-C before a verb installed its own handling
+        code = 130
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

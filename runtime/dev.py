@@ -1,0 +1,532 @@
+"""`medivoy dev`: PostgreSQL, Temporal, the worker and the API as children of one process.
+
+Every process is our child and is stopped by us, in order (API, worker, Temporal, PostgreSQL),
+on Ctrl-C, on SIGTERM, or when one of them dies. The data stays in the data dir, so a restart
+finds the users and the workflows where they were.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+from typing import IO, Any
+
+import httpx
+import psutil
+import psycopg
+
+from runtime.admin import DEFAULT_ADMIN_EMAIL, ensure_admin
+from runtime.cli import JWT_SECRET_FILE, STACK_FILE, running_stack
+from runtime.db import make_engine, make_sessionmaker
+from runtime.migrate import upgrade
+from runtime.postgres import PG_USER, EmbeddedPostgres
+from runtime.settings import Settings
+from runtime.temporal_server import TemporalDevServer
+
+DATABASE = "medivoy"
+HEALTH_PATH = "/api/v1/health"
+HEALTH_TIMEOUT = 90.0
+STOP_TIMEOUT = 15.0
+
+
+class StackError(Exception):
+    """Starting the stack failed for a reason the person can act on."""
+
+
+class _Stop(BaseException):
+    """SIGINT or SIGTERM arrived: unwind and stop everything."""
+
+
+def _say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGTERM if `medivoy dev` itself dies (even by SIGKILL)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+def _port_free(host: str, port: int) -> bool:
+    # SO_REUSEADDR like the servers themselves, so leftover TIME_WAIT sockets do not count.
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+@dataclass
+class Child:
+    name: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+class DevStack:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.data_dir = settings.data_dir.resolve()
+        self.stack_file = self.data_dir / STACK_FILE
+        self.postgres: EmbeddedPostgres | None = None
+        self.temporal: TemporalDevServer | None = None
+        self.children: list[Child] = []  # in start order: worker, api
+        self._lock: IO[bytes] | None = None
+        self._wrote_stack_file = False
+        # Set by the signal handler and checked at safe points: raising from the handler itself
+        # could land inside a library (asyncio swallows it in callbacks) and be lost.
+        self.stop_requested: int | None = None
+        self.api_probe = "127.0.0.1" if settings.api_host in ("0.0.0.0", "") else settings.api_host
+        self.api_url = f"http://{self.api_probe}:{settings.api_port}"
+        self.ui_url = (
+            f"http://127.0.0.1:{settings.temporal_ui_port}"
+            if not settings.temporal_address
+            else None
+        )
+
+    def on_signal(self, signum: int, frame: FrameType | None) -> None:
+        self.stop_requested = signum
+
+    def _check_stop(self) -> None:
+        if self.stop_requested is not None:
+            raise _Stop(self.stop_requested)
+
+    # start ---------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        s = self.settings
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        self.stack_file.unlink(missing_ok=True)  # stale: its writer no longer holds the lock
+        self._stop_leftovers()
+        self._check_ports()
+        self._check_stop()
+
+        if s.database_url:
+            database_url = s.database_url
+            _say("PostgreSQL: using MEDIVOY_DATABASE_URL")
+        else:
+            _say(f"Starting PostgreSQL on 127.0.0.1:{s.postgres_port} (data in {self.data_dir})")
+            database_url = self._start_postgres()
+            self._record_pids()
+        self._check_stop()
+        if s.temporal_address:
+            temporal_address = s.temporal_address
+            _say(f"Temporal: using MEDIVOY_TEMPORAL_ADDRESS={temporal_address}")
+        else:
+            _say(f"Starting the Temporal dev server on 127.0.0.1:{s.temporal_port}")
+            temporal_address = self._start_temporal()
+            self._record_pids()
+        self._check_stop()
+
+        _say("Applying database migrations")
+        upgrade(database_url)
+        self._check_stop()
+        jwt_secret = self._jwt_secret()
+        admin_email = s.admin_email or DEFAULT_ADMIN_EMAIL
+        self._ensure_admin(database_url, admin_email, s.admin_password.get_secret_value() or None)
+
+        env = {
+            **os.environ,
+            "MEDIVOY_DATA_DIR": str(self.data_dir),
+            "MEDIVOY_DATABASE_URL": database_url,
+            "MEDIVOY_TEMPORAL_ADDRESS": temporal_address,
+            "MEDIVOY_JWT_SECRET": jwt_secret,
+            "MEDIVOY_API_HOST": s.api_host,
+            "MEDIVOY_API_PORT": str(s.api_port),
+            "PYTHONUNBUFFERED": "1",
+        }
+        self._check_stop()
+        _say("Starting the worker and the API")
+        self._spawn("worker", env)
+        self._spawn("api", env)
+        self._record_pids()
+        self._wait_for_api()
+        self._wait_for_worker(temporal_address)
+        self._check_stop()
+        self._write_stack_file(database_url, temporal_address)
+        self._banner(database_url, admin_email)
+
+    def _take_lock(self) -> None:
+        lock = open(self.data_dir / "dev.lock", "wb")  # noqa: SIM115 - held while we run
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            other = running_stack(self.settings)
+            who = f" (pid {other['pid']})" if other else ""
+            raise StackError(
+                f"another `medivoy dev`{who} is already using {self.data_dir}; "
+                "stop it first (Ctrl-C in its terminal) or set MEDIVOY_DATA_DIR"
+            ) from None
+        self._lock = lock
+
+    @property
+    def _pids_file(self) -> Path:
+        return self.data_dir / "children.json"
+
+    def _record_pids(self) -> None:
+        """Remember our children, so that a next start can stop them if we get SIGKILLed."""
+        processes: list[subprocess.Popen[bytes] | None] = [c.process for c in self.children]
+        processes += [x.process for x in (self.postgres, self.temporal) if x is not None]
+        records = []
+        for process in processes:
+            if process is not None and process.poll() is None:
+                with contextlib.suppress(psutil.Error):
+                    records.append(
+                        {"pid": process.pid, "started": psutil.Process(process.pid).create_time()}
+                    )
+        self._pids_file.write_text(json.dumps(records))
+
+    def _stop_leftovers(self) -> None:
+        """Stop what a previous `medivoy dev` on this data dir left running when it was killed."""
+        try:
+            records = json.loads(self._pids_file.read_text())
+        except (OSError, ValueError):
+            return
+        leftovers = []
+        for record in records:
+            with contextlib.suppress(psutil.Error, KeyError, TypeError):
+                process = psutil.Process(record["pid"])
+                if abs(process.create_time() - record["started"]) < 0.01:
+                    leftovers.append(process)
+        if leftovers:
+            _say(f"Stopping {len(leftovers)} process(es) left running by a killed `medivoy dev`")
+            for process in leftovers:
+                with contextlib.suppress(psutil.Error):
+                    # SIGINT: PostgreSQL's fast shutdown; Temporal and Python stop on it too.
+                    process.send_signal(signal.SIGINT)
+            _, alive = psutil.wait_procs(leftovers, timeout=STOP_TIMEOUT)
+            for process in alive:
+                with contextlib.suppress(psutil.Error):
+                    process.kill()
+        self._pids_file.unlink(missing_ok=True)
+
+    def _check_ports(self) -> None:
+        s = self.settings
+        wanted: list[tuple[str, str, int]] = [("MEDIVOY_API_PORT", s.api_host, s.api_port)]
+        if not s.database_url:
+            wanted.append(("MEDIVOY_POSTGRES_PORT", "127.0.0.1", s.postgres_port))
+        if not s.temporal_address:
+            wanted.append(("MEDIVOY_TEMPORAL_PORT", "127.0.0.1", s.temporal_port))
+            wanted.append(("MEDIVOY_TEMPORAL_UI_PORT", "127.0.0.1", s.temporal_ui_port))
+        seen: dict[int, str] = {}
+        for name, host, port in wanted:
+            if port in seen:
+                raise StackError(f"{name} and {seen[port]} are both {port}; give each its own port")
+            seen[port] = name
+            if not _port_free(host, port):
+                raise StackError(
+                    f"port {port} ({name}) is already in use on {host}. Stop what listens "
+                    f"there (`ss -ltnp 'sport = :{port}'` shows it) or choose another port, "
+                    f"e.g. {name}={port + 1} medivoy dev"
+                )
+
+    def _start_postgres(self) -> str:
+        self.postgres = EmbeddedPostgres(self.data_dir, self.settings.postgres_port, durable=True)
+        try:
+            self.postgres.start()
+        except RuntimeError as exc:
+            raise StackError(f"{exc} (log: {self.data_dir / 'postgres.log'})") from exc
+        port = self.settings.postgres_port
+        with psycopg.connect(
+            f"postgresql://{PG_USER}@127.0.0.1:{port}/postgres", autocommit=True
+        ) as conn:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (DATABASE,))
+            if exists.fetchone() is None:
+                conn.execute(f'CREATE DATABASE "{DATABASE}"')
+        return f"postgresql://{PG_USER}@127.0.0.1:{port}/{DATABASE}"
+
+    def _start_temporal(self) -> str:
+        s = self.settings
+        self.temporal = TemporalDevServer(
+            db_file=self.data_dir / "temporal.db",
+            port=s.temporal_port,
+            ui_port=s.temporal_ui_port,
+            log_file=self.data_dir / "temporal.log",
+        )
+        try:
+            self.temporal.start()
+        except RuntimeError as exc:
+            raise StackError(f"{exc} (log: {self.data_dir / 'temporal.log'})") from exc
+        return self.temporal.address
+
+    def _jwt_secret(self) -> str:
+        """MEDIVOY_JWT_SECRET, else one generated on first start and kept in the data dir."""
+        given = self.settings.jwt_secret.get_secret_value()
+        if given:
+            return given
+        path = self.data_dir / JWT_SECRET_FILE
+        if path.exists():
+            path.chmod(0o600)
+            secret = path.read_text().strip()
+            if secret:
+                return secret
+            path.unlink()
+        secret = secrets.token_urlsafe(64)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(secret + "\n")
+        return secret
+
+    def _ensure_admin(self, database_url: str, email: str, password: str | None) -> None:
+        async def work() -> tuple[str | None, bool]:
+            engine = make_engine(database_url, pool_size=1)
+            try:
+                return await ensure_admin(make_sessionmaker(engine), email, password)
+            finally:
+                await engine.dispose()
+
+        try:
+            generated, created = asyncio.run(work())
+        except ValueError as exc:
+            raise StackError(f"{exc} (MEDIVOY_ADMIN_EMAIL / MEDIVOY_ADMIN_PASSWORD)") from exc
+        if generated:
+            _say()
+            _say("=" * 72)
+            _say(f"  Admin account created: {email.lower()}")
+            _say(f"  Password: {generated}")
+            _say("  It is shown only this once and stored only as a hash: keep it now.")
+            _say("=" * 72)
+            _say()
+        elif created:
+            _say(f"Admin account created: {email.lower()} (password from MEDIVOY_ADMIN_PASSWORD)")
+
+    def _spawn(self, name: str, env: dict[str, str]) -> None:
+        log = self.data_dir / f"{name}.log"
+        with open(log, "ab") as out:
+            out.write(f"--- medivoy {name} starting {datetime.now(UTC).isoformat()}\n".encode())
+            out.flush()
+            process = subprocess.Popen(
+                [sys.executable, "-m", "runtime.cli", name],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                # Own session: a terminal's Ctrl-C reaches only us, and we stop them in order.
+                start_new_session=True,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+        self.children.append(Child(name, process, log))
+
+    def _wait_for_api(self) -> None:
+        url = self.api_url + HEALTH_PATH
+        deadline = time.monotonic() + HEALTH_TIMEOUT
+        while True:
+            self._check_stop()
+            died = self._dead_child()
+            if died:
+                raise StackError(died)
+            try:
+                if httpx.get(url, timeout=2.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"the API did not answer {url} within {HEALTH_TIMEOUT:.0f} s; "
+                    f"see {self.data_dir / 'api.log'}"
+                )
+            time.sleep(0.2)
+
+    def _wait_for_worker(self, temporal_address: str) -> None:
+        """Until our worker polls its task queue (Temporal reports pollers as pid@host)."""
+        from temporalio.api.enums.v1 import TaskQueueType
+        from temporalio.api.taskqueue.v1 import TaskQueue
+        from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+        from runtime.temporal import connect
+
+        worker = next(c for c in self.children if c.name == "worker")
+        identity = f"{worker.process.pid}@"
+        s = self.settings
+
+        async def poll() -> None:
+            client = await connect(s, temporal_address)
+            deadline = time.monotonic() + HEALTH_TIMEOUT
+            while True:
+                self._check_stop()
+                died = self._dead_child()
+                if died:
+                    raise StackError(died)
+                for kind in (
+                    TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+                    TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY,
+                ):
+                    answer = await client.workflow_service.describe_task_queue(
+                        DescribeTaskQueueRequest(
+                            namespace=s.temporal_namespace,
+                            task_queue=TaskQueue(name=s.task_queue),
+                            task_queue_type=kind,
+                        )
+                    )
+                    if any(p.identity.startswith(identity) for p in answer.pollers):
+                        return
+                if time.monotonic() > deadline:
+                    raise StackError(
+                        f"the worker did not poll task queue {s.task_queue!r} within "
+                        f"{HEALTH_TIMEOUT:.0f} s; see {worker.log}"
+                    )
+                await asyncio.sleep(0.3)
+
+        asyncio.run(poll())
+
+    def _write_stack_file(self, database_url: str, temporal_address: str) -> None:
+        info: dict[str, Any] = {
+            "pid": os.getpid(),
+            "started_at": datetime.now(UTC).isoformat(),
+            "data_dir": str(self.data_dir),
+            "api_url": self.api_url,
+            "docs_url": self.api_url + "/docs",
+            "temporal_ui_url": self.ui_url,
+            "database_url": database_url,
+            "temporal_address": temporal_address,
+            "logs": {
+                name: str(self.data_dir / f"{name}.log")
+                for name in ("api", "worker", "temporal", "postgres")
+            },
+        }
+        tmp = self.stack_file.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            json.dump(info, out, indent=2)
+        tmp.replace(self.stack_file)
+        self._wrote_stack_file = True
+
+    def _banner(self, database_url: str, admin_email: str) -> None:
+        env_hint = ""
+        if self.settings.data_dir != Settings.model_fields["data_dir"].default:
+            env_hint = f"MEDIVOY_DATA_DIR={self.data_dir} "
+        _say()
+        _say("Medivoy is running.")
+        _say(f"  API           {self.api_url}")
+        _say(f"  API docs      {self.api_url}/docs")
+        if self.ui_url:
+            _say(f"  Temporal UI   {self.ui_url}")
+        _say(f"  Database      {database_url}")
+        _say(f"  Admin         {admin_email.lower()}")
+        _say(f"  Logs          {self.data_dir}/{{api,worker,temporal,postgres}}.log")
+        _say()
+        _say("Read the e-mail and SMS the app sent (verification mail included), in another")
+        _say(f"terminal:  {env_hint}uv run medivoy outbox [--to ADDRESS] [--limit N]")
+        _say("Stop everything with Ctrl-C.")
+        _say()
+
+    # run -----------------------------------------------------------------------------------
+
+    def _dead_child(self) -> str | None:
+        """A message naming the first process that has exited, if any."""
+        watched: list[tuple[str, subprocess.Popen[bytes] | None, Path]] = [
+            (c.name, c.process, c.log) for c in self.children
+        ]
+        if self.temporal:
+            watched.append(
+                ("Temporal dev server", self.temporal.process, self.data_dir / "temporal.log")
+            )
+        if self.postgres:
+            watched.append(("PostgreSQL", self.postgres.process, self.data_dir / "postgres.log"))
+        for name, process, log in watched:
+            if process is not None and process.poll() is not None:
+                return f"the {name} exited unexpectedly (exit code {process.returncode}); see {log}"
+        return None
+
+    def watch(self) -> int:
+        """Until a signal arrives (raising _Stop), or until a child dies (returns 1)."""
+        while True:
+            self._check_stop()
+            died = self._dead_child()
+            if died:
+                print(f"medivoy dev: {died}. Stopping the rest.", file=sys.stderr, flush=True)
+                return 1
+            time.sleep(0.5)
+
+    # stop ----------------------------------------------------------------------------------
+
+    @property
+    def started_anything(self) -> bool:
+        return bool(self.children or self.postgres or self.temporal)
+
+    def stop(self) -> None:
+        """Stop everything we started, in order; kill what does not stop in time."""
+        started = psutil.Process().children(recursive=True)
+        if self._wrote_stack_file:
+            self.stack_file.unlink(missing_ok=True)
+        for child in reversed(self.children):  # the API first, then the worker
+            self._stop_process(child.name, child.process, signal.SIGTERM)
+        if self.temporal:
+            self.temporal.stop(STOP_TIMEOUT)
+        if self.postgres:
+            process = self.postgres.process
+            if process is not None and process.poll() is None:
+                # SIGINT is PostgreSQL's fast shutdown: disconnect clients, checkpoint, exit.
+                # Its SIGTERM (in stop) waits for every client to leave.
+                process.send_signal(signal.SIGINT)
+            self.postgres.stop(STOP_TIMEOUT)
+        # Anything still alive here (a grandchild whose parent was killed) goes too.
+        for process in started:
+            with contextlib.suppress(psutil.Error):
+                if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                    process.kill()
+        if self._lock is not None:  # the files are ours only while we hold the lock
+            self._pids_file.unlink(missing_ok=True)
+            self._lock.close()
+
+    @staticmethod
+    def _stop_process(name: str, process: subprocess.Popen[bytes], sig: int) -> None:
+        """Ask; ask again (a second signal means hurry); then kill."""
+        for attempt, timeout in enumerate((STOP_TIMEOUT / 3, STOP_TIMEOUT * 2 / 3)):
+            if process.poll() is not None:
+                return
+            if attempt:
+                print(f"medivoy dev: the {name} is slow to stop; asking again", file=sys.stderr)
+            process.send_signal(sig)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout)
+        if process.poll() is None:
+            print(f"medivoy dev: the {name} did not stop in time; killing it", file=sys.stderr)
+            process.kill()
+            process.wait()
+
+
+def run_dev(settings: Settings) -> int:
+    stack = DevStack(settings)
+    previous = {sig: signal.signal(sig, stack.on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    code = 1
+    try:
+        stack.start()
+        code = stack.watch()
+    except _Stop:
+        _say("\nStopping (API, worker, Temporal, PostgreSQL)...")
+        code = 0
+    except StackError as exc:
+        print(f"medivoy dev: {exc}", file=sys.stderr, flush=True)
+        code = 1
+    finally:
+        # A second Ctrl-C must not interrupt the shutdown halfway; the timeouts bound it.
+        for sig in previous:
+            signal.signal(sig, signal.SIG_IGN)
+        try:
+            stack.stop()
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+    if stack.started_anything:
+        _say("Stopped." if code == 0 else "Stopped everything that had started.")
+    return code

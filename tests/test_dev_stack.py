@@ -1,0 +1,215 @@
+"""`medivoy dev` brings the whole stack up, stops every process on Ctrl-C, and keeps its data."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import psycopg
+import pytest
+
+from runtime.temporal_server import binary
+
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "Dev-Stack-Pass-1!"
+START_TIMEOUT = 60.0
+STOP_TIMEOUT = 45.0
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [int(s.getsockname()[1]) for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+class Stack:
+    """One `python -m runtime.cli dev` run, with its ports and data dir."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.data_dir = tmp / "data"
+        self.api, self.temporal, self.ui, self.postgres = _free_ports(4)
+        env = {k: v for k, v in os.environ.items() if not k.upper().startswith("MEDIVOY_")}
+        env.update(
+            MEDIVOY_DATA_DIR=str(self.data_dir),
+            MEDIVOY_API_PORT=str(self.api),
+            MEDIVOY_TEMPORAL_PORT=str(self.temporal),
+            MEDIVOY_TEMPORAL_UI_PORT=str(self.ui),
+            MEDIVOY_POSTGRES_PORT=str(self.postgres),
+            MEDIVOY_ADMIN_EMAIL=ADMIN_EMAIL,
+            MEDIVOY_ADMIN_PASSWORD=ADMIN_PASSWORD,
+            MEDIVOY_LOG_JSON="false",
+        )
+        self.env = env
+        self.runs = 0
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api}"
+
+    @property
+    def output_file(self) -> Path:
+        return self.tmp / f"dev-{self.runs}.out"
+
+    def output(self) -> str:
+        text = self.output_file.read_text(errors="replace")
+        for name in ("api", "worker", "temporal", "postgres"):
+            log = self.data_dir / f"{name}.log"
+            if log.exists():
+                text += f"\n--- {name}.log (end)\n" + log.read_text(errors="replace")[-3000:]
+        return text
+
+    def start(self) -> None:
+        self.runs += 1
+        with open(self.output_file, "wb") as out:
+            # cwd: the temp dir, so no developer's .env is read.
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "runtime.cli", "dev"],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                env=self.env,
+                cwd=self.tmp,
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                pytest.fail(f"medivoy dev exited ({self.process.returncode}):\n{self.output()}")
+            if (self.data_dir / "stack.json").exists():
+                try:
+                    if httpx.get(self.api_url + "/api/v1/health", timeout=2).status_code == 200:
+                        return
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.2)
+        pytest.fail(f"medivoy dev did not become healthy in {START_TIMEOUT} s:\n{self.output()}")
+
+    def interrupt(self) -> tuple[int, list[psutil.Process]]:
+        """Ctrl-C; returns the exit code and the processes that ran under it before."""
+        assert self.process is not None
+        children = psutil.Process(self.process.pid).children(recursive=True)
+        self.process.send_signal(signal.SIGINT)
+        try:
+            code = self.process.wait(STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"medivoy dev did not stop in {STOP_TIMEOUT} s:\n{self.output()}")
+        return code, children
+
+    def kill(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        for child in psutil.Process(self.process.pid).children(recursive=True):
+            child.kill()
+        self.process.kill()
+        self.process.wait()
+
+    def temporal_cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [binary("temporal"), *args, "--address", f"127.0.0.1:{self.temporal}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+
+    def admin_row(self) -> tuple[str, bool, bool, bool] | None:
+        url = f"postgresql://postgres@127.0.0.1:{self.postgres}/medivoy"
+        with psycopg.connect(url) as conn:
+            row = conn.execute(
+                "SELECT user_type, is_verified, is_approved, is_active FROM users WHERE email = %s",
+                (ADMIN_EMAIL,),
+            ).fetchone()
+        return None if row is None else (row[0], row[1], row[2], row[3])
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[Stack]:
+    stack = Stack(tmp_path)
+    yield stack
+    stack.kill()  # only if a failed assertion left it running
+
+
+def _assert_all_stopped(stack: Stack, code: int, children: list[psutil.Process]) -> None:
+    assert code == 0, stack.output()
+    # PostgreSQL, its backends, Temporal, the worker and the API at least.
+    assert len(children) >= 4, [c.name() for c in children]
+    _, alive = psutil.wait_procs(children, timeout=5)
+    still = []
+    for process in alive:
+        try:
+            if process.status() != psutil.STATUS_ZOMBIE:
+                still.append((process.pid, process.name()))
+        except psutil.NoSuchProcess:
+            pass
+    assert not still, f"left running: {still}"
+    busy = [p for p in (stack.api, stack.temporal, stack.ui, stack.postgres) if not _port_free(p)]
+    assert not busy, f"ports still in use: {busy}"
+    assert not (stack.data_dir / "stack.json").exists()
+
+
+def test_dev_stack_starts_stops_cleanly_and_keeps_its_data(stack: Stack) -> None:
+    stack.start()
+    info = json.loads((stack.data_dir / "stack.json").read_text())
+    assert info["api_url"] == stack.api_url
+    assert info["temporal_address"] == f"127.0.0.1:{stack.temporal}"
+    assert httpx.get(f"http://127.0.0.1:{stack.ui}/", timeout=10).status_code < 500
+    assert stack.admin_row() == ("admin", True, True, True)
+    secret_file = stack.data_dir / "jwt_secret"
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    secret = secret_file.read_text()
+    # A workflow nobody works on stays running: it must still be there after a restart.
+    probe = "dev-stack-probe-" + uuid.uuid4().hex
+    stack.temporal_cli(
+        "workflow",
+        "start",
+        "--type",
+        "DevStackProbe",
+        "--task-queue",
+        probe,
+        "--workflow-id",
+        probe,
+    )
+
+    code, children = stack.interrupt()
+    _assert_all_stopped(stack, code, children)
+
+    stack.start()
+    assert "Admin account created" not in stack.output_file.read_text()
+    assert stack.admin_row() == ("admin", True, True, True)
+    assert secret_file.read_text() == secret
+    login = httpx.post(
+        stack.api_url + "/api/v1/auth/login",
+        json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD},
+        timeout=10,
+    )
+    assert login.status_code == 200, login.text
+    described = stack.temporal_cli("workflow", "describe", "--workflow-id", probe, "-o", "json")
+    assert "RUNNING" in described.stdout
+
+    code, children = stack.interrupt()
+    _assert_all_stopped(stack, code, children)
