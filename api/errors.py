@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -102,6 +103,24 @@ async def update_failed(request: Request, exc: Exception) -> JSONResponse:
     return await unexpected(request, exc)
 
 
+async def data_error(_: Request, exc: Exception) -> JSONResponse:
+    """A value the schema let through but the column cannot hold (a defence; schemas should
+    stop it first): the caller's fault, never a 500."""
+    log.warning("data_error", error=type(getattr(exc, "orig", exc)).__name__)
+    return error_response(
+        422, "INVALID_VALUE", "A value does not fit its field (too long or out of range)"
+    )
+
+
+async def integrity_error(_: Request, exc: Exception) -> JSONResponse:
+    log.warning("integrity_error", error=type(getattr(exc, "orig", exc)).__name__)
+    return error_response(
+        409,
+        "CONFLICT",
+        "This clashes with existing data or refers to something that does not exist",
+    )
+
+
 async def unexpected(_: Request, exc: Exception) -> JSONResponse:
     ctx = context.get()
     request_id = ctx.request_id if ctx else None
@@ -119,4 +138,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(WorkflowUpdateFailedError, update_failed)
+    app.add_exception_handler(DataError, data_error)
+    app.add_exception_handler(IntegrityError, integrity_error)
     app.add_exception_handler(Exception, unexpected)

@@ -34,6 +34,10 @@ class BodyTooLarge(Exception):
     pass
 
 
+# A NUL character: no text column can hold it, so it is refused up front (400).
+NUL_MESSAGE = "The request contains a NUL character, which no field accepts"
+
+
 def _valid_request_id(value: str) -> bool:
     return 0 < len(value) <= 128 and all(c.isalnum() or c in "-_.:" for c in value)
 
@@ -83,18 +87,39 @@ class RequestMiddleware:
             self._finish(ctx, token, scope, 413, started)
             return
 
+        if "\x00" in path or b"%00" in scope.get("query_string", b"").lower():
+            await self._send_error(send, request_id, 400, "INVALID_CHARACTERS", NUL_MESSAGE)
+            self._finish(ctx, token, scope, 400, started)
+            return
+
         received = 0
+        is_json = "json" in headers.get("content-type", "")
+        tail = b""
+        nul_seen = {"seen": False}
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, tail
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                chunk = message.get("body", b"")
+                received += len(chunk)
                 if received > limit:
                     raise BodyTooLarge
+                if is_json:
+                    window = tail + chunk
+                    if b"\\u0000" in window or b"\x00" in window:
+                        # Whatever the app makes of the rest, the answer is ours (see below).
+                        nul_seen["seen"] = True
+                        return {"type": "http.request", "body": b"", "more_body": False}
+                    tail = window[-5:]
             return message
 
         async def send_with_headers(message: Message) -> None:
+            if nul_seen["seen"]:
+                if message["type"] == "http.response.start" and status_holder["status"] is None:
+                    status_holder["status"] = 400
+                    await self._send_error(send, request_id, 400, "INVALID_CHARACTERS", NUL_MESSAGE)
+                return
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 extra = [(b"x-request-id", request_id.encode())]

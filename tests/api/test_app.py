@@ -44,3 +44,15 @@ async def test_openapi_lists_tags_and_the_bearer_scheme(client):
     assert {t["name"] for t in spec["tags"]} >= {"auth", "users", "notifications", "health"}
     assert any(s.get("scheme") == "bearer" for s in spec["components"]["securitySchemes"].values())
     assert "/api/v1/auth/register" in spec["paths"]
+
+
+async def test_nul_characters_are_refused_with_a_clear_error(client):
+    query = await client.get("/hospitals", params={"search": "abc\x00def"})
+    assert query.status_code == 400
+    assert query.json()["error"]["code"] == "INVALID_CHARACTERS"
+    body = await client.post(
+        "/auth/login", content=b'{"email": "a@example.com", "password": "x\\u0000y"}',
+        headers={"content-type": "application/json"},
+    )
+    assert body.status_code == 400
+    assert body.json()["error"]["code"] == "INVALID_CHARACTERS"
