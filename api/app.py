@@ -98,7 +98,12 @@ def create_app(
     app.add_middleware(
         RequestMiddleware,
         max_body_bytes=settings.max_body_bytes,
-        large_body_paths={},
+        # Uploads may be larger than JSON bodies: the file limit plus room for the multipart
+        # framing and form fields.
+        large_body_paths={
+            f"{API_PREFIX}{prefix}": settings.max_upload_bytes + 131_072
+            for prefix in ("/upload", "/medical-records", "/lab-tests")
+        },
     )
     for module in modules:
         app.include_router(module.router, prefix=API_PREFIX)

@@ -1,0 +1,343 @@
+"""/patients: patient profiles and everything of one patient (appointments, bookings, medical
+records, prescriptions, payments). Medical fields travel only to the patient's care team."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, status
+from pydantic import BaseModel
+from sqlalchemy import Select, false, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.crud import (
+    SORT_HELP,
+    Access,
+    Resource,
+    RowId,
+    check_writable,
+    delete_or_deactivate,
+    get_visible,
+    list_rows,
+    render,
+)
+from api.deps import AdminUser, CurrentUser, DbSession, Paging
+from api.envelope import Envelope, Page, ok, page
+from api.routers.medical_records import ENTITY_TYPE as RECORD_ENTITY
+from api.routers.medical_records import medical_records
+from api.routers.prescriptions import prescriptions
+from api.schemas.medical_records import MedicalRecordOut
+from api.schemas.patients import (
+    MEDICAL_FIELDS,
+    PatientAppointmentOut,
+    PatientBookingOut,
+    PatientCreate,
+    PatientFilters,
+    PatientOut,
+    PatientPaymentOut,
+    PatientUpdate,
+    PatientWrite,
+)
+from api.schemas.prescriptions import PrescriptionOut
+from api.services import care
+from api.services.care import StorageDep
+from domain.access import Role
+from domain.errors import Conflict, Forbidden, Invalid
+from domain.models.appointments import Appointment
+from domain.models.bookings import Booking
+from domain.models.care import MedicalRecord, Prescription
+from domain.models.catalog import Hospital
+from domain.models.content import Media
+from domain.models.payments import Payment
+from domain.models.users import Patient, User
+
+PROFILE_FIELDS = set(PatientWrite.model_fields)
+
+
+class PatientAccess(Access[Patient]):
+    """Admins and coordinators see every patient; a patient sees their own; a doctor the
+    patients they have an appointment with; a hospital admin those with a booking at their
+    hospital. Only the patient and admins change a profile."""
+
+    create_roles = frozenset({Role.PATIENT, Role.ADMIN})
+
+    def visible(self, user: User | None, stmt: Select[Any]) -> Select[Any]:
+        if user is None:
+            return stmt.where(false())
+        role = user.user_type
+        if role in (Role.ADMIN, Role.COORDINATOR):
+            return stmt
+        if role == Role.PATIENT:
+            return stmt.where(Patient.user_id == user.id)
+        if role == Role.DOCTOR:
+            return stmt.where(Patient.id.in_(care.doctor_patient_ids(user)))
+        if role == Role.HOSPITAL_ADMIN:
+            return stmt.where(Patient.id.in_(care.hospital_patient_ids(user)))
+        return stmt.where(false())
+
+    def writable_fields(self, user: User) -> set[str] | None:
+        if user.user_type == Role.ADMIN:
+            return None
+        return PROFILE_FIELDS if user.user_type == Role.PATIENT else set()
+
+    async def before_create(self, db: AsyncSession, user: User, data: dict[str, Any]) -> None:
+        await super().before_create(db, user, data)
+        if user.user_type == Role.PATIENT:
+            data["user_id"] = user.id
+            return
+        if data.get("user_id") is None:
+            raise Invalid("Name the patient's user (user_id)", code="USER_ID_REQUIRED")
+        owner = await db.get(User, data["user_id"])
+        if owner is None or owner.user_type != Role.PATIENT:
+            raise Invalid("user_id must be a patient's account", code="USER_NOT_PATIENT")
+
+    async def before_change(self, db: AsyncSession, user: User, row: Any) -> None:
+        if user.user_type == Role.ADMIN:
+            return
+        if user.user_type == Role.PATIENT and row.user_id == user.id:
+            return
+        raise Forbidden("Only the patient or an admin may change this profile", code="NOT_OWNER")
+
+
+patients = Resource(
+    model=Patient,
+    name="patient",
+    out=PatientOut,
+    access=PatientAccess(),
+    filters=PatientFilters,
+    search=(User.first_name, User.last_name, User.email, Patient.country, Patient.city),
+    sortable=("created_at", "country", "city", "date_of_birth"),
+)
+
+
+async def render_patients(
+    db: AsyncSession, user: User, rows: list[Patient]
+) -> list[dict[str, Any]]:
+    """Profiles with their account's name; the medical fields only where the caller is in the
+    patient's care team."""
+    owners = {
+        u.id: u
+        for u in await db.scalars(
+            select(User).where(User.id.in_([r.user_id for r in rows if r.user_id]))
+        )
+    }
+    cared = await care.care_team_among(db, user, [r.id for r in rows])
+    items = []
+    for row in rows:
+        item = PatientOut.model_validate(row).model_dump(mode="python")
+        owner = owners.get(row.user_id) if row.user_id else None
+        if owner is not None:
+            item.update(first_name=owner.first_name, last_name=owner.last_name, email=owner.email)
+        item["medical_visible"] = row.id in cared
+        if row.id not in cared:
+            item.update(dict.fromkeys(MEDICAL_FIELDS))
+        items.append(item)
+    return items
+
+
+# ---- what a patient has, each under its own rule --------------------------------------------
+
+
+class AppointmentsOfPatient(Access[Appointment]):
+    """The patient, admins, coordinators of the patient's bookings, and a doctor for the
+    appointments with them."""
+
+    def visible(self, user: User | None, stmt: Select[Any]) -> Select[Any]:
+        if user is None:
+            return stmt.where(false())
+        role = user.user_type
+        if role == Role.ADMIN:
+            return stmt
+        if role == Role.PATIENT:
+            return stmt.where(Appointment.patient_id.in_(care.own_patient_ids(user)))
+        if role == Role.DOCTOR and user.is_approved:
+            return stmt.where(Appointment.doctor_id == care.caller_doctor_id(user))
+        if role == Role.COORDINATOR:
+            return stmt.where(Appointment.patient_id.in_(care.coordinated_patient_ids(user)))
+        return stmt.where(false())
+
+
+class BookingsOfPatient(Access[Booking]):
+    """The patient, admins, the booking's coordinator and its hospital's admin."""
+
+    def visible(self, user: User | None, stmt: Select[Any]) -> Select[Any]:
+        if user is None:
+            return stmt.where(false())
+        role = user.user_type
+        if role == Role.ADMIN:
+            return stmt
+        if role == Role.PATIENT:
+            return stmt.where(Booking.patient_id.in_(care.own_patient_ids(user)))
+        if role == Role.COORDINATOR:
+            return stmt.where(Booking.coordinator_id == user.id)
+        if role == Role.HOSPITAL_ADMIN and user.is_approved:
+            return stmt.where(
+                Booking.hospital_id.in_(
+                    select(Hospital.id).where(Hospital.admin_user_id == user.id)
+                )
+            )
+        return stmt.where(false())
+
+
+class PaymentsOfPatient(Access[Payment]):
+    """Money is the patient's, the admins' and the coordinator's of the booking paid for."""
+
+    def visible(self, user: User | None, stmt: Select[Any]) -> Select[Any]:
+        if user is None:
+            return stmt.where(false())
+        role = user.user_type
+        if role == Role.ADMIN:
+            return stmt
+        if role == Role.PATIENT:
+            return stmt.where(Payment.patient_id.in_(care.own_patient_ids(user)))
+        if role == Role.COORDINATOR:
+            return stmt.where(
+                Payment.booking_id.in_(select(Booking.id).where(Booking.coordinator_id == user.id))
+            )
+        return stmt.where(false())
+
+
+appointments_of = Resource(
+    model=Appointment,
+    name="appointment",
+    out=PatientAppointmentOut,
+    access=AppointmentsOfPatient(),
+    sortable=("created_at", "scheduled_date"),
+    default_sort="-scheduled_date",
+)
+bookings_of = Resource(
+    model=Booking, name="booking", out=PatientBookingOut, access=BookingsOfPatient()
+)
+payments_of = Resource(
+    model=Payment, name="payment", out=PatientPaymentOut, access=PaymentsOfPatient()
+)
+
+TAG = {"name": "patients", "description": "Patient profiles and their care history"}
+ORDER = 30
+
+router = APIRouter(prefix="/patients", tags=["patients"])
+sort_pattern = "^-?(" + "|".join(patients.sortable) + ")$"
+
+
+@router.get("", response_model=Page[PatientOut], summary="List patients (admins, coordinators)")
+async def list_patients(
+    db: DbSession,
+    user: CurrentUser,
+    paging: Paging,
+    filters: Annotated[PatientFilters, Depends()],
+    search: Annotated[str | None, Query(max_length=100)] = None,
+    sort: Annotated[str | None, Query(pattern=sort_pattern, description=SORT_HELP)] = None,
+) -> dict[str, Any]:
+    base = select(Patient).outerjoin(User, User.id == Patient.user_id)
+    rows, total = await list_rows(db, patients, user, paging, filters, search, sort, base=base)
+    return page(
+        await render_patients(db, user, list(rows)),
+        page=paging.page,
+        limit=paging.limit,
+        total=total,
+    )
+
+
+@router.get("/{id}", response_model=Envelope[PatientOut], summary="One patient")
+async def get_patient(row_id: RowId, db: DbSession, user: CurrentUser) -> dict[str, Any]:
+    row = await get_visible(db, patients, user, row_id)
+    return ok((await render_patients(db, user, [row]))[0])
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Envelope[PatientOut],
+    summary="Create a patient profile (your own, or any patient account's as admin)",
+)
+async def create_patient(body: PatientCreate, db: DbSession, user: CurrentUser) -> dict[str, Any]:
+    data = body.model_dump(exclude_unset=True)
+    check_writable(patients, user, data)
+    await patients.access.before_create(db, user, data)
+    existing = await db.scalar(select(Patient.id).where(Patient.user_id == data["user_id"]))
+    if existing is not None:
+        raise Conflict("This account already has a patient profile", code="PATIENT_EXISTS")
+    row = Patient(id=uuid.uuid4(), **data)
+    db.add(row)
+    await db.flush()
+    return ok((await render_patients(db, user, [row]))[0], "Patient created")
+
+
+@router.patch("/{id}", response_model=Envelope[PatientOut], summary="Change a patient profile")
+async def update_patient(
+    row_id: RowId, body: PatientUpdate, db: DbSession, user: CurrentUser
+) -> dict[str, Any]:
+    row = await get_visible(db, patients, user, row_id)
+    await patients.access.before_change(db, user, row)
+    data = body.model_dump(exclude_unset=True)
+    check_writable(patients, user, data)
+    for key, value in data.items():
+        setattr(row, key, value)
+    await db.flush()
+    return ok((await render_patients(db, user, [row]))[0], "Patient updated")
+
+
+@router.delete(
+    "/{id}",
+    response_model=Envelope[None],
+    summary="Delete a patient profile and its medical records (admin; refused while bookings, "
+    "appointments, prescriptions, lab tests or payments refer to it)",
+)
+async def delete_patient(
+    row_id: RowId, db: DbSession, admin: AdminUser, storage: StorageDep
+) -> dict[str, Any]:
+    row = await get_visible(db, patients, admin, row_id)
+    records = list(
+        await db.scalars(select(MedicalRecord).where(MedicalRecord.patient_id == row.id))
+    )
+    media = list(
+        await db.scalars(
+            select(Media).where(
+                Media.entity_type == RECORD_ENTITY, Media.entity_id.in_([r.id for r in records])
+            )
+        )
+    )
+    message = await delete_or_deactivate(db, patients, row)
+    keys = list(dict.fromkeys([*(r.file_url for r in records), *(m.file_url for m in media)]))
+    await care.delete_with_objects(db, storage, media, keys)
+    return ok(None, message)
+
+
+async def _of_patient(
+    db: AsyncSession,
+    user: User,
+    paging: Any,
+    patient_id: uuid.UUID,
+    resource: Resource[Any],
+    column: Any,
+) -> dict[str, Any]:
+    await get_visible(db, patients, user, patient_id)
+    base = select(resource.model).where(column == patient_id)
+    rows, total = await list_rows(db, resource, user, paging, None, None, None, base=base)
+    return page(
+        await render(db, resource, rows, None), page=paging.page, limit=paging.limit, total=total
+    )
+
+
+def _sub_list(path: str, resource: Resource[Any], out: type[BaseModel], column: Any) -> None:
+    async def endpoint(
+        row_id: RowId, db: DbSession, user: CurrentUser, paging: Paging
+    ) -> dict[str, Any]:
+        return await _of_patient(db, user, paging, row_id, resource, column)
+
+    router.add_api_route(
+        "/{id}/" + path,
+        endpoint,
+        methods=["GET"],
+        response_model=Page[out],  # type: ignore[valid-type]
+        summary=f"The patient's {path.replace('-', ' ')} (those the caller may see)",
+        name=f"patient_{path.replace('-', '_')}",
+    )
+
+
+_sub_list("appointments", appointments_of, PatientAppointmentOut, Appointment.patient_id)
+_sub_list("bookings", bookings_of, PatientBookingOut, Booking.patient_id)
+_sub_list("medical-records", medical_records, MedicalRecordOut, MedicalRecord.patient_id)
+_sub_list("prescriptions", prescriptions, PrescriptionOut, Prescription.patient_id)
+_sub_list("payments", payments_of, PatientPaymentOut, Payment.patient_id)

@@ -1,0 +1,279 @@
+"""Care data services: who is in a patient's care team (the scope every clinical resource uses),
+the file store of the API, keeping an upload and its rows together (both or neither), and the
+booking a new medical record may complete."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, Request, UploadFile
+from sqlalchemy import Select, false, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from activities.providers.storage import ObjectNotFound, Storage, build_storage
+from domain.access import Role
+from domain.appointment import AppointmentStatus
+from domain.booking import BookingStatus
+from domain.errors import NotFound
+from domain.files import BY_MIME, FileKind, check_upload, clean_name
+from domain.models.appointments import Appointment
+from domain.models.bookings import Booking
+from domain.models.catalog import Doctor, Hospital
+from domain.models.content import Media
+from domain.models.users import Patient, User
+from runtime.logging import log
+
+# ---- the care team ------------------------------------------------------------------------
+
+
+def nobody() -> Select[Any]:
+    return select(Patient.id).where(false())
+
+
+def own_patient_ids(user: User) -> Select[Any]:
+    return select(Patient.id).where(Patient.user_id == user.id)
+
+
+def caller_doctor_id(user: User) -> Any:
+    return select(Doctor.id).where(Doctor.user_id == user.id).scalar_subquery()
+
+
+def doctor_patient_ids(user: User) -> Select[Any]:
+    """Patients with an appointment (not cancelled) with this doctor; none until approved."""
+    if not user.is_approved:
+        return nobody()
+    return select(Appointment.patient_id).where(
+        Appointment.doctor_id == caller_doctor_id(user),
+        Appointment.status != AppointmentStatus.CANCELLED.value,
+    )
+
+
+def coordinated_patient_ids(user: User) -> Select[Any]:
+    return select(Booking.patient_id).where(Booking.coordinator_id == user.id)
+
+
+def hospital_patient_ids(user: User) -> Select[Any]:
+    """Patients with a booking at a hospital this user administers (not their clinical data)."""
+    if not user.is_approved:
+        return nobody()
+    return (
+        select(Booking.patient_id)
+        .join(Hospital, Hospital.id == Booking.hospital_id)
+        .where(Hospital.admin_user_id == user.id)
+    )
+
+
+def care_team_patient_ids(user: User) -> Select[Any] | None:
+    """The patients whose clinical data this caller may see: their own (patient), those they
+    have an appointment with (doctor), those of the bookings they coordinate (coordinator).
+    None means every patient (admin)."""
+    role = user.user_type
+    if role == Role.ADMIN:
+        return None
+    if role == Role.PATIENT:
+        return own_patient_ids(user)
+    if role == Role.DOCTOR:
+        return doctor_patient_ids(user)
+    if role == Role.COORDINATOR:
+        return coordinated_patient_ids(user)
+    return nobody()
+
+
+async def in_care_team(db: AsyncSession, user: User, patient_id: uuid.UUID) -> bool:
+    ids = care_team_patient_ids(user)
+    if ids is None:
+        return True
+    found = await db.scalar(select(Patient.id).where(Patient.id == patient_id, Patient.id.in_(ids)))
+    return found is not None
+
+
+async def care_team_among(
+    db: AsyncSession, user: User, patient_ids: list[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of these patients are in the caller's care (one query for a page of patients)."""
+    ids = care_team_patient_ids(user)
+    if ids is None:
+        return set(patient_ids)
+    if not patient_ids:
+        return set()
+    found = await db.scalars(
+        select(Patient.id).where(Patient.id.in_(patient_ids), Patient.id.in_(ids))
+    )
+    return set(found)
+
+
+async def caller_patient_id(db: AsyncSession, user: User) -> uuid.UUID:
+    patient_id = await db.scalar(own_patient_ids(user))
+    if patient_id is None:
+        raise NotFound("You have no patient profile yet", code="PATIENT_PROFILE_NOT_FOUND")
+    return uuid.UUID(str(patient_id))
+
+
+# ---- files --------------------------------------------------------------------------------
+
+
+def get_storage(request: Request) -> Storage:
+    """The API's file store, built once from settings."""
+    state = request.app.state
+    storage: Storage | None = getattr(state, "storage", None)
+    if storage is None:
+        storage = build_storage(state.settings)
+        state.storage = storage
+    return storage
+
+
+StorageDep = Annotated[Storage, Depends(get_storage)]
+
+
+async def read_upload(file: UploadFile, max_bytes: int) -> bytes:
+    """The uploaded bytes, reading at most one byte past the limit (so check_upload can say
+    FILE_TOO_LARGE without holding a huge file in memory)."""
+    chunks: list[bytes] = []
+    total = 0
+    while total <= max_bytes:
+        chunk = await file.read(min(64 * 1024, max_bytes + 1 - total))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    return b"".join(chunks)
+
+
+async def accept_upload(
+    file: UploadFile, *, allowed: frozenset[FileKind], max_bytes: int
+) -> tuple[bytes, FileKind, str | None]:
+    """The file's bytes, its real kind and its cleaned original name; FileRejected otherwise."""
+    data = await read_upload(file, max_bytes)
+    kind = check_upload(data, allowed=allowed, max_bytes=max_bytes)
+    return data, kind, clean_name(file.filename)
+
+
+def media_row(
+    *,
+    key: str,
+    data: bytes,
+    kind: FileKind,
+    file_name: str | None,
+    user: User,
+    entity_type: str | None,
+    entity_id: uuid.UUID | None,
+) -> Media:
+    return Media(
+        id=uuid.uuid4(),
+        file_name=file_name,
+        file_url=key,
+        file_type=kind.mime,
+        file_size=len(data),
+        entity_type=entity_type,
+        entity_id=entity_id,
+        uploaded_by_user_id=user.id,
+    )
+
+
+@asynccontextmanager
+async def stored_together(
+    db: AsyncSession,
+    storage: Storage,
+    *,
+    key: str,
+    data: bytes,
+    kind: FileKind,
+    file_name: str | None,
+    user: User,
+) -> AsyncIterator[None]:
+    """Put the object, run the block that writes its rows, and commit: if anything fails the
+    rows are rolled back and the object removed, so an upload leaves both or neither."""
+    metadata = {"uploaded-by": str(user.id)}
+    if file_name:
+        metadata["original-name"] = file_name
+    await storage.put(key, data, kind.mime, metadata)
+    try:
+        yield
+        await db.flush()
+        await db.commit()
+    except BaseException:
+        await db.rollback()
+        await remove_objects(storage, [key])
+        raise
+
+
+async def remove_objects(storage: Storage, keys: list[str | None]) -> None:
+    """Best effort: an object we fail to remove is logged (an orphan costs bytes, not safety)."""
+    for key in keys:
+        if not key:
+            continue
+        try:
+            await storage.delete(key)
+        except Exception as exc:
+            log.warning("storage_delete_failed", key=key, error=type(exc).__name__)
+
+
+async def delete_with_objects(
+    db: AsyncSession, storage: Storage, rows: list[Any], keys: list[str | None]
+) -> None:
+    """Delete rows, commit, then remove their objects: a row never points at a missing file."""
+    for row in rows:
+        await db.delete(row)
+    await db.flush()
+    await db.commit()
+    await remove_objects(storage, keys)
+
+
+async def attached_media(db: AsyncSession, entity_type: str, entity_id: uuid.UUID) -> list[Media]:
+    return list(
+        await db.scalars(
+            select(Media).where(Media.entity_type == entity_type, Media.entity_id == entity_id)
+        )
+    )
+
+
+async def open_download(storage: Storage, key: str | None) -> AsyncIterator[bytes]:
+    """The object's byte stream, checked to exist before the response starts."""
+    if not key:
+        raise NotFound("This record has no file", code="FILE_NOT_FOUND")
+    try:
+        await storage.head(key)
+    except ObjectNotFound as exc:
+        raise NotFound("The file is no longer stored", code="FILE_NOT_FOUND") from exc
+    return storage.stream(key)
+
+
+def kind_of(mime: str | None) -> FileKind | None:
+    return BY_MIME.get(mime or "")
+
+
+# ---- bookings waiting for medical details -------------------------------------------------
+
+
+async def bookings_awaiting_records(db: AsyncSession, patient_id: uuid.UUID) -> list[uuid.UUID]:
+    """The patient's bookings in awaiting_medical_details: a new medical record is the event
+    their workflows wait for (signal `record_uploaded`)."""
+    rows = await db.scalars(
+        select(Booking.id).where(
+            Booking.patient_id == patient_id,
+            Booking.status == BookingStatus.AWAITING_MEDICAL_DETAILS.value,
+        )
+    )
+    return list(rows)
+
+
+async def signal_record_uploaded(
+    request: Request, db: AsyncSession, patient_id: uuid.UUID, record_id: uuid.UUID
+) -> None:
+    """Best effort, after the record is committed: tell each awaiting booking's workflow. A
+    failure is logged, never the upload's failure (the record is already kept)."""
+    try:
+        booking_ids = await bookings_awaiting_records(db, patient_id)
+        if not booking_ids:
+            return
+        from api.deps import get_temporal
+        from workflows.booking import signal_record_uploaded as signal
+
+        client = await get_temporal(request)
+        for booking_id in booking_ids:
+            await signal(client, booking_id, record_id)
+    except Exception as exc:
+        log.warning("record_uploaded_signal_failed", error=type(exc).__name__)
