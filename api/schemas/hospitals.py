@@ -50,6 +50,8 @@ class HospitalOut(BaseModel):
     is_verified: bool
     is_active: bool
     admin_user_id: uuid.UUID | None
+    rating: Decimal = Field(description="Average of published reviews, 0 to 5")
+    total_reviews: int
     created_at: datetime
     updated_at: datetime
 
