@@ -51,7 +51,8 @@ async def test_nul_characters_are_refused_with_a_clear_error(client):
     assert query.status_code == 400
     assert query.json()["error"]["code"] == "INVALID_CHARACTERS"
     body = await client.post(
-        "/auth/login", content=b'{"email": "a@example.com", "password": "x\\u0000y"}',
+        "/auth/login",
+        content=b'{"email": "a@example.com", "password": "x\\u0000y"}',
         headers={"content-type": "application/json"},
     )
     assert body.status_code == 400
