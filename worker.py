@@ -19,8 +19,9 @@ from runtime.temporal import connect
 from workflows import ALL_WORKFLOWS
 
 
-def all_activities(settings: Settings,
-                   sessionmaker: async_sessionmaker[AsyncSession]) -> Sequence[Callable[..., Any]]:
+def all_activities(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> Sequence[Callable[..., Any]]:
     notifications = build_notification_activities(settings, sessionmaker)
     return [*notification_activity_list(notifications)]
 
