@@ -61,6 +61,19 @@ class Settings(BaseSettings):
 
     tax_rate_default: Decimal = Decimal("0")
 
+    # Payment gateways: a gateway is offered once its secret key is set.
+    stripe_secret_key: SecretStr = SecretStr("")
+    stripe_publishable_key: str = ""
+    stripe_webhook_secret: SecretStr = SecretStr("")
+    stripe_api_base: str = ""
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1)
+    razorpay_key_id: str = ""
+    razorpay_key_secret: SecretStr = SecretStr("")
+    razorpay_webhook_secret: SecretStr = SecretStr("")
+    razorpay_base_url: str = ""
+    # Percent by hospital country, e.g. {"India": 18, "Thailand": 7}; others pay tax_rate_default.
+    tax_rates: dict[str, Decimal] = Field(default_factory=dict)
+
     storage_backend: Literal["local", "s3"] = "local"
     storage_dir: str = ""
     s3_bucket: str = ""
