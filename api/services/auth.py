@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -206,48 +207,60 @@ async def logout(db: AsyncSession, plain: str) -> None:
     await revoke_family(db, stored.family_id)
 
 
-async def new_email_verification(
-    db: AsyncSession, settings: Settings, user: User
+# Both kinds of single-use token have the same columns.
+T = TypeVar("T", EmailVerification, PasswordReset)
+
+
+async def _issue(
+    db: AsyncSession, model: type[T], user: User, lifetime: timedelta
 ) -> tuple[uuid.UUID, str]:
-    """A fresh verification token; earlier unused ones stop working."""
+    """A fresh single-use token of this kind; the user's earlier unused ones stop working."""
     await db.execute(
-        update(EmailVerification)
-        .where(EmailVerification.user_id == user.id, EmailVerification.is_used.is_(False))
+        update(model)
+        .where(model.user_id == user.id, model.is_used.is_(False))
         .values(is_used=True, used_at=now())
     )
     plain, digest = new_token()
-    row = EmailVerification(
-        id=uuid.uuid4(),
-        user_id=user.id,
-        token_hash=digest,
-        expires_at=now() + timedelta(hours=settings.verification_token_hours),
-    )
+    row = model(id=uuid.uuid4(), user_id=user.id, token_hash=digest, expires_at=now() + lifetime)
     db.add(row)
     await db.flush()
     return row.id, plain
 
 
-async def verify_email(db: AsyncSession, plain: str) -> User:
+async def _redeem(
+    db: AsyncSession, model: type[T], plain: str, what: str, code: str
+) -> tuple[T, User]:
+    """The token's row and its (active) user, or a clear refusal. Marking it used is the
+    caller's last step, so a refused request changes nothing."""
     row = await db.scalar(
-        select(EmailVerification)
-        .where(EmailVerification.token_hash == hash_token(plain))
-        .with_for_update()
+        select(model).where(model.token_hash == hash_token(plain)).with_for_update()
     )
     if row is None or row.is_used:
-        raise Invalid(
-            "This verification link is not valid or was already used",
-            code="INVALID_VERIFICATION_TOKEN",
-        )
+        raise Invalid(f"This {what} link is not valid or was already used", code=f"INVALID_{code}")
     if row.expires_at <= now():
-        raise Invalid(
-            "This verification link has expired; ask for a new one",
-            code="VERIFICATION_TOKEN_EXPIRED",
-        )
+        raise Invalid(f"This {what} link has expired; ask for a new one", code=f"{code}_EXPIRED")
+    user = await db.get(User, row.user_id)
+    if user is None or not user.is_active:
+        raise Invalid(f"This {what} link is not valid", code=f"INVALID_{code}")
+    return row, user
+
+
+def _use(row: EmailVerification | PasswordReset) -> None:
     row.is_used = True
     row.used_at = now()
-    user = await db.get(User, row.user_id)
-    if user is None:
-        raise Invalid("This verification link is not valid", code="INVALID_VERIFICATION_TOKEN")
+
+
+async def new_email_verification(
+    db: AsyncSession, settings: Settings, user: User
+) -> tuple[uuid.UUID, str]:
+    return await _issue(
+        db, EmailVerification, user, timedelta(hours=settings.verification_token_hours)
+    )
+
+
+async def verify_email(db: AsyncSession, plain: str) -> User:
+    row, user = await _redeem(db, EmailVerification, plain, "verification", "VERIFICATION_TOKEN")
+    _use(row)
     user.is_verified = True
     return user
 
@@ -255,39 +268,13 @@ async def verify_email(db: AsyncSession, plain: str) -> User:
 async def new_password_reset(
     db: AsyncSession, settings: Settings, user: User
 ) -> tuple[uuid.UUID, str]:
-    await db.execute(
-        update(PasswordReset)
-        .where(PasswordReset.user_id == user.id, PasswordReset.is_used.is_(False))
-        .values(is_used=True, used_at=now())
-    )
-    plain, digest = new_token()
-    row = PasswordReset(
-        id=uuid.uuid4(),
-        user_id=user.id,
-        token_hash=digest,
-        expires_at=now() + timedelta(minutes=settings.reset_token_minutes),
-    )
-    db.add(row)
-    await db.flush()
-    return row.id, plain
+    return await _issue(db, PasswordReset, user, timedelta(minutes=settings.reset_token_minutes))
 
 
 async def reset_password(db: AsyncSession, plain: str, password: str) -> User:
-    row = await db.scalar(
-        select(PasswordReset).where(PasswordReset.token_hash == hash_token(plain)).with_for_update()
-    )
-    if row is None or row.is_used:
-        raise Invalid(
-            "This reset link is not valid or was already used", code="INVALID_RESET_TOKEN"
-        )
-    if row.expires_at <= now():
-        raise Invalid("This reset link has expired; ask for a new one", code="RESET_TOKEN_EXPIRED")
-    user = await db.get(User, row.user_id)
-    if user is None or not user.is_active:
-        raise Invalid("This reset link is not valid", code="INVALID_RESET_TOKEN")
+    row, user = await _redeem(db, PasswordReset, plain, "reset", "RESET_TOKEN")
     check_password_policy(password, user.email)
-    row.is_used = True
-    row.used_at = now()
+    _use(row)
     user.password_hash = hash_password(password)
     await revoke_all(db, user.id)  # every session ends with the old password
     return user
