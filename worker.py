@@ -11,7 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.bookings import booking_activity_list, build_booking_activities
+from activities.coupons import build_coupon_activities, coupon_activity_list
+from activities.documents import build_document_activities, document_activity_list
 from activities.notify import build_notification_activities, notification_activity_list
+from activities.payments import build_payment_activities, payment_activity_list
 from runtime.db import make_engine, make_sessionmaker
 from runtime.logging import configure_logging, log
 from runtime.settings import Settings, get_settings
@@ -23,7 +27,17 @@ def all_activities(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> Sequence[Callable[..., Any]]:
     notifications = build_notification_activities(settings, sessionmaker)
-    return [*notification_activity_list(notifications)]
+    bookings = build_booking_activities(sessionmaker)
+    payments = build_payment_activities(settings, sessionmaker)
+    coupons = build_coupon_activities(sessionmaker)
+    documents = build_document_activities(settings, sessionmaker)
+    return [
+        *notification_activity_list(notifications),
+        *booking_activity_list(bookings),
+        *payment_activity_list(payments),
+        *coupon_activity_list(coupons),
+        *document_activity_list(documents),
+    ]
 
 
 def build_worker(

@@ -1,8 +1,20 @@
-"""The booking lifecycle: from a patient's request through treatment to feedback."""
+"""The booking lifecycle: from a patient's request through treatment to feedback.
+
+TRANSITIONS is the whole lifecycle as data: from which status to which, who may ask for it and
+which guards must hold. The booking workflow's update validators check it (so an illegal move is
+refused before anything is written), the API reports the allowed next statuses from it, and the
+property tests in tests/domain/test_booking_transitions.py hold it to its promises.
+"""
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
 from enum import StrEnum
+
+from domain.access import Role
 
 
 class BookingStatus(StrEnum):
@@ -37,3 +49,288 @@ class BookingPaymentStatus(StrEnum):
 class BookingType(StrEnum):
     TREATMENT = "treatment"
     PACKAGE = "package"
+
+
+# The platform itself (a timer, the payment workflow, a review): the actor of system-only moves.
+# The same word as domain.models.history.SYSTEM_ACTOR, kept here so domain/ rules need no ORM.
+SYSTEM = "system"
+
+S = BookingStatus
+TERMINAL: frozenset[BookingStatus] = frozenset({S.REJECTED, S.CANCELLED, S.FEEDBACK_RECEIVED})
+# Where the booking waits for the platform's review; the review SLA timer runs here.
+IN_REVIEW: frozenset[BookingStatus] = frozenset({S.REQUESTED, S.UNDER_REVIEW})
+# Money has been taken: a cancellation from here records a refund request on the booking.
+PAID: frozenset[BookingStatus] = frozenset(
+    {S.PAYMENT_COMPLETED, S.INVOICE_SENT, S.TRAVEL_ARRANGEMENT}
+)
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks: a person in a role (user_id set), or the platform (role SYSTEM)."""
+
+    role: str
+    user_id: uuid.UUID | None = None
+
+    @property
+    def is_system(self) -> bool:
+        return self.role == SYSTEM
+
+
+@dataclass(frozen=True)
+class Parties:
+    """The people a booking belongs to: whose it is, which hospital's admin, which coordinator."""
+
+    patient_user_id: uuid.UUID | None = None
+    hospital_admin_user_id: uuid.UUID | None = None
+    coordinator_id: uuid.UUID | None = None
+
+
+@dataclass(frozen=True)
+class MoveContext:
+    """What the guards look at besides the status: the command's payload and the clock."""
+
+    now: datetime
+    # The command carries a quotation (POST /bookings/:id/quotation), not just a status.
+    quotation_in_command: bool = False
+    # The quotation in force: the one in the command, else the last one sent.
+    quotation_valid_until: datetime | None = None
+
+
+# A guard returns None when the move may go ahead, else a stable error code.
+Guard = Callable[[MoveContext], str | None]
+
+
+def requires_quotation(ctx: MoveContext) -> str | None:
+    """quotation_sent is reached by sending one (POST /quotation), never by a bare status."""
+    return None if ctx.quotation_in_command else "QUOTATION_REQUIRED"
+
+
+def quotation_still_valid(ctx: MoveContext) -> str | None:
+    valid_until = ctx.quotation_valid_until
+    if valid_until is None:
+        return "QUOTATION_REQUIRED"
+    return None if ctx.now < valid_until else "QUOTATION_EXPIRED"
+
+
+GUARD_MESSAGES: dict[str, str] = {
+    "QUOTATION_REQUIRED": "Send a quotation (POST /bookings/{id}/quotation) to move it there",
+    "QUOTATION_EXPIRED": "The quotation has expired; send a new one first",
+}
+
+
+@dataclass(frozen=True)
+class Transition:
+    source: BookingStatus
+    target: BookingStatus
+    # Role values, or SYSTEM alone for moves only the platform makes.
+    roles: frozenset[str]
+    guards: tuple[Guard, ...] = field(default=())
+
+    @property
+    def system_only(self) -> bool:
+        return self.roles == frozenset({SYSTEM})
+
+
+STAFF = frozenset({Role.ADMIN.value, Role.COORDINATOR.value})
+HOSPITAL_SIDE = STAFF | {Role.HOSPITAL_ADMIN.value}
+PATIENT_OR_STAFF = STAFF | {Role.PATIENT.value}
+PLATFORM = frozenset({SYSTEM})
+
+
+def _moves(
+    source: BookingStatus,
+    targets: Iterable[BookingStatus],
+    roles: frozenset[str],
+    *guards: Guard,
+) -> list[Transition]:
+    return [Transition(source, target, roles, tuple(guards)) for target in targets]
+
+
+TRANSITIONS: tuple[Transition, ...] = (
+    *_moves(S.REQUESTED, [S.UNDER_REVIEW, S.REJECTED], HOSPITAL_SIDE),
+    *_moves(S.REQUESTED, [S.CANCELLED], PATIENT_OR_STAFF),
+    *_moves(
+        S.UNDER_REVIEW,
+        [S.ACCEPTED, S.REJECTED, S.AWAITING_MEDICAL_DETAILS, S.ON_HOLD],
+        HOSPITAL_SIDE,
+    ),
+    *_moves(S.UNDER_REVIEW, [S.CANCELLED], PATIENT_OR_STAFF),
+    *_moves(S.ACCEPTED, [S.AWAITING_MEDICAL_DETAILS, S.ON_HOLD], HOSPITAL_SIDE),
+    *_moves(S.ACCEPTED, [S.QUOTATION_SENT], HOSPITAL_SIDE, requires_quotation),
+    *_moves(S.ACCEPTED, [S.CANCELLED], PATIENT_OR_STAFF),
+    *_moves(
+        S.AWAITING_MEDICAL_DETAILS,
+        [S.UNDER_REVIEW, S.ACCEPTED, S.REJECTED, S.ON_HOLD],
+        HOSPITAL_SIDE,
+    ),
+    *_moves(S.AWAITING_MEDICAL_DETAILS, [S.QUOTATION_SENT], HOSPITAL_SIDE, requires_quotation),
+    *_moves(S.AWAITING_MEDICAL_DETAILS, [S.CANCELLED], PATIENT_OR_STAFF),
+    # A revised quotation replaces the one in force and restarts its clock.
+    *_moves(S.QUOTATION_SENT, [S.QUOTATION_SENT], HOSPITAL_SIDE, requires_quotation),
+    *_moves(S.QUOTATION_SENT, [S.CONFIRMED], PATIENT_OR_STAFF, quotation_still_valid),
+    *_moves(S.QUOTATION_SENT, [S.ON_HOLD], STAFF | PLATFORM),
+    *_moves(S.QUOTATION_SENT, [S.CANCELLED], PATIENT_OR_STAFF),
+    *_moves(S.ON_HOLD, [S.UNDER_REVIEW], HOSPITAL_SIDE),
+    *_moves(S.ON_HOLD, [S.QUOTATION_SENT], HOSPITAL_SIDE, requires_quotation),
+    *_moves(S.ON_HOLD, [S.CONFIRMED], PATIENT_OR_STAFF, quotation_still_valid),
+    *_moves(S.ON_HOLD, [S.CANCELLED], PATIENT_OR_STAFF),
+    *_moves(S.CONFIRMED, [S.ON_HOLD], STAFF),
+    *_moves(S.CONFIRMED, [S.CANCELLED], PATIENT_OR_STAFF),
+    # The payment workflow drives the money: started, succeeded (possibly in one step), failed.
+    *_moves(S.CONFIRMED, [S.PAYMENT_PENDING, S.PAYMENT_COMPLETED], PLATFORM),
+    *_moves(S.PAYMENT_PENDING, [S.PAYMENT_COMPLETED, S.CONFIRMED], PLATFORM),
+    *_moves(S.PAYMENT_PENDING, [S.CANCELLED], PATIENT_OR_STAFF),
+    *_moves(S.PAYMENT_COMPLETED, [S.INVOICE_SENT], PLATFORM),
+    *_moves(S.PAYMENT_COMPLETED, [S.CANCELLED], PATIENT_OR_STAFF),
+    *_moves(S.INVOICE_SENT, [S.TRAVEL_ARRANGEMENT], HOSPITAL_SIDE),
+    *_moves(S.INVOICE_SENT, [S.CANCELLED], PATIENT_OR_STAFF),
+    *_moves(S.TRAVEL_ARRANGEMENT, [S.IN_TREATMENT], HOSPITAL_SIDE),
+    *_moves(S.TRAVEL_ARRANGEMENT, [S.CANCELLED], PATIENT_OR_STAFF),
+    *_moves(S.IN_TREATMENT, [S.COMPLETED], HOSPITAL_SIDE),
+    # Written by the review the patient leaves, never by a status change.
+    *_moves(S.COMPLETED, [S.FEEDBACK_RECEIVED], PLATFORM),
+)
+
+_BY_EDGE: dict[tuple[BookingStatus, BookingStatus], Transition] = {
+    (t.source, t.target): t for t in TRANSITIONS
+}
+SYSTEM_ONLY_TARGETS: frozenset[BookingStatus] = frozenset(
+    t.target for t in TRANSITIONS if t.system_only
+) - frozenset(t.target for t in TRANSITIONS if not t.system_only)
+
+
+def transition(source: BookingStatus, target: BookingStatus) -> Transition | None:
+    return _BY_EDGE.get((source, target))
+
+
+def next_statuses(source: BookingStatus, role: str | None = None) -> list[BookingStatus]:
+    """Where a booking may go from here (for this role, when given), in lifecycle order."""
+    targets = {t.target for t in TRANSITIONS if t.source == source and _role_ok(t, role)}
+    return [s for s in BookingStatus if s in targets]
+
+
+def _role_ok(t: Transition, role: str | None) -> bool:
+    return role is None or role in t.roles
+
+
+def involved(actor: Actor, parties: Parties) -> bool:
+    """Whether this person acts on this booking in their role: a patient on their own booking,
+    a hospital admin on their hospital's, a coordinator on theirs or an unassigned one."""
+    if actor.is_system or actor.role == Role.ADMIN:
+        return True
+    if actor.user_id is None:
+        return False
+    if actor.role == Role.PATIENT:
+        return actor.user_id == parties.patient_user_id
+    if actor.role == Role.HOSPITAL_ADMIN:
+        return actor.user_id == parties.hospital_admin_user_id
+    if actor.role == Role.COORDINATOR:
+        return parties.coordinator_id in (None, actor.user_id)
+    return False
+
+
+class MoveRefused(Exception):
+    """Why a move may not happen. kind names the domain error class (Conflict, Forbidden)."""
+
+    def __init__(
+        self, kind: str, code: str, message: str, allowed: list[BookingStatus] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.code = code
+        self.message = message
+        self.allowed = allowed
+
+    def details(self) -> dict[str, object]:
+        details: dict[str, object] = {"code": self.code}
+        if self.allowed is not None:
+            details["allowed"] = [s.value for s in self.allowed]
+        return details
+
+
+def check_move(
+    source: BookingStatus,
+    target: BookingStatus,
+    actor: Actor,
+    parties: Parties,
+    ctx: MoveContext,
+) -> Transition:
+    """The transition for this move, or MoveRefused saying why not (409 or 403)."""
+    move = transition(source, target)
+    allowed = next_statuses(source, actor.role)
+    if move is None:
+        raise MoveRefused(
+            "Conflict",
+            "INVALID_TRANSITION",
+            f"A booking cannot move from {source.value} to {target.value}",
+            allowed,
+        )
+    if actor.role not in move.roles:
+        who = "the platform" if move.system_only else ", ".join(sorted(move.roles))
+        raise MoveRefused(
+            "Forbidden",
+            "ROLE_NOT_ALLOWED",
+            f"Only {who} may move a booking from {source.value} to {target.value}",
+        )
+    if not involved(actor, parties):
+        raise MoveRefused("Forbidden", "NOT_YOUR_BOOKING", "You do not act on this booking")
+    for guard in move.guards:
+        code = guard(ctx)
+        if code is not None:
+            raise MoveRefused("Conflict", code, GUARD_MESSAGES.get(code, code), allowed)
+    return move
+
+
+# PATCH /bookings/:id: which details may change in which status. The request is still the
+# patient's to shape until a quotation is priced on it; travel plans change until the trip.
+REQUEST_FIELDS: frozenset[str] = frozenset(
+    {"requested_date", "medical_details", "notes", "booking_type", "travel_details"}
+)
+TRAVEL_FIELDS: frozenset[str] = frozenset({"travel_details", "notes"})
+EDITABLE_FIELDS: dict[BookingStatus, frozenset[str]] = {
+    S.REQUESTED: REQUEST_FIELDS,
+    S.UNDER_REVIEW: REQUEST_FIELDS,
+    S.ACCEPTED: REQUEST_FIELDS,
+    S.AWAITING_MEDICAL_DETAILS: REQUEST_FIELDS,
+    S.ON_HOLD: REQUEST_FIELDS,
+    S.CONFIRMED: TRAVEL_FIELDS,
+    S.PAYMENT_PENDING: TRAVEL_FIELDS,
+    S.PAYMENT_COMPLETED: TRAVEL_FIELDS,
+    S.INVOICE_SENT: TRAVEL_FIELDS,
+    S.TRAVEL_ARRANGEMENT: TRAVEL_FIELDS,
+}
+EDITORS: frozenset[str] = PATIENT_OR_STAFF
+# Who may (re)assign the coordinator: admins anyone; a coordinator takes an unassigned booking
+# or hands over their own.
+ASSIGNERS: frozenset[str] = STAFF
+
+
+def check_edit(
+    status: BookingStatus, fields: Iterable[str], actor: Actor, parties: Parties
+) -> None:
+    if actor.role not in EDITORS:
+        raise MoveRefused("Forbidden", "ROLE_NOT_ALLOWED", "Your role may not change a booking")
+    if not involved(actor, parties):
+        raise MoveRefused("Forbidden", "NOT_YOUR_BOOKING", "You do not act on this booking")
+    editable = EDITABLE_FIELDS.get(status, frozenset())
+    locked = sorted(set(fields) - editable)
+    if locked:
+        raise MoveRefused(
+            "Conflict",
+            "BOOKING_NOT_EDITABLE",
+            f"In status {status.value} these details can no longer change: {', '.join(locked)}",
+        )
+
+
+def check_assignment(status: BookingStatus, actor: Actor, parties: Parties) -> None:
+    if actor.role not in ASSIGNERS:
+        raise MoveRefused(
+            "Forbidden", "ROLE_NOT_ALLOWED", "Only admins and coordinators assign coordinators"
+        )
+    if not involved(actor, parties):
+        raise MoveRefused("Forbidden", "NOT_YOUR_BOOKING", "Another coordinator has this booking")
+    if status in TERMINAL:
+        raise MoveRefused(
+            "Conflict", "BOOKING_CLOSED", f"The booking is {status.value}: nothing left to assign"
+        )

@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     booking_review_sla_hours: int = Field(default=48, ge=1)
     quotation_reminder_hours: int = Field(default=48, ge=0)
 
+    # Payments: with no webhook the workflow reads the gateway itself every reconcile minutes;
+    # an unpaid checkout expires (cancelled at the gateway) after the window; refunds are
+    # taken for refund days after completion.
+    payment_reconcile_minutes: int = Field(default=10, ge=1)
+    payment_window_hours: int = Field(default=24, ge=1)
+    payment_refund_days: int = Field(default=180, ge=0)
+
     @property
     def jwt_key(self) -> str:
         value = self.jwt_secret.get_secret_value()

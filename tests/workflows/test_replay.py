@@ -114,5 +114,176 @@ async def _record_notification() -> None:
     print(f"recorded {out}")
 
 
-if __name__ == "__main__" and sys.argv[1:] == ["record"]:
-    asyncio.run(_record_notification())
+async def _record_booking() -> None:
+    """Run one booking from request to feedback (quotation, payment signals and a record upload
+    included) on a throwaway stack and save its history."""
+    import tempfile
+    import uuid
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+    from temporalio.testing import WorkflowEnvironment
+    from temporalio.worker import Worker
+
+    from activities.bookings import BookingActivities, NewBooking, booking_activity_list
+    from activities.notify import build_notification_activities, notification_activity_list
+    from domain.access import Role
+    from domain.booking import BookingStatus as S
+    from domain.models import Base
+    from domain.models.catalog import Hospital
+    from domain.models.users import Patient, User
+    from runtime.db import make_engine, make_sessionmaker
+    from runtime.postgres import EmbeddedPostgres, free_port
+    from runtime.settings import Settings
+    from runtime.temporal_server import binary
+    from workflows.booking import (
+        BookingInput,
+        BookingWorkflow,
+        Caller,
+        FeedbackEvent,
+        InvoiceEvent,
+        PaymentEvent,
+        Quotation,
+        QuotationItem,
+        StatusChange,
+        open_booking,
+        signal_record_uploaded,
+        workflow_id,
+    )
+    from workflows.notification import DeliverNotification
+
+    pg = EmbeddedPostgres(Path(tempfile.mkdtemp()), free_port(), durable=False)
+    pg.start()
+    try:
+        engine = make_engine(pg.url)
+        async with engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        sessionmaker = make_sessionmaker(engine)
+        people = {
+            role: User(
+                id=uuid.uuid4(),
+                email=f"{role.value}@example.com",
+                password_hash="x",
+                user_type=role.value,
+                first_name="Replay",
+            )
+            for role in (Role.PATIENT, Role.COORDINATOR, Role.HOSPITAL_ADMIN)
+        }
+        patient = Patient(id=uuid.uuid4(), user_id=people[Role.PATIENT].id)
+        hospital = Hospital(
+            id=uuid.uuid4(), name="Replay Hospital", admin_user_id=people[Role.HOSPITAL_ADMIN].id
+        )
+        async with sessionmaker() as db, db.begin():
+            db.add_all(people.values())
+            await db.flush()
+            db.add_all([patient, hospital])
+        env = await WorkflowEnvironment.start_time_skipping(
+            data_converter=pydantic_data_converter,
+            test_server_existing_path=binary("temporal-test-server"),
+        )
+        await env.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=env.client.namespace,
+                search_attributes={
+                    name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+                    for name in ("BookingStatus", "HospitalId", "PatientId")
+                },
+            )
+        )
+        settings = Settings(database_url=pg.url, jwt_secret="x" * 32)
+        booking_id = uuid.UUID("00000000-0000-4000-8000-00000000b001")
+
+        def caller(role: Role) -> Caller:
+            return Caller(user_id=people[role].id, role=role)
+
+        async def reaches(status: S) -> None:
+            # Signals are events: wait until the booking has taken them in.
+            for _ in range(200):
+                if (await handle.query(BookingWorkflow.waiting_for)).status == status:
+                    return
+                await asyncio.sleep(0.05)
+            raise RuntimeError(f"the booking never reached {status}")
+
+        async with Worker(
+            env.client,
+            task_queue="record",
+            workflows=[BookingWorkflow, DeliverNotification],
+            activities=[
+                *booking_activity_list(BookingActivities(sessionmaker)),
+                *notification_activity_list(build_notification_activities(settings, sessionmaker)),
+            ],
+        ):
+            await open_booking(
+                env.client,
+                "record",
+                BookingInput(
+                    booking=NewBooking(
+                        booking_id=booking_id,
+                        booking_number="MV-BK-2026-000001",
+                        patient_id=patient.id,
+                        hospital_id=hospital.id,
+                        coordinator_id=people[Role.COORDINATOR].id,
+                        created_by_user_id=people[Role.PATIENT].id,
+                        created_by_role="patient",
+                    )
+                ),
+            )
+            handle = env.client.get_workflow_handle(workflow_id(booking_id))
+            coordinator = caller(Role.COORDINATOR)
+            for status in (S.UNDER_REVIEW, S.ACCEPTED, S.AWAITING_MEDICAL_DETAILS):
+                await handle.execute_update(
+                    BookingWorkflow.change_status, StatusChange(caller=coordinator, status=status)
+                )
+            await signal_record_uploaded(env.client, booking_id, uuid.uuid4())
+            await handle.execute_update(
+                BookingWorkflow.send_quotation,
+                Quotation(
+                    caller=coordinator,
+                    items=[QuotationItem(description="Surgery", amount=Decimal("5000"))],
+                    currency="USD",
+                    valid_until=await env.get_current_time() + timedelta(days=14),
+                    total_amount=Decimal("5000"),
+                ),
+            )
+            await env.sleep(timedelta(days=13))  # the reminder fires
+            await handle.execute_update(
+                BookingWorkflow.change_status,
+                StatusChange(caller=caller(Role.PATIENT), status=S.CONFIRMED),
+            )
+            for signal in (BookingWorkflow.payment_started, BookingWorkflow.payment_succeeded):
+                await handle.signal(signal, PaymentEvent())
+            await handle.signal(BookingWorkflow.invoice_sent, InvoiceEvent())
+            await reaches(S.INVOICE_SENT)
+            for status in (S.TRAVEL_ARRANGEMENT, S.IN_TREATMENT, S.COMPLETED):
+                await handle.execute_update(
+                    BookingWorkflow.change_status, StatusChange(caller=coordinator, status=status)
+                )
+            await handle.signal(BookingWorkflow.feedback_received, FeedbackEvent())
+            await handle.result()
+            history = await handle.fetch_history()
+        await env.shutdown()
+        await engine.dispose()
+    finally:
+        pg.stop()
+    out = HISTORIES / "booking_journey.json"
+    out.write_text(
+        json.dumps(
+            {
+                "workflow_type": "BookingWorkflow",
+                "workflow_id": handle.id,
+                "history": json.loads(history.to_json()),
+            },
+            indent=1,
+        )
+    )
+    print(f"recorded {out}")
+
+
+RECORDERS = {"notification": _record_notification, "booking": _record_booking}
+
+if __name__ == "__main__" and sys.argv[1:2] == ["record"]:
+    # `record` records every history; `record booking` just that one.
+    for name in sys.argv[2:] or list(RECORDERS):
+        asyncio.run(RECORDERS[name]())

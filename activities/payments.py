@@ -1,0 +1,668 @@
+"""Payment writes and gateway calls for PaymentWorkflow: the row and its history, the price, the
+gateway intent, refunds and the invoice. Every step is keyed by the payment, so a retry (or a
+replayed workflow) changes nothing twice.
+
+DB steps take milliseconds and run as local activities (rule 8); gateway calls are ordinary
+activities with long retries. Refusals the caller should see are non-retryable ApplicationErrors
+whose type is the domain error class (Invalid, Conflict, NotFound) and whose first detail carries
+the stable code, so api/errors.update_failed renders them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.providers.gateways import (
+    GatewayCheckout,
+    GatewayError,
+    GatewayRefund,
+    GatewayState,
+    PaymentGateway,
+    refund_idempotency_key,
+)
+from domain.appointment import AppointmentStatus
+from domain.booking import BookingStatus
+from domain.errors import DomainError
+from domain.invoices import (
+    LineItem,
+    compute_invoice,
+    line_items_from_json,
+    tax_rate_for,
+)
+from domain.models.appointments import Appointment
+from domain.models.bookings import Booking
+from domain.models.catalog import Hospital
+from domain.models.payments import Invoice, Payment, PaymentStatusHistory
+from domain.models.users import Patient
+from domain.money import to_minor
+from domain.payment import InvoiceStatus, PaymentStatus
+from domain.payment import PaymentGateway as GatewayName
+
+if TYPE_CHECKING:
+    from runtime.settings import Settings
+
+# Stable codes (api answers with them; dashboards match on them).
+PAYMENT_NOT_FOUND = "PAYMENT_NOT_FOUND"
+BOOKING_NOT_FOUND = "BOOKING_NOT_FOUND"
+APPOINTMENT_NOT_FOUND = "APPOINTMENT_NOT_FOUND"
+BOOKING_NOT_PAYABLE = "BOOKING_NOT_PAYABLE"
+APPOINTMENT_NOT_PAYABLE = "APPOINTMENT_NOT_PAYABLE"
+PAYMENT_ALREADY_PENDING = "PAYMENT_ALREADY_PENDING"
+AMOUNT_MISMATCH = "AMOUNT_MISMATCH"
+CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
+GATEWAY_REJECTED = "GATEWAY_REJECTED"
+GATEWAY_NOT_CONFIGURED = "GATEWAY_NOT_CONFIGURED"
+HISTORY_GAP = "HISTORY_GAP"
+
+OPEN_STATUSES = (PaymentStatus.PENDING.value, PaymentStatus.PROCESSING.value)
+# Invoice ids come from the payment: a retried or repeated issue finds the first one.
+INVOICE_NAMESPACE = uuid.UUID("5b0a3c1e-1f0c-4a52-9a3e-6f1d6f0e9b21")
+PAYABLE_APPOINTMENT = frozenset(
+    {
+        AppointmentStatus.REQUESTED,
+        AppointmentStatus.BOOKED,
+        AppointmentStatus.APPOINTMENT_CONFIRMED,
+        AppointmentStatus.AWAITING_CONSULTATION,
+    }
+)
+
+
+def refusal(kind: type[DomainError] | str, code: str, message: str) -> ApplicationError:
+    """A non-retryable refusal the API renders as its envelope (type = domain error class)."""
+    name = kind if isinstance(kind, str) else kind.__name__
+    return ApplicationError(message, {"code": code}, type=name, non_retryable=True)
+
+
+def invoice_id_for(payment_id: uuid.UUID) -> uuid.UUID:
+    return uuid.uuid5(INVOICE_NAMESPACE, f"payment:{payment_id}:invoice")
+
+
+class NewPayment(BaseModel):
+    """The payment as the API asked for it. The amount is decided here, from the server."""
+
+    payment_id: uuid.UUID
+    booking_id: uuid.UUID | None = None
+    appointment_id: uuid.UUID | None = None
+    currency: str
+    payment_method: str | None = None
+    gateway: GatewayName
+    coupon_code: str | None = None
+    # What the client believes the price is (before coupon and tax); must match when given.
+    client_amount: Decimal | None = None
+    created_by_user_id: uuid.UUID | None = None
+    created_by_role: str | None = None
+
+
+class StoredPayment(BaseModel):
+    """What the workflow needs of the stored row: ids, status and money, no PHI."""
+
+    payment_id: uuid.UUID
+    status: PaymentStatus
+    status_seq: int
+    patient_id: uuid.UUID
+    patient_user_id: uuid.UUID | None = None
+    booking_id: uuid.UUID | None = None
+    appointment_id: uuid.UUID | None = None
+    # Booking / appointment number, for messages.
+    reference: str | None = None
+    gateway: GatewayName
+    # The price before coupon and tax.
+    purchase_amount: Decimal
+    amount: Decimal
+    discount_amount: Decimal = Decimal("0")
+    currency: str
+    gateway_id: str | None = None
+    refunded: Decimal = Decimal("0")
+    refunds: int = 0
+
+
+class PricingRequest(BaseModel):
+    payment_id: uuid.UUID
+
+
+class Pricing(BaseModel):
+    payment_id: uuid.UUID
+    subtotal: Decimal
+    discount: Decimal
+    tax_rate: Decimal
+    tax: Decimal
+    # What the patient is charged: subtotal - discount + tax (= the invoice's final amount).
+    amount: Decimal
+
+
+class PaymentChanges(BaseModel):
+    """Row fields a transition sets with the status; None leaves a field as it is."""
+
+    gateway_order_id: str | None = None
+    gateway_payment_intent_id: str | None = None
+    gateway_transaction_id: str | None = None
+    idempotency_key: str | None = None
+    failure_reason: str | None = None
+    payment_date: datetime | None = None
+    refund_amount: Decimal | None = None
+    refund_date: datetime | None = None
+    metadata: dict[str, Any] | None = None
+
+
+class PaymentTransition(BaseModel):
+    payment_id: uuid.UUID
+    seq: int = Field(ge=1)
+    from_status: PaymentStatus | None
+    to_status: PaymentStatus
+    actor_user_id: uuid.UUID | None = None
+    actor_role: str = "system"
+    notes: str | None = None
+    changes: PaymentChanges = Field(default_factory=PaymentChanges)
+
+
+class RecordedPaymentTransition(BaseModel):
+    payment_id: uuid.UUID
+    seq: int
+    status: PaymentStatus
+    written: bool
+
+
+class IntentRequest(BaseModel):
+    payment_id: uuid.UUID
+    gateway: GatewayName
+    amount: Decimal
+    currency: str
+    attempt: int = 1
+    # Ids only: it is visible in the gateway's dashboard.
+    description: str
+
+
+class GatewayRef(BaseModel):
+    gateway: GatewayName
+    gateway_id: str
+
+
+class RefundRequest(BaseModel):
+    payment_id: uuid.UUID
+    gateway: GatewayName
+    gateway_id: str
+    amount: Decimal
+    currency: str
+    # 1 for the first refund of the payment, 2 for the second...
+    number: int = Field(ge=1)
+
+
+class InvoiceRequest(BaseModel):
+    payment_id: uuid.UUID
+    issued_on: date
+
+
+class IssuedInvoice(BaseModel):
+    invoice_id: uuid.UUID
+    invoice_number: str
+    final_amount: Decimal
+    currency: str
+    pdf_url: str | None = None
+    created: bool
+
+
+class InvoiceStatusChange(BaseModel):
+    invoice_id: uuid.UUID
+    status: InvoiceStatus
+
+
+def _gateway_failure(error: GatewayError) -> ApplicationError:
+    # The summary only: the full text may carry the gateway's message about the customer.
+    if error.permanent:
+        return ApplicationError(
+            error.summary, {"code": GATEWAY_REJECTED}, type="Invalid", non_retryable=True
+        )
+    return ApplicationError(error.summary, type="GatewayUnavailable")
+
+
+async def price_of(
+    session: AsyncSession, payment: Payment, settings: Settings
+) -> tuple[list[LineItem], Decimal, uuid.UUID | None]:
+    """The line items of what the payment pays for, its tax rate and the hospital id."""
+    hospital_id: uuid.UUID | None = None
+    country: str | None = None
+    items: list[LineItem]
+    if payment.booking_id is not None:
+        booking = await session.get(Booking, payment.booking_id)
+        if booking is None:
+            raise refusal("NotFound", BOOKING_NOT_FOUND, "The booking does not exist.")
+        items = list(line_items_from_json((booking.quotation_details or {}).get("items")))
+        if not items and booking.total_amount is not None:
+            items = [LineItem(f"Booking {booking.booking_number}", booking.total_amount)]
+        hospital_id = booking.hospital_id
+    else:
+        appointment = await session.get(Appointment, payment.appointment_id)
+        if appointment is None:
+            raise refusal("NotFound", APPOINTMENT_NOT_FOUND, "The appointment does not exist.")
+        items = [
+            LineItem(
+                f"Consultation {appointment.appointment_number}",
+                appointment.consultation_fee or Decimal("0"),
+            )
+        ]
+    if hospital_id is not None:
+        country = await session.scalar(select(Hospital.country).where(Hospital.id == hospital_id))
+    rate = tax_rate_for(country, settings.tax_rates, settings.tax_rate_default)
+    return items, rate, hospital_id
+
+
+async def issue_invoice(
+    session: AsyncSession,
+    settings: Settings,
+    *,
+    invoice_id: uuid.UUID,
+    patient_id: uuid.UUID,
+    booking_id: uuid.UUID | None,
+    appointment_id: uuid.UUID | None,
+    currency: str,
+    items: list[LineItem],
+    discount: Decimal,
+    tax_rate: Decimal,
+    hospital_id: uuid.UUID | None,
+    issued_on: date,
+    status: InvoiceStatus = InvoiceStatus.ISSUED,
+) -> tuple[Invoice, bool]:
+    """Insert the invoice with this id unless it exists (then return that one). Shared by the
+    payment workflow and POST /invoices, so both number and total invoices the same way."""
+    from activities.documents import invoice_pdf_url, next_invoice_number
+
+    existing = await session.get(Invoice, invoice_id)
+    if existing is not None:
+        return existing, False
+    totals = compute_invoice(items, discount=discount, tax_rate=tax_rate, currency=currency)
+    number = await next_invoice_number(session, issued_on)
+    inserted = await session.scalar(
+        insert(Invoice)
+        .values(
+            id=invoice_id,
+            invoice_number=number,
+            booking_id=booking_id,
+            appointment_id=appointment_id,
+            patient_id=patient_id,
+            hospital_id=hospital_id,
+            total_amount=totals.subtotal,
+            tax_rate=totals.tax_rate,
+            tax_amount=totals.tax,
+            discount_amount=totals.discount,
+            final_amount=totals.final,
+            currency=currency,
+            line_items=totals.line_items_json(),
+            invoice_date=issued_on,
+            due_date=issued_on,
+            pdf_url=invoice_pdf_url(settings.public_base_url, invoice_id),
+            status=status.value,
+        )
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(Invoice.id)
+    )
+    invoice = await session.get(Invoice, invoice_id, populate_existing=True)
+    assert invoice is not None
+    return invoice, inserted is not None
+
+
+class PaymentActivities:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        gateways: dict[GatewayName, PaymentGateway],
+        settings: Settings,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._gateways = gateways
+        self._settings = settings
+
+    # ---- the row -----------------------------------------------------------------------------
+
+    @activity.defn
+    async def create_payment(self, new: NewPayment) -> StoredPayment:
+        """Insert the payment (pending, history seq 1) at the server's price, or return the one
+        an earlier try stored. Refuses what cannot be paid (400/404/409 through the API)."""
+        async with self._sessionmaker() as session, session.begin():
+            existing = await session.get(Payment, new.payment_id)
+            if existing is not None:
+                return await self._stored(session, existing)
+            currency = new.currency.strip().upper()
+            if new.booking_id is not None:
+                booking = await session.scalar(
+                    select(Booking).where(Booking.id == new.booking_id).with_for_update()
+                )
+                if booking is None:
+                    raise refusal("NotFound", BOOKING_NOT_FOUND, "The booking does not exist.")
+                # The row lock on the booking serializes concurrent POST /payments for it.
+                open_payment = await session.scalar(
+                    select(Payment.id).where(
+                        Payment.booking_id == booking.id, Payment.status.in_(OPEN_STATUSES)
+                    )
+                )
+                if open_payment is None and booking.status != BookingStatus.CONFIRMED.value:
+                    raise refusal(
+                        "Conflict",
+                        BOOKING_NOT_PAYABLE,
+                        f"A booking is paid once confirmed; this one is {booking.status}.",
+                    )
+                price, price_currency = booking.total_amount, booking.currency
+                patient_id = booking.patient_id
+            else:
+                appointment = await session.scalar(
+                    select(Appointment)
+                    .where(Appointment.id == new.appointment_id)
+                    .with_for_update()
+                )
+                if appointment is None:
+                    raise refusal(
+                        "NotFound", APPOINTMENT_NOT_FOUND, "The appointment does not exist."
+                    )
+                if appointment.status not in PAYABLE_APPOINTMENT:
+                    raise refusal(
+                        "Conflict",
+                        APPOINTMENT_NOT_PAYABLE,
+                        f"This appointment is {appointment.status}: nothing to pay.",
+                    )
+                price, price_currency = appointment.consultation_fee, appointment.currency
+                patient_id = appointment.patient_id
+                open_payment = await session.scalar(
+                    select(Payment.id).where(
+                        Payment.appointment_id == appointment.id,
+                        Payment.status.in_(OPEN_STATUSES),
+                    )
+                )
+            if price is None or price <= 0 or not price_currency:
+                raise refusal("Conflict", BOOKING_NOT_PAYABLE, "There is no price to pay yet.")
+            if open_payment is not None:
+                raise refusal(
+                    "Conflict",
+                    PAYMENT_ALREADY_PENDING,
+                    f"Payment {open_payment} is still open: complete it or let it expire.",
+                )
+            if currency != price_currency.upper():
+                raise refusal(
+                    "Invalid",
+                    CURRENCY_MISMATCH,
+                    f"This is priced in {price_currency.upper()}, not {currency}.",
+                )
+            if new.client_amount is not None and new.client_amount != price:
+                raise refusal(
+                    "Invalid", AMOUNT_MISMATCH, f"The amount to pay is {price} {currency}."
+                )
+            session.add(
+                Payment(
+                    id=new.payment_id,
+                    transaction_id=f"MV-PAY-{new.payment_id.hex[:16].upper()}",
+                    booking_id=new.booking_id,
+                    appointment_id=new.appointment_id,
+                    patient_id=patient_id,
+                    amount=price,
+                    currency=currency,
+                    payment_method=new.payment_method,
+                    payment_gateway=new.gateway.value,
+                    status=PaymentStatus.PENDING.value,
+                    status_seq=1,
+                    metadata_={"purchase_amount": str(price)},
+                )
+            )
+            await session.flush()
+            session.add(
+                PaymentStatusHistory(
+                    payment_id=new.payment_id,
+                    seq=1,
+                    from_status=None,
+                    to_status=PaymentStatus.PENDING.value,
+                    changed_by_user_id=new.created_by_user_id,
+                    actor_role=new.created_by_role,
+                )
+            )
+            await session.flush()
+            payment = await session.get(Payment, new.payment_id)
+            assert payment is not None
+            return await self._stored(session, payment)
+
+    @activity.defn
+    async def price_payment(self, request: PricingRequest) -> Pricing:
+        """Add the tax of the hospital's country to what is left after the coupon, so the charge
+        equals the invoice's final amount. Priced once: a repeat returns the stored price."""
+        async with self._sessionmaker() as session, session.begin():
+            payment = await session.scalar(
+                select(Payment).where(Payment.id == request.payment_id).with_for_update()
+            )
+            if payment is None:
+                raise refusal("NotFound", PAYMENT_NOT_FOUND, "The payment does not exist.")
+            meta = dict(payment.metadata_ or {})
+            if "pricing" in meta:
+                return Pricing(payment_id=payment.id, **meta["pricing"])
+            items, rate, _ = await price_of(session, payment, self._settings)
+            totals = compute_invoice(
+                items, discount=payment.discount_amount, tax_rate=rate, currency=payment.currency
+            )
+            pricing = Pricing(
+                payment_id=payment.id,
+                subtotal=totals.subtotal,
+                discount=totals.discount,
+                tax_rate=totals.tax_rate,
+                tax=totals.tax,
+                amount=totals.final,
+            )
+            to_minor(totals.final, payment.currency)
+            meta["pricing"] = pricing.model_dump(mode="json", exclude={"payment_id"})
+            payment.metadata_ = meta
+            payment.amount = totals.final
+            return pricing
+
+    @activity.defn
+    async def record_payment_transition(
+        self, record: PaymentTransition
+    ) -> RecordedPaymentTransition:
+        """Move the row and append its history row in one transaction; a repeat is a no-op."""
+        async with self._sessionmaker() as session, session.begin():
+            payment = await session.scalar(
+                select(Payment).where(Payment.id == record.payment_id).with_for_update()
+            )
+            if payment is None:
+                raise refusal("NotFound", PAYMENT_NOT_FOUND, "The payment does not exist.")
+            if payment.status_seq >= record.seq:
+                return RecordedPaymentTransition(
+                    payment_id=record.payment_id,
+                    seq=record.seq,
+                    status=record.to_status,
+                    written=False,
+                )
+            if payment.status_seq != record.seq - 1:
+                raise ApplicationError(
+                    f"payment history is at {payment.status_seq}, cannot write {record.seq}",
+                    type=HISTORY_GAP,
+                    non_retryable=True,
+                )
+            changes = record.changes.model_dump(exclude_none=True)
+            extra = changes.pop("metadata", None)
+            if extra:
+                payment.metadata_ = {**(payment.metadata_ or {}), **extra}
+            for key, value in changes.items():
+                setattr(payment, key, value)
+            payment.status = record.to_status.value
+            payment.status_seq = record.seq
+            await session.execute(
+                insert(PaymentStatusHistory)
+                .values(
+                    payment_id=record.payment_id,
+                    seq=record.seq,
+                    from_status=record.from_status.value if record.from_status else None,
+                    to_status=record.to_status.value,
+                    changed_by_user_id=record.actor_user_id,
+                    actor_role=record.actor_role,
+                    notes=record.notes,
+                )
+                .on_conflict_do_nothing(index_elements=["payment_id", "seq"])
+            )
+        return RecordedPaymentTransition(
+            payment_id=record.payment_id, seq=record.seq, status=record.to_status, written=True
+        )
+
+    # ---- the gateway -------------------------------------------------------------------------
+
+    def _gateway(self, name: GatewayName) -> PaymentGateway:
+        gateway = self._gateways.get(name)
+        if gateway is None:
+            raise ApplicationError(
+                f"{name.value} is not configured",
+                {"code": GATEWAY_NOT_CONFIGURED},
+                type="Invalid",
+                non_retryable=True,
+            )
+        return gateway
+
+    @activity.defn
+    async def create_gateway_intent(self, request: IntentRequest) -> GatewayCheckout:
+        """The attempt's PaymentIntent / order, keyed payment:<id>:intent[:attempt]."""
+        gateway = self._gateway(request.gateway)
+        try:
+            return await gateway.create(
+                request.payment_id,
+                to_minor(request.amount, request.currency),
+                request.currency,
+                request.description,
+                {"payment_id": str(request.payment_id)},
+                attempt=request.attempt,
+            )
+        except GatewayError as error:
+            raise _gateway_failure(error) from None
+
+    @activity.defn
+    async def retrieve_gateway_state(self, ref: GatewayRef) -> GatewayState:
+        try:
+            return await self._gateway(ref.gateway).retrieve(ref.gateway_id)
+        except GatewayError as error:
+            raise _gateway_failure(error) from None
+
+    @activity.defn
+    async def cancel_gateway_intent(self, ref: GatewayRef) -> GatewayState:
+        try:
+            return await self._gateway(ref.gateway).cancel(ref.gateway_id)
+        except GatewayError as error:
+            raise _gateway_failure(error) from None
+
+    @activity.defn
+    async def refund_at_gateway(self, request: RefundRequest) -> GatewayRefund:
+        try:
+            return await self._gateway(request.gateway).refund(
+                request.gateway_id,
+                to_minor(request.amount, request.currency),
+                refund_idempotency_key(request.payment_id, request.number),
+                {"payment_id": str(request.payment_id)},
+            )
+        except GatewayError as error:
+            raise _gateway_failure(error) from None
+
+    # ---- the invoice -------------------------------------------------------------------------
+
+    @activity.defn
+    async def create_invoice(self, request: InvoiceRequest) -> IssuedInvoice:
+        """The invoice of a completed payment: one per payment (its id comes from the payment),
+        the same numbers the payment was priced with."""
+        invoice_id = invoice_id_for(request.payment_id)
+        async with self._sessionmaker() as session, session.begin():
+            payment = await session.get(Payment, request.payment_id)
+            if payment is None:
+                raise refusal("NotFound", PAYMENT_NOT_FOUND, "The payment does not exist.")
+            items, rate, hospital_id = await price_of(session, payment, self._settings)
+            pricing = (payment.metadata_ or {}).get("pricing") or {}
+            if "tax_rate" in pricing:
+                rate = Decimal(str(pricing["tax_rate"]))
+            invoice, created = await issue_invoice(
+                session,
+                self._settings,
+                invoice_id=invoice_id,
+                patient_id=payment.patient_id,
+                booking_id=payment.booking_id,
+                appointment_id=payment.appointment_id,
+                currency=payment.currency,
+                items=items,
+                discount=payment.discount_amount,
+                tax_rate=rate,
+                hospital_id=hospital_id,
+                issued_on=request.issued_on,
+                status=InvoiceStatus.PAID,
+            )
+            payment.metadata_ = {**(payment.metadata_ or {}), "invoice_id": str(invoice.id)}
+            return IssuedInvoice(
+                invoice_id=invoice.id,
+                invoice_number=invoice.invoice_number,
+                final_amount=invoice.final_amount,
+                currency=invoice.currency,
+                pdf_url=invoice.pdf_url,
+                created=created,
+            )
+
+    # ---- helpers -----------------------------------------------------------------------------
+
+    async def _stored(self, session: AsyncSession, payment: Payment) -> StoredPayment:
+        patient_user_id = await session.scalar(
+            select(Patient.user_id).where(Patient.id == payment.patient_id)
+        )
+        reference: str | None = None
+        if payment.booking_id is not None:
+            reference = await session.scalar(
+                select(Booking.booking_number).where(Booking.id == payment.booking_id)
+            )
+        elif payment.appointment_id is not None:
+            reference = await session.scalar(
+                select(Appointment.appointment_number).where(
+                    Appointment.id == payment.appointment_id
+                )
+            )
+        meta = payment.metadata_ or {}
+        return StoredPayment(
+            payment_id=payment.id,
+            status=PaymentStatus(payment.status),
+            status_seq=payment.status_seq,
+            patient_id=payment.patient_id,
+            patient_user_id=patient_user_id,
+            booking_id=payment.booking_id,
+            appointment_id=payment.appointment_id,
+            reference=reference,
+            gateway=GatewayName(payment.payment_gateway),
+            purchase_amount=Decimal(str(meta.get("purchase_amount", payment.amount))),
+            amount=payment.amount,
+            discount_amount=payment.discount_amount,
+            currency=payment.currency,
+            gateway_id=payment.gateway_payment_intent_id or payment.gateway_order_id,
+            refunded=payment.refund_amount or Decimal("0"),
+            refunds=int(meta.get("refunds", 0)),
+        )
+
+
+def build_payment_activities(
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    gateways: dict[GatewayName, PaymentGateway] | None = None,
+) -> PaymentActivities:
+    from activities.providers.gateways import build_payment_gateways
+
+    return PaymentActivities(
+        sessionmaker,
+        gateways if gateways is not None else build_payment_gateways(settings),
+        settings,
+    )
+
+
+def payment_activity_list(activities: PaymentActivities) -> list[Callable[..., Awaitable[Any]]]:
+    """Every payment activity, bound to its dependencies, for Worker(activities=...)."""
+    return [
+        activities.create_payment,
+        activities.price_payment,
+        activities.record_payment_transition,
+        activities.create_gateway_intent,
+        activities.retrieve_gateway_state,
+        activities.cancel_gateway_intent,
+        activities.refund_at_gateway,
+        activities.create_invoice,
+    ]

@@ -1,0 +1,201 @@
+"""/bookings: a patient's treatment request through to feedback.
+
+Reads come from PostgreSQL; every change is a command to the booking's workflow, whose
+transition table (domain.booking.TRANSITIONS) decides: 409 INVALID_TRANSITION with the allowed
+next statuses, 403 for a role that may not ask, 404 for a booking the caller may not see."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, status
+
+from api.deps import DbSession, Paging, SettingsDep, Temporal, require_roles
+from api.envelope import Envelope, Page, ok, page
+from api.schemas.bookings import (
+    BOOKING_ROLES,
+    BookingCreate,
+    BookingFilters,
+    BookingOut,
+    BookingUpdate,
+    CancelIn,
+    CoordinatorIn,
+    QuotationIn,
+    StatusChangeIn,
+    Timeline,
+)
+from api.services import bookings as service
+from domain.access import Role
+from domain.models.users import User
+from workflows.booking import (
+    BookingWorkflow,
+    Cancellation,
+    CoordinatorChange,
+    DetailsChange,
+    Quotation,
+    QuotationItem,
+    StatusChange,
+)
+
+TAG = {"name": "bookings", "description": "Treatment bookings, from request to feedback"}
+ORDER = 20
+router = APIRouter(prefix="/bookings", tags=["bookings"])
+
+BookingUser = Annotated[User, Depends(require_roles(*BOOKING_ROLES))]
+Creator = Annotated[User, Depends(require_roles(Role.PATIENT, Role.COORDINATOR, Role.ADMIN))]
+Assigner = Annotated[User, Depends(require_roles(Role.COORDINATOR, Role.ADMIN))]
+
+
+@router.get("", response_model=Page[BookingOut], summary="Bookings you may see, newest first")
+async def list_bookings(
+    user: BookingUser,
+    db: DbSession,
+    paging: Paging,
+    filters: Annotated[BookingFilters, Depends()],
+) -> dict[str, Any]:
+    rows, total = await service.list_bookings(
+        db, user, filters, offset=paging.offset, limit=paging.limit
+    )
+    return page(rows, page=paging.page, limit=paging.limit, total=total)
+
+
+@router.get("/{booking_id}", response_model=Envelope[BookingOut], summary="A booking")
+async def get_booking(booking_id: uuid.UUID, user: BookingUser, db: DbSession) -> dict[str, Any]:
+    return ok(await service.get_booking(db, user, booking_id))
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Envelope[BookingOut],
+    summary="Request a booking (a retry with the same Idempotency-Key returns the same one)",
+)
+async def create_booking(
+    body: BookingCreate,
+    user: Creator,
+    db: DbSession,
+    temporal: Temporal,
+    settings: SettingsDep,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> dict[str, Any]:
+    booking = await service.create_booking(db, temporal, settings, user, body, idempotency_key)
+    return ok(booking, "Booking requested")
+
+
+@router.patch(
+    "/{booking_id}",
+    response_model=Envelope[BookingOut],
+    summary="Change the details while they are still editable",
+)
+async def update_booking(
+    booking_id: uuid.UUID, body: BookingUpdate, user: BookingUser, db: DbSession, temporal: Temporal
+) -> dict[str, Any]:
+    booking = await service.get_booking(db, user, booking_id)
+    changes = body.model_dump(exclude_unset=True)
+    if changes:
+        await service.command(
+            db,
+            temporal,
+            booking,
+            BookingWorkflow.edit_details,
+            DetailsChange(caller=service.caller_of(user), fields=sorted(changes), **changes),
+        )
+    return ok(await service.get_booking(db, user, booking_id), "Booking updated")
+
+
+@router.delete(
+    "/{booking_id}",
+    response_model=Envelope[BookingOut],
+    summary="Cancel (a refund request is recorded when already paid)",
+)
+async def cancel_booking(
+    booking_id: uuid.UUID, body: CancelIn, user: BookingUser, db: DbSession, temporal: Temporal
+) -> dict[str, Any]:
+    booking = await service.get_booking(db, user, booking_id)
+    await service.command(
+        db,
+        temporal,
+        booking,
+        BookingWorkflow.cancel,
+        Cancellation(caller=service.caller_of(user), reason=body.reason),
+    )
+    return ok(await service.get_booking(db, user, booking_id), "Booking cancelled")
+
+
+@router.patch("/{booking_id}/status", response_model=Envelope[BookingOut], summary="Move it on")
+async def change_status(
+    booking_id: uuid.UUID,
+    body: StatusChangeIn,
+    user: BookingUser,
+    db: DbSession,
+    temporal: Temporal,
+) -> dict[str, Any]:
+    booking = await service.get_booking(db, user, booking_id)
+    await service.command(
+        db,
+        temporal,
+        booking,
+        BookingWorkflow.change_status,
+        StatusChange(caller=service.caller_of(user), status=body.status, notes=body.notes),
+    )
+    return ok(await service.get_booking(db, user, booking_id), "Booking status updated")
+
+
+@router.post(
+    "/{booking_id}/quotation",
+    response_model=Envelope[BookingOut],
+    summary="Send a quotation (moves the booking to quotation_sent)",
+)
+async def send_quotation(
+    booking_id: uuid.UUID, body: QuotationIn, user: BookingUser, db: DbSession, temporal: Temporal
+) -> dict[str, Any]:
+    booking = await service.get_booking(db, user, booking_id)
+    assert body.total_amount is not None  # the schema fills it in
+    await service.command(
+        db,
+        temporal,
+        booking,
+        BookingWorkflow.send_quotation,
+        Quotation(
+            caller=service.caller_of(user),
+            items=[QuotationItem(description=i.description, amount=i.amount) for i in body.items],
+            currency=body.currency,
+            valid_until=body.valid_until,
+            notes=body.notes,
+            total_amount=body.total_amount,
+        ),
+    )
+    return ok(await service.get_booking(db, user, booking_id), "Quotation sent")
+
+
+@router.patch(
+    "/{booking_id}/coordinator",
+    response_model=Envelope[BookingOut],
+    summary="Assign the coordinator (admins; a coordinator takes an unassigned booking)",
+)
+async def assign_coordinator(
+    booking_id: uuid.UUID, body: CoordinatorIn, user: Assigner, db: DbSession, temporal: Temporal
+) -> dict[str, Any]:
+    booking = await service.get_booking(db, user, booking_id)
+    await service.assignable_coordinator(db, body.coordinator_id)
+    await service.command(
+        db,
+        temporal,
+        booking,
+        BookingWorkflow.assign_coordinator,
+        CoordinatorChange(caller=service.caller_of(user), coordinator_id=body.coordinator_id),
+    )
+    return ok(await service.get_booking(db, user, booking_id), "Coordinator assigned")
+
+
+@router.get(
+    "/{booking_id}/timeline",
+    response_model=Envelope[Timeline],
+    summary="Status history, oldest first, and what the booking waits for now",
+)
+async def get_timeline(
+    booking_id: uuid.UUID, user: BookingUser, db: DbSession, temporal: Temporal
+) -> dict[str, Any]:
+    booking = await service.get_booking(db, user, booking_id)
+    return ok(await service.timeline(db, temporal, booking))

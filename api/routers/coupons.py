@@ -1,0 +1,84 @@
+"""/coupons: admins manage coupons; anyone logged in checks a code against an amount."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import Path, Query
+from sqlalchemy import select
+
+from api.crud import Access, Resource, crud_router
+from api.deps import CurrentUser, DbSession
+from api.envelope import Envelope, ok
+from api.schemas.payments import CouponCheckOut, CouponCreate, CouponOut, CouponUpdate
+from domain.coupons import CouponRefusal, CouponRefusalCode, CouponTerms, apply_coupon
+from domain.errors import Forbidden
+from domain.models.payments import Coupon
+from domain.models.users import User
+from domain.payment import DiscountType
+
+TAG = {"name": "Coupons", "description": "Discount coupons"}
+ORDER = 63
+
+
+class CouponAccess(Access[Coupon]):
+    """Only admins list and manage coupons; the check by code below is for everyone."""
+
+    def visible(self, user: User | None, stmt: Any) -> Any:
+        if user is None or user.user_type != "admin":
+            raise Forbidden("Only admins list coupons", code="ROLE_NOT_ALLOWED")
+        return stmt
+
+
+resource: Resource[Coupon] = Resource(
+    model=Coupon,
+    name="coupon",
+    out=CouponOut,
+    create=CouponCreate,
+    update=CouponUpdate,
+    access=CouponAccess(),
+    search=(Coupon.code,),
+    sortable=("created_at", "code", "valid_until"),
+)
+router = crud_router(
+    resource, prefix="/coupons", tag="Coupons", ops=("list", "create", "update", "delete")
+)
+
+
+@router.get("/{code}", response_model=Envelope[CouponCheckOut], summary="Validate a coupon code")
+async def check_coupon(
+    code: Annotated[str, Path(min_length=1, max_length=50)],
+    db: DbSession,
+    user: CurrentUser,
+    amount: Annotated[Decimal, Query(ge=0, max_digits=12, decimal_places=2)],
+) -> dict[str, Any]:
+    """The discount the coupon would give on `amount` today, or why it gives none. Nothing is
+    reserved: the payment reserves the use when it is made."""
+    coupon = await db.scalar(select(Coupon).where(Coupon.code == code.strip()))
+    result = CouponCheckOut(code=code, valid=False, amount=amount)
+    if coupon is None:
+        result.refusal_code = CouponRefusalCode.NOT_FOUND.value
+        result.message = "This coupon does not exist."
+        return ok(result.model_dump())
+    terms = CouponTerms(
+        discount_type=DiscountType(coupon.discount_type),
+        discount_value=coupon.discount_value,
+        min_purchase_amount=coupon.min_purchase_amount,
+        max_discount_amount=coupon.max_discount_amount,
+        valid_from=coupon.valid_from,
+        valid_until=coupon.valid_until,
+        usage_limit=coupon.usage_limit,
+        usage_count=coupon.usage_count,
+        is_active=coupon.is_active,
+    )
+    applied = apply_coupon(terms, amount, datetime.now(UTC).date())
+    if isinstance(applied, CouponRefusal):
+        result.refusal_code = applied.code.value
+        result.message = applied.message
+    else:
+        result.valid = True
+        result.discount_amount = applied.amount
+        result.amount_due = applied.amount_due
+    return ok(result.model_dump())

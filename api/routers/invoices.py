@@ -1,0 +1,196 @@
+"""/invoices: a patient's own invoices, admin-made ones, the PDF (rendered once and reused) and
+sending it again by e-mail. Invoices of payments are issued by PaymentWorkflow."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Request, status
+from fastapi.responses import StreamingResponse
+from sqlalchemy import select
+
+from activities.documents import (
+    DocumentActivities,
+    InvoiceRef,
+    invoice_pdf_file_name,
+)
+from activities.payments import issue_invoice, price_of
+from activities.providers.storage import build_storage
+from api.deps import AdminUser, CurrentUser, DbSession, Paging, SettingsDep, Temporal
+from api.envelope import ERROR_RESPONSES, Envelope, Page, ok, page
+from api.schemas.payments import InvoiceCreate, InvoiceFilters, InvoiceOut
+from api.services import payments as service
+from domain.errors import NotFound
+from domain.models.appointments import Appointment
+from domain.models.bookings import Booking
+from domain.models.notifications import Channel
+from domain.models.payments import Invoice, Payment
+from domain.models.users import Patient
+from runtime.settings import Settings
+from workflows.notification import NotificationRequest, notify
+
+TAG = {"name": "Invoices", "description": "Invoices and their PDFs"}
+ORDER = 62
+router = APIRouter(prefix="/invoices", tags=["Invoices"], responses=ERROR_RESPONSES)
+InvoiceId = Annotated[uuid.UUID, Path(alias="id", description="The invoice's id")]
+
+
+def _out(invoice: Invoice) -> dict[str, Any]:
+    return InvoiceOut.model_validate(invoice).model_dump(mode="python")
+
+
+def documents(request_settings: Settings, sessionmaker: Any) -> DocumentActivities:
+    return DocumentActivities(
+        sessionmaker,
+        build_storage(request_settings),
+        public_base_url=request_settings.public_base_url,
+    )
+
+
+@router.get("", response_model=Page[InvoiceOut], summary="List invoices")
+async def list_invoices(
+    db: DbSession,
+    user: CurrentUser,
+    paging: Paging,
+    filters: Annotated[InvoiceFilters, Depends()],
+) -> dict[str, Any]:
+    stmt = await service.visible_to(db, user, select(Invoice), Invoice.patient_id)
+    for name in ("status", "patient_id", "booking_id"):
+        value = getattr(filters, name)
+        if value is not None:
+            stmt = stmt.where(getattr(Invoice, name) == value)
+    total = await service.count(db, stmt)
+    rows = await db.scalars(
+        stmt.order_by(Invoice.created_at.desc(), Invoice.id)
+        .offset(paging.offset)
+        .limit(paging.limit)
+    )
+    return page([_out(i) for i in rows], page=paging.page, limit=paging.limit, total=total)
+
+
+@router.get("/{id}", response_model=Envelope[InvoiceOut], summary="One invoice")
+async def get_invoice(invoice_id: InvoiceId, db: DbSession, user: CurrentUser) -> dict[str, Any]:
+    return ok(_out(await service.invoice_for(db, user, invoice_id)))
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Envelope[InvoiceOut],
+    summary="Generate an invoice (admin)",
+)
+async def create_invoice(
+    body: InvoiceCreate, db: DbSession, user: AdminUser, settings: SettingsDep
+) -> dict[str, Any]:
+    if body.booking_id is not None:
+        booking = await db.get(Booking, body.booking_id)
+        if booking is None:
+            raise NotFound("Booking not found", code="BOOKING_NOT_FOUND")
+        patient_id, currency = booking.patient_id, booking.currency
+    else:
+        appointment = await db.get(Appointment, body.appointment_id)
+        if appointment is None:
+            raise NotFound("Appointment not found", code="APPOINTMENT_NOT_FOUND")
+        patient_id, currency = appointment.patient_id, appointment.currency
+    # The same pricing as a payment's invoice: quotation items (or the fee) and the country's tax.
+    probe = Payment(
+        booking_id=body.booking_id,
+        appointment_id=body.appointment_id,
+        currency=currency or "USD",
+    )
+    items, rate, hospital_id = await price_of(db, probe, settings)
+    invoice, _ = await issue_invoice(
+        db,
+        settings,
+        invoice_id=uuid.uuid4(),
+        patient_id=patient_id,
+        booking_id=body.booking_id,
+        appointment_id=body.appointment_id,
+        currency=(currency or "USD").upper(),
+        items=items,
+        discount=body.discount_amount,
+        tax_rate=rate,
+        hospital_id=hospital_id,
+        issued_on=datetime.now(UTC).date(),
+        status=body.status,
+    )
+    return ok(_out(invoice), "Invoice created")
+
+
+@router.get(
+    "/{id}/pdf",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/pdf": {}}}},
+    summary="Download the invoice PDF",
+)
+async def invoice_pdf(
+    invoice_id: InvoiceId,
+    request: Request,
+    db: DbSession,
+    user: CurrentUser,
+    settings: SettingsDep,
+) -> StreamingResponse:
+    invoice = await service.invoice_for(db, user, invoice_id)
+    number, key = invoice.invoice_number, invoice.pdf_storage_key
+    await db.rollback()
+    docs = documents(settings, request.app.state.sessionmaker)
+    storage = build_storage(settings)
+    if key is None:
+        # Not rendered yet (an admin-made invoice): render it now, the way the workflow does,
+        # and keep it for next time.
+        document = await docs.load_invoice_document(InvoiceRef(invoice_id=invoice_id))
+        pdf = await asyncio.to_thread(docs.render_invoice_pdf, document)
+        await docs.record_invoice_pdf(pdf)
+        key = pdf.storage_key
+
+    async def chunks() -> AsyncIterator[bytes]:
+        async for chunk in storage.stream(key):
+            yield chunk
+
+    return StreamingResponse(
+        chunks(),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{invoice_pdf_file_name(number)}"'},
+    )
+
+
+@router.post("/{id}/send", response_model=Envelope[InvoiceOut], summary="E-mail the invoice")
+async def send_invoice(
+    invoice_id: InvoiceId,
+    db: DbSession,
+    user: CurrentUser,
+    temporal: Temporal,
+    settings: SettingsDep,
+) -> dict[str, Any]:
+    invoice = await service.invoice_for(db, user, invoice_id)
+    patient_user_id = await db.scalar(
+        select(Patient.user_id).where(Patient.id == invoice.patient_id)
+    )
+    if patient_user_id is None:
+        raise NotFound("The invoice's patient has no account", code="PATIENT_NOT_FOUND")
+    await notify(
+        temporal,
+        settings.task_queue,
+        NotificationRequest(
+            # Each request sends again: a fresh key per send.
+            dedupe_key=f"invoice:{invoice.id}:send:{uuid.uuid4().hex}",
+            user_id=patient_user_id,
+            template="invoice_issued",
+            channels=[Channel.EMAIL],
+            context={
+                "reference": invoice.invoice_number,
+                "invoice_number": invoice.invoice_number,
+                "amount": f"{invoice.final_amount}",
+                "currency": invoice.currency,
+                "invoice_url": invoice.pdf_url or "",
+            },
+            type="invoice",
+            reference_type="invoice",
+            reference_id=invoice.id,
+        ),
+    )
+    return ok(_out(invoice), "Invoice sent")

@@ -1,0 +1,211 @@
+"""/payments: checkout (update-with-start of PaymentWorkflow), reads, live status and refunds.
+
+A booking has at most one open payment: a second POST while one is pending is refused (409
+PAYMENT_ALREADY_PENDING); after a failure or expiry a new POST is a new payment. The same
+Idempotency-Key from the same caller always means the same payment (and the same checkout)."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Path, status
+from sqlalchemy import select
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from activities.payments import NewPayment
+from activities.providers.gateways import GatewayError, GatewayNotConfigured, build_payment_gateway
+from api.deps import CurrentUser, DbSession, Paging, SettingsDep, Temporal, require_roles
+from api.envelope import ERROR_RESPONSES, Envelope, Page, ok, page
+from api.schemas.payments import (
+    CheckoutOut,
+    PaymentCreate,
+    PaymentFilters,
+    PaymentOut,
+    PaymentStatusOut,
+    RefundBody,
+)
+from api.services import payments as service
+from domain.access import Role
+from domain.errors import Conflict, Invalid
+from domain.models.payments import Payment
+from domain.models.users import User
+from domain.money import from_minor
+from domain.payment import PaymentGateway as GatewayName
+from runtime.settings import Settings
+from workflows.payment import (
+    Caller,
+    PaymentInput,
+    PaymentTimers,
+    PaymentWorkflow,
+    RefundCommand,
+    open_payment,
+    workflow_id,
+)
+
+TAG = {"name": "Payments", "description": "Checkout, payment status and refunds"}
+ORDER = 60
+router = APIRouter(prefix="/payments", tags=["Payments"], responses=ERROR_RESPONSES)
+
+# Idempotency keys are per caller: the same key from two people is two payments.
+IDEMPOTENCY_NAMESPACE = uuid.UUID("0d7c5a0e-51c8-4d9e-b3c4-2a7e4a1f9b10")
+PaymentId = Annotated[uuid.UUID, Path(alias="id", description="The payment's id")]
+Refunder = Annotated[User, Depends(require_roles(Role.ADMIN, Role.COORDINATOR))]
+
+
+def timers(settings: Settings) -> PaymentTimers:
+    return PaymentTimers(
+        reconcile_minutes=settings.payment_reconcile_minutes,
+        window_hours=settings.payment_window_hours,
+        refund_days=settings.payment_refund_days,
+    )
+
+
+def _out(payment: Payment) -> dict[str, Any]:
+    return PaymentOut.model_validate(payment).model_dump(mode="python")
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Envelope[CheckoutOut],
+    summary="Create a payment (checkout)",
+)
+async def create_payment(
+    body: PaymentCreate,
+    db: DbSession,
+    user: CurrentUser,
+    temporal: Temporal,
+    settings: SettingsDep,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+    ] = None,
+) -> dict[str, Any]:
+    await service.check_payable_by(db, user, body.booking_id, body.appointment_id)
+    try:
+        build_payment_gateway(settings, GatewayName(body.payment_gateway))
+    except GatewayNotConfigured as exc:
+        raise Invalid(
+            f"{body.payment_gateway} is not available", code="GATEWAY_NOT_CONFIGURED"
+        ) from exc
+    payment_id = (
+        uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{user.id}:{idempotency_key}")
+        if idempotency_key
+        else uuid.uuid4()
+    )
+    user_id, role = user.id, user.user_type
+    # Nothing is written here (the workflow writes the row): free the connection meanwhile.
+    await db.rollback()
+    try:
+        checkout = await open_payment(
+            temporal,
+            settings.task_queue,
+            PaymentInput(
+                payment=NewPayment(
+                    payment_id=payment_id,
+                    booking_id=body.booking_id,
+                    appointment_id=body.appointment_id,
+                    currency=body.currency,
+                    payment_method=body.payment_method,
+                    gateway=GatewayName(body.payment_gateway),
+                    coupon_code=body.coupon_code,
+                    client_amount=body.amount,
+                    created_by_user_id=user_id,
+                    created_by_role=role,
+                ),
+                timers=timers(settings),
+            ),
+        )
+    except WorkflowAlreadyStartedError:
+        existing = await db.get(Payment, payment_id)
+        raise Conflict(
+            "This Idempotency-Key belongs to a payment that is already settled",
+            code="IDEMPOTENCY_KEY_USED",
+            details={
+                "payment_id": str(payment_id),
+                "status": existing.status if existing is not None else None,
+            },
+        ) from None
+    return ok(CheckoutOut.model_validate(checkout.model_dump()).model_dump(), "Payment created")
+
+
+@router.get("", response_model=Page[PaymentOut], summary="List payments")
+async def list_payments(
+    db: DbSession,
+    user: CurrentUser,
+    paging: Paging,
+    filters: Annotated[PaymentFilters, Depends()],
+) -> dict[str, Any]:
+    stmt = await service.visible_to(db, user, select(Payment), Payment.patient_id)
+    for name in ("status", "payment_gateway", "patient_id", "booking_id", "appointment_id"):
+        value = getattr(filters, name)
+        if value is not None:
+            stmt = stmt.where(getattr(Payment, name) == value)
+    stmt = service.day_range(stmt, Payment.created_at, filters.date_from, filters.date_to)
+    total = await service.count(db, stmt)
+    rows = await db.scalars(
+        stmt.order_by(Payment.created_at.desc(), Payment.id)
+        .offset(paging.offset)
+        .limit(paging.limit)
+    )
+    return page([_out(p) for p in rows], page=paging.page, limit=paging.limit, total=total)
+
+
+@router.get("/{id}", response_model=Envelope[PaymentOut], summary="One payment")
+async def get_payment(payment_id: PaymentId, db: DbSession, user: CurrentUser) -> dict[str, Any]:
+    return ok(_out(await service.payment_for(db, user, payment_id)))
+
+
+@router.get(
+    "/{id}/status", response_model=Envelope[PaymentStatusOut], summary="Check payment status"
+)
+async def payment_status(
+    payment_id: PaymentId, db: DbSession, user: CurrentUser, settings: SettingsDep
+) -> dict[str, Any]:
+    """The stored status and, read live from the gateway, where the attempt stands there. The
+    live answer is information only: the workflow alone settles the payment."""
+    payment = await service.payment_for(db, user, payment_id)
+    result = PaymentStatusOut(payment_id=payment.id, status=payment.status)
+    gateway_id = payment.gateway_payment_intent_id or payment.gateway_order_id
+    if gateway_id:
+        try:
+            gateway = build_payment_gateway(settings, GatewayName(payment.payment_gateway))
+            state = await gateway.retrieve(gateway_id)
+        except GatewayError:
+            pass
+        else:
+            result.gateway_status = state.gateway_status
+            result.gateway_state = state.status.value
+            result.amount_received = from_minor(state.amount_received_minor, state.currency)
+    return ok(result.model_dump())
+
+
+@router.post("/{id}/refund", response_model=Envelope[PaymentOut], summary="Refund a payment")
+async def refund_payment(
+    payment_id: PaymentId, body: RefundBody, db: DbSession, user: Refunder, temporal: Temporal
+) -> dict[str, Any]:
+    await service.payment_for(db, user, payment_id)
+    caller = Caller(user_id=user.id, role=user.user_type)
+    await db.rollback()
+    handle = temporal.get_workflow_handle_for(PaymentWorkflow.run, workflow_id(payment_id))
+    try:
+        await handle.execute_update(
+            PaymentWorkflow.refund,
+            RefundCommand(
+                caller=caller,
+                amount=body.amount,
+                reason=body.reason,
+            ),
+        )
+    except WorkflowUpdateFailedError:
+        raise
+    except RPCError as exc:
+        raise Conflict(
+            "This payment no longer takes refunds (closed or never opened)",
+            code="PAYMENT_NOT_REFUNDABLE",
+        ) from exc
+    payment = await db.get(Payment, payment_id, populate_existing=True)
+    assert payment is not None
+    return ok(_out(payment), "Refund recorded")

@@ -1,0 +1,300 @@
+"""Bookings: reads from PostgreSQL scoped to who may see them; every change goes to the booking's
+workflow (rule 1), which answers with the stored result or refuses (409/403 via api/errors.py)."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, text, true
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
+from temporalio.client import Client
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.bookings import NewBooking
+from api.schemas.bookings import (
+    BookingCreate,
+    BookingFilters,
+    BookingOut,
+    Timeline,
+    TimelineEvent,
+    WaitingForOut,
+)
+from domain.access import Role
+from domain.booking import TERMINAL, BookingStatus, next_statuses
+from domain.errors import Conflict, Forbidden, Invalid, NotFound
+from domain.models.bookings import Booking, BookingStatusHistory
+from domain.models.catalog import Hospital, Package, Treatment
+from domain.models.users import Patient, User
+from runtime.settings import Settings
+from workflows.booking import (
+    BookingInput,
+    BookingTimers,
+    BookingWorkflow,
+    Caller,
+    open_booking,
+    workflow_id,
+)
+
+# Booking ids made from (patient, Idempotency-Key): a retried POST reaches the same workflow.
+BOOKING_NAMESPACE = uuid.UUID("6f1c2a4e-3b7d-5c9e-8a1f-0d2e4b6c8a10")
+
+PatientUser = aliased(User)
+Actor = aliased(User)
+
+
+def caller_of(user: User) -> Caller:
+    return Caller(user_id=user.id, role=Role(user.user_type))
+
+
+def visible_to(user: User) -> ColumnElement[bool]:
+    """The bookings this person may see: their own, their hospital's, their assigned ones and
+    the unassigned queue, or all (admins). Everyone else's answer 404."""
+    role = user.user_type
+    if role == Role.ADMIN:
+        return true()
+    if role == Role.PATIENT:
+        mine = select(Patient.id).where(Patient.user_id == user.id).scalar_subquery()
+        return Booking.patient_id == mine
+    if role == Role.HOSPITAL_ADMIN:
+        return Booking.hospital_id.in_(select(Hospital.id).where(Hospital.admin_user_id == user.id))
+    if role == Role.COORDINATOR:
+        return or_(Booking.coordinator_id == user.id, Booking.coordinator_id.is_(None))
+    return false()
+
+
+def _detail_query() -> Any:
+    """One query: the booking with the names of its patient, hospital, treatment and package."""
+    patient_name = func.nullif(
+        func.concat_ws(" ", PatientUser.first_name, PatientUser.last_name), ""
+    ).label("patient_name")
+    return (
+        select(
+            Booking,
+            patient_name,
+            Hospital.name.label("hospital_name"),
+            Treatment.name.label("treatment_name"),
+            Package.name.label("package_name"),
+        )
+        .join(Patient, Patient.id == Booking.patient_id)
+        .outerjoin(PatientUser, PatientUser.id == Patient.user_id)
+        .outerjoin(Hospital, Hospital.id == Booking.hospital_id)
+        .outerjoin(Treatment, Treatment.id == Booking.treatment_id)
+        .outerjoin(Package, Package.id == Booking.package_id)
+        # The workflow wrote the row meanwhile: never answer from the session's stale copy.
+        .execution_options(populate_existing=True)
+    )
+
+
+def _out(row: Any) -> BookingOut:
+    booking, patient_name, hospital_name, treatment_name, package_name = row
+    out = BookingOut.model_validate(booking)
+    return out.model_copy(
+        update={
+            "patient_name": patient_name,
+            "hospital_name": hospital_name,
+            "treatment_name": treatment_name,
+            "package_name": package_name,
+        }
+    )
+
+
+async def list_bookings(
+    db: AsyncSession, user: User, filters: BookingFilters, *, offset: int, limit: int
+) -> tuple[list[BookingOut], int]:
+    conditions: list[ColumnElement[bool]] = [visible_to(user)]
+    if filters.status is not None:
+        conditions.append(Booking.status == filters.status.value)
+    if filters.patient_id is not None:
+        conditions.append(Booking.patient_id == filters.patient_id)
+    if filters.hospital_id is not None:
+        conditions.append(Booking.hospital_id == filters.hospital_id)
+    if filters.coordinator_id is not None:
+        conditions.append(Booking.coordinator_id == filters.coordinator_id)
+    if filters.created_from is not None:
+        start = datetime.combine(filters.created_from, time.min, tzinfo=UTC)
+        conditions.append(Booking.created_at >= start)
+    if filters.created_to is not None:
+        end = datetime.combine(filters.created_to, time.min, tzinfo=UTC) + timedelta(days=1)
+        conditions.append(Booking.created_at < end)
+    where = and_(*conditions)
+    total = await db.scalar(select(func.count()).select_from(Booking).where(where))
+    rows = await db.execute(
+        _detail_query()
+        .where(where)
+        .order_by(Booking.created_at.desc(), Booking.id.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return [_out(row) for row in rows.all()], int(total or 0)
+
+
+async def get_booking(db: AsyncSession, user: User, booking_id: uuid.UUID) -> BookingOut:
+    row = (
+        await db.execute(_detail_query().where(Booking.id == booking_id, visible_to(user)))
+    ).one_or_none()
+    if row is None:
+        raise NotFound("Booking not found", code="BOOKING_NOT_FOUND")
+    return _out(row)
+
+
+def booking_id_for(patient_id: uuid.UUID, idempotency_key: str | None) -> uuid.UUID:
+    if not idempotency_key:
+        return uuid.uuid4()
+    return uuid.uuid5(BOOKING_NAMESPACE, f"{patient_id}:{idempotency_key}")
+
+
+async def next_booking_number(db: AsyncSession) -> str:
+    number = await db.scalar(text("SELECT nextval('booking_number_seq')"))
+    return f"MV-BK-{datetime.now(UTC).year}-{int(number or 0):06d}"
+
+
+async def _patient_for(db: AsyncSession, user: User, body: BookingCreate) -> uuid.UUID:
+    if user.user_type == Role.PATIENT:
+        own = await db.scalar(select(Patient.id).where(Patient.user_id == user.id))
+        if own is None:
+            raise Invalid("Your account has no patient record", code="NO_PATIENT_RECORD")
+        if body.patient_id is not None and body.patient_id != own:
+            raise Forbidden("Patients book for themselves only", code="NOT_YOUR_PATIENT_RECORD")
+        return own
+    if body.patient_id is None:
+        raise Invalid(
+            "Name the patient this booking is for",
+            code="PATIENT_REQUIRED",
+            details=[{"field": "patient_id", "message": "required"}],
+        )
+    if await db.get(Patient, body.patient_id) is None:
+        raise Invalid("No such patient", code="PATIENT_NOT_FOUND", details={"field": "patient_id"})
+    return body.patient_id
+
+
+async def _check_catalog(db: AsyncSession, body: BookingCreate) -> None:
+    hospital = await db.get(Hospital, body.hospital_id)
+    if hospital is None or not hospital.is_active:
+        raise Invalid(
+            "No such hospital", code="HOSPITAL_NOT_FOUND", details={"field": "hospital_id"}
+        )
+    if body.treatment_id is not None:
+        treatment = await db.get(Treatment, body.treatment_id)
+        if treatment is None or not treatment.is_active:
+            raise Invalid(
+                "No such treatment", code="TREATMENT_NOT_FOUND", details={"field": "treatment_id"}
+            )
+    if body.package_id is not None:
+        package = await db.get(Package, body.package_id)
+        if package is None or not package.is_active:
+            raise Invalid(
+                "No such package", code="PACKAGE_NOT_FOUND", details={"field": "package_id"}
+            )
+
+
+async def create_booking(
+    db: AsyncSession,
+    temporal: Client,
+    settings: Settings,
+    user: User,
+    body: BookingCreate,
+    idempotency_key: str | None,
+) -> BookingOut:
+    """Make the id and number, let the workflow store the row (update-with-start), read it."""
+    patient_id = await _patient_for(db, user, body)
+    await _check_catalog(db, body)
+    booking_id = booking_id_for(patient_id, idempotency_key)
+    existing = await db.get(Booking, booking_id)
+    if existing is None:
+        booking = NewBooking(
+            booking_id=booking_id,
+            booking_number=await next_booking_number(db),
+            patient_id=patient_id,
+            hospital_id=body.hospital_id,
+            treatment_id=body.treatment_id,
+            package_id=body.package_id,
+            booking_type=body.booking_type.value,
+            requested_date=body.requested_date,
+            medical_details=body.medical_details,
+            travel_details=body.travel_details,
+            notes=body.notes,
+            # A coordinator who files a booking for a patient takes care of it.
+            coordinator_id=user.id if user.user_type == Role.COORDINATOR else None,
+            created_by_user_id=user.id,
+            created_by_role=user.user_type,
+        )
+        timers = BookingTimers(
+            review_sla_hours=settings.booking_review_sla_hours,
+            quotation_reminder_hours=settings.quotation_reminder_hours,
+        )
+        # WorkflowAlreadyStarted: the booking's workflow has run to its end; the row is there.
+        with contextlib.suppress(WorkflowAlreadyStartedError):
+            await open_booking(
+                temporal, settings.task_queue, BookingInput(booking=booking, timers=timers)
+            )
+    return await get_booking(db, user, booking_id)
+
+
+async def command(
+    db: AsyncSession, temporal: Client, booking: BookingOut, update: Any, arg: Any
+) -> None:
+    """Send a command to the booking's workflow; its validator decides. A workflow that has
+    ended (a terminal booking) takes no more commands: 409 with nothing allowed."""
+    handle = temporal.get_workflow_handle(workflow_id(booking.id))
+    try:
+        await handle.execute_update(update, arg)
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        status = BookingStatus(booking.status)
+        if status in TERMINAL:
+            raise Conflict(
+                f"The booking is {status.value}: it takes no more changes",
+                code="INVALID_TRANSITION",
+                details={"allowed": [s.value for s in next_statuses(status)]},
+            ) from exc
+        raise
+
+
+async def assignable_coordinator(db: AsyncSession, coordinator_id: uuid.UUID) -> None:
+    user = await db.get(User, coordinator_id)
+    if user is None or user.user_type != Role.COORDINATOR or not user.is_active:
+        raise Invalid(
+            "That user is not an active coordinator",
+            code="INVALID_COORDINATOR",
+            details={"field": "coordinator_id"},
+        )
+
+
+async def timeline(db: AsyncSession, temporal: Client, booking: BookingOut) -> Timeline:
+    actor_name = func.nullif(func.concat_ws(" ", Actor.first_name, Actor.last_name), "")
+    rows = await db.execute(
+        select(BookingStatusHistory, actor_name)
+        .outerjoin(Actor, Actor.id == BookingStatusHistory.changed_by_user_id)
+        .where(BookingStatusHistory.booking_id == booking.id)
+        .order_by(BookingStatusHistory.seq)
+    )
+    events = [
+        TimelineEvent(
+            seq=h.seq,
+            status=BookingStatus(h.to_status),
+            from_status=BookingStatus(h.from_status) if h.from_status else None,
+            at=h.created_at,
+            by={"user_id": h.changed_by_user_id, "role": h.actor_role, "name": name},
+            notes=h.notes,
+        )
+        for h, name in rows.all()
+    ]
+    return Timeline(events=events, waiting_for=await _waiting_for(temporal, booking))
+
+
+async def _waiting_for(temporal: Client, booking: BookingOut) -> WaitingForOut | None:
+    """The one live detail (the next timer) comes from the workflow; reads never depend on it."""
+    if booking.status in TERMINAL:
+        return None
+    handle = temporal.get_workflow_handle(workflow_id(booking.id))
+    try:
+        waiting = await handle.query(BookingWorkflow.waiting_for, rpc_timeout=timedelta(seconds=5))
+    except Exception:
+        return None
+    return WaitingForOut(description=waiting.description, until=waiting.until)

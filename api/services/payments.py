@@ -1,0 +1,118 @@
+"""Reads and access rules behind /payments, /invoices and the webhooks: who sees which payment or
+invoice, and how a gateway event finds its payment. Status changes belong to PaymentWorkflow."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from activities.providers.webhooks import GatewayEvent
+from domain.access import Role
+from domain.errors import Forbidden, NotFound
+from domain.models.appointments import Appointment
+from domain.models.bookings import Booking
+from domain.models.payments import Invoice, Payment
+from domain.models.users import Patient, User
+
+STAFF = frozenset({Role.ADMIN.value, Role.COORDINATOR.value})
+PAYERS = STAFF | {Role.PATIENT.value}
+
+
+def is_staff(user: User) -> bool:
+    return user.user_type in STAFF
+
+
+async def patient_id_of(db: AsyncSession, user: User) -> uuid.UUID | None:
+    return await db.scalar(select(Patient.id).where(Patient.user_id == user.id))
+
+
+async def visible_to(db: AsyncSession, user: User, stmt: Select[Any], column: Any) -> Select[Any]:
+    """Staff see everything; a patient sees their own rows; other roles see none."""
+    if is_staff(user):
+        return stmt
+    if user.user_type == Role.PATIENT.value:
+        return stmt.where(column == await patient_id_of(db, user))
+    raise Forbidden("Your role may not see payments", code="ROLE_NOT_ALLOWED")
+
+
+async def payment_for(db: AsyncSession, user: User, payment_id: uuid.UUID) -> Payment:
+    stmt = await visible_to(
+        db, user, select(Payment).where(Payment.id == payment_id), Payment.patient_id
+    )
+    payment: Payment | None = await db.scalar(stmt)
+    if payment is None:
+        raise NotFound("Payment not found", code="PAYMENT_NOT_FOUND")
+    return payment
+
+
+async def invoice_for(db: AsyncSession, user: User, invoice_id: uuid.UUID) -> Invoice:
+    stmt = await visible_to(
+        db, user, select(Invoice).where(Invoice.id == invoice_id), Invoice.patient_id
+    )
+    invoice: Invoice | None = await db.scalar(stmt)
+    if invoice is None:
+        raise NotFound("Invoice not found", code="INVOICE_NOT_FOUND")
+    return invoice
+
+
+async def check_payable_by(
+    db: AsyncSession,
+    user: User,
+    booking_id: uuid.UUID | None,
+    appointment_id: uuid.UUID | None,
+) -> None:
+    """The caller may pay for it: staff for anyone, a patient only for their own (404 else)."""
+    if user.user_type not in PAYERS:
+        raise Forbidden("Your role may not make payments", code="ROLE_NOT_ALLOWED")
+    owner: uuid.UUID | None
+    if booking_id is not None:
+        owner = await db.scalar(select(Booking.patient_id).where(Booking.id == booking_id))
+        missing = NotFound("Booking not found", code="BOOKING_NOT_FOUND")
+    else:
+        owner = await db.scalar(
+            select(Appointment.patient_id).where(Appointment.id == appointment_id)
+        )
+        missing = NotFound("Appointment not found", code="APPOINTMENT_NOT_FOUND")
+    if owner is None:
+        raise missing
+    if not is_staff(user) and owner != await patient_id_of(db, user):
+        raise missing
+
+
+def day_range(stmt: Select[Any], column: Any, start: Any, end: Any) -> Select[Any]:
+    if start is not None:
+        stmt = stmt.where(column >= datetime.combine(start, time.min, tzinfo=UTC))
+    if end is not None:
+        stmt = stmt.where(column < datetime.combine(end, time.min, tzinfo=UTC) + timedelta(days=1))
+    return stmt
+
+
+async def count(db: AsyncSession, stmt: Select[Any]) -> int:
+    total = await db.scalar(select(func.count()).select_from(stmt.order_by(None).subquery()))
+    return int(total or 0)
+
+
+async def payment_of_event(db: AsyncSession, event: GatewayEvent) -> uuid.UUID | None:
+    """Our payment id as the event names it (metadata / receipt), checked against the row, or
+    else found by the intent / order id the workflow stored."""
+    if event.payment_id:
+        try:
+            candidate = uuid.UUID(event.payment_id)
+        except ValueError:
+            candidate = None
+        if candidate is not None:
+            found = await db.scalar(select(Payment.id).where(Payment.id == candidate))
+            if found is not None:
+                return found
+    if event.gateway_id:
+        return await db.scalar(
+            select(Payment.id).where(
+                (Payment.gateway_payment_intent_id == event.gateway_id)
+                | (Payment.gateway_order_id == event.gateway_id)
+            )
+        )
+    return None

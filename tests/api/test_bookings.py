@@ -1,0 +1,514 @@
+"""Bookings over HTTP with the real database, the Temporal dev server and a real worker."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest_asyncio
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from domain.access import Role
+from domain.models.bookings import BookingStatusHistory
+from domain.models.catalog import Hospital, Treatment
+from domain.models.notifications import Notification, OutboxMessage
+from tests.conftest import create_user, login_headers
+from tests.helpers import eventually
+from workflows.booking import (
+    BookingWorkflow,
+    FeedbackEvent,
+    InvoiceEvent,
+    PaymentEvent,
+    workflow_id,
+)
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+@dataclass
+class People:
+    patient: dict[str, str]
+    other_patient: dict[str, str]
+    coordinator: dict[str, str]
+    hospital_admin: dict[str, str]
+    other_hospital_admin: dict[str, str]
+    admin: dict[str, str]
+    hospital_id: uuid.UUID
+    treatment_id: uuid.UUID
+
+
+async def _people(
+    client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> People:
+    users = {
+        name: await create_user(sessionmaker, role, first_name=name.title().replace("_", ""))
+        for name, role in {
+            "patient": Role.PATIENT,
+            "other_patient": Role.PATIENT,
+            "coordinator": Role.COORDINATOR,
+            "hospital_admin": Role.HOSPITAL_ADMIN,
+            "other_hospital_admin": Role.HOSPITAL_ADMIN,
+            "admin": Role.ADMIN,
+        }.items()
+    }
+    async with sessionmaker() as db, db.begin():
+        hospital = Hospital(
+            id=uuid.uuid4(), name="Anatolia Hospital", admin_user_id=users["hospital_admin"].id
+        )
+        other = Hospital(
+            id=uuid.uuid4(), name="Other Hospital", admin_user_id=users["other_hospital_admin"].id
+        )
+        treatment = Treatment(id=uuid.uuid4(), name="Knee replacement")
+        db.add_all([hospital, other, treatment])
+    headers = {name: await login_headers(client, user.email) for name, user in users.items()}
+    return People(**headers, hospital_id=hospital.id, treatment_id=treatment.id)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def people(client: httpx.AsyncClient, sessionmaker) -> People:
+    return await _people(client, sessionmaker)
+
+
+async def _request(client: httpx.AsyncClient, people: People, **headers: str) -> dict[str, Any]:
+    response = await client.post(
+        "/bookings",
+        headers={**people.patient, **headers},
+        json={
+            "hospital_id": str(people.hospital_id),
+            "treatment_id": str(people.treatment_id),
+            "booking_type": "treatment",
+            "requested_date": "2026-12-15",
+            "medical_details": {"diagnosis": "osteoarthritis"},
+            "notes": "Wheelchair at the airport",
+        },
+    )
+    assert response.status_code == 201, response.text
+    return response.json()["data"]
+
+
+async def _move(
+    client: httpx.AsyncClient, headers: dict[str, str], booking_id: str, status: str
+) -> httpx.Response:
+    return await client.patch(
+        f"/bookings/{booking_id}/status", headers=headers, json={"status": status, "notes": status}
+    )
+
+
+async def _quote(
+    client: httpx.AsyncClient, headers: dict[str, str], booking_id: str
+) -> httpx.Response:
+    return await client.post(
+        f"/bookings/{booking_id}/quotation",
+        headers=headers,
+        json={
+            "items": [
+                {"description": "Surgery", "amount": "7000.00"},
+                {"description": "Hotel, 10 nights", "amount": "950.50"},
+            ],
+            "currency": "usd",
+            "valid_until": (datetime.now(UTC) + timedelta(days=14)).isoformat(),
+            "notes": "Includes airport transfers",
+            "total_amount": "7950.50",
+        },
+    )
+
+
+async def _status_is(
+    client: httpx.AsyncClient, headers: dict[str, str], booking_id: str, status: str
+):
+    async def probe() -> dict[str, Any] | None:
+        data = (await client.get(f"/bookings/{booking_id}", headers=headers)).json()["data"]
+        return data if data["status"] == status else None
+
+    return await eventually(probe)
+
+
+async def _history(sessionmaker, booking_id: str) -> list[BookingStatusHistory]:
+    async with sessionmaker() as db:
+        return list(
+            await db.scalars(
+                select(BookingStatusHistory)
+                .where(BookingStatusHistory.booking_id == uuid.UUID(booking_id))
+                .order_by(BookingStatusHistory.seq)
+            )
+        )
+
+
+async def _journey(
+    client: httpx.AsyncClient, temporal: Client, people: People, booking_id: str
+) -> None:
+    """From requested to feedback_received; the platform's moves arrive as signals."""
+    handle = temporal.get_workflow_handle(workflow_id(uuid.UUID(booking_id)))
+    for headers, status in [
+        (people.coordinator, "under_review"),
+        (people.hospital_admin, "accepted"),
+        (people.coordinator, "awaiting_medical_details"),
+    ]:
+        response = await _move(client, headers, booking_id, status)
+        assert response.status_code == 200, response.text
+        assert response.json()["data"]["status"] == status
+    quoted = await _quote(client, people.coordinator, booking_id)
+    assert quoted.status_code == 200, quoted.text
+    assert quoted.json()["data"]["total_amount"] == "7950.50"
+    assert quoted.json()["data"]["currency"] == "USD"
+    assert (await _move(client, people.patient, booking_id, "confirmed")).status_code == 200
+
+    await handle.signal(BookingWorkflow.payment_started, PaymentEvent())
+    await _status_is(client, people.patient, booking_id, "payment_pending")
+    await handle.signal(BookingWorkflow.payment_succeeded, PaymentEvent())
+    await _status_is(client, people.patient, booking_id, "payment_completed")
+    await handle.signal(BookingWorkflow.invoice_sent, InvoiceEvent())
+    await _status_is(client, people.patient, booking_id, "invoice_sent")
+    for headers, status in [
+        (people.coordinator, "travel_arrangement"),
+        (people.hospital_admin, "in_treatment"),
+        (people.hospital_admin, "completed"),
+    ]:
+        response = await _move(client, headers, booking_id, status)
+        assert response.status_code == 200, response.text
+    await handle.signal(BookingWorkflow.feedback_received, FeedbackEvent())
+    await _status_is(client, people.patient, booking_id, "feedback_received")
+
+
+JOURNEY = [
+    "requested",
+    "under_review",
+    "accepted",
+    "awaiting_medical_details",
+    "quotation_sent",
+    "confirmed",
+    "payment_pending",
+    "payment_completed",
+    "invoice_sent",
+    "travel_arrangement",
+    "in_treatment",
+    "completed",
+    "feedback_received",
+]
+
+
+async def test_patient_books_and_the_booking_travels_to_feedback(
+    client, people, sessionmaker, temporal_client
+):
+    created = await _request(client, people)
+    assert created["status"] == "requested"
+    assert created["booking_number"].startswith(f"MV-BK-{datetime.now(UTC).year}-")
+    assert created["hospital_name"] == "Anatolia Hospital"
+    assert created["treatment_name"] == "Knee replacement"
+    assert created["patient_name"] == "Patient Tester"
+    booking_id = created["id"]
+
+    timeline = await client.get(f"/bookings/{booking_id}/timeline", headers=people.coordinator)
+    assert "review" in timeline.json()["data"]["waiting_for"]["description"]
+
+    await _journey(client, temporal_client, people, booking_id)
+
+    timeline = await client.get(f"/bookings/{booking_id}/timeline", headers=people.patient)
+    assert timeline.status_code == 200
+    events = timeline.json()["data"]["events"]
+    assert [e["status"] for e in events] == JOURNEY
+    assert [e["from_status"] for e in events] == [None, *JOURNEY[:-1]]
+    assert events[1]["by"]["role"] == "coordinator" and events[1]["notes"] == "under_review"
+    assert events[-1]["by"]["role"] == "system"
+    assert timeline.json()["data"]["waiting_for"] is None
+
+    detail = (await client.get(f"/bookings/{booking_id}", headers=people.patient)).json()["data"]
+    assert detail["payment_status"] == "paid"
+    assert detail["quotation_details"]["items"][0] == {
+        "description": "Surgery",
+        "amount": "7000.00",
+    }
+
+    # Everyone involved was told about the last move, and nobody's in-app note names the illness.
+    async def told() -> list[Notification] | None:
+        async with sessionmaker() as db:
+            rows = list(
+                await db.scalars(
+                    select(Notification).where(
+                        Notification.dedupe_key.like(f"booking:{booking_id}:13:%"),
+                        Notification.channel == "in_app",
+                    )
+                )
+            )
+        return rows if len(rows) == 2 else None  # patient and hospital admin; no coordinator yet
+
+    assert all("osteoarthritis" not in n.message for n in await eventually(told))
+
+
+async def test_illegal_move_answers_409_with_the_allowed_statuses_and_writes_nothing(
+    client, people, sessionmaker
+):
+    booking_id = (await _request(client, people))["id"]
+
+    response = await _move(client, people.coordinator, booking_id, "confirmed")
+
+    assert response.status_code == 409
+    error = response.json()["error"]
+    assert error["code"] == "INVALID_TRANSITION"
+    assert error["details"]["allowed"] == ["under_review", "rejected", "cancelled"]
+    assert len(await _history(sessionmaker, booking_id)) == 1
+
+
+async def test_patient_cannot_accept_own_booking_nor_force_a_payment(client, people, sessionmaker):
+    booking_id = (await _request(client, people))["id"]
+    assert (await _move(client, people.coordinator, booking_id, "under_review")).status_code == 200
+
+    accepted = await _move(client, people.patient, booking_id, "accepted")
+    assert accepted.status_code == 403
+    assert accepted.json()["error"]["code"] == "ROLE_NOT_ALLOWED"
+
+    paid = await _move(client, people.admin, booking_id, "payment_completed")
+    assert paid.status_code == 409  # not even a move from under_review, whoever asks
+    assert [h.to_status for h in await _history(sessionmaker, booking_id)] == [
+        "requested",
+        "under_review",
+    ]
+
+
+async def test_another_patients_booking_is_not_found_and_leaks_nothing(client, people):
+    booking_id = (await _request(client, people))["id"]
+
+    for call in (
+        client.get(f"/bookings/{booking_id}", headers=people.other_patient),
+        client.get(f"/bookings/{booking_id}/timeline", headers=people.other_patient),
+        _move(client, people.other_patient, booking_id, "cancelled"),
+        client.get(f"/bookings/{booking_id}", headers=people.other_hospital_admin),
+    ):
+        response = await call
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "BOOKING_NOT_FOUND"
+        assert "osteoarthritis" not in response.text
+    listed = await client.get("/bookings", headers=people.other_patient)
+    assert listed.json()["data"] == [] and listed.json()["meta"]["total"] == 0
+    mine = await client.get("/bookings", headers=people.hospital_admin)
+    assert [b["id"] for b in mine.json()["data"]] == [booking_id]
+
+
+async def test_list_filters_and_pages_newest_first(client, people):
+    first = (await _request(client, people))["id"]
+    second = (await _request(client, people))["id"]
+    await _move(client, people.coordinator, second, "under_review")
+
+    everything = await client.get("/bookings", headers=people.admin, params={"limit": 1})
+    assert everything.json()["meta"] == {"page": 1, "limit": 1, "total": 2}
+    assert everything.json()["data"][0]["id"] == second
+    reviewing = await client.get(
+        "/bookings", headers=people.coordinator, params={"status": "under_review"}
+    )
+    assert [b["id"] for b in reviewing.json()["data"]] == [second]
+    today = datetime.now(UTC).date().isoformat()
+    dated = await client.get(
+        "/bookings",
+        headers=people.admin,
+        params={"created_from": today, "hospital_id": str(people.hospital_id)},
+    )
+    assert {b["id"] for b in dated.json()["data"]} == {first, second}
+
+
+async def test_retrying_with_the_same_idempotency_key_returns_the_same_booking(client, people):
+    key = "retry-" + uuid.uuid4().hex
+    first = await _request(client, people, **{"Idempotency-Key": key})
+    again = await _request(client, people, **{"Idempotency-Key": key})
+    other = await _request(client, people, **{"Idempotency-Key": key + "-other"})
+
+    assert again["id"] == first["id"]
+    assert again["booking_number"] == first["booking_number"]
+    assert other["id"] != first["id"]
+    listed = await client.get("/bookings", headers=people.patient)
+    assert listed.json()["meta"]["total"] == 2
+
+
+async def test_concurrent_identical_patches_give_one_200_and_a_gap_free_history(
+    client, people, sessionmaker
+):
+    booking_id = (await _request(client, people))["id"]
+
+    responses = await asyncio.gather(
+        *(_move(client, people.coordinator, booking_id, "under_review") for _ in range(5))
+    )
+
+    assert sorted(r.status_code for r in responses) == [200, 409, 409, 409, 409]
+    assert {r.json()["error"]["code"] for r in responses if r.status_code == 409} == {
+        "INVALID_TRANSITION"
+    }
+    assert [h.seq for h in await _history(sessionmaker, booking_id)] == [1, 2]
+
+
+async def test_quotation_total_must_be_the_sum_of_its_items(client, people):
+    booking_id = (await _request(client, people))["id"]
+    response = await client.post(
+        f"/bookings/{booking_id}/quotation",
+        headers=people.coordinator,
+        json={
+            "items": [{"description": "Surgery", "amount": "100.00"}],
+            "currency": "USD",
+            "valid_until": "2099-01-01",
+            "total_amount": "150.00",
+        },
+    )
+    assert response.status_code == 422
+
+
+async def test_details_change_until_confirmed_and_cancel_after_payment_asks_for_a_refund(
+    client, people, temporal_client
+):
+    booking_id = (await _request(client, people))["id"]
+    edited = await client.patch(
+        f"/bookings/{booking_id}", headers=people.patient, json={"notes": "Vegetarian meals"}
+    )
+    assert edited.status_code == 200 and edited.json()["data"]["notes"] == "Vegetarian meals"
+    assigned = await client.patch(
+        f"/bookings/{booking_id}/coordinator",
+        headers=people.admin,
+        json={
+            "coordinator_id": (
+                await client.get("/auth/profile", headers=people.coordinator)
+            ).json()["data"]["id"]
+        },
+    )
+    assert assigned.status_code == 200, assigned.text
+    for status in ("under_review", "accepted"):
+        await _move(client, people.coordinator, booking_id, status)
+    await _quote(client, people.coordinator, booking_id)
+    await _move(client, people.patient, booking_id, "confirmed")
+    locked = await client.patch(
+        f"/bookings/{booking_id}", headers=people.patient, json={"medical_details": {}}
+    )
+    assert locked.status_code == 409
+    assert locked.json()["error"]["code"] == "BOOKING_NOT_EDITABLE"
+    handle = temporal_client.get_workflow_handle(workflow_id(uuid.UUID(booking_id)))
+    await handle.signal(BookingWorkflow.payment_succeeded, PaymentEvent())
+    await _status_is(client, people.patient, booking_id, "payment_completed")
+
+    cancelled = await client.request(
+        "DELETE", f"/bookings/{booking_id}", headers=people.patient, json={"reason": "Visa refused"}
+    )
+
+    assert cancelled.status_code == 200, cancelled.text
+    data = cancelled.json()["data"]
+    assert data["status"] == "cancelled"
+    assert data["refund_requested"]["amount"] == "7950.50"
+    assert data["refund_requested"]["reason"] == "Visa refused"
+    again = await _move(client, people.coordinator, booking_id, "under_review")
+    assert again.status_code == 409
+    assert again.json()["error"]["details"]["allowed"] == []
+
+
+# ---- a worker dies mid-journey ----------------------------------------------------------------
+
+
+def _start_worker(settings, temporal_address: str, data_dir: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "MEDIVOY_DATABASE_URL": settings.database_url,
+        "MEDIVOY_TEMPORAL_ADDRESS": temporal_address,
+        "MEDIVOY_TASK_QUEUE": settings.task_queue,
+        "MEDIVOY_JWT_SECRET": settings.jwt_secret.get_secret_value(),
+        "MEDIVOY_DATA_DIR": str(data_dir),
+        "MEDIVOY_LOG_JSON": "false",
+        "MEDIVOY_LOG_LEVEL": "WARNING",
+    }
+    return subprocess.Popen(
+        [sys.executable, "-m", "runtime.cli", "worker"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+async def test_a_worker_killed_mid_journey_leaves_no_duplicate_history_or_notification(
+    app, settings, sessionmaker, temporal_client, temporal_dev_server, tmp_path
+):
+    """The worker runs as a real process (`medivoy worker`) and is SIGKILLed while updates are
+    in flight: no graceful shutdown, its cached workflows and running local activities die with
+    it. A second process picks the bookings up from their histories; the keyed writes and the
+    notification dedupe keys make whatever the first one had done count exactly once."""
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    first = _start_worker(settings, temporal_dev_server.address, tmp_path)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t/api/v1") as client:
+            people = await _people(client, sessionmaker)
+            booking_id = (await _request(client, people))["id"]
+            await _move(client, people.coordinator, booking_id, "under_review")
+
+            in_flight = asyncio.ensure_future(
+                _move(client, people.hospital_admin, booking_id, "accepted")
+            )
+            await asyncio.sleep(0.05)
+            first.send_signal(signal.SIGKILL)
+            first.wait()
+            second = _start_worker(settings, temporal_dev_server.address, tmp_path)
+            assert (await asyncio.wait_for(in_flight, 60)).status_code == 200
+
+            await _journey_after_accepted(client, temporal_client, people, booking_id)
+
+        history = await _history(sessionmaker, booking_id)
+        assert [h.seq for h in history] == list(range(1, len(JOURNEY) + 1))
+        assert [h.to_status for h in history] == JOURNEY
+        async with sessionmaker() as db:
+            notifications = (
+                await db.execute(
+                    select(Notification.dedupe_key, Notification.channel, func.count())
+                    .where(Notification.dedupe_key.like(f"booking:{booking_id}:%"))
+                    .group_by(Notification.dedupe_key, Notification.channel)
+                )
+            ).all()
+            mails = (
+                await db.execute(
+                    select(OutboxMessage.dedupe_key, func.count())
+                    .where(OutboxMessage.dedupe_key.like(f"booking:{booking_id}:%"))
+                    .group_by(OutboxMessage.dedupe_key)
+                )
+            ).all()
+        assert notifications and all(count == 1 for *_, count in notifications)
+        assert mails and all(count == 1 for _, count in mails)
+    finally:
+        for process in (first, second):
+            if process is not None and process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
+
+
+async def _journey_after_accepted(
+    client: httpx.AsyncClient, temporal: Client, people: People, booking_id: str
+) -> None:
+    assert (
+        await _move(client, people.coordinator, booking_id, "awaiting_medical_details")
+    ).status_code == 200
+    assert (await _quote(client, people.coordinator, booking_id)).status_code == 200
+    assert (await _move(client, people.patient, booking_id, "confirmed")).status_code == 200
+    handle = temporal.get_workflow_handle(workflow_id(uuid.UUID(booking_id)))
+    for sig, status in (
+        (BookingWorkflow.payment_started, "payment_pending"),
+        (BookingWorkflow.payment_succeeded, "payment_completed"),
+    ):
+        await handle.signal(sig, PaymentEvent())
+        await _status_is(client, people.patient, booking_id, status)
+    await handle.signal(BookingWorkflow.invoice_sent, InvoiceEvent())
+    await _status_is(client, people.patient, booking_id, "invoice_sent")
+    for headers, status in [
+        (people.coordinator, "travel_arrangement"),
+        (people.hospital_admin, "in_treatment"),
+        (people.hospital_admin, "completed"),
+    ]:
+        assert (await _move(client, headers, booking_id, status)).status_code == 200
+    await handle.signal(BookingWorkflow.feedback_received, FeedbackEvent())
+    await _status_is(client, people.patient, booking_id, "feedback_received")

@@ -1,0 +1,267 @@
+"""Payments over HTTP with the real Stripe SDK against localstripe, the real worker and database:
+checkout, a signed webhook, the invoice and its e-mail, duplicates, bad signatures, refunds."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import os
+import time
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import stripe
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from domain.models.bookings import Booking
+from domain.models.notifications import OutboxMessage
+from domain.models.payments import Invoice, Payment, WebhookEvent
+from runtime.settings import Settings
+from tests.conftest import login_headers
+from tests.helpers import eventually
+from tests.payment_builders import Cast, confirmed_booking, make_cast
+from tests.payment_fixtures import LocalStripe
+
+pytest_plugins = ["tests.payment_fixtures"]
+
+WEBHOOK_SECRET = "whsec_medivoy_test"
+
+
+@pytest.fixture
+def settings(
+    database_url: str, task_queue: str, localstripe: LocalStripe, tmp_path: Path
+) -> Settings:
+    return Settings(
+        database_url=database_url,
+        task_queue=task_queue,
+        jwt_secret=os.environ["MEDIVOY_JWT_SECRET"],
+        auth_rate_limit="1000/minute",
+        log_json=False,
+        log_level="WARNING",
+        stripe_secret_key=localstripe.api_key,
+        stripe_api_base=localstripe.url,
+        stripe_publishable_key="pk_test_medivoy",
+        stripe_webhook_secret=WEBHOOK_SECRET,
+        storage_dir=str(tmp_path / "files"),
+    )
+
+
+def customer_pays(localstripe: LocalStripe, intent_id: str) -> None:
+    """What Stripe.js does in the browser: attach a test card and confirm."""
+    client = stripe.StripeClient(localstripe.api_key, base_addresses={"api": localstripe.url})
+    client.v1.payment_intents.update(intent_id, params={"payment_method": "pm_card_visa"})
+    client.v1.payment_intents.confirm(intent_id)
+
+
+def signed(event: dict[str, Any], secret: str = WEBHOOK_SECRET) -> tuple[bytes, dict[str, str]]:
+    body = json.dumps(event).encode()
+    stamp = int(time.time())
+    mac = hmac.new(secret.encode(), f"{stamp}.{body.decode()}".encode(), hashlib.sha256)
+    return body, {"Stripe-Signature": f"t={stamp},v1={mac.hexdigest()}"}
+
+
+def succeeded_event(intent_id: str, payment_id: str) -> dict[str, Any]:
+    return {
+        "id": f"evt_{uuid.uuid4().hex[:24]}",
+        "object": "event",
+        "type": "payment_intent.succeeded",
+        "data": {
+            "object": {
+                "id": intent_id,
+                "object": "payment_intent",
+                "status": "succeeded",
+                "metadata": {"payment_id": payment_id},
+            }
+        },
+    }
+
+
+async def ready(
+    client: httpx.AsyncClient,
+    temporal_client: Client,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> tuple[Cast, uuid.UUID, dict[str, str], dict[str, str]]:
+    cast = await make_cast(sessionmaker, country="Turkey")
+    booking_id = await confirmed_booking(temporal_client, task_queue, cast, now=datetime.now(UTC))
+    patient = await login_headers(client, cast.patient.email)
+    admin = await login_headers(client, cast.admin.email)
+    return cast, booking_id, patient, admin
+
+
+async def booking_status(
+    sessionmaker: async_sessionmaker[AsyncSession], booking_id: uuid.UUID, status: str
+) -> Booking:
+    async def probe() -> Booking | None:
+        async with sessionmaker() as db:
+            booking = await db.get(Booking, booking_id)
+        return booking if booking is not None and booking.status == status else None
+
+    return await eventually(probe, 30)
+
+
+async def test_stripe_checkout_webhook_invoice_email_and_refunds(
+    client: httpx.AsyncClient,
+    temporal_client: Client,
+    task_queue: str,
+    localstripe: LocalStripe,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    cast, booking_id, patient, admin = await ready(
+        client, temporal_client, task_queue, sessionmaker
+    )
+
+    wrong = await client.post(
+        "/payments",
+        headers=patient,
+        json={
+            "booking_id": str(booking_id),
+            "currency": "USD",
+            "payment_gateway": "stripe",
+            "amount": "10.00",
+        },
+    )
+    assert wrong.status_code == 400, wrong.text
+    assert wrong.json()["error"]["code"] == "AMOUNT_MISMATCH"
+
+    body = {
+        "booking_id": str(booking_id),
+        "currency": "USD",
+        "payment_method": "card",
+        "payment_gateway": "stripe",
+        "amount": "1000.00",
+    }
+    created = await client.post(
+        "/payments", headers={**patient, "Idempotency-Key": "checkout-1"}, json=body
+    )
+    assert created.status_code == 201, created.text
+    checkout = created.json()["data"]
+    assert checkout["client_secret"] and checkout["publishable_key"] == "pk_test_medivoy"
+    assert Decimal(checkout["amount"]) == Decimal("1000.00")
+    again = await client.post(
+        "/payments", headers={**patient, "Idempotency-Key": "checkout-1"}, json=body
+    )
+    assert again.status_code == 201 and again.json()["data"] == checkout
+    await booking_status(sessionmaker, booking_id, "payment_pending")
+    payment_id, intent_id = checkout["payment_id"], checkout["gateway_id"]
+
+    await asyncio.to_thread(customer_pays, localstripe, intent_id)
+    live = await client.get(f"/payments/{payment_id}/status", headers=patient)
+    assert live.json()["data"]["gateway_state"] == "succeeded"
+
+    # A forged signature: refused, nothing stored.
+    event = succeeded_event(intent_id, payment_id)
+    forged_body, forged_headers = signed(event, secret="whsec_wrong")
+    forged = await client.post("/webhooks/stripe", content=forged_body, headers=forged_headers)
+    assert forged.status_code == 400
+    async with sessionmaker() as db:
+        assert await db.scalar(select(func.count()).select_from(WebhookEvent)) == 0
+
+    raw, headers = signed(event)
+    first = await client.post("/webhooks/stripe", content=raw, headers=headers)
+    assert first.status_code == 200, first.text
+    # The same event again (the plan's route): stored once, acted on once.
+    second = await client.post("/payments/webhook", content=raw, headers=headers)
+    assert second.status_code == 200 and second.json()["data"]["duplicate"] is True
+
+    booking = await booking_status(sessionmaker, booking_id, "invoice_sent")
+    assert booking.payment_status == "paid"
+    async with sessionmaker() as db:
+        events = await db.scalar(select(func.count()).select_from(WebhookEvent))
+        invoices = list(await db.scalars(select(Invoice).where(Invoice.booking_id == booking_id)))
+        payment = await db.get(Payment, uuid.UUID(payment_id))
+    assert events == 1
+    assert len(invoices) == 1 and invoices[0].pdf_storage_key is not None
+    assert payment is not None and payment.status == "completed"
+    invoice = invoices[0]
+
+    async def invoice_mails() -> list[OutboxMessage] | None:
+        async with sessionmaker() as db:
+            rows = list(
+                await db.scalars(
+                    select(OutboxMessage).where(
+                        OutboxMessage.recipient == cast.patient.email,
+                        OutboxMessage.subject.contains(invoice.invoice_number),
+                    )
+                )
+            )
+        return rows or None
+
+    mails = await eventually(invoice_mails, 30)
+    assert len(mails) == 1 and f"/invoices/{invoice.id}/pdf" in mails[0].body_text
+
+    pdf = await client.get(f"/invoices/{invoice.id}/pdf", headers=patient)
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+    listed = await client.get("/invoices", headers=patient)
+    assert [i["id"] for i in listed.json()["data"]] == [str(invoice.id)]
+
+    assert (
+        await client.post(
+            f"/payments/{payment_id}/refund", headers=patient, json={"reason": "mine"}
+        )
+    ).status_code == 403
+    part = await client.post(
+        f"/payments/{payment_id}/refund",
+        headers=admin,
+        json={"amount": "250.00", "reason": "hotel nights not used"},
+    )
+    assert part.status_code == 200, part.text
+    assert part.json()["data"]["status"] == "partially_refunded"
+    over = await client.post(
+        f"/payments/{payment_id}/refund",
+        headers=admin,
+        json={"amount": "750.01", "reason": "too much"},
+    )
+    assert over.status_code == 409 and over.json()["error"]["code"] == "REFUND_EXCEEDS_PAYMENT"
+    rest = await client.post(
+        f"/payments/{payment_id}/refund", headers=admin, json={"reason": "cancelled"}
+    )
+    assert rest.status_code == 200, rest.text
+    assert rest.json()["data"]["status"] == "refunded"
+    assert Decimal(rest.json()["data"]["refund_amount"]) == Decimal("1000.00")
+    assert len(localstripe.posted("/v1/refunds")) == 2
+
+    mine = await client.get("/payments", headers=patient)
+    assert [p["id"] for p in mine.json()["data"]] == [payment_id]
+    other = await make_cast(sessionmaker)
+    stranger = await login_headers(client, other.patient.email)
+    assert (await client.get(f"/payments/{payment_id}", headers=stranger)).status_code == 404
+    assert (await client.get("/payments", headers=stranger)).json()["data"] == []
+
+
+async def test_coupon_check_tells_the_discount_or_the_refusal(
+    client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    cast = await make_cast(sessionmaker)
+    admin = await login_headers(client, cast.admin.email)
+    patient = await login_headers(client, cast.patient.email)
+    made = await client.post(
+        "/coupons",
+        headers=admin,
+        json={
+            "code": "SPRING20",
+            "discount_type": "percentage",
+            "discount_value": "20",
+            "min_purchase_amount": "100",
+        },
+    )
+    assert made.status_code == 201, made.text
+
+    good = await client.get("/coupons/SPRING20", params={"amount": "500.00"}, headers=patient)
+    assert good.json()["data"]["valid"] is True
+    assert Decimal(good.json()["data"]["discount_amount"]) == Decimal("100.00")
+    small = await client.get("/coupons/SPRING20", params={"amount": "50"}, headers=patient)
+    assert small.json()["data"]["refusal_code"] == "COUPON_MIN_PURCHASE"
+    unknown = await client.get("/coupons/NOPE", params={"amount": "50"}, headers=patient)
+    assert unknown.json()["data"]["refusal_code"] == "COUPON_NOT_FOUND"
+    assert (await client.get("/coupons", headers=patient)).status_code == 403

@@ -1,0 +1,453 @@
+"""PaymentWorkflow on the time-skipping server: the real database, booking workflow, coupons, PDF
+and outbox; an in-memory gateway (tests/payment_builders.FakeGateway) plays Stripe."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_asyncio
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from activities.bookings import BookingActivities, booking_activity_list
+from activities.coupons import CouponActivities, coupon_activity_list
+from activities.documents import build_document_activities, document_activity_list
+from activities.notify import NotificationActivities, notification_activity_list
+from activities.payments import NewPayment, PaymentActivities, payment_activity_list
+from activities.providers.outbox import OutboxEmail, OutboxMessages
+from activities.providers.webhooks import Outcome
+from domain.booking import BookingStatus
+from domain.models.bookings import Booking
+from domain.models.notifications import Channel
+from domain.models.payments import Coupon, Invoice, Payment, PaymentStatusHistory
+from domain.payment import PaymentGateway as GatewayName
+from domain.payment import PaymentStatus
+from runtime.settings import Settings
+from runtime.temporal_server import SEARCH_ATTRIBUTES, binary
+from tests.helpers import eventually, outbox_for
+from tests.payment_builders import Cast, FakeGateway, confirmed_booking, make_cast, make_coupon
+from workflows.booking import WORKFLOWS as BOOKING_WORKFLOWS
+from workflows.notification import WORKFLOWS as NOTIFICATION_WORKFLOWS
+from workflows.payment import (
+    Caller,
+    GatewayEventSignal,
+    PaymentCheckout,
+    PaymentInput,
+    PaymentTimers,
+    PaymentView,
+    PaymentWorkflow,
+    RefundCommand,
+    open_payment,
+    workflow_id,
+)
+
+P = PaymentStatus
+HISTORY_FILE = Path(__file__).resolve().parent.parent / "histories" / "payment_workflow.json"
+TIMERS = PaymentTimers(reconcile_minutes=10, window_hours=24, refund_days=30)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of this test's own (see test_booking.indexed_env for why)."""
+    environment = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=binary("temporal-test-server"),
+    )
+    await environment.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=environment.client.namespace,
+            search_attributes={
+                name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+                for name, kind in SEARCH_ATTRIBUTES.items()
+                if kind == "Keyword"
+            },
+        )
+    )
+    yield environment
+    await environment.shutdown()
+
+
+@pytest.fixture
+def gateway() -> FakeGateway:
+    return FakeGateway()
+
+
+@pytest.fixture
+def pay_settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        jwt_secret="x" * 32,
+        storage_dir=str(tmp_path / "files"),
+        tax_rates={"India": Decimal("18")},
+    )
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def worker(
+    env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    gateway: FakeGateway,
+    pay_settings: Settings,
+) -> AsyncIterator[Worker]:
+    from concurrent.futures import ThreadPoolExecutor
+
+    notifications = NotificationActivities(
+        sessionmaker,
+        OutboxEmail(sessionmaker),
+        OutboxMessages(sessionmaker, Channel.SMS),
+        OutboxMessages(sessionmaker, Channel.WHATSAPP),
+    )
+    payments = PaymentActivities(sessionmaker, {GatewayName.STRIPE: gateway}, pay_settings)
+    running = Worker(
+        env.client,
+        task_queue=task_queue,
+        workflows=[PaymentWorkflow, *BOOKING_WORKFLOWS, *NOTIFICATION_WORKFLOWS],
+        activities=[
+            *payment_activity_list(payments),
+            *coupon_activity_list(CouponActivities(sessionmaker)),
+            *document_activity_list(build_document_activities(pay_settings, sessionmaker)),
+            *booking_activity_list(BookingActivities(sessionmaker)),
+            *notification_activity_list(notifications),
+        ],
+        activity_executor=ThreadPoolExecutor(max_workers=4),
+    )
+    async with running:
+        yield running
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def cast(sessionmaker: async_sessionmaker[AsyncSession]) -> Cast:
+    return await make_cast(sessionmaker)
+
+
+async def booking_ready(env: WorkflowEnvironment, task_queue: str, cast: Cast) -> uuid.UUID:
+    return await confirmed_booking(env.client, task_queue, cast, now=await env.get_current_time())
+
+
+async def start_payment(
+    env: WorkflowEnvironment,
+    task_queue: str,
+    cast: Cast,
+    booking_id: uuid.UUID,
+    *,
+    coupon: str | None = None,
+    amount: Decimal | None = None,
+) -> tuple[PaymentCheckout, WorkflowHandle[Any, Any]]:
+    payment_id = uuid.uuid4()
+    checkout = await open_payment(
+        env.client,
+        task_queue,
+        PaymentInput(
+            payment=NewPayment(
+                payment_id=payment_id,
+                booking_id=booking_id,
+                currency="USD",
+                payment_method="card",
+                gateway=GatewayName.STRIPE,
+                coupon_code=coupon,
+                client_amount=amount,
+                created_by_user_id=cast.patient.id,
+                created_by_role="patient",
+            ),
+            timers=TIMERS,
+        ),
+    )
+    handle = env.client.get_workflow_handle(workflow_id(payment_id), result_type=PaymentView)
+    return checkout, handle
+
+
+async def payment_becomes(
+    sessionmaker: async_sessionmaker[AsyncSession], payment_id: uuid.UUID, status: PaymentStatus
+) -> Payment:
+    async def probe() -> Payment | None:
+        async with sessionmaker() as db:
+            payment = await db.get(Payment, payment_id)
+        return payment if payment is not None and payment.status == status.value else None
+
+    return await eventually(probe, 30)
+
+
+async def booking_becomes(
+    sessionmaker: async_sessionmaker[AsyncSession], booking_id: uuid.UUID, status: BookingStatus
+) -> Booking:
+    async def probe() -> Booking | None:
+        async with sessionmaker() as db:
+            booking = await db.get(Booking, booking_id)
+        return booking if booking is not None and booking.status == status.value else None
+
+    return await eventually(probe, 30)
+
+
+async def succeeded(handle: WorkflowHandle[Any, Any]) -> None:
+    await handle.signal(
+        PaymentWorkflow.gateway_event,
+        GatewayEventSignal(
+            event_id=f"evt_{uuid.uuid4().hex}",
+            event_type="payment_intent.succeeded",
+            outcome=Outcome.SUCCEEDED,
+        ),
+    )
+
+
+async def refused(update: Any) -> ApplicationError:
+    with pytest.raises(WorkflowUpdateFailedError) as failed:
+        await update
+    cause = failed.value.cause
+    assert isinstance(cause, ApplicationError)
+    return cause
+
+
+async def test_paid_checkout_with_webhook_completes_invoices_and_emails_the_patient(
+    env: WorkflowEnvironment,
+    worker: Worker,
+    task_queue: str,
+    cast: Cast,
+    gateway: FakeGateway,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    booking_id = await booking_ready(env, task_queue, cast)
+
+    checkout, handle = await start_payment(env, task_queue, cast, booking_id, amount=Decimal(1000))
+
+    # The server's price: the quotation's 1000.00 plus India's 18 % tax.
+    assert checkout.amount == Decimal("1180.00")
+    assert checkout.tax_amount == Decimal("180.00")
+    assert checkout.client_secret and checkout.client_secret.startswith(checkout.gateway_id or "")
+    await booking_becomes(sessionmaker, booking_id, BookingStatus.PAYMENT_PENDING)
+
+    assert checkout.gateway_id is not None
+    gateway.pay(checkout.gateway_id)
+    await succeeded(handle)
+
+    payment = await payment_becomes(sessionmaker, checkout.payment_id, P.COMPLETED)
+    assert payment.payment_date is not None
+    assert payment.gateway_payment_intent_id == checkout.gateway_id
+    booking = await booking_becomes(sessionmaker, booking_id, BookingStatus.INVOICE_SENT)
+    assert booking.payment_status == "paid"
+    async with sessionmaker() as db:
+        invoice = await db.scalar(select(Invoice).where(Invoice.booking_id == booking_id))
+        history = list(
+            await db.scalars(
+                select(PaymentStatusHistory.to_status)
+                .where(PaymentStatusHistory.payment_id == checkout.payment_id)
+                .order_by(PaymentStatusHistory.seq)
+            )
+        )
+    assert invoice is not None
+    assert invoice.final_amount == Decimal("1180.00") and invoice.tax_amount == Decimal("180.00")
+    assert invoice.pdf_storage_key == f"invoices/{invoice.id}"
+    assert history == ["pending", "pending", "completed"]
+    mails = await outbox_for(sessionmaker, cast.patient.email, count=1)
+    invoice_mails = [m for m in mails if invoice.invoice_number in (m.subject or "")]
+    assert invoice_mails and f"/invoices/{invoice.id}/pdf" in invoice_mails[0].body_text
+
+
+async def test_without_a_webhook_the_workflow_reads_the_gateway_itself(
+    env: WorkflowEnvironment,
+    worker: Worker,
+    task_queue: str,
+    cast: Cast,
+    gateway: FakeGateway,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    booking_id = await booking_ready(env, task_queue, cast)
+    checkout, _ = await start_payment(env, task_queue, cast, booking_id)
+    assert checkout.gateway_id is not None
+    gateway.pay(checkout.gateway_id)
+
+    await env.sleep(timedelta(minutes=11))
+
+    await payment_becomes(sessionmaker, checkout.payment_id, P.COMPLETED)
+    await booking_becomes(sessionmaker, booking_id, BookingStatus.INVOICE_SENT)
+
+
+async def test_forged_success_event_does_not_complete_an_unpaid_intent(
+    env: WorkflowEnvironment,
+    worker: Worker,
+    task_queue: str,
+    cast: Cast,
+    gateway: FakeGateway,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    booking_id = await booking_ready(env, task_queue, cast)
+    checkout, handle = await start_payment(env, task_queue, cast, booking_id)
+
+    await succeeded(handle)
+
+    async def read_back() -> bool:
+        return ("retrieve", checkout.gateway_id) in gateway.calls
+
+    await eventually(read_back)
+    view = await handle.query(PaymentWorkflow.view)
+    assert view.status == P.PENDING
+    async with sessionmaker() as db:
+        payment = await db.get(Payment, checkout.payment_id)
+    assert payment is not None and payment.status == "pending"
+
+
+async def test_declined_payment_fails_releases_the_coupon_and_a_retry_is_a_new_payment(
+    env: WorkflowEnvironment,
+    worker: Worker,
+    task_queue: str,
+    cast: Cast,
+    gateway: FakeGateway,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    coupon_id = await make_coupon(sessionmaker, "WELCOME10")
+    booking_id = await booking_ready(env, task_queue, cast)
+    checkout, handle = await start_payment(env, task_queue, cast, booking_id, coupon="WELCOME10")
+    # 1000 - 10 % = 900, + 18 % tax = 1062.
+    assert checkout.discount_amount == Decimal("100.00")
+    assert checkout.amount == Decimal("1062.00")
+
+    # A second checkout while this one is open is refused.
+    second = await refused(start_payment(env, task_queue, cast, booking_id))
+    assert second.details[0]["code"] == "PAYMENT_ALREADY_PENDING"
+
+    assert checkout.gateway_id is not None
+    gateway.decline(checkout.gateway_id)
+    await handle.signal(
+        PaymentWorkflow.gateway_event,
+        GatewayEventSignal(
+            event_id="evt_fail", event_type="payment_intent.payment_failed", outcome=Outcome.FAILED
+        ),
+    )
+
+    failed = await payment_becomes(sessionmaker, checkout.payment_id, P.FAILED)
+    assert failed.failure_reason == "card_declined"
+    # The declined intent is cancelled so it cannot be paid after we called it failed.
+    assert gateway.intents[checkout.gateway_id].status == "canceled"
+    await booking_becomes(sessionmaker, booking_id, BookingStatus.CONFIRMED)
+    async with sessionmaker() as db:
+        coupon = await db.get(Coupon, coupon_id)
+    assert coupon is not None and coupon.usage_count == 0
+    mails = await outbox_for(sessionmaker, cast.patient.email, count=1)
+    assert any("did not go through" in (m.subject or "") for m in mails)
+
+    retry, retry_handle = await start_payment(env, task_queue, cast, booking_id, coupon="WELCOME10")
+    assert retry.payment_id != checkout.payment_id and retry.gateway_id != checkout.gateway_id
+    assert retry.gateway_id is not None
+    gateway.pay(retry.gateway_id)
+    await succeeded(retry_handle)
+    await payment_becomes(sessionmaker, retry.payment_id, P.COMPLETED)
+    await booking_becomes(sessionmaker, booking_id, BookingStatus.INVOICE_SENT)
+
+
+async def test_unpaid_checkout_expires_after_the_window_and_gives_the_coupon_back(
+    env: WorkflowEnvironment,
+    worker: Worker,
+    task_queue: str,
+    cast: Cast,
+    gateway: FakeGateway,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    coupon_id = await make_coupon(sessionmaker, "LATE10")
+    booking_id = await booking_ready(env, task_queue, cast)
+    checkout, handle = await start_payment(env, task_queue, cast, booking_id, coupon="LATE10")
+    async with sessionmaker() as db:
+        coupon = await db.get(Coupon, coupon_id)
+    assert coupon is not None and coupon.usage_count == 1
+
+    await env.sleep(timedelta(hours=25))
+
+    expired = await payment_becomes(sessionmaker, checkout.payment_id, P.EXPIRED)
+    assert expired.failure_reason == "payment_expired"
+    assert checkout.gateway_id is not None
+    assert gateway.intents[checkout.gateway_id].status == "canceled"
+    async with sessionmaker() as db:
+        coupon = await db.get(Coupon, coupon_id)
+    assert coupon is not None and coupon.usage_count == 0
+    await booking_becomes(sessionmaker, booking_id, BookingStatus.CONFIRMED)
+    result = await handle.result()
+    assert result.status == P.EXPIRED
+
+
+async def test_refunds_are_limited_to_what_was_paid(
+    env: WorkflowEnvironment,
+    worker: Worker,
+    task_queue: str,
+    cast: Cast,
+    gateway: FakeGateway,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    booking_id = await booking_ready(env, task_queue, cast)
+    checkout, handle = await start_payment(env, task_queue, cast, booking_id)
+    admin = Caller(user_id=cast.admin.id, role="admin")
+
+    early = await refused(
+        handle.execute_update(PaymentWorkflow.refund, RefundCommand(caller=admin, reason="x"))
+    )
+    assert early.details[0]["code"] == "PAYMENT_NOT_REFUNDABLE"
+
+    assert checkout.gateway_id is not None
+    gateway.pay(checkout.gateway_id)
+    await succeeded(handle)
+    await payment_becomes(sessionmaker, checkout.payment_id, P.COMPLETED)
+
+    patient = Caller(user_id=cast.patient.id, role="patient")
+    forbidden = await refused(
+        handle.execute_update(PaymentWorkflow.refund, RefundCommand(caller=patient, reason="mine"))
+    )
+    assert forbidden.type == "Forbidden"
+
+    part = await handle.execute_update(
+        PaymentWorkflow.refund,
+        RefundCommand(caller=admin, amount=Decimal("180.00"), reason="tax waived"),
+    )
+    assert part.status == P.PARTIALLY_REFUNDED and part.refunded == Decimal("180.00")
+
+    over = await refused(
+        handle.execute_update(
+            PaymentWorkflow.refund,
+            RefundCommand(caller=admin, amount=Decimal("1000.01"), reason="too much"),
+        )
+    )
+    assert over.type == "Conflict" and over.details[0]["code"] == "REFUND_EXCEEDS_PAYMENT"
+
+    rest = await handle.execute_update(
+        PaymentWorkflow.refund, RefundCommand(caller=admin, reason="treatment cancelled")
+    )
+    assert rest.status == P.REFUNDED and rest.refunded == Decimal("1180.00")
+    assert [key for verb, key in gateway.calls if verb == "refund"] == [
+        f"payment:{checkout.payment_id}:refund:1",
+        f"payment:{checkout.payment_id}:refund:2",
+    ]
+    payment = await payment_becomes(sessionmaker, checkout.payment_id, P.REFUNDED)
+    assert payment.refund_amount == Decimal("1180.00") and payment.refund_date is not None
+    result = await handle.result()
+    assert result.status == P.REFUNDED
+    if os.environ.get("MEDIVOY_RECORD_HISTORY"):
+        await save_history(handle)
+
+
+async def save_history(handle: WorkflowHandle[Any, Any]) -> None:
+    """Record tests/histories/payment_workflow.json for test_replay (a whole life: checkout,
+    webhook, invoice, two refunds). Run: MEDIVOY_RECORD_HISTORY=1 pytest -k refunds_are_limited
+    """
+    history = await handle.fetch_history()
+    HISTORY_FILE.write_text(
+        json.dumps(
+            {
+                "workflow_type": "PaymentWorkflow",
+                "workflow_id": handle.id,
+                "history": json.loads(history.to_json()),
+            },
+            indent=1,
+        )
+    )

@@ -1,0 +1,839 @@
+"""BookingWorkflow: one booking from request to feedback, the only writer of its status.
+
+Commands from people are Updates (create, change_status, send_quotation, cancel, edit_details,
+assign_coordinator): their validators check domain.booking's transition table against the
+caller's role and the current state, so an illegal move is refused before anything is written.
+Events from the platform are Signals (record_uploaded, payment_started, payment_succeeded,
+payment_failed, invoice_sent, feedback_received). Each accepted move runs one local activity that
+writes the row and its history row, then notifies the people involved through DeliverNotification
+children. Quotation expiry, its reminder and the review SLA are timers derived from the state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import (
+    RetryPolicy,
+    SearchAttributeKey,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.bookings import (
+        AdminsQuery,
+        BookingActivities,
+        BookingChanges,
+        CoordinatorAssignment,
+        DetailsUpdate,
+        NewBooking,
+        StoredBooking,
+        TransitionRecord,
+    )
+    from domain.access import Role
+    from domain.booking import (
+        IN_REVIEW,
+        PAID,
+        SYSTEM,
+        TERMINAL,
+        Actor,
+        BookingPaymentStatus,
+        BookingStatus,
+        MoveContext,
+        MoveRefused,
+        Parties,
+        check_assignment,
+        check_edit,
+        check_move,
+    )
+
+from workflows.notification import DeliverNotification, NotificationRequest
+from workflows.notification import workflow_id as notification_workflow_id
+
+# Ids and statuses only (rule 9); registered on the dev server by runtime/temporal_server.py.
+BOOKING_STATUS = SearchAttributeKey.for_keyword("BookingStatus")
+HOSPITAL_ID = SearchAttributeKey.for_keyword("HospitalId")
+PATIENT_ID = SearchAttributeKey.for_keyword("PatientId")
+
+DB_TIMEOUT = timedelta(seconds=10)
+# A database outage heals: keep retrying, the booking simply waits.
+DB_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+)
+# Continue-as-new well before Temporal's own limits (also when the server suggests it).
+MAX_HISTORY_EVENTS = 2000
+
+S = BookingStatus
+
+
+def workflow_id(booking_id: UUID) -> str:
+    return f"booking-{booking_id}"
+
+
+class Caller(BaseModel):
+    """The person behind a command, as the API authenticated them."""
+
+    user_id: UUID
+    role: Role
+
+    def actor(self) -> Actor:
+        return Actor(self.role.value, self.user_id)
+
+
+class BookingTimers(BaseModel):
+    review_sla_hours: int = Field(default=48, ge=1)
+    quotation_reminder_hours: int = Field(default=48, ge=0)
+
+
+class BookingState(BaseModel):
+    """Everything the workflow knows, carried over continue-as-new. Ids and money, no PHI."""
+
+    booking_id: UUID
+    booking_number: str
+    patient_id: UUID
+    hospital_id: UUID | None = None
+    status: BookingStatus
+    seq: int
+    status_since: datetime
+    patient_user_id: UUID | None = None
+    hospital_admin_user_id: UUID | None = None
+    coordinator_id: UUID | None = None
+    quotation_valid_until: datetime | None = None
+    total_amount: Decimal | None = None
+    currency: str | None = None
+    # The seq of the status whose reminder / SLA alert has gone out (each at most once).
+    reminded_seq: int = 0
+    review_alerted_seq: int = 0
+    assignments: int = 0
+    # Notifications decided but not yet started (started by the main loop, in order).
+    pending: list[NotificationRequest] = Field(default_factory=list)
+
+
+class BookingInput(BaseModel):
+    booking: NewBooking
+    timers: BookingTimers = Field(default_factory=BookingTimers)
+    # Upsert the BookingStatus/HospitalId/PatientId search attributes (off where the server
+    # has none registered). An input, so replays decide the same way.
+    index: bool = True
+    max_history_events: int = MAX_HISTORY_EVENTS
+    # Set by continue-as-new: the booking already exists, carry on from here.
+    carried: BookingState | None = None
+
+
+class BookingView(BaseModel):
+    booking_id: UUID
+    booking_number: str
+    status: BookingStatus
+    seq: int
+    coordinator_id: UUID | None = None
+
+
+class StatusChange(BaseModel):
+    caller: Caller
+    status: BookingStatus
+    notes: str | None = None
+
+
+class QuotationItem(BaseModel):
+    description: str
+    amount: Decimal
+
+
+class Quotation(BaseModel):
+    caller: Caller
+    items: list[QuotationItem] = Field(min_length=1)
+    currency: str
+    valid_until: datetime
+    notes: str | None = None
+    total_amount: Decimal
+
+
+class Cancellation(BaseModel):
+    caller: Caller
+    reason: str
+
+
+class DetailsChange(BaseModel):
+    caller: Caller
+    fields: list[str]
+    requested_date: date | None = None
+    medical_details: dict[str, Any] | None = None
+    travel_details: dict[str, Any] | None = None
+    notes: str | None = None
+    booking_type: str | None = None
+
+
+class CoordinatorChange(BaseModel):
+    caller: Caller
+    coordinator_id: UUID
+
+
+class RecordUploaded(BaseModel):
+    record_id: UUID
+
+
+class PaymentEvent(BaseModel):
+    payment_id: UUID | None = None
+    # Why (a failure's reason); kept in the history notes, so no card data.
+    note: str | None = None
+
+
+class InvoiceEvent(BaseModel):
+    invoice_id: UUID | None = None
+
+
+class FeedbackEvent(BaseModel):
+    review_id: UUID | None = None
+
+
+class WaitingFor(BaseModel):
+    status: BookingStatus
+    description: str
+    until: datetime | None = None
+
+
+def _refusal(refused: MoveRefused) -> ApplicationError:
+    # type names the domain error class; api/errors.py update_failed turns it into 409/403.
+    return ApplicationError(
+        refused.message, refused.details(), type=refused.kind, non_retryable=True
+    )
+
+
+@workflow.defn(name="BookingWorkflow")
+class BookingWorkflow:
+    def __init__(self) -> None:
+        self._state: BookingState | None = None
+        self._input: BookingInput | None = None
+        # Moves run one at a time: checked, applied to the state, written, notified.
+        self._lock = asyncio.Lock()
+        self._version = 0
+
+    # ---- the main loop: timers, notifications, the end, continue-as-new ---------------------
+
+    @workflow.run
+    async def run(self, input: BookingInput) -> BookingView:
+        self._input = input
+        if input.carried is not None:
+            self._state = input.carried
+        else:
+            stored = await workflow.execute_local_activity_method(
+                BookingActivities.create_booking,
+                input.booking,
+                start_to_close_timeout=DB_TIMEOUT,
+                retry_policy=DB_RETRY,
+            )
+            self._state = self._initial_state(stored)
+            if stored.status_seq == 1:
+                self._notify_parties(
+                    1, "booking_status_changed", {"status": S.REQUESTED.value}, exclude=None
+                )
+        self._index()
+        state = self._state
+        while True:
+            await self._flush_notifications()
+            info = workflow.info()
+            if state.status in TERMINAL:
+                await self._quiesce()
+                return self._view()
+            if (
+                info.is_continue_as_new_suggested()
+                or info.get_current_history_length() >= input.max_history_events
+            ):
+                await self._quiesce()
+                if state.status not in TERMINAL:
+                    workflow.continue_as_new(input.model_copy(update={"carried": self._state}))
+                continue
+            await self._wait_for_change_or_timer()
+
+    async def _quiesce(self) -> None:
+        """Return with no handler running and no notification unsent, checked after the last
+        await: a handler that started meanwhile (an update arriving as we flush) would
+        otherwise be cut off by the end of the run, or its move left out of the carried state."""
+        state = self._require_state()
+        while True:
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            if state.pending:
+                await self._flush_notifications()
+                continue
+            if workflow.all_handlers_finished():
+                return
+
+    async def _wait_for_change_or_timer(self) -> None:
+        state = self._require_state()
+        version = self._version
+        due = self._timers()
+        if due:
+            at = min(when for when, _ in due)
+            delay = at - workflow.now()
+            if delay <= timedelta(0):
+                await self._fire([name for when, name in due if when <= workflow.now()])
+                return
+            try:
+                await workflow.wait_condition(
+                    lambda: self._version != version or bool(state.pending), timeout=delay
+                )
+            except TimeoutError:
+                await self._fire([name for when, name in due if when <= workflow.now()])
+            return
+        await workflow.wait_condition(lambda: self._version != version or bool(state.pending))
+
+    def _timers(self) -> list[tuple[datetime, str]]:
+        """The timers the current state implies; a move changes the state, so it resets them."""
+        state = self._require_state()
+        timers = self._require_input().timers
+        due: list[tuple[datetime, str]] = []
+        if state.status in IN_REVIEW and state.review_alerted_seq != state.seq:
+            due.append((state.status_since + timedelta(hours=timers.review_sla_hours), "review"))
+        if state.status == S.QUOTATION_SENT and state.quotation_valid_until is not None:
+            remind_at = state.quotation_valid_until - timedelta(
+                hours=timers.quotation_reminder_hours
+            )
+            if (
+                timers.quotation_reminder_hours > 0
+                and state.reminded_seq != state.seq
+                and remind_at > state.status_since
+            ):
+                due.append((remind_at, "reminder"))
+            due.append((state.quotation_valid_until, "expiry"))
+        return due
+
+    async def _fire(self, names: list[str]) -> None:
+        state = self._require_state()
+        if "expiry" in names:
+            try:
+                await self._move(
+                    S.ON_HOLD, Actor(SYSTEM), "quotation_expired", reason="quotation_expired"
+                )
+            except ApplicationError:
+                # A command got there first (confirmed, cancelled): the timer is moot.
+                workflow.logger.info("quotation expiry moot in %s", state.status.value)
+            return
+        if "reminder" in names:
+            state.reminded_seq = state.seq
+            assert state.quotation_valid_until is not None
+            people = [state.patient_user_id, state.coordinator_id]
+            self._notify(
+                [p for p in people if p is not None],
+                f"quotation-reminder:{state.seq}",
+                "booking_quotation_reminder",
+                {"valid_until": state.quotation_valid_until.strftime("%Y-%m-%d %H:%M UTC")},
+            )
+        if "review" in names:
+            state.review_alerted_seq = state.seq
+            self._notify(
+                await self._staff(),
+                f"review-sla:{state.seq}",
+                "booking_review_overdue",
+                {
+                    "status": state.status.value,
+                    "hours": str(self._require_input().timers.review_sla_hours),
+                },
+            )
+        self._changed()
+
+    async def _staff(self) -> list[UUID]:
+        """The booking's coordinator, or every admin while nobody is assigned."""
+        state = self._require_state()
+        if state.coordinator_id is not None:
+            return [state.coordinator_id]
+        return await workflow.execute_local_activity_method(
+            BookingActivities.find_admins,
+            AdminsQuery(),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+
+    # ---- updates: the commands of people ----------------------------------------------------
+
+    @workflow.update
+    async def create(self) -> BookingView:
+        """The update of update-with-start: answers once the row is stored (also on a retry)."""
+        await workflow.wait_condition(lambda: self._state is not None)
+        return self._view()
+
+    @workflow.update
+    async def change_status(self, change: StatusChange) -> BookingView:
+        await self._ready()
+        return await self._move(change.status, change.caller.actor(), change.notes)
+
+    @change_status.validator
+    def _validate_change_status(self, change: StatusChange) -> None:
+        self._validate_move(change.status, change.caller.actor())
+
+    @workflow.update
+    async def send_quotation(self, quotation: Quotation) -> BookingView:
+        await self._ready()
+        self._check_quotation_dates(quotation)
+        return await self._move(
+            S.QUOTATION_SENT, quotation.caller.actor(), quotation.notes, quotation=quotation
+        )
+
+    @send_quotation.validator
+    def _validate_send_quotation(self, quotation: Quotation) -> None:
+        self._check_quotation_dates(quotation)
+        self._validate_move(S.QUOTATION_SENT, quotation.caller.actor(), quotation=quotation)
+
+    @workflow.update
+    async def cancel(self, cancellation: Cancellation) -> BookingView:
+        await self._ready()
+        return await self._move(
+            S.CANCELLED, cancellation.caller.actor(), cancellation.reason, reason="cancelled"
+        )
+
+    @cancel.validator
+    def _validate_cancel(self, cancellation: Cancellation) -> None:
+        self._validate_move(S.CANCELLED, cancellation.caller.actor())
+
+    @workflow.update
+    async def edit_details(self, change: DetailsChange) -> BookingView:
+        await self._ready()
+        async with self._lock:
+            state = self._require_state()
+            try:
+                check_edit(state.status, change.fields, change.caller.actor(), self._parties())
+            except MoveRefused as refused:
+                raise _refusal(refused) from None
+            await workflow.execute_local_activity_method(
+                BookingActivities.update_booking_details,
+                DetailsUpdate(
+                    booking_id=state.booking_id,
+                    **change.model_dump(exclude={"caller"}),
+                ),
+                start_to_close_timeout=DB_TIMEOUT,
+                retry_policy=DB_RETRY,
+            )
+        return self._view()
+
+    @edit_details.validator
+    def _validate_edit_details(self, change: DetailsChange) -> None:
+        if self._state is None:
+            return
+        try:
+            check_edit(self._state.status, change.fields, change.caller.actor(), self._parties())
+        except MoveRefused as refused:
+            raise _refusal(refused) from None
+
+    @workflow.update
+    async def assign_coordinator(self, change: CoordinatorChange) -> BookingView:
+        await self._ready()
+        async with self._lock:
+            state = self._require_state()
+            try:
+                check_assignment(state.status, change.caller.actor(), self._parties())
+            except MoveRefused as refused:
+                raise _refusal(refused) from None
+            if state.coordinator_id == change.coordinator_id:
+                return self._view()
+            state.coordinator_id = change.coordinator_id
+            state.assignments += 1
+            self._changed()
+            await workflow.execute_local_activity_method(
+                BookingActivities.assign_coordinator,
+                CoordinatorAssignment(
+                    booking_id=state.booking_id, coordinator_id=change.coordinator_id
+                ),
+                start_to_close_timeout=DB_TIMEOUT,
+                retry_policy=DB_RETRY,
+            )
+            if change.coordinator_id != change.caller.user_id:
+                self._notify(
+                    [change.coordinator_id],
+                    f"assigned:{state.assignments}",
+                    "booking_assigned",
+                    {"status": state.status.value},
+                )
+        return self._view()
+
+    @assign_coordinator.validator
+    def _validate_assign_coordinator(self, change: CoordinatorChange) -> None:
+        if self._state is None:
+            return
+        try:
+            check_assignment(self._state.status, change.caller.actor(), self._parties())
+        except MoveRefused as refused:
+            raise _refusal(refused) from None
+
+    # ---- signals: events from the platform --------------------------------------------------
+
+    @workflow.signal
+    async def record_uploaded(self, event: RecordUploaded) -> None:
+        await self._ready()
+        state = self._require_state()
+        if state.status != S.AWAITING_MEDICAL_DETAILS:
+            workflow.logger.info("record upload ignored in %s", state.status.value)
+            return
+        self._notify(
+            await self._staff(), f"record:{event.record_id}", "booking_record_uploaded", {}
+        )
+        self._changed()
+
+    @workflow.signal
+    async def payment_started(self, event: PaymentEvent) -> None:
+        await self._system_move(
+            S.PAYMENT_PENDING,
+            event.note,
+            BookingChanges(payment_status=BookingPaymentStatus.PENDING),
+        )
+
+    @workflow.signal
+    async def payment_succeeded(self, event: PaymentEvent) -> None:
+        await self._system_move(
+            S.PAYMENT_COMPLETED,
+            event.note,
+            BookingChanges(payment_status=BookingPaymentStatus.PAID),
+        )
+
+    @workflow.signal
+    async def payment_failed(self, event: PaymentEvent) -> None:
+        await self._system_move(
+            S.CONFIRMED,
+            event.note or "payment_failed",
+            BookingChanges(payment_status=BookingPaymentStatus.UNPAID),
+            reason="payment_failed",
+            only_from=S.PAYMENT_PENDING,
+        )
+
+    @workflow.signal
+    async def invoice_sent(self, event: InvoiceEvent) -> None:
+        await self._system_move(S.INVOICE_SENT, None)
+
+    @workflow.signal
+    async def feedback_received(self, event: FeedbackEvent) -> None:
+        await self._system_move(S.FEEDBACK_RECEIVED, None)
+
+    async def _system_move(
+        self,
+        target: BookingStatus,
+        notes: str | None,
+        changes: BookingChanges | None = None,
+        *,
+        reason: str | None = None,
+        only_from: BookingStatus | None = None,
+    ) -> None:
+        """A platform event moves the booking if it still fits; a late or repeated one (a
+        webhook delivered twice) is logged and dropped."""
+        await self._ready()
+        state = self._require_state()
+        if only_from is not None and state.status != only_from:
+            workflow.logger.info("%s ignored in %s", target.value, state.status.value)
+            return
+        try:
+            await self._move(target, Actor(SYSTEM), notes, changes=changes, reason=reason)
+        except ApplicationError as refused:
+            workflow.logger.info("%s ignored: %s", target.value, refused.message)
+
+    # ---- the query: live detail only (reads come from PostgreSQL) ---------------------------
+
+    @workflow.query
+    def waiting_for(self) -> WaitingFor:
+        state = self._require_state()
+        timers = self._require_input().timers
+        status = state.status
+        if status in TERMINAL:
+            return WaitingFor(status=status, description=f"nothing: the booking is {status.value}")
+        if status in IN_REVIEW:
+            due = state.status_since + timedelta(hours=timers.review_sla_hours)
+            who = "its coordinator" if state.coordinator_id else "a coordinator"
+            return WaitingFor(
+                status=status,
+                description=f"review by {who}; alert at {due.isoformat()}",
+                until=due,
+            )
+        if status == S.QUOTATION_SENT and state.quotation_valid_until is not None:
+            until = state.quotation_valid_until
+            return WaitingFor(
+                status=status,
+                description=f"the patient to confirm; quotation expires at {until.isoformat()}",
+                until=until,
+            )
+        descriptions = {
+            S.ACCEPTED: "medical details or a quotation from the hospital side",
+            S.AWAITING_MEDICAL_DETAILS: "medical records from the patient",
+            S.ON_HOLD: "a new quotation, a review or a cancellation",
+            S.CONFIRMED: "payment",
+            S.PAYMENT_PENDING: "the payment to complete",
+            S.PAYMENT_COMPLETED: "the invoice",
+            S.INVOICE_SENT: "travel arrangements",
+            S.TRAVEL_ARRANGEMENT: "the treatment to start",
+            S.IN_TREATMENT: "the treatment to complete",
+            S.COMPLETED: "feedback from the patient",
+        }
+        return WaitingFor(status=status, description=descriptions.get(status, status.value))
+
+    # ---- moves ------------------------------------------------------------------------------
+
+    def _validate_move(
+        self, target: BookingStatus, actor: Actor, *, quotation: Quotation | None = None
+    ) -> None:
+        """Reads the state only. Before the row exists the handler does the checking."""
+        if self._state is None:
+            return
+        if actor.is_system:
+            raise ApplicationError(
+                "The platform's moves are not commands",
+                {"code": "ROLE_NOT_ALLOWED"},
+                type="Forbidden",
+                non_retryable=True,
+            )
+        try:
+            check_move(self._state.status, target, actor, self._parties(), self._ctx(quotation))
+        except MoveRefused as refused:
+            raise _refusal(refused) from None
+
+    def _check_quotation_dates(self, quotation: Quotation) -> None:
+        if quotation.valid_until <= workflow.now():
+            raise ApplicationError(
+                "valid_until must be in the future",
+                {"code": "QUOTATION_ALREADY_EXPIRED"},
+                type="Invalid",
+                non_retryable=True,
+            )
+
+    async def _move(
+        self,
+        target: BookingStatus,
+        actor: Actor,
+        notes: str | None,
+        *,
+        quotation: Quotation | None = None,
+        changes: BookingChanges | None = None,
+        reason: str | None = None,
+    ) -> BookingView:
+        async with self._lock:
+            state = self._require_state()
+            source = state.status
+            # Checked again here: a validator that ran while an earlier move was in flight saw
+            # the state before it.
+            try:
+                check_move(source, target, actor, self._parties(), self._ctx(quotation))
+            except MoveRefused as refused:
+                raise _refusal(refused) from None
+            changes = self._changes_for(source, target, actor, notes, quotation, changes)
+            seq = state.seq + 1
+            # The new status is the state before the write is awaited, so the next validator
+            # already judges against it.
+            state.status = target
+            state.seq = seq
+            state.status_since = workflow.now()
+            if quotation is not None:
+                state.quotation_valid_until = quotation.valid_until
+                state.total_amount = quotation.total_amount
+                state.currency = quotation.currency
+            self._changed()
+            await workflow.execute_local_activity_method(
+                BookingActivities.record_transition,
+                TransitionRecord(
+                    booking_id=state.booking_id,
+                    seq=seq,
+                    from_status=source,
+                    to_status=target,
+                    actor_user_id=actor.user_id,
+                    actor_role=actor.role,
+                    notes=notes,
+                    changes=changes,
+                ),
+                start_to_close_timeout=DB_TIMEOUT,
+                retry_policy=DB_RETRY,
+            )
+            self._index()
+            context = {"status": target.value}
+            if reason:
+                context["reason"] = reason
+            self._notify_parties(seq, "booking_status_changed", context, exclude=actor.user_id)
+            return self._view()
+
+    def _changes_for(
+        self,
+        source: BookingStatus,
+        target: BookingStatus,
+        actor: Actor,
+        notes: str | None,
+        quotation: Quotation | None,
+        changes: BookingChanges | None,
+    ) -> BookingChanges:
+        state = self._require_state()
+        result = changes.model_copy() if changes is not None else BookingChanges()
+        today = workflow.now().date()
+        if quotation is not None:
+            result.quotation_details = {
+                **quotation.model_dump(mode="json", exclude={"caller"}),
+                "sent_at": workflow.now().isoformat(),
+                "sent_by": str(actor.user_id) if actor.user_id else None,
+            }
+            result.total_amount = quotation.total_amount
+            result.currency = quotation.currency
+        if target == S.CONFIRMED and source != S.PAYMENT_PENDING:
+            result.confirmed_date = today
+        if target == S.COMPLETED:
+            result.completion_date = today
+        if target == S.CANCELLED and source in PAID:
+            # The payment workflow performs the refund; the booking records that one is owed.
+            result.refund_requested = {
+                "requested_at": workflow.now().isoformat(),
+                "requested_by": str(actor.user_id) if actor.user_id else None,
+                "role": actor.role,
+                "reason": notes,
+                "amount": str(state.total_amount) if state.total_amount is not None else None,
+                "currency": state.currency,
+                "status_when_cancelled": source.value,
+            }
+        return result
+
+    # ---- notifications ----------------------------------------------------------------------
+
+    def _notify_parties(
+        self, seq: int, template: str, context: dict[str, str], *, exclude: UUID | None
+    ) -> None:
+        state = self._require_state()
+        people = [state.patient_user_id, state.coordinator_id, state.hospital_admin_user_id]
+        self._notify(
+            [p for p in people if p is not None and p != exclude], str(seq), template, context
+        )
+
+    def _notify(
+        self, recipients: list[UUID], key: str, template: str, context: dict[str, str]
+    ) -> None:
+        """Queue one message per person; the key makes each one at most once, for good."""
+        state = self._require_state()
+        for user_id in dict.fromkeys(recipients):
+            state.pending.append(
+                NotificationRequest(
+                    dedupe_key=f"booking:{state.booking_id}:{key}:{user_id}",
+                    user_id=user_id,
+                    template=template,
+                    # Ids, status codes and dates only: the in-app summary carries no PHI.
+                    context={"booking_number": state.booking_number, **context},
+                    type="booking",
+                    reference_type="booking",
+                    reference_id=state.booking_id,
+                )
+            )
+
+    async def _flush_notifications(self) -> None:
+        state = self._require_state()
+        while state.pending:
+            batch = list(state.pending)
+            await asyncio.gather(*(self._start_notification(r) for r in batch))
+            del state.pending[: len(batch)]
+
+    async def _start_notification(self, request: NotificationRequest) -> None:
+        try:
+            await workflow.start_child_workflow(
+                DeliverNotification.run,
+                request,
+                id=notification_workflow_id(request.dedupe_key),
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            # An earlier run (before a crash or continue-as-new) already started it.
+            return
+
+    # ---- helpers ----------------------------------------------------------------------------
+
+    def _initial_state(self, stored: StoredBooking) -> BookingState:
+        return BookingState(
+            booking_id=stored.booking_id,
+            booking_number=stored.booking_number,
+            patient_id=stored.patient_id,
+            hospital_id=stored.hospital_id,
+            status=stored.status,
+            seq=stored.status_seq,
+            status_since=workflow.now(),
+            patient_user_id=stored.patient_user_id,
+            hospital_admin_user_id=stored.hospital_admin_user_id,
+            coordinator_id=stored.coordinator_id,
+        )
+
+    async def _ready(self) -> None:
+        await workflow.wait_condition(lambda: self._state is not None)
+
+    def _require_state(self) -> BookingState:
+        assert self._state is not None, "the booking is not stored yet"
+        return self._state
+
+    def _require_input(self) -> BookingInput:
+        assert self._input is not None
+        return self._input
+
+    def _parties(self) -> Parties:
+        state = self._require_state()
+        return Parties(
+            patient_user_id=state.patient_user_id,
+            hospital_admin_user_id=state.hospital_admin_user_id,
+            coordinator_id=state.coordinator_id,
+        )
+
+    def _ctx(self, quotation: Quotation | None) -> MoveContext:
+        state = self._require_state()
+        return MoveContext(
+            now=workflow.now(),
+            quotation_in_command=quotation is not None,
+            quotation_valid_until=(
+                quotation.valid_until if quotation is not None else state.quotation_valid_until
+            ),
+        )
+
+    def _changed(self) -> None:
+        self._version += 1
+
+    def _index(self) -> None:
+        if not self._require_input().index:
+            return
+        state = self._require_state()
+        updates = [
+            BOOKING_STATUS.value_set(state.status.value),
+            PATIENT_ID.value_set(str(state.patient_id)),
+        ]
+        if state.hospital_id is not None:
+            updates.append(HOSPITAL_ID.value_set(str(state.hospital_id)))
+        workflow.upsert_search_attributes(updates)
+
+    def _view(self) -> BookingView:
+        state = self._require_state()
+        return BookingView(
+            booking_id=state.booking_id,
+            booking_number=state.booking_number,
+            status=state.status,
+            seq=state.seq,
+            coordinator_id=state.coordinator_id,
+        )
+
+
+WORKFLOWS: list[type] = [BookingWorkflow]
+
+
+# ---- for callers: the API today, the upload endpoint and the payment workflow later ---------
+
+
+async def open_booking(client: Client, task_queue: str, input: BookingInput) -> BookingView:
+    """Start the booking's workflow (or reach the running one) and wait until the row is stored.
+
+    USE_EXISTING makes a retry of the same request land on the same workflow; REJECT_DUPLICATE
+    keeps a closed booking from being started again (the caller then reads the stored row)."""
+    start = WithStartWorkflowOperation(
+        BookingWorkflow.run,
+        input,
+        id=workflow_id(input.booking.booking_id),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
+    return await client.execute_update_with_start_workflow(
+        BookingWorkflow.create, start_workflow_operation=start
+    )
+
+
+async def signal_record_uploaded(client: Client, booking_id: UUID, record_id: UUID) -> None:
+    """Tell the booking that the patient uploaded a medical record (its coordinator is told)."""
+    handle = client.get_workflow_handle_for(BookingWorkflow.run, workflow_id(booking_id))
+    await handle.signal(BookingWorkflow.record_uploaded, RecordUploaded(record_id=record_id))

@@ -1,0 +1,721 @@
+"""PaymentWorkflow: one payment from checkout to refunds, the only writer of its status.
+
+Opened by update-with-start from POST /payments (`open` returns the checkout data). Gateway
+webhooks arrive as the `gateway_event` signal, a hint only: before any terminal decision the
+workflow reads the intent / order back from the gateway. Without webhooks it polls the gateway
+every `reconcile_minutes`; after `window_hours` without an outcome it cancels the intent and
+expires the payment. Once completed it issues the invoice (PDF, e-mail) and stays open for
+`refund_days` to take `refund` updates. A completed payment never moves back to failed.
+
+Retrying after a failure is a new payment (a new POST): a booking has at most one open
+(pending / processing) payment at a time, enforced where the row is inserted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from decimal import Decimal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+from temporalio import workflow
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import (
+    RetryPolicy,
+    SearchAttributeKey,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    FailureError,
+    WorkflowAlreadyStartedError,
+)
+
+with workflow.unsafe.imports_passed_through():
+    from activities.coupons import CouponActivities, CouponReleaseRequest, CouponReservationRequest
+    from activities.documents import DocumentActivities, InvoiceRef
+    from activities.payments import (
+        GatewayRef,
+        IntentRequest,
+        InvoiceRequest,
+        IssuedInvoice,
+        NewPayment,
+        PaymentActivities,
+        PaymentChanges,
+        PaymentTransition,
+        Pricing,
+        PricingRequest,
+        RefundRequest,
+        StoredPayment,
+    )
+    from activities.providers.gateways import (
+        GatewayCheckout,
+        GatewayState,
+        GatewayStatus,
+        intent_idempotency_key,
+    )
+    from activities.providers.webhooks import Outcome
+    from domain.access import Role
+    from domain.payment import PaymentGateway as GatewayName
+    from domain.payment import PaymentStatus
+
+import contextlib
+
+from workflows.booking import BookingWorkflow, InvoiceEvent, PaymentEvent
+from workflows.booking import workflow_id as booking_workflow_id
+from workflows.notification import DeliverNotification, NotificationRequest
+from workflows.notification import workflow_id as notification_workflow_id
+
+# Ids and statuses only (rule 9).
+ENTITY_STATUS = SearchAttributeKey.for_keyword("EntityStatus")
+
+DB_TIMEOUT = timedelta(seconds=10)
+DB_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+)
+GATEWAY_TIMEOUT = timedelta(seconds=60)
+# The patient waits on the create: a few tries, then the API answers 503.
+CREATE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=10),
+    maximum_attempts=4,
+)
+# A poll that fails is simply tried again at the next poll.
+POLL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=3,
+)
+# Cancelling and refunding must get through: patient, long retries.
+SETTLE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=10,
+)
+PDF_TIMEOUT = timedelta(minutes=2)
+
+OPEN = frozenset({PaymentStatus.PENDING, PaymentStatus.PROCESSING})
+REFUNDABLE = frozenset({PaymentStatus.COMPLETED, PaymentStatus.PARTIALLY_REFUNDED})
+REFUNDERS = frozenset({Role.ADMIN.value, Role.COORDINATOR.value})
+SYSTEM = "system"
+
+
+def workflow_id(payment_id: UUID) -> str:
+    return f"payment-{payment_id}"
+
+
+class PaymentTimers(BaseModel):
+    reconcile_minutes: int = Field(default=10, ge=1)
+    window_hours: int = Field(default=24, ge=1)
+    refund_days: int = Field(default=180, ge=0)
+
+
+class PaymentInput(BaseModel):
+    payment: NewPayment
+    timers: PaymentTimers = Field(default_factory=PaymentTimers)
+    # Upsert the EntityStatus search attribute (off where the server has none registered).
+    index: bool = True
+
+
+class PaymentCheckout(BaseModel):
+    """The update result of POST /payments: what the checkout page needs."""
+
+    payment_id: UUID
+    status: PaymentStatus
+    gateway: GatewayName
+    amount: Decimal
+    currency: str
+    discount_amount: Decimal = Decimal("0")
+    tax_amount: Decimal = Decimal("0")
+    gateway_id: str | None = None
+    client_secret: str | None = None
+    publishable_key: str | None = None
+    order_id: str | None = None
+    key_id: str | None = None
+
+
+class PaymentView(BaseModel):
+    payment_id: UUID
+    status: PaymentStatus | None
+    amount: Decimal | None = None
+    currency: str | None = None
+    refunded: Decimal = Decimal("0")
+    failure_reason: str | None = None
+    invoice_id: UUID | None = None
+
+
+class GatewayEventSignal(BaseModel):
+    """A verified webhook, reduced to ids and the outcome it suggests (a hint)."""
+
+    event_id: str
+    event_type: str
+    outcome: Outcome = Outcome.OTHER
+
+
+class Caller(BaseModel):
+    user_id: UUID
+    role: str
+
+
+class RefundCommand(BaseModel):
+    caller: Caller
+    # None: everything not yet refunded.
+    amount: Decimal | None = None
+    reason: str = Field(min_length=1, max_length=500)
+
+
+def _refused(kind: str, code: str, message: str) -> ApplicationError:
+    return ApplicationError(message, {"code": code}, type=kind, non_retryable=True)
+
+
+def _as_refusal(err: ActivityError) -> ApplicationError:
+    """The refusal an activity raised, as this update's answer (the API's envelope)."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        if cause.type in ("Invalid", "Conflict", "NotFound", "Forbidden"):
+            details = cause.details[0] if cause.details else {"code": "PAYMENT_REFUSED"}
+            return ApplicationError(cause.message, details, type=cause.type, non_retryable=True)
+        if cause.non_retryable and cause.type and cause.type.startswith("COUPON_"):
+            return _refused("Invalid", cause.type, cause.message)
+    return _refused("Unavailable", "GATEWAY_UNAVAILABLE", "The payment gateway did not answer.")
+
+
+def _code_of(err: ApplicationError) -> str:
+    details = err.details[0] if err.details else None
+    if isinstance(details, dict) and details.get("code"):
+        return str(details["code"])
+    return err.type or "PAYMENT_REFUSED"
+
+
+@workflow.defn(name="PaymentWorkflow")
+class PaymentWorkflow:
+    def __init__(self) -> None:
+        self._input: PaymentInput | None = None
+        self._payment: StoredPayment | None = None
+        self._checkout: PaymentCheckout | None = None
+        self._refusal: ApplicationError | None = None
+        self._events: list[GatewayEventSignal] = []
+        self._failure_reason: str | None = None
+        self._invoice: IssuedInvoice | None = None
+        self._refund_log: list[dict[str, str]] = []
+        # Refund updates run one at a time; so do status writes.
+        self._lock = asyncio.Lock()
+
+    # ---- the main line -----------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: PaymentInput) -> PaymentView:
+        self._input = input
+        try:
+            await self._open(input)
+        except ApplicationError as refusal:
+            self._refusal = refusal
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return self._view()
+        payment = self._require()
+        deadline = workflow.now() + timedelta(hours=input.timers.window_hours)
+        poll = timedelta(minutes=input.timers.reconcile_minutes)
+        while payment.status in OPEN:
+            now = workflow.now()
+            if now >= deadline:
+                await self._expire()
+                break
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: bool(self._events), timeout=min(poll, deadline - now)
+                )
+            hints = {event.outcome for event in self._events}
+            self._events.clear()
+            if workflow.now() >= deadline and not hints:
+                continue
+            state = await self._retrieve()
+            if state is not None:
+                await self._settle(state, hints)
+        if payment.status in REFUNDABLE:
+            await self._after_success()
+            until = timedelta(days=input.timers.refund_days)
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: payment.status == PaymentStatus.REFUNDED, timeout=until
+                )
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._view()
+
+    async def _open(self, input: PaymentInput) -> None:
+        new = input.payment
+        try:
+            stored = await workflow.execute_local_activity_method(
+                PaymentActivities.create_payment,
+                new,
+                start_to_close_timeout=DB_TIMEOUT,
+                retry_policy=DB_RETRY,
+            )
+        except ActivityError as err:
+            raise _as_refusal(err) from None
+        self._payment = stored
+        self._index()
+        if new.coupon_code:
+            try:
+                reservation = await workflow.execute_local_activity_method(
+                    CouponActivities.reserve_coupon,
+                    CouponReservationRequest(
+                        payment_id=stored.payment_id,
+                        code=new.coupon_code,
+                        purchase_amount=stored.purchase_amount,
+                        currency=stored.currency,
+                        today=workflow.now().date(),
+                    ),
+                    start_to_close_timeout=DB_TIMEOUT,
+                    retry_policy=DB_RETRY,
+                )
+            except ActivityError as err:
+                refusal = _as_refusal(err)
+                await self._transition(PaymentStatus.CANCELLED, _code_of(refusal))
+                raise refusal from None
+            stored.discount_amount = reservation.discount_amount
+        pricing: Pricing = await workflow.execute_local_activity_method(
+            PaymentActivities.price_payment,
+            PricingRequest(payment_id=stored.payment_id),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+        stored.amount = pricing.amount
+        checkout = PaymentCheckout(
+            payment_id=stored.payment_id,
+            status=stored.status,
+            gateway=stored.gateway,
+            amount=pricing.amount,
+            currency=stored.currency,
+            discount_amount=pricing.discount,
+            tax_amount=pricing.tax,
+        )
+        if pricing.amount == 0:
+            # A coupon covered everything: nothing to collect at the gateway.
+            await self._complete(None)
+            self._checkout = checkout.model_copy(update={"status": stored.status})
+            return
+        try:
+            created: GatewayCheckout = await workflow.execute_activity_method(
+                PaymentActivities.create_gateway_intent,
+                IntentRequest(
+                    payment_id=stored.payment_id,
+                    gateway=stored.gateway,
+                    amount=pricing.amount,
+                    currency=stored.currency,
+                    description=f"Medivoy {stored.reference or stored.payment_id}",
+                ),
+                start_to_close_timeout=GATEWAY_TIMEOUT,
+                retry_policy=CREATE_RETRY,
+            )
+        except ActivityError as err:
+            refusal = _as_refusal(err)
+            await self._fail(_code_of(refusal), notify=False)
+            raise refusal from None
+        stored.gateway_id = created.gateway_id
+        stripe = stored.gateway == GatewayName.STRIPE
+        await self._transition(
+            PaymentStatus.PENDING,
+            "gateway intent created",
+            PaymentChanges(
+                gateway_payment_intent_id=created.gateway_id if stripe else None,
+                gateway_order_id=None if stripe else created.gateway_id,
+                idempotency_key=intent_idempotency_key(stored.payment_id),
+            ),
+        )
+        await self._signal_booking("payment_started", PaymentEvent(payment_id=stored.payment_id))
+        self._checkout = checkout.model_copy(
+            update={
+                "gateway_id": created.gateway_id,
+                "client_secret": created.client_secret,
+                "publishable_key": created.publishable_key,
+                "order_id": created.order_id,
+                "key_id": created.key_id,
+            }
+        )
+
+    # ---- outcomes ----------------------------------------------------------------------------
+
+    async def _retrieve(self) -> GatewayState | None:
+        payment = self._require()
+        if payment.gateway_id is None:
+            return None
+        try:
+            return await workflow.execute_activity_method(
+                PaymentActivities.retrieve_gateway_state,
+                GatewayRef(gateway=payment.gateway, gateway_id=payment.gateway_id),
+                start_to_close_timeout=GATEWAY_TIMEOUT,
+                retry_policy=POLL_RETRY,
+            )
+        except ActivityError:
+            workflow.logger.warning("gateway read failed; trying again at the next poll")
+            return None
+
+    async def _cancel_at_gateway(self) -> GatewayState | None:
+        payment = self._require()
+        if payment.gateway_id is None:
+            return None
+        try:
+            return await workflow.execute_activity_method(
+                PaymentActivities.cancel_gateway_intent,
+                GatewayRef(gateway=payment.gateway, gateway_id=payment.gateway_id),
+                start_to_close_timeout=GATEWAY_TIMEOUT,
+                retry_policy=SETTLE_RETRY,
+            )
+        except ActivityError:
+            return await self._retrieve()
+
+    async def _settle(self, state: GatewayState, hints: set[Outcome]) -> None:
+        """Decide from what the gateway says, never from the webhook's word alone."""
+        payment = self._require()
+        if state.status == GatewayStatus.SUCCEEDED:
+            await self._complete(state)
+        elif state.status in (GatewayStatus.FAILED, GatewayStatus.CANCELED):
+            # Stripe would accept another card on a declined intent: cancel it, so this attempt
+            # cannot be paid after we called it failed. If it was paid meanwhile, it succeeded.
+            after = await self._cancel_at_gateway()
+            if after is not None and after.status == GatewayStatus.SUCCEEDED:
+                await self._complete(after)
+                return
+            await self._fail(state.failure_code or state.gateway_status or state.status.value)
+        elif Outcome.PROCESSING in hints and payment.status == PaymentStatus.PENDING:
+            await self._transition(PaymentStatus.PROCESSING, state.gateway_status)
+
+    async def _complete(self, state: GatewayState | None) -> None:
+        payment = self._require()
+        await self._transition(
+            PaymentStatus.COMPLETED,
+            state.gateway_status if state is not None else "nothing to collect",
+            PaymentChanges(
+                payment_date=workflow.now(),
+                gateway_transaction_id=state.charge_id if state is not None else None,
+            ),
+        )
+        await self._signal_booking("payment_succeeded", PaymentEvent(payment_id=payment.payment_id))
+
+    async def _fail(self, reason: str, *, notify: bool = True) -> None:
+        payment = self._require()
+        self._failure_reason = reason
+        await self._transition(PaymentStatus.FAILED, reason, PaymentChanges(failure_reason=reason))
+        await self._release_coupon()
+        if notify:
+            await self._notify("failed", "payment_failed", {"reason": reason})
+        await self._signal_booking(
+            "payment_failed", PaymentEvent(payment_id=payment.payment_id, note=reason)
+        )
+
+    async def _expire(self) -> None:
+        payment = self._require()
+        state = await self._cancel_at_gateway()
+        if state is not None and state.status == GatewayStatus.SUCCEEDED:
+            await self._complete(state)
+            return
+        reason = "payment_expired"
+        self._failure_reason = reason
+        await self._transition(PaymentStatus.EXPIRED, reason, PaymentChanges(failure_reason=reason))
+        await self._release_coupon()
+        await self._notify("expired", "payment_failed", {"reason": reason})
+        await self._signal_booking(
+            "payment_failed", PaymentEvent(payment_id=payment.payment_id, note=reason)
+        )
+
+    async def _release_coupon(self) -> None:
+        payment = self._require()
+        if not self._require_input().payment.coupon_code:
+            return
+        await workflow.execute_local_activity_method(
+            CouponActivities.release_coupon,
+            CouponReleaseRequest(payment_id=payment.payment_id),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+
+    async def _after_success(self) -> None:
+        """The invoice: issued, rendered once, e-mailed with its link; then the booking knows."""
+        payment = self._require()
+        invoice: IssuedInvoice = await workflow.execute_local_activity_method(
+            PaymentActivities.create_invoice,
+            InvoiceRequest(payment_id=payment.payment_id, issued_on=workflow.now().date()),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+        self._invoice = invoice
+        document = await workflow.execute_activity_method(
+            DocumentActivities.load_invoice_document,
+            InvoiceRef(invoice_id=invoice.invoice_id),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+        if document.pdf_storage_key is None:
+            pdf = await workflow.execute_activity_method(
+                DocumentActivities.render_invoice_pdf,
+                document,
+                start_to_close_timeout=PDF_TIMEOUT,
+                retry_policy=SETTLE_RETRY,
+            )
+            await workflow.execute_local_activity_method(
+                DocumentActivities.record_invoice_pdf,
+                pdf,
+                start_to_close_timeout=DB_TIMEOUT,
+                retry_policy=DB_RETRY,
+            )
+        await self._notify(
+            f"invoice:{invoice.invoice_id}",
+            "invoice_issued",
+            {
+                "invoice_number": invoice.invoice_number,
+                "amount": f"{invoice.final_amount}",
+                "currency": invoice.currency,
+                "invoice_url": invoice.pdf_url or "",
+            },
+            reference=("invoice", invoice.invoice_id),
+        )
+        await self._signal_booking("invoice_sent", InvoiceEvent(invoice_id=invoice.invoice_id))
+
+    # ---- signals and updates -----------------------------------------------------------------
+
+    @workflow.signal
+    def gateway_event(self, event: GatewayEventSignal) -> None:
+        if self._payment is not None and self._payment.status not in OPEN:
+            workflow.logger.info("gateway event %s after settlement ignored", event.event_type)
+            return
+        self._events.append(event)
+
+    @workflow.update
+    async def open(self) -> PaymentCheckout:
+        """The update of update-with-start: the checkout once the intent exists, or the refusal."""
+        await workflow.wait_condition(
+            lambda: self._checkout is not None or self._refusal is not None
+        )
+        if self._refusal is not None:
+            raise self._refusal
+        assert self._checkout is not None
+        return self._checkout
+
+    @workflow.update
+    async def refund(self, command: RefundCommand) -> PaymentView:
+        async with self._lock:
+            amount = self._refund_amount(command)
+            payment = self._require()
+            number = payment.refunds + 1
+            payment.refunds = number
+            payment.refunded += amount
+            assert payment.gateway_id is not None
+            try:
+                refund = await workflow.execute_activity_method(
+                    PaymentActivities.refund_at_gateway,
+                    RefundRequest(
+                        payment_id=payment.payment_id,
+                        gateway=payment.gateway,
+                        gateway_id=payment.gateway_id,
+                        amount=amount,
+                        currency=payment.currency,
+                        number=number,
+                    ),
+                    start_to_close_timeout=GATEWAY_TIMEOUT,
+                    retry_policy=SETTLE_RETRY,
+                )
+            except ActivityError:
+                # The number stays used: its key belongs to the refused request.
+                payment.refunded -= amount
+                raise _refused(
+                    "Conflict", "REFUND_FAILED", "The gateway did not accept the refund."
+                ) from None
+            self._refund_log.append(
+                {
+                    "number": str(number),
+                    "refund_id": refund.refund_id,
+                    "amount": str(amount),
+                    "status": refund.status.value,
+                    "reason": command.reason,
+                    "by": str(command.caller.user_id),
+                    "at": workflow.now().isoformat(),
+                }
+            )
+            target = (
+                PaymentStatus.REFUNDED
+                if payment.refunded >= payment.amount
+                else PaymentStatus.PARTIALLY_REFUNDED
+            )
+            await self._transition(
+                target,
+                command.reason,
+                PaymentChanges(
+                    refund_amount=payment.refunded,
+                    refund_date=workflow.now(),
+                    metadata={"refunds": number, "refund_log": list(self._refund_log)},
+                ),
+                actor=command.caller,
+            )
+            return self._view()
+
+    @refund.validator
+    def _validate_refund(self, command: RefundCommand) -> None:
+        self._refund_amount(command)
+
+    def _refund_amount(self, command: RefundCommand) -> Decimal:
+        if command.caller.role not in REFUNDERS:
+            raise _refused("Forbidden", "ROLE_NOT_ALLOWED", "Only admins and coordinators refund.")
+        payment = self._payment
+        if payment is None or payment.status not in REFUNDABLE:
+            status = payment.status.value if payment is not None else "not created"
+            raise _refused(
+                "Conflict",
+                "PAYMENT_NOT_REFUNDABLE",
+                f"Only a completed payment is refunded ({status}).",
+            )
+        left = payment.amount - payment.refunded
+        amount = left if command.amount is None else command.amount
+        if amount <= 0:
+            raise _refused("Invalid", "INVALID_AMOUNT", "A refund needs a positive amount.")
+        if amount > left:
+            raise _refused(
+                "Conflict",
+                "REFUND_EXCEEDS_PAYMENT",
+                f"At most {left} {payment.currency} is left to refund.",
+            )
+        return amount
+
+    @workflow.query
+    def view(self) -> PaymentView:
+        return self._view()
+
+    # ---- helpers -----------------------------------------------------------------------------
+
+    async def _transition(
+        self,
+        target: PaymentStatus,
+        notes: str | None,
+        changes: PaymentChanges | None = None,
+        *,
+        actor: Caller | None = None,
+    ) -> None:
+        """Write a status (or, for the same status, just the changes) with its history row."""
+        payment = self._require()
+        source = payment.status
+        seq = payment.status_seq + 1
+        payment.status = target
+        payment.status_seq = seq
+        await workflow.execute_local_activity_method(
+            PaymentActivities.record_payment_transition,
+            PaymentTransition(
+                payment_id=payment.payment_id,
+                seq=seq,
+                from_status=source,
+                to_status=target,
+                actor_user_id=actor.user_id if actor is not None else None,
+                actor_role=actor.role if actor is not None else SYSTEM,
+                notes=notes,
+                changes=changes or PaymentChanges(),
+            ),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+        self._index()
+
+    async def _signal_booking(self, name: str, event: PaymentEvent | InvoiceEvent) -> None:
+        payment = self._require()
+        if payment.booking_id is None:
+            return
+        handle = workflow.get_external_workflow_handle_for(
+            BookingWorkflow.run, booking_workflow_id(payment.booking_id)
+        )
+        try:
+            await handle.signal(name, event)
+        except FailureError as err:
+            # The booking's workflow is gone (closed): the payment goes on regardless.
+            workflow.logger.warning("booking signal %s not delivered: %s", name, err.message)
+
+    async def _notify(
+        self,
+        key: str,
+        template: str,
+        context: dict[str, str],
+        *,
+        reference: tuple[str, UUID] | None = None,
+    ) -> None:
+        payment = self._require()
+        if payment.patient_user_id is None:
+            return
+        ref_type, ref_id = reference or ("payment", payment.payment_id)
+        request = NotificationRequest(
+            dedupe_key=f"payment:{payment.payment_id}:{key}",
+            user_id=payment.patient_user_id,
+            template=template,
+            context={
+                "reference": payment.reference or str(payment.payment_id),
+                "payment_id": str(payment.payment_id),
+                **context,
+            },
+            type="payment",
+            reference_type=ref_type,
+            reference_id=ref_id,
+        )
+        try:
+            await workflow.execute_child_workflow(
+                DeliverNotification.run,
+                request,
+                id=notification_workflow_id(request.dedupe_key),
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            return
+
+    def _index(self) -> None:
+        if self._require_input().index and self._payment is not None:
+            workflow.upsert_search_attributes([ENTITY_STATUS.value_set(self._payment.status.value)])
+
+    def _require(self) -> StoredPayment:
+        assert self._payment is not None, "the payment is not stored yet"
+        return self._payment
+
+    def _require_input(self) -> PaymentInput:
+        assert self._input is not None
+        return self._input
+
+    def _view(self) -> PaymentView:
+        payment = self._payment
+        if payment is None:
+            new = self._require_input().payment
+            return PaymentView(payment_id=new.payment_id, status=None)
+        return PaymentView(
+            payment_id=payment.payment_id,
+            status=payment.status,
+            amount=payment.amount,
+            currency=payment.currency,
+            refunded=payment.refunded,
+            failure_reason=self._failure_reason,
+            invoice_id=self._invoice.invoice_id if self._invoice is not None else None,
+        )
+
+
+WORKFLOWS: list[type] = [PaymentWorkflow]
+
+
+# ---- for callers: the API --------------------------------------------------------------------
+
+
+async def open_payment(client: Client, task_queue: str, input: PaymentInput) -> PaymentCheckout:
+    """Start the payment's workflow (or reach the running one) and wait for its checkout.
+
+    USE_EXISTING makes a repeated request (same Idempotency-Key, so the same payment id) land on
+    the same workflow and get the same checkout; REJECT_DUPLICATE keeps a settled payment from
+    being started again (the caller reads the stored row instead)."""
+    start = WithStartWorkflowOperation(
+        PaymentWorkflow.run,
+        input,
+        id=workflow_id(input.payment.payment_id),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
+    return await client.execute_update_with_start_workflow(
+        PaymentWorkflow.open, start_workflow_operation=start
+    )
+
+
+async def signal_gateway_event(client: Client, payment_id: UUID, event: GatewayEventSignal) -> None:
+    handle = client.get_workflow_handle_for(PaymentWorkflow.run, workflow_id(payment_id))
+    await handle.signal(PaymentWorkflow.gateway_event, event)
