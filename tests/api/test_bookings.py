@@ -512,3 +512,37 @@ async def _journey_after_accepted(
         assert (await _move(client, headers, booking_id, status)).status_code == 200
     await handle.signal(BookingWorkflow.feedback_received, FeedbackEvent())
     await _status_is(client, people.patient, booking_id, "feedback_received")
+
+
+async def test_a_record_uploaded_while_awaiting_details_tells_the_coordinator(
+    client, people, sessionmaker
+):
+    """The upload endpoint signals the booking's workflow; the workflow tells the staff."""
+    from tests.upload_samples import PDF
+
+    booking_id = (await _request(client, people))["id"]
+    for status in ("under_review", "accepted", "awaiting_medical_details"):
+        assert (await _move(client, people.coordinator, booking_id, status)).status_code == 200
+    uploaded = await client.post(
+        "/medical-records",
+        headers=people.patient,
+        data={"record_type": "mri", "title": "Knee MRI"},
+        files={"file": ("knee-mri.pdf", PDF, "application/pdf")},
+    )
+    assert uploaded.status_code == 201, uploaded.text
+    record_id = uploaded.json()["data"]["id"]
+
+    async def staff_told() -> list[Notification] | None:
+        async with sessionmaker() as db:
+            rows = list(
+                await db.scalars(
+                    select(Notification).where(
+                        Notification.dedupe_key.like(f"booking:{booking_id}:record:{record_id}:%"),
+                        Notification.channel == "in_app",
+                    )
+                )
+            )
+        return rows or None
+
+    told = await eventually(staff_told)
+    assert all("MRI" not in (n.message or "") for n in told)  # no medical detail in-app
