@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import httpx
 
+from tests.helpers import eventually
+
 
 async def test_liveness_database_and_redis_not_configured(client):
     assert (await client.get("/health")).json()["success"] is True
@@ -14,8 +16,12 @@ async def test_liveness_database_and_redis_not_configured(client):
 
 
 async def test_services_report_temporal_worker_and_providers(client):
-    response = await client.get("/health/services")
-    assert response.status_code == 200, response.text
+    # The server lists a poller once the worker's first long poll reaches it.
+    async def healthy():
+        response = await client.get("/health/services")
+        return response if response.status_code == 200 else None
+
+    response = await eventually(healthy)
     data = response.json()["data"]
     assert data["temporal"] == "up"
     assert data["worker"]["pollers"] >= 1
