@@ -61,6 +61,8 @@ class GatewayState(BaseModel):
     status: GatewayStatus
     amount_minor: int
     amount_received_minor: int
+    # What the gateway has refunded of it so far (through Medivoy or its own dashboard).
+    amount_refunded_minor: int = 0
     currency: str
     # The charge (Stripe ch_…) or payment (Razorpay pay_…) that carried the money, if any.
     charge_id: str | None = None
