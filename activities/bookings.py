@@ -116,6 +116,15 @@ class CoordinatorAssignment(BaseModel):
     coordinator_id: uuid.UUID
 
 
+class RefundRecord(BaseModel):
+    """The money side of a booking after a refund: its payment status and, for a cancellation,
+    how the refund it asked for ended (merged into bookings.refund_requested)."""
+
+    booking_id: uuid.UUID
+    payment_status: str | None = None
+    outcome: dict[str, Any] | None = None
+
+
 class AdminsQuery(BaseModel):
     """Who gets the platform's alerts when a booking has no coordinator."""
 
@@ -247,6 +256,25 @@ class BookingActivities:
                 )
 
     @activity.defn
+    async def record_refund(self, record: RefundRecord) -> None:
+        """Set the payment status and merge the refund's outcome; writing it twice leaves the
+        same row (the outcome's keys are set, not appended)."""
+        async with self._sessionmaker() as session, session.begin():
+            booking = await session.scalar(
+                select(Booking).where(Booking.id == record.booking_id).with_for_update()
+            )
+            if booking is None:
+                raise ApplicationError(
+                    f"booking {record.booking_id} not found",
+                    type=BOOKING_NOT_FOUND,
+                    non_retryable=True,
+                )
+            if record.payment_status is not None:
+                booking.payment_status = record.payment_status
+            if record.outcome is not None:
+                booking.refund_requested = {**(booking.refund_requested or {}), **record.outcome}
+
+    @activity.defn
     async def assign_coordinator(self, assignment: CoordinatorAssignment) -> None:
         async with self._sessionmaker() as session, session.begin():
             await session.execute(
@@ -303,6 +331,7 @@ def booking_activity_list(
         activities.update_booking_details,
         activities.assign_coordinator,
         activities.find_admins,
+        activities.record_refund,
     ]
 
 

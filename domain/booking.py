@@ -9,9 +9,10 @@ property tests in tests/domain/test_booking_transitions.py hold it to its promis
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 
 from domain.access import Role
@@ -63,6 +64,43 @@ IN_REVIEW: frozenset[BookingStatus] = frozenset({S.REQUESTED, S.UNDER_REVIEW})
 PAID: frozenset[BookingStatus] = frozenset(
     {S.PAYMENT_COMPLETED, S.INVOICE_SENT, S.TRAVEL_ARRANGEMENT}
 )
+
+# The cancellation policy: the percent of what was paid that a cancellation gives back, by the
+# status the booking was cancelled in (MEDIVOY_CANCELLATION_REFUND_PERCENT overrides it). Full
+# before the trip is arranged, half once it is, nothing once treatment has begun. A status not
+# named gives nothing back. A booking cancelled while its payment is still open always gets
+# everything back: nothing was delivered for it (see cancellation_refund_percent).
+DEFAULT_CANCELLATION_REFUND_PERCENT: dict[str, Decimal] = {
+    S.PAYMENT_COMPLETED.value: Decimal(100),
+    S.INVOICE_SENT.value: Decimal(100),
+    S.TRAVEL_ARRANGEMENT.value: Decimal(50),
+    S.IN_TREATMENT.value: Decimal(0),
+}
+
+
+def check_refund_policy(policy: Mapping[str, Decimal]) -> dict[str, Decimal]:
+    """The policy with its statuses and percents checked (ValueError names the bad entry)."""
+    checked: dict[str, Decimal] = {}
+    for status, percent in policy.items():
+        try:
+            BookingStatus(status)
+        except ValueError:
+            raise ValueError(f"{status!r} is not a booking status") from None
+        value = Decimal(percent)
+        if not value.is_finite() or not Decimal(0) <= value <= Decimal(100):
+            raise ValueError(f"the refund for {status} must be a percent from 0 to 100")
+        checked[status] = value
+    return checked
+
+
+def cancellation_refund_percent(
+    status: BookingStatus, policy: Mapping[str, Decimal] | None = None
+) -> Decimal:
+    """The percent of the payment a cancellation in this status gives back."""
+    if status == S.PAYMENT_PENDING:
+        return Decimal(100)
+    rules = DEFAULT_CANCELLATION_REFUND_PERCENT if policy is None else policy
+    return Decimal(rules.get(status.value, Decimal(0)))
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,10 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from domain.booking import DEFAULT_CANCELLATION_REFUND_PERCENT, check_refund_policy
 
 
 class Settings(BaseSettings):
@@ -94,6 +96,16 @@ class Settings(BaseSettings):
     payment_reconcile_minutes: int = Field(default=10, ge=1)
     payment_window_hours: int = Field(default=24, ge=1)
     payment_refund_days: int = Field(default=180, ge=0)
+    # The cancellation policy: percent of the payment refunded when a paid booking is cancelled,
+    # by the status it was in, e.g. {"payment_completed": 100, "travel_arrangement": 50}.
+    cancellation_refund_percent: dict[str, Decimal] = Field(
+        default_factory=lambda: dict(DEFAULT_CANCELLATION_REFUND_PERCENT)
+    )
+
+    @field_validator("cancellation_refund_percent")
+    @classmethod
+    def _known_statuses(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
+        return check_refund_policy(value)
 
     @property
     def jwt_key(self) -> str:

@@ -26,7 +26,7 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.bookings import (
@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
         CoordinatorAssignment,
         DetailsUpdate,
         NewBooking,
+        RefundRecord,
         StoredBooking,
         TransitionRecord,
     )
@@ -51,10 +52,12 @@ with workflow.unsafe.imports_passed_through():
         MoveContext,
         MoveRefused,
         Parties,
+        cancellation_refund_percent,
         check_assignment,
         check_edit,
         check_move,
     )
+    from domain.payment import PaymentStatus
 
 from workflows.notification import DeliverNotification, NotificationRequest
 from workflows.notification import workflow_id as notification_workflow_id
@@ -71,6 +74,18 @@ DB_RETRY = RetryPolicy(
 )
 # Continue-as-new well before Temporal's own limits (also when the server suggests it).
 MAX_HISTORY_EVENTS = 2000
+# A cancelled booking stays open this long for the refund it asked of its payment: the payment
+# workflow retries the gateway for hours; past this, the outcome is left to staff.
+REFUND_WAIT = timedelta(days=7)
+# The booking's payment status after a refund, by the payment's status.
+PAYMENT_STATUS_AFTER_REFUND = {
+    PaymentStatus.REFUNDED: BookingPaymentStatus.REFUNDED,
+    PaymentStatus.PARTIALLY_REFUNDED: BookingPaymentStatus.PARTIALLY_REFUNDED,
+    PaymentStatus.COMPLETED: BookingPaymentStatus.PAID,
+    PaymentStatus.CANCELLED: BookingPaymentStatus.UNPAID,
+    PaymentStatus.FAILED: BookingPaymentStatus.UNPAID,
+    PaymentStatus.EXPIRED: BookingPaymentStatus.UNPAID,
+}
 
 S = BookingStatus
 
@@ -114,6 +129,12 @@ class BookingState(BaseModel):
     reminded_seq: int = 0
     review_alerted_seq: int = 0
     assignments: int = 0
+    # The payment in play: the open one (payment_started) or the one that paid (succeeded).
+    payment_id: UUID | None = None
+    # Cancelled with money taken: the payment workflow was asked for the policy's refund and
+    # the booking stays open until it answers (refund_settled).
+    refund_awaited: bool = False
+    cancelled_from: BookingStatus | None = None
     # Notifications decided but not yet started (started by the main loop, in order).
     pending: list[NotificationRequest] = Field(default_factory=list)
 
@@ -125,6 +146,8 @@ class BookingInput(BaseModel):
     # has none registered). An input, so replays decide the same way.
     index: bool = True
     max_history_events: int = MAX_HISTORY_EVENTS
+    # The cancellation policy (percent refunded by status); None: domain's default.
+    refund_policy: dict[str, Decimal] | None = None
     # Set by continue-as-new: the booking already exists, carry on from here.
     carried: BookingState | None = None
 
@@ -195,6 +218,33 @@ class FeedbackEvent(BaseModel):
     review_id: UUID | None = None
 
 
+class BookingCancelled(BaseModel):
+    """To the payment workflow (signal cancel_for_booking): the booking is cancelled; cancel
+    the payment if it is still open and refund `percent` of what was paid."""
+
+    booking_id: UUID
+    percent: Decimal = Field(ge=0, le=100)
+    reason: str | None = None
+    requested_by: UUID | None = None
+    role: str = SYSTEM
+
+
+class RefundSettled(BaseModel):
+    """From the payment workflow (signal refund_settled): where the payment's money stands
+    after a refund, or after the cancellation it was asked for."""
+
+    payment_id: UUID
+    payment_status: PaymentStatus
+    # This refund, and everything refunded of the payment so far.
+    amount: Decimal = Decimal("0")
+    refunded_total: Decimal = Decimal("0")
+    currency: str | None = None
+    # refunded, nothing_to_refund, payment_cancelled or failed (staff must act).
+    outcome: str = "refunded"
+    # The answer to this booking's cancellation (the booking stops waiting for it).
+    for_cancellation: bool = False
+
+
 class WaitingFor(BaseModel):
     status: BookingStatus
     description: str
@@ -242,8 +292,12 @@ class BookingWorkflow:
             await self._flush_notifications()
             info = workflow.info()
             if state.status in TERMINAL:
-                await self._quiesce()
-                return self._view()
+                # A payment signal handled while quiescing may have asked for a refund too.
+                while True:
+                    await self._await_refund()
+                    await self._quiesce()
+                    if not state.refund_awaited:
+                        return self._view()
             if (
                 info.is_continue_as_new_suggested()
                 or info.get_current_history_length() >= input.max_history_events
@@ -253,6 +307,21 @@ class BookingWorkflow:
                     workflow.continue_as_new(input.model_copy(update={"carried": self._state}))
                 continue
             await self._wait_for_change_or_timer()
+
+    async def _await_refund(self) -> None:
+        state = self._require_state()
+        if not state.refund_awaited:
+            return
+        try:
+            await workflow.wait_condition(lambda: not state.refund_awaited, timeout=REFUND_WAIT)
+        except TimeoutError:
+            state.refund_awaited = False
+            await self._record_refund(
+                RefundRecord(
+                    booking_id=state.booking_id,
+                    outcome={"status": "no_answer", "needs_staff": True},
+                )
+            )
 
     async def _quiesce(self) -> None:
         """Return with no handler running and no notification unsent, checked after the last
@@ -385,9 +454,11 @@ class BookingWorkflow:
     @workflow.update
     async def cancel(self, cancellation: Cancellation) -> BookingView:
         await self._ready()
-        return await self._move(
+        view = await self._move(
             S.CANCELLED, cancellation.caller.actor(), cancellation.reason, reason="cancelled"
         )
+        await self._ask_for_refund(cancellation)
+        return view
 
     @cancel.validator
     def _validate_cancel(self, cancellation: Cancellation) -> None:
@@ -478,19 +549,25 @@ class BookingWorkflow:
 
     @workflow.signal
     async def payment_started(self, event: PaymentEvent) -> None:
-        await self._system_move(
+        if await self._cancelled_before(event):
+            return
+        if await self._system_move(
             S.PAYMENT_PENDING,
             event.note,
             BookingChanges(payment_status=BookingPaymentStatus.PENDING),
-        )
+        ):
+            self._require_state().payment_id = event.payment_id
 
     @workflow.signal
     async def payment_succeeded(self, event: PaymentEvent) -> None:
-        await self._system_move(
+        if await self._cancelled_before(event):
+            return
+        if await self._system_move(
             S.PAYMENT_COMPLETED,
             event.note,
             BookingChanges(payment_status=BookingPaymentStatus.PAID),
-        )
+        ):
+            self._require_state().payment_id = event.payment_id
 
     @workflow.signal
     async def payment_failed(self, event: PaymentEvent) -> None:
@@ -510,6 +587,105 @@ class BookingWorkflow:
     async def feedback_received(self, event: FeedbackEvent) -> None:
         await self._system_move(S.FEEDBACK_RECEIVED, None)
 
+    @workflow.signal
+    async def refund_settled(self, event: RefundSettled) -> None:
+        """The payment refunded (a cancellation's refund, a staff refund, one made at the
+        gateway): the booking's payment status follows, and a cancellation's outcome is kept."""
+        await self._ready()
+        state = self._require_state()
+        outcome: dict[str, Any] | None = None
+        if event.for_cancellation:
+            outcome = {
+                "status": event.outcome,
+                "payment_id": str(event.payment_id),
+                "refunded_amount": str(event.amount),
+                "refunded_total": str(event.refunded_total),
+                "settled_at": workflow.now().isoformat(),
+                "needs_staff": event.outcome == "failed",
+            }
+        status = PAYMENT_STATUS_AFTER_REFUND.get(event.payment_status)
+        await self._record_refund(
+            RefundRecord(
+                booking_id=state.booking_id,
+                payment_status=status.value if status is not None else None,
+                outcome=outcome,
+            )
+        )
+        if event.for_cancellation:
+            state.refund_awaited = False
+        self._changed()
+
+    async def _cancelled_before(self, event: PaymentEvent) -> bool:
+        """A payment that started (or paid) after the booking was cancelled: it is told to
+        cancel and give everything back, and the booking waits for that. Checked without
+        awaiting first, so the other payment signals keep their order (and recorded
+        histories replay)."""
+        state = self._state
+        if state is None or state.status != S.CANCELLED or event.payment_id is None:
+            return False
+        if state.payment_id == event.payment_id:
+            # Already asked at the cancellation.
+            return True
+        state.payment_id = event.payment_id
+        await self._signal_payment(
+            BookingCancelled(booking_id=state.booking_id, percent=Decimal(100), reason="cancelled")
+        )
+        return True
+
+    async def _ask_for_refund(self, cancellation: Cancellation) -> None:
+        """Cancelled with a payment open or paid: ask the payment for the policy's refund."""
+        state = self._require_state()
+        source = state.cancelled_from
+        if source is None or (source not in PAID and source != S.PAYMENT_PENDING):
+            return
+        if state.payment_id is None:
+            # Paid outside a payment workflow (or before the booking knew its id): staff refund.
+            await self._record_refund(
+                RefundRecord(
+                    booking_id=state.booking_id,
+                    outcome={"status": "no_payment_known", "needs_staff": True},
+                )
+            )
+            return
+        percent = cancellation_refund_percent(source, self._require_input().refund_policy)
+        caller = cancellation.caller
+        await self._signal_payment(
+            BookingCancelled(
+                booking_id=state.booking_id,
+                percent=percent,
+                reason=cancellation.reason,
+                requested_by=caller.user_id,
+                role=caller.role.value,
+            )
+        )
+
+    async def _signal_payment(self, cancelled: BookingCancelled) -> None:
+        state = self._require_state()
+        assert state.payment_id is not None
+        handle = workflow.get_external_workflow_handle(f"payment-{state.payment_id}")
+        try:
+            await handle.signal("cancel_for_booking", cancelled)
+        except FailureError as err:
+            # The payment's workflow has ended (its refund window is over): staff refund.
+            workflow.logger.warning("refund request not delivered: %s", err.message)
+            await self._record_refund(
+                RefundRecord(
+                    booking_id=state.booking_id,
+                    outcome={"status": "payment_closed", "needs_staff": True},
+                )
+            )
+            return
+        state.refund_awaited = True
+        self._changed()
+
+    async def _record_refund(self, record: RefundRecord) -> None:
+        await workflow.execute_local_activity_method(
+            BookingActivities.record_refund,
+            record,
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+        )
+
     async def _system_move(
         self,
         target: BookingStatus,
@@ -518,18 +694,20 @@ class BookingWorkflow:
         *,
         reason: str | None = None,
         only_from: BookingStatus | None = None,
-    ) -> None:
+    ) -> bool:
         """A platform event moves the booking if it still fits; a late or repeated one (a
-        webhook delivered twice) is logged and dropped."""
+        webhook delivered twice) is logged and dropped. True when it moved."""
         await self._ready()
         state = self._require_state()
         if only_from is not None and state.status != only_from:
             workflow.logger.info("%s ignored in %s", target.value, state.status.value)
-            return
+            return False
         try:
             await self._move(target, Actor(SYSTEM), notes, changes=changes, reason=reason)
         except ApplicationError as refused:
             workflow.logger.info("%s ignored: %s", target.value, refused.message)
+            return False
+        return True
 
     # ---- the query: live detail only (reads come from PostgreSQL) ---------------------------
 
@@ -624,6 +802,8 @@ class BookingWorkflow:
             state.status = target
             state.seq = seq
             state.status_since = workflow.now()
+            if target == S.CANCELLED:
+                state.cancelled_from = source
             if quotation is not None:
                 state.quotation_valid_until = quotation.valid_until
                 state.total_amount = quotation.total_amount
@@ -675,8 +855,8 @@ class BookingWorkflow:
             result.confirmed_date = today
         if target == S.COMPLETED:
             result.completion_date = today
-        if target == S.CANCELLED and source in PAID:
-            # The payment workflow performs the refund; the booking records that one is owed.
+        if target == S.CANCELLED and (source in PAID or source == S.PAYMENT_PENDING):
+            # The payment workflow performs the refund; the booking records what it asked for.
             result.refund_requested = {
                 "requested_at": workflow.now().isoformat(),
                 "requested_by": str(actor.user_id) if actor.user_id else None,
@@ -685,6 +865,11 @@ class BookingWorkflow:
                 "amount": str(state.total_amount) if state.total_amount is not None else None,
                 "currency": state.currency,
                 "status_when_cancelled": source.value,
+                "percent": str(
+                    cancellation_refund_percent(source, self._require_input().refund_policy)
+                ),
+                "payment_id": str(state.payment_id) if state.payment_id else None,
+                "status": "requested",
             }
         return result
 

@@ -59,12 +59,19 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.providers.webhooks import Outcome
     from domain.access import Role
+    from domain.money import from_minor, to_minor
     from domain.payment import PaymentGateway as GatewayName
-    from domain.payment import PaymentStatus
+    from domain.payment import PaymentStatus, cancellation_refund
 
 import contextlib
 
-from workflows.booking import BookingWorkflow, InvoiceEvent, PaymentEvent
+from workflows.booking import (
+    BookingCancelled,
+    BookingWorkflow,
+    InvoiceEvent,
+    PaymentEvent,
+    RefundSettled,
+)
 from workflows.booking import workflow_id as booking_workflow_id
 from workflows.notification import DeliverNotification, NotificationRequest
 from workflows.notification import workflow_id as notification_workflow_id
@@ -101,6 +108,8 @@ OPEN = frozenset({PaymentStatus.PENDING, PaymentStatus.PROCESSING})
 REFUNDABLE = frozenset({PaymentStatus.COMPLETED, PaymentStatus.PARTIALLY_REFUNDED})
 REFUNDERS = frozenset({Role.ADMIN.value, Role.COORDINATOR.value})
 SYSTEM = "system"
+# Patch ids (workflow.patched): behaviour added after histories were recorded.
+REFUND_FOLLOWUPS = "refund-followups"
 
 
 def workflow_id(payment_id: UUID) -> str:
@@ -201,6 +210,13 @@ class PaymentWorkflow:
         self._failure_reason: str | None = None
         self._invoice: IssuedInvoice | None = None
         self._refund_log: list[dict[str, str]] = []
+        # The booking was cancelled (signal cancel_for_booking): cancel, or refund by policy.
+        self._cancellation: BookingCancelled | None = None
+        self._cancellation_answered = False
+        # Cancelled before the money arrived: no invoice, everything goes back.
+        self._cancelled_while_open = False
+        # Refund events after completion: read the gateway for refunds made outside Medivoy.
+        self._refund_hints: list[GatewayEventSignal] = []
         # Refund updates run one at a time; so do status writes.
         self._lock = asyncio.Lock()
 
@@ -219,14 +235,20 @@ class PaymentWorkflow:
         deadline = workflow.now() + timedelta(hours=input.timers.window_hours)
         poll = timedelta(minutes=input.timers.reconcile_minutes)
         while payment.status in OPEN:
+            if self._cancellation is not None:
+                await self._cancel_open()
+                break
             now = workflow.now()
             if now >= deadline:
                 await self._expire()
                 break
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    lambda: bool(self._events), timeout=min(poll, deadline - now)
+                    lambda: bool(self._events) or self._cancellation is not None,
+                    timeout=min(poll, deadline - now),
                 )
+            if self._cancellation is not None:
+                continue
             hints = {event.outcome for event in self._events}
             self._events.clear()
             if workflow.now() >= deadline and not hints:
@@ -235,14 +257,42 @@ class PaymentWorkflow:
             if state is not None:
                 await self._settle(state, hints)
         if payment.status in REFUNDABLE:
-            await self._after_success()
-            until = timedelta(days=input.timers.refund_days)
-            with contextlib.suppress(TimeoutError):
-                await workflow.wait_condition(
-                    lambda: payment.status == PaymentStatus.REFUNDED, timeout=until
-                )
+            if not self._cancelled_while_open:
+                await self._after_success()
+            await self._refund_window(timedelta(days=input.timers.refund_days))
         await workflow.wait_condition(workflow.all_handlers_finished)
+        if self._cancellation is not None and not self._cancellation_answered:
+            # Cancelled after this payment had already ended (failed, expired): nothing to do.
+            await self._answer_cancellation("nothing_to_refund")
         return self._view()
+
+    async def _refund_window(self, until: timedelta) -> None:
+        """Completed: take refunds (updates, the booking's cancellation, refunds made at the
+        gateway itself) until everything is refunded or the window closes."""
+        payment = self._require()
+        deadline = workflow.now() + until
+        while payment.status != PaymentStatus.REFUNDED:
+            if self._cancellation is not None and not self._cancellation_answered:
+                await self._refund_for_cancellation()
+                continue
+            if self._refund_hints:
+                self._refund_hints.clear()
+                await self._sync_outside_refunds()
+                continue
+            now = workflow.now()
+            if now >= deadline:
+                return
+            try:
+                await workflow.wait_condition(
+                    lambda: (
+                        payment.status == PaymentStatus.REFUNDED
+                        or (self._cancellation is not None and not self._cancellation_answered)
+                        or bool(self._refund_hints)
+                    ),
+                    timeout=deadline - now,
+                )
+            except TimeoutError:
+                return
 
     async def _open(self, input: PaymentInput) -> None:
         new = input.payment
@@ -325,7 +375,23 @@ class PaymentWorkflow:
                 idempotency_key=intent_idempotency_key(stored.payment_id),
             ),
         )
-        await self._signal_booking("payment_started", PaymentEvent(payment_id=stored.payment_id))
+        started = await self._signal_booking(
+            "payment_started", PaymentEvent(payment_id=stored.payment_id)
+        )
+        if not started and self._cancellation is None:
+            # The booking's workflow has ended since the row was checked: it was cancelled or
+            # closed meanwhile. Nothing may be collected for it.
+            assert stored.booking_id is not None
+            self._cancellation = BookingCancelled(
+                booking_id=stored.booking_id, percent=Decimal(100), reason="booking_closed"
+            )
+            await self._cancel_open()
+            if stored.status == PaymentStatus.CANCELLED:
+                raise _refused(
+                    "Conflict",
+                    "BOOKING_NOT_PAYABLE",
+                    "The booking was closed before it could be paid.",
+                )
         self._checkout = checkout.model_copy(
             update={
                 "gateway_id": created.gateway_id,
@@ -371,17 +437,70 @@ class PaymentWorkflow:
         """Decide from what the gateway says, never from the webhook's word alone."""
         payment = self._require()
         if state.status == GatewayStatus.SUCCEEDED:
-            await self._complete(state)
+            await self._accept_success(state)
         elif state.status in (GatewayStatus.FAILED, GatewayStatus.CANCELED):
             # Stripe would accept another card on a declined intent: cancel it, so this attempt
             # cannot be paid after we called it failed. If it was paid meanwhile, it succeeded.
             after = await self._cancel_at_gateway()
             if after is not None and after.status == GatewayStatus.SUCCEEDED:
-                await self._complete(after)
+                await self._accept_success(after)
                 return
             await self._fail(state.failure_code or state.gateway_status or state.status.value)
         elif Outcome.PROCESSING in hints and payment.status == PaymentStatus.PENDING:
             await self._transition(PaymentStatus.PROCESSING, state.gateway_status)
+
+    async def _accept_success(self, state: GatewayState) -> None:
+        """Completed only when the gateway holds exactly what was asked, in its currency.
+        Anything else (a tampered checkout, a partial payment) is given back and the attempt
+        fails: the patient pays again the right amount, no money is kept on a guess."""
+        payment = self._require()
+        expected = to_minor(payment.amount, payment.currency)
+        received = state.amount_received_minor
+        if state.currency.upper() == payment.currency.upper() and received == expected:
+            await self._complete(state)
+            return
+        reason = "amount_mismatch"
+        note = f"received {received} {state.currency} minor units, expected {expected}"
+        workflow.logger.error("payment %s: %s", payment.payment_id, note)
+        refunded = Decimal("0")
+        if received > 0:
+            number = payment.refunds + 1
+            payment.refunds = number
+            try:
+                await workflow.execute_activity_method(
+                    PaymentActivities.refund_at_gateway,
+                    RefundRequest(
+                        payment_id=payment.payment_id,
+                        gateway=payment.gateway,
+                        gateway_id=state.gateway_id,
+                        amount=from_minor(received, state.currency),
+                        currency=state.currency,
+                        number=number,
+                    ),
+                    start_to_close_timeout=GATEWAY_TIMEOUT,
+                    retry_policy=SETTLE_RETRY,
+                )
+                refunded = from_minor(received, state.currency)
+            except ActivityError:
+                reason = "amount_mismatch_refund_failed"
+        await self._fail(
+            reason,
+            changes=PaymentChanges(
+                gateway_transaction_id=state.charge_id,
+                refund_amount=refunded if refunded else None,
+                refund_date=workflow.now() if refunded else None,
+                metadata={
+                    "refunds": payment.refunds,
+                    "amount_mismatch": {
+                        "expected_minor": expected,
+                        "received_minor": received,
+                        "currency": state.currency,
+                        "refunded": str(refunded),
+                    },
+                },
+            ),
+            notes=note,
+        )
 
     async def _complete(self, state: GatewayState | None) -> None:
         payment = self._require()
@@ -393,12 +512,23 @@ class PaymentWorkflow:
                 gateway_transaction_id=state.charge_id if state is not None else None,
             ),
         )
-        await self._signal_booking("payment_succeeded", PaymentEvent(payment_id=payment.payment_id))
+        if self._cancellation is None:
+            await self._signal_booking(
+                "payment_succeeded", PaymentEvent(payment_id=payment.payment_id)
+            )
 
-    async def _fail(self, reason: str, *, notify: bool = True) -> None:
+    async def _fail(
+        self,
+        reason: str,
+        *,
+        notify: bool = True,
+        changes: PaymentChanges | None = None,
+        notes: str | None = None,
+    ) -> None:
         payment = self._require()
         self._failure_reason = reason
-        await self._transition(PaymentStatus.FAILED, reason, PaymentChanges(failure_reason=reason))
+        changes = (changes or PaymentChanges()).model_copy(update={"failure_reason": reason})
+        await self._transition(PaymentStatus.FAILED, notes or reason, changes)
         await self._release_coupon()
         if notify:
             await self._notify("failed", "payment_failed", {"reason": reason})
@@ -410,7 +540,7 @@ class PaymentWorkflow:
         payment = self._require()
         state = await self._cancel_at_gateway()
         if state is not None and state.status == GatewayStatus.SUCCEEDED:
-            await self._complete(state)
+            await self._accept_success(state)
             return
         reason = "payment_expired"
         self._failure_reason = reason
@@ -420,6 +550,198 @@ class PaymentWorkflow:
         await self._signal_booking(
             "payment_failed", PaymentEvent(payment_id=payment.payment_id, note=reason)
         )
+
+    # ---- the booking's cancellation and refunds ----------------------------------------------
+
+    async def _cancel_open(self) -> None:
+        """The booking was cancelled while this payment was open: cancel it at the gateway. If
+        it was paid meanwhile it completes, and the refund window gives everything back."""
+        payment = self._require()
+        self._cancelled_while_open = True
+        state = await self._cancel_at_gateway()
+        if state is not None and state.status == GatewayStatus.SUCCEEDED:
+            await self._accept_success(state)
+            if payment.status == PaymentStatus.FAILED:
+                # The wrong amount arrived: it was given back already.
+                await self._answer_cancellation("payment_cancelled")
+            return
+        reason = "booking_cancelled"
+        self._failure_reason = reason
+        await self._transition(
+            PaymentStatus.CANCELLED, reason, PaymentChanges(failure_reason=reason)
+        )
+        await self._release_coupon()
+        await self._answer_cancellation("payment_cancelled")
+
+    async def _refund_for_cancellation(self) -> None:
+        """The policy's share of what was paid, less what was refunded already."""
+        cancellation = self._cancellation
+        assert cancellation is not None
+        payment = self._require()
+        async with self._lock:
+            amount = cancellation_refund(
+                payment.amount, payment.refunded, cancellation.percent, payment.currency
+            )
+            if amount <= 0:
+                await self._answer_cancellation("nothing_to_refund")
+                return
+            actor = (
+                Caller(user_id=cancellation.requested_by, role=cancellation.role)
+                if cancellation.requested_by is not None
+                else None
+            )
+            try:
+                await self._refund_locked(
+                    amount,
+                    f"booking cancelled: {cancellation.reason or 'no reason given'}"[:500],
+                    actor,
+                    for_cancellation=True,
+                )
+            except ApplicationError:
+                workflow.logger.error("cancellation refund of %s failed", payment.payment_id)
+                await self._answer_cancellation("failed")
+
+    async def _answer_cancellation(self, outcome: str, amount: Decimal = Decimal("0")) -> None:
+        payment = self._require()
+        self._cancellation_answered = True
+        await self._signal_booking(
+            "refund_settled",
+            RefundSettled(
+                payment_id=payment.payment_id,
+                payment_status=payment.status,
+                amount=amount,
+                refunded_total=payment.refunded,
+                currency=payment.currency,
+                outcome=outcome,
+                for_cancellation=True,
+            ),
+        )
+
+    async def _refund_locked(
+        self, amount: Decimal, reason: str, actor: Caller | None, *, for_cancellation: bool = False
+    ) -> None:
+        """One refund at the gateway, keyed by its number, then its status and history row.
+        The caller holds the lock and has checked the amount."""
+        payment = self._require()
+        number = payment.refunds + 1
+        payment.refunds = number
+        payment.refunded += amount
+        assert payment.gateway_id is not None
+        try:
+            refund = await workflow.execute_activity_method(
+                PaymentActivities.refund_at_gateway,
+                RefundRequest(
+                    payment_id=payment.payment_id,
+                    gateway=payment.gateway,
+                    gateway_id=payment.gateway_id,
+                    amount=amount,
+                    currency=payment.currency,
+                    number=number,
+                ),
+                start_to_close_timeout=GATEWAY_TIMEOUT,
+                retry_policy=SETTLE_RETRY,
+            )
+        except ActivityError:
+            # The number stays used: its key belongs to the refused request.
+            payment.refunded -= amount
+            raise _refused(
+                "Conflict", "REFUND_FAILED", "The gateway did not accept the refund."
+            ) from None
+        self._refund_log.append(
+            {
+                "number": str(number),
+                "refund_id": refund.refund_id,
+                "amount": str(amount),
+                "status": refund.status.value,
+                "reason": reason,
+                "by": str(actor.user_id) if actor is not None else SYSTEM,
+                "at": workflow.now().isoformat(),
+            }
+        )
+        await self._record_refunded(
+            reason,
+            PaymentChanges(metadata={"refunds": number, "refund_log": list(self._refund_log)}),
+            actor,
+        )
+        await self._after_refund(amount, for_cancellation=for_cancellation)
+
+    async def _record_refunded(
+        self, notes: str, changes: PaymentChanges, actor: Caller | None = None
+    ) -> None:
+        payment = self._require()
+        target = (
+            PaymentStatus.REFUNDED
+            if payment.refunded >= payment.amount
+            else PaymentStatus.PARTIALLY_REFUNDED
+        )
+        await self._transition(
+            target,
+            notes,
+            changes.model_copy(
+                update={"refund_amount": payment.refunded, "refund_date": workflow.now()}
+            ),
+            actor=actor,
+        )
+
+    async def _after_refund(self, amount: Decimal, *, for_cancellation: bool = False) -> None:
+        """The booking's payment status follows, and the patient is told."""
+        if not workflow.patched(REFUND_FOLLOWUPS):
+            return
+        payment = self._require()
+        if for_cancellation:
+            self._cancellation_answered = True
+        await self._signal_booking(
+            "refund_settled",
+            RefundSettled(
+                payment_id=payment.payment_id,
+                payment_status=payment.status,
+                amount=amount,
+                refunded_total=payment.refunded,
+                currency=payment.currency,
+                outcome="refunded",
+                for_cancellation=for_cancellation,
+            ),
+        )
+        await self._notify(
+            f"refund:{payment.status_seq}",
+            "payment_refunded",
+            {
+                "amount": f"{amount}",
+                "currency": payment.currency,
+                "refunded_total": f"{payment.refunded}",
+            },
+            wait=False,
+        )
+
+    async def _sync_outside_refunds(self) -> None:
+        """A refund event: if the gateway has refunded more than Medivoy asked for (someone
+        refunded in the gateway's dashboard), record it so the books agree with the money."""
+        payment = self._require()
+        async with self._lock:
+            state = await self._retrieve()
+            if state is None:
+                return
+            at_gateway = from_minor(state.amount_refunded_minor, payment.currency)
+            if at_gateway <= payment.refunded:
+                return
+            extra = min(at_gateway, payment.amount) - payment.refunded
+            payment.refunded += extra
+            self._refund_log.append(
+                {
+                    "number": "gateway",
+                    "refund_id": "",
+                    "amount": str(extra),
+                    "status": "succeeded",
+                    "reason": "refunded at the gateway",
+                    "by": payment.gateway.value,
+                    "at": workflow.now().isoformat(),
+                }
+            )
+            await self._record_refunded(
+                "refunded at the gateway, outside Medivoy",
+                PaymentChanges(metadata={"refund_log": list(self._refund_log)}),
+            )
+            await self._after_refund(extra)
 
     async def _release_coupon(self) -> None:
         payment = self._require()
@@ -479,9 +801,18 @@ class PaymentWorkflow:
     @workflow.signal
     def gateway_event(self, event: GatewayEventSignal) -> None:
         if self._payment is not None and self._payment.status not in OPEN:
+            if event.outcome == Outcome.REFUNDED and self._payment.status in REFUNDABLE:
+                self._refund_hints.append(event)
+                return
             workflow.logger.info("gateway event %s after settlement ignored", event.event_type)
             return
         self._events.append(event)
+
+    @workflow.signal
+    def cancel_for_booking(self, cancelled: BookingCancelled) -> None:
+        """The booking was cancelled: the first word counts (a repeat changes nothing)."""
+        if self._cancellation is None:
+            self._cancellation = cancelled
 
     @workflow.update
     async def open(self) -> PaymentCheckout:
@@ -498,57 +829,7 @@ class PaymentWorkflow:
     async def refund(self, command: RefundCommand) -> PaymentView:
         async with self._lock:
             amount = self._refund_amount(command)
-            payment = self._require()
-            number = payment.refunds + 1
-            payment.refunds = number
-            payment.refunded += amount
-            assert payment.gateway_id is not None
-            try:
-                refund = await workflow.execute_activity_method(
-                    PaymentActivities.refund_at_gateway,
-                    RefundRequest(
-                        payment_id=payment.payment_id,
-                        gateway=payment.gateway,
-                        gateway_id=payment.gateway_id,
-                        amount=amount,
-                        currency=payment.currency,
-                        number=number,
-                    ),
-                    start_to_close_timeout=GATEWAY_TIMEOUT,
-                    retry_policy=SETTLE_RETRY,
-                )
-            except ActivityError:
-                # The number stays used: its key belongs to the refused request.
-                payment.refunded -= amount
-                raise _refused(
-                    "Conflict", "REFUND_FAILED", "The gateway did not accept the refund."
-                ) from None
-            self._refund_log.append(
-                {
-                    "number": str(number),
-                    "refund_id": refund.refund_id,
-                    "amount": str(amount),
-                    "status": refund.status.value,
-                    "reason": command.reason,
-                    "by": str(command.caller.user_id),
-                    "at": workflow.now().isoformat(),
-                }
-            )
-            target = (
-                PaymentStatus.REFUNDED
-                if payment.refunded >= payment.amount
-                else PaymentStatus.PARTIALLY_REFUNDED
-            )
-            await self._transition(
-                target,
-                command.reason,
-                PaymentChanges(
-                    refund_amount=payment.refunded,
-                    refund_date=workflow.now(),
-                    metadata={"refunds": number, "refund_log": list(self._refund_log)},
-                ),
-                actor=command.caller,
-            )
+            await self._refund_locked(amount, command.reason, command.caller)
             return self._view()
 
     @refund.validator
@@ -615,10 +896,13 @@ class PaymentWorkflow:
         )
         self._index()
 
-    async def _signal_booking(self, name: str, event: PaymentEvent | InvoiceEvent) -> None:
+    async def _signal_booking(
+        self, name: str, event: PaymentEvent | InvoiceEvent | RefundSettled
+    ) -> bool:
+        """Tell the booking; False when its workflow has ended (nothing to tell, or too late)."""
         payment = self._require()
         if payment.booking_id is None:
-            return
+            return True
         handle = workflow.get_external_workflow_handle_for(
             BookingWorkflow.run, booking_workflow_id(payment.booking_id)
         )
@@ -627,6 +911,8 @@ class PaymentWorkflow:
         except FailureError as err:
             # The booking's workflow is gone (closed): the payment goes on regardless.
             workflow.logger.warning("booking signal %s not delivered: %s", name, err.message)
+            return False
+        return True
 
     async def _notify(
         self,
@@ -635,7 +921,10 @@ class PaymentWorkflow:
         context: dict[str, str],
         *,
         reference: tuple[str, UUID] | None = None,
+        wait: bool = True,
     ) -> None:
+        """Tell the patient (DeliverNotification child, once per key). wait=False only starts
+        it, so a person's command does not wait on an e-mail provider."""
         payment = self._require()
         if payment.patient_user_id is None:
             return
@@ -654,6 +943,15 @@ class PaymentWorkflow:
             reference_id=ref_id,
         )
         try:
+            if not wait:
+                await workflow.start_child_workflow(
+                    DeliverNotification.run,
+                    request,
+                    id=notification_workflow_id(request.dedupe_key),
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                )
+                return
             await workflow.execute_child_workflow(
                 DeliverNotification.run,
                 request,

@@ -113,6 +113,7 @@ def _state(intent: dict[str, Any]) -> GatewayState:
             if isinstance(charge, dict) and charge.get("captured") and charge.get("paid")
             else 0
         )
+    refunded = charge.get("amount_refunded", 0) if isinstance(charge, dict) else 0
     metadata = intent.get("metadata") or {}
     return GatewayState(
         gateway=GatewayName.STRIPE,
@@ -120,6 +121,7 @@ def _state(intent: dict[str, Any]) -> GatewayState:
         status=status,
         amount_minor=from_stripe_amount(int(intent["amount"]), currency),
         amount_received_minor=from_stripe_amount(int(received or 0), currency),
+        amount_refunded_minor=from_stripe_amount(int(refunded or 0), currency),
         currency=currency,
         charge_id=_id_of(charge),
         failure_code=(error.get("decline_code") or error.get("code")) if error else None,
@@ -185,7 +187,10 @@ class StripePayments:
         )
 
     async def retrieve(self, gateway_id: str) -> GatewayState:
-        return _state(await asyncio.to_thread(self._intent, "retrieve", gateway_id))
+        # The charge expanded: it carries what has been refunded (the intent does not).
+        return _state(
+            await asyncio.to_thread(self._intent, "retrieve", gateway_id, ["latest_charge"])
+        )
 
     async def cancel(self, gateway_id: str) -> GatewayState:
         try:
@@ -235,9 +240,12 @@ class StripePayments:
             raise _error(exc) from None
         return dict(intent.to_dict())
 
-    def _intent(self, verb: str, gateway_id: str) -> dict[str, Any]:
+    def _intent(
+        self, verb: str, gateway_id: str, expand: list[str] | None = None
+    ) -> dict[str, Any]:
+        params: dict[str, Any] = {"expand": expand} if expand else {}
         try:
-            intent = getattr(self._client.v1.payment_intents, verb)(gateway_id)
+            intent = getattr(self._client.v1.payment_intents, verb)(gateway_id, params=params)
         except stripe.StripeError as exc:
             raise _error(exc) from None
         return dict(intent.to_dict())

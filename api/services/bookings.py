@@ -230,7 +230,13 @@ async def create_booking(
         # WorkflowAlreadyStarted: the booking's workflow has run to its end; the row is there.
         with contextlib.suppress(WorkflowAlreadyStartedError):
             await open_booking(
-                temporal, settings.task_queue, BookingInput(booking=booking, timers=timers)
+                temporal,
+                settings.task_queue,
+                BookingInput(
+                    booking=booking,
+                    timers=timers,
+                    refund_policy=settings.cancellation_refund_percent,
+                ),
             )
     return await get_booking(db, user, booking_id)
 
