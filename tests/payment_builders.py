@@ -157,6 +157,27 @@ class FakeGateway:
         intent.status = GatewayStatus.SUCCEEDED
         intent.received = intent.amount
 
+    def pay_wrong_amount(self, gateway_id: str, received: int) -> None:
+        """A tampered or partial payment: the gateway holds another amount than asked."""
+        intent = self.intents[gateway_id]
+        intent.status = GatewayStatus.SUCCEEDED
+        intent.received = received
+
+    def refund_in_dashboard(self, gateway_id: str, amount_minor: int) -> None:
+        """Someone refunds at the gateway itself, not through Medivoy."""
+        intent = self.intents[gateway_id]
+        self.refunds[f"dashboard:{len(self.refunds) + 1}"] = GatewayRefund(
+            gateway=self.name,
+            refund_id=f"re_dash_{len(self.refunds) + 1}",
+            status=RefundStatus.SUCCEEDED,
+            amount_minor=amount_minor,
+            currency=intent.currency,
+            charge_id=intent.id,
+        )
+
+    def refunded(self, gateway_id: str) -> int:
+        return sum(r.amount_minor for r in self.refunds.values() if r.charge_id == gateway_id)
+
     def decline(self, gateway_id: str) -> None:
         intent = self.intents[gateway_id]
         intent.status = GatewayStatus.FAILED
@@ -169,6 +190,7 @@ class FakeGateway:
             status=intent.status,
             amount_minor=intent.amount,
             amount_received_minor=intent.received,
+            amount_refunded_minor=self.refunded(intent.id),
             currency=intent.currency,
             charge_id=f"ch_{intent.id}" if intent.received else None,
             failure_code=intent.failure,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
@@ -42,6 +42,8 @@ from runtime.temporal_server import SEARCH_ATTRIBUTES, binary
 from tests.helpers import eventually, outbox_for
 from tests.payment_builders import Cast, FakeGateway, confirmed_booking, make_cast, make_coupon
 from workflows.booking import WORKFLOWS as BOOKING_WORKFLOWS
+from workflows.booking import BookingWorkflow, Cancellation, StatusChange
+from workflows.booking import workflow_id as booking_workflow_id
 from workflows.notification import WORKFLOWS as NOTIFICATION_WORKFLOWS
 from workflows.payment import (
     Caller,
@@ -451,3 +453,299 @@ async def save_history(handle: WorkflowHandle[Any, Any]) -> None:
             indent=1,
         )
     )
+
+
+# ---- cancellations, wrong amounts, refunds made elsewhere, events out of order ----------------
+
+
+async def paid_booking(
+    env: WorkflowEnvironment,
+    task_queue: str,
+    cast: Cast,
+    gateway: FakeGateway,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> tuple[uuid.UUID, PaymentCheckout, WorkflowHandle[Any, Any]]:
+    booking_id = await booking_ready(env, task_queue, cast)
+    checkout, handle = await start_payment(env, task_queue, cast, booking_id)
+    assert checkout.gateway_id is not None
+    gateway.pay(checkout.gateway_id)
+    await succeeded(handle)
+    await booking_becomes(sessionmaker, booking_id, BookingStatus.INVOICE_SENT)
+    return booking_id, checkout, handle
+
+
+def booking_handle(env: WorkflowEnvironment, booking_id: uuid.UUID) -> WorkflowHandle[Any, Any]:
+    return env.client.get_workflow_handle_for(BookingWorkflow.run, booking_workflow_id(booking_id))
+
+
+async def cancel_booking(
+    env: WorkflowEnvironment, cast: Cast, booking_id: uuid.UUID, reason: str
+) -> None:
+    await booking_handle(env, booking_id).execute_update(
+        BookingWorkflow.cancel, Cancellation(caller=cast.caller(cast.patient), reason=reason)
+    )
+
+
+async def test_cancelling_after_the_invoice_refunds_everything_and_the_booking_waits_for_it(
+    env: WorkflowEnvironment,
+    worker: Worker,
+    task_queue: str,
+    cast: Cast,
+    gateway: FakeGateway,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    booking_id, checkout, handle = await paid_booking(env, task_queue, cast, gateway, sessionmaker)
+
+    await cancel_booking(env, cast, booking_id, "Visa refused")
+
+    payment = await payment_becomes(sessionmaker, checkout.payment_id, P.REFUNDED)
+    assert payment.refund_amount == Decimal("1180.00")
+    assert [key for verb, key in gateway.calls if verb == "refund"] == [
+        f"payment:{checkout.payment_id}:refund:1"
+    ]
+    assert checkout.gateway_id is not None
+    assert gateway.refunded(checkout.gateway_id) == 118000
+    # The booking's workflow ends only once the refund is settled, and records it.
+    view = await booking_handle(env, booking_id).result()
+    assert view.status == BookingStatus.CANCELLED
+    booking = await booking_becomes(sessionmaker, booking_id, BookingStatus.CANCELLED)
+    assert booking.payment_status == "refunded"
+    assert booking.refund_requested is not None
+    assert booking.refund_requested["percent"] == "100"
+    assert booking.refund_requested["status"] == "refunded"
+    assert booking.refund_requested["refunded_amount"] == "1180.00"
+    assert booking.refund_requested["payment_id"] == str(checkout.payment_id)
+    mails = await outbox_for(sessionmaker, cast.patient.email, count=3)
+    assert any("Refund of USD 1180.00" in (m.subject or "") for m in mails)
+    assert (await handle.result()).status == P.REFUNDED
+
+
+async def test_cancelling_once_travel_is_arranged_refunds_by_the_policy(
+    env: WorkflowEnvironment,
+    worker: Worker,
+    task_queue: str,
+    cast: Cast,
+    gateway: FakeGateway,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    booking_id, checkout, handle = await paid_booking(env, task_queue, cast, gateway, sessionmaker)
+    admin = Caller(user_id=cast.admin.id, role="admin")
+    # A refund made earlier counts towards what the policy gives back.
+    await handle.execute_update(
+        PaymentWorkflow.refund,
+        RefundCommand(caller=admin, amount=Decimal("100.00"), reason="airport transfer unused"),
+    )
+    await booking_handle(env, booking_id).execute_update(
+        BookingWorkflow.change_status,
+        StatusChange(caller=cast.caller(cast.coordinator), status=BookingStatus.TRAVEL_ARRANGEMENT),
+    )
+
+    await cancel_booking(env, cast, booking_id, "Changed my mind")
+
+    # Half of 1180.00 is 590.00; 100.00 went back already, so 490.00 now.
+    await booking_handle(env, booking_id).result()
+    payment = await payment_becomes(sessionmaker, checkout.payment_id, P.PARTIALLY_REFUNDED)
+    assert payment.refund_amount == Decimal("590.00")
+    booking = await booking_becomes(sessionmaker, booking_id, BookingStatus.CANCELLED)
+    assert booking.payment_status == "partially_refunded"
+    assert booking.refund_requested is not None
+    assert booking.refund_requested["percent"] == "50"
+    assert booking.refund_requested["refunded_amount"] == "490.00"
+    assert booking.refund_requested["refunded_total"] == "590.00"
+
+
+async def test_cancelling_while_the_payment_is_open_cancels_it_and_gives_the_coupon_back(
+    env: WorkflowEnvironment,
+    worker: Worker,
+    task_queue: str,
+    cast: Cast,
+    gateway: FakeGateway,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    coupon_id = await make_coupon(sessionmaker, "OPEN10")
+    booking_id = await booking_ready(env, task_queue, cast)
+    checkout, handle = await start_payment(env, task_queue, cast, booking_id, coupon="OPEN10")
+    await booking_becomes(sessionmaker, booking_id, BookingStatus.PAYMENT_PENDING)
+
+    await cancel_booking(env, cast, booking_id, "Found a closer clinic")
+
+    cancelled = await payment_becomes(sessionmaker, checkout.payment_id, P.CANCELLED)
+    assert cancelled.failure_reason == "booking_cancelled"
+    assert checkout.gateway_id is not None
+    assert gateway.intents[checkout.gateway_id].status == "canceled"
+    await booking_handle(env, booking_id).result()
+    booking = await booking_becomes(sessionmaker, booking_id, BookingStatus.CANCELLED)
+    assert booking.payment_status == "unpaid"
+    assert booking.refund_requested is not None
+    assert booking.refund_requested["status"] == "payment_cancelled"
+    async with sessionmaker() as db:
+        coupon = await db.get(Coupon, coupon_id)
+        invoices = await db.scalar(select(func.count()).select_from(Invoice))
+    assert coupon is not None and coupon.usage_count == 0
+    assert invoices == 0
+    assert (await handle.result()).status == P.CANCELLED
+
+
+async def test_paid_just_as_the_booking_was_cancelled_gives_everything_back_without_invoice(
+    env: WorkflowEnvironment,
+    worker: Worker,
+    task_queue: str,
+    cast: Cast,
+    gateway: FakeGateway,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    booking_id = await booking_ready(env, task_queue, cast)
+    checkout, handle = await start_payment(env, task_queue, cast, booking_id)
+    await booking_becomes(sessionmaker, booking_id, BookingStatus.PAYMENT_PENDING)
+    assert checkout.gateway_id is not None
+    # The patient pays in one tab and cancels in another; no webhook came yet.
+    gateway.pay(checkout.gateway_id)
+
+    await cancel_booking(env, cast, booking_id, "Cancelled in the other tab")
+
+    payment = await payment_becomes(sessionmaker, checkout.payment_id, P.REFUNDED)
+    assert payment.refund_amount == Decimal("1180.00") and payment.payment_date is not None
+    await booking_handle(env, booking_id).result()
+    booking = await booking_becomes(sessionmaker, booking_id, BookingStatus.CANCELLED)
+    assert booking.payment_status == "refunded"
+    async with sessionmaker() as db:
+        assert await db.scalar(select(func.count()).select_from(Invoice)) == 0
+    assert (await handle.result()).status == P.REFUNDED
+
+
+async def test_a_wrong_amount_at_the_gateway_is_given_back_and_the_attempt_fails(
+    env: WorkflowEnvironment,
+    worker: Worker,
+    task_queue: str,
+    cast: Cast,
+    gateway: FakeGateway,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    booking_id = await booking_ready(env, task_queue, cast)
+    checkout, handle = await start_payment(env, task_queue, cast, booking_id)
+    assert checkout.gateway_id is not None
+    gateway.pay_wrong_amount(checkout.gateway_id, received=1000)
+
+    await succeeded(handle)
+
+    failed = await payment_becomes(sessionmaker, checkout.payment_id, P.FAILED)
+    assert failed.failure_reason == "amount_mismatch"
+    assert failed.refund_amount == Decimal("10.00")
+    assert (failed.metadata_ or {})["amount_mismatch"]["expected_minor"] == 118000
+    assert gateway.refunded(checkout.gateway_id) == 1000
+    await booking_becomes(sessionmaker, booking_id, BookingStatus.CONFIRMED)
+    async with sessionmaker() as db:
+        assert await db.scalar(select(func.count()).select_from(Invoice)) == 0
+
+
+async def test_a_refund_made_in_the_gateway_dashboard_is_recorded(
+    env: WorkflowEnvironment,
+    worker: Worker,
+    task_queue: str,
+    cast: Cast,
+    gateway: FakeGateway,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    booking_id, checkout, handle = await paid_booking(env, task_queue, cast, gateway, sessionmaker)
+    assert checkout.gateway_id is not None
+    gateway.refund_in_dashboard(checkout.gateway_id, 30000)
+
+    await handle.signal(
+        PaymentWorkflow.gateway_event,
+        GatewayEventSignal(
+            event_id="evt_dash_refund", event_type="charge.refunded", outcome=Outcome.REFUNDED
+        ),
+    )
+
+    payment = await payment_becomes(sessionmaker, checkout.payment_id, P.PARTIALLY_REFUNDED)
+    assert payment.refund_amount == Decimal("300.00")
+    booking = await booking_becomes(sessionmaker, booking_id, BookingStatus.INVOICE_SENT)
+
+    async def follows() -> bool:
+        async with sessionmaker() as db:
+            row = await db.get(Booking, booking_id)
+        return row is not None and row.payment_status == "partially_refunded"
+
+    await eventually(follows)
+    assert booking.id == booking_id
+    # What is left to refund through Medivoy is what the gateway still holds.
+    over = await refused(
+        handle.execute_update(
+            PaymentWorkflow.refund,
+            RefundCommand(
+                caller=Caller(user_id=cast.admin.id, role="admin"),
+                amount=Decimal("880.01"),
+                reason="too much",
+            ),
+        )
+    )
+    assert over.details[0]["code"] == "REFUND_EXCEEDS_PAYMENT"
+
+
+async def test_a_failure_event_after_success_never_moves_the_payment_back(
+    env: WorkflowEnvironment,
+    worker: Worker,
+    task_queue: str,
+    cast: Cast,
+    gateway: FakeGateway,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    booking_id, checkout, handle = await paid_booking(env, task_queue, cast, gateway, sessionmaker)
+
+    await handle.signal(
+        PaymentWorkflow.gateway_event,
+        GatewayEventSignal(
+            event_id="evt_late_fail",
+            event_type="payment_intent.payment_failed",
+            outcome=Outcome.FAILED,
+        ),
+    )
+    await succeeded(handle)
+
+    view = await handle.query(PaymentWorkflow.view)
+    assert view.status == P.COMPLETED
+    async with sessionmaker() as db:
+        history = list(
+            await db.scalars(
+                select(PaymentStatusHistory.to_status).where(
+                    PaymentStatusHistory.payment_id == checkout.payment_id
+                )
+            )
+        )
+        invoices = await db.scalar(select(func.count()).select_from(Invoice))
+    assert history.count("completed") == 1 and "failed" not in history
+    assert invoices == 1
+    booking = await booking_becomes(sessionmaker, booking_id, BookingStatus.INVOICE_SENT)
+    assert booking.payment_status == "paid"
+
+
+async def test_a_coupon_that_covers_everything_completes_without_the_gateway(
+    env: WorkflowEnvironment,
+    worker: Worker,
+    task_queue: str,
+    cast: Cast,
+    gateway: FakeGateway,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    await make_coupon(sessionmaker, "FREECARE", percent="100")
+    booking_id = await booking_ready(env, task_queue, cast)
+
+    checkout, handle = await start_payment(env, task_queue, cast, booking_id, coupon="FREECARE")
+
+    assert checkout.amount == Decimal("0.00") and checkout.discount_amount == Decimal("1000.00")
+    assert checkout.status == P.COMPLETED and checkout.client_secret is None
+    assert not [verb for verb, _ in gateway.calls if verb == "create"]
+    booking = await booking_becomes(sessionmaker, booking_id, BookingStatus.INVOICE_SENT)
+    assert booking.payment_status == "paid"
+    async with sessionmaker() as db:
+        invoice = await db.scalar(select(Invoice).where(Invoice.booking_id == booking_id))
+    assert invoice is not None and invoice.final_amount == Decimal("0.00")
+    assert invoice.discount_amount == Decimal("1000.00")
+    # Nothing was paid, so nothing can be refunded.
+    none_left = await refused(
+        handle.execute_update(
+            PaymentWorkflow.refund,
+            RefundCommand(caller=Caller(user_id=cast.admin.id, role="admin"), reason="x"),
+        )
+    )
+    assert none_left.details[0]["code"] == "INVALID_AMOUNT"
