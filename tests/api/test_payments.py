@@ -8,6 +8,9 @@ import hashlib
 import hmac
 import json
 import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from datetime import UTC, datetime
@@ -18,14 +21,16 @@ from typing import Any
 import httpx
 import pytest
 import stripe
+from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from domain.models.bookings import Booking
 from domain.models.notifications import OutboxMessage
-from domain.models.payments import Invoice, Payment, WebhookEvent
+from domain.models.payments import Invoice, Payment, PaymentStatusHistory, WebhookEvent
 from runtime.settings import Settings
+from runtime.temporal_server import TemporalDevServer
 from tests.conftest import login_headers
 from tests.helpers import eventually
 from tests.payment_builders import Cast, confirmed_booking, make_cast
@@ -267,3 +272,141 @@ async def test_coupon_check_tells_the_discount_or_the_refusal(
     unknown = await client.get("/coupons/NOPE", params={"amount": "50"}, headers=patient)
     assert unknown.json()["data"]["refusal_code"] == "COUPON_NOT_FOUND"
     assert (await client.get("/coupons", headers=patient)).status_code == 403
+
+
+# ---- a worker dies mid-payment -----------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+
+
+def _crash_worker(
+    settings: Settings, temporal_address: str, data_dir: Path, crash_at: str | None
+) -> subprocess.Popen[bytes]:
+    """A real worker process (`medivoy worker`, or tests.crash_worker that SIGKILLs itself at
+    `crash_at`) with the same settings as the API under test."""
+    env = {
+        **os.environ,
+        "MEDIVOY_DATABASE_URL": settings.database_url,
+        "MEDIVOY_TEMPORAL_ADDRESS": temporal_address,
+        "MEDIVOY_TASK_QUEUE": settings.task_queue,
+        "MEDIVOY_JWT_SECRET": settings.jwt_secret.get_secret_value(),
+        "MEDIVOY_DATA_DIR": str(data_dir),
+        "MEDIVOY_STORAGE_DIR": settings.storage_dir,
+        "MEDIVOY_STRIPE_SECRET_KEY": settings.stripe_secret_key.get_secret_value(),
+        "MEDIVOY_STRIPE_API_BASE": settings.stripe_api_base,
+        "MEDIVOY_STRIPE_PUBLISHABLE_KEY": settings.stripe_publishable_key,
+        "MEDIVOY_STRIPE_WEBHOOK_SECRET": settings.stripe_webhook_secret.get_secret_value(),
+        "MEDIVOY_LOG_JSON": "false",
+        "MEDIVOY_LOG_LEVEL": "WARNING",
+    }
+    if crash_at is not None:
+        env["MEDIVOY_TEST_CRASH_AT"] = crash_at
+        command = [sys.executable, "-m", "tests.crash_worker"]
+    else:
+        command = [sys.executable, "-m", "runtime.cli", "worker"]
+    return subprocess.Popen(
+        command,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+async def _died(process: subprocess.Popen[bytes], within: float = 60) -> None:
+    async def probe() -> bool:
+        return process.poll() is not None
+
+    await eventually(probe, within)
+    assert process.returncode == -signal.SIGKILL
+
+
+async def test_workers_killed_mid_payment_leave_one_intent_one_invoice_and_one_email(
+    app: FastAPI,
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    temporal_client: Client,
+    temporal_dev_server: TemporalDevServer,
+    localstripe: LocalStripe,
+    tmp_path: Path,
+) -> None:
+    """Two workers are SIGKILLed: the first right after the gateway created the intent and
+    before its id was written, the second right after the invoice row was committed and before
+    Temporal heard of it. A third finishes: one intent, one charge, one invoice, one e-mail."""
+    address = temporal_dev_server.address
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://t/api/v1") as client:
+            cast = await make_cast(sessionmaker, country="Turkey")
+            processes.append(
+                _crash_worker(settings, address, tmp_path, "record_payment_transition:2:before")
+            )
+            booking_id = await confirmed_booking(
+                temporal_client, settings.task_queue, cast, now=datetime.now(UTC)
+            )
+            patient = await login_headers(client, cast.patient.email)
+            body = {"booking_id": str(booking_id), "currency": "USD", "payment_gateway": "stripe"}
+            checkout_call = asyncio.ensure_future(
+                client.post("/payments", headers={**patient, "Idempotency-Key": "k1"}, json=body)
+            )
+            await _died(processes[0])
+            processes.append(_crash_worker(settings, address, tmp_path, "create_invoice:after"))
+            created = await asyncio.wait_for(checkout_call, 90)
+            assert created.status_code == 201, created.text
+            payment_id = created.json()["data"]["payment_id"]
+            intent_id = created.json()["data"]["gateway_id"]
+
+            await asyncio.to_thread(customer_pays, localstripe, intent_id)
+            raw, headers = signed(succeeded_event(intent_id, payment_id))
+            assert (await client.post("/webhooks/stripe", content=raw, headers=headers)).is_success
+            await _died(processes[1])
+            processes.append(_crash_worker(settings, address, tmp_path, None))
+
+            await booking_status(sessionmaker, booking_id, "invoice_sent")
+
+        intents = [r for r in localstripe.posted("/v1/payment_intents") if payment_id in r.body]
+        assert len(intents) == 1
+        confirms = localstripe.posted(f"/v1/payment_intents/{intent_id}/confirm")
+        assert len(confirms) == 1
+        async with sessionmaker() as db:
+            history = list(
+                await db.scalars(
+                    select(PaymentStatusHistory.to_status)
+                    .where(PaymentStatusHistory.payment_id == uuid.UUID(payment_id))
+                    .order_by(PaymentStatusHistory.seq)
+                )
+            )
+            invoices = list(
+                await db.scalars(select(Invoice).where(Invoice.booking_id == booking_id))
+            )
+            payment = await db.get(Payment, uuid.UUID(payment_id))
+        assert history == ["pending", "pending", "completed"]
+        assert payment is not None and payment.gateway_payment_intent_id == intent_id
+        assert len(invoices) == 1
+
+        async def invoice_mails() -> list[OutboxMessage] | None:
+            async with sessionmaker() as db:
+                rows = list(
+                    await db.scalars(
+                        select(OutboxMessage).where(
+                            OutboxMessage.recipient == cast.patient.email,
+                            OutboxMessage.subject.contains(invoices[0].invoice_number),
+                        )
+                    )
+                )
+            return rows or None
+
+        mails = await eventually(invoice_mails, 30)
+        await asyncio.sleep(1)
+        assert len(mails) == 1
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+                try:
+                    process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait()
