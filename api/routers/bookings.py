@@ -107,7 +107,7 @@ async def update_booking(
 @router.delete(
     "/{booking_id}",
     response_model=Envelope[BookingOut],
-    summary="Cancel (a refund request is recorded when already paid)",
+    summary="Cancel (once paid, the payment is refunded by the cancellation policy)",
 )
 async def cancel_booking(
     booking_id: uuid.UUID, body: CancelIn, user: BookingUser, db: DbSession, temporal: Temporal

@@ -410,3 +410,99 @@ async def test_workers_killed_mid_payment_leave_one_intent_one_invoice_and_one_e
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+
+
+async def _paid_through_stripe(
+    client: httpx.AsyncClient,
+    localstripe: LocalStripe,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    booking_id: uuid.UUID,
+    patient: dict[str, str],
+) -> tuple[str, str]:
+    created = await client.post(
+        "/payments",
+        headers=patient,
+        json={"booking_id": str(booking_id), "currency": "USD", "payment_gateway": "stripe"},
+    )
+    assert created.status_code == 201, created.text
+    payment_id, intent_id = (
+        created.json()["data"]["payment_id"],
+        created.json()["data"]["gateway_id"],
+    )
+    await asyncio.to_thread(customer_pays, localstripe, intent_id)
+    raw, headers = signed(succeeded_event(intent_id, payment_id))
+    assert (await client.post("/webhooks/stripe", content=raw, headers=headers)).is_success
+    await booking_status(sessionmaker, booking_id, "invoice_sent")
+    return payment_id, intent_id
+
+
+async def _payment_is(
+    sessionmaker: async_sessionmaker[AsyncSession], payment_id: str, status: str
+) -> Payment:
+    async def probe() -> Payment | None:
+        async with sessionmaker() as db:
+            row = await db.get(Payment, uuid.UUID(payment_id))
+        return row if row is not None and row.status == status else None
+
+    return await eventually(probe, 30)
+
+
+async def test_a_dashboard_refund_is_recorded_and_cancelling_refunds_the_rest_by_policy(
+    client: httpx.AsyncClient,
+    temporal_client: Client,
+    task_queue: str,
+    localstripe: LocalStripe,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    _, booking_id, patient, admin = await ready(client, temporal_client, task_queue, sessionmaker)
+    payment_id, intent_id = await _paid_through_stripe(
+        client, localstripe, sessionmaker, booking_id, patient
+    )
+
+    # Support refunds 100.00 in Stripe's dashboard; Stripe tells us with charge.refunded.
+    stripe_client = stripe.StripeClient(
+        localstripe.api_key, base_addresses={"api": localstripe.url}
+    )
+    refund = await asyncio.to_thread(
+        stripe_client.v1.refunds.create, params={"payment_intent": intent_id, "amount": 10000}
+    )
+    event = {
+        "id": f"evt_{uuid.uuid4().hex[:24]}",
+        "object": "event",
+        "type": "charge.refunded",
+        "data": {
+            "object": {
+                "id": refund["charge"],
+                "object": "charge",
+                "payment_intent": intent_id,
+                "amount_refunded": 10000,
+            }
+        },
+    }
+    raw, headers = signed(event)
+    assert (await client.post("/webhooks/stripe", content=raw, headers=headers)).is_success
+    partial = await _payment_is(sessionmaker, payment_id, "partially_refunded")
+    assert partial.refund_amount == Decimal("100.00")
+
+    cancelled = await client.request(
+        "DELETE",
+        f"/bookings/{booking_id}",
+        headers=patient,
+        json={"reason": "Surgery done at home after all"},
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["data"]["refund_requested"]["percent"] == "100"
+
+    refunded = await _payment_is(sessionmaker, payment_id, "refunded")
+    assert refunded.refund_amount == Decimal("1000.00")
+    ours = [r for r in localstripe.posted("/v1/refunds") if payment_id in r.body]
+    assert len(ours) == 1 and "amount=90000" in ours[0].body
+
+    async def booking_settled() -> dict[str, Any] | None:
+        data = (await client.get(f"/bookings/{booking_id}", headers=admin)).json()["data"]
+        return data if data["payment_status"] == "refunded" else None
+
+    data = await eventually(booking_settled, 30)
+    assert data["status"] == "cancelled"
+    assert data["refund_requested"]["status"] == "refunded"
+    assert data["refund_requested"]["refunded_amount"] == "900.00"
