@@ -438,15 +438,20 @@ async def test_refunds_are_limited_to_what_was_paid(
         await save_history(handle)
 
 
-async def save_history(handle: WorkflowHandle[Any, Any]) -> None:
-    """Record tests/histories/payment_workflow.json for test_replay (a whole life: checkout,
-    webhook, invoice, two refunds). Run: MEDIVOY_RECORD_HISTORY=1 pytest -k refunds_are_limited
-    """
+async def save_history(
+    handle: WorkflowHandle[Any, Any],
+    path: Path = HISTORY_FILE,
+    workflow_type: str = "PaymentWorkflow",
+) -> None:
+    """Record a history for test_replay. payment_workflow.json is a whole life (checkout,
+    webhook, invoice, two refunds): MEDIVOY_RECORD_HISTORY=1 pytest -k refunds_are_limited;
+    payment_cancellation.json and booking_cancellation.json a cancellation refunded by policy:
+    MEDIVOY_RECORD_HISTORY=1 pytest -k travel_is_arranged."""
     history = await handle.fetch_history()
-    HISTORY_FILE.write_text(
+    path.write_text(
         json.dumps(
             {
-                "workflow_type": "PaymentWorkflow",
+                "workflow_type": workflow_type,
                 "workflow_id": handle.id,
                 "history": json.loads(history.to_json()),
             },
@@ -552,6 +557,15 @@ async def test_cancelling_once_travel_is_arranged_refunds_by_the_policy(
     assert booking.refund_requested["percent"] == "50"
     assert booking.refund_requested["refunded_amount"] == "490.00"
     assert booking.refund_requested["refunded_total"] == "590.00"
+    if os.environ.get("MEDIVOY_RECORD_HISTORY"):
+        await env.sleep(timedelta(days=31))
+        await handle.result()
+        await save_history(handle, HISTORY_FILE.with_name("payment_cancellation.json"))
+        await save_history(
+            booking_handle(env, booking_id),
+            HISTORY_FILE.with_name("booking_cancellation.json"),
+            "BookingWorkflow",
+        )
 
 
 async def test_cancelling_while_the_payment_is_open_cancels_it_and_gives_the_coupon_back(
