@@ -180,9 +180,11 @@ def _refused(kind: str, code: str, message: str) -> ApplicationError:
     return ApplicationError(message, {"code": code}, type=kind, non_retryable=True)
 
 
-def _as_refusal(err: ActivityError) -> ApplicationError:
-    """The refusal an activity raised, as this update's answer (the API's envelope)."""
-    cause = err.cause
+def _as_refusal(err: ActivityError | ApplicationError) -> ApplicationError:
+    """The refusal an activity raised, as this update's answer (the API's envelope). A local
+    activity's non-retryable failure reaches the workflow as the ApplicationError itself, an
+    ordinary activity's wrapped in an ActivityError."""
+    cause = err.cause if isinstance(err, ActivityError) else err
     if isinstance(cause, ApplicationError):
         if cause.type in ("Invalid", "Conflict", "NotFound", "Forbidden"):
             details = cause.details[0] if cause.details else {"code": "PAYMENT_REFUSED"}
@@ -303,7 +305,7 @@ class PaymentWorkflow:
                 start_to_close_timeout=DB_TIMEOUT,
                 retry_policy=DB_RETRY,
             )
-        except ActivityError as err:
+        except (ActivityError, ApplicationError) as err:
             raise _as_refusal(err) from None
         self._payment = stored
         self._index()
@@ -321,7 +323,7 @@ class PaymentWorkflow:
                     start_to_close_timeout=DB_TIMEOUT,
                     retry_policy=DB_RETRY,
                 )
-            except ActivityError as err:
+            except (ActivityError, ApplicationError) as err:
                 refusal = _as_refusal(err)
                 await self._transition(PaymentStatus.CANCELLED, _code_of(refusal))
                 raise refusal from None

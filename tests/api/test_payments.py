@@ -28,7 +28,13 @@ from temporalio.client import Client
 
 from domain.models.bookings import Booking
 from domain.models.notifications import OutboxMessage
-from domain.models.payments import Invoice, Payment, PaymentStatusHistory, WebhookEvent
+from domain.models.payments import (
+    Coupon,
+    Invoice,
+    Payment,
+    PaymentStatusHistory,
+    WebhookEvent,
+)
 from runtime.settings import Settings
 from runtime.temporal_server import TemporalDevServer
 from tests.conftest import login_headers
@@ -506,3 +512,54 @@ async def test_a_dashboard_refund_is_recorded_and_cancelling_refunds_the_rest_by
     assert data["status"] == "cancelled"
     assert data["refund_requested"]["status"] == "refunded"
     assert data["refund_requested"]["refunded_amount"] == "900.00"
+
+
+async def test_two_patients_racing_for_a_single_use_coupon_only_one_gets_it(
+    client: httpx.AsyncClient,
+    temporal_client: Client,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    first = await ready(client, temporal_client, task_queue, sessionmaker)
+    second = await ready(client, temporal_client, task_queue, sessionmaker)
+    made = await client.post(
+        "/coupons",
+        headers=first[3],
+        json={
+            "code": "LASTONE",
+            "discount_type": "fixed",
+            "discount_value": "150",
+            "usage_limit": 1,
+        },
+    )
+    assert made.status_code == 201, made.text
+
+    answers = await asyncio.gather(
+        *(
+            client.post(
+                "/payments",
+                headers=patient,
+                json={
+                    "booking_id": str(booking_id),
+                    "currency": "USD",
+                    "payment_gateway": "stripe",
+                    "coupon_code": "LASTONE",
+                },
+            )
+            for _, booking_id, patient, _ in (first, second)
+        )
+    )
+
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [201, 400], [a.text for a in answers]
+    won = next(a for a in answers if a.status_code == 201).json()["data"]
+    lost = next(a for a in answers if a.status_code == 400).json()
+    assert Decimal(won["discount_amount"]) == Decimal("150.00")
+    assert Decimal(won["amount"]) == Decimal("850.00")
+    assert lost["error"]["code"] == "COUPON_USED_UP"
+    async with sessionmaker() as db:
+        coupon_uses = await db.scalar(select(Coupon.usage_count).where(Coupon.code == "LASTONE"))
+        statuses = sorted((await db.scalars(select(Payment.status))).all())
+    assert coupon_uses == 1
+    # The loser's attempt is closed, so that patient can simply pay again without the coupon.
+    assert statuses == ["cancelled", "pending"]

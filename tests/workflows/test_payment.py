@@ -3,6 +3,7 @@ and outbox; an in-memory gateway (tests/payment_builders.FakeGateway) plays Stri
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import uuid
@@ -448,7 +449,8 @@ async def save_history(
     payment_cancellation.json and booking_cancellation.json a cancellation refunded by policy:
     MEDIVOY_RECORD_HISTORY=1 pytest -k travel_is_arranged."""
     history = await handle.fetch_history()
-    path.write_text(
+    await asyncio.to_thread(
+        path.write_text,
         json.dumps(
             {
                 "workflow_type": workflow_type,
@@ -456,7 +458,7 @@ async def save_history(
                 "history": json.loads(history.to_json()),
             },
             indent=1,
-        )
+        ),
     )
 
 
@@ -763,3 +765,24 @@ async def test_a_coupon_that_covers_everything_completes_without_the_gateway(
         )
     )
     assert none_left.details[0]["code"] == "INVALID_AMOUNT"
+
+
+async def test_a_refused_coupon_closes_the_attempt_so_the_patient_can_pay_again(
+    env: WorkflowEnvironment,
+    worker: Worker,
+    task_queue: str,
+    cast: Cast,
+    gateway: FakeGateway,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    booking_id = await booking_ready(env, task_queue, cast)
+
+    refusal = await refused(start_payment(env, task_queue, cast, booking_id, coupon="NOPE"))
+
+    assert refusal.type == "Invalid" and refusal.details[0]["code"] == "COUPON_NOT_FOUND"
+    assert not [verb for verb, _ in gateway.calls if verb == "create"]
+    async with sessionmaker() as db:
+        rows = list(await db.scalars(select(Payment).where(Payment.booking_id == booking_id)))
+    assert [(p.status, p.amount) for p in rows] == [("cancelled", Decimal("1000.00"))]
+    checkout, _ = await start_payment(env, task_queue, cast, booking_id)
+    assert checkout.status == P.PENDING and checkout.amount == Decimal("1180.00")
