@@ -193,6 +193,8 @@ def _state(order: dict[str, Any], payments: list[dict[str, Any]]) -> GatewayStat
     last_failed = max(failed, key=lambda p: int(p.get("created_at") or 0), default=None)
     charge_id: str | None = None
     failure_code = failure_reason = None
+    # A refunded payment keeps its amount; what went back is its amount_refunded.
+    refunded = sum(int(p.get("amount_refunded") or 0) for p in captured)
     if captured:
         status = GatewayStatus.SUCCEEDED
         charge_id = str(captured[0]["id"])
@@ -216,6 +218,7 @@ def _state(order: dict[str, Any], payments: list[dict[str, Any]]) -> GatewayStat
         status=status,
         amount_minor=int(order["amount"]),
         amount_received_minor=received,
+        amount_refunded_minor=refunded,
         currency=currency,
         charge_id=charge_id,
         failure_code=failure_code,
