@@ -210,7 +210,9 @@ def _state(order: dict[str, Any], payments: list[dict[str, Any]]) -> GatewayStat
         received = 0
     if last_failed is not None and status != GatewayStatus.SUCCEEDED:
         charge_id = str(last_failed["id"])
-        failure_code = last_failed.get("error_code")
+        # error_code is the broad class (BAD_REQUEST_ERROR for nearly every decline);
+        # error_reason is the exact cause Razorpay documents for programs (card_declined, ...).
+        failure_code = last_failed.get("error_reason") or last_failed.get("error_code")
         failure_reason = last_failed.get("error_description")
     return GatewayState(
         gateway=GatewayName.RAZORPAY,

@@ -115,6 +115,7 @@ async def test_declined_card_fails_the_order_until_another_card_pays_it(
     assert failed.status == GatewayStatus.FAILED
     assert failed.gateway_status == "attempted"
     assert failed.charge_id == declined["id"]
+    assert failed.failure_code == "card_declined"
     assert failed.failure_reason == declined["error_description"]
 
     # A Razorpay order stays payable after a failed payment: Checkout lets the customer retry.
