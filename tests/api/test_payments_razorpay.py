@@ -222,6 +222,17 @@ async def test_razorpay_checkout_webhook_invoice_email_and_refunds(
     assert part.status_code == 200, part.text
     assert part.json()["data"]["status"] == "partially_refunded"
     assert local_razorpay.payment(paid["id"])["amount_refunded"] == 25000
+    # Razorpay reports the refund: found to be ours (its payment_id note) and delivered to the
+    # payment's workflow, which settles nothing on it.
+    [first_refund] = local_razorpay.refunds_of(paid["id"])
+    raw_refund, headers_refund = local_razorpay.webhook("refund.processed", first_refund["id"])
+    reported = await client.post("/webhooks/razorpay", content=raw_refund, headers=headers_refund)
+    assert reported.status_code == 200, reported.text
+    async with sessionmaker() as db:
+        refund_event = await db.scalar(
+            select(WebhookEvent).where(WebhookEvent.event_type == "refund.processed")
+        )
+    assert refund_event is not None and refund_event.processed_at is not None
     over = await client.post(
         f"/payments/{payment_id}/refund",
         headers=admin,
@@ -245,13 +256,16 @@ async def test_razorpay_checkout_webhook_invoice_email_and_refunds(
     at_razorpay = local_razorpay.payment(paid["id"])
     assert (at_razorpay["status"], at_razorpay["amount_refunded"]) == ("refunded", 118000)
 
-    # Razorpay reports the refund: stored, found to be ours, and it changes nothing.
+    # The last refund's report comes after the fully refunded workflow closed: stored, 200.
     raw_refund, headers_refund = local_razorpay.webhook("refund.processed", refunds[-1]["id"])
     reported = await client.post("/webhooks/razorpay", content=raw_refund, headers=headers_refund)
     assert reported.status_code == 200, reported.text
     async with sessionmaker() as db:
         payment_row = await db.get(Payment, uuid.UUID(payment_id))
     assert payment_row is not None and payment_row.status == "refunded"
+    assert (
+        await count(sessionmaker, WebhookEvent, WebhookEvent.event_type == "refund.processed") == 2
+    )
     assert await count(sessionmaker, Invoice) == 1
     assert len(await eventually(invoice_mails)) == 1
 
