@@ -193,6 +193,8 @@ def _state(order: dict[str, Any], payments: list[dict[str, Any]]) -> GatewayStat
     last_failed = max(failed, key=lambda p: int(p.get("created_at") or 0), default=None)
     charge_id: str | None = None
     failure_code = failure_reason = None
+    # A refunded payment keeps its amount; what went back is its amount_refunded.
+    refunded = sum(int(p.get("amount_refunded") or 0) for p in captured)
     if captured:
         status = GatewayStatus.SUCCEEDED
         charge_id = str(captured[0]["id"])
@@ -208,7 +210,9 @@ def _state(order: dict[str, Any], payments: list[dict[str, Any]]) -> GatewayStat
         received = 0
     if last_failed is not None and status != GatewayStatus.SUCCEEDED:
         charge_id = str(last_failed["id"])
-        failure_code = last_failed.get("error_code")
+        # error_code is the broad class (BAD_REQUEST_ERROR for nearly every decline);
+        # error_reason is the exact cause Razorpay documents for programs (card_declined, ...).
+        failure_code = last_failed.get("error_reason") or last_failed.get("error_code")
         failure_reason = last_failed.get("error_description")
     return GatewayState(
         gateway=GatewayName.RAZORPAY,
@@ -216,6 +220,7 @@ def _state(order: dict[str, Any], payments: list[dict[str, Any]]) -> GatewayStat
         status=status,
         amount_minor=int(order["amount"]),
         amount_received_minor=received,
+        amount_refunded_minor=refunded,
         currency=currency,
         charge_id=charge_id,
         failure_code=failure_code,
