@@ -27,6 +27,8 @@ from runtime.settings import Settings
 ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
 AUTH_TOKEN = "twilio-auth-token"
 MESSAGES_PATH = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+# Not ASCII, not text: what base64 must carry unchanged.
+PDF_BYTES = b"%PDF-1.7\n" + bytes(range(256)) + b"\n%%EOF"
 
 
 def _base(httpserver: HTTPServer) -> str:
@@ -68,7 +70,10 @@ async def test_sendgrid_posts_the_mail_and_returns_the_message_id(httpserver: HT
         "Open https://app.test/verify?token=abc",
         "<p>Open <a href='https://app.test/verify?token=abc'>this link</a></p>",
         "verify-email:1",
-        attachments=(Attachment("invoice.pdf", b"%PDF-1.7", "application/pdf"),),
+        attachments=(
+            Attachment("invoice.pdf", PDF_BYTES, "application/pdf"),
+            Attachment("notes.txt", "Café ☕".encode()),
+        ),
     )
 
     assert message_id == "sg-message-42"
@@ -86,10 +91,16 @@ async def test_sendgrid_posts_the_mail_and_returns_the_message_id(httpserver: HT
         },
     ]
     assert body["custom_args"] == {"dedupe_key": "verify-email:1"}
-    [attachment] = body["attachments"]
-    assert attachment["filename"] == "invoice.pdf"
-    assert attachment["type"] == "application/pdf"
-    assert base64.b64decode(attachment["content"]) == b"%PDF-1.7"
+    pdf, notes = body["attachments"]
+    assert (pdf["filename"], pdf["type"], pdf["disposition"]) == (
+        "invoice.pdf",
+        "application/pdf",
+        "attachment",
+    )
+    assert pdf["content"] == base64.b64encode(PDF_BYTES).decode("ascii")
+    assert base64.b64decode(pdf["content"]) == PDF_BYTES
+    assert (notes["filename"], notes["type"]) == ("notes.txt", "application/octet-stream")
+    assert base64.b64decode(notes["content"]).decode() == "Café ☕"
 
 
 async def test_sendgrid_server_error_is_a_retryable_failure(httpserver: HTTPServer) -> None:
