@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateError
+from pydantic import BaseModel, Field
 from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -16,12 +17,14 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.providers.channels import (
+    Attachment,
     DeliveryError,
     EmailChannel,
     MessageChannel,
     build_email_channel,
     build_message_channel,
 )
+from activities.providers.storage import ObjectNotFound, Storage, StorageError, build_storage
 from activities.render import Rendered, UnknownTemplate, normalize_locale, render
 from domain.models.notifications import Channel, Notification
 from domain.models.users import User
@@ -40,6 +43,23 @@ NO_RECIPIENT_ADDRESS = "NO_RECIPIENT_ADDRESS"
 TEMPLATE_ERROR = "TEMPLATE_ERROR"
 DELIVERY_REJECTED = "DELIVERY_REJECTED"
 DELIVERY_FAILED = "DELIVERY_FAILED"
+ATTACHMENT_NOT_FOUND = "ATTACHMENT_NOT_FOUND"
+# The store failed while reading an attachment (an outage): retried like a provider outage.
+ATTACHMENT_UNAVAILABLE = "ATTACHMENT_UNAVAILABLE"
+
+
+class AttachmentRef(BaseModel):
+    """A file to attach to an e-mail, by where it is stored. Only this reference travels through
+    Temporal; send_email reads the bytes from storage when it sends."""
+
+    storage_key: str = Field(min_length=1, max_length=1024)
+    # The name the recipient sees: no folders, no control characters.
+    filename: str = Field(min_length=1, max_length=255, pattern=r"^[^/\\\x00-\x1f\x7f]+$")
+    content_type: str = Field(
+        default="application/octet-stream",
+        max_length=127,
+        pattern=r"^[A-Za-z0-9][\w.+-]*/[A-Za-z0-9][\w.+-]*$",
+    )
 
 
 @dataclass
@@ -80,6 +100,8 @@ class Delivery:
     locale: str
     to: str | None
     context: dict[str, str] = field(default_factory=dict)
+    # E-mail only. Defaulted, so deliveries recorded before attachments existed still decode.
+    attachments: list[AttachmentRef] = field(default_factory=list)
 
 
 @dataclass
@@ -104,12 +126,15 @@ class NotificationActivities:
         sms_channel: MessageChannel,
         whatsapp_channel: MessageChannel,
         *,
+        storage: Storage | None = None,
         default_locale: str = "en",
     ) -> None:
         self._sessionmaker = sessionmaker
         self._email = email_channel
         self._sms = sms_channel
         self._whatsapp = whatsapp_channel
+        # Where e-mail attachments are read from; only needed by deliveries that carry some.
+        self._storage = storage
         self._default_locale = default_locale
 
     @activity.defn
@@ -166,8 +191,9 @@ class NotificationActivities:
     @activity.defn
     async def send_email(self, delivery: Delivery) -> DeliveryReceipt:
         async def send(message: Rendered, to: str) -> str:
+            attachments = await self._load_attachments(delivery.attachments)
             return await self._email.send_email(
-                to, message.subject, message.text, message.html, delivery.dedupe_key
+                to, message.subject, message.text, message.html, delivery.dedupe_key, attachments
             )
 
         return await self._deliver(Channel.EMAIL, delivery, self._email.provider, send)
@@ -267,6 +293,41 @@ class NotificationActivities:
             )
         return DeliveryReceipt(channel, provider, message_id)
 
+    async def _load_attachments(self, refs: list[AttachmentRef]) -> tuple[Attachment, ...]:
+        """The attachments' bytes from storage. Messages name the key only (ids, never names)."""
+        if not refs:
+            return ()
+        if self._storage is None:
+            raise ApplicationError(
+                "this worker has no storage to read attachments from",
+                type=ATTACHMENT_NOT_FOUND,
+                non_retryable=True,
+            )
+        loaded = []
+        for ref in refs:
+            try:
+                content = await self._storage.get(ref.storage_key)
+            except ObjectNotFound:
+                raise ApplicationError(
+                    f"attachment {ref.storage_key} not found in {self._storage.backend} storage",
+                    type=ATTACHMENT_NOT_FOUND,
+                    non_retryable=True,
+                ) from None
+            except StorageError as exc:
+                # An invalid key: asking again cannot find it.
+                raise ApplicationError(
+                    f"attachment {ref.storage_key}: {exc}",
+                    type=ATTACHMENT_NOT_FOUND,
+                    non_retryable=True,
+                ) from None
+            except Exception as exc:
+                raise ApplicationError(
+                    f"{self._storage.backend} storage {type(exc).__name__}",
+                    type=ATTACHMENT_UNAVAILABLE,
+                ) from None
+            loaded.append(Attachment(ref.filename, content, ref.content_type))
+        return tuple(loaded)
+
     async def _find(self, session: AsyncSession, dedupe_key: str, channel: Channel) -> Notification:
         row = await session.scalar(
             select(Notification).where(
@@ -307,11 +368,13 @@ def notification_activity_list(
 def build_notification_activities(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> NotificationActivities:
-    """Real providers where their keys are set, the outbox otherwise."""
+    """Real providers where their keys are set, the outbox otherwise; attachments come from the
+    configured storage (the same one the invoice PDFs are written to)."""
     return NotificationActivities(
         sessionmaker,
         build_email_channel(settings, sessionmaker),
         build_message_channel(settings, sessionmaker, Channel.SMS),
         build_message_channel(settings, sessionmaker, Channel.WHATSAPP),
+        storage=build_storage(settings),
         default_locale=settings.default_locale,
     )

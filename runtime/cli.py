@@ -214,33 +214,69 @@ def cmd_seed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _attachment_path(folder: Path, message_id: object, filename: str) -> Path:
+    """DIR/<message id>/<file name>: two messages may carry files of the same name. Only the
+    last part of the stored name is used, so no name can write outside DIR."""
+    name = Path(filename.replace("\\", "/")).name.strip() or "attachment"
+    if name in (".", ".."):
+        name = "attachment"
+    return folder / str(message_id) / name
+
+
+def _size(size: int) -> str:
+    if size < 1024:
+        return f"{size} B"
+    if size < 1024 * 1024:
+        return f"{size / 1024:.1f} KB"
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
 async def _outbox(
-    sessionmaker: async_sessionmaker[AsyncSession], limit: int, to: str | None
-) -> list[Any]:
-    from sqlalchemy import func, select
+    sessionmaker: async_sessionmaker[AsyncSession],
+    limit: int,
+    to: str | None,
+    save_to: Path | None,
+) -> list[tuple[Any, list[Path]]]:
+    """The newest messages, each with the paths its attachments were saved to (if asked)."""
+    from activities.providers.outbox import read_outbox, read_outbox_attachment
 
-    from domain.models.notifications import OutboxMessage
-
-    query = select(OutboxMessage).order_by(OutboxMessage.created_at.desc()).limit(limit)
-    if to:
-        query = query.where(func.lower(OutboxMessage.recipient) == to.strip().lower())
-    async with sessionmaker() as session:
-        return list((await session.scalars(query)).all())
+    messages = await read_outbox(sessionmaker, recipient=to, limit=limit, newest_first=True)
+    listed: list[tuple[Any, list[Path]]] = []
+    for message in messages:
+        saved: list[Path] = []
+        if save_to is not None:
+            for attachment in message.attachments:
+                path = _attachment_path(save_to, message.id, attachment.filename)
+                content = await read_outbox_attachment(sessionmaker, attachment.id)
+                await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
+                await asyncio.to_thread(path.write_bytes, content)
+                saved.append(path)
+        listed.append((message, saved))
+    return listed
 
 
 def cmd_outbox(args: argparse.Namespace) -> int:
     settings = resolve_settings(need_temporal=False)
+    save_to: Path | None = args.save_attachments
     messages = asyncio.run(
-        _with_sessionmaker(settings.database_url, lambda sm: _outbox(sm, args.limit, args.to))
+        _with_sessionmaker(
+            settings.database_url, lambda sm: _outbox(sm, args.limit, args.to, save_to)
+        )
     )
     if not messages:
         print(f"No messages to {args.to}." if args.to else "The outbox is empty.")
         return 0
-    for message in messages:
+    for message, saved in messages:
         stamp = message.created_at.strftime("%Y-%m-%d %H:%M:%S %Z")
         print(f"── {stamp} · {message.channel} → {message.recipient}")
         if message.subject:
             print(f"Subject: {message.subject}")
+        for index, attachment in enumerate(message.attachments):
+            where = f" → saved to {saved[index]}" if saved else ""
+            print(
+                f"Attachment: {attachment.filename} ({attachment.content_type}, "
+                f"{_size(attachment.size)}){where}"
+            )
         print()
         print(message.body_text.rstrip())
         print()
@@ -282,6 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     outbox.add_argument("--limit", type=int, default=20, metavar="N", help="default: 20")
     outbox.add_argument("--to", metavar="ADDRESS", help="only messages to this recipient")
+    outbox.add_argument(
+        "--save-attachments",
+        type=Path,
+        metavar="DIR",
+        help="write the listed messages' attachments to DIR/<message id>/<file name>",
+    )
     outbox.set_defaults(handler=cmd_outbox)
     return parser
 

@@ -14,6 +14,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlrea
 
 with workflow.unsafe.imports_passed_through():
     from activities.notify import (
+        AttachmentRef,
         Delivery,
         DeliveryReceipt,
         InAppDelivery,
@@ -59,6 +60,9 @@ class NotificationRequest(BaseModel):
     type: str | None = None
     reference_type: str | None = None
     reference_id: UUID | None = None
+    # Files for the e-mail, by storage key (never their bytes: histories stay small and free of
+    # documents). SMS, WhatsApp and in-app ignore them.
+    attachments: list[AttachmentRef] = Field(default_factory=list)
 
 
 class ChannelOutcome(BaseModel):
@@ -169,6 +173,7 @@ class DeliverNotification:
                 locale=recipient.locale,
                 to=address,
                 context=context,
+                attachments=request.attachments if channel == Channel.EMAIL else [],
             ),
             start_to_close_timeout=SEND_TIMEOUT,
             retry_policy=SEND_RETRY,
@@ -176,9 +181,11 @@ class DeliverNotification:
 
 
 WORKFLOWS: list[type] = [DeliverNotification]
-# The activities DeliverNotification runs, for the worker (re-exported from activities.notify).
+# AttachmentRef and the activities DeliverNotification runs (for the worker) are re-exported
+# from activities.notify.
 __all__ = [
     "WORKFLOWS",
+    "AttachmentRef",
     "ChannelOutcome",
     "DeliverNotification",
     "NotificationRequest",

@@ -96,7 +96,9 @@ class SendGridEmail:
         )
         # Comes back on SendGrid's event webhook, tying delivery events to our notification rows.
         message.custom_arg = CustomArg("dedupe_key", dedupe_key)
-        for item in attachments:
+        # The SDK's add_attachment inserts at the front of its list: adding them last to first
+        # sends them in the caller's order.
+        for item in reversed(attachments):
             message.add_attachment(
                 SendGridAttachment(
                     FileContent(base64.b64encode(item.content).decode("ascii")),

@@ -1,5 +1,5 @@
 """/invoices: a patient's own invoices, admin-made ones, the PDF (rendered once and reused) and
-sending it again by e-mail. Invoices of payments are issued by PaymentWorkflow."""
+sending it again by e-mail, the PDF attached. Invoices of payments are issued by PaymentWorkflow."""
 
 from __future__ import annotations
 
@@ -12,11 +12,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Request, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.documents import (
+    PDF_CONTENT_TYPE,
     DocumentActivities,
     InvoiceRef,
     invoice_pdf_file_name,
+    invoice_pdf_url,
 )
 from activities.payments import issue_invoice, price_of
 from activities.providers.storage import build_storage
@@ -31,7 +34,7 @@ from domain.models.notifications import Channel
 from domain.models.payments import Invoice, Payment
 from domain.models.users import Patient
 from runtime.settings import Settings
-from workflows.notification import NotificationRequest, notify
+from workflows.notification import AttachmentRef, NotificationRequest, notify
 
 TAG = {"name": "Invoices", "description": "Invoices and their PDFs"}
 ORDER = 62
@@ -49,6 +52,36 @@ def documents(request_settings: Settings, sessionmaker: Any) -> DocumentActiviti
         build_storage(request_settings),
         public_base_url=request_settings.public_base_url,
     )
+
+
+async def stored_pdf(
+    settings: Settings, sessionmaker: Any, invoice_id: uuid.UUID, key: str | None
+) -> str:
+    """The storage key of the invoice's PDF. One not rendered yet (an admin-made invoice) is
+    rendered now, the way the payment workflow does it, and recorded for next time.
+
+    Call it with no transaction open: rendering takes a while and WeasyPrint runs in a thread."""
+    if key is not None:
+        return key
+    docs = documents(settings, sessionmaker)
+    document = await docs.load_invoice_document(InvoiceRef(invoice_id=invoice_id))
+    pdf = await asyncio.to_thread(docs.render_invoice_pdf, document)
+    await docs.record_invoice_pdf(pdf)
+    return pdf.storage_key
+
+
+async def reference_of(db: AsyncSession, invoice: Invoice) -> str:
+    """What the invoice is for, as the patient knows it: the booking or appointment number."""
+    reference: str | None = None
+    if invoice.booking_id is not None:
+        reference = await db.scalar(
+            select(Booking.booking_number).where(Booking.id == invoice.booking_id)
+        )
+    elif invoice.appointment_id is not None:
+        reference = await db.scalar(
+            select(Appointment.appointment_number).where(Appointment.id == invoice.appointment_id)
+        )
+    return reference or invoice.invoice_number
 
 
 @router.get("", response_model=Page[InvoiceOut], summary="List invoices")
@@ -137,15 +170,8 @@ async def invoice_pdf(
     invoice = await service.invoice_for(db, user, invoice_id)
     number, key = invoice.invoice_number, invoice.pdf_storage_key
     await db.rollback()
-    docs = documents(settings, request.app.state.sessionmaker)
+    key = await stored_pdf(settings, request.app.state.sessionmaker, invoice_id, key)
     storage = build_storage(settings)
-    if key is None:
-        # Not rendered yet (an admin-made invoice): render it now, the way the workflow does,
-        # and keep it for next time.
-        document = await docs.load_invoice_document(InvoiceRef(invoice_id=invoice_id))
-        pdf = await asyncio.to_thread(docs.render_invoice_pdf, document)
-        await docs.record_invoice_pdf(pdf)
-        key = pdf.storage_key
 
     async def chunks() -> AsyncIterator[bytes]:
         async for chunk in storage.stream(key):
@@ -153,7 +179,7 @@ async def invoice_pdf(
 
     return StreamingResponse(
         chunks(),
-        media_type="application/pdf",
+        media_type=PDF_CONTENT_TYPE,
         headers={"Content-Disposition": f'inline; filename="{invoice_pdf_file_name(number)}"'},
     )
 
@@ -161,36 +187,53 @@ async def invoice_pdf(
 @router.post("/{id}/send", response_model=Envelope[InvoiceOut], summary="E-mail the invoice")
 async def send_invoice(
     invoice_id: InvoiceId,
+    request: Request,
     db: DbSession,
     user: CurrentUser,
     temporal: Temporal,
     settings: SettingsDep,
 ) -> dict[str, Any]:
+    """E-mails the invoice, its PDF attached, to the invoice's patient, in the patient's
+    language. Whoever may see the invoice may send it (staff, or the patient themselves); it
+    always goes to the patient's own address, never to the caller's."""
     invoice = await service.invoice_for(db, user, invoice_id)
     patient_user_id = await db.scalar(
         select(Patient.user_id).where(Patient.id == invoice.patient_id)
     )
     if patient_user_id is None:
         raise NotFound("The invoice's patient has no account", code="PATIENT_NOT_FOUND")
+    number, key = invoice.invoice_number, invoice.pdf_storage_key
+    context = {
+        "reference": await reference_of(db, invoice),
+        "invoice_number": number,
+        "amount": f"{invoice.final_amount}",
+        "currency": invoice.currency,
+        "invoice_url": invoice.pdf_url or invoice_pdf_url(settings.public_base_url, invoice.id),
+    }
+    await db.rollback()
+    key = await stored_pdf(settings, request.app.state.sessionmaker, invoice_id, key)
     await notify(
         temporal,
         settings.task_queue,
         NotificationRequest(
             # Each request sends again: a fresh key per send.
-            dedupe_key=f"invoice:{invoice.id}:send:{uuid.uuid4().hex}",
+            dedupe_key=f"invoice:{invoice_id}:send:{uuid.uuid4().hex}",
             user_id=patient_user_id,
             template="invoice_issued",
             channels=[Channel.EMAIL],
-            context={
-                "reference": invoice.invoice_number,
-                "invoice_number": invoice.invoice_number,
-                "amount": f"{invoice.final_amount}",
-                "currency": invoice.currency,
-                "invoice_url": invoice.pdf_url or "",
-            },
+            context=context,
             type="invoice",
             reference_type="invoice",
-            reference_id=invoice.id,
+            reference_id=invoice_id,
+            attachments=[
+                AttachmentRef(
+                    storage_key=key,
+                    filename=invoice_pdf_file_name(number),
+                    content_type=PDF_CONTENT_TYPE,
+                )
+            ],
         ),
     )
+    # Read again (the rollback expired it): the PDF may have just been recorded on it.
+    await db.refresh(invoice)
     return ok(_out(invoice), "Invoice sent")

@@ -26,7 +26,7 @@ from domain.models.content import (
     TranslationJobStatusHistory,
     WebsiteContent,
 )
-from domain.models.notifications import Notification, OutboxMessage
+from domain.models.notifications import Notification, OutboxAttachment, OutboxMessage
 from domain.models.payments import (
     Coupon,
     Invoice,
@@ -58,6 +58,7 @@ __all__ = [
     "Media",
     "MedicalRecord",
     "Notification",
+    "OutboxAttachment",
     "OutboxMessage",
     "Package",
     "PasswordReset",

@@ -6,7 +6,17 @@ import uuid
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import (
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.models.base import Base, created_at_column, one_of, updated_at_column, uuid_pk
@@ -68,4 +78,26 @@ class OutboxMessage(Base):
     body_text: Mapped[str] = mapped_column(Text)
     body_html: Mapped[str | None] = mapped_column(Text)
     dedupe_key: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = created_at_column()
+
+
+class OutboxAttachment(Base):
+    """A file an outbox e-mail carried, stored with it so it can be read back like the message."""
+
+    __tablename__ = "outbox_attachments"
+    __table_args__ = (
+        CheckConstraint("size >= 0", name="size_non_negative"),
+        # Keeps the e-mail's order of files; also the index that finds a message's files.
+        UniqueConstraint("outbox_message_id", "position"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    outbox_message_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("outbox_messages.id", ondelete="CASCADE")
+    )
+    position: Mapped[int] = mapped_column(SmallInteger)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(255))
+    size: Mapped[int]
+    content: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = created_at_column()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import uuid
 
 import pytest
 from pydantic import SecretStr
@@ -18,7 +19,13 @@ from activities.providers.channels import (
     build_email_channel,
     build_message_channel,
 )
-from activities.providers.outbox import OutboxEmail, OutboxMessages, read_outbox
+from activities.providers.outbox import (
+    AttachmentNotFound,
+    OutboxEmail,
+    OutboxMessages,
+    read_outbox,
+    read_outbox_attachment,
+)
 from activities.providers.sendgrid_email import SendGridEmail
 from activities.providers.twilio_messages import TwilioMessages
 from domain.models.notifications import Channel
@@ -27,6 +34,8 @@ from runtime.settings import Settings
 ACCOUNT_SID = "AC0123456789abcdef0123456789abcdef"
 AUTH_TOKEN = "twilio-auth-token"
 MESSAGES_PATH = f"/2010-04-01/Accounts/{ACCOUNT_SID}/Messages.json"
+# Not ASCII, not text: what base64 must carry unchanged.
+PDF_BYTES = b"%PDF-1.7\n" + bytes(range(256)) + b"\n%%EOF"
 
 
 def _base(httpserver: HTTPServer) -> str:
@@ -68,7 +77,10 @@ async def test_sendgrid_posts_the_mail_and_returns_the_message_id(httpserver: HT
         "Open https://app.test/verify?token=abc",
         "<p>Open <a href='https://app.test/verify?token=abc'>this link</a></p>",
         "verify-email:1",
-        attachments=(Attachment("invoice.pdf", b"%PDF-1.7", "application/pdf"),),
+        attachments=(
+            Attachment("invoice.pdf", PDF_BYTES, "application/pdf"),
+            Attachment("notes.txt", "Café ☕".encode()),
+        ),
     )
 
     assert message_id == "sg-message-42"
@@ -86,10 +98,16 @@ async def test_sendgrid_posts_the_mail_and_returns_the_message_id(httpserver: HT
         },
     ]
     assert body["custom_args"] == {"dedupe_key": "verify-email:1"}
-    [attachment] = body["attachments"]
-    assert attachment["filename"] == "invoice.pdf"
-    assert attachment["type"] == "application/pdf"
-    assert base64.b64decode(attachment["content"]) == b"%PDF-1.7"
+    pdf, notes = body["attachments"]
+    assert (pdf["filename"], pdf["type"], pdf["disposition"]) == (
+        "invoice.pdf",
+        "application/pdf",
+        "attachment",
+    )
+    assert pdf["content"] == base64.b64encode(PDF_BYTES).decode("ascii")
+    assert base64.b64decode(pdf["content"]) == PDF_BYTES
+    assert (notes["filename"], notes["type"]) == ("notes.txt", "application/octet-stream")
+    assert base64.b64decode(notes["content"]).decode() == "Café ☕"
 
 
 async def test_sendgrid_server_error_is_a_retryable_failure(httpserver: HTTPServer) -> None:
@@ -233,6 +251,48 @@ async def test_outbox_stores_each_message_once_per_dedupe_key(
     [mail] = await read_outbox(sessionmaker, dedupe_key="k:1", channel=Channel.EMAIL)
     assert (mail.subject, mail.body_text, mail.body_html) == ("Subject", "text", "<p>html</p>")
     assert first == f"outbox:{mail.id}"
+    assert mail.attachments == ()
+
+
+async def test_outbox_keeps_an_emails_attachments_once_and_gives_them_back(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    email = OutboxEmail(sessionmaker)
+    files = (
+        Attachment("MV-INV-2026-000001.pdf", PDF_BYTES, "application/pdf"),
+        Attachment("empty.txt", b"", "text/plain"),
+    )
+
+    first = await email.send_email("ana@example.com", "Invoice", "t", "<p>h</p>", "k:2", files)
+    # A retried send, even one that came with other files, stores nothing more.
+    again = await email.send_email("ana@example.com", "Invoice", "t", "<p>h</p>", "k:2", files[:1])
+
+    assert first == again
+    [mail] = await read_outbox(sessionmaker, dedupe_key="k:2")
+    assert [(a.filename, a.content_type, a.size) for a in mail.attachments] == [
+        ("MV-INV-2026-000001.pdf", "application/pdf", len(PDF_BYTES)),
+        ("empty.txt", "text/plain", 0),
+    ]
+    pdf, empty = mail.attachments
+    assert await read_outbox_attachment(sessionmaker, pdf.id) == PDF_BYTES
+    assert await read_outbox_attachment(sessionmaker, empty.id) == b""
+    with pytest.raises(AttachmentNotFound):
+        await read_outbox_attachment(sessionmaker, uuid.uuid4())
+
+
+async def test_outbox_reads_by_recipient_newest_first(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    email = OutboxEmail(sessionmaker)
+    for n in range(3):
+        await email.send_email("Ana@Example.com", f"Message {n}", "t", "<p>h</p>", f"r:{n}")
+    await email.send_email("someone@example.com", "Not hers", "t", "<p>h</p>", "r:other")
+
+    newest = await read_outbox(
+        sessionmaker, recipient="ana@example.COM ", limit=2, newest_first=True
+    )
+
+    assert [m.subject for m in newest] == ["Message 2", "Message 1"]
 
 
 def test_builders_use_the_outbox_until_provider_keys_are_set(

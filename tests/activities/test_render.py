@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from jinja2 import UndefinedError
 
-from activities.render import SUPPORTED_LOCALES, UnknownTemplate, render
+from activities.render import SUPPORTED_LOCALES, UnknownTemplate, render, resolve_locale
 
 TOKEN = "tok_secret_0123456789"
 CONTEXTS: dict[str, dict[str, str]] = {
@@ -23,6 +25,35 @@ CONTEXTS: dict[str, dict[str, str]] = {
     "password_changed": {"first_name": "Ana"},
     "account_approved": {"first_name": "Ana", "login_url": "https://app.medivoy.test/login"},
     "generic": {"first_name": "Ana", "title": "Clinic update", "message": "Your visa is ready."},
+    "invoice_issued": {
+        "first_name": "Ana",
+        "reference": "MV-BK-2026-000042",
+        "invoice_number": "MV-INV-2026-000007",
+        "amount": "1180.00",
+        "currency": "USD",
+        "invoice_url": "https://api.medivoy.test/api/v1/invoices/7/pdf",
+    },
+    "payment_failed": {
+        "first_name": "Ana",
+        "reference": "MV-BK-2026-000042",
+        "reason": "card_declined",
+    },
+}
+PAYMENT_MESSAGES = ("invoice_issued", "payment_failed")
+# A letter of the language's own script or accents, proof the words are not English.
+SCRIPT = {
+    "ar": re.compile(r"[\u0600-\u06ff]"),
+    "hi": re.compile(r"[\u0900-\u097f]"),
+    "es": re.compile(r"[áéíóúñ¿¡]"),
+    "fr": re.compile(r"[àâçéèêëîïôûù]"),
+}
+# How each language says the PDF is attached.
+ATTACHED = {
+    "en": "attached",
+    "ar": "مرفقة",
+    "hi": "संलग्न",
+    "es": "adjuntamos",
+    "fr": "jointe",
 }
 HOSTILE = '<script>alert("x")</script>'
 
@@ -91,3 +122,70 @@ def test_unknown_template_is_refused() -> None:
 def test_missing_variable_fails_instead_of_sending_a_blank_link() -> None:
     with pytest.raises(UndefinedError):
         render("verify_email", "en", {"first_name": "Ana", "token": TOKEN})
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+@pytest.mark.parametrize("template", PAYMENT_MESSAGES)
+def test_payment_messages_are_written_in_every_language(template: str, locale: str) -> None:
+    context = CONTEXTS[template]
+
+    rendered = render(template, locale, context)
+
+    assert resolve_locale(template, locale) == locale
+    english = render(template, "en", context)
+    if locale != "en":
+        for part in ("subject", "text", "html", "sms", "title", "summary"):
+            assert getattr(rendered, part) != getattr(english, part), f"{part} is English"
+        # Every part of Arabic and Hindi is in its script; a Spanish or French title may happen
+        # to carry no accent, the body always does.
+        if locale in ("ar", "hi"):
+            parts: tuple[str, ...] = ("subject", "title", "summary", "sms", "text", "html")
+        else:
+            parts = ("text", "html")
+        for part in parts:
+            assert SCRIPT[locale].search(getattr(rendered, part)), f"{part} is not in {locale}"
+    direction = "rtl" if locale == "ar" else "ltr"
+    assert f'<html lang="{locale}" dir="{direction}">' in rendered.html
+    assert context["reference"] in rendered.subject
+    for value in context.values():
+        assert value in rendered.text
+    assert context["reference"] in rendered.sms and context["reference"] in rendered.summary
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+@pytest.mark.parametrize("template", PAYMENT_MESSAGES)
+def test_payment_messages_need_every_variable_they_are_given(template: str, locale: str) -> None:
+    """The callers' variable set is exactly what each language uses: none missing, none unused
+    (first_name may be empty: the greeting then has no name)."""
+    for name in CONTEXTS[template]:
+        if name == "first_name":
+            continue
+        context = {k: v for k, v in CONTEXTS[template].items() if k != name}
+        with pytest.raises(UndefinedError):
+            render(template, locale, context)
+    anonymous = render(template, locale, {**CONTEXTS[template], "first_name": ""})
+    assert "Ana" not in anonymous.text
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+def test_invoice_email_says_the_pdf_is_attached_and_keeps_the_link(locale: str) -> None:
+    context = CONTEXTS["invoice_issued"]
+
+    rendered = render("invoice_issued", locale, context)
+
+    for body in (rendered.text, rendered.html):
+        assert ATTACHED[locale] in body
+        assert context["invoice_number"] in body
+        assert context["invoice_url"] in body
+    assert f'href="{context["invoice_url"]}"' in rendered.html
+    # The in-app notification stays free of links.
+    assert "http" not in rendered.summary and "http" not in rendered.title
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+def test_invoice_email_without_a_link_still_says_it_is_attached(locale: str) -> None:
+    rendered = render("invoice_issued", locale, {**CONTEXTS["invoice_issued"], "invoice_url": ""})
+
+    assert ATTACHED[locale] in rendered.text
+    assert "<a " not in rendered.html
+    assert "\n\n\n" not in rendered.text

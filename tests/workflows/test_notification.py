@@ -5,20 +5,31 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 
+import pytest
 import pytest_asyncio
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.notify import NotificationActivities, notification_activity_list
 from activities.providers.channels import Attachment, DeliveryError, EmailChannel
-from activities.providers.outbox import OutboxEmail, OutboxMessages, read_outbox
+from activities.providers.outbox import (
+    OutboxEmail,
+    OutboxMessages,
+    read_outbox,
+    read_outbox_attachment,
+)
+from activities.providers.storage import LocalStorage, Storage
 from domain.models.notifications import Channel, Notification
 from domain.models.users import User
 from workflows.notification import (
     WORKFLOWS,
+    AttachmentRef,
     DeliverNotification,
     NotificationRequest,
     NotificationResult,
@@ -55,6 +66,34 @@ class FlakyEmail:
         return await self.delegate.send_email(to, subject, text, html, dedupe_key, attachments)
 
 
+class ReplyLostEmail:
+    """A provider that accepts the first message but whose answer never arrives (a timeout after
+    the send): the activity fails and is retried with the same message."""
+
+    provider = "reply-lost"
+
+    def __init__(self, delegate: EmailChannel) -> None:
+        self.delegate = delegate
+        self.calls = 0
+
+    async def send_email(
+        self,
+        to: str,
+        subject: str,
+        text: str,
+        html: str,
+        dedupe_key: str,
+        attachments: tuple[Attachment, ...] = (),
+    ) -> str:
+        self.calls += 1
+        message_id = await self.delegate.send_email(
+            to, subject, text, html, dedupe_key, attachments
+        )
+        if self.calls == 1:
+            raise DeliveryError("reply-lost HTTP 504", "gateway timeout")
+        return message_id
+
+
 async def create_user(
     sessionmaker: async_sessionmaker[AsyncSession],
     *,
@@ -77,14 +116,22 @@ async def create_user(
 
 
 def activities_for(
-    sessionmaker: async_sessionmaker[AsyncSession], email: EmailChannel | None = None
+    sessionmaker: async_sessionmaker[AsyncSession],
+    email: EmailChannel | None = None,
+    storage: Storage | None = None,
 ) -> NotificationActivities:
     return NotificationActivities(
         sessionmaker,
         email or OutboxEmail(sessionmaker),
         OutboxMessages(sessionmaker, Channel.SMS),
         OutboxMessages(sessionmaker, Channel.WHATSAPP),
+        storage=storage,
     )
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> LocalStorage:
+    return LocalStorage(tmp_path / "files")
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -92,12 +139,13 @@ async def worker(
     time_skipping_env: WorkflowEnvironment,
     task_queue: str,
     sessionmaker: async_sessionmaker[AsyncSession],
+    storage: LocalStorage,
 ) -> AsyncIterator[Worker]:
     running = Worker(
         time_skipping_env.client,
         task_queue=task_queue,
         workflows=WORKFLOWS,
-        activities=notification_activity_list(activities_for(sessionmaker)),
+        activities=notification_activity_list(activities_for(sessionmaker, storage=storage)),
     )
     async with running:
         yield running
@@ -302,3 +350,150 @@ async def test_sms_and_whatsapp_go_to_the_users_phone(
     ]
     assert all(m.body_text.startswith("Medivoy: verifica") for m in outbox)
     assert all(VERIFY_URL in m.body_text for m in outbox)
+
+
+# ---- attachments ----------------------------------------------------------------------------
+
+PDF = b"%PDF-1.7\n" + bytes(range(256)) + b"\n%%EOF"
+
+
+def invoice_request(user: User, key: str, **fields: object) -> NotificationRequest:
+    return NotificationRequest.model_validate(
+        {
+            "dedupe_key": f"invoice:{uuid.uuid4()}",
+            "user_id": user.id,
+            "template": "invoice_issued",
+            "context": {
+                "reference": "MV-BK-2026-000001",
+                "invoice_number": "MV-INV-2026-000001",
+                "amount": "1000.00",
+                "currency": "USD",
+                "invoice_url": "https://api.medivoy.test/api/v1/invoices/1/pdf",
+            },
+            "attachments": [
+                {
+                    "storage_key": key,
+                    "filename": "MV-INV-2026-000001.pdf",
+                    "content_type": "application/pdf",
+                }
+            ],
+            **fields,
+        }
+    )
+
+
+async def stored_pdf(storage: LocalStorage) -> str:
+    key = f"invoices/{uuid.uuid4()}"
+    await storage.put(key, PDF, "application/pdf", {})
+    return key
+
+
+async def test_email_carries_the_attachment_from_storage_and_sms_goes_without(
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    storage: LocalStorage,
+    worker: Worker,
+) -> None:
+    user = await create_user(sessionmaker, phone="+15551230002")
+    request = invoice_request(
+        user,
+        await stored_pdf(storage),
+        channels=[Channel.EMAIL, Channel.SMS, Channel.IN_APP],
+    )
+
+    result = await deliver(time_skipping_env, task_queue, request)
+
+    assert {o.status for o in result.channels.values()} == {"sent"}
+    # Channels are delivered side by side: find each message by its channel.
+    outbox = {m.channel: m for m in await read_outbox(sessionmaker, dedupe_key=request.dedupe_key)}
+    mail, sms = outbox["email"], outbox["sms"]
+    [attachment] = mail.attachments
+    assert (attachment.filename, attachment.content_type, attachment.size) == (
+        "MV-INV-2026-000001.pdf",
+        "application/pdf",
+        len(PDF),
+    )
+    assert await read_outbox_attachment(sessionmaker, attachment.id) == PDF
+    assert "attached" in mail.body_text
+    assert sms.attachments == ()
+
+
+async def test_retried_and_repeated_sends_store_one_message_and_one_attachment(
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    storage: LocalStorage,
+) -> None:
+    user = await create_user(sessionmaker)
+    request = invoice_request(user, await stored_pdf(storage), channels=[Channel.EMAIL])
+    email = ReplyLostEmail(OutboxEmail(sessionmaker))
+    client = time_skipping_env.client
+
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=WORKFLOWS,
+        activities=notification_activity_list(
+            activities_for(sessionmaker, email=email, storage=storage)
+        ),
+    ):
+        first = await deliver(time_skipping_env, task_queue, request)
+        # A second run under the same key (an operator re-running it): already sent, kept.
+        handle = await client.start_workflow(
+            DeliverNotification.run,
+            request,
+            id=workflow_id(request.dedupe_key),
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        )
+        second = await handle.result()
+
+    assert first.channels[Channel.EMAIL].status == "sent"
+    assert second.channels[Channel.EMAIL] == first.channels[Channel.EMAIL]
+    assert email.calls == 2
+    [mail] = await read_outbox(sessionmaker, dedupe_key=request.dedupe_key)
+    [attachment] = mail.attachments
+    assert await read_outbox_attachment(sessionmaker, attachment.id) == PDF
+    row = (await rows_of(sessionmaker, request.dedupe_key))["email"]
+    assert row.is_sent and row.attempts == 2
+
+
+async def test_missing_attachment_fails_the_email_for_good_and_says_why(
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    worker: Worker,
+) -> None:
+    user = await create_user(sessionmaker)
+    missing_key = f"invoices/{uuid.uuid4()}"
+    request = invoice_request(user, missing_key)
+
+    result = await deliver(time_skipping_env, task_queue, request)
+
+    email = result.channels[Channel.EMAIL]
+    assert (email.status, email.error_type) == ("failed", "ATTACHMENT_NOT_FOUND")
+    assert result.channels[Channel.IN_APP].status == "sent"
+    row = (await rows_of(sessionmaker, request.dedupe_key))["email"]
+    assert not row.is_sent and row.attempts == 1
+    assert row.last_error is not None and missing_key in row.last_error
+    assert await read_outbox(sessionmaker, dedupe_key=request.dedupe_key) == []
+
+
+@pytest.mark.parametrize(
+    "field",
+    [
+        {"filename": "../etc/passwd"},
+        {"filename": "a\\b.pdf"},
+        {"filename": "line\nbreak.pdf"},
+        {"filename": ""},
+        {"storage_key": ""},
+        {"content_type": "pdf"},
+        {"content_type": "text/html; x=<script>"},
+    ],
+)
+def test_attachment_reference_refuses_unsafe_names(field: dict[str, str]) -> None:
+    good = {"storage_key": "invoices/x", "filename": "MV-INV-1.pdf"}
+    assert AttachmentRef.model_validate(good).content_type == "application/octet-stream"
+    with pytest.raises(ValidationError):
+        AttachmentRef.model_validate({**good, **field})

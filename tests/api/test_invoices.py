@@ -1,0 +1,232 @@
+"""Invoices over HTTP with the real worker, database and file storage: an admin invoices a
+booking from its quotation, the PDF is rendered once, and sending it e-mails the PDF attached."""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from pypdf import PdfReader
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from activities.providers.outbox import StoredMessage, read_outbox, read_outbox_attachment
+from domain.access import Role
+from domain.models.bookings import Booking
+from domain.models.payments import Invoice
+from domain.models.users import User
+from runtime.settings import Settings
+from tests.conftest import create_user, login_headers
+from tests.helpers import eventually
+from tests.payment_builders import QUOTE, Cast, confirmed_booking, make_cast
+
+TAX_RATES = {"Turkey": Decimal("20"), "India": Decimal("18")}
+NUMBER = re.compile(r"^MV-INV-(\d{4})-\d{6}$")
+
+
+@pytest.fixture
+def settings(database_url: str, task_queue: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        task_queue=task_queue,
+        jwt_secret=os.environ["MEDIVOY_JWT_SECRET"],
+        auth_rate_limit="1000/minute",
+        log_json=False,
+        log_level="WARNING",
+        storage_dir=str(tmp_path / "files"),
+        tax_rates=TAX_RATES,
+        tax_rate_default=Decimal("5"),
+        public_base_url="https://api.medivoy.test",
+    )
+
+
+async def booked(
+    client: httpx.AsyncClient,
+    temporal_client: Client,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> tuple[Cast, uuid.UUID, dict[str, str]]:
+    cast = await make_cast(sessionmaker, country="Turkey")
+    booking_id = await confirmed_booking(temporal_client, task_queue, cast, now=datetime.now(UTC))
+    return cast, booking_id, await login_headers(client, cast.admin.email)
+
+
+async def invoice_for_booking(
+    client: httpx.AsyncClient, admin: dict[str, str], booking_id: uuid.UUID, **body: Any
+) -> dict[str, Any]:
+    response = await client.post(
+        "/invoices", headers=admin, json={"booking_id": str(booking_id), **body}
+    )
+    assert response.status_code == 201, response.text
+    invoice: dict[str, Any] = response.json()["data"]
+    return invoice
+
+
+def pdf_text(pdf: bytes) -> str:
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+
+
+async def test_admin_invoices_a_booking_from_its_quotation_with_the_countrys_tax(
+    client: httpx.AsyncClient,
+    temporal_client: Client,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    cast, booking_id, admin = await booked(client, temporal_client, task_queue, sessionmaker)
+
+    invoice = await invoice_for_booking(client, admin, booking_id, discount_amount="100.00")
+
+    match = NUMBER.match(invoice["invoice_number"])
+    assert match and int(match.group(1)) == datetime.now(UTC).year
+    assert (invoice["booking_id"], invoice["patient_id"], invoice["hospital_id"]) == (
+        str(booking_id),
+        str(cast.patient_id),
+        str(cast.hospital_id),
+    )
+    assert [(i["description"], Decimal(i["amount"])) for i in invoice["line_items"]] == QUOTE
+    # 1000 quoted, 100 off, 20 % Turkish tax on the 900 left: 180.
+    assert Decimal(invoice["total_amount"]) == Decimal("1000.00")
+    assert Decimal(invoice["discount_amount"]) == Decimal("100.00")
+    assert Decimal(invoice["tax_rate"]) == Decimal("20")
+    assert Decimal(invoice["tax_amount"]) == Decimal("180.00")
+    assert Decimal(invoice["final_amount"]) == Decimal("1080.00")
+    assert (invoice["currency"], invoice["status"]) == ("USD", "issued")
+    assert invoice["pdf_url"] == f"https://api.medivoy.test/api/v1/invoices/{invoice['id']}/pdf"
+
+    another = await invoice_for_booking(client, admin, booking_id)
+    assert NUMBER.match(another["invoice_number"])
+    assert another["invoice_number"] != invoice["invoice_number"]
+    assert Decimal(another["final_amount"]) == Decimal("1200.00")
+
+    body = {"booking_id": str(booking_id)}
+    for user in (cast.patient, cast.coordinator):
+        headers = await login_headers(client, user.email)
+        refused = await client.post("/invoices", headers=headers, json=body)
+        assert refused.status_code == 403, refused.text
+    unknown = await client.post("/invoices", headers=admin, json={"booking_id": str(uuid.uuid4())})
+    assert unknown.status_code == 404
+    assert unknown.json()["error"]["code"] == "BOOKING_NOT_FOUND"
+    bad = await client.post("/invoices", headers=admin, json={**body, "discount_amount": "lots"})
+    assert bad.status_code == 422
+    assert bad.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert [d["field"] for d in bad.json()["error"]["details"]] == ["discount_amount"]
+
+
+async def test_invoice_pdf_is_rendered_once_then_served_from_storage(
+    client: httpx.AsyncClient,
+    temporal_client: Client,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+) -> None:
+    cast, booking_id, admin = await booked(client, temporal_client, task_queue, sessionmaker)
+    invoice = await invoice_for_booking(client, admin, booking_id)
+    patient = await login_headers(client, cast.patient.email)
+
+    first = await client.get(f"/invoices/{invoice['id']}/pdf", headers=patient)
+
+    assert first.status_code == 200 and first.headers["content-type"] == "application/pdf"
+    assert first.content.startswith(b"%PDF")
+    assert f'filename="{invoice["invoice_number"]}.pdf"' in first.headers["content-disposition"]
+    assert invoice["invoice_number"] in pdf_text(first.content)
+    async with sessionmaker() as db:
+        row = await db.get(Invoice, uuid.UUID(invoice["id"]))
+    assert row is not None and row.pdf_storage_key == f"invoices/{invoice['id']}"
+    stored = Path(settings.storage_dir) / row.pdf_storage_key
+    before = stored.stat()
+
+    second = await client.get(f"/invoices/{invoice['id']}/pdf", headers=admin)
+
+    assert second.status_code == 200 and second.content == first.content
+    after = stored.stat()
+    # Not rendered again: the very same file (a new render would replace it).
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+    stranger = await login_headers(client, (await make_cast(sessionmaker)).patient.email)
+    missing = await client.get(f"/invoices/{invoice['id']}/pdf", headers=stranger)
+    assert missing.status_code == 404
+
+
+async def invoice_mails(
+    sessionmaker: async_sessionmaker[AsyncSession], invoice_id: str, count: int
+) -> list[StoredMessage]:
+    """The e-mails sent by POST /invoices/:id/send (the booking's own updates left aside)."""
+
+    async def probe() -> list[StoredMessage] | None:
+        mails = [
+            m
+            for m in await read_outbox(sessionmaker)
+            if m.dedupe_key.startswith(f"invoice:{invoice_id}:send:")
+        ]
+        return mails if len(mails) >= count else None
+
+    return await eventually(probe, 30)
+
+
+async def test_sending_an_invoice_mails_its_pdf_attached_in_the_patients_language(
+    client: httpx.AsyncClient,
+    temporal_client: Client,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    cast, booking_id, admin = await booked(client, temporal_client, task_queue, sessionmaker)
+    async with sessionmaker() as db, db.begin():
+        await db.execute(update(User).where(User.id == cast.patient.id).values(locale="fr"))
+        booking = await db.get(Booking, booking_id)
+    assert booking is not None
+    invoice = await invoice_for_booking(client, admin, booking_id, discount_amount="50.00")
+    number = invoice["invoice_number"]
+    patient = await login_headers(client, cast.patient.email)
+
+    # The patient sends their own invoice (not rendered yet) to themselves.
+    sent = await client.post(f"/invoices/{invoice['id']}/send", headers=patient)
+
+    assert sent.status_code == 200, sent.text
+    assert sent.json()["data"]["id"] == invoice["id"]
+    [mail] = await invoice_mails(sessionmaker, invoice["id"], 1)
+    assert mail.recipient == cast.patient.email
+    assert mail.subject == f"Facture {number} pour {booking.booking_number}"
+    assert "est jointe à cet e-mail" in mail.body_text
+    assert f"/api/v1/invoices/{invoice['id']}/pdf" in mail.body_text
+    [attachment] = mail.attachments
+    assert (attachment.filename, attachment.content_type) == (f"{number}.pdf", "application/pdf")
+    pdf = await read_outbox_attachment(sessionmaker, attachment.id)
+    assert pdf.startswith(b"%PDF") and len(pdf) == attachment.size
+    assert number in pdf_text(pdf)
+    async with sessionmaker() as db:
+        row = await db.get(Invoice, uuid.UUID(invoice["id"]))
+    assert row is not None and row.pdf_storage_key == f"invoices/{invoice['id']}"
+
+    # Staff may send it too; it still goes to the patient, with the same stored PDF.
+    coordinator = await login_headers(client, cast.coordinator.email)
+    again = await client.post(f"/invoices/{invoice['id']}/send", headers=coordinator)
+    assert again.status_code == 200, again.text
+    _, second = await invoice_mails(sessionmaker, invoice["id"], 2)
+    assert second.recipient == cast.patient.email
+    [copy] = second.attachments
+    assert await read_outbox_attachment(sessionmaker, copy.id) == pdf
+    assert not any(
+        m.attachments for m in await read_outbox(sessionmaker, recipient=cast.coordinator.email)
+    )
+
+    # Another patient cannot learn the invoice exists, nor send it anywhere; other roles may
+    # not send invoices at all.
+    stranger = await login_headers(client, (await make_cast(sessionmaker)).patient.email)
+    hidden = await client.post(f"/invoices/{invoice['id']}/send", headers=stranger)
+    assert hidden.status_code == 404
+    assert hidden.json()["error"]["code"] == "INVOICE_NOT_FOUND"
+    doctor = await create_user(sessionmaker, Role.DOCTOR)
+    refused = await client.post(
+        f"/invoices/{invoice['id']}/send", headers=await login_headers(client, doctor.email)
+    )
+    assert refused.status_code == 403
+    assert len(await invoice_mails(sessionmaker, invoice["id"], 2)) == 2
