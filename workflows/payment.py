@@ -36,7 +36,12 @@ from temporalio.exceptions import (
 
 with workflow.unsafe.imports_passed_through():
     from activities.coupons import CouponActivities, CouponReleaseRequest, CouponReservationRequest
-    from activities.documents import DocumentActivities, InvoiceRef
+    from activities.documents import (
+        PDF_CONTENT_TYPE,
+        DocumentActivities,
+        InvoiceRef,
+        invoice_pdf_file_name,
+    )
     from activities.payments import (
         GatewayRef,
         IntentRequest,
@@ -73,7 +78,7 @@ from workflows.booking import (
     RefundSettled,
 )
 from workflows.booking import workflow_id as booking_workflow_id
-from workflows.notification import DeliverNotification, NotificationRequest
+from workflows.notification import AttachmentRef, DeliverNotification, NotificationRequest
 from workflows.notification import workflow_id as notification_workflow_id
 
 # Ids and statuses only (rule 9).
@@ -772,7 +777,8 @@ class PaymentWorkflow:
             start_to_close_timeout=DB_TIMEOUT,
             retry_policy=DB_RETRY,
         )
-        if document.pdf_storage_key is None:
+        pdf_key = document.pdf_storage_key
+        if pdf_key is None:
             pdf = await workflow.execute_activity_method(
                 DocumentActivities.render_invoice_pdf,
                 document,
@@ -785,6 +791,7 @@ class PaymentWorkflow:
                 start_to_close_timeout=DB_TIMEOUT,
                 retry_policy=DB_RETRY,
             )
+            pdf_key = pdf.storage_key
         await self._notify(
             f"invoice:{invoice.invoice_id}",
             "invoice_issued",
@@ -795,6 +802,14 @@ class PaymentWorkflow:
                 "invoice_url": invoice.pdf_url or "",
             },
             reference=("invoice", invoice.invoice_id),
+            # The PDF itself travels by reference; the e-mail activity reads it from storage.
+            attachments=[
+                AttachmentRef(
+                    storage_key=pdf_key,
+                    filename=invoice_pdf_file_name(invoice.invoice_number),
+                    content_type=PDF_CONTENT_TYPE,
+                )
+            ],
         )
         await self._signal_booking("invoice_sent", InvoiceEvent(invoice_id=invoice.invoice_id))
 
@@ -924,6 +939,7 @@ class PaymentWorkflow:
         *,
         reference: tuple[str, UUID] | None = None,
         wait: bool = True,
+        attachments: list[AttachmentRef] | None = None,
     ) -> None:
         """Tell the patient (DeliverNotification child, once per key). wait=False only starts
         it, so a person's command does not wait on an e-mail provider."""
@@ -943,6 +959,7 @@ class PaymentWorkflow:
             type="payment",
             reference_type=ref_type,
             reference_id=ref_id,
+            attachments=attachments or [],
         )
         try:
             if not wait:

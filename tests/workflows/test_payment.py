@@ -30,7 +30,13 @@ from activities.coupons import CouponActivities, coupon_activity_list
 from activities.documents import build_document_activities, document_activity_list
 from activities.notify import NotificationActivities, notification_activity_list
 from activities.payments import NewPayment, PaymentActivities, payment_activity_list
-from activities.providers.outbox import OutboxEmail, OutboxMessages
+from activities.providers.outbox import (
+    OutboxEmail,
+    OutboxMessages,
+    read_outbox,
+    read_outbox_attachment,
+)
+from activities.providers.storage import build_storage
 from activities.providers.webhooks import Outcome
 from domain.booking import BookingStatus
 from domain.models.bookings import Booking
@@ -115,6 +121,7 @@ async def worker(
         OutboxEmail(sessionmaker),
         OutboxMessages(sessionmaker, Channel.SMS),
         OutboxMessages(sessionmaker, Channel.WHATSAPP),
+        storage=build_storage(pay_settings),
     )
     payments = PaymentActivities(sessionmaker, {GatewayName.STRIPE: gateway}, pay_settings)
     running = Worker(
@@ -223,6 +230,7 @@ async def test_paid_checkout_with_webhook_completes_invoices_and_emails_the_pati
     cast: Cast,
     gateway: FakeGateway,
     sessionmaker: async_sessionmaker[AsyncSession],
+    pay_settings: Settings,
 ) -> None:
     booking_id = await booking_ready(env, task_queue, cast)
 
@@ -259,6 +267,14 @@ async def test_paid_checkout_with_webhook_completes_invoices_and_emails_the_pati
     mails = await outbox_for(sessionmaker, cast.patient.email, count=1)
     invoice_mails = [m for m in mails if invoice.invoice_number in (m.subject or "")]
     assert invoice_mails and f"/invoices/{invoice.id}/pdf" in invoice_mails[0].body_text
+    # The PDF itself is attached: the stored invoice, byte for byte.
+    stored = await read_outbox(sessionmaker, dedupe_key=invoice_mails[0].dedupe_key)
+    (attachment,) = stored[0].attachments
+    assert attachment.filename == f"{invoice.invoice_number}.pdf"
+    assert attachment.content_type == "application/pdf"
+    content = await read_outbox_attachment(sessionmaker, attachment.id)
+    kept = await build_storage(pay_settings).get(f"invoices/{invoice.id}")
+    assert content.startswith(b"%PDF") and content == kept
 
 
 async def test_without_a_webhook_the_workflow_reads_the_gateway_itself(
