@@ -148,6 +148,8 @@ class FakeGateway:
     intents: dict[str, FakeIntent] = field(default_factory=dict)
     refunds: dict[str, GatewayRefund] = field(default_factory=dict)
     calls: list[tuple[str, str]] = field(default_factory=list)
+    # False plays Razorpay: an order cannot be cancelled and stays payable.
+    cancellable: bool = True
 
     def intent_of(self, payment_id: uuid.UUID) -> FakeIntent:
         return next(i for i in self.intents.values() if i.payment_id == str(payment_id))
@@ -230,7 +232,7 @@ class FakeGateway:
     async def cancel(self, gateway_id: str) -> GatewayState:
         self.calls.append(("cancel", gateway_id))
         intent = self.intents[gateway_id]
-        if intent.status != GatewayStatus.SUCCEEDED:
+        if self.cancellable and intent.status != GatewayStatus.SUCCEEDED:
             intent.status = GatewayStatus.CANCELED
         return self._state(intent)
 

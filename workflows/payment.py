@@ -110,6 +110,7 @@ SETTLE_RETRY = RetryPolicy(
 PDF_TIMEOUT = timedelta(minutes=2)
 
 OPEN = frozenset({PaymentStatus.PENDING, PaymentStatus.PROCESSING})
+CLOSED_UNPAID = frozenset({PaymentStatus.FAILED, PaymentStatus.EXPIRED, PaymentStatus.CANCELLED})
 REFUNDABLE = frozenset({PaymentStatus.COMPLETED, PaymentStatus.PARTIALLY_REFUNDED})
 REFUNDERS = frozenset({Role.ADMIN.value, Role.COORDINATOR.value})
 SYSTEM = "system"
@@ -224,6 +225,10 @@ class PaymentWorkflow:
         self._cancelled_while_open = False
         # Refund events after completion: read the gateway for refunds made outside Medivoy.
         self._refund_hints: list[GatewayEventSignal] = []
+        # Closed unpaid while the gateway could not make the attempt unpayable (Razorpay keeps
+        # an order open for Checkout's retries): the workflow watches it for a late payment.
+        self._still_payable = False
+        self._watching = False
         # Refund updates run one at a time; so do status writes.
         self._lock = asyncio.Lock()
 
@@ -263,6 +268,8 @@ class PaymentWorkflow:
             state = await self._retrieve()
             if state is not None:
                 await self._settle(state, hints)
+        if payment.status in CLOSED_UNPAID and self._still_payable:
+            await self._watch_late_payment(timedelta(hours=input.timers.window_hours), poll)
         if payment.status in REFUNDABLE:
             if not self._cancelled_while_open:
                 await self._after_success()
@@ -430,15 +437,111 @@ class PaymentWorkflow:
         payment = self._require()
         if payment.gateway_id is None:
             return None
+        state: GatewayState | None
         try:
-            return await workflow.execute_activity_method(
+            state = await workflow.execute_activity_method(
                 PaymentActivities.cancel_gateway_intent,
                 GatewayRef(gateway=payment.gateway, gateway_id=payment.gateway_id),
                 start_to_close_timeout=GATEWAY_TIMEOUT,
                 retry_policy=SETTLE_RETRY,
             )
         except ActivityError:
-            return await self._retrieve()
+            state = await self._retrieve()
+        # Razorpay cannot cancel an order, and a cancel that failed leaves an intent as it was:
+        # either way the attempt can still be paid, so the closed payment keeps watching it.
+        self._still_payable = state is None or state.status not in (
+            GatewayStatus.CANCELED,
+            GatewayStatus.SUCCEEDED,
+        )
+        return state
+
+    async def _watch_late_payment(self, until: timedelta, poll: timedelta) -> None:
+        """The attempt is closed unpaid but still payable at the gateway (an open Checkout,
+        a retry offered after a decline): read it now and then, and on a webhook, for `until`.
+        Money that arrives anyway is refunded in full: it must never be kept unaccounted."""
+        self._watching = True
+        deadline = workflow.now() + until
+        while True:
+            now = workflow.now()
+            if now >= deadline:
+                break
+            with contextlib.suppress(TimeoutError):
+                await workflow.wait_condition(
+                    lambda: bool(self._events), timeout=min(poll, deadline - now)
+                )
+            self._events.clear()
+            state = await self._retrieve()
+            if state is None:
+                continue
+            if state.status == GatewayStatus.SUCCEEDED:
+                await self._refund_late(state)
+                break
+            if state.status == GatewayStatus.CANCELED:
+                break
+        self._watching = False
+
+    async def _refund_late(self, state: GatewayState) -> None:
+        payment = self._require()
+        held = state.amount_received_minor - state.amount_refunded_minor
+        if held <= 0:
+            return
+        amount = from_minor(held, state.currency)
+        number = payment.refunds + 1
+        payment.refunds = number
+        late = {
+            "charge_id": state.charge_id,
+            "received_minor": state.amount_received_minor,
+            "currency": state.currency,
+            "refund_number": number,
+        }
+        try:
+            refund = await workflow.execute_activity_method(
+                PaymentActivities.refund_at_gateway,
+                RefundRequest(
+                    payment_id=payment.payment_id,
+                    gateway=payment.gateway,
+                    gateway_id=state.gateway_id,
+                    amount=amount,
+                    currency=state.currency,
+                    number=number,
+                ),
+                start_to_close_timeout=GATEWAY_TIMEOUT,
+                retry_policy=SETTLE_RETRY,
+            )
+        except ActivityError:
+            workflow.logger.error("late payment on %s not refunded", payment.payment_id)
+            await self._transition(
+                payment.status,
+                "paid after the attempt closed; the refund failed: staff must refund it",
+                PaymentChanges(
+                    metadata={"refunds": number, "late_payment": {**late, "needs_staff": True}}
+                ),
+            )
+            return
+        payment.refunded += amount
+        await self._transition(
+            payment.status,
+            "paid after the attempt closed; refunded in full",
+            PaymentChanges(
+                gateway_transaction_id=state.charge_id,
+                refund_amount=payment.refunded,
+                refund_date=workflow.now(),
+                metadata={
+                    "refunds": number,
+                    "late_payment": {**late, "refund_id": refund.refund_id},
+                },
+            ),
+        )
+        await self._notify(
+            f"late-refund:{number}",
+            "payment_refunded",
+            {
+                "amount": f"{amount}",
+                "currency": state.currency,
+                "refunded_total": f"{amount}",
+            },
+            wait=False,
+        )
 
     async def _settle(self, state: GatewayState, hints: set[Outcome]) -> None:
         """Decide from what the gateway says, never from the webhook's word alone."""
@@ -817,6 +920,13 @@ class PaymentWorkflow:
 
     @workflow.signal
     def gateway_event(self, event: GatewayEventSignal) -> None:
+        payment = self._payment
+        if self._watching or (
+            payment is not None and payment.status in CLOSED_UNPAID and self._still_payable
+        ):
+            # Closed but still payable: the watch reads the gateway on it.
+            self._events.append(event)
+            return
         if self._payment is not None and self._payment.status not in OPEN:
             if event.outcome == Outcome.REFUNDED and self._payment.status in REFUNDABLE:
                 self._refund_hints.append(event)

@@ -802,3 +802,42 @@ async def test_a_refused_coupon_closes_the_attempt_so_the_patient_can_pay_again(
     assert [(p.status, p.amount) for p in rows] == [("cancelled", Decimal("1000.00"))]
     checkout, _ = await start_payment(env, task_queue, cast, booking_id)
     assert checkout.status == P.PENDING and checkout.amount == Decimal("1180.00")
+
+
+async def test_money_arriving_on_an_expired_attempt_that_could_not_be_cancelled_goes_back(
+    env: WorkflowEnvironment,
+    worker: Worker,
+    task_queue: str,
+    cast: Cast,
+    gateway: FakeGateway,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    gateway.cancellable = False
+    booking_id = await booking_ready(env, task_queue, cast)
+    checkout, handle = await start_payment(env, task_queue, cast, booking_id)
+    await env.sleep(timedelta(hours=25))
+    await payment_becomes(sessionmaker, checkout.payment_id, P.EXPIRED)
+    await booking_becomes(sessionmaker, booking_id, BookingStatus.CONFIRMED)
+    assert checkout.gateway_id is not None
+
+    # The old checkout page was still open: the patient pays it, and no webhook comes. The
+    # workflow's own poll finds the money (time skips while we wait for its end).
+    gateway.pay(checkout.gateway_id)
+    assert (await handle.result()).status == P.EXPIRED
+
+    async def refunded() -> Payment | None:
+        async with sessionmaker() as db:
+            row = await db.get(Payment, checkout.payment_id)
+        return row if row is not None and row.refund_amount else None
+
+    payment = await eventually(refunded, 30)
+    assert payment.status == "expired" and payment.refund_amount == Decimal("1180.00")
+    assert gateway.refunded(checkout.gateway_id) == 118000
+    booking = await booking_becomes(sessionmaker, booking_id, BookingStatus.CONFIRMED)
+    assert booking.payment_status == "unpaid"
+
+    async def refund_mail() -> bool:
+        mails = await outbox_for(sessionmaker, cast.patient.email)
+        return any("Refund of USD 1180.00" in (m.subject or "") for m in mails)
+
+    await eventually(refund_mail, 30)
