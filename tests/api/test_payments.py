@@ -563,3 +563,26 @@ async def test_two_patients_racing_for_a_single_use_coupon_only_one_gets_it(
     assert coupon_uses == 1
     # The loser's attempt is closed, so that patient can simply pay again without the coupon.
     assert statuses == ["cancelled", "pending"]
+
+
+async def test_a_replayed_webhook_with_a_stale_signature_is_refused_and_not_stored(
+    client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    event = succeeded_event("pi_replayed", str(uuid.uuid4()))
+    body = json.dumps(event).encode()
+    stamp = int(time.time()) - 600  # captured ten minutes ago, replayed now
+    mac = hmac.new(WEBHOOK_SECRET.encode(), f"{stamp}.{body.decode()}".encode(), hashlib.sha256)
+
+    replayed = await client.post(
+        "/webhooks/stripe",
+        content=body,
+        headers={"Stripe-Signature": f"t={stamp},v1={mac.hexdigest()}"},
+    )
+
+    assert replayed.status_code == 400
+    assert replayed.json()["error"]["code"] == "WEBHOOK_TIMESTAMP_STALE"
+    unsigned = await client.post("/payments/webhook", content=body)
+    assert unsigned.status_code == 400
+    assert unsigned.json()["error"]["code"] == "WEBHOOK_SIGNATURE_MISSING"
+    async with sessionmaker() as db:
+        assert await db.scalar(select(func.count()).select_from(WebhookEvent)) == 0
