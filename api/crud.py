@@ -101,6 +101,12 @@ class Access(Generic[M]):
         if user.user_type != Role.ADMIN:
             raise Forbidden("Your role may not change this", code="ROLE_NOT_ALLOWED")
 
+    async def before_update(
+        self, db: AsyncSession, user: User, row: Any, data: dict[str, Any]
+    ) -> None:
+        """Check a change against the row as stored, before it is applied: fields that must
+        fit together (raise RequestValidationError to name the field, 422)."""
+
     async def after_change(self, db: AsyncSession, user: User, row: Any) -> None:
         """Keep what depends on this row current (in the same transaction) after a create,
         update or delete."""
@@ -360,6 +366,7 @@ def crud_router(
             await resource.access.before_change(db, user, row)
             data = body.model_dump(exclude_unset=True)  # type: ignore[attr-defined]
             check_writable(resource, user, data)
+            await resource.access.before_update(db, user, row, data)
             for key, value in data.items():
                 setattr(row, key, value)
             try:

@@ -7,14 +7,23 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Path, Query
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.crud import Access, Resource, crud_router
 from api.deps import CurrentUser, DbSession
 from api.envelope import Envelope, ok
-from api.schemas.payments import CouponCheckOut, CouponCreate, CouponOut, CouponUpdate
+from api.schemas.payments import (
+    CouponCheckOut,
+    CouponCreate,
+    CouponOut,
+    CouponUpdate,
+    percentage_fits,
+    validity_ordered,
+)
 from domain.coupons import CouponRefusal, CouponRefusalCode, CouponTerms, apply_coupon
-from domain.errors import Forbidden
+from domain.errors import Conflict, Forbidden
 from domain.models.payments import Coupon
 from domain.models.users import User
 from domain.payment import DiscountType
@@ -30,6 +39,39 @@ class CouponAccess(Access[Coupon]):
         if user is None or user.user_type != "admin":
             raise Forbidden("Only admins list coupons", code="ROLE_NOT_ALLOWED")
         return stmt
+
+    async def before_create(self, db: AsyncSession, user: User, data: dict[str, Any]) -> None:
+        await super().before_create(db, user, data)
+        # Said plainly here; the unique index still decides a race (409 COUPON_CONFLICT).
+        if await db.scalar(select(Coupon.id).where(Coupon.code == data["code"])) is not None:
+            raise Conflict("A coupon with this code already exists", code="COUPON_CODE_TAKEN")
+
+    async def before_update(
+        self, db: AsyncSession, user: User, row: Any, data: dict[str, Any]
+    ) -> None:
+        """The schema checks a change within itself; here it is checked against the coupon as
+        stored, so a refusal names the field (422) instead of a constraint's 409."""
+        problems: list[dict[str, Any]] = []
+
+        def refuse(name: str, message: str) -> None:
+            problems.append({"loc": ("body", name), "msg": message, "type": "value_error"})
+
+        value = data.get("discount_value", row.discount_value)
+        try:
+            percentage_fits(row.discount_type, value)
+        except ValueError as exc:
+            refuse("discount_value", str(exc))
+        valid_from = data.get("valid_from", row.valid_from)
+        valid_until = data.get("valid_until", row.valid_until)
+        try:
+            validity_ordered(valid_from, valid_until)
+        except ValueError as exc:
+            refuse("valid_until" if "valid_until" in data else "valid_from", str(exc))
+        limit = data.get("usage_limit")
+        if limit is not None and limit < row.usage_count:
+            refuse("usage_limit", f"the coupon has already been used {row.usage_count} times")
+        if problems:
+            raise RequestValidationError(problems)
 
 
 resource: Resource[Coupon] = Resource(

@@ -33,6 +33,7 @@ from domain.models.bookings import Booking
 from domain.models.notifications import Channel
 from domain.models.payments import Invoice, Payment
 from domain.models.users import Patient
+from domain.payment import InvoiceStatus
 from runtime.settings import Settings
 from workflows.notification import AttachmentRef, NotificationRequest, notify
 
@@ -195,7 +196,8 @@ async def send_invoice(
 ) -> dict[str, Any]:
     """E-mails the invoice, its PDF attached, to the invoice's patient, in the patient's
     language. Whoever may see the invoice may send it (staff, or the patient themselves); it
-    always goes to the patient's own address, never to the caller's."""
+    always goes to the patient's own address, never to the caller's. A paid invoice is mailed
+    as the receipt of the payment (invoice_issued); any other as an amount due (invoice_sent)."""
     invoice = await service.invoice_for(db, user, invoice_id)
     patient_user_id = await db.scalar(
         select(Patient.user_id).where(Patient.id == invoice.patient_id)
@@ -210,6 +212,13 @@ async def send_invoice(
         "currency": invoice.currency,
         "invoice_url": invoice.pdf_url or invoice_pdf_url(settings.public_base_url, invoice.id),
     }
+    # invoice_issued thanks the patient for their payment: only true of a paid invoice. Any
+    # other (an admin-made one, draft, issued or sent) is mailed as an amount still due.
+    if invoice.status == InvoiceStatus.PAID:
+        template = "invoice_issued"
+    else:
+        template = "invoice_sent"
+        context["due_date"] = invoice.due_date.isoformat() if invoice.due_date else ""
     await db.rollback()
     key = await stored_pdf(settings, request.app.state.sessionmaker, invoice_id, key)
     await notify(
@@ -219,7 +228,7 @@ async def send_invoice(
             # Each request sends again: a fresh key per send.
             dedupe_key=f"invoice:{invoice_id}:send:{uuid.uuid4().hex}",
             user_id=patient_user_id,
-            template="invoice_issued",
+            template=template,
             channels=[Channel.EMAIL],
             context=context,
             type="invoice",

@@ -7,7 +7,15 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from domain.payment import DiscountType, InvoiceStatus, PaymentGateway, PaymentStatus
 
@@ -181,12 +189,29 @@ class CouponOut(BaseModel):
     updated_at: datetime
 
 
+DiscountValue = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)]
+PERCENT_MAX = Decimal(100)
+
+
+def percentage_fits(discount_type: DiscountType | str | None, value: Decimal | None) -> None:
+    if discount_type == DiscountType.PERCENTAGE and value is not None and value > PERCENT_MAX:
+        raise ValueError("a percentage discount is at most 100")
+
+
+def validity_ordered(valid_from: date | None, valid_until: date | None) -> None:
+    if valid_from is not None and valid_until is not None and valid_until < valid_from:
+        raise ValueError("valid_until is before valid_from")
+
+
 class CouponCreate(BaseModel):
+    # The rules are field validators, not one model validator, so a refusal names its field.
+    # Fields are validated in order: discount_type before discount_value, valid_from before
+    # valid_until (absent from info.data when it was itself invalid).
     model_config = ConfigDict(extra="forbid")
 
     code: CouponCode
     discount_type: DiscountType
-    discount_value: Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)]
+    discount_value: DiscountValue
     min_purchase_amount: Money | None = None
     max_discount_amount: Money | None = None
     valid_from: date | None = None
@@ -194,25 +219,48 @@ class CouponCreate(BaseModel):
     usage_limit: Annotated[int, Field(ge=1)] | None = None
     is_active: bool = True
 
-    @model_validator(mode="after")
-    def _rules(self) -> CouponCreate:
-        if self.discount_type == DiscountType.PERCENTAGE and self.discount_value > 100:
-            raise ValueError("a percentage discount is at most 100")
-        if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
-            raise ValueError("valid_until is before valid_from")
-        return self
+    @field_validator("discount_value")
+    @classmethod
+    def _percentage_at_most_100(cls, value: Decimal, info: ValidationInfo) -> Decimal:
+        percentage_fits(info.data.get("discount_type"), value)
+        return value
+
+    @field_validator("valid_until")
+    @classmethod
+    def _validity_ordered(cls, value: date | None, info: ValidationInfo) -> date | None:
+        validity_ordered(info.data.get("valid_from"), value)
+        return value
 
 
 class CouponUpdate(BaseModel):
+    """The terms to change; the code and the kind of discount stay as made. Checked here within
+    the change, and against the stored coupon by the coupons router (a percentage over 100, an
+    end before the start, a usage limit below the uses already made)."""
+
     model_config = ConfigDict(extra="forbid")
 
-    discount_value: Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)] | None = None
+    discount_value: DiscountValue | None = None
     min_purchase_amount: Money | None = None
     max_discount_amount: Money | None = None
     valid_from: date | None = None
     valid_until: date | None = None
     usage_limit: Annotated[int, Field(ge=1)] | None = None
     is_active: bool | None = None
+
+    @field_validator("discount_value", "is_active")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        # Only an explicit null reaches here (defaults are not validated): these columns
+        # cannot be empty, leave the field out to keep it.
+        if value is None:
+            raise ValueError("may not be null; leave it out to keep the current value")
+        return value
+
+    @field_validator("valid_until")
+    @classmethod
+    def _validity_ordered(cls, value: date | None, info: ValidationInfo) -> date | None:
+        validity_ordered(info.data.get("valid_from"), value)
+        return value
 
 
 class CouponCheckOut(BaseModel):

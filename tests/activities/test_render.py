@@ -33,13 +33,23 @@ CONTEXTS: dict[str, dict[str, str]] = {
         "currency": "USD",
         "invoice_url": "https://api.medivoy.test/api/v1/invoices/7/pdf",
     },
+    "invoice_sent": {
+        "first_name": "Ana",
+        "reference": "MV-BK-2026-000042",
+        "invoice_number": "MV-INV-2026-000008",
+        "amount": "1080.00",
+        "currency": "USD",
+        "due_date": "2026-05-31",
+        "invoice_url": "https://api.medivoy.test/api/v1/invoices/8/pdf",
+    },
     "payment_failed": {
         "first_name": "Ana",
         "reference": "MV-BK-2026-000042",
         "reason": "card_declined",
     },
 }
-PAYMENT_MESSAGES = ("invoice_issued", "payment_failed")
+PAYMENT_MESSAGES = ("invoice_issued", "invoice_sent", "payment_failed")
+INVOICE_MESSAGES = ("invoice_issued", "invoice_sent")
 # A letter of the language's own script or accents, proof the words are not English.
 SCRIPT = {
     "ar": re.compile(r"[\u0600-\u06ff]"),
@@ -54,6 +64,15 @@ ATTACHED = {
     "hi": "संलग्न",
     "es": "adjuntamos",
     "fr": "jointe",
+}
+# How invoice_issued says the payment was received (in its text, then its title): never said
+# by invoice_sent.
+RECEIVED = {
+    "en": ("received your payment", "payment received"),
+    "ar": ("استلمنا", "استلام"),
+    "hi": ("मिल गया", "प्राप्त"),
+    "es": ("hemos recibido", "pago recibido"),
+    "fr": ("avons bien reçu", "paiement reçu"),
 }
 HOSTILE = '<script>alert("x")</script>'
 
@@ -168,10 +187,13 @@ def test_payment_messages_need_every_variable_they_are_given(template: str, loca
 
 
 @pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
-def test_invoice_email_says_the_pdf_is_attached_and_keeps_the_link(locale: str) -> None:
-    context = CONTEXTS["invoice_issued"]
+@pytest.mark.parametrize("template", INVOICE_MESSAGES)
+def test_invoice_email_says_the_pdf_is_attached_and_keeps_the_link(
+    template: str, locale: str
+) -> None:
+    context = CONTEXTS[template]
 
-    rendered = render("invoice_issued", locale, context)
+    rendered = render(template, locale, context)
 
     for body in (rendered.text, rendered.html):
         assert ATTACHED[locale] in body
@@ -183,9 +205,44 @@ def test_invoice_email_says_the_pdf_is_attached_and_keeps_the_link(locale: str) 
 
 
 @pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
-def test_invoice_email_without_a_link_still_says_it_is_attached(locale: str) -> None:
-    rendered = render("invoice_issued", locale, {**CONTEXTS["invoice_issued"], "invoice_url": ""})
+@pytest.mark.parametrize("template", INVOICE_MESSAGES)
+def test_invoice_email_without_a_link_still_says_it_is_attached(template: str, locale: str) -> None:
+    rendered = render(template, locale, {**CONTEXTS[template], "invoice_url": ""})
 
     assert ATTACHED[locale] in rendered.text
     assert "<a " not in rendered.html
     assert "\n\n\n" not in rendered.text
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+def test_unpaid_invoice_email_tells_the_amount_due_and_never_claims_a_payment(
+    locale: str,
+) -> None:
+    context = CONTEXTS["invoice_sent"]
+
+    sent = render("invoice_sent", locale, context)
+
+    for part in ("subject", "title", "summary", "sms", "text", "html"):
+        for phrase in RECEIVED[locale]:
+            assert phrase not in getattr(sent, part).lower(), f"{part} claims a payment"
+    # The receipt of a payment does say it (the phrases checked above are the right ones).
+    receipt = render("invoice_issued", locale, CONTEXTS["invoice_issued"])
+    in_text, in_title = RECEIVED[locale]
+    assert in_text in receipt.text.lower() and in_title in receipt.title.lower()
+    for visible in (sent.text, sent.html, sent.summary, sent.sms):
+        assert context["amount"] in visible and context["due_date"] in visible
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+def test_unpaid_invoice_email_without_a_due_date_leaves_the_line_out(locale: str) -> None:
+    with_date = render("invoice_sent", locale, CONTEXTS["invoice_sent"])
+
+    rendered = render("invoice_sent", locale, {**CONTEXTS["invoice_sent"], "due_date": ""})
+
+    assert rendered.text.count("\n") == with_date.text.count("\n") - 1
+    assert "\n\n\n" not in rendered.text
+    bare = render(
+        "invoice_sent", locale, {**CONTEXTS["invoice_sent"], "due_date": "", "invoice_url": ""}
+    )
+    assert "\n\n\n" not in bare.text
+    assert CONTEXTS["invoice_sent"]["amount"] in bare.text

@@ -196,6 +196,9 @@ async def test_sending_an_invoice_mails_its_pdf_attached_in_the_patients_languag
     assert mail.recipient == cast.patient.email
     assert mail.subject == f"Facture {number} pour {booking.booking_number}"
     assert "est jointe à cet e-mail" in mail.body_text
+    # Issued by an admin, not paid: the amount is due, no payment is claimed.
+    assert f"Montant à régler : {invoice['final_amount']} USD" in mail.body_text
+    assert "reçu votre paiement" not in mail.body_text
     assert f"/api/v1/invoices/{invoice['id']}/pdf" in mail.body_text
     [attachment] = mail.attachments
     assert (attachment.filename, attachment.content_type) == (f"{number}.pdf", "application/pdf")
@@ -230,3 +233,46 @@ async def test_sending_an_invoice_mails_its_pdf_attached_in_the_patients_languag
     )
     assert refused.status_code == 403
     assert len(await invoice_mails(sessionmaker, invoice["id"], 2)) == 2
+
+
+async def test_an_unpaid_invoice_is_mailed_as_due_and_a_paid_one_as_a_receipt(
+    client: httpx.AsyncClient,
+    temporal_client: Client,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    cast, booking_id, admin = await booked(client, temporal_client, task_queue, sessionmaker)
+    async with sessionmaker() as db:
+        booking = await db.get(Booking, booking_id)
+    assert booking is not None
+    unpaid = await invoice_for_booking(client, admin, booking_id, status="draft")
+    paid = await invoice_for_booking(client, admin, booking_id, status="paid")
+
+    sent = await client.post(f"/invoices/{unpaid['id']}/send", headers=admin)
+
+    assert sent.status_code == 200, sent.text
+    [mail] = await invoice_mails(sessionmaker, unpaid["id"], 1)
+    assert mail.recipient == cast.patient.email
+    assert mail.subject == f"Invoice {unpaid['invoice_number']} for {booking.booking_number}"
+    assert mail.body_html is not None
+    for body in (mail.body_text, mail.body_html):
+        assert "received your payment" not in body
+        assert "is attached to this e-mail" in body
+        assert f"{unpaid['final_amount']}" in body and unpaid["due_date"] in body
+    assert f"Amount due: USD {unpaid['final_amount']}" in mail.body_text
+    assert f"Due date: {unpaid['due_date']}" in mail.body_text
+    assert f"/api/v1/invoices/{unpaid['id']}/pdf" in mail.body_text
+    [attachment] = mail.attachments
+    assert attachment.filename == f"{unpaid['invoice_number']}.pdf"
+    pdf = await read_outbox_attachment(sessionmaker, attachment.id)
+    assert unpaid["invoice_number"] in pdf_text(pdf)
+
+    receipt = await client.post(f"/invoices/{paid['id']}/send", headers=admin)
+
+    assert receipt.status_code == 200, receipt.text
+    [mail] = await invoice_mails(sessionmaker, paid["id"], 1)
+    assert mail.subject == f"Invoice {paid['invoice_number']} for {booking.booking_number}"
+    assert f"We received your payment of USD {paid['final_amount']}" in mail.body_text
+    assert "Amount due" not in mail.body_text
+    [attachment] = mail.attachments
+    assert attachment.filename == f"{paid['invoice_number']}.pdf"
