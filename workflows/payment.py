@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.providers.gateways import (
         GatewayCheckout,
+        GatewayRefund,
         GatewayState,
         GatewayStatus,
         intent_idempotency_key,
@@ -495,19 +496,7 @@ class PaymentWorkflow:
             "refund_number": number,
         }
         try:
-            refund = await workflow.execute_activity_method(
-                PaymentActivities.refund_at_gateway,
-                RefundRequest(
-                    payment_id=payment.payment_id,
-                    gateway=payment.gateway,
-                    gateway_id=state.gateway_id,
-                    amount=amount,
-                    currency=state.currency,
-                    number=number,
-                ),
-                start_to_close_timeout=GATEWAY_TIMEOUT,
-                retry_policy=SETTLE_RETRY,
-            )
+            refund = await self._refund_at_gateway(state.gateway_id, amount, state.currency, number)
         except ActivityError:
             workflow.logger.error("late payment on %s not refunded", payment.payment_id)
             await self._transition(
@@ -577,18 +566,8 @@ class PaymentWorkflow:
             number = payment.refunds + 1
             payment.refunds = number
             try:
-                await workflow.execute_activity_method(
-                    PaymentActivities.refund_at_gateway,
-                    RefundRequest(
-                        payment_id=payment.payment_id,
-                        gateway=payment.gateway,
-                        gateway_id=state.gateway_id,
-                        amount=from_minor(received, state.currency),
-                        currency=state.currency,
-                        number=number,
-                    ),
-                    start_to_close_timeout=GATEWAY_TIMEOUT,
-                    retry_policy=SETTLE_RETRY,
+                await self._refund_at_gateway(
+                    state.gateway_id, from_minor(received, state.currency), state.currency, number
                 )
                 refunded = from_minor(received, state.currency)
             except ActivityError:
@@ -738,18 +717,8 @@ class PaymentWorkflow:
         payment.refunded += amount
         assert payment.gateway_id is not None
         try:
-            refund = await workflow.execute_activity_method(
-                PaymentActivities.refund_at_gateway,
-                RefundRequest(
-                    payment_id=payment.payment_id,
-                    gateway=payment.gateway,
-                    gateway_id=payment.gateway_id,
-                    amount=amount,
-                    currency=payment.currency,
-                    number=number,
-                ),
-                start_to_close_timeout=GATEWAY_TIMEOUT,
-                retry_policy=SETTLE_RETRY,
+            refund = await self._refund_at_gateway(
+                payment.gateway_id, amount, payment.currency, number
             )
         except ActivityError:
             # The number stays used: its key belongs to the refused request.
@@ -774,6 +743,26 @@ class PaymentWorkflow:
             actor,
         )
         await self._after_refund(amount, for_cancellation=for_cancellation)
+
+    async def _refund_at_gateway(
+        self, gateway_id: str, amount: Decimal, currency: str, number: int
+    ) -> GatewayRefund:
+        """The payment's refund number `number` at the gateway (its idempotency key comes from
+        the number, so a retry never refunds twice). Raises ActivityError when refused."""
+        payment = self._require()
+        return await workflow.execute_activity_method(
+            PaymentActivities.refund_at_gateway,
+            RefundRequest(
+                payment_id=payment.payment_id,
+                gateway=payment.gateway,
+                gateway_id=gateway_id,
+                amount=amount,
+                currency=currency,
+                number=number,
+            ),
+            start_to_close_timeout=GATEWAY_TIMEOUT,
+            retry_policy=SETTLE_RETRY,
+        )
 
     async def _record_refunded(
         self, notes: str, changes: PaymentChanges, actor: Caller | None = None

@@ -27,7 +27,7 @@ from api.deps import AdminUser, CurrentUser, DbSession, Paging, SettingsDep, Tem
 from api.envelope import ERROR_RESPONSES, Envelope, Page, ok, page
 from api.schemas.payments import InvoiceCreate, InvoiceFilters, InvoiceOut
 from api.services import payments as service
-from domain.errors import NotFound
+from domain.errors import Conflict, NotFound
 from domain.models.appointments import Appointment
 from domain.models.bookings import Booking
 from domain.models.notifications import Channel
@@ -197,8 +197,11 @@ async def send_invoice(
     """E-mails the invoice, its PDF attached, to the invoice's patient, in the patient's
     language. Whoever may see the invoice may send it (staff, or the patient themselves); it
     always goes to the patient's own address, never to the caller's. A paid invoice is mailed
-    as the receipt of the payment (invoice_issued); any other as an amount due (invoice_sent)."""
+    as the receipt of the payment (invoice_issued); any other as an amount due (invoice_sent).
+    A cancelled invoice is owed by nobody: it is not sent (409)."""
     invoice = await service.invoice_for(db, user, invoice_id)
+    if invoice.status == InvoiceStatus.CANCELLED.value:
+        raise Conflict("A cancelled invoice is not sent", code="INVOICE_CANCELLED")
     patient_user_id = await db.scalar(
         select(Patient.user_id).where(Patient.id == invoice.patient_id)
     )

@@ -15,13 +15,14 @@ from typing import Any
 import httpx
 import pytest
 from pypdf import PdfReader
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from activities.providers.outbox import StoredMessage, read_outbox, read_outbox_attachment
 from domain.access import Role
 from domain.models.bookings import Booking
+from domain.models.notifications import Notification
 from domain.models.payments import Invoice
 from domain.models.users import User
 from runtime.settings import Settings
@@ -276,3 +277,25 @@ async def test_an_unpaid_invoice_is_mailed_as_due_and_a_paid_one_as_a_receipt(
     assert "Amount due" not in mail.body_text
     [attachment] = mail.attachments
     assert attachment.filename == f"{paid['invoice_number']}.pdf"
+
+
+async def test_a_cancelled_invoice_is_not_sent(
+    client: httpx.AsyncClient,
+    temporal_client: Client,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    _, booking_id, admin = await booked(client, temporal_client, task_queue, sessionmaker)
+    cancelled = await invoice_for_booking(client, admin, booking_id, status="cancelled")
+
+    refused = await client.post(f"/invoices/{cancelled['id']}/send", headers=admin)
+
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "INVOICE_CANCELLED"
+    async with sessionmaker() as db:
+        sent = await db.scalar(
+            select(func.count())
+            .select_from(Notification)
+            .where(Notification.reference_id == uuid.UUID(cancelled["id"]))
+        )
+    assert sent == 0
