@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -108,13 +108,14 @@ class CouponActivities:
         Sets payments.coupon_id, discount_amount and amount (purchase_amount minus discount).
         Refusals raise a non-retryable ApplicationError whose type is the refusal code
         (COUPON_NOT_FOUND, COUPON_INACTIVE, COUPON_EXPIRED, COUPON_USED_UP, ...)."""
-        code = request.code.strip()
+        # Case-blind, as the API keeps codes in capitals (rows made before that match too).
+        code = request.code.strip().upper()
         async with self._sessionmaker() as session, session.begin():
             # Locking the payment serializes tries of this activity for the same payment.
             payment = await _locked_payment(session, request.payment_id)
             record = _coupon_record(payment)
             if payment.coupon_id is not None and record.get("state") == RESERVED:
-                if record.get("code") != code:
+                if str(record.get("code", "")).upper() != code:
                     raise ApplicationError(
                         "another coupon is already applied to this payment",
                         type=COUPON_ALREADY_APPLIED,
@@ -129,7 +130,7 @@ class CouponActivities:
                     consumed=False,
                 )
 
-            coupon = await session.scalar(select(Coupon).where(Coupon.code == code))
+            coupon = await session.scalar(select(Coupon).where(func.upper(Coupon.code) == code))
             if coupon is None:
                 raise _refused(CouponRefusalCode.NOT_FOUND, "This coupon does not exist.")
             result = apply_coupon(

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 from fastapi import Path, Query
 from fastapi.exceptions import RequestValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.crud import Access, Resource, crud_router
@@ -98,7 +98,8 @@ async def check_coupon(
 ) -> dict[str, Any]:
     """The discount the coupon would give on `amount` today, or why it gives none. Nothing is
     reserved: the payment reserves the use when it is made."""
-    coupon = await db.scalar(select(Coupon).where(Coupon.code == code.strip()))
+    code = code.strip().upper()
+    coupon = await db.scalar(select(Coupon).where(func.upper(Coupon.code) == code))
     result = CouponCheckOut(code=code, valid=False, amount=amount)
     if coupon is None:
         result.refusal_code = CouponRefusalCode.NOT_FOUND.value

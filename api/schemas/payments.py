@@ -23,10 +23,15 @@ Currency = Annotated[
     str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")
 ]
 Money = Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)]
+# Codes are case-blind: kept and matched in capitals, so "spring20" is SPRING20.
 CouponCode = Annotated[
     str,
     StringConstraints(
-        strip_whitespace=True, min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_\-]+$"
+        strip_whitespace=True,
+        to_upper=True,
+        min_length=1,
+        max_length=50,
+        pattern=r"^[A-Za-z0-9_\-]+$",
     ),
 ]
 
