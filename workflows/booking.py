@@ -716,6 +716,11 @@ class BookingWorkflow:
         state = self._require_state()
         timers = self._require_input().timers
         status = state.status
+        if status in TERMINAL and state.refund_awaited:
+            return WaitingFor(
+                status=status,
+                description=f"the refund of payment {state.payment_id} after the cancellation",
+            )
         if status in TERMINAL:
             return WaitingFor(status=status, description=f"nothing: the booking is {status.value}")
         if status in IN_REVIEW:

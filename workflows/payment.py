@@ -2,10 +2,16 @@
 
 Opened by update-with-start from POST /payments (`open` returns the checkout data). Gateway
 webhooks arrive as the `gateway_event` signal, a hint only: before any terminal decision the
-workflow reads the intent / order back from the gateway. Without webhooks it polls the gateway
-every `reconcile_minutes`; after `window_hours` without an outcome it cancels the intent and
-expires the payment. Once completed it issues the invoice (PDF, e-mail) and stays open for
-`refund_days` to take `refund` updates. A completed payment never moves back to failed.
+workflow reads the intent / order back from the gateway, and completes only when the gateway
+holds exactly the amount asked (anything else is refunded and the attempt fails). Without
+webhooks it polls the gateway every `reconcile_minutes`; after `window_hours` without an outcome
+it cancels the intent and expires the payment. An attempt closed unpaid that the gateway could
+not make unpayable (Razorpay orders cannot be cancelled) is watched for another window, and
+money arriving on it is refunded. Once completed it issues the invoice (PDF attached to the
+e-mail) and stays open for `refund_days` to take `refund` updates, refunds made in the
+gateway's dashboard (refund webhooks) and the booking's cancellation (`cancel_for_booking`:
+cancel if still open, else refund by the booking's policy, then `refund_settled` back to the
+booking). A completed payment never moves back to failed.
 
 Retrying after a failure is a new payment (a new POST): a booking has at most one open
 (pending / processing) payment at a time, enforced where the row is inserted.
