@@ -3,6 +3,7 @@ workflow (rule 1), which answers with the stored result or refuses (409/403 via 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import uuid
 from datetime import UTC, datetime, time, timedelta
@@ -241,6 +242,18 @@ async def create_booking(
     return await get_booking(db, user, booking_id)
 
 
+UPDATE_TRIES = 5
+
+
+def _workflow_busy_closing(exc: RPCError) -> bool:
+    """The server's answer when an update arrives while the workflow's task is failing or the
+    workflow is closing (WorkflowNotReadyFailure): the update was not admitted."""
+    return exc.status == RPCStatusCode.FAILED_PRECONDITION and (
+        b"WorkflowNotReadyFailure" in (exc.raw_grpc_status or b"")
+        or "workflow task failure" in exc.message
+    )
+
+
 async def command(
     db: AsyncSession, temporal: Client, booking: BookingOut, update: Any, arg: Any
 ) -> None:
@@ -248,7 +261,17 @@ async def command(
     ended (a terminal booking) takes no more commands: 409 with nothing allowed."""
     handle = temporal.get_workflow_handle(workflow_id(booking.id))
     try:
-        await handle.execute_update(update, arg)
+        for attempt in range(1, UPDATE_TRIES + 1):
+            try:
+                await handle.execute_update(update, arg)
+                break
+            except RPCError as exc:
+                if not _workflow_busy_closing(exc) or attempt == UPDATE_TRIES:
+                    raise
+                # The update met the workflow as it was finishing its last task (a booking
+                # just cancelled): it was not taken. Asked again it meets the validator, or a
+                # closed workflow.
+                await asyncio.sleep(0.2 * attempt)
     except RPCError as exc:
         if exc.status != RPCStatusCode.NOT_FOUND:
             raise

@@ -546,3 +546,26 @@ async def test_a_record_uploaded_while_awaiting_details_tells_the_coordinator(
 
     told = await eventually(staff_told)
     assert all("MRI" not in (n.message or "") for n in told)  # no medical detail in-app
+
+
+def test_an_update_that_met_the_workflow_closing_is_asked_again_and_nothing_else() -> None:
+    """The server's WorkflowNotReady answer (an update arriving as a just-cancelled booking's
+    workflow finishes) means the update was not taken: the API asks again, then answers 409."""
+    from temporalio.service import RPCError, RPCStatusCode
+
+    from api.services.bookings import _workflow_busy_closing
+
+    raw = (
+        b"\x08\t\x12TUnable to perform workflow execution update due to unexpected workflow task"
+        b" failure.\x1aJ\nHtype.googleapis.com/temporal.api.errordetails.v1.WorkflowNotReadyFailure"
+    )
+    closing = RPCError(
+        "Unable to perform workflow execution update due to unexpected workflow task failure.",
+        RPCStatusCode.FAILED_PRECONDITION,
+        raw,
+    )
+    assert _workflow_busy_closing(closing)
+    gone = RPCError("workflow execution already completed", RPCStatusCode.NOT_FOUND, b"")
+    assert not _workflow_busy_closing(gone)
+    other = RPCError("namespace invalid", RPCStatusCode.FAILED_PRECONDITION, b"")
+    assert not _workflow_busy_closing(other)
