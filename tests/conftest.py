@@ -15,6 +15,8 @@ import pytest
 import pytest_asyncio
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
@@ -26,7 +28,7 @@ from runtime.db import make_engine, make_sessionmaker
 from runtime.migrate import upgrade
 from runtime.postgres import EmbeddedPostgres, free_port
 from runtime.settings import Settings
-from runtime.temporal_server import TemporalDevServer, binary
+from runtime.temporal_server import SEARCH_ATTRIBUTES, TemporalDevServer, binary
 
 os.environ.setdefault("MEDIVOY_JWT_SECRET", "test-secret-" + uuid.uuid4().hex)
 os.environ.setdefault("MEDIVOY_LOG_JSON", "false")
@@ -109,6 +111,32 @@ async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=binary("temporal-test-server"),
+    )
+    yield env
+    await env.shutdown()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def indexed_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping server of this test's own, with the search attributes added.
+
+    Not the shared session one: when a workflow closes (or is terminated) while a child or a
+    workflow task of it is still in flight, the Java test server keeps time skipping locked for
+    good, and every later sleep times out. A booking that reaches its end does exactly that, so
+    each test gets a fresh server (about a second to start)."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter,
+        test_server_existing_path=binary("temporal-test-server"),
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=env.client.namespace,
+            search_attributes={
+                name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+                for name, kind in SEARCH_ATTRIBUTES.items()
+                if kind == "Keyword"
+            },
+        )
     )
     yield env
     await env.shutdown()

@@ -45,6 +45,30 @@ async def outbox_for(
     return await eventually(probe)
 
 
+async def mails_about(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    recipient: str,
+    subject_part: str,
+    within: float = 30.0,
+) -> list[OutboxMessage]:
+    """The outbox e-mails to `recipient` whose subject names `subject_part` (an invoice
+    number), once there is at least one."""
+
+    async def probe() -> list[OutboxMessage] | None:
+        async with sessionmaker() as db:
+            rows = list(
+                await db.scalars(
+                    select(OutboxMessage).where(
+                        OutboxMessage.recipient == recipient,
+                        OutboxMessage.subject.contains(subject_part),
+                    )
+                )
+            )
+        return rows or None
+
+    return await eventually(probe, within)
+
+
 def token_in(text: str, name: str = "token") -> str:
     match = re.search(name + r"=([A-Za-z0-9_\-]+)", text)
     assert match, f"no {name} in message: {text!r}"

@@ -27,7 +27,6 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from domain.models.bookings import Booking
-from domain.models.notifications import OutboxMessage
 from domain.models.payments import (
     Coupon,
     Invoice,
@@ -38,7 +37,7 @@ from domain.models.payments import (
 from runtime.settings import Settings
 from runtime.temporal_server import TemporalDevServer
 from tests.conftest import login_headers
-from tests.helpers import eventually
+from tests.helpers import eventually, mails_about
 from tests.payment_builders import Cast, confirmed_booking, make_cast
 from tests.payment_fixtures import LocalStripe
 
@@ -195,19 +194,7 @@ async def test_stripe_checkout_webhook_invoice_email_and_refunds(
     assert payment is not None and payment.status == "completed"
     invoice = invoices[0]
 
-    async def invoice_mails() -> list[OutboxMessage] | None:
-        async with sessionmaker() as db:
-            rows = list(
-                await db.scalars(
-                    select(OutboxMessage).where(
-                        OutboxMessage.recipient == cast.patient.email,
-                        OutboxMessage.subject.contains(invoice.invoice_number),
-                    )
-                )
-            )
-        return rows or None
-
-    mails = await eventually(invoice_mails, 30)
+    mails = await mails_about(sessionmaker, cast.patient.email, invoice.invoice_number)
     assert len(mails) == 1 and f"/invoices/{invoice.id}/pdf" in mails[0].body_text
 
     pdf = await client.get(f"/invoices/{invoice.id}/pdf", headers=patient)
@@ -392,19 +379,7 @@ async def test_workers_killed_mid_payment_leave_one_intent_one_invoice_and_one_e
         assert payment is not None and payment.gateway_payment_intent_id == intent_id
         assert len(invoices) == 1
 
-        async def invoice_mails() -> list[OutboxMessage] | None:
-            async with sessionmaker() as db:
-                rows = list(
-                    await db.scalars(
-                        select(OutboxMessage).where(
-                            OutboxMessage.recipient == cast.patient.email,
-                            OutboxMessage.subject.contains(invoices[0].invoice_number),
-                        )
-                    )
-                )
-            return rows or None
-
-        mails = await eventually(invoice_mails, 30)
+        mails = await mails_about(sessionmaker, cast.patient.email, invoices[0].invoice_number)
         await asyncio.sleep(1)
         assert len(mails) == 1
     finally:

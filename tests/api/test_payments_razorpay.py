@@ -19,11 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from domain.models.bookings import Booking
-from domain.models.notifications import OutboxMessage
 from domain.models.payments import Invoice, Payment, WebhookEvent
 from runtime.settings import Settings
 from tests.conftest import login_headers
-from tests.helpers import eventually
+from tests.helpers import eventually, mails_about
 from tests.payment_builders import Cast, confirmed_booking, make_cast
 
 if TYPE_CHECKING:
@@ -192,19 +191,7 @@ async def test_razorpay_checkout_webhook_invoice_email_and_refunds(
     invoice = invoices[0]
     assert (invoice.final_amount, invoice.currency) == (Decimal("1180.00"), "INR")
 
-    async def invoice_mails() -> list[OutboxMessage] | None:
-        async with sessionmaker() as db:
-            rows = list(
-                await db.scalars(
-                    select(OutboxMessage).where(
-                        OutboxMessage.recipient == cast.patient.email,
-                        OutboxMessage.subject.contains(invoice.invoice_number),
-                    )
-                )
-            )
-        return rows or None
-
-    mails = await eventually(invoice_mails, 30)
+    mails = await mails_about(sessionmaker, cast.patient.email, invoice.invoice_number)
     assert len(mails) == 1 and f"/invoices/{invoice.id}/pdf" in mails[0].body_text
     pdf = await client.get(f"/invoices/{invoice.id}/pdf", headers=patient)
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
@@ -267,7 +254,7 @@ async def test_razorpay_checkout_webhook_invoice_email_and_refunds(
         await count(sessionmaker, WebhookEvent, WebhookEvent.event_type == "refund.processed") == 2
     )
     assert await count(sessionmaker, Invoice) == 1
-    assert len(await eventually(invoice_mails)) == 1
+    assert len(await mails_about(sessionmaker, cast.patient.email, invoice.invoice_number)) == 1
 
     live = (await client.get(f"/payments/{payment_id}/status", headers=patient)).json()["data"]
     assert (live["status"], live["gateway_state"]) == ("refunded", "succeeded")

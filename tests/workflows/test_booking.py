@@ -16,10 +16,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
@@ -34,7 +31,6 @@ from domain.models.bookings import Booking, BookingStatusHistory
 from domain.models.catalog import Hospital
 from domain.models.notifications import Channel, Notification
 from domain.models.users import Patient, User
-from runtime.temporal_server import SEARCH_ATTRIBUTES, binary
 from tests.conftest import create_user
 from tests.helpers import eventually
 from workflows.booking import (
@@ -58,32 +54,6 @@ from workflows.booking import (
 from workflows.notification import WORKFLOWS as NOTIFICATION_WORKFLOWS
 
 S = BookingStatus
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def indexed_env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server of this test's own, with the booking search attributes added.
-
-    Not the shared session one: when a workflow closes (or is terminated) while a child or a
-    workflow task of it is still in flight, the Java test server keeps time skipping locked for
-    good, and every later sleep times out. A booking that reaches its end does exactly that, so
-    each test gets a fresh server (about a second to start)."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
-        test_server_existing_path=binary("temporal-test-server"),
-    )
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={
-                name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-                for name, kind in SEARCH_ATTRIBUTES.items()
-                if kind == "Keyword"
-            },
-        )
-    )
-    yield env
-    await env.shutdown()
 
 
 @pytest_asyncio.fixture(loop_scope="session")

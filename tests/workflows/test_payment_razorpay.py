@@ -15,9 +15,6 @@ import pytest
 import pytest_asyncio
 from pydantic import SecretStr
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -26,7 +23,6 @@ from domain.models.bookings import Booking
 from domain.models.payments import Payment
 from domain.payment import PaymentGateway as GatewayName
 from runtime.settings import Settings
-from runtime.temporal_server import SEARCH_ATTRIBUTES, binary
 from tests.helpers import eventually
 from tests.payment_builders import confirmed_booking, make_cast
 from workflows.payment import PaymentCheckout, PaymentInput, PaymentTimers, open_payment
@@ -39,25 +35,10 @@ pytest_plugins = ["tests.razorpay_fixtures"]
 TIMERS = PaymentTimers(reconcile_minutes=10, window_hours=24, refund_days=30)
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def env() -> AsyncIterator[WorkflowEnvironment]:
-    """A time-skipping server of this test's own (see test_booking.indexed_env for why)."""
-    environment = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
-        test_server_existing_path=binary("temporal-test-server"),
-    )
-    await environment.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=environment.client.namespace,
-            search_attributes={
-                name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-                for name, kind in SEARCH_ATTRIBUTES.items()
-                if kind == "Keyword"
-            },
-        )
-    )
-    yield environment
-    await environment.shutdown()
+@pytest.fixture
+def env(indexed_env: WorkflowEnvironment) -> WorkflowEnvironment:
+    """A time-skipping server of this test's own (tests/conftest.py indexed_env says why)."""
+    return indexed_env
 
 
 @pytest.fixture
