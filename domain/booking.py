@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from domain.access import Role
+from domain.access import STAFF, Role
+
+# Re-exported: the booking's callers take the lifecycle's words from here.
+from domain.lifecycle import PLATFORM, Transition, TransitionTable, moves
+from domain.lifecycle import SYSTEM as SYSTEM
+from domain.lifecycle import Actor as Actor
+from domain.lifecycle import MoveRefused as MoveRefused
 
 
 class BookingStatus(StrEnum):
@@ -51,10 +57,6 @@ class BookingType(StrEnum):
     TREATMENT = "treatment"
     PACKAGE = "package"
 
-
-# The platform itself (a timer, the payment workflow, a review): the actor of system-only moves.
-# The same word as domain.models.history.SYSTEM_ACTOR, kept here so domain/ rules need no ORM.
-SYSTEM = "system"
 
 S = BookingStatus
 TERMINAL: frozenset[BookingStatus] = frozenset({S.REJECTED, S.CANCELLED, S.FEEDBACK_RECEIVED})
@@ -104,18 +106,6 @@ def cancellation_refund_percent(
 
 
 @dataclass(frozen=True)
-class Actor:
-    """Who asks: a person in a role (user_id set), or the platform (role SYSTEM)."""
-
-    role: str
-    user_id: uuid.UUID | None = None
-
-    @property
-    def is_system(self) -> bool:
-        return self.role == SYSTEM
-
-
-@dataclass(frozen=True)
 class Parties:
     """The people a booking belongs to: whose it is, which hospital's admin, which coordinator."""
 
@@ -157,35 +147,14 @@ GUARD_MESSAGES: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
-class Transition:
-    source: BookingStatus
-    target: BookingStatus
-    # Role values, or SYSTEM alone for moves only the platform makes.
-    roles: frozenset[str]
-    guards: tuple[Guard, ...] = field(default=())
-
-    @property
-    def system_only(self) -> bool:
-        return self.roles == frozenset({SYSTEM})
+# Role sets, defined once (domain.access.STAFF) and widened here: StrEnum members compare and
+# hash equal to their values, so a role string from a token matches them.
+HOSPITAL_SIDE: frozenset[Role] = STAFF | {Role.HOSPITAL_ADMIN}
+PATIENT_OR_STAFF: frozenset[Role] = STAFF | {Role.PATIENT}
+_moves = moves
 
 
-STAFF = frozenset({Role.ADMIN.value, Role.COORDINATOR.value})
-HOSPITAL_SIDE = STAFF | {Role.HOSPITAL_ADMIN.value}
-PATIENT_OR_STAFF = STAFF | {Role.PATIENT.value}
-PLATFORM = frozenset({SYSTEM})
-
-
-def _moves(
-    source: BookingStatus,
-    targets: Iterable[BookingStatus],
-    roles: frozenset[str],
-    *guards: Guard,
-) -> list[Transition]:
-    return [Transition(source, target, roles, tuple(guards)) for target in targets]
-
-
-TRANSITIONS: tuple[Transition, ...] = (
+TRANSITIONS: tuple[Transition[BookingStatus], ...] = (
     *_moves(S.REQUESTED, [S.UNDER_REVIEW, S.REJECTED], HOSPITAL_SIDE),
     *_moves(S.REQUESTED, [S.CANCELLED], PATIENT_OR_STAFF),
     *_moves(
@@ -230,27 +199,6 @@ TRANSITIONS: tuple[Transition, ...] = (
     *_moves(S.COMPLETED, [S.FEEDBACK_RECEIVED], PLATFORM),
 )
 
-_BY_EDGE: dict[tuple[BookingStatus, BookingStatus], Transition] = {
-    (t.source, t.target): t for t in TRANSITIONS
-}
-SYSTEM_ONLY_TARGETS: frozenset[BookingStatus] = frozenset(
-    t.target for t in TRANSITIONS if t.system_only
-) - frozenset(t.target for t in TRANSITIONS if not t.system_only)
-
-
-def transition(source: BookingStatus, target: BookingStatus) -> Transition | None:
-    return _BY_EDGE.get((source, target))
-
-
-def next_statuses(source: BookingStatus, role: str | None = None) -> list[BookingStatus]:
-    """Where a booking may go from here (for this role, when given), in lifecycle order."""
-    targets = {t.target for t in TRANSITIONS if t.source == source and _role_ok(t, role)}
-    return [s for s in BookingStatus if s in targets]
-
-
-def _role_ok(t: Transition, role: str | None) -> bool:
-    return role is None or role in t.roles
-
 
 def involved(actor: Actor, parties: Parties) -> bool:
     """Whether this person acts on this booking in their role: a patient on their own booking,
@@ -268,23 +216,26 @@ def involved(actor: Actor, parties: Parties) -> bool:
     return False
 
 
-class MoveRefused(Exception):
-    """Why a move may not happen. kind names the domain error class (Conflict, Forbidden)."""
+BOOKING: TransitionTable[BookingStatus] = TransitionTable(
+    "booking",
+    BookingStatus,
+    S.REQUESTED,
+    TERMINAL,
+    TRANSITIONS,
+    involved=involved,
+    not_involved=("NOT_YOUR_BOOKING", "You do not act on this booking"),
+    guard_messages=GUARD_MESSAGES,
+)
+SYSTEM_ONLY_TARGETS: frozenset[BookingStatus] = BOOKING.system_only_targets
 
-    def __init__(
-        self, kind: str, code: str, message: str, allowed: list[BookingStatus] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.code = code
-        self.message = message
-        self.allowed = allowed
 
-    def details(self) -> dict[str, object]:
-        details: dict[str, object] = {"code": self.code}
-        if self.allowed is not None:
-            details["allowed"] = [s.value for s in self.allowed]
-        return details
+def transition(source: BookingStatus, target: BookingStatus) -> Transition[BookingStatus] | None:
+    return BOOKING.transition(source, target)
+
+
+def next_statuses(source: BookingStatus, role: str | None = None) -> list[BookingStatus]:
+    """Where a booking may go from here (for this role, when given), in lifecycle order."""
+    return BOOKING.next_statuses(source, role)
 
 
 def check_move(
@@ -293,31 +244,9 @@ def check_move(
     actor: Actor,
     parties: Parties,
     ctx: MoveContext,
-) -> Transition:
+) -> Transition[BookingStatus]:
     """The transition for this move, or MoveRefused saying why not (409 or 403)."""
-    move = transition(source, target)
-    allowed = next_statuses(source, actor.role)
-    if move is None:
-        raise MoveRefused(
-            "Conflict",
-            "INVALID_TRANSITION",
-            f"A booking cannot move from {source.value} to {target.value}",
-            allowed,
-        )
-    if actor.role not in move.roles:
-        who = "the platform" if move.system_only else ", ".join(sorted(move.roles))
-        raise MoveRefused(
-            "Forbidden",
-            "ROLE_NOT_ALLOWED",
-            f"Only {who} may move a booking from {source.value} to {target.value}",
-        )
-    if not involved(actor, parties):
-        raise MoveRefused("Forbidden", "NOT_YOUR_BOOKING", "You do not act on this booking")
-    for guard in move.guards:
-        code = guard(ctx)
-        if code is not None:
-            raise MoveRefused("Conflict", code, GUARD_MESSAGES.get(code, code), allowed)
-    return move
+    return BOOKING.check(source, target, actor, parties, ctx)
 
 
 # PATCH /bookings/:id: which details may change in which status. The request is still the
@@ -338,10 +267,10 @@ EDITABLE_FIELDS: dict[BookingStatus, frozenset[str]] = {
     S.INVOICE_SENT: TRAVEL_FIELDS,
     S.TRAVEL_ARRANGEMENT: TRAVEL_FIELDS,
 }
-EDITORS: frozenset[str] = PATIENT_OR_STAFF
+EDITORS: frozenset[Role] = PATIENT_OR_STAFF
 # Who may (re)assign the coordinator: admins anyone; a coordinator takes an unassigned booking
 # or hands over their own.
-ASSIGNERS: frozenset[str] = STAFF
+ASSIGNERS: frozenset[Role] = STAFF
 
 
 def check_edit(

@@ -11,11 +11,11 @@ from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueC
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.access import Role
+from domain.lifecycle import SYSTEM
 from domain.models.base import created_at_column, one_of
 
 # Who moved it: a person in one of the roles, or the platform itself (a timer, a gateway webhook).
-SYSTEM_ACTOR = "system"
-ACTOR_ROLES: tuple[str, ...] = (*(r.value for r in Role), SYSTEM_ACTOR)
+ACTOR_ROLES: tuple[str, ...] = (*(r.value for r in Role), SYSTEM)
 
 
 class StatusHistory:
