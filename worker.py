@@ -21,6 +21,7 @@ from runtime.logging import configure_logging, log
 from runtime.settings import Settings, get_settings
 from runtime.temporal import connect
 from workflows import ALL_WORKFLOWS
+from workflows.schedules import ensure_schedules
 
 
 def all_activities(
@@ -65,6 +66,7 @@ async def run_worker(settings: Settings | None = None) -> None:
         raise RuntimeError("MEDIVOY_DATABASE_URL and MEDIVOY_TEMPORAL_ADDRESS must be set")
     engine = make_engine(settings.database_url)
     client = await connect(settings)
+    await ensure_schedules(client, settings.task_queue)
     worker = build_worker(client, settings, make_sessionmaker(engine))
     log.info("worker_started", task_queue=settings.task_queue)
     try:

@@ -19,15 +19,17 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.lifecycle import HISTORY_GAP as HISTORY_GAP
+from activities.lifecycle import write_transition
 from domain.access import Role
 from domain.booking import BookingStatus
+from domain.lifecycle import Actor
 from domain.models.bookings import Booking, BookingStatusHistory
 from domain.models.catalog import Hospital
 from domain.models.users import Patient, User
 
-# ApplicationError types: stable, so the workflow and dashboards can match on them.
+# Stable codes, so the workflow and dashboards can match on them.
 BOOKING_NOT_FOUND = "BOOKING_NOT_FOUND"
-HISTORY_GAP = "HISTORY_GAP"
 
 
 class NewBooking(BaseModel):
@@ -185,54 +187,21 @@ class BookingActivities:
         The row lock serializes writers; status_seq says how far the row already is, so a
         retried attempt (or a replayed workflow) with a seq already written changes nothing."""
         async with self._sessionmaker() as session, session.begin():
-            current = await session.scalar(
-                select(Booking.status_seq).where(Booking.id == record.booking_id).with_for_update()
-            )
-            if current is None:
-                raise ApplicationError(
-                    f"booking {record.booking_id} not found",
-                    type=BOOKING_NOT_FOUND,
-                    non_retryable=True,
-                )
-            if current >= record.seq:
-                return RecordedTransition(
-                    booking_id=record.booking_id,
-                    seq=record.seq,
-                    status=record.to_status,
-                    written=False,
-                )
-            if current != record.seq - 1:
-                # Never expected: the workflow writes seq after seq. Retrying cannot heal it.
-                raise ApplicationError(
-                    f"booking history is at {current}, cannot write {record.seq}",
-                    type=HISTORY_GAP,
-                    non_retryable=True,
-                )
-            values: dict[str, Any] = {
-                key: value
-                for key, value in record.changes.model_dump().items()
-                if value is not None
-            }
-            await session.execute(
-                update(Booking)
-                .where(Booking.id == record.booking_id)
-                .values(status=record.to_status.value, status_seq=record.seq, **values)
-            )
-            await session.execute(
-                insert(BookingStatusHistory)
-                .values(
-                    booking_id=record.booking_id,
-                    seq=record.seq,
-                    from_status=record.from_status.value,
-                    to_status=record.to_status.value,
-                    changed_by_user_id=record.actor_user_id,
-                    actor_role=record.actor_role,
-                    notes=record.notes,
-                )
-                .on_conflict_do_nothing(index_elements=["booking_id", "seq"])
+            written = await write_transition(
+                session,
+                Booking,
+                BookingStatusHistory,
+                record.booking_id,
+                record.seq,
+                record.from_status,
+                record.to_status,
+                Actor(record.actor_role, record.actor_user_id),
+                record.notes,
+                record.changes.model_dump(),
+                not_found_code=BOOKING_NOT_FOUND,
             )
         return RecordedTransition(
-            booking_id=record.booking_id, seq=record.seq, status=record.to_status, written=True
+            booking_id=record.booking_id, seq=record.seq, status=record.to_status, written=written
         )
 
     @activity.defn

@@ -20,7 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.lifecycle import refusal
 from domain.coupons import CouponRefusal, CouponRefusalCode, CouponTerms, apply_coupon
+from domain.errors import Invalid, NotFound
 from domain.models.payments import Coupon, Payment
 from domain.payment import DiscountType
 
@@ -78,8 +80,8 @@ def _terms(coupon: Coupon) -> CouponTerms:
 
 
 def _refused(code: CouponRefusalCode | str, message: str) -> ApplicationError:
-    # Non-retryable: trying again cannot make the coupon apply; the workflow reports the code.
-    return ApplicationError(message, type=str(code), non_retryable=True)
+    # Non-retryable: trying again cannot make the coupon apply; the API answers 400 and the code.
+    return refusal(Invalid(message, code=str(code)))
 
 
 def _coupon_record(payment: Payment) -> dict[str, Any]:
@@ -91,9 +93,7 @@ async def _locked_payment(session: AsyncSession, payment_id: uuid.UUID) -> Payme
         select(Payment).where(Payment.id == payment_id).with_for_update()
     )
     if payment is None:
-        raise ApplicationError(
-            f"payment {payment_id} does not exist", type=PAYMENT_NOT_FOUND, non_retryable=True
-        )
+        raise refusal(NotFound(f"payment {payment_id} does not exist", code=PAYMENT_NOT_FOUND))
     return payment
 
 
@@ -106,7 +106,7 @@ class CouponActivities:
         """Consume one use of the coupon for the payment and record the discount on it.
 
         Sets payments.coupon_id, discount_amount and amount (purchase_amount minus discount).
-        Refusals raise a non-retryable ApplicationError whose type is the refusal code
+        Refusals raise the refusal bridge's Invalid whose code is the refusal code
         (COUPON_NOT_FOUND, COUPON_INACTIVE, COUPON_EXPIRED, COUPON_USED_UP, ...)."""
         # Case-blind, as the API keeps codes in capitals (rows made before that match too).
         code = request.code.strip().upper()
@@ -116,10 +116,8 @@ class CouponActivities:
             record = _coupon_record(payment)
             if payment.coupon_id is not None and record.get("state") == RESERVED:
                 if str(record.get("code", "")).upper() != code:
-                    raise ApplicationError(
-                        "another coupon is already applied to this payment",
-                        type=COUPON_ALREADY_APPLIED,
-                        non_retryable=True,
+                    raise _refused(
+                        COUPON_ALREADY_APPLIED, "another coupon is already applied to this payment"
                     )
                 return CouponReservation(
                     payment_id=payment.id,

@@ -23,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.lifecycle import HISTORY_GAP as HISTORY_GAP
+from activities.lifecycle import refusal, write_transition
 from activities.providers.gateways import (
     GatewayCheckout,
     GatewayError,
@@ -31,22 +33,21 @@ from activities.providers.gateways import (
     PaymentGateway,
     refund_idempotency_key,
 )
-from domain.appointment import AppointmentStatus
-from domain.booking import BookingStatus
-from domain.errors import DomainError
+from domain.errors import Conflict, Invalid, NotFound
 from domain.invoices import (
     LineItem,
     compute_invoice,
     line_items_from_json,
     tax_rate_for,
 )
+from domain.lifecycle import Actor
 from domain.models.appointments import Appointment
 from domain.models.bookings import Booking
 from domain.models.catalog import Hospital
 from domain.models.payments import Invoice, Payment, PaymentStatusHistory
 from domain.models.users import Patient
 from domain.money import to_minor
-from domain.payment import InvoiceStatus, PaymentStatus
+from domain.payment import PAYABLE_APPOINTMENT, PAYABLE_BOOKING, InvoiceStatus, PaymentStatus
 from domain.payment import PaymentGateway as GatewayName
 
 if TYPE_CHECKING:
@@ -63,25 +64,10 @@ AMOUNT_MISMATCH = "AMOUNT_MISMATCH"
 CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
 GATEWAY_REJECTED = "GATEWAY_REJECTED"
 GATEWAY_NOT_CONFIGURED = "GATEWAY_NOT_CONFIGURED"
-HISTORY_GAP = "HISTORY_GAP"
 
 OPEN_STATUSES = (PaymentStatus.PENDING.value, PaymentStatus.PROCESSING.value)
 # Invoice ids come from the payment: a retried or repeated issue finds the first one.
 INVOICE_NAMESPACE = uuid.UUID("5b0a3c1e-1f0c-4a52-9a3e-6f1d6f0e9b21")
-PAYABLE_APPOINTMENT = frozenset(
-    {
-        AppointmentStatus.REQUESTED,
-        AppointmentStatus.BOOKED,
-        AppointmentStatus.APPOINTMENT_CONFIRMED,
-        AppointmentStatus.AWAITING_CONSULTATION,
-    }
-)
-
-
-def refusal(kind: type[DomainError] | str, code: str, message: str) -> ApplicationError:
-    """A non-retryable refusal the API renders as its envelope (type = domain error class)."""
-    name = kind if isinstance(kind, str) else kind.__name__
-    return ApplicationError(message, {"code": code}, type=name, non_retryable=True)
 
 
 def invoice_id_for(payment_id: uuid.UUID) -> uuid.UUID:
@@ -220,9 +206,7 @@ class InvoiceStatusChange(BaseModel):
 def _gateway_failure(error: GatewayError) -> ApplicationError:
     # The summary only: the full text may carry the gateway's message about the customer.
     if error.permanent:
-        return ApplicationError(
-            error.summary, {"code": GATEWAY_REJECTED}, type="Invalid", non_retryable=True
-        )
+        return refusal(Invalid(error.summary, code=GATEWAY_REJECTED))
     return ApplicationError(error.summary, type="GatewayUnavailable")
 
 
@@ -236,7 +220,7 @@ async def price_of(
     if payment.booking_id is not None:
         booking = await session.get(Booking, payment.booking_id)
         if booking is None:
-            raise refusal("NotFound", BOOKING_NOT_FOUND, "The booking does not exist.")
+            raise refusal(NotFound("The booking does not exist.", code=BOOKING_NOT_FOUND))
         items = list(line_items_from_json((booking.quotation_details or {}).get("items")))
         if not items and booking.total_amount is not None:
             items = [LineItem(f"Booking {booking.booking_number}", booking.total_amount)]
@@ -244,7 +228,7 @@ async def price_of(
     else:
         appointment = await session.get(Appointment, payment.appointment_id)
         if appointment is None:
-            raise refusal("NotFound", APPOINTMENT_NOT_FOUND, "The appointment does not exist.")
+            raise refusal(NotFound("The appointment does not exist.", code=APPOINTMENT_NOT_FOUND))
         items = [
             LineItem(
                 f"Consultation {appointment.appointment_number}",
@@ -338,18 +322,19 @@ class PaymentActivities:
                     select(Booking).where(Booking.id == new.booking_id).with_for_update()
                 )
                 if booking is None:
-                    raise refusal("NotFound", BOOKING_NOT_FOUND, "The booking does not exist.")
+                    raise refusal(NotFound("The booking does not exist.", code=BOOKING_NOT_FOUND))
                 # The row lock on the booking serializes concurrent POST /payments for it.
                 open_payment = await session.scalar(
                     select(Payment.id).where(
                         Payment.booking_id == booking.id, Payment.status.in_(OPEN_STATUSES)
                     )
                 )
-                if open_payment is None and booking.status != BookingStatus.CONFIRMED.value:
+                if open_payment is None and booking.status not in PAYABLE_BOOKING:
                     raise refusal(
-                        "Conflict",
-                        BOOKING_NOT_PAYABLE,
-                        f"A booking is paid once confirmed; this one is {booking.status}.",
+                        Conflict(
+                            f"A booking is paid once confirmed; this one is {booking.status}.",
+                            code=BOOKING_NOT_PAYABLE,
+                        )
                     )
                 price, price_currency = booking.total_amount, booking.currency
                 patient_id = booking.patient_id
@@ -361,13 +346,14 @@ class PaymentActivities:
                 )
                 if appointment is None:
                     raise refusal(
-                        "NotFound", APPOINTMENT_NOT_FOUND, "The appointment does not exist."
+                        NotFound("The appointment does not exist.", code=APPOINTMENT_NOT_FOUND)
                     )
                 if appointment.status not in PAYABLE_APPOINTMENT:
                     raise refusal(
-                        "Conflict",
-                        APPOINTMENT_NOT_PAYABLE,
-                        f"This appointment is {appointment.status}: nothing to pay.",
+                        Conflict(
+                            f"This appointment is {appointment.status}: nothing to pay.",
+                            code=APPOINTMENT_NOT_PAYABLE,
+                        )
                     )
                 price, price_currency = appointment.consultation_fee, appointment.currency
                 patient_id = appointment.patient_id
@@ -378,22 +364,24 @@ class PaymentActivities:
                     )
                 )
             if price is None or price <= 0 or not price_currency:
-                raise refusal("Conflict", BOOKING_NOT_PAYABLE, "There is no price to pay yet.")
+                raise refusal(Conflict("There is no price to pay yet.", code=BOOKING_NOT_PAYABLE))
             if open_payment is not None:
                 raise refusal(
-                    "Conflict",
-                    PAYMENT_ALREADY_PENDING,
-                    f"Payment {open_payment} is still open: complete it or let it expire.",
+                    Conflict(
+                        f"Payment {open_payment} is still open: complete it or let it expire.",
+                        code=PAYMENT_ALREADY_PENDING,
+                    )
                 )
             if currency != price_currency.upper():
                 raise refusal(
-                    "Invalid",
-                    CURRENCY_MISMATCH,
-                    f"This is priced in {price_currency.upper()}, not {currency}.",
+                    Invalid(
+                        f"This is priced in {price_currency.upper()}, not {currency}.",
+                        code=CURRENCY_MISMATCH,
+                    )
                 )
             if new.client_amount is not None and new.client_amount != price:
                 raise refusal(
-                    "Invalid", AMOUNT_MISMATCH, f"The amount to pay is {price} {currency}."
+                    Invalid(f"The amount to pay is {price} {currency}.", code=AMOUNT_MISMATCH)
                 )
             session.add(
                 Payment(
@@ -436,7 +424,7 @@ class PaymentActivities:
                 select(Payment).where(Payment.id == request.payment_id).with_for_update()
             )
             if payment is None:
-                raise refusal("NotFound", PAYMENT_NOT_FOUND, "The payment does not exist.")
+                raise refusal(NotFound("The payment does not exist.", code=PAYMENT_NOT_FOUND))
             meta = dict(payment.metadata_ or {})
             if "pricing" in meta:
                 return Pricing(payment_id=payment.id, **meta["pricing"])
@@ -464,47 +452,23 @@ class PaymentActivities:
     ) -> RecordedPaymentTransition:
         """Move the row and append its history row in one transaction; a repeat is a no-op."""
         async with self._sessionmaker() as session, session.begin():
-            payment = await session.scalar(
-                select(Payment).where(Payment.id == record.payment_id).with_for_update()
-            )
-            if payment is None:
-                raise refusal("NotFound", PAYMENT_NOT_FOUND, "The payment does not exist.")
-            if payment.status_seq >= record.seq:
-                return RecordedPaymentTransition(
-                    payment_id=record.payment_id,
-                    seq=record.seq,
-                    status=record.to_status,
-                    written=False,
-                )
-            if payment.status_seq != record.seq - 1:
-                raise ApplicationError(
-                    f"payment history is at {payment.status_seq}, cannot write {record.seq}",
-                    type=HISTORY_GAP,
-                    non_retryable=True,
-                )
-            changes = record.changes.model_dump(exclude_none=True)
-            extra = changes.pop("metadata", None)
-            if extra:
-                payment.metadata_ = {**(payment.metadata_ or {}), **extra}
-            for key, value in changes.items():
-                setattr(payment, key, value)
-            payment.status = record.to_status.value
-            payment.status_seq = record.seq
-            await session.execute(
-                insert(PaymentStatusHistory)
-                .values(
-                    payment_id=record.payment_id,
-                    seq=record.seq,
-                    from_status=record.from_status.value if record.from_status else None,
-                    to_status=record.to_status.value,
-                    changed_by_user_id=record.actor_user_id,
-                    actor_role=record.actor_role,
-                    notes=record.notes,
-                )
-                .on_conflict_do_nothing(index_elements=["payment_id", "seq"])
+            changes = record.changes.model_dump(exclude={"metadata"})
+            written = await write_transition(
+                session,
+                Payment,
+                PaymentStatusHistory,
+                record.payment_id,
+                record.seq,
+                record.from_status,
+                record.to_status,
+                Actor(record.actor_role, record.actor_user_id),
+                record.notes,
+                changes,
+                merge={"metadata_": record.changes.metadata or {}},
+                not_found_code=PAYMENT_NOT_FOUND,
             )
         return RecordedPaymentTransition(
-            payment_id=record.payment_id, seq=record.seq, status=record.to_status, written=True
+            payment_id=record.payment_id, seq=record.seq, status=record.to_status, written=written
         )
 
     # ---- the gateway -------------------------------------------------------------------------
@@ -512,12 +476,7 @@ class PaymentActivities:
     def _gateway(self, name: GatewayName) -> PaymentGateway:
         gateway = self._gateways.get(name)
         if gateway is None:
-            raise ApplicationError(
-                f"{name.value} is not configured",
-                {"code": GATEWAY_NOT_CONFIGURED},
-                type="Invalid",
-                non_retryable=True,
-            )
+            raise refusal(Invalid(f"{name.value} is not configured", code=GATEWAY_NOT_CONFIGURED))
         return gateway
 
     @activity.defn
@@ -572,7 +531,7 @@ class PaymentActivities:
         async with self._sessionmaker() as session, session.begin():
             payment = await session.get(Payment, request.payment_id)
             if payment is None:
-                raise refusal("NotFound", PAYMENT_NOT_FOUND, "The payment does not exist.")
+                raise refusal(NotFound("The payment does not exist.", code=PAYMENT_NOT_FOUND))
             items, rate, hospital_id = await price_of(session, payment, self._settings)
             pricing = (payment.metadata_ or {}).get("pricing") or {}
             if "tax_rate" in pricing:

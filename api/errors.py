@@ -15,6 +15,7 @@ from temporalio.exceptions import ApplicationError
 from api import context
 from domain import errors
 from runtime.logging import log
+from workflows._kit import domain_error as refused_as_domain_error
 
 STATUS: dict[type[errors.DomainError], int] = {
     errors.Invalid: 400,
@@ -92,14 +93,8 @@ async def update_failed(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, WorkflowUpdateFailedError)
     cause = exc.cause
     if isinstance(cause, ApplicationError):
-        kinds = {cls.__name__: cls for cls in STATUS}
-        cls = kinds.get(cause.type or "", errors.Conflict)
-        details = cause.details[0] if cause.details else None
-        code = None
-        if isinstance(details, dict):
-            code = details.pop("code", None)
-        domain = cls(cause.message, code=code, details=details or None)
-        return await domain_error(request, domain)
+        # The refusal bridge's spelling: type = the DomainError class name, code in details.
+        return await domain_error(request, refused_as_domain_error(cause))
     return await unexpected(request, exc)
 
 

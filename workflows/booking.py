@@ -19,14 +19,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.client import Client, WithStartWorkflowOperation
-from temporalio.common import (
-    RetryPolicy,
-    SearchAttributeKey,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlreadyStartedError
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
+from temporalio.exceptions import ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.bookings import (
@@ -40,8 +35,8 @@ with workflow.unsafe.imports_passed_through():
         StoredBooking,
         TransitionRecord,
     )
-    from domain.access import Role
     from domain.booking import (
+        BOOKING,
         IN_REVIEW,
         PAID,
         SYSTEM,
@@ -55,23 +50,40 @@ with workflow.unsafe.imports_passed_through():
         cancellation_refund_percent,
         check_assignment,
         check_edit,
-        check_move,
     )
+    from domain.errors import Forbidden, Invalid
     from domain.payment import PaymentStatus
+    from workflows._kit import (
+        DB_ACTIVITY,
+        Caller,
+        Notifier,
+        StateTimers,
+        index,
+        quiesce,
+        refusal,
+        should_continue_as_new,
+        update_with_start,
+    )
+    from workflows.messages import (
+        BOOKING_WORKFLOW,
+        BookingCancelled,
+        BookingSignal,
+        FeedbackEvent,
+        InvoiceEvent,
+        NotificationRequest,
+        PaymentEvent,
+        PaymentSignal,
+        RecordUploaded,
+        RefundSettled,
+        booking_workflow_id,
+        payment_workflow_id,
+    )
 
-from workflows.notification import DeliverNotification, NotificationRequest
-from workflows.notification import workflow_id as notification_workflow_id
+# The search attributes of runs recorded before the kit's scheme (workflows/_kit.index).
+LEGACY_BOOKING_STATUS = SearchAttributeKey.for_keyword("BookingStatus")
+LEGACY_HOSPITAL_ID = SearchAttributeKey.for_keyword("HospitalId")
+LEGACY_PATIENT_ID = SearchAttributeKey.for_keyword("PatientId")
 
-# Ids and statuses only (rule 9); registered on the dev server by runtime/temporal_server.py.
-BOOKING_STATUS = SearchAttributeKey.for_keyword("BookingStatus")
-HOSPITAL_ID = SearchAttributeKey.for_keyword("HospitalId")
-PATIENT_ID = SearchAttributeKey.for_keyword("PatientId")
-
-DB_TIMEOUT = timedelta(seconds=10)
-# A database outage heals: keep retrying, the booking simply waits.
-DB_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
-)
 # Continue-as-new well before Temporal's own limits (also when the server suggests it).
 MAX_HISTORY_EVENTS = 2000
 # A cancelled booking stays open this long for the refund it asked of its payment: the payment
@@ -90,18 +102,34 @@ PAYMENT_STATUS_AFTER_REFUND = {
 S = BookingStatus
 
 
-def workflow_id(booking_id: UUID) -> str:
-    return f"booking-{booking_id}"
-
-
-class Caller(BaseModel):
-    """The person behind a command, as the API authenticated them."""
-
-    user_id: UUID
-    role: Role
-
-    def actor(self) -> Actor:
-        return Actor(self.role.value, self.user_id)
+# The booking's id, the caller and the payloads other workflows send, importable from here.
+workflow_id = booking_workflow_id
+__all__ = [
+    "WORKFLOWS",
+    "BookingCancelled",
+    "BookingInput",
+    "BookingState",
+    "BookingTimers",
+    "BookingView",
+    "BookingWorkflow",
+    "Caller",
+    "Cancellation",
+    "CoordinatorChange",
+    "DetailsChange",
+    "FeedbackEvent",
+    "InvoiceEvent",
+    "PaymentEvent",
+    "Quotation",
+    "QuotationItem",
+    "RecordUploaded",
+    "RefundSettled",
+    "StatusChange",
+    "WaitingFor",
+    "open_booking",
+    "signal_feedback_received",
+    "signal_record_uploaded",
+    "workflow_id",
+]
 
 
 class BookingTimers(BaseModel):
@@ -200,88 +228,36 @@ class CoordinatorChange(BaseModel):
     coordinator_id: UUID
 
 
-class RecordUploaded(BaseModel):
-    record_id: UUID
-
-
-class PaymentEvent(BaseModel):
-    payment_id: UUID | None = None
-    # Why (a failure's reason); kept in the history notes, so no card data.
-    note: str | None = None
-
-
-class InvoiceEvent(BaseModel):
-    invoice_id: UUID | None = None
-
-
-class FeedbackEvent(BaseModel):
-    review_id: UUID | None = None
-
-
-class BookingCancelled(BaseModel):
-    """To the payment workflow (signal cancel_for_booking): the booking is cancelled; cancel
-    the payment if it is still open and refund `percent` of what was paid."""
-
-    booking_id: UUID
-    percent: Decimal = Field(ge=0, le=100)
-    reason: str | None = None
-    requested_by: UUID | None = None
-    role: str = SYSTEM
-
-
-class RefundSettled(BaseModel):
-    """From the payment workflow (signal refund_settled): where the payment's money stands
-    after a refund, or after the cancellation it was asked for."""
-
-    payment_id: UUID
-    payment_status: PaymentStatus
-    # This refund, and everything refunded of the payment so far.
-    amount: Decimal = Decimal("0")
-    refunded_total: Decimal = Decimal("0")
-    currency: str | None = None
-    # refunded, nothing_to_refund, payment_cancelled or failed (staff must act).
-    outcome: str = "refunded"
-    # The answer to this booking's cancellation (the booking stops waiting for it).
-    for_cancellation: bool = False
-
-
 class WaitingFor(BaseModel):
     status: BookingStatus
     description: str
     until: datetime | None = None
 
 
-def _refusal(refused: MoveRefused) -> ApplicationError:
-    # type names the domain error class; api/errors.py update_failed turns it into 409/403.
-    return ApplicationError(
-        refused.message, refused.details(), type=refused.kind, non_retryable=True
-    )
-
-
-@workflow.defn(name="BookingWorkflow")
+@workflow.defn(name=BOOKING_WORKFLOW)
 class BookingWorkflow:
     def __init__(self) -> None:
         self._state: BookingState | None = None
         self._input: BookingInput | None = None
         # Moves run one at a time: checked, applied to the state, written, notified.
         self._lock = asyncio.Lock()
-        self._version = 0
-
-    # ---- the main loop: timers, notifications, the end, continue-as-new ---------------------
+        self._timers = StateTimers()
+        self._notifier = Notifier([])
 
     @workflow.run
     async def run(self, input: BookingInput) -> BookingView:
         self._input = input
         if input.carried is not None:
             self._state = input.carried
+            self._notifier = Notifier(self._state.pending)
         else:
             stored = await workflow.execute_local_activity_method(
                 BookingActivities.create_booking,
                 input.booking,
-                start_to_close_timeout=DB_TIMEOUT,
-                retry_policy=DB_RETRY,
+                **DB_ACTIVITY,
             )
             self._state = self._initial_state(stored)
+            self._notifier = Notifier(self._state.pending)
             if stored.status_seq == 1:
                 self._notify_parties(
                     1, "booking_status_changed", {"status": S.REQUESTED.value}, exclude=None
@@ -289,24 +265,24 @@ class BookingWorkflow:
         self._index()
         state = self._state
         while True:
-            await self._flush_notifications()
-            info = workflow.info()
+            await self._notifier.flush()
             if state.status in TERMINAL:
                 # A payment signal handled while quiescing may have asked for a refund too.
                 while True:
                     await self._await_refund()
-                    await self._quiesce()
+                    await quiesce(self._notifier)
                     if not state.refund_awaited:
                         return self._view()
-            if (
-                info.is_continue_as_new_suggested()
-                or info.get_current_history_length() >= input.max_history_events
-            ):
-                await self._quiesce()
+            if should_continue_as_new(input.max_history_events):
+                await quiesce(self._notifier)
                 if state.status not in TERMINAL:
                     workflow.continue_as_new(input.model_copy(update={"carried": self._state}))
                 continue
-            await self._wait_for_change_or_timer()
+            fired = await self._timers.wait_for_change_or_timer(
+                self._due(), wake=lambda: bool(state.pending)
+            )
+            if fired is not None:
+                await self._fire(fired)
 
     async def _await_refund(self) -> None:
         state = self._require_state()
@@ -323,39 +299,7 @@ class BookingWorkflow:
                 )
             )
 
-    async def _quiesce(self) -> None:
-        """Return with no handler running and no notification unsent, checked after the last
-        await: a handler that started meanwhile (an update arriving as we flush) would
-        otherwise be cut off by the end of the run, or its move left out of the carried state."""
-        state = self._require_state()
-        while True:
-            await workflow.wait_condition(workflow.all_handlers_finished)
-            if state.pending:
-                await self._flush_notifications()
-                continue
-            if workflow.all_handlers_finished():
-                return
-
-    async def _wait_for_change_or_timer(self) -> None:
-        state = self._require_state()
-        version = self._version
-        due = self._timers()
-        if due:
-            at = min(when for when, _ in due)
-            delay = at - workflow.now()
-            if delay <= timedelta(0):
-                await self._fire([name for when, name in due if when <= workflow.now()])
-                return
-            try:
-                await workflow.wait_condition(
-                    lambda: self._version != version or bool(state.pending), timeout=delay
-                )
-            except TimeoutError:
-                await self._fire([name for when, name in due if when <= workflow.now()])
-            return
-        await workflow.wait_condition(lambda: self._version != version or bool(state.pending))
-
-    def _timers(self) -> list[tuple[datetime, str]]:
+    def _due(self) -> list[tuple[datetime, str]]:
         """The timers the current state implies; a move changes the state, so it resets them."""
         state = self._require_state()
         timers = self._require_input().timers
@@ -407,7 +351,7 @@ class BookingWorkflow:
                     "hours": str(self._require_input().timers.review_sla_hours),
                 },
             )
-        self._changed()
+        self._timers.changed()
 
     async def _staff(self) -> list[UUID]:
         """The booking's coordinator, or every admin while nobody is assigned."""
@@ -417,11 +361,8 @@ class BookingWorkflow:
         return await workflow.execute_local_activity_method(
             BookingActivities.find_admins,
             AdminsQuery(),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
+            **DB_ACTIVITY,
         )
-
-    # ---- updates: the commands of people ----------------------------------------------------
 
     @workflow.update
     async def create(self) -> BookingView:
@@ -472,15 +413,14 @@ class BookingWorkflow:
             try:
                 check_edit(state.status, change.fields, change.caller.actor(), self._parties())
             except MoveRefused as refused:
-                raise _refusal(refused) from None
+                raise refusal(refused) from None
             await workflow.execute_local_activity_method(
                 BookingActivities.update_booking_details,
                 DetailsUpdate(
                     booking_id=state.booking_id,
                     **change.model_dump(exclude={"caller"}),
                 ),
-                start_to_close_timeout=DB_TIMEOUT,
-                retry_policy=DB_RETRY,
+                **DB_ACTIVITY,
             )
         return self._view()
 
@@ -491,7 +431,7 @@ class BookingWorkflow:
         try:
             check_edit(self._state.status, change.fields, change.caller.actor(), self._parties())
         except MoveRefused as refused:
-            raise _refusal(refused) from None
+            raise refusal(refused) from None
 
     @workflow.update
     async def assign_coordinator(self, change: CoordinatorChange) -> BookingView:
@@ -501,19 +441,18 @@ class BookingWorkflow:
             try:
                 check_assignment(state.status, change.caller.actor(), self._parties())
             except MoveRefused as refused:
-                raise _refusal(refused) from None
+                raise refusal(refused) from None
             if state.coordinator_id == change.coordinator_id:
                 return self._view()
             state.coordinator_id = change.coordinator_id
             state.assignments += 1
-            self._changed()
+            self._timers.changed()
             await workflow.execute_local_activity_method(
                 BookingActivities.assign_coordinator,
                 CoordinatorAssignment(
                     booking_id=state.booking_id, coordinator_id=change.coordinator_id
                 ),
-                start_to_close_timeout=DB_TIMEOUT,
-                retry_policy=DB_RETRY,
+                **DB_ACTIVITY,
             )
             if change.coordinator_id != change.caller.user_id:
                 self._notify(
@@ -531,11 +470,9 @@ class BookingWorkflow:
         try:
             check_assignment(self._state.status, change.caller.actor(), self._parties())
         except MoveRefused as refused:
-            raise _refusal(refused) from None
+            raise refusal(refused) from None
 
-    # ---- signals: events from the platform --------------------------------------------------
-
-    @workflow.signal
+    @workflow.signal(name=BookingSignal.RECORD_UPLOADED)
     async def record_uploaded(self, event: RecordUploaded) -> None:
         await self._ready()
         state = self._require_state()
@@ -545,9 +482,9 @@ class BookingWorkflow:
         self._notify(
             await self._staff(), f"record:{event.record_id}", "booking_record_uploaded", {}
         )
-        self._changed()
+        self._timers.changed()
 
-    @workflow.signal
+    @workflow.signal(name=BookingSignal.PAYMENT_STARTED)
     async def payment_started(self, event: PaymentEvent) -> None:
         if await self._cancelled_before(event):
             return
@@ -558,7 +495,7 @@ class BookingWorkflow:
         ):
             self._require_state().payment_id = event.payment_id
 
-    @workflow.signal
+    @workflow.signal(name=BookingSignal.PAYMENT_SUCCEEDED)
     async def payment_succeeded(self, event: PaymentEvent) -> None:
         if await self._cancelled_before(event):
             return
@@ -569,7 +506,7 @@ class BookingWorkflow:
         ):
             self._require_state().payment_id = event.payment_id
 
-    @workflow.signal
+    @workflow.signal(name=BookingSignal.PAYMENT_FAILED)
     async def payment_failed(self, event: PaymentEvent) -> None:
         await self._system_move(
             S.CONFIRMED,
@@ -579,15 +516,15 @@ class BookingWorkflow:
             only_from=S.PAYMENT_PENDING,
         )
 
-    @workflow.signal
+    @workflow.signal(name=BookingSignal.INVOICE_SENT)
     async def invoice_sent(self, event: InvoiceEvent) -> None:
         await self._system_move(S.INVOICE_SENT, None)
 
-    @workflow.signal
+    @workflow.signal(name=BookingSignal.FEEDBACK_RECEIVED)
     async def feedback_received(self, event: FeedbackEvent) -> None:
         await self._system_move(S.FEEDBACK_RECEIVED, None)
 
-    @workflow.signal
+    @workflow.signal(name=BookingSignal.REFUND_SETTLED)
     async def refund_settled(self, event: RefundSettled) -> None:
         """The payment refunded (a cancellation's refund, a staff refund, one made at the
         gateway): the booking's payment status follows, and a cancellation's outcome is kept."""
@@ -613,7 +550,7 @@ class BookingWorkflow:
         )
         if event.for_cancellation:
             state.refund_awaited = False
-        self._changed()
+        self._timers.changed()
 
     async def _cancelled_before(self, event: PaymentEvent) -> bool:
         """A payment that started (or paid) after the booking was cancelled: it is told to
@@ -662,9 +599,9 @@ class BookingWorkflow:
     async def _signal_payment(self, cancelled: BookingCancelled) -> None:
         state = self._require_state()
         assert state.payment_id is not None
-        handle = workflow.get_external_workflow_handle(f"payment-{state.payment_id}")
+        handle = workflow.get_external_workflow_handle(payment_workflow_id(state.payment_id))
         try:
-            await handle.signal("cancel_for_booking", cancelled)
+            await handle.signal(PaymentSignal.CANCEL_FOR_BOOKING, cancelled)
         except FailureError as err:
             # The payment's workflow has ended (its refund window is over): staff refund.
             workflow.logger.warning("refund request not delivered: %s", err.message)
@@ -676,14 +613,13 @@ class BookingWorkflow:
             )
             return
         state.refund_awaited = True
-        self._changed()
+        self._timers.changed()
 
     async def _record_refund(self, record: RefundRecord) -> None:
         await workflow.execute_local_activity_method(
             BookingActivities.record_refund,
             record,
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
+            **DB_ACTIVITY,
         )
 
     async def _system_move(
@@ -708,8 +644,6 @@ class BookingWorkflow:
             workflow.logger.info("%s ignored: %s", target.value, refused.message)
             return False
         return True
-
-    # ---- the query: live detail only (reads come from PostgreSQL) ---------------------------
 
     @workflow.query
     def waiting_for(self) -> WaitingFor:
@@ -752,8 +686,6 @@ class BookingWorkflow:
         }
         return WaitingFor(status=status, description=descriptions.get(status, status.value))
 
-    # ---- moves ------------------------------------------------------------------------------
-
     def _validate_move(
         self, target: BookingStatus, actor: Actor, *, quotation: Quotation | None = None
     ) -> None:
@@ -761,24 +693,18 @@ class BookingWorkflow:
         if self._state is None:
             return
         if actor.is_system:
-            raise ApplicationError(
-                "The platform's moves are not commands",
-                {"code": "ROLE_NOT_ALLOWED"},
-                type="Forbidden",
-                non_retryable=True,
+            raise refusal(
+                Forbidden("The platform's moves are not commands", code="ROLE_NOT_ALLOWED")
             )
         try:
-            check_move(self._state.status, target, actor, self._parties(), self._ctx(quotation))
+            BOOKING.check(self._state.status, target, actor, self._parties(), self._ctx(quotation))
         except MoveRefused as refused:
-            raise _refusal(refused) from None
+            raise refusal(refused) from None
 
     def _check_quotation_dates(self, quotation: Quotation) -> None:
         if quotation.valid_until <= workflow.now():
-            raise ApplicationError(
-                "valid_until must be in the future",
-                {"code": "QUOTATION_ALREADY_EXPIRED"},
-                type="Invalid",
-                non_retryable=True,
+            raise refusal(
+                Invalid("valid_until must be in the future", code="QUOTATION_ALREADY_EXPIRED")
             )
 
     async def _move(
@@ -797,9 +723,9 @@ class BookingWorkflow:
             # Checked again here: a validator that ran while an earlier move was in flight saw
             # the state before it.
             try:
-                check_move(source, target, actor, self._parties(), self._ctx(quotation))
+                BOOKING.check(source, target, actor, self._parties(), self._ctx(quotation))
             except MoveRefused as refused:
-                raise _refusal(refused) from None
+                raise refusal(refused) from None
             changes = self._changes_for(source, target, actor, notes, quotation, changes)
             seq = state.seq + 1
             # The new status is the state before the write is awaited, so the next validator
@@ -813,7 +739,7 @@ class BookingWorkflow:
                 state.quotation_valid_until = quotation.valid_until
                 state.total_amount = quotation.total_amount
                 state.currency = quotation.currency
-            self._changed()
+            self._timers.changed()
             await workflow.execute_local_activity_method(
                 BookingActivities.record_transition,
                 TransitionRecord(
@@ -826,8 +752,7 @@ class BookingWorkflow:
                     notes=notes,
                     changes=changes,
                 ),
-                start_to_close_timeout=DB_TIMEOUT,
-                retry_policy=DB_RETRY,
+                **DB_ACTIVITY,
             )
             self._index()
             context = {"status": target.value}
@@ -878,8 +803,6 @@ class BookingWorkflow:
             }
         return result
 
-    # ---- notifications ----------------------------------------------------------------------
-
     def _notify_parties(
         self, seq: int, template: str, context: dict[str, str], *, exclude: UUID | None
     ) -> None:
@@ -895,7 +818,7 @@ class BookingWorkflow:
         """Queue one message per person; the key makes each one at most once, for good."""
         state = self._require_state()
         for user_id in dict.fromkeys(recipients):
-            state.pending.append(
+            self._notifier.queue(
                 NotificationRequest(
                     dedupe_key=f"booking:{state.booking_id}:{key}:{user_id}",
                     user_id=user_id,
@@ -907,28 +830,6 @@ class BookingWorkflow:
                     reference_id=state.booking_id,
                 )
             )
-
-    async def _flush_notifications(self) -> None:
-        state = self._require_state()
-        while state.pending:
-            batch = list(state.pending)
-            await asyncio.gather(*(self._start_notification(r) for r in batch))
-            del state.pending[: len(batch)]
-
-    async def _start_notification(self, request: NotificationRequest) -> None:
-        try:
-            await workflow.start_child_workflow(
-                DeliverNotification.run,
-                request,
-                id=notification_workflow_id(request.dedupe_key),
-                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            )
-        except WorkflowAlreadyStartedError:
-            # An earlier run (before a crash or continue-as-new) already started it.
-            return
-
-    # ---- helpers ----------------------------------------------------------------------------
 
     def _initial_state(self, stored: StoredBooking) -> BookingState:
         return BookingState(
@@ -973,20 +874,30 @@ class BookingWorkflow:
             ),
         )
 
-    def _changed(self) -> None:
-        self._version += 1
-
     def _index(self) -> None:
         if not self._require_input().index:
             return
         state = self._require_state()
-        updates = [
-            BOOKING_STATUS.value_set(state.status.value),
-            PATIENT_ID.value_set(str(state.patient_id)),
-        ]
-        if state.hospital_id is not None:
-            updates.append(HOSPITAL_ID.value_set(str(state.hospital_id)))
-        workflow.upsert_search_attributes(updates)
+
+        def legacy() -> list[SearchAttributeUpdate[Any]]:
+            updates: list[SearchAttributeUpdate[Any]] = [
+                LEGACY_BOOKING_STATUS.value_set(state.status.value),
+                LEGACY_PATIENT_ID.value_set(str(state.patient_id)),
+            ]
+            if state.hospital_id is not None:
+                updates.append(LEGACY_HOSPITAL_ID.value_set(str(state.hospital_id)))
+            return updates
+
+        index(
+            "booking",
+            state.status,
+            {
+                "BookingId": state.booking_id,
+                "PatientId": state.patient_id,
+                "HospitalId": state.hospital_id,
+            },
+            legacy,
+        )
 
     def _view(self) -> BookingView:
         state = self._require_state()
@@ -1002,28 +913,26 @@ class BookingWorkflow:
 WORKFLOWS: list[type] = [BookingWorkflow]
 
 
-# ---- for callers: the API today, the upload endpoint and the payment workflow later ---------
-
-
 async def open_booking(client: Client, task_queue: str, input: BookingInput) -> BookingView:
-    """Start the booking's workflow (or reach the running one) and wait until the row is stored.
-
-    USE_EXISTING makes a retry of the same request land on the same workflow; REJECT_DUPLICATE
-    keeps a closed booking from being started again (the caller then reads the stored row)."""
-    start = WithStartWorkflowOperation(
+    """Start the booking's workflow (or reach the running one) and wait until the row is stored;
+    a closed booking raises WorkflowAlreadyStartedError (the caller reads the stored row)."""
+    return await update_with_start(
+        client,
         BookingWorkflow.run,
+        BookingWorkflow.create,
         input,
-        id=workflow_id(input.booking.booking_id),
+        id=booking_workflow_id(input.booking.booking_id),
         task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-    )
-    return await client.execute_update_with_start_workflow(
-        BookingWorkflow.create, start_workflow_operation=start
     )
 
 
 async def signal_record_uploaded(client: Client, booking_id: UUID, record_id: UUID) -> None:
     """Tell the booking that the patient uploaded a medical record (its coordinator is told)."""
-    handle = client.get_workflow_handle_for(BookingWorkflow.run, workflow_id(booking_id))
-    await handle.signal(BookingWorkflow.record_uploaded, RecordUploaded(record_id=record_id))
+    handle = client.get_workflow_handle(booking_workflow_id(booking_id))
+    await handle.signal(BookingSignal.RECORD_UPLOADED, RecordUploaded(record_id=record_id))
+
+
+async def signal_feedback_received(client: Client, booking_id: UUID, review_id: UUID) -> None:
+    """Tell the booking that the patient's review is published (completed → feedback_received)."""
+    handle = client.get_workflow_handle(booking_workflow_id(booking_id))
+    await handle.signal(BookingSignal.FEEDBACK_RECEIVED, FeedbackEvent(review_id=review_id))

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
-from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel
 from temporalio import workflow
-from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
+from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
@@ -24,45 +22,16 @@ with workflow.unsafe.imports_passed_through():
         RecipientQuery,
         notification_activity_list,
     )
-    from domain.models.notifications import Channel
+    from domain.notification import Channel
+    from workflows._kit import DB_ACTIVITY, NOTIFY_ACTIVITY
+    from workflows.messages import (
+        NOTIFICATION_WORKFLOW,
+        NotificationRequest,
+        notification_workflow_id,
+    )
 
 if TYPE_CHECKING:
     from temporalio.client import Client
-
-# Providers get a long, patient retry (an outage heals); bad data fails fast as non-retryable.
-SEND_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=5),
-    maximum_attempts=10,
-)
-SEND_TIMEOUT = timedelta(seconds=60)
-# Reading the user and writing rows take milliseconds: local activities, in this worker.
-DB_TIMEOUT = timedelta(seconds=10)
-DB_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
-)
-
-
-class NotificationRequest(BaseModel):
-    # Names the message (e.g. "verify_email:<verification id>"); part of the workflow ID, so it
-    # must carry ids only, never an address or a token.
-    dedupe_key: str = Field(min_length=1, max_length=200)
-    user_id: UUID
-    template: str
-    channels: list[Channel] = Field(
-        default_factory=lambda: [Channel.EMAIL, Channel.IN_APP], min_length=1
-    )
-    locale: str | None = None
-    # Template variables. May hold a token: it travels in the payload (through the data
-    # converter, where an encryption codec can sit), never in IDs or search attributes.
-    context: dict[str, str] = Field(default_factory=dict)
-    type: str | None = None
-    reference_type: str | None = None
-    reference_id: UUID | None = None
-    # Files for the e-mail, by storage key (never their bytes: histories stay small and free of
-    # documents). SMS, WhatsApp and in-app ignore them.
-    attachments: list[AttachmentRef] = Field(default_factory=list)
 
 
 class ChannelOutcome(BaseModel):
@@ -79,19 +48,17 @@ class NotificationResult(BaseModel):
     channels: dict[Channel, ChannelOutcome]
 
 
-def workflow_id(dedupe_key: str) -> str:
-    return f"notification-{dedupe_key}"
+workflow_id = notification_workflow_id
 
 
-@workflow.defn(name="DeliverNotification")
+@workflow.defn(name=NOTIFICATION_WORKFLOW)
 class DeliverNotification:
     @workflow.run
     async def run(self, request: NotificationRequest) -> NotificationResult:
         recipient = await workflow.execute_local_activity_method(
             NotificationActivities.load_recipient,
             RecipientQuery(user_id=request.user_id, locale=request.locale),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
+            **DB_ACTIVITY,
         )
         context = {"first_name": recipient.first_name, **request.context}
         channels = list(dict.fromkeys(request.channels))
@@ -108,8 +75,7 @@ class DeliverNotification:
                 reference_type=request.reference_type,
                 reference_id=request.reference_id,
             ),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
+            **DB_ACTIVITY,
         )
         # Channels run side by side; one failing for good leaves the others alone.
         outcomes = await asyncio.gather(
@@ -156,8 +122,7 @@ class DeliverNotification:
             return await workflow.execute_local_activity_method(
                 NotificationActivities.deliver_in_app,
                 InAppDelivery(dedupe_key=request.dedupe_key),
-                start_to_close_timeout=DB_TIMEOUT,
-                retry_policy=DB_RETRY,
+                **DB_ACTIVITY,
             )
         senders = {
             Channel.EMAIL: (NotificationActivities.send_email, recipient.email),
@@ -175,14 +140,13 @@ class DeliverNotification:
                 context=context,
                 attachments=request.attachments if channel == Channel.EMAIL else [],
             ),
-            start_to_close_timeout=SEND_TIMEOUT,
-            retry_policy=SEND_RETRY,
+            **NOTIFY_ACTIVITY,
         )
 
 
 WORKFLOWS: list[type] = [DeliverNotification]
-# AttachmentRef and the activities DeliverNotification runs (for the worker) are re-exported
-# from activities.notify.
+# NotificationRequest (from workflows.messages), AttachmentRef and the activities
+# DeliverNotification runs (for the worker) are re-exported.
 __all__ = [
     "WORKFLOWS",
     "AttachmentRef",
@@ -205,7 +169,7 @@ async def notify(client: Client, task_queue: str, request: NotificationRequest) 
         await client.start_workflow(
             DeliverNotification.run,
             request,
-            id=workflow_id(request.dedupe_key),
+            id=notification_workflow_id(request.dedupe_key),
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )

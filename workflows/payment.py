@@ -20,25 +20,17 @@ Retrying after a failure is a new payment (a new POST): a booking has at most on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import timedelta
 from decimal import Decimal
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
-from temporalio.client import Client, WithStartWorkflowOperation
-from temporalio.common import (
-    RetryPolicy,
-    SearchAttributeKey,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import (
-    ActivityError,
-    ApplicationError,
-    FailureError,
-    WorkflowAlreadyStartedError,
-)
+from temporalio.client import Client
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.coupons import CouponActivities, CouponReleaseRequest, CouponReservationRequest
@@ -71,62 +63,70 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.providers.webhooks import Outcome
     from domain.access import Role
+    from domain.errors import Conflict, Unavailable
+    from domain.lifecycle import SYSTEM, Actor, MoveRefused
     from domain.money import from_minor, to_minor
+    from domain.payment import (
+        CLOSED_UNPAID,
+        OPEN,
+        PAYMENT,
+        REFUNDABLE,
+        PaymentStatus,
+        cancellation_refund,
+        check_refund,
+    )
     from domain.payment import PaymentGateway as GatewayName
-    from domain.payment import PaymentStatus, cancellation_refund
+    from workflows._kit import (
+        DB_ACTIVITY,
+        GATEWAY_CREATE,
+        GATEWAY_POLL,
+        GATEWAY_SETTLE,
+        PDF_ACTIVITY,
+        Caller,
+        Notifier,
+        code_of,
+        domain_error,
+        index,
+        refusal,
+        unwrap,
+        update_with_start,
+    )
+    from workflows.messages import (
+        PAYMENT_WORKFLOW,
+        AttachmentRef,
+        BookingCancelled,
+        BookingSignal,
+        GatewayEventSignal,
+        InvoiceEvent,
+        NotificationRequest,
+        PaymentEvent,
+        PaymentSignal,
+        RefundSettled,
+        booking_workflow_id,
+        payment_workflow_id,
+    )
 
-import contextlib
-
-from workflows.booking import (
-    BookingCancelled,
-    BookingWorkflow,
-    InvoiceEvent,
-    PaymentEvent,
-    RefundSettled,
-)
-from workflows.booking import workflow_id as booking_workflow_id
-from workflows.notification import AttachmentRef, DeliverNotification, NotificationRequest
-from workflows.notification import workflow_id as notification_workflow_id
-
-# Ids and statuses only (rule 9).
-ENTITY_STATUS = SearchAttributeKey.for_keyword("EntityStatus")
-
-DB_TIMEOUT = timedelta(seconds=10)
-DB_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
-)
-GATEWAY_TIMEOUT = timedelta(seconds=60)
-# The patient waits on the create: a few tries, then the API answers 503.
-CREATE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    maximum_interval=timedelta(seconds=10),
-    maximum_attempts=4,
-)
-# A poll that fails is simply tried again at the next poll.
-POLL_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=3,
-)
-# Cancelling and refunding must get through: patient, long retries.
-SETTLE_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    maximum_interval=timedelta(minutes=5),
-    maximum_attempts=10,
-)
-PDF_TIMEOUT = timedelta(minutes=2)
-
-OPEN = frozenset({PaymentStatus.PENDING, PaymentStatus.PROCESSING})
-CLOSED_UNPAID = frozenset({PaymentStatus.FAILED, PaymentStatus.EXPIRED, PaymentStatus.CANCELLED})
-REFUNDABLE = frozenset({PaymentStatus.COMPLETED, PaymentStatus.PARTIALLY_REFUNDED})
-REFUNDERS = frozenset({Role.ADMIN.value, Role.COORDINATOR.value})
-SYSTEM = "system"
+# The search attribute of runs recorded before the kit's scheme (workflows/_kit.index).
+LEGACY_ENTITY_STATUS = SearchAttributeKey.for_keyword("EntityStatus")
 # Patch ids (workflow.patched): behaviour added after histories were recorded.
 REFUND_FOLLOWUPS = "refund-followups"
 
-
-def workflow_id(payment_id: UUID) -> str:
-    return f"payment-{payment_id}"
+# The payment's id, the caller and the webhook payload, importable from here.
+workflow_id = payment_workflow_id
+__all__ = [
+    "WORKFLOWS",
+    "Caller",
+    "GatewayEventSignal",
+    "PaymentCheckout",
+    "PaymentInput",
+    "PaymentTimers",
+    "PaymentView",
+    "PaymentWorkflow",
+    "RefundCommand",
+    "open_payment",
+    "signal_gateway_event",
+    "workflow_id",
+]
 
 
 class PaymentTimers(BaseModel):
@@ -169,19 +169,6 @@ class PaymentView(BaseModel):
     invoice_id: UUID | None = None
 
 
-class GatewayEventSignal(BaseModel):
-    """A verified webhook, reduced to ids and the outcome it suggests (a hint)."""
-
-    event_id: str
-    event_type: str
-    outcome: Outcome = Outcome.OTHER
-
-
-class Caller(BaseModel):
-    user_id: UUID
-    role: str
-
-
 class RefundCommand(BaseModel):
     caller: Caller
     # None: everything not yet refunded.
@@ -189,32 +176,16 @@ class RefundCommand(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
-def _refused(kind: str, code: str, message: str) -> ApplicationError:
-    return ApplicationError(message, {"code": code}, type=kind, non_retryable=True)
-
-
 def _as_refusal(err: ActivityError | ApplicationError) -> ApplicationError:
-    """The refusal an activity raised, as this update's answer (the API's envelope). A local
-    activity's non-retryable failure reaches the workflow as the ApplicationError itself, an
-    ordinary activity's wrapped in an ActivityError."""
-    cause = err.cause if isinstance(err, ActivityError) else err
-    if isinstance(cause, ApplicationError):
-        if cause.type in ("Invalid", "Conflict", "NotFound", "Forbidden"):
-            details = cause.details[0] if cause.details else {"code": "PAYMENT_REFUSED"}
-            return ApplicationError(cause.message, details, type=cause.type, non_retryable=True)
-        if cause.non_retryable and cause.type and cause.type.startswith("COUPON_"):
-            return _refused("Invalid", cause.type, cause.message)
-    return _refused("Unavailable", "GATEWAY_UNAVAILABLE", "The payment gateway did not answer.")
+    """The refusal an activity raised, as this update's answer (the API's envelope); anything
+    else means the gateway did not answer."""
+    found = unwrap(err)
+    if found is not None:
+        return refusal(domain_error(found))
+    return refusal(Unavailable("The payment gateway did not answer.", code="GATEWAY_UNAVAILABLE"))
 
 
-def _code_of(err: ApplicationError) -> str:
-    details = err.details[0] if err.details else None
-    if isinstance(details, dict) and details.get("code"):
-        return str(details["code"])
-    return err.type or "PAYMENT_REFUSED"
-
-
-@workflow.defn(name="PaymentWorkflow")
+@workflow.defn(name=PAYMENT_WORKFLOW)
 class PaymentWorkflow:
     def __init__(self) -> None:
         self._input: PaymentInput | None = None
@@ -238,16 +209,15 @@ class PaymentWorkflow:
         self._watching = False
         # Refund updates run one at a time; so do status writes.
         self._lock = asyncio.Lock()
-
-    # ---- the main line -----------------------------------------------------------------------
+        self._notifier = Notifier([])
 
     @workflow.run
     async def run(self, input: PaymentInput) -> PaymentView:
         self._input = input
         try:
             await self._open(input)
-        except ApplicationError as refusal:
-            self._refusal = refusal
+        except ApplicationError as refused:
+            self._refusal = refused
             await workflow.wait_condition(workflow.all_handlers_finished)
             return self._view()
         payment = self._require()
@@ -321,8 +291,7 @@ class PaymentWorkflow:
             stored = await workflow.execute_local_activity_method(
                 PaymentActivities.create_payment,
                 new,
-                start_to_close_timeout=DB_TIMEOUT,
-                retry_policy=DB_RETRY,
+                **DB_ACTIVITY,
             )
         except (ActivityError, ApplicationError) as err:
             raise _as_refusal(err) from None
@@ -339,19 +308,17 @@ class PaymentWorkflow:
                         currency=stored.currency,
                         today=workflow.now().date(),
                     ),
-                    start_to_close_timeout=DB_TIMEOUT,
-                    retry_policy=DB_RETRY,
+                    **DB_ACTIVITY,
                 )
             except (ActivityError, ApplicationError) as err:
-                refusal = _as_refusal(err)
-                await self._transition(PaymentStatus.CANCELLED, _code_of(refusal))
-                raise refusal from None
+                refused = _as_refusal(err)
+                await self._transition(PaymentStatus.CANCELLED, code_of(refused))
+                raise refused from None
             stored.discount_amount = reservation.discount_amount
         pricing: Pricing = await workflow.execute_local_activity_method(
             PaymentActivities.price_payment,
             PricingRequest(payment_id=stored.payment_id),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
+            **DB_ACTIVITY,
         )
         stored.amount = pricing.amount
         checkout = PaymentCheckout(
@@ -378,13 +345,12 @@ class PaymentWorkflow:
                     currency=stored.currency,
                     description=f"Medivoy {stored.reference or stored.payment_id}",
                 ),
-                start_to_close_timeout=GATEWAY_TIMEOUT,
-                retry_policy=CREATE_RETRY,
+                **GATEWAY_CREATE,
             )
         except ActivityError as err:
-            refusal = _as_refusal(err)
-            await self._fail(_code_of(refusal), notify=False)
-            raise refusal from None
+            refused = _as_refusal(err)
+            await self._fail(code_of(refused), notify=False)
+            raise refused from None
         stored.gateway_id = created.gateway_id
         stripe = stored.gateway == GatewayName.STRIPE
         await self._transition(
@@ -397,7 +363,7 @@ class PaymentWorkflow:
             ),
         )
         started = await self._signal_booking(
-            "payment_started", PaymentEvent(payment_id=stored.payment_id)
+            BookingSignal.PAYMENT_STARTED, PaymentEvent(payment_id=stored.payment_id)
         )
         if not started and self._cancellation is None:
             # The booking's workflow has ended since the row was checked: it was cancelled or
@@ -408,10 +374,11 @@ class PaymentWorkflow:
             )
             await self._cancel_open()
             if stored.status == PaymentStatus.CANCELLED:
-                raise _refused(
-                    "Conflict",
-                    "BOOKING_NOT_PAYABLE",
-                    "The booking was closed before it could be paid.",
+                raise refusal(
+                    Conflict(
+                        "The booking was closed before it could be paid.",
+                        code="BOOKING_NOT_PAYABLE",
+                    )
                 )
         self._checkout = checkout.model_copy(
             update={
@@ -423,8 +390,6 @@ class PaymentWorkflow:
             }
         )
 
-    # ---- outcomes ----------------------------------------------------------------------------
-
     async def _retrieve(self) -> GatewayState | None:
         payment = self._require()
         if payment.gateway_id is None:
@@ -433,8 +398,7 @@ class PaymentWorkflow:
             return await workflow.execute_activity_method(
                 PaymentActivities.retrieve_gateway_state,
                 GatewayRef(gateway=payment.gateway, gateway_id=payment.gateway_id),
-                start_to_close_timeout=GATEWAY_TIMEOUT,
-                retry_policy=POLL_RETRY,
+                **GATEWAY_POLL,
             )
         except ActivityError:
             workflow.logger.warning("gateway read failed; trying again at the next poll")
@@ -449,8 +413,7 @@ class PaymentWorkflow:
             state = await workflow.execute_activity_method(
                 PaymentActivities.cancel_gateway_intent,
                 GatewayRef(gateway=payment.gateway, gateway_id=payment.gateway_id),
-                start_to_close_timeout=GATEWAY_TIMEOUT,
-                retry_policy=SETTLE_RETRY,
+                **GATEWAY_SETTLE,
             )
         except ActivityError:
             state = await self._retrieve()
@@ -609,7 +572,7 @@ class PaymentWorkflow:
         )
         if self._cancellation is None:
             await self._signal_booking(
-                "payment_succeeded", PaymentEvent(payment_id=payment.payment_id)
+                BookingSignal.PAYMENT_SUCCEEDED, PaymentEvent(payment_id=payment.payment_id)
             )
 
     async def _fail(
@@ -628,7 +591,7 @@ class PaymentWorkflow:
         if notify:
             await self._notify("failed", "payment_failed", {"reason": reason})
         await self._signal_booking(
-            "payment_failed", PaymentEvent(payment_id=payment.payment_id, note=reason)
+            BookingSignal.PAYMENT_FAILED, PaymentEvent(payment_id=payment.payment_id, note=reason)
         )
 
     async def _expire(self) -> None:
@@ -643,10 +606,8 @@ class PaymentWorkflow:
         await self._release_coupon()
         await self._notify("expired", "payment_failed", {"reason": reason})
         await self._signal_booking(
-            "payment_failed", PaymentEvent(payment_id=payment.payment_id, note=reason)
+            BookingSignal.PAYMENT_FAILED, PaymentEvent(payment_id=payment.payment_id, note=reason)
         )
-
-    # ---- the booking's cancellation and refunds ----------------------------------------------
 
     async def _cancel_open(self) -> None:
         """The booking was cancelled while this payment was open: cancel it at the gateway. If
@@ -681,7 +642,7 @@ class PaymentWorkflow:
                 await self._answer_cancellation("nothing_to_refund")
                 return
             actor = (
-                Caller(user_id=cancellation.requested_by, role=cancellation.role)
+                Caller(user_id=cancellation.requested_by, role=Role(cancellation.role))
                 if cancellation.requested_by is not None
                 else None
             )
@@ -700,7 +661,7 @@ class PaymentWorkflow:
         payment = self._require()
         self._cancellation_answered = True
         await self._signal_booking(
-            "refund_settled",
+            BookingSignal.REFUND_SETTLED,
             RefundSettled(
                 payment_id=payment.payment_id,
                 payment_status=payment.status,
@@ -729,8 +690,8 @@ class PaymentWorkflow:
         except ActivityError:
             # The number stays used: its key belongs to the refused request.
             payment.refunded -= amount
-            raise _refused(
-                "Conflict", "REFUND_FAILED", "The gateway did not accept the refund."
+            raise refusal(
+                Conflict("The gateway did not accept the refund.", code="REFUND_FAILED")
             ) from None
         self._refund_log.append(
             {
@@ -747,6 +708,8 @@ class PaymentWorkflow:
             reason,
             PaymentChanges(metadata={"refunds": number, "refund_log": list(self._refund_log)}),
             actor,
+            # A cancellation's refund is the platform's move, whoever cancelled.
+            asked=not for_cancellation,
         )
         await self._after_refund(amount, for_cancellation=for_cancellation)
 
@@ -766,12 +729,16 @@ class PaymentWorkflow:
                 currency=currency,
                 number=number,
             ),
-            start_to_close_timeout=GATEWAY_TIMEOUT,
-            retry_policy=SETTLE_RETRY,
+            **GATEWAY_SETTLE,
         )
 
     async def _record_refunded(
-        self, notes: str, changes: PaymentChanges, actor: Caller | None = None
+        self,
+        notes: str,
+        changes: PaymentChanges,
+        actor: Caller | None = None,
+        *,
+        asked: bool = False,
     ) -> None:
         payment = self._require()
         target = (
@@ -786,6 +753,7 @@ class PaymentWorkflow:
                 update={"refund_amount": payment.refunded, "refund_date": workflow.now()}
             ),
             actor=actor,
+            asked=asked,
         )
 
     async def _after_refund(self, amount: Decimal, *, for_cancellation: bool = False) -> None:
@@ -796,7 +764,7 @@ class PaymentWorkflow:
         if for_cancellation:
             self._cancellation_answered = True
         await self._signal_booking(
-            "refund_settled",
+            BookingSignal.REFUND_SETTLED,
             RefundSettled(
                 payment_id=payment.payment_id,
                 payment_status=payment.status,
@@ -855,8 +823,7 @@ class PaymentWorkflow:
         await workflow.execute_local_activity_method(
             CouponActivities.release_coupon,
             CouponReleaseRequest(payment_id=payment.payment_id),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
+            **DB_ACTIVITY,
         )
 
     async def _after_success(self) -> None:
@@ -865,29 +832,25 @@ class PaymentWorkflow:
         invoice: IssuedInvoice = await workflow.execute_local_activity_method(
             PaymentActivities.create_invoice,
             InvoiceRequest(payment_id=payment.payment_id, issued_on=workflow.now().date()),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
+            **DB_ACTIVITY,
         )
         self._invoice = invoice
         document = await workflow.execute_activity_method(
             DocumentActivities.load_invoice_document,
             InvoiceRef(invoice_id=invoice.invoice_id),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
+            **DB_ACTIVITY,
         )
         pdf_key = document.pdf_storage_key
         if pdf_key is None:
             pdf = await workflow.execute_activity_method(
                 DocumentActivities.render_invoice_pdf,
                 document,
-                start_to_close_timeout=PDF_TIMEOUT,
-                retry_policy=SETTLE_RETRY,
+                **PDF_ACTIVITY,
             )
             await workflow.execute_local_activity_method(
                 DocumentActivities.record_invoice_pdf,
                 pdf,
-                start_to_close_timeout=DB_TIMEOUT,
-                retry_policy=DB_RETRY,
+                **DB_ACTIVITY,
             )
             pdf_key = pdf.storage_key
         await self._notify(
@@ -909,11 +872,11 @@ class PaymentWorkflow:
                 )
             ],
         )
-        await self._signal_booking("invoice_sent", InvoiceEvent(invoice_id=invoice.invoice_id))
+        await self._signal_booking(
+            BookingSignal.INVOICE_SENT, InvoiceEvent(invoice_id=invoice.invoice_id)
+        )
 
-    # ---- signals and updates -----------------------------------------------------------------
-
-    @workflow.signal
+    @workflow.signal(name=PaymentSignal.GATEWAY_EVENT)
     def gateway_event(self, event: GatewayEventSignal) -> None:
         payment = self._payment
         if self._watching or (
@@ -930,7 +893,7 @@ class PaymentWorkflow:
             return
         self._events.append(event)
 
-    @workflow.signal
+    @workflow.signal(name=PaymentSignal.CANCEL_FOR_BOOKING)
     def cancel_for_booking(self, cancelled: BookingCancelled) -> None:
         """The booking was cancelled: the first word counts (a repeat changes nothing)."""
         if self._cancellation is None:
@@ -959,33 +922,22 @@ class PaymentWorkflow:
         self._refund_amount(command)
 
     def _refund_amount(self, command: RefundCommand) -> Decimal:
-        if command.caller.role not in REFUNDERS:
-            raise _refused("Forbidden", "ROLE_NOT_ALLOWED", "Only admins and coordinators refund.")
         payment = self._payment
-        if payment is None or payment.status not in REFUNDABLE:
-            status = payment.status.value if payment is not None else "not created"
-            raise _refused(
-                "Conflict",
-                "PAYMENT_NOT_REFUNDABLE",
-                f"Only a completed payment is refunded ({status}).",
+        try:
+            return check_refund(
+                payment.status if payment is not None else None,
+                command.caller.actor(),
+                command.amount,
+                payment.amount if payment is not None else Decimal(0),
+                payment.refunded if payment is not None else Decimal(0),
+                payment.currency if payment is not None else "",
             )
-        left = payment.amount - payment.refunded
-        amount = left if command.amount is None else command.amount
-        if amount <= 0:
-            raise _refused("Invalid", "INVALID_AMOUNT", "A refund needs a positive amount.")
-        if amount > left:
-            raise _refused(
-                "Conflict",
-                "REFUND_EXCEEDS_PAYMENT",
-                f"At most {left} {payment.currency} is left to refund.",
-            )
-        return amount
+        except MoveRefused as refused:
+            raise refusal(refused) from None
 
     @workflow.query
     def view(self) -> PaymentView:
         return self._view()
-
-    # ---- helpers -----------------------------------------------------------------------------
 
     async def _transition(
         self,
@@ -994,10 +946,18 @@ class PaymentWorkflow:
         changes: PaymentChanges | None = None,
         *,
         actor: Caller | None = None,
+        asked: bool = False,
     ) -> None:
-        """Write a status (or, for the same status, just the changes) with its history row."""
+        """Write a status (or, for the same status, just the changes) with its history row,
+        through the payment's table: as the platform's move, or the actor's when they asked
+        for it (a refund). A move the table refuses is a bug: the task fails and retries."""
         payment = self._require()
         source = payment.status
+        mover = actor.actor() if asked and actor is not None else Actor(SYSTEM)
+        try:
+            PAYMENT.check(source, target, mover)
+        except MoveRefused as refused:
+            raise RuntimeError(f"payment {payment.payment_id}: {refused.message}") from None
         seq = payment.status_seq + 1
         payment.status = target
         payment.status_seq = seq
@@ -1013,8 +973,7 @@ class PaymentWorkflow:
                 notes=notes,
                 changes=changes or PaymentChanges(),
             ),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
+            **DB_ACTIVITY,
         )
         self._index()
 
@@ -1025,9 +984,7 @@ class PaymentWorkflow:
         payment = self._require()
         if payment.booking_id is None:
             return True
-        handle = workflow.get_external_workflow_handle_for(
-            BookingWorkflow.run, booking_workflow_id(payment.booking_id)
-        )
+        handle = workflow.get_external_workflow_handle(booking_workflow_id(payment.booking_id))
         try:
             await handle.signal(name, event)
         except FailureError as err:
@@ -1066,28 +1023,29 @@ class PaymentWorkflow:
             reference_id=ref_id,
             attachments=attachments or [],
         )
-        try:
-            if not wait:
-                await workflow.start_child_workflow(
-                    DeliverNotification.run,
-                    request,
-                    id=notification_workflow_id(request.dedupe_key),
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                )
-                return
-            await workflow.execute_child_workflow(
-                DeliverNotification.run,
-                request,
-                id=notification_workflow_id(request.dedupe_key),
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            )
-        except WorkflowAlreadyStartedError:
-            return
+        if wait:
+            await self._notifier.deliver(request)
+        else:
+            await self._notifier.start(request)
 
     def _index(self) -> None:
-        if self._require_input().index and self._payment is not None:
-            workflow.upsert_search_attributes([ENTITY_STATUS.value_set(self._payment.status.value)])
+        payment = self._payment
+        if not self._require_input().index or payment is None:
+            return
+
+        def legacy() -> list[SearchAttributeUpdate[Any]]:
+            return [LEGACY_ENTITY_STATUS.value_set(payment.status.value)]
+
+        index(
+            "payment",
+            payment.status,
+            {
+                "PaymentId": payment.payment_id,
+                "BookingId": payment.booking_id,
+                "PatientId": payment.patient_id,
+            },
+            legacy,
+        )
 
     def _require(self) -> StoredPayment:
         assert self._payment is not None, "the payment is not stored yet"
@@ -1116,28 +1074,20 @@ class PaymentWorkflow:
 WORKFLOWS: list[type] = [PaymentWorkflow]
 
 
-# ---- for callers: the API --------------------------------------------------------------------
-
-
 async def open_payment(client: Client, task_queue: str, input: PaymentInput) -> PaymentCheckout:
-    """Start the payment's workflow (or reach the running one) and wait for its checkout.
-
-    USE_EXISTING makes a repeated request (same Idempotency-Key, so the same payment id) land on
-    the same workflow and get the same checkout; REJECT_DUPLICATE keeps a settled payment from
-    being started again (the caller reads the stored row instead)."""
-    start = WithStartWorkflowOperation(
+    """Start the payment's workflow (or reach the running one) and wait for its checkout. A
+    repeated request (same Idempotency-Key, so the same payment id) gets the same checkout; a
+    settled payment raises WorkflowAlreadyStartedError (the caller reads the stored row)."""
+    return await update_with_start(
+        client,
         PaymentWorkflow.run,
+        PaymentWorkflow.open,
         input,
-        id=workflow_id(input.payment.payment_id),
+        id=payment_workflow_id(input.payment.payment_id),
         task_queue=task_queue,
-        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-    )
-    return await client.execute_update_with_start_workflow(
-        PaymentWorkflow.open, start_workflow_operation=start
     )
 
 
 async def signal_gateway_event(client: Client, payment_id: UUID, event: GatewayEventSignal) -> None:
-    handle = client.get_workflow_handle_for(PaymentWorkflow.run, workflow_id(payment_id))
-    await handle.signal(PaymentWorkflow.gateway_event, event)
+    handle = client.get_workflow_handle(payment_workflow_id(payment_id))
+    await handle.signal(PaymentSignal.GATEWAY_EVENT, event)

@@ -95,7 +95,6 @@ async def update_booking(
     changes = body.model_dump(exclude_unset=True)
     if changes:
         await service.command(
-            db,
             temporal,
             booking,
             BookingWorkflow.edit_details,
@@ -114,7 +113,6 @@ async def cancel_booking(
 ) -> dict[str, Any]:
     booking = await service.get_booking(db, user, booking_id)
     await service.command(
-        db,
         temporal,
         booking,
         BookingWorkflow.cancel,
@@ -133,7 +131,6 @@ async def change_status(
 ) -> dict[str, Any]:
     booking = await service.get_booking(db, user, booking_id)
     await service.command(
-        db,
         temporal,
         booking,
         BookingWorkflow.change_status,
@@ -153,7 +150,6 @@ async def send_quotation(
     booking = await service.get_booking(db, user, booking_id)
     assert body.total_amount is not None  # the schema fills it in
     await service.command(
-        db,
         temporal,
         booking,
         BookingWorkflow.send_quotation,
@@ -180,7 +176,6 @@ async def assign_coordinator(
     booking = await service.get_booking(db, user, booking_id)
     await service.assignable_coordinator(db, body.coordinator_id)
     await service.command(
-        db,
         temporal,
         booking,
         BookingWorkflow.assign_coordinator,

@@ -11,9 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, status
 from sqlalchemy import select
-from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError
 
 from activities.payments import NewPayment
 from activities.providers.gateways import GatewayError, GatewayNotConfigured, build_payment_gateway
@@ -27,6 +25,7 @@ from api.schemas.payments import (
     PaymentStatusOut,
     RefundBody,
 )
+from api.services import lifecycle
 from api.services import payments as service
 from domain.access import Role
 from domain.errors import Conflict, Invalid
@@ -35,6 +34,7 @@ from domain.models.users import User
 from domain.money import from_minor
 from domain.payment import PaymentGateway as GatewayName
 from runtime.settings import Settings
+from workflows.messages import payment_workflow_id
 from workflows.payment import (
     Caller,
     PaymentInput,
@@ -42,7 +42,6 @@ from workflows.payment import (
     PaymentWorkflow,
     RefundCommand,
     open_payment,
-    workflow_id,
 )
 
 TAG = {"name": "Payments", "description": "Checkout, payment status and refunds"}
@@ -187,25 +186,18 @@ async def refund_payment(
     payment_id: PaymentId, body: RefundBody, db: DbSession, user: Refunder, temporal: Temporal
 ) -> dict[str, Any]:
     await service.payment_for(db, user, payment_id)
-    caller = Caller(user_id=user.id, role=user.user_type)
+    caller = Caller(user_id=user.id, role=Role(user.user_type))
     await db.rollback()
-    handle = temporal.get_workflow_handle_for(PaymentWorkflow.run, workflow_id(payment_id))
-    try:
-        await handle.execute_update(
-            PaymentWorkflow.refund,
-            RefundCommand(
-                caller=caller,
-                amount=body.amount,
-                reason=body.reason,
-            ),
-        )
-    except WorkflowUpdateFailedError:
-        raise
-    except RPCError as exc:
-        raise Conflict(
+    await lifecycle.command(
+        temporal,
+        payment_workflow_id(payment_id),
+        PaymentWorkflow.refund,
+        RefundCommand(caller=caller, amount=body.amount, reason=body.reason),
+        closed=Conflict(
             "This payment no longer takes refunds (closed or never opened)",
             code="PAYMENT_NOT_REFUNDABLE",
-        ) from exc
+        ),
+    )
     payment = await db.get(Payment, payment_id, populate_existing=True)
     assert payment is not None
     return ok(_out(payment), "Refund recorded")

@@ -30,7 +30,8 @@ from api.envelope import ERROR_RESPONSES, ok
 from api.services import payments as service
 from domain.models.payments import WebhookEvent
 from runtime.logging import log
-from workflows.payment import GatewayEventSignal, signal_gateway_event
+from workflows.messages import GatewayEventSignal
+from workflows.payment import signal_gateway_event
 
 TAG = {"name": "Webhooks", "description": "Payment gateway webhooks (signed, stored once)"}
 ORDER = 61

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -26,6 +28,16 @@ Currency = Annotated[
 ]
 
 
+PLAIN_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _plain_date(value: Any) -> Any:
+    """ "2027-02-01" is a date, not midnight of a datetime without a zone (which is refused)."""
+    if isinstance(value, str) and PLAIN_DATE.fullmatch(value.strip()):
+        return date.fromisoformat(value.strip())
+    return value
+
+
 def _end_of_day(value: datetime | date) -> datetime:
     """A bare date means "valid through that day" (UTC); a datetime must say its zone."""
     if isinstance(value, datetime):
@@ -35,7 +47,18 @@ def _end_of_day(value: datetime | date) -> datetime:
     return datetime.combine(value, time(23, 59, 59), tzinfo=UTC)
 
 
-ValidUntil = Annotated[datetime | date, AfterValidator(_end_of_day)]
+ValidUntil = Annotated[
+    datetime | date,
+    BeforeValidator(_plain_date),
+    AfterValidator(_end_of_day),
+    Field(
+        description=(
+            "Until when the quotation holds: a date-time with its zone "
+            "(2027-02-01T18:00:00+05:30), or a plain date (2027-02-01), which means the end "
+            "of that day in UTC (23:59:59Z)."
+        )
+    ),
+]
 
 
 class BookingCreate(BaseModel):

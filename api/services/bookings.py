@@ -3,18 +3,17 @@ workflow (rule 1), which answers with the stored result or refuses (409/403 via 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, and_, false, func, or_, select, text, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.workflow import UpdateMethodMultiParam
 
 from activities.bookings import NewBooking
 from api.schemas.bookings import (
@@ -25,6 +24,7 @@ from api.schemas.bookings import (
     TimelineEvent,
     WaitingForOut,
 )
+from api.services import lifecycle
 from domain.access import Role
 from domain.booking import TERMINAL, BookingStatus, next_statuses
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
@@ -35,11 +35,12 @@ from runtime.settings import Settings
 from workflows.booking import (
     BookingInput,
     BookingTimers,
+    BookingView,
     BookingWorkflow,
     Caller,
     open_booking,
-    workflow_id,
 )
+from workflows.messages import booking_workflow_id
 
 # Booking ids made from (patient, Idempotency-Key): a retried POST reaches the same workflow.
 BOOKING_NAMESPACE = uuid.UUID("6f1c2a4e-3b7d-5c9e-8a1f-0d2e4b6c8a10")
@@ -242,47 +243,28 @@ async def create_booking(
     return await get_booking(db, user, booking_id)
 
 
-UPDATE_TRIES = 5
-
-
-def _workflow_busy_closing(exc: RPCError) -> bool:
-    """The server's answer when an update arrives while the workflow's task is failing or the
-    workflow is closing (WorkflowNotReadyFailure): the update was not admitted."""
-    return exc.status == RPCStatusCode.FAILED_PRECONDITION and (
-        b"WorkflowNotReadyFailure" in (exc.raw_grpc_status or b"")
-        or "workflow task failure" in exc.message
-    )
+A = TypeVar("A")
 
 
 async def command(
-    db: AsyncSession, temporal: Client, booking: BookingOut, update: Any, arg: Any
-) -> None:
+    temporal: Client,
+    booking: BookingOut,
+    update: UpdateMethodMultiParam[[BookingWorkflow, A], BookingView],
+    arg: A,
+) -> BookingView:
     """Send a command to the booking's workflow; its validator decides. A workflow that has
     ended (a terminal booking) takes no more commands: 409 with nothing allowed."""
-    handle = temporal.get_workflow_handle(workflow_id(booking.id))
-    try:
-        for attempt in range(1, UPDATE_TRIES + 1):
-            try:
-                await handle.execute_update(update, arg)
-                break
-            except RPCError as exc:
-                if not _workflow_busy_closing(exc) or attempt == UPDATE_TRIES:
-                    raise
-                # The update met the workflow as it was finishing its last task (a booking
-                # just cancelled): it was not taken. Asked again it meets the validator, or a
-                # closed workflow.
-                await asyncio.sleep(0.2 * attempt)
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise
-        status = BookingStatus(booking.status)
-        if status in TERMINAL:
-            raise Conflict(
-                f"The booking is {status.value}: it takes no more changes",
-                code="INVALID_TRANSITION",
-                details={"allowed": [s.value for s in next_statuses(status)]},
-            ) from exc
-        raise
+    status = BookingStatus(booking.status)
+    closed = None
+    if status in TERMINAL:
+        closed = Conflict(
+            f"The booking is {status.value}: it takes no more changes",
+            code="INVALID_TRANSITION",
+            details={"allowed": [s.value for s in next_statuses(status)]},
+        )
+    return await lifecycle.command(
+        temporal, booking_workflow_id(booking.id), update, arg, closed=closed
+    )
 
 
 async def assignable_coordinator(db: AsyncSession, coordinator_id: uuid.UUID) -> None:
@@ -321,7 +303,7 @@ async def _waiting_for(temporal: Client, booking: BookingOut) -> WaitingForOut |
     """The one live detail (the next timer) comes from the workflow; reads never depend on it."""
     if booking.status in TERMINAL:
         return None
-    handle = temporal.get_workflow_handle(workflow_id(booking.id))
+    handle = temporal.get_workflow_handle(booking_workflow_id(booking.id))
     try:
         waiting = await handle.query(BookingWorkflow.waiting_for, rpc_timeout=timedelta(seconds=5))
     except Exception:

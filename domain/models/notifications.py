@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from enum import StrEnum
 
 from sqlalchemy import (
     CheckConstraint,
@@ -20,13 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.models.base import Base, created_at_column, one_of, updated_at_column, uuid_pk
-
-
-class Channel(StrEnum):
-    EMAIL = "email"
-    SMS = "sms"
-    WHATSAPP = "whatsapp"
-    IN_APP = "in_app"
+from domain.notification import Channel as Channel
 
 
 class Notification(Base):

@@ -20,6 +20,7 @@ from activities.coupons import (
     CouponReleaseRequest,
     CouponReservationRequest,
 )
+from activities.lifecycle import code_of
 from domain.access import Role
 from domain.models import Booking, Patient, Payment, User
 from domain.models.payments import Coupon
@@ -144,7 +145,7 @@ async def test_two_payments_racing_for_the_last_use_only_one_wins(
     assert len(won) == 1
     assert len(lost) == 1
     assert isinstance(lost[0], ApplicationError)
-    assert lost[0].type == "COUPON_USED_UP"
+    assert (lost[0].type, code_of(lost[0])) == ("Invalid", "COUPON_USED_UP")
     assert lost[0].non_retryable
     assert await _usage(sessionmaker, code) == 1
 
@@ -163,7 +164,7 @@ async def test_many_payments_racing_never_exceed_the_usage_limit(
 
     assert sum(not isinstance(r, BaseException) for r in results) == 3
     assert all(
-        isinstance(r, ApplicationError) and r.type == "COUPON_USED_UP"
+        isinstance(r, ApplicationError) and (r.type, code_of(r)) == ("Invalid", "COUPON_USED_UP")
         for r in results
         if isinstance(r, BaseException)
     )
@@ -236,7 +237,7 @@ async def test_a_refused_coupon_consumes_nothing_and_says_why(
     with pytest.raises(ApplicationError) as raised:
         await CouponActivities(sessionmaker).reserve_coupon(_request(payment_id, coupon, amount))
 
-    assert raised.value.type == code
+    assert (raised.value.type, code_of(raised.value)) == ("Invalid", code)
     assert raised.value.non_retryable
     assert await _usage(sessionmaker, coupon) == before
     async with sessionmaker() as db:
@@ -250,7 +251,7 @@ async def test_an_unknown_coupon_is_not_found(
     payment_id = await _payment(sessionmaker)
     with pytest.raises(ApplicationError) as raised:
         await CouponActivities(sessionmaker).reserve_coupon(_request(payment_id, "NOPE"))
-    assert raised.value.type == "COUPON_NOT_FOUND"
+    assert (raised.value.type, code_of(raised.value)) == ("Invalid", "COUPON_NOT_FOUND")
 
 
 async def test_a_second_coupon_on_the_same_payment_is_refused(
@@ -264,5 +265,5 @@ async def test_a_second_coupon_on_the_same_payment_is_refused(
     with pytest.raises(ApplicationError) as raised:
         await activities.reserve_coupon(_request(payment_id, second))
 
-    assert raised.value.type == COUPON_ALREADY_APPLIED
+    assert (raised.value.type, code_of(raised.value)) == ("Invalid", COUPON_ALREADY_APPLIED)
     assert await _usage(sessionmaker, second) == 0

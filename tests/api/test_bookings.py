@@ -360,6 +360,29 @@ async def test_quotation_total_must_be_the_sum_of_its_items(client, people):
     assert response.status_code == 422
 
 
+async def test_a_quotation_valid_until_a_plain_date_holds_to_the_end_of_that_day_utc(
+    client, people
+):
+    booking_id = (await _request(client, people))["id"]
+    for status in ("under_review", "accepted"):
+        assert (await _move(client, people.coordinator, booking_id, status)).status_code == 200
+    day = (datetime.now(UTC) + timedelta(days=30)).date()
+    response = await client.post(
+        f"/bookings/{booking_id}/quotation",
+        headers=people.coordinator,
+        json={
+            "items": [{"description": "Surgery", "amount": "100.00"}],
+            "currency": "USD",
+            "valid_until": day.isoformat(),
+        },
+    )
+    assert response.status_code == 200, response.text
+    quotation = response.json()["data"]["quotation_details"]
+    assert datetime.fromisoformat(quotation["valid_until"]) == datetime(
+        day.year, day.month, day.day, 23, 59, 59, tzinfo=UTC
+    )
+
+
 async def test_details_change_until_confirmed_and_cancel_after_payment_asks_for_a_refund(
     client, people, temporal_client
 ):

@@ -317,8 +317,12 @@ async def test_booking_walks_the_whole_journey_from_request_to_feedback(
 
     description = await handle.describe()
     assert description.typed_search_attributes is not None
-    assert {p.key.name: p.value for p in description.typed_search_attributes} == {
-        "BookingStatus": "feedback_received",
+    indexed = {p.key.name: p.value for p in description.typed_search_attributes}
+    indexed.pop("TemporalChangeVersion", None)  # the patch markers, Temporal's own
+    assert indexed == {
+        "EntityKind": "booking",
+        "EntityStatus": "feedback_received",
+        "BookingId": str(booking_id),
         "HospitalId": str(cast.hospital_id),
         "PatientId": str(cast.patient_id),
     }
@@ -554,8 +558,9 @@ async def test_continue_as_new_keeps_the_booking_state_and_its_timers(
             except RPCError as exc:
                 # The run continued as new around the update: the test server then answers
                 # "completed" even when the old run applied it. The row tells what happened.
-                # An update the old run had not accepted yet is carried over to the new run.
-                assert "completed" in str(exc)
+                # An update the old run had not accepted yet is carried over to the new run, or
+                # (under load) reported "not found" with the old run: asked again.
+                assert "completed" in str(exc) or "not found" in str(exc)
                 with contextlib.suppress(AssertionError):
                     await status_becomes(sessionmaker, view.booking_id, status, within=5)
                     return

@@ -444,7 +444,12 @@ async def save_history(
     """Record a history for test_replay. payment_workflow.json is a whole life (checkout,
     webhook, invoice, two refunds): MEDIVOY_RECORD_HISTORY=1 pytest -k refunds_are_limited;
     payment_cancellation.json and booking_cancellation.json a cancellation refunded by policy:
-    MEDIVOY_RECORD_HISTORY=1 pytest -k travel_is_arranged."""
+    MEDIVOY_RECORD_HISTORY=1 pytest -k travel_is_arranged. Any other value than 1 is a suffix:
+    the recording is kept beside the older ones (MEDIVOY_RECORD_HISTORY=kit writes
+    payment_workflow_kit.json), so runs recorded before a patch still replay."""
+    suffix = os.environ.get("MEDIVOY_RECORD_HISTORY", "1")
+    if suffix != "1":
+        path = path.with_name(f"{path.stem}_{suffix}{path.suffix}")
     history = await handle.fetch_history()
     await asyncio.to_thread(
         path.write_text,

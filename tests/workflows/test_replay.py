@@ -137,7 +137,7 @@ async def _record_booking() -> None:
     from runtime.db import make_engine, make_sessionmaker
     from runtime.postgres import EmbeddedPostgres, free_port
     from runtime.settings import Settings
-    from runtime.temporal_server import binary
+    from runtime.temporal_server import SEARCH_ATTRIBUTES, binary
     from workflows.booking import (
         BookingInput,
         BookingWorkflow,
@@ -188,7 +188,8 @@ async def _record_booking() -> None:
                 namespace=env.client.namespace,
                 search_attributes={
                     name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-                    for name in ("BookingStatus", "HospitalId", "PatientId")
+                    for name, kind in SEARCH_ATTRIBUTES.items()
+                    if kind == "Keyword"
                 },
             )
         )

@@ -1,0 +1,304 @@
+"""The lifecycle kit: composed helpers that explicit workflow classes call (no base class).
+
+- activity presets (`DB_ACTIVITY`, `GATEWAY_*`, `PDF_ACTIVITY`, `NOTIFY_ACTIVITY`): timeouts
+  and retries as TypedDicts for `**` expansion;
+- the refusal bridge (`refusal`, `unwrap`, `code_of`), one spelling shared with activities;
+- `Caller`, the person behind a command, as the API authenticated them;
+- `update_with_start`, how the API creates an entity and waits for its stored row;
+- `Notifier`: notifications decided in a handler, started by the main loop as deduped
+  DeliverNotification children that outlive the parent;
+- `StateTimers`: timers derived from the state, waiting for a change or the next one;
+- `quiesce` and `should_continue_as_new`, for a clean end or hand-over;
+- `index`: one search-attribute scheme for every lifecycle (EntityKind, EntityStatus, ids).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, TypedDict, TypeVar
+from uuid import UUID
+
+from pydantic import BaseModel
+from temporalio import workflow
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.common import (
+    RetryPolicy,
+    SearchAttributeKey,
+    SearchAttributeUpdate,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.workflow import UpdateMethodMultiParam
+
+with workflow.unsafe.imports_passed_through():
+    from activities.lifecycle import code_of, domain_error, refusal, unwrap
+    from domain.access import Role
+    from domain.lifecycle import Actor
+    from workflows.messages import (
+        NOTIFICATION_WORKFLOW,
+        NotificationRequest,
+        notification_workflow_id,
+    )
+
+__all__ = [
+    "DB_ACTIVITY",
+    "ENTITY_KEYS",
+    "ENTITY_KIND",
+    "ENTITY_STATUS",
+    "GATEWAY_CREATE",
+    "GATEWAY_POLL",
+    "GATEWAY_SETTLE",
+    "NOTIFY_ACTIVITY",
+    "PDF_ACTIVITY",
+    "SEARCH_SCHEME_PATCH",
+    "ActivityOptions",
+    "Caller",
+    "Notifier",
+    "StateTimers",
+    "code_of",
+    "domain_error",
+    "index",
+    "quiesce",
+    "refusal",
+    "should_continue_as_new",
+    "unwrap",
+    "update_with_start",
+]
+
+
+class ActivityOptions(TypedDict, total=False):
+    start_to_close_timeout: timedelta
+    retry_policy: RetryPolicy
+
+
+# A status write takes milliseconds (a local activity, rule 8); an outage heals, so it keeps
+# retrying and the lifecycle simply waits.
+DB_ACTIVITY: ActivityOptions = {
+    "start_to_close_timeout": timedelta(seconds=10),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+    ),
+}
+_GATEWAY_TIMEOUT = timedelta(seconds=60)
+# A person waits on a create: a few tries, then the API answers 503.
+GATEWAY_CREATE: ActivityOptions = {
+    "start_to_close_timeout": _GATEWAY_TIMEOUT,
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=1),
+        maximum_interval=timedelta(seconds=10),
+        maximum_attempts=4,
+    ),
+}
+# A read that fails is simply tried again at the next poll.
+GATEWAY_POLL: ActivityOptions = {
+    "start_to_close_timeout": _GATEWAY_TIMEOUT,
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=2),
+        maximum_interval=timedelta(seconds=30),
+        maximum_attempts=3,
+    ),
+}
+# Cancelling and refunding must get through: patient, long retries.
+_SETTLE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    maximum_interval=timedelta(minutes=5),
+    maximum_attempts=10,
+)
+GATEWAY_SETTLE: ActivityOptions = {
+    "start_to_close_timeout": _GATEWAY_TIMEOUT,
+    "retry_policy": _SETTLE_RETRY,
+}
+PDF_ACTIVITY: ActivityOptions = {
+    "start_to_close_timeout": timedelta(minutes=2),
+    "retry_policy": _SETTLE_RETRY,
+}
+# Providers get a long, patient retry (an outage heals); bad data fails fast as non-retryable.
+NOTIFY_ACTIVITY: ActivityOptions = {
+    "start_to_close_timeout": timedelta(seconds=60),
+    "retry_policy": RetryPolicy(
+        initial_interval=timedelta(seconds=2),
+        backoff_coefficient=2.0,
+        maximum_interval=timedelta(minutes=5),
+        maximum_attempts=10,
+    ),
+}
+
+
+class Caller(BaseModel):
+    """The person behind a command, as the API authenticated them."""
+
+    user_id: UUID
+    role: Role
+
+    def actor(self) -> Actor:
+        return Actor(self.role.value, self.user_id)
+
+
+R = TypeVar("R")
+W = TypeVar("W")
+I = TypeVar("I")  # noqa: E741
+
+
+async def update_with_start(
+    client: Client,
+    run: Callable[[W, I], Awaitable[Any]],
+    update: UpdateMethodMultiParam[[W], R],
+    input: I,
+    *,
+    id: str,
+    task_queue: str,
+) -> R:
+    """Start the entity's workflow (or reach the running one) and return its update's answer.
+
+    USE_EXISTING makes a retry of the same request (same entity id) land on the same workflow;
+    REJECT_DUPLICATE keeps a closed one from being started again (the caller then reads the
+    stored row: the start raises WorkflowAlreadyStartedError)."""
+    start = WithStartWorkflowOperation(
+        run,
+        input,
+        id=id,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+    )
+    return await client.execute_update_with_start_workflow(update, start_workflow_operation=start)
+
+
+class Notifier:
+    """Notifications as DeliverNotification children, one per dedupe key for good.
+
+    `pending` is a list the workflow's state owns (so it is carried over continue-as-new);
+    handlers `queue` into it and the main loop `flush`es it in order. `start` and `deliver`
+    send one at once: started and left to run (ABANDON), or awaited to its end."""
+
+    def __init__(self, pending: list[NotificationRequest]) -> None:
+        self.pending = pending
+
+    def queue(self, request: NotificationRequest) -> None:
+        self.pending.append(request)
+
+    async def flush(self) -> None:
+        while self.pending:
+            batch = list(self.pending)
+            # Side by side: every start of a batch goes out in the same workflow task.
+            await asyncio.gather(*(self.start(request) for request in batch))
+            del self.pending[: len(batch)]
+
+    async def start(self, request: NotificationRequest) -> None:
+        """Start the child and let it outlive this workflow; a dedupe key already started (by
+        an earlier run, before a crash or continue-as-new) is a success."""
+        try:
+            await workflow.start_child_workflow(
+                NOTIFICATION_WORKFLOW,
+                request,
+                id=notification_workflow_id(request.dedupe_key),
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            return
+
+    async def deliver(self, request: NotificationRequest) -> None:
+        """Run the child to its end (a step that should not go on before its message is out)."""
+        try:
+            await workflow.execute_child_workflow(
+                NOTIFICATION_WORKFLOW,
+                request,
+                id=notification_workflow_id(request.dedupe_key),
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            return
+
+
+class StateTimers:
+    """Timers derived from the state: a workflow lists what its state implies (`due`), moves
+    call `changed()`, and the main loop waits for a change or the earliest timer."""
+
+    def __init__(self) -> None:
+        self.version = 0
+
+    def changed(self) -> None:
+        self.version += 1
+
+    async def wait_for_change_or_timer(
+        self, due: list[tuple[datetime, str]], wake: Callable[[], bool] = lambda: False
+    ) -> list[str] | None:
+        """None when the state changed (or `wake` said so) first; else the names of the timers
+        that are due, once the earliest has fired."""
+        version = self.version
+
+        def woken() -> bool:
+            return self.version != version or wake()
+
+        if not due:
+            await workflow.wait_condition(woken)
+            return None
+        delay = min(when for when, _ in due) - workflow.now()
+        if delay > timedelta(0):
+            try:
+                await workflow.wait_condition(woken, timeout=delay)
+            except TimeoutError:
+                pass
+            else:
+                return None
+        return [name for when, name in due if when <= workflow.now()]
+
+
+async def quiesce(notifier: Notifier | None = None) -> None:
+    """Return with no handler running and no notification unsent, checked after the last
+    await: a handler that started meanwhile (an update arriving as we flush) would otherwise
+    be cut off by the end of the run, or its move left out of a carried state."""
+    while True:
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        if notifier is not None and notifier.pending:
+            await notifier.flush()
+            continue
+        if workflow.all_handlers_finished():
+            return
+
+
+def should_continue_as_new(max_history_events: int) -> bool:
+    """Hand over well before Temporal's own limits (also when the server suggests it)."""
+    info = workflow.info()
+    return (
+        info.is_continue_as_new_suggested()
+        or info.get_current_history_length() >= max_history_events
+    )
+
+
+# One search-attribute scheme for every lifecycle (ids and statuses only, rule 9), registered
+# from temporal/search_attributes.json. Runs recorded before it upsert their old keys, which stay
+# registered; SEARCH_SCHEME_PATCH tells the two apart on replay.
+SEARCH_SCHEME_PATCH = "entity-search-attributes"
+ENTITY_KIND = SearchAttributeKey.for_keyword("EntityKind")
+ENTITY_STATUS = SearchAttributeKey.for_keyword("EntityStatus")
+ENTITY_KEYS: dict[str, SearchAttributeKey[str]] = {
+    name: SearchAttributeKey.for_keyword(name)
+    for name in ("BookingId", "PaymentId", "PatientId", "HospitalId")
+}
+
+
+def index(
+    kind: str,
+    status: StrEnum,
+    ids: Mapping[str, UUID | None],
+    legacy: Callable[[], list[SearchAttributeUpdate[Any]]],
+) -> None:
+    """Upsert the entity's kind, status and ids; a run recorded before the scheme upserts what
+    `legacy` gives, as it did then."""
+    if not workflow.patched(SEARCH_SCHEME_PATCH):
+        workflow.upsert_search_attributes(legacy())
+        return
+    updates: list[SearchAttributeUpdate[Any]] = [
+        ENTITY_KIND.value_set(kind),
+        ENTITY_STATUS.value_set(status.value),
+    ]
+    for name, value in ids.items():
+        if value is not None:
+            updates.append(ENTITY_KEYS[name].value_set(str(value)))
+    workflow.upsert_search_attributes(updates)

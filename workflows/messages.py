@@ -1,0 +1,153 @@
+"""What workflows send each other: the payloads, the signal names, and every workflow id.
+
+No workflow module imports another: a workflow reaches another by its id (from here), signals it
+by a name (from here) with a payload (from here), and starts a child by its type name (from
+here). Names are durable contracts: the constants below spell what has already run, and the
+receiving workflow's handlers are declared with the same constants.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from uuid import UUID
+
+from pydantic import BaseModel, Field
+
+from activities.notify import AttachmentRef
+from activities.providers.webhooks import Outcome
+from domain.lifecycle import SYSTEM
+from domain.notification import Channel
+from domain.payment import PaymentStatus
+
+# Workflow type names (as run; never renamed).
+BOOKING_WORKFLOW = "BookingWorkflow"
+PAYMENT_WORKFLOW = "PaymentWorkflow"
+NOTIFICATION_WORKFLOW = "DeliverNotification"
+
+
+def booking_workflow_id(booking_id: UUID) -> str:
+    return f"booking-{booking_id}"
+
+
+def payment_workflow_id(payment_id: UUID) -> str:
+    return f"payment-{payment_id}"
+
+
+def notification_workflow_id(dedupe_key: str) -> str:
+    return f"notification-{dedupe_key}"
+
+
+class BookingSignal:
+    """The signals BookingWorkflow takes: from the payment workflow and from the API."""
+
+    RECORD_UPLOADED = "record_uploaded"
+    PAYMENT_STARTED = "payment_started"
+    PAYMENT_SUCCEEDED = "payment_succeeded"
+    PAYMENT_FAILED = "payment_failed"
+    INVOICE_SENT = "invoice_sent"
+    FEEDBACK_RECEIVED = "feedback_received"
+    REFUND_SETTLED = "refund_settled"
+
+
+class PaymentSignal:
+    """The signals PaymentWorkflow takes: from the booking workflow and the webhook receivers."""
+
+    GATEWAY_EVENT = "gateway_event"
+    CANCEL_FOR_BOOKING = "cancel_for_booking"
+
+
+class RecordUploaded(BaseModel):
+    record_id: UUID
+
+
+class PaymentEvent(BaseModel):
+    payment_id: UUID | None = None
+    # Why (a failure's reason); kept in the history notes, so no card data.
+    note: str | None = None
+
+
+class InvoiceEvent(BaseModel):
+    invoice_id: UUID | None = None
+
+
+class FeedbackEvent(BaseModel):
+    review_id: UUID | None = None
+
+
+class BookingCancelled(BaseModel):
+    """To the payment workflow (signal cancel_for_booking): the booking is cancelled; cancel
+    the payment if it is still open and refund `percent` of what was paid."""
+
+    booking_id: UUID
+    percent: Decimal = Field(ge=0, le=100)
+    reason: str | None = None
+    requested_by: UUID | None = None
+    role: str = SYSTEM
+
+
+class RefundSettled(BaseModel):
+    """From the payment workflow (signal refund_settled): where the payment's money stands
+    after a refund, or after the cancellation it was asked for."""
+
+    payment_id: UUID
+    payment_status: PaymentStatus
+    # This refund, and everything refunded of the payment so far.
+    amount: Decimal = Decimal("0")
+    refunded_total: Decimal = Decimal("0")
+    currency: str | None = None
+    # refunded, nothing_to_refund, payment_cancelled or failed (staff must act).
+    outcome: str = "refunded"
+    # The answer to this booking's cancellation (the booking stops waiting for it).
+    for_cancellation: bool = False
+
+
+class GatewayEventSignal(BaseModel):
+    """A verified webhook, reduced to ids and the outcome it suggests (a hint)."""
+
+    event_id: str
+    event_type: str
+    outcome: Outcome = Outcome.OTHER
+
+
+class NotificationRequest(BaseModel):
+    """The input of a DeliverNotification child (or of a start from the API)."""
+
+    # Names the message (e.g. "verify_email:<verification id>"); part of the workflow ID, so it
+    # must carry ids only, never an address or a token.
+    dedupe_key: str = Field(min_length=1, max_length=200)
+    user_id: UUID
+    template: str
+    channels: list[Channel] = Field(
+        default_factory=lambda: [Channel.EMAIL, Channel.IN_APP], min_length=1
+    )
+    locale: str | None = None
+    # Template variables. May hold a token: it travels in the payload (through the data
+    # converter, where an encryption codec can sit), never in IDs or search attributes.
+    context: dict[str, str] = Field(default_factory=dict)
+    type: str | None = None
+    reference_type: str | None = None
+    reference_id: UUID | None = None
+    # Files for the e-mail, by storage key (never their bytes: histories stay small and free of
+    # documents). SMS, WhatsApp and in-app ignore them.
+    attachments: list[AttachmentRef] = Field(default_factory=list)
+
+
+__all__ = [
+    "BOOKING_WORKFLOW",
+    "NOTIFICATION_WORKFLOW",
+    "PAYMENT_WORKFLOW",
+    "AttachmentRef",
+    "BookingCancelled",
+    "BookingSignal",
+    "FeedbackEvent",
+    "GatewayEventSignal",
+    "InvoiceEvent",
+    "NotificationRequest",
+    "PaymentEvent",
+    "PaymentSignal",
+    "RecordUploaded",
+    "RefundSettled",
+    "booking_workflow_id",
+    "notification_workflow_id",
+    "payment_workflow_id",
+]

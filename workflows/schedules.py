@@ -1,0 +1,67 @@
+"""Every Temporal Schedule, declared once (id, spec, workflow), and `ensure_schedules`, which
+the worker runs at start to create each one or bring it up to date with its declaration.
+
+Periodic jobs (the translation sweep, analytics roll-ups, clean-ups) are Schedules, never cron
+(ARCHITECTURE rule 7). None is declared yet: the lifecycles that need one add it to SCHEDULES.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+)
+
+
+@dataclass(frozen=True)
+class ScheduledWorkflow:
+    """One Schedule: its id, when it fires, and the workflow (by type name) each firing starts.
+    The workflow id is `<schedule id>` plus the firing time (Temporal appends it)."""
+
+    id: str
+    spec: ScheduleSpec
+    workflow: str
+    args: Sequence[Any] = field(default=())
+    note: str = ""
+
+
+SCHEDULES: list[ScheduledWorkflow] = []
+
+
+def _schedule(declared: ScheduledWorkflow, task_queue: str) -> Schedule:
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            declared.workflow, args=declared.args, id=declared.id, task_queue=task_queue
+        ),
+        spec=declared.spec,
+        state=ScheduleState(note=declared.note),
+    )
+
+
+async def ensure_schedules(
+    client: Client, task_queue: str, schedules: Sequence[ScheduledWorkflow] = SCHEDULES
+) -> None:
+    """Create each declared Schedule, or update the one that exists to its declaration (a
+    second run changes nothing). Schedules no longer declared are left alone."""
+    for declared in schedules:
+        schedule = _schedule(declared, task_queue)
+        try:
+            await client.create_schedule(declared.id, schedule)
+        except ScheduleAlreadyRunningError:
+
+            def to_declared(
+                _: ScheduleUpdateInput, schedule: Schedule = schedule
+            ) -> ScheduleUpdate:
+                return ScheduleUpdate(schedule=schedule)
+
+            await client.get_schedule_handle(declared.id).update(to_declared)
