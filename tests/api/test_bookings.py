@@ -576,7 +576,7 @@ def test_an_update_that_met_the_workflow_closing_is_asked_again_and_nothing_else
     workflow finishes) means the update was not taken: the API asks again, then answers 409."""
     from temporalio.service import RPCError, RPCStatusCode
 
-    from api.services.bookings import _workflow_busy_closing
+    from api.services.lifecycle import workflow_not_ready as _workflow_busy_closing
 
     raw = (
         b"\x08\t\x12TUnable to perform workflow execution update due to unexpected workflow task"

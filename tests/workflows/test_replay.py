@@ -114,7 +114,7 @@ async def _record_notification() -> None:
     print(f"recorded {out}")
 
 
-async def _record_booking() -> None:
+async def _record_booking(file_name: str = "booking_journey.json") -> None:
     """Run one booking from request to feedback (quotation, payment signals and a record upload
     included) on a throwaway stack and save its history."""
     import tempfile
@@ -268,7 +268,7 @@ async def _record_booking() -> None:
         await engine.dispose()
     finally:
         pg.stop()
-    out = HISTORIES / "booking_journey.json"
+    out = HISTORIES / file_name
     out.write_text(
         json.dumps(
             {
@@ -282,9 +282,18 @@ async def _record_booking() -> None:
     print(f"recorded {out}")
 
 
-RECORDERS = {"notification": _record_notification, "booking": _record_booking}
+async def _record_booking_on_the_kit() -> None:
+    """The same journey recorded after the kit's search-attribute patch, kept beside the first."""
+    await _record_booking("booking_journey_kit.json")
+
+
+RECORDERS = {
+    "notification": _record_notification,
+    "booking": _record_booking,
+    "booking-kit": _record_booking_on_the_kit,
+}
 
 if __name__ == "__main__" and sys.argv[1:2] == ["record"]:
-    # `record` records every history; `record booking` just that one.
+    # `record NAME` records that one (booking-kit: the journey after the kit's patch).
     for name in sys.argv[2:] or list(RECORDERS):
         asyncio.run(RECORDERS[name]())
