@@ -40,7 +40,7 @@ from domain.invoices import (
     line_items_from_json,
     tax_rate_for,
 )
-from domain.lifecycle import Actor
+from domain.lifecycle import SYSTEM, Actor
 from domain.models.appointments import Appointment
 from domain.models.bookings import Booking
 from domain.models.catalog import Hospital
@@ -147,7 +147,7 @@ class PaymentTransition(BaseModel):
     from_status: PaymentStatus | None
     to_status: PaymentStatus
     actor_user_id: uuid.UUID | None = None
-    actor_role: str = "system"
+    actor_role: str = SYSTEM
     notes: str | None = None
     changes: PaymentChanges = Field(default_factory=PaymentChanges)
 

@@ -20,7 +20,7 @@ from api.services import notifications as service
 from domain.errors import NotFound, Unavailable
 from domain.models.notifications import Channel
 from domain.models.users import User
-from workflows.notification import NotificationRequest
+from workflows.messages import NotificationRequest, notification_workflow_id
 
 TAG = {"name": "notifications", "description": "Your notifications; admins send new ones"}
 ORDER = 80
@@ -93,7 +93,9 @@ async def create_notification(
     if not await service.start(temporal, settings, request):
         raise Unavailable("The message could not be queued; try again", code="NOTIFY_FAILED")
     return ok(
-        NotificationQueued(dedupe_key=key, workflow_id=f"notification-{key}", channels=channels),
+        NotificationQueued(
+            dedupe_key=key, workflow_id=notification_workflow_id(key), channels=channels
+        ),
         "Notification queued for delivery",
     )
 
