@@ -36,6 +36,7 @@ from temporalio.common import (
 from temporalio.exceptions import (
     ActivityError,
     ApplicationError,
+    ChildWorkflowError,
     FailureError,
     WorkflowAlreadyStartedError,
 )
@@ -61,6 +62,7 @@ with workflow.unsafe.imports_passed_through():
         PricingRequest,
         RefundRequest,
         StoredPayment,
+        invoice_id_for,
     )
     from activities.providers.gateways import (
         GatewayCheckout,
@@ -85,6 +87,8 @@ from workflows.booking import (
     RefundSettled,
 )
 from workflows.booking import workflow_id as booking_workflow_id
+from workflows.invoice import INVOICE_DELIVERY, InvoiceDelivered, InvoiceDelivery
+from workflows.invoice import workflow_id as invoice_workflow_id
 from workflows.notification import AttachmentRef, DeliverNotification, NotificationRequest
 from workflows.notification import workflow_id as notification_workflow_id
 
@@ -123,6 +127,7 @@ REFUNDERS = frozenset({Role.ADMIN.value, Role.COORDINATOR.value})
 SYSTEM = "system"
 # Patch ids (workflow.patched): behaviour added after histories were recorded.
 REFUND_FOLLOWUPS = "refund-followups"
+INVOICE_CHILD = "invoice-child"
 
 
 def workflow_id(payment_id: UUID) -> str:
@@ -860,8 +865,41 @@ class PaymentWorkflow:
         )
 
     async def _after_success(self) -> None:
-        """The invoice: issued, rendered once, e-mailed with its link; then the booking knows."""
+        """The invoice: issued, rendered once, e-mailed with its link; then the booking knows.
+        All of it is the InvoiceDeliveryWorkflow child (workflows/invoice.py); runs recorded
+        before it existed did the same steps here."""
         payment = self._require()
+        if workflow.patched(INVOICE_CHILD):
+            delivery = InvoiceDelivery(
+                invoice_id=invoice_id_for(payment.payment_id),
+                payment_id=payment.payment_id,
+                issued_on=workflow.now().date(),
+                booking_id=payment.booking_id,
+            )
+            try:
+                delivered = await workflow.execute_child_workflow(
+                    INVOICE_DELIVERY,
+                    delivery,
+                    id=invoice_workflow_id(delivery),
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    result_type=InvoiceDelivered,
+                )
+            except WorkflowAlreadyStartedError:
+                # Delivered by an earlier run of this payment: only learn the invoice.
+                self._invoice = await workflow.execute_local_activity_method(
+                    PaymentActivities.create_invoice,
+                    InvoiceRequest(payment_id=payment.payment_id, issued_on=workflow.now().date()),
+                    start_to_close_timeout=DB_TIMEOUT,
+                    retry_policy=DB_RETRY,
+                )
+                return
+            except ChildWorkflowError as err:
+                # The money is in: refunds must still work. The invoice can be sent again
+                # (POST /invoices/:id/send) once whatever failed is fixed.
+                workflow.logger.error("invoice delivery failed: %s", err.message)
+                return
+            self._invoice = delivered.issued
+            return
         invoice: IssuedInvoice = await workflow.execute_local_activity_method(
             PaymentActivities.create_invoice,
             InvoiceRequest(payment_id=payment.payment_id, issued_on=workflow.now().date()),
