@@ -77,6 +77,11 @@ class InvoiceDelivery(BaseModel):
             raise ValueError("a payment's invoice needs issued_on")
         return self
 
+    @property
+    def mails(self) -> bool:
+        """False for a PDF only (no payment, no sending)."""
+        return self.payment_id is not None or self.send_id is not None
+
 
 class InvoiceDelivered(BaseModel):
     invoice_id: UUID
@@ -86,10 +91,6 @@ class InvoiceDelivered(BaseModel):
     dedupe_key: str | None = None
     # The payment's invoice as issued (a payment's delivery only).
     issued: IssuedInvoice | None = None
-
-    @property
-    def mails(self) -> bool:
-        return self.payment_id is not None or self.send_id is not None
 
 
 def workflow_id(delivery: InvoiceDelivery) -> str:

@@ -43,12 +43,8 @@ from temporalio.exceptions import (
 
 with workflow.unsafe.imports_passed_through():
     from activities.coupons import CouponActivities, CouponReleaseRequest, CouponReservationRequest
-    from activities.documents import (
-        PDF_CONTENT_TYPE,
-        DocumentActivities,
-        InvoiceRef,
-        invoice_pdf_file_name,
-    )
+    from activities.documents import DocumentActivities, InvoiceRef
+    from activities.invoicing import PDF_CONTENT_TYPE, invoice_pdf_file_name
     from activities.payments import (
         GatewayRef,
         IntentRequest,
