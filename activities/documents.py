@@ -15,6 +15,10 @@ The PDF's bytes never enter Temporal's history: the render step stores them itse
 only where they are (key, file name, content type, size), which is what an e-mail attachment
 needs. A workflow runs 1, then 2 and 3 unless 1 found the PDF already recorded; every step is
 idempotent, so a retry or a second run changes nothing.
+
+A fourth, `load_invoice_mail` (async), reads who gets the invoice's e-mail and what it says, for
+InvoiceDeliveryWorkflow (workflows/invoice.py). Numbering, pricing, the row and the PDF's
+key and URL are activities/invoicing.py.
 """
 
 from __future__ import annotations
@@ -35,25 +39,29 @@ from urllib.request import url2pathname
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 from pydantic import BaseModel
-from sqlalchemy import select, text, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.invoicing import (
+    INVOICE_NOT_FOUND,
+    PDF_CONTENT_TYPE,
+    InvoiceMail,
+    invoice_mail,
+    invoice_pdf_file_name,
+    invoice_pdf_key,
+    invoice_pdf_url,
+)
 from activities.providers.storage import (
     ObjectNotFound,
     Storage,
     StoredObject,
     build_storage,
-    check_key,
 )
 from activities.render import RTL_LOCALES, normalize_locale
-from domain.invoices import (
-    INVOICE_NUMBER_SEQUENCE,
-    format_invoice_number,
-    line_items_from_json,
-    money,
-)
+from domain.errors import NotFound
+from domain.invoices import line_items_from_json, money
 from domain.models.bookings import Booking
 from domain.models.catalog import Hospital
 from domain.models.payments import Invoice
@@ -65,10 +73,7 @@ if TYPE_CHECKING:
 PACKAGE = Path(__file__).resolve().parent
 INVOICE_TEMPLATES = PACKAGE / "templates" / "invoice"
 FONTS = PACKAGE / "fonts"
-PDF_CONTENT_TYPE = "application/pdf"
 NO_VALUE = "\u2013"  # an en dash where a date or name is missing
-# ApplicationError type: stable, so workflows and dashboards can match on it.
-INVOICE_NOT_FOUND = "INVOICE_NOT_FOUND"
 
 T = TypeVar("T")
 
@@ -123,27 +128,6 @@ class InvoicePdf(BaseModel):
     size: int
     # False when an earlier attempt had already stored it (nothing was rendered this time).
     rendered: bool
-
-
-def invoice_pdf_key(invoice_id: uuid.UUID) -> str:
-    """One key per invoice, so a retried or repeated render lands on the same object."""
-    return check_key(f"invoices/{invoice_id}")
-
-
-def invoice_pdf_file_name(invoice_number: str) -> str:
-    return f"{invoice_number}.pdf"
-
-
-def invoice_pdf_url(public_base_url: str, invoice_id: uuid.UUID) -> str:
-    """The API route that serves the stored PDF (it does not expire, unlike a presigned URL)."""
-    return f"{public_base_url.rstrip('/')}/api/v1/invoices/{invoice_id}/pdf"
-
-
-async def next_invoice_number(session: AsyncSession, issued_on: date) -> str:
-    """A fresh readable number, MV-INV-<year of issue>-<sequence>. A number drawn by a
-    transaction that then fails is skipped, never given twice."""
-    value = await session.scalar(text(f"SELECT nextval('{INVOICE_NUMBER_SEQUENCE}')"))
-    return format_invoice_number(issued_on.year, int(value))
 
 
 # ---- formatting: numbers and dates in the reader's language ---------------------------------
@@ -478,6 +462,17 @@ class DocumentActivities:
             )
         return pdf
 
+    @activity.defn
+    async def load_invoice_mail(self, ref: InvoiceRef) -> InvoiceMail:
+        """Who gets the invoice's e-mail and what it says (activities/invoicing.invoice_mail)."""
+        async with self._sessionmaker() as session:
+            try:
+                return await invoice_mail(session, ref.invoice_id, self._public_base_url)
+            except NotFound as missing:
+                raise ApplicationError(
+                    missing.message, type=INVOICE_NOT_FOUND, non_retryable=True
+                ) from None
+
     async def _head(self, key: str) -> StoredObject | None:
         try:
             return await self._storage.head(key)
@@ -496,6 +491,7 @@ def document_activity_list(activities: DocumentActivities) -> list[Callable[...,
         activities.load_invoice_document,
         activities.render_invoice_pdf,
         activities.record_invoice_pdf,
+        activities.load_invoice_mail,
     ]
 
 

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities import invoicing
 from activities.lifecycle import HISTORY_GAP as HISTORY_GAP
 from activities.lifecycle import refusal, write_transition
 from activities.providers.gateways import (
@@ -34,17 +34,11 @@ from activities.providers.gateways import (
     refund_idempotency_key,
 )
 from domain.errors import Conflict, Invalid, NotFound
-from domain.invoices import (
-    LineItem,
-    compute_invoice,
-    line_items_from_json,
-    tax_rate_for,
-)
+from domain.invoices import LineItem, compute_invoice
 from domain.lifecycle import SYSTEM, Actor
 from domain.models.appointments import Appointment
 from domain.models.bookings import Booking
-from domain.models.catalog import Hospital
-from domain.models.payments import Invoice, Payment, PaymentStatusHistory
+from domain.models.payments import Payment, PaymentStatusHistory
 from domain.models.users import Patient
 from domain.money import to_minor
 from domain.payment import PAYABLE_APPOINTMENT, PAYABLE_BOOKING, InvoiceStatus, PaymentStatus
@@ -213,86 +207,15 @@ def _gateway_failure(error: GatewayError) -> ApplicationError:
 async def price_of(
     session: AsyncSession, payment: Payment, settings: Settings
 ) -> tuple[list[LineItem], Decimal, uuid.UUID | None]:
-    """The line items of what the payment pays for, its tax rate and the hospital id."""
-    hospital_id: uuid.UUID | None = None
-    country: str | None = None
-    items: list[LineItem]
-    if payment.booking_id is not None:
-        booking = await session.get(Booking, payment.booking_id)
-        if booking is None:
-            raise refusal(NotFound("The booking does not exist.", code=BOOKING_NOT_FOUND))
-        items = list(line_items_from_json((booking.quotation_details or {}).get("items")))
-        if not items and booking.total_amount is not None:
-            items = [LineItem(f"Booking {booking.booking_number}", booking.total_amount)]
-        hospital_id = booking.hospital_id
-    else:
-        appointment = await session.get(Appointment, payment.appointment_id)
-        if appointment is None:
-            raise refusal(NotFound("The appointment does not exist.", code=APPOINTMENT_NOT_FOUND))
-        items = [
-            LineItem(
-                f"Consultation {appointment.appointment_number}",
-                appointment.consultation_fee or Decimal("0"),
-            )
-        ]
-    if hospital_id is not None:
-        country = await session.scalar(select(Hospital.country).where(Hospital.id == hospital_id))
-    rate = tax_rate_for(country, settings.tax_rates, settings.tax_rate_default)
-    return items, rate, hospital_id
+    """activities/invoicing.price_of, its NotFound as this module's non-retryable refusal."""
+    try:
+        return await invoicing.price_of(session, payment, settings)
+    except NotFound as missing:
+        raise refusal(missing) from None
 
 
-async def issue_invoice(
-    session: AsyncSession,
-    settings: Settings,
-    *,
-    invoice_id: uuid.UUID,
-    patient_id: uuid.UUID,
-    booking_id: uuid.UUID | None,
-    appointment_id: uuid.UUID | None,
-    currency: str,
-    items: list[LineItem],
-    discount: Decimal,
-    tax_rate: Decimal,
-    hospital_id: uuid.UUID | None,
-    issued_on: date,
-    status: InvoiceStatus = InvoiceStatus.ISSUED,
-) -> tuple[Invoice, bool]:
-    """Insert the invoice with this id unless it exists (then return that one). Shared by the
-    payment workflow and POST /invoices, so both number and total invoices the same way."""
-    from activities.documents import invoice_pdf_url, next_invoice_number
-
-    existing = await session.get(Invoice, invoice_id)
-    if existing is not None:
-        return existing, False
-    totals = compute_invoice(items, discount=discount, tax_rate=tax_rate, currency=currency)
-    number = await next_invoice_number(session, issued_on)
-    inserted = await session.scalar(
-        insert(Invoice)
-        .values(
-            id=invoice_id,
-            invoice_number=number,
-            booking_id=booking_id,
-            appointment_id=appointment_id,
-            patient_id=patient_id,
-            hospital_id=hospital_id,
-            total_amount=totals.subtotal,
-            tax_rate=totals.tax_rate,
-            tax_amount=totals.tax,
-            discount_amount=totals.discount,
-            final_amount=totals.final,
-            currency=currency,
-            line_items=totals.line_items_json(),
-            invoice_date=issued_on,
-            due_date=issued_on,
-            pdf_url=invoice_pdf_url(settings.public_base_url, invoice_id),
-            status=status.value,
-        )
-        .on_conflict_do_nothing(index_elements=["id"])
-        .returning(Invoice.id)
-    )
-    invoice = await session.get(Invoice, invoice_id, populate_existing=True)
-    assert invoice is not None
-    return invoice, inserted is not None
+# The one way an invoice row is made (numbered, totalled): activities/invoicing.py.
+issue_invoice = invoicing.issue_invoice
 
 
 class PaymentActivities:

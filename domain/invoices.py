@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
-from domain.errors import Invalid
+from domain.errors import Conflict, DomainError, Invalid, NotFound
 from domain.money import quantum
+from domain.payment import InvoiceStatus
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -24,6 +25,8 @@ INVOICE_NUMBER_SEQUENCE = "invoice_number_seq"
 INVOICE_NUMBER = re.compile(r"^MV-INV-(\d{4})-(\d{6,})$")
 
 INVALID_INVOICE = "INVALID_INVOICE"
+INVOICE_CANCELLED = "INVOICE_CANCELLED"
+PATIENT_NOT_FOUND = "PATIENT_NOT_FOUND"
 
 
 def money(value: Decimal, step: Decimal = CENT) -> Decimal:
@@ -169,3 +172,13 @@ def format_invoice_number(year: int, value: int) -> str:
 
 def is_invoice_number(text: str) -> bool:
     return INVOICE_NUMBER.fullmatch(text) is not None
+
+
+def sending_refusal(status: InvoiceStatus, *, has_account: bool) -> DomainError | None:
+    """Why an invoice cannot be e-mailed, or None when it can. A cancelled invoice is owed by
+    nobody; a patient without an account has no address to send it to."""
+    if status == InvoiceStatus.CANCELLED:
+        return Conflict("A cancelled invoice is not sent", code=INVOICE_CANCELLED)
+    if not has_account:
+        return NotFound("The invoice's patient has no account", code=PATIENT_NOT_FOUND)
+    return None

@@ -1,7 +1,13 @@
 """Durable state machines, one module per lifecycle. ALL_WORKFLOWS is what the worker runs."""
 
 from workflows.booking import WORKFLOWS as BOOKING_WORKFLOWS
+from workflows.invoice import WORKFLOWS as INVOICE_WORKFLOWS
 from workflows.notification import WORKFLOWS as NOTIFICATION_WORKFLOWS
 from workflows.payment import WORKFLOWS as PAYMENT_WORKFLOWS
 
-ALL_WORKFLOWS: list[type] = [*NOTIFICATION_WORKFLOWS, *BOOKING_WORKFLOWS, *PAYMENT_WORKFLOWS]
+ALL_WORKFLOWS: list[type] = [
+    *NOTIFICATION_WORKFLOWS,
+    *BOOKING_WORKFLOWS,
+    *PAYMENT_WORKFLOWS,
+    *INVOICE_WORKFLOWS,
+]

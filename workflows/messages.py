@@ -8,12 +8,15 @@ receiving workflow's handlers are declared with the same constants.
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
+from typing import Self
 from uuid import UUID
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from activities.notify import AttachmentRef
+from activities.payments import IssuedInvoice
 from activities.providers.webhooks import Outcome
 from domain.lifecycle import SYSTEM
 from domain.notification import Channel
@@ -23,6 +26,7 @@ from domain.payment import PaymentStatus
 BOOKING_WORKFLOW = "BookingWorkflow"
 PAYMENT_WORKFLOW = "PaymentWorkflow"
 NOTIFICATION_WORKFLOW = "DeliverNotification"
+INVOICE_WORKFLOW = "InvoiceDeliveryWorkflow"
 
 
 def booking_workflow_id(booking_id: UUID) -> str:
@@ -35,6 +39,51 @@ def payment_workflow_id(payment_id: UUID) -> str:
 
 def notification_workflow_id(dedupe_key: str) -> str:
     return f"notification-{dedupe_key}"
+
+
+class InvoiceDelivery(BaseModel):
+    """The input of an InvoiceDeliveryWorkflow: one delivery of one invoice. At most one of
+    payment_id (issue the invoice of this completed payment first, then mail it) and send_id (a
+    sending asked through the API: each its own e-mail) is set; with neither, the PDF is only
+    rendered and stored (a download of an invoice not rendered yet)."""
+
+    invoice_id: UUID
+    payment_id: UUID | None = None
+    issued_on: date | None = None
+    send_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
+    # Told invoice_sent once the invoice is out (a payment's booking).
+    booking_id: UUID | None = None
+
+    @model_validator(mode="after")
+    def _one_cause(self) -> Self:
+        if self.payment_id is not None and self.send_id is not None:
+            raise ValueError("give payment_id or send_id, not both")
+        if self.payment_id is not None and self.issued_on is None:
+            raise ValueError("a payment's invoice needs issued_on")
+        return self
+
+    @property
+    def mails(self) -> bool:
+        """False for a PDF only (no payment, no sending)."""
+        return self.payment_id is not None or self.send_id is not None
+
+
+class InvoiceDelivered(BaseModel):
+    invoice_id: UUID
+    invoice_number: str
+    pdf_storage_key: str
+    # The e-mail's dedupe key; None when nothing was mailed (no account, or a PDF only).
+    dedupe_key: str | None = None
+    # The payment's invoice as issued (a payment's delivery only).
+    issued: IssuedInvoice | None = None
+
+
+def invoice_workflow_id(delivery: InvoiceDelivery) -> str:
+    if delivery.send_id is not None:
+        return f"invoice-{delivery.invoice_id}-send-{delivery.send_id}"
+    if delivery.payment_id is None:
+        return f"invoice-{delivery.invoice_id}-pdf"
+    return f"invoice-{delivery.invoice_id}"
 
 
 class BookingSignal:
@@ -134,6 +183,7 @@ class NotificationRequest(BaseModel):
 
 __all__ = [
     "BOOKING_WORKFLOW",
+    "INVOICE_WORKFLOW",
     "NOTIFICATION_WORKFLOW",
     "PAYMENT_WORKFLOW",
     "AttachmentRef",
@@ -141,6 +191,8 @@ __all__ = [
     "BookingSignal",
     "FeedbackEvent",
     "GatewayEventSignal",
+    "InvoiceDelivered",
+    "InvoiceDelivery",
     "InvoiceEvent",
     "NotificationRequest",
     "PaymentEvent",
@@ -148,6 +200,7 @@ __all__ = [
     "RecordUploaded",
     "RefundSettled",
     "booking_workflow_id",
+    "invoice_workflow_id",
     "notification_workflow_id",
     "payment_workflow_id",
 ]

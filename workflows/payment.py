@@ -29,17 +29,19 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey, SearchAttributeUpdate
-from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+from temporalio.common import SearchAttributeKey, SearchAttributeUpdate, WorkflowIDReusePolicy
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    FailureError,
+    WorkflowAlreadyStartedError,
+)
 
 with workflow.unsafe.imports_passed_through():
     from activities.coupons import CouponActivities, CouponReleaseRequest, CouponReservationRequest
-    from activities.documents import (
-        PDF_CONTENT_TYPE,
-        DocumentActivities,
-        InvoiceRef,
-        invoice_pdf_file_name,
-    )
+    from activities.documents import DocumentActivities, InvoiceRef
+    from activities.invoicing import PDF_CONTENT_TYPE, invoice_pdf_file_name
     from activities.payments import (
         GatewayRef,
         IntentRequest,
@@ -53,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         PricingRequest,
         RefundRequest,
         StoredPayment,
+        invoice_id_for,
     )
     from activities.providers.gateways import (
         GatewayCheckout,
@@ -92,17 +95,21 @@ with workflow.unsafe.imports_passed_through():
         update_with_start,
     )
     from workflows.messages import (
+        INVOICE_WORKFLOW,
         PAYMENT_WORKFLOW,
         AttachmentRef,
         BookingCancelled,
         BookingSignal,
         GatewayEventSignal,
+        InvoiceDelivered,
+        InvoiceDelivery,
         InvoiceEvent,
         NotificationRequest,
         PaymentEvent,
         PaymentSignal,
         RefundSettled,
         booking_workflow_id,
+        invoice_workflow_id,
         payment_workflow_id,
     )
 
@@ -110,6 +117,7 @@ with workflow.unsafe.imports_passed_through():
 LEGACY_ENTITY_STATUS = SearchAttributeKey.for_keyword("EntityStatus")
 # Patch ids (workflow.patched): behaviour added after histories were recorded.
 REFUND_FOLLOWUPS = "refund-followups"
+INVOICE_CHILD = "invoice-child"
 
 # The payment's id, the caller and the webhook payload, importable from here.
 workflow_id = payment_workflow_id
@@ -827,8 +835,40 @@ class PaymentWorkflow:
         )
 
     async def _after_success(self) -> None:
-        """The invoice: issued, rendered once, e-mailed with its link; then the booking knows."""
+        """The invoice: issued, rendered once, e-mailed with its link; then the booking knows.
+        All of it is the InvoiceDeliveryWorkflow child (workflows/invoice.py); runs recorded
+        before it existed did the same steps here."""
         payment = self._require()
+        if workflow.patched(INVOICE_CHILD):
+            delivery = InvoiceDelivery(
+                invoice_id=invoice_id_for(payment.payment_id),
+                payment_id=payment.payment_id,
+                issued_on=workflow.now().date(),
+                booking_id=payment.booking_id,
+            )
+            try:
+                delivered = await workflow.execute_child_workflow(
+                    INVOICE_WORKFLOW,
+                    delivery,
+                    id=invoice_workflow_id(delivery),
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    result_type=InvoiceDelivered,
+                )
+            except WorkflowAlreadyStartedError:
+                # Delivered by an earlier run of this payment: only learn the invoice.
+                self._invoice = await workflow.execute_local_activity_method(
+                    PaymentActivities.create_invoice,
+                    InvoiceRequest(payment_id=payment.payment_id, issued_on=workflow.now().date()),
+                    **DB_ACTIVITY,
+                )
+                return
+            except ChildWorkflowError as err:
+                # The money is in: refunds must still work. The invoice can be sent again
+                # (POST /invoices/:id/send) once whatever failed is fixed.
+                workflow.logger.error("invoice delivery failed: %s", err.message)
+                return
+            self._invoice = delivered.issued
+            return
         invoice: IssuedInvoice = await workflow.execute_local_activity_method(
             PaymentActivities.create_invoice,
             InvoiceRequest(payment_id=payment.payment_id, issued_on=workflow.now().date()),

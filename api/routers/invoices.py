@@ -1,88 +1,87 @@
 """/invoices: a patient's own invoices, admin-made ones, the PDF (rendered once and reused) and
-sending it again by e-mail, the PDF attached. Invoices of payments are issued by PaymentWorkflow."""
+sending it again by e-mail, the PDF attached. Invoices of payments are issued by PaymentWorkflow;
+rendering and sending always run in the worker (InvoiceDeliveryWorkflow, workflows/invoice.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Request, status
+from fastapi import APIRouter, Depends, Header, Path, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client, WorkflowFailureError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError
 
-from activities.documents import (
+from activities.invoicing import (
     PDF_CONTENT_TYPE,
-    DocumentActivities,
-    InvoiceRef,
+    invoice_mail,
+    invoice_order,
     invoice_pdf_file_name,
-    invoice_pdf_url,
 )
-from activities.payments import issue_invoice, price_of
 from activities.providers.storage import build_storage
 from api.deps import AdminUser, CurrentUser, DbSession, Paging, SettingsDep, Temporal
 from api.envelope import ERROR_RESPONSES, Envelope, Page, ok, page
 from api.schemas.payments import InvoiceCreate, InvoiceFilters, InvoiceOut
 from api.services import payments as service
-from domain.errors import Conflict, NotFound
-from domain.models.appointments import Appointment
-from domain.models.bookings import Booking
-from domain.models.notifications import Channel
-from domain.models.payments import Invoice, Payment
-from domain.models.users import Patient
-from domain.payment import InvoiceStatus
-from runtime.settings import Settings
-from workflows.notification import AttachmentRef, NotificationRequest, notify
+from domain import errors
+from domain.invoices import sending_refusal
+from domain.models.payments import Invoice
+from workflows.invoice import DeliveryPending, deliver_invoice
+from workflows.messages import InvoiceDelivered, InvoiceDelivery
 
 TAG = {"name": "Invoices", "description": "Invoices and their PDFs"}
 ORDER = 62
 router = APIRouter(prefix="/invoices", tags=["Invoices"], responses=ERROR_RESPONSES)
 InvoiceId = Annotated[uuid.UUID, Path(alias="id", description="The invoice's id")]
+# Idempotency keys are per caller: the same key from two people is two sendings.
+SEND_NAMESPACE = uuid.UUID("8f5d2c71-3b9e-4e0a-a6d4-1c7f0b2e9a53")
+# How long a request waits for the worker to render and send (then 503; the work goes on).
+DELIVERY_DEADLINE = timedelta(seconds=30)
+
+
+def delivery_deadline() -> timedelta:
+    return DELIVERY_DEADLINE
+
+
+DeliveryDeadline = Annotated[timedelta, Depends(delivery_deadline)]
 
 
 def _out(invoice: Invoice) -> dict[str, Any]:
     return InvoiceOut.model_validate(invoice).model_dump(mode="python")
 
 
-def documents(request_settings: Settings, sessionmaker: Any) -> DocumentActivities:
-    return DocumentActivities(
-        sessionmaker,
-        build_storage(request_settings),
-        public_base_url=request_settings.public_base_url,
-    )
-
-
-async def stored_pdf(
-    settings: Settings, sessionmaker: Any, invoice_id: uuid.UUID, key: str | None
-) -> str:
-    """The storage key of the invoice's PDF. One not rendered yet (an admin-made invoice) is
-    rendered now, the way the payment workflow does it, and recorded for next time.
-
-    Call it with no transaction open: rendering takes a while and WeasyPrint runs in a thread."""
-    if key is not None:
-        return key
-    docs = documents(settings, sessionmaker)
-    document = await docs.load_invoice_document(InvoiceRef(invoice_id=invoice_id))
-    pdf = await asyncio.to_thread(docs.render_invoice_pdf, document)
-    await docs.record_invoice_pdf(pdf)
-    return pdf.storage_key
-
-
-async def reference_of(db: AsyncSession, invoice: Invoice) -> str:
-    """What the invoice is for, as the patient knows it: the booking or appointment number."""
-    reference: str | None = None
-    if invoice.booking_id is not None:
-        reference = await db.scalar(
-            select(Booking.booking_number).where(Booking.id == invoice.booking_id)
-        )
-    elif invoice.appointment_id is not None:
-        reference = await db.scalar(
-            select(Appointment.appointment_number).where(Appointment.id == invoice.appointment_id)
-        )
-    return reference or invoice.invoice_number
+async def delivered(
+    temporal: Client, task_queue: str, delivery: InvoiceDelivery, deadline: timedelta
+) -> InvoiceDelivered:
+    """Run the invoice's delivery in the worker (workflows/invoice.py) and wait for it, at most
+    `deadline`: the API renders no PDF and sends no e-mail itself."""
+    try:
+        return await deliver_invoice(temporal, task_queue, delivery, deadline=deadline)
+    except DeliveryPending as pending:
+        raise errors.Unavailable(
+            "The invoice is still being prepared; ask again in a moment "
+            "(with the same Idempotency-Key, a sending is not repeated)",
+            code="INVOICE_DELIVERY_PENDING",
+        ) from pending
+    except WorkflowFailureError as failed:
+        cause = failed.cause
+        if isinstance(cause, ApplicationError) and cause.non_retryable:
+            kinds = {"Conflict": errors.Conflict, "NotFound": errors.NotFound}
+            details = cause.details[0] if cause.details else {}
+            code = details.get("code") if isinstance(details, dict) else None
+            kind = kinds.get(cause.type or "")
+            if kind is not None:
+                raise kind(cause.message, code=code) from failed
+        raise
+    except RPCError as down:
+        raise errors.Unavailable(
+            "The workflow engine is not reachable; try again shortly",
+            code="TEMPORAL_UNAVAILABLE",
+        ) from down
 
 
 @router.get("", response_model=Page[InvoiceOut], summary="List invoices")
@@ -120,37 +119,14 @@ async def get_invoice(invoice_id: InvoiceId, db: DbSession, user: CurrentUser) -
 async def create_invoice(
     body: InvoiceCreate, db: DbSession, user: AdminUser, settings: SettingsDep
 ) -> dict[str, Any]:
-    if body.booking_id is not None:
-        booking = await db.get(Booking, body.booking_id)
-        if booking is None:
-            raise NotFound("Booking not found", code="BOOKING_NOT_FOUND")
-        patient_id, currency = booking.patient_id, booking.currency
-    else:
-        appointment = await db.get(Appointment, body.appointment_id)
-        if appointment is None:
-            raise NotFound("Appointment not found", code="APPOINTMENT_NOT_FOUND")
-        patient_id, currency = appointment.patient_id, appointment.currency
-    # The same pricing as a payment's invoice: quotation items (or the fee) and the country's tax.
-    probe = Payment(
-        booking_id=body.booking_id,
-        appointment_id=body.appointment_id,
-        currency=currency or "USD",
-    )
-    items, rate, hospital_id = await price_of(db, probe, settings)
-    invoice, _ = await issue_invoice(
+    invoice = await invoice_order(
         db,
         settings,
-        invoice_id=uuid.uuid4(),
-        patient_id=patient_id,
         booking_id=body.booking_id,
         appointment_id=body.appointment_id,
-        currency=(currency or "USD").upper(),
-        items=items,
         discount=body.discount_amount,
-        tax_rate=rate,
-        hospital_id=hospital_id,
-        issued_on=datetime.now(UTC).date(),
         status=body.status,
+        issued_on=datetime.now(UTC).date(),
     )
     return ok(_out(invoice), "Invoice created")
 
@@ -163,15 +139,23 @@ async def create_invoice(
 )
 async def invoice_pdf(
     invoice_id: InvoiceId,
-    request: Request,
     db: DbSession,
     user: CurrentUser,
     settings: SettingsDep,
+    temporal: Temporal,
+    deadline: DeliveryDeadline,
 ) -> StreamingResponse:
+    """The stored PDF. One not rendered yet (an admin-made invoice) is rendered by the worker
+    first, once, and recorded for next time."""
     invoice = await service.invoice_for(db, user, invoice_id)
     number, key = invoice.invoice_number, invoice.pdf_storage_key
+    # No transaction stays open while the worker renders.
     await db.rollback()
-    key = await stored_pdf(settings, request.app.state.sessionmaker, invoice_id, key)
+    if key is None:
+        done = await delivered(
+            temporal, settings.task_queue, InvoiceDelivery(invoice_id=invoice_id), deadline
+        )
+        key = done.pdf_storage_key
     storage = build_storage(settings)
 
     async def chunks() -> AsyncIterator[bytes]:
@@ -188,63 +172,42 @@ async def invoice_pdf(
 @router.post("/{id}/send", response_model=Envelope[InvoiceOut], summary="E-mail the invoice")
 async def send_invoice(
     invoice_id: InvoiceId,
-    request: Request,
     db: DbSession,
     user: CurrentUser,
     temporal: Temporal,
     settings: SettingsDep,
+    deadline: DeliveryDeadline,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+    ] = None,
 ) -> dict[str, Any]:
     """E-mails the invoice, its PDF attached, to the invoice's patient, in the patient's
     language. Whoever may see the invoice may send it (staff, or the patient themselves); it
     always goes to the patient's own address, never to the caller's. A paid invoice is mailed
     as the receipt of the payment (invoice_issued); any other as an amount due (invoice_sent).
-    A cancelled invoice is owed by nobody: it is not sent (409)."""
+    A cancelled invoice is owed by nobody: it is not sent (409).
+
+    Each request is a new e-mail, except a repeat with the same Idempotency-Key, which reaches
+    the first sending. The worker renders and sends (InvoiceDeliveryWorkflow); when it takes
+    longer than the request may wait, the answer is 503 INVOICE_DELIVERY_PENDING and the
+    sending goes on."""
     invoice = await service.invoice_for(db, user, invoice_id)
-    if invoice.status == InvoiceStatus.CANCELLED.value:
-        raise Conflict("A cancelled invoice is not sent", code="INVOICE_CANCELLED")
-    patient_user_id = await db.scalar(
-        select(Patient.user_id).where(Patient.id == invoice.patient_id)
-    )
-    if patient_user_id is None:
-        raise NotFound("The invoice's patient has no account", code="PATIENT_NOT_FOUND")
-    number, key = invoice.invoice_number, invoice.pdf_storage_key
-    context = {
-        "reference": await reference_of(db, invoice),
-        "invoice_number": number,
-        "amount": f"{invoice.final_amount}",
-        "currency": invoice.currency,
-        "invoice_url": invoice.pdf_url or invoice_pdf_url(settings.public_base_url, invoice.id),
-    }
-    # invoice_issued thanks the patient for their payment: only true of a paid invoice. Any
-    # other (an admin-made one, draft, issued or sent) is mailed as an amount still due.
-    if invoice.status == InvoiceStatus.PAID:
-        template = "invoice_issued"
-    else:
-        template = "invoice_sent"
-        context["due_date"] = invoice.due_date.isoformat() if invoice.due_date else ""
+    mail = await invoice_mail(db, invoice.id, settings.public_base_url)
+    refusal = sending_refusal(mail.status, has_account=mail.patient_user_id is not None)
+    if refusal is not None:
+        raise refusal
+    send_id = (
+        uuid.uuid5(SEND_NAMESPACE, f"{user.id}:{idempotency_key}")
+        if idempotency_key
+        else uuid.uuid4()
+    ).hex
+    # No transaction stays open while the worker renders and sends.
     await db.rollback()
-    key = await stored_pdf(settings, request.app.state.sessionmaker, invoice_id, key)
-    await notify(
+    await delivered(
         temporal,
         settings.task_queue,
-        NotificationRequest(
-            # Each request sends again: a fresh key per send.
-            dedupe_key=f"invoice:{invoice_id}:send:{uuid.uuid4().hex}",
-            user_id=patient_user_id,
-            template=template,
-            channels=[Channel.EMAIL],
-            context=context,
-            type="invoice",
-            reference_type="invoice",
-            reference_id=invoice_id,
-            attachments=[
-                AttachmentRef(
-                    storage_key=key,
-                    filename=invoice_pdf_file_name(number),
-                    content_type=PDF_CONTENT_TYPE,
-                )
-            ],
-        ),
+        InvoiceDelivery(invoice_id=invoice_id, send_id=send_id),
+        deadline,
     )
     # Read again (the rollback expired it): the PDF may have just been recorded on it.
     await db.refresh(invoice)

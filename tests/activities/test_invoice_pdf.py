@@ -39,11 +39,11 @@ from activities.documents import (
     format_date,
     format_money,
     invoice_labels,
-    next_invoice_number,
     package_url_fetcher,
     render_invoice_html,
     render_invoice_pdf_bytes,
 )
+from activities.invoicing import next_invoice_number
 from activities.providers.storage import LocalStorage, S3Storage
 from domain.invoices import LineItem, compute_invoice, is_invoice_number
 from domain.models.bookings import Booking
@@ -691,7 +691,12 @@ async def test_invoice_numbers_come_from_the_sequence(
     assert int(second.rsplit("-", 1)[1]) == int(first.rsplit("-", 1)[1]) + 1
 
 
-def test_worker_registers_the_three_activities(local_storage: LocalStorage) -> None:
+def test_worker_registers_the_document_activities(local_storage: LocalStorage) -> None:
     activities = DocumentActivities(None, local_storage)  # type: ignore[arg-type]
     names = [fn.__name__ for fn in document_activity_list(activities)]
-    assert names == ["load_invoice_document", "render_invoice_pdf", "record_invoice_pdf"]
+    assert names == [
+        "load_invoice_document",
+        "render_invoice_pdf",
+        "record_invoice_pdf",
+        "load_invoice_mail",
+    ]

@@ -3,11 +3,12 @@ booking from its quotation, the PDF is rendered once, and sending it e-mails the
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from activities.providers.outbox import StoredMessage, read_outbox, read_outbox_attachment
+from api.app import create_app
+from api.routers.invoices import delivery_deadline
 from domain.access import Role
 from domain.models.bookings import Booking
 from domain.models.notifications import Notification
@@ -29,6 +32,7 @@ from runtime.settings import Settings
 from tests.conftest import create_user, login_headers
 from tests.helpers import eventually
 from tests.payment_builders import QUOTE, Cast, confirmed_booking, make_cast
+from worker import build_worker
 
 TAX_RATES = {"Turkey": Decimal("20"), "India": Decimal("18")}
 NUMBER = re.compile(r"^MV-INV-(\d{4})-\d{6}$")
@@ -299,3 +303,42 @@ async def test_a_cancelled_invoice_is_not_sent(
             .where(Notification.reference_id == uuid.UUID(cancelled["id"]))
         )
     assert sent == 0
+
+
+async def test_a_sending_the_worker_cannot_finish_in_time_is_503_and_its_repeat_sends_once(
+    client: httpx.AsyncClient,
+    temporal_client: Client,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    settings: Settings,
+) -> None:
+    _, booking_id, admin = await booked(client, temporal_client, task_queue, sessionmaker)
+    invoice = await invoice_for_booking(client, admin, booking_id)
+    # An API whose worker is away (no one polls its queue), allowed to wait one second.
+    away_settings = settings.model_copy(update={"task_queue": f"{task_queue}-away"})
+    away = create_app(away_settings, temporal=temporal_client)
+    away.dependency_overrides[delivery_deadline] = lambda: timedelta(seconds=1)
+    headers = {**admin, "Idempotency-Key": "send-once"}
+    transport = httpx.ASGITransport(app=away, raise_app_exceptions=False)
+    async with (
+        away.router.lifespan_context(away),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver/api/v1") as api,
+    ):
+        pending = await api.post(f"/invoices/{invoice['id']}/send", headers=headers)
+
+        assert pending.status_code == 503, pending.text
+        assert pending.json()["error"]["code"] == "INVOICE_DELIVERY_PENDING"
+        assert "Idempotency-Key" in pending.json()["message"]
+
+        # The worker is back (and the API waits its usual time): the same request reaches
+        # the sending already waiting.
+        away.dependency_overrides.clear()
+        async with build_worker(temporal_client, away_settings, sessionmaker):
+            sent = await api.post(f"/invoices/{invoice['id']}/send", headers=headers)
+            assert sent.status_code == 200, sent.text
+            [mail] = await invoice_mails(sessionmaker, invoice["id"], 1)
+            await asyncio.sleep(0.5)
+            assert len(await invoice_mails(sessionmaker, invoice["id"], 1)) == 1
+    assert sent.json()["data"]["pdf_url"].endswith(f"/invoices/{invoice['id']}/pdf")
+    [attachment] = mail.attachments
+    assert attachment.filename == f"{invoice['invoice_number']}.pdf"

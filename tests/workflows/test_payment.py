@@ -47,6 +47,7 @@ from tests.payment_builders import Cast, FakeGateway, confirmed_booking, make_ca
 from workflows.booking import WORKFLOWS as BOOKING_WORKFLOWS
 from workflows.booking import BookingWorkflow, Cancellation, StatusChange
 from workflows.booking import workflow_id as booking_workflow_id
+from workflows.invoice import WORKFLOWS as INVOICE_WORKFLOWS
 from workflows.notification import WORKFLOWS as NOTIFICATION_WORKFLOWS
 from workflows.payment import (
     Caller,
@@ -108,7 +109,12 @@ async def worker(
     running = Worker(
         env.client,
         task_queue=task_queue,
-        workflows=[PaymentWorkflow, *BOOKING_WORKFLOWS, *NOTIFICATION_WORKFLOWS],
+        workflows=[
+            PaymentWorkflow,
+            *INVOICE_WORKFLOWS,
+            *BOOKING_WORKFLOWS,
+            *NOTIFICATION_WORKFLOWS,
+        ],
         activities=[
             *payment_activity_list(payments),
             *coupon_activity_list(CouponActivities(sessionmaker)),

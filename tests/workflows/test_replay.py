@@ -287,10 +287,174 @@ async def _record_booking_on_the_kit() -> None:
     await _record_booking("booking_journey_kit.json")
 
 
+async def _record_payment_invoice() -> None:
+    """Run one payment from checkout to its invoice on a throwaway stack: the invoice goes
+    through the InvoiceDeliveryWorkflow child (patch invoice-child). Saves the payment's
+    history (payment_invoice_child.json) and the child's (invoice_delivery.json)."""
+    import tempfile
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+    from decimal import Decimal
+
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+    from temporalio.testing import WorkflowEnvironment
+    from temporalio.worker import Worker
+
+    from activities.bookings import BookingActivities, booking_activity_list
+    from activities.coupons import CouponActivities, coupon_activity_list
+    from activities.documents import build_document_activities, document_activity_list
+    from activities.notify import build_notification_activities, notification_activity_list
+    from activities.payments import (
+        NewPayment,
+        PaymentActivities,
+        invoice_id_for,
+        payment_activity_list,
+    )
+    from activities.providers.webhooks import Outcome
+    from domain.payment import PaymentGateway as GatewayName
+    from runtime.db import make_engine, make_sessionmaker
+    from runtime.migrate import upgrade
+    from runtime.postgres import EmbeddedPostgres, free_port
+    from runtime.settings import Settings
+    from runtime.temporal_server import SEARCH_ATTRIBUTES, binary
+    from tests.payment_builders import FakeGateway, confirmed_booking, make_cast
+    from workflows.messages import InvoiceDelivery, invoice_workflow_id
+    from workflows.payment import (
+        GatewayEventSignal,
+        PaymentInput,
+        PaymentTimers,
+        PaymentWorkflow,
+        open_payment,
+    )
+    from workflows.payment import workflow_id as payment_workflow_id
+
+    scratch = Path(tempfile.mkdtemp())
+    pg = EmbeddedPostgres(scratch / "pg", free_port(), durable=False)
+    pg.start()
+    try:
+        await asyncio.to_thread(upgrade, pg.url)
+        engine = make_engine(pg.url)
+        sessionmaker = make_sessionmaker(engine)
+        cast = await make_cast(sessionmaker)
+        env = await WorkflowEnvironment.start_time_skipping(
+            data_converter=pydantic_data_converter,
+            test_server_existing_path=binary("temporal-test-server"),
+        )
+        await env.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=env.client.namespace,
+                search_attributes={
+                    name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+                    for name, kind in SEARCH_ATTRIBUTES.items()
+                    if kind == "Keyword"
+                },
+            )
+        )
+        settings = Settings(
+            database_url=pg.url,
+            jwt_secret="x" * 32,
+            storage_dir=str(scratch / "files"),
+            tax_rates={"India": Decimal("18")},
+        )
+        gateway = FakeGateway()
+        payment_id = uuid.UUID("00000000-0000-4000-8000-00000000a001")
+        async with Worker(
+            env.client,
+            task_queue="record",
+            workflows=ALL_WORKFLOWS,
+            activities=[
+                *payment_activity_list(
+                    PaymentActivities(sessionmaker, {GatewayName.STRIPE: gateway}, settings)
+                ),
+                *coupon_activity_list(CouponActivities(sessionmaker)),
+                *document_activity_list(build_document_activities(settings, sessionmaker)),
+                *booking_activity_list(BookingActivities(sessionmaker)),
+                *notification_activity_list(build_notification_activities(settings, sessionmaker)),
+            ],
+            activity_executor=ThreadPoolExecutor(max_workers=4),
+        ):
+            booking_id = await confirmed_booking(
+                env.client, "record", cast, now=await env.get_current_time()
+            )
+            checkout = await open_payment(
+                env.client,
+                "record",
+                PaymentInput(
+                    payment=NewPayment(
+                        payment_id=payment_id,
+                        booking_id=booking_id,
+                        currency="USD",
+                        payment_method="card",
+                        gateway=GatewayName.STRIPE,
+                        created_by_user_id=cast.patient.id,
+                        created_by_role="patient",
+                    ),
+                    # No refund window: the run ends once the invoice is out.
+                    timers=PaymentTimers(refund_days=0),
+                ),
+            )
+            assert checkout.gateway_id is not None
+            gateway.pay(checkout.gateway_id)
+            handle = env.client.get_workflow_handle_for(
+                PaymentWorkflow.run, payment_workflow_id(payment_id)
+            )
+            await handle.signal(
+                PaymentWorkflow.gateway_event,
+                GatewayEventSignal(
+                    event_id="evt_record",
+                    event_type="payment_intent.succeeded",
+                    outcome=Outcome.SUCCEEDED,
+                ),
+            )
+            view = await handle.result()
+            assert view.invoice_id == invoice_id_for(payment_id), view
+            child = env.client.get_workflow_handle(
+                invoice_workflow_id(
+                    InvoiceDelivery(
+                        invoice_id=invoice_id_for(payment_id),
+                        payment_id=payment_id,
+                        issued_on=(await env.get_current_time()).date(),
+                    )
+                )
+            )
+            await child.result()
+            histories = {
+                "payment_invoice_child": (
+                    "PaymentWorkflow",
+                    handle.id,
+                    await handle.fetch_history(),
+                ),
+                "invoice_delivery": (
+                    "InvoiceDeliveryWorkflow",
+                    child.id,
+                    await child.fetch_history(),
+                ),
+            }
+        await env.shutdown()
+        await engine.dispose()
+    finally:
+        pg.stop()
+    for name, (kind, wid, history) in histories.items():
+        out = HISTORIES / f"{name}.json"
+        out.write_text(
+            json.dumps(
+                {
+                    "workflow_type": kind,
+                    "workflow_id": wid,
+                    "history": json.loads(history.to_json()),
+                },
+                indent=1,
+            )
+        )
+        print(f"recorded {out}")
+
+
 RECORDERS = {
     "notification": _record_notification,
     "booking": _record_booking,
     "booking-kit": _record_booking_on_the_kit,
+    "payment_invoice": _record_payment_invoice,
 }
 
 if __name__ == "__main__" and sys.argv[1:2] == ["record"]:
