@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import sys
-import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from pathlib import Path
@@ -133,8 +132,6 @@ async def _until_signalled(main: Coroutine[Any, Any, None]) -> None:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    # pgserver asks platformdirs for a runtime dir it does not need; keep the terminal clean.
-    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
     from runtime.dev import run_dev
 
     return run_dev(Settings())
