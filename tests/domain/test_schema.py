@@ -377,7 +377,9 @@ async def test_trigram_search_finds_a_misspelt_hospital_name(
     async with sessionmaker() as db:
         found = list(
             await db.scalars(
-                text("SELECT name FROM hospitals WHERE name % :q ORDER BY similarity(name, :q) DESC"),
+                text(
+                    "SELECT name FROM hospitals WHERE name % :q ORDER BY similarity(name, :q) DESC"
+                ),
                 {"q": "Apolo Chenai"},
             )
         )
