@@ -52,7 +52,13 @@ async def database(request: Request) -> JSONResponse:
 @router.get("/redis", summary="Redis health ('not configured' when MEDIVOY_REDIS_URL is unset)")
 async def redis_health(settings: SettingsDep) -> JSONResponse:
     if not settings.redis_url:
-        return _answer(True, {"redis": "not configured"}, "Redis")
+        # Nothing to check, and nothing to call healthy: say so, and where the limits are kept.
+        return JSONResponse(
+            ok(
+                {"redis": "not configured", "rate_limits": "in this API process's memory"},
+                "Redis is not configured (MEDIVOY_REDIS_URL is unset): not checked",
+            )
+        )
     from redis.asyncio import Redis
 
     client = Redis.from_url(settings.redis_url)

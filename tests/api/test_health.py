@@ -13,6 +13,8 @@ async def test_liveness_database_and_redis_not_configured(client):
     assert db.status_code == 200 and db.json()["data"]["database"] == "up"
     redis = await client.get("/health/redis")
     assert redis.status_code == 200 and redis.json()["data"]["redis"] == "not configured"
+    assert "healthy" not in redis.json()["message"]
+    assert "not configured" in redis.json()["message"]
 
 
 async def test_services_report_temporal_worker_and_providers(client):
@@ -46,3 +48,19 @@ async def test_redis_down_answers_503(app):
     async with httpx.AsyncClient(transport=transport, base_url="http://t/api/v1") as c:
         response = await c.get("/health/redis")
     assert response.status_code == 503
+
+
+async def test_redis_configured_and_up_is_healthy(settings, temporal_client, redis_url):
+    from api.app import create_app
+
+    app = create_app(settings.model_copy(update={"redis_url": redis_url}), temporal=temporal_client)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t/api/v1") as c:
+            response = await c.get("/health/redis")
+    assert response.status_code == 200
+    assert response.json() == {
+        "success": True,
+        "message": "Redis is healthy",
+        "data": {"redis": "up"},
+    }
