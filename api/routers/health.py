@@ -12,7 +12,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
-from api.deps import SettingsDep, get_temporal
+from api.deps import AdaptersDep, SettingsDep, get_temporal
 from api.envelope import ok
 
 TAG = {"name": "health", "description": "Liveness and the services Medivoy needs"}
@@ -71,15 +71,11 @@ async def redis_health(settings: SettingsDep) -> JSONResponse:
         await client.aclose()
 
 
-@router.get("/services", summary="Temporal, a worker on the task queue, configured providers")
-async def services(request: Request, settings: SettingsDep) -> JSONResponse:
-    data: dict[str, Any] = {
-        "providers": {
-            "email": "sendgrid" if settings.sendgrid_api_key.get_secret_value() else "outbox",
-            "sms": "twilio" if settings.twilio_account_sid else "outbox",
-            "whatsapp": "twilio" if settings.twilio_account_sid else "outbox",
-        }
-    }
+@router.get("/services", summary="Temporal, a worker on the task queue, the providers in use")
+async def services(request: Request, settings: SettingsDep, adapters: AdaptersDep) -> JSONResponse:
+    # The adapters the API built at start, by the same wiring as the worker's: what is named
+    # here is what serves (e-mail, SMS, WhatsApp, file storage, payment gateways).
+    data: dict[str, Any] = {"providers": adapters.in_use()}
     healthy = True
     try:
         client = await get_temporal(request)

@@ -22,8 +22,8 @@ from activities.documents import (
     invoice_pdf_url,
 )
 from activities.payments import issue_invoice, price_of
-from activities.providers.storage import build_storage
-from api.deps import AdminUser, CurrentUser, DbSession, Paging, SettingsDep, Temporal
+from activities.providers.storage import Storage
+from api.deps import AdminUser, CurrentUser, DbSession, Paging, SettingsDep, StorageDep, Temporal
 from api.envelope import ERROR_RESPONSES, Envelope, Page, ok, page
 from api.schemas.payments import InvoiceCreate, InvoiceFilters, InvoiceOut
 from api.services import payments as service
@@ -47,16 +47,18 @@ def _out(invoice: Invoice) -> dict[str, Any]:
     return InvoiceOut.model_validate(invoice).model_dump(mode="python")
 
 
-def documents(request_settings: Settings, sessionmaker: Any) -> DocumentActivities:
+def documents(
+    request_settings: Settings, sessionmaker: Any, storage: Storage
+) -> DocumentActivities:
     return DocumentActivities(
         sessionmaker,
-        build_storage(request_settings),
+        storage,
         public_base_url=request_settings.public_base_url,
     )
 
 
 async def stored_pdf(
-    settings: Settings, sessionmaker: Any, invoice_id: uuid.UUID, key: str | None
+    settings: Settings, sessionmaker: Any, storage: Storage, invoice_id: uuid.UUID, key: str | None
 ) -> str:
     """The storage key of the invoice's PDF. One not rendered yet (an admin-made invoice) is
     rendered now, the way the payment workflow does it, and recorded for next time.
@@ -64,7 +66,7 @@ async def stored_pdf(
     Call it with no transaction open: rendering takes a while and WeasyPrint runs in a thread."""
     if key is not None:
         return key
-    docs = documents(settings, sessionmaker)
+    docs = documents(settings, sessionmaker, storage)
     document = await docs.load_invoice_document(InvoiceRef(invoice_id=invoice_id))
     pdf = await asyncio.to_thread(docs.render_invoice_pdf, document)
     await docs.record_invoice_pdf(pdf)
@@ -167,12 +169,12 @@ async def invoice_pdf(
     db: DbSession,
     user: CurrentUser,
     settings: SettingsDep,
+    storage: StorageDep,
 ) -> StreamingResponse:
     invoice = await service.invoice_for(db, user, invoice_id)
     number, key = invoice.invoice_number, invoice.pdf_storage_key
     await db.rollback()
-    key = await stored_pdf(settings, request.app.state.sessionmaker, invoice_id, key)
-    storage = build_storage(settings)
+    key = await stored_pdf(settings, request.app.state.sessionmaker, storage, invoice_id, key)
 
     async def chunks() -> AsyncIterator[bytes]:
         async for chunk in storage.stream(key):
@@ -193,6 +195,7 @@ async def send_invoice(
     user: CurrentUser,
     temporal: Temporal,
     settings: SettingsDep,
+    storage: StorageDep,
 ) -> dict[str, Any]:
     """E-mails the invoice, its PDF attached, to the invoice's patient, in the patient's
     language. Whoever may see the invoice may send it (staff, or the patient themselves); it
@@ -223,7 +226,7 @@ async def send_invoice(
         template = "invoice_sent"
         context["due_date"] = invoice.due_date.isoformat() if invoice.due_date else ""
     await db.rollback()
-    key = await stored_pdf(settings, request.app.state.sessionmaker, invoice_id, key)
+    key = await stored_pdf(settings, request.app.state.sessionmaker, storage, invoice_id, key)
     await notify(
         temporal,
         settings.task_queue,

@@ -43,6 +43,7 @@ async def _record_notification() -> None:
     from temporalio.worker import Worker
 
     from activities.notify import build_notification_activities, notification_activity_list
+    from activities.providers.wiring import build_adapters
     from domain.models import Base
     from domain.models.users import User
     from runtime.db import make_engine, make_sessionmaker
@@ -72,7 +73,9 @@ async def _record_notification() -> None:
             test_server_existing_path=binary("temporal-test-server"),
         )
         settings = Settings(database_url=pg.url, jwt_secret="x" * 32)
-        acts = build_notification_activities(settings, sessionmaker)
+        acts = build_notification_activities(
+            settings, sessionmaker, build_adapters(settings, sessionmaker)
+        )
         async with Worker(
             env.client,
             task_queue="record",
@@ -129,6 +132,7 @@ async def _record_booking() -> None:
 
     from activities.bookings import BookingActivities, NewBooking, booking_activity_list
     from activities.notify import build_notification_activities, notification_activity_list
+    from activities.providers.wiring import build_adapters
     from domain.access import Role
     from domain.booking import BookingStatus as S
     from domain.models import Base
@@ -212,7 +216,11 @@ async def _record_booking() -> None:
             workflows=[BookingWorkflow, DeliverNotification],
             activities=[
                 *booking_activity_list(BookingActivities(sessionmaker)),
-                *notification_activity_list(build_notification_activities(settings, sessionmaker)),
+                *notification_activity_list(
+                    build_notification_activities(
+                        settings, sessionmaker, build_adapters(settings, sessionmaker)
+                    )
+                ),
             ],
         ):
             await open_booking(
