@@ -471,10 +471,10 @@ class DevStack:
                 process.send_signal(signal.SIGINT)
             self.postgres.stop(STOP_TIMEOUT)
         # Anything still alive here (a grandchild whose parent was killed) goes too.
-        for process in started:
+        for leftover in started:
             with contextlib.suppress(psutil.Error):
-                if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
-                    process.kill()
+                if leftover.is_running() and leftover.status() != psutil.STATUS_ZOMBIE:
+                    leftover.kill()
         if self._lock is not None:  # the files are ours only while we hold the lock
             self._pids_file.unlink(missing_ok=True)
             self._lock.close()
