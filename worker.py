@@ -1,4 +1,5 @@
-"""The Temporal worker: registers every workflow and activity and polls the task queue."""
+"""The Temporal worker: registers every workflow and activity and polls the task queue. The
+adapters (gateways, channels, storage) are built once, by the wiring, when the worker is built."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from activities.coupons import build_coupon_activities, coupon_activity_list
 from activities.documents import build_document_activities, document_activity_list
 from activities.notify import build_notification_activities, notification_activity_list
 from activities.payments import build_payment_activities, payment_activity_list
+from activities.providers.wiring import Adapters, build_adapters
 from runtime.db import make_engine, make_sessionmaker
 from runtime.logging import configure_logging, log
 from runtime.settings import Settings, get_settings
@@ -25,13 +27,17 @@ from workflows.schedules import ensure_schedules
 
 
 def all_activities(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    adapters: Adapters | None = None,
 ) -> Sequence[Callable[..., Any]]:
-    notifications = build_notification_activities(settings, sessionmaker)
+    """Every activity, bound to the adapters (built here from settings unless given)."""
+    adapters = adapters or build_adapters(settings, sessionmaker)
+    notifications = build_notification_activities(settings, sessionmaker, adapters)
     bookings = build_booking_activities(sessionmaker)
-    payments = build_payment_activities(settings, sessionmaker)
+    payments = build_payment_activities(settings, sessionmaker, adapters.gateways)
     coupons = build_coupon_activities(sessionmaker)
-    documents = build_document_activities(settings, sessionmaker)
+    documents = build_document_activities(settings, sessionmaker, adapters.storage)
     return [
         *notification_activity_list(notifications),
         *booking_activity_list(bookings),
@@ -47,12 +53,13 @@ def build_worker(
     sessionmaker: async_sessionmaker[AsyncSession],
     *,
     task_queue: str | None = None,
+    adapters: Adapters | None = None,
 ) -> Worker:
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
         workflows=ALL_WORKFLOWS,
-        activities=all_activities(settings, sessionmaker),
+        activities=all_activities(settings, sessionmaker, adapters),
         # Synchronous activities (PDF rendering) run here, never on the event loop.
         activity_executor=ThreadPoolExecutor(max_workers=8),
     )

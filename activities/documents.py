@@ -57,7 +57,6 @@ from activities.providers.storage import (
     ObjectNotFound,
     Storage,
     StoredObject,
-    build_storage,
 )
 from activities.render import RTL_LOCALES, normalize_locale
 from domain.errors import NotFound
@@ -496,8 +495,6 @@ def document_activity_list(activities: DocumentActivities) -> list[Callable[...,
 
 
 def build_document_activities(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], storage: Storage
 ) -> DocumentActivities:
-    return DocumentActivities(
-        sessionmaker, build_storage(settings), public_base_url=settings.public_base_url
-    )
+    return DocumentActivities(sessionmaker, storage, public_base_url=settings.public_base_url)

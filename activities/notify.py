@@ -21,15 +21,14 @@ from activities.providers.channels import (
     DeliveryError,
     EmailChannel,
     MessageChannel,
-    build_email_channel,
-    build_message_channel,
 )
-from activities.providers.storage import ObjectNotFound, Storage, StorageError, build_storage
+from activities.providers.storage import ObjectNotFound, Storage, StorageError
 from activities.render import Rendered, UnknownTemplate, normalize_locale, render
 from domain.models.notifications import Channel, Notification
 from domain.models.users import User
 
 if TYPE_CHECKING:
+    from activities.providers.wiring import Adapters
     from runtime.settings import Settings
 
 IN_APP_PROVIDER = "in_app"
@@ -366,15 +365,15 @@ def notification_activity_list(
 
 
 def build_notification_activities(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], adapters: Adapters
 ) -> NotificationActivities:
-    """Real providers where their keys are set, the outbox otherwise; attachments come from the
-    configured storage (the same one the invoice PDFs are written to)."""
+    """The channels the wiring picked (real providers where their keys are set, the outbox
+    otherwise); attachments come from its storage (the one the invoice PDFs are written to)."""
     return NotificationActivities(
         sessionmaker,
-        build_email_channel(settings, sessionmaker),
-        build_message_channel(settings, sessionmaker, Channel.SMS),
-        build_message_channel(settings, sessionmaker, Channel.WHATSAPP),
-        storage=build_storage(settings),
+        adapters.email,
+        adapters.sms,
+        adapters.whatsapp,
+        storage=adapters.storage,
         default_locale=settings.default_locale,
     )

@@ -11,7 +11,7 @@ the stable code, so api/errors.update_failed renders them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -525,15 +525,10 @@ class PaymentActivities:
 def build_payment_activities(
     settings: Settings,
     sessionmaker: async_sessionmaker[AsyncSession],
-    gateways: dict[GatewayName, PaymentGateway] | None = None,
+    gateways: Mapping[GatewayName, PaymentGateway],
 ) -> PaymentActivities:
-    from activities.providers.gateways import build_payment_gateways
-
-    return PaymentActivities(
-        sessionmaker,
-        gateways if gateways is not None else build_payment_gateways(settings),
-        settings,
-    )
+    """Over the gateways the wiring built (activities/providers/wiring.py)."""
+    return PaymentActivities(sessionmaker, dict(gateways), settings)
 
 
 def payment_activity_list(activities: PaymentActivities) -> list[Callable[..., Awaitable[Any]]]:

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 import api.routers as routers_package
+from activities.providers.wiring import Adapters, build_adapters
 from api import errors
 from api.audit import AuditedSession
 from api.envelope import ERROR_RESPONSES
@@ -43,7 +44,9 @@ def create_app(
     *,
     engine_url: str | None = None,
     temporal: Client | None = None,
+    adapters: Adapters | None = None,
 ) -> FastAPI:
+    """`adapters`: built once from settings at start unless given (api/deps.py hands them out)."""
     settings = settings or get_settings()
     modules = routers()
     configure_logging(settings.log_level, settings.log_json)
@@ -58,6 +61,7 @@ def create_app(
         app.state.sessionmaker = async_sessionmaker(
             engine, class_=AsyncSession, expire_on_commit=False, sync_session_class=AuditedSession
         )
+        app.state.adapters = adapters or build_adapters(settings, app.state.sessionmaker)
         redis = settings.redis_url
         storage_url = "async+memory://" if not redis else "async+" + redis
         app.state.limiter = MovingWindowRateLimiter(storage_from_string(storage_url))

@@ -1,12 +1,13 @@
 """Dependencies declared once as Annotated aliases: settings, the request's DB transaction, the
-Temporal client, the caller, role checks, pagination and rate limits."""
+Temporal client, the adapters built at start (gateways, storage), the caller, role checks,
+pagination and rate limits."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -16,11 +17,15 @@ from limits import parse
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
+from activities.providers.gateways import PaymentGateway
+from activities.providers.storage import Storage
+from activities.providers.wiring import Adapters
 from api import context
 from api.security import decode_access_token
 from domain.access import Role
 from domain.errors import Forbidden, NotFound, RateLimited, Unauthorized, Unavailable
 from domain.models.users import User
+from domain.payment import PaymentGateway as GatewayName
 from runtime.settings import Settings
 from runtime.temporal import connect
 
@@ -51,6 +56,30 @@ async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
 
 
 DbSession = Annotated[AsyncSession, Depends(get_db, scope="function")]
+
+
+def get_adapters(request: Request) -> Adapters:
+    """The adapters the API lifespan built once (activities/providers/wiring.py)."""
+    adapters: Adapters = request.app.state.adapters
+    return adapters
+
+
+AdaptersDep = Annotated[Adapters, Depends(get_adapters)]
+
+
+def get_gateways(adapters: AdaptersDep) -> Mapping[GatewayName, PaymentGateway]:
+    return adapters.gateways
+
+
+# The configured payment gateways by name (none in a bare dev setup).
+Gateways = Annotated[Mapping[GatewayName, PaymentGateway], Depends(get_gateways)]
+
+
+def get_storage(adapters: AdaptersDep) -> Storage:
+    return adapters.storage
+
+
+StorageDep = Annotated[Storage, Depends(get_storage)]
 
 
 async def get_temporal(request: Request) -> Client:

@@ -1,4 +1,5 @@
-"""The subscription lifecycle of hospitals and doctors, renewed by its workflow."""
+"""The statuses of the subscriptions hospitals and doctors hold. The tables exist; no workflow
+renews or bills a subscription yet (its lifecycle comes with the subscriptions issue)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The translation job lifecycle: catalog text machine-translated into the platform's locales."""
+"""The statuses of a translation job (catalog text machine-translated into the platform's locales).
+No job runs yet: the API serves the translations stored in `translations`."""
 
 from __future__ import annotations
 

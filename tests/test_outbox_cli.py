@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.providers.channels import Attachment
 from activities.providers.outbox import OutboxEmail, read_outbox
-from runtime.cli import build_parser
+from cli.main import build_parser
 
 PDF = b"%PDF-1.7\n" + bytes(range(256)) + b"\n%%EOF"
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from cli.seed import HOSPITALS, PACKAGES, TREATMENTS, seed
 from domain.access import Role
 from domain.models import (
     Doctor,
@@ -18,7 +19,6 @@ from domain.models import (
     WebsiteContent,
 )
 from domain.passwords import verify_password
-from runtime.seed import HOSPITALS, PACKAGES, TREATMENTS, seed
 
 
 async def _count(db: AsyncSession, model: type) -> int:

@@ -1,16 +1,10 @@
-"""The delivery channels (e-mail; SMS and WhatsApp) and the builder that picks one by settings."""
+"""The delivery channels (e-mail; SMS and WhatsApp): the ports their adapters implement. Which
+adapter serves a channel is picked in activities/providers/wiring.py."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
-
-from domain.models.notifications import Channel
-
-if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-    from runtime.settings import Settings
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -64,44 +58,3 @@ class MessageChannel(Protocol):
     async def send_message(self, to: str, body: str, dedupe_key: str) -> str:
         """Send one message; return the provider's message id."""
         ...
-
-
-# The implementations import their SDKs; they are imported when built so that code which only
-# needs the protocols (workflows, API callers of `notify`) does not load sendgrid or twilio.
-
-
-def build_email_channel(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
-) -> EmailChannel:
-    api_key = settings.sendgrid_api_key.get_secret_value()
-    if api_key:
-        from activities.providers.sendgrid_email import SendGridEmail
-
-        return SendGridEmail(api_key, sender=settings.email_from, host=settings.sendgrid_host)
-    from activities.providers.outbox import OutboxEmail
-
-    return OutboxEmail(sessionmaker)
-
-
-def build_message_channel(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], channel: Channel
-) -> MessageChannel:
-    if channel not in (Channel.SMS, Channel.WHATSAPP):
-        raise ValueError(f"not a message channel: {channel}")
-    sender = (
-        settings.twilio_from_number if channel == Channel.SMS else settings.twilio_whatsapp_from
-    )
-    auth_token = settings.twilio_auth_token.get_secret_value()
-    if settings.twilio_account_sid and auth_token and sender:
-        from activities.providers.twilio_messages import TwilioMessages
-
-        return TwilioMessages(
-            settings.twilio_account_sid,
-            auth_token,
-            sender=sender,
-            whatsapp=channel == Channel.WHATSAPP,
-            base_url=settings.twilio_base_url or None,
-        )
-    from activities.providers.outbox import OutboxMessages
-
-    return OutboxMessages(sessionmaker, channel)

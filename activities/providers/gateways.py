@@ -1,4 +1,4 @@
-"""The payment gateways (Stripe, Razorpay): one small protocol, its results, and the builder.
+"""The payment gateways (Stripe, Razorpay): one small protocol and its results.
 
 Amounts cross this boundary as integers in the currency's ISO 4217 minor unit (domain/money.py);
 each adapter deals with its gateway's own quirks. Every call that creates something at the
@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import uuid
 from enum import StrEnum
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from pydantic import BaseModel
 
 from domain.payment import PaymentGateway as GatewayName
-
-if TYPE_CHECKING:
-    from runtime.settings import Settings
 
 
 class GatewayStatus(StrEnum):
@@ -157,39 +154,3 @@ class PaymentGateway(Protocol):
         """Refund part or all of what the attempt captured; a repeated key returns the same
         refund. `gateway_id` is what create returned (or, for Razorpay, a pay_ id)."""
         ...
-
-
-def build_payment_gateway(settings: Settings, gateway: GatewayName) -> PaymentGateway:
-    """The configured adapter of one gateway, or GatewayNotConfigured."""
-    if gateway == GatewayName.STRIPE:
-        secret = settings.stripe_secret_key.get_secret_value()
-        if not secret:
-            raise GatewayNotConfigured(gateway)
-        from activities.providers.stripe_payments import StripePayments
-
-        return StripePayments(
-            secret,
-            api_base=settings.stripe_api_base or None,
-            publishable_key=settings.stripe_publishable_key or None,
-        )
-    if gateway == GatewayName.RAZORPAY:
-        secret = settings.razorpay_key_secret.get_secret_value()
-        if not (settings.razorpay_key_id and secret):
-            raise GatewayNotConfigured(gateway)
-        from activities.providers.razorpay_payments import RazorpayPayments
-
-        return RazorpayPayments(
-            settings.razorpay_key_id, secret, base_url=settings.razorpay_base_url or None
-        )
-    raise ValueError(f"unknown gateway: {gateway}")
-
-
-def build_payment_gateways(settings: Settings) -> dict[GatewayName, PaymentGateway]:
-    """Every gateway that is configured, by name (none in a bare dev setup)."""
-    built: dict[GatewayName, PaymentGateway] = {}
-    for name in GatewayName:
-        try:
-            built[name] = build_payment_gateway(settings, name)
-        except GatewayNotConfigured:
-            continue
-    return built

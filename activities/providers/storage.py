@@ -1,6 +1,6 @@
-"""File storage: one small protocol, an S3 implementation (boto3) and a local-folder one, and the
-builder that picks one by settings. Keys are made by us (`new_key`), never from a client's file
-name, and are checked before they touch a path or a bucket."""
+"""File storage: one small protocol, an S3 implementation (boto3) and a local-folder one (which
+one serves is picked in activities/providers/wiring.py). Keys are made by us (`new_key`), never
+from a client's file name, and are checked before they touch a path or a bucket."""
 
 from __future__ import annotations
 
@@ -252,12 +252,3 @@ def s3_client(settings: Settings) -> Any:
         aws_access_key_id=settings.aws_access_key_id or None,
         aws_secret_access_key=secret or None,
     )
-
-
-def build_storage(settings: Settings) -> Storage:
-    if settings.storage_backend == "s3":
-        if not settings.s3_bucket:
-            raise RuntimeError("MEDIVOY_S3_BUCKET is not set (storage_backend=s3)")
-        return S3Storage(s3_client(settings), settings.s3_bucket)
-    root = Path(settings.storage_dir) if settings.storage_dir else settings.data_dir / "files"
-    return LocalStorage(root)

@@ -12,7 +12,7 @@ from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
-from api.deps import SettingsDep, get_temporal
+from api.deps import AdaptersDep, SettingsDep, get_temporal
 from api.envelope import ok
 
 TAG = {"name": "health", "description": "Liveness and the services Medivoy needs"}
@@ -52,7 +52,13 @@ async def database(request: Request) -> JSONResponse:
 @router.get("/redis", summary="Redis health ('not configured' when MEDIVOY_REDIS_URL is unset)")
 async def redis_health(settings: SettingsDep) -> JSONResponse:
     if not settings.redis_url:
-        return _answer(True, {"redis": "not configured"}, "Redis")
+        # Nothing to check, and nothing to call healthy: say so, and where the limits are kept.
+        return JSONResponse(
+            ok(
+                {"redis": "not configured", "rate_limits": "in this API process's memory"},
+                "Redis is not configured (MEDIVOY_REDIS_URL is unset): not checked",
+            )
+        )
     from redis.asyncio import Redis
 
     client = Redis.from_url(settings.redis_url)
@@ -65,15 +71,11 @@ async def redis_health(settings: SettingsDep) -> JSONResponse:
         await client.aclose()
 
 
-@router.get("/services", summary="Temporal, a worker on the task queue, configured providers")
-async def services(request: Request, settings: SettingsDep) -> JSONResponse:
-    data: dict[str, Any] = {
-        "providers": {
-            "email": "sendgrid" if settings.sendgrid_api_key.get_secret_value() else "outbox",
-            "sms": "twilio" if settings.twilio_account_sid else "outbox",
-            "whatsapp": "twilio" if settings.twilio_account_sid else "outbox",
-        }
-    }
+@router.get("/services", summary="Temporal, a worker on the task queue, the providers in use")
+async def services(request: Request, settings: SettingsDep, adapters: AdaptersDep) -> JSONResponse:
+    # The adapters the API built at start, by the same wiring as the worker's: what is named
+    # here is what serves (e-mail, SMS, WhatsApp, file storage, payment gateways).
+    data: dict[str, Any] = {"providers": adapters.in_use()}
     healthy = True
     try:
         client = await get_temporal(request)

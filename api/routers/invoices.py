@@ -22,8 +22,7 @@ from activities.invoicing import (
     invoice_order,
     invoice_pdf_file_name,
 )
-from activities.providers.storage import build_storage
-from api.deps import AdminUser, CurrentUser, DbSession, Paging, SettingsDep, Temporal
+from api.deps import AdminUser, CurrentUser, DbSession, Paging, SettingsDep, StorageDep, Temporal
 from api.envelope import ERROR_RESPONSES, Envelope, Page, ok, page
 from api.schemas.payments import InvoiceCreate, InvoiceFilters, InvoiceOut
 from api.services import payments as service
@@ -144,6 +143,7 @@ async def invoice_pdf(
     settings: SettingsDep,
     temporal: Temporal,
     deadline: DeliveryDeadline,
+    storage: StorageDep,
 ) -> StreamingResponse:
     """The stored PDF. One not rendered yet (an admin-made invoice) is rendered by the worker
     first, once, and recorded for next time."""
@@ -156,7 +156,6 @@ async def invoice_pdf(
             temporal, settings.task_queue, InvoiceDelivery(invoice_id=invoice_id), deadline
         )
         key = done.pdf_storage_key
-    storage = build_storage(settings)
 
     async def chunks() -> AsyncIterator[bytes]:
         async for chunk in storage.stream(key):

@@ -14,11 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.providers.storage import new_key
 from api.crud import Access, Resource, RowId, crud_router, get_visible
-from api.deps import CurrentUser, DbSession, SettingsDep
+from api.deps import CurrentUser, DbSession, SettingsDep, StorageDep
 from api.envelope import Envelope, ok
 from api.schemas.lab_tests import LabTestCreate, LabTestFilters, LabTestOut, LabTestUpdate
 from api.services import care
-from api.services.care import StorageDep
 from domain.access import Role
 from domain.errors import Conflict, Forbidden, NotFound
 from domain.files import MEDICAL, content_disposition, download_name

@@ -10,11 +10,10 @@ from sqlalchemy import Select, false
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.crud import Access, Resource, RowId, crud_router, get_visible
-from api.deps import CurrentUser, DbSession
+from api.deps import CurrentUser, DbSession, StorageDep
 from api.envelope import Envelope, ok
 from api.schemas.media import MediaFilters, MediaOut
 from api.services import care
-from api.services.care import StorageDep
 from domain.access import Role
 from domain.errors import Conflict, Forbidden
 from domain.files import content_disposition, download_name

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.providers.storage import Storage, new_key
 from api.crud import Access, Resource, RowId, crud_router, get_visible
-from api.deps import CurrentUser, DbSession, SettingsDep
+from api.deps import CurrentUser, DbSession, SettingsDep, StorageDep
 from api.envelope import Envelope, ok
 from api.schemas.medical_records import (
     MedicalRecordFilters,
@@ -23,7 +23,6 @@ from api.schemas.medical_records import (
     MedicalRecordUpdate,
 )
 from api.services import care
-from api.services.care import StorageDep
 from domain.access import Role
 from domain.errors import Forbidden, Invalid, NotFound
 from domain.files import MEDICAL, content_disposition, download_name

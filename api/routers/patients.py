@@ -22,7 +22,7 @@ from api.crud import (
     list_rows,
     render,
 )
-from api.deps import AdminUser, CurrentUser, DbSession, Paging
+from api.deps import AdminUser, CurrentUser, DbSession, Paging, StorageDep
 from api.envelope import Envelope, Page, ok, page
 from api.routers.medical_records import ENTITY_TYPE as RECORD_ENTITY
 from api.routers.medical_records import medical_records
@@ -41,7 +41,6 @@ from api.schemas.patients import (
 )
 from api.schemas.prescriptions import PrescriptionOut
 from api.services import care
-from api.services.care import StorageDep
 from domain.access import Role
 from domain.errors import Conflict, Forbidden, Invalid
 from domain.models.appointments import Appointment

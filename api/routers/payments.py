@@ -14,8 +14,8 @@ from sqlalchemy import select
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.payments import NewPayment
-from activities.providers.gateways import GatewayError, GatewayNotConfigured, build_payment_gateway
-from api.deps import CurrentUser, DbSession, Paging, SettingsDep, Temporal, require_roles
+from activities.providers.gateways import GatewayError
+from api.deps import CurrentUser, DbSession, Gateways, Paging, SettingsDep, Temporal, require_roles
 from api.envelope import ERROR_RESPONSES, Envelope, Page, ok, page
 from api.schemas.payments import (
     CheckoutOut,
@@ -78,17 +78,14 @@ async def create_payment(
     user: CurrentUser,
     temporal: Temporal,
     settings: SettingsDep,
+    gateways: Gateways,
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
     ] = None,
 ) -> dict[str, Any]:
     await service.check_payable_by(db, user, body.booking_id, body.appointment_id)
-    try:
-        build_payment_gateway(settings, GatewayName(body.payment_gateway))
-    except GatewayNotConfigured as exc:
-        raise Invalid(
-            f"{body.payment_gateway} is not available", code="GATEWAY_NOT_CONFIGURED"
-        ) from exc
+    if GatewayName(body.payment_gateway) not in gateways:
+        raise Invalid(f"{body.payment_gateway} is not available", code="GATEWAY_NOT_CONFIGURED")
     payment_id = (
         uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{user.id}:{idempotency_key}")
         if idempotency_key
@@ -161,16 +158,16 @@ async def get_payment(payment_id: PaymentId, db: DbSession, user: CurrentUser) -
     "/{id}/status", response_model=Envelope[PaymentStatusOut], summary="Check payment status"
 )
 async def payment_status(
-    payment_id: PaymentId, db: DbSession, user: CurrentUser, settings: SettingsDep
+    payment_id: PaymentId, db: DbSession, user: CurrentUser, gateways: Gateways
 ) -> dict[str, Any]:
     """The stored status and, read live from the gateway, where the attempt stands there. The
     live answer is information only: the workflow alone settles the payment."""
     payment = await service.payment_for(db, user, payment_id)
     result = PaymentStatusOut(payment_id=payment.id, status=payment.status)
     gateway_id = payment.gateway_payment_intent_id or payment.gateway_order_id
-    if gateway_id:
+    gateway = gateways.get(GatewayName(payment.payment_gateway))
+    if gateway_id and gateway is not None:
         try:
-            gateway = build_payment_gateway(settings, GatewayName(payment.payment_gateway))
             state = await gateway.retrieve(gateway_id)
         except GatewayError:
             pass

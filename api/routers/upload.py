@@ -9,14 +9,13 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Request, UploadFile, status
 
 from activities.providers.storage import Storage, new_key
-from api.deps import CurrentUser, DbSession, SettingsDep
+from api.deps import CurrentUser, DbSession, SettingsDep, StorageDep
 from api.envelope import Envelope, ok
 from api.routers.medical_records import RecordForm, UploadedFile, upload_record
 from api.schemas.media import MediaOut
 from api.schemas.medical_records import MedicalRecordOut
 from api.schemas.upload import ENTITY_TYPES
 from api.services import care
-from api.services.care import StorageDep
 from domain.files import DOCUMENTS, IMAGES, FileKind
 from domain.models.users import User
 

@@ -7,13 +7,13 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import Depends, Request, UploadFile
+from fastapi import Request, UploadFile
 from sqlalchemy import Select, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from activities.providers.storage import ObjectNotFound, Storage, build_storage
+from activities.providers.storage import ObjectNotFound, Storage
 from domain.access import Role
 from domain.appointment import AppointmentStatus
 from domain.booking import BookingStatus
@@ -113,19 +113,6 @@ async def caller_patient_id(db: AsyncSession, user: User) -> uuid.UUID:
 
 
 # ---- files --------------------------------------------------------------------------------
-
-
-def get_storage(request: Request) -> Storage:
-    """The API's file store, built once from settings."""
-    state = request.app.state
-    storage: Storage | None = getattr(state, "storage", None)
-    if storage is None:
-        storage = build_storage(state.settings)
-        state.storage = storage
-    return storage
-
-
-StorageDep = Annotated[Storage, Depends(get_storage)]
 
 
 async def read_upload(file: UploadFile, max_bytes: int) -> bytes:

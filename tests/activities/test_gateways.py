@@ -21,13 +21,12 @@ from activities.providers.gateways import (
     GatewayNotConfigured,
     GatewayStatus,
     RefundStatus,
-    build_payment_gateway,
-    build_payment_gateways,
     intent_idempotency_key,
     refund_idempotency_key,
 )
 from activities.providers.razorpay_payments import RazorpayPayments
 from activities.providers.stripe_payments import StripePayments, to_stripe_amount
+from activities.providers.wiring import build_payment_gateway, build_payment_gateways
 from domain.payment import PaymentGateway as GatewayName
 from runtime.settings import Settings
 

@@ -16,8 +16,6 @@ from werkzeug import Request
 from activities.providers.channels import (
     Attachment,
     DeliveryError,
-    build_email_channel,
-    build_message_channel,
 )
 from activities.providers.outbox import (
     AttachmentNotFound,
@@ -28,6 +26,7 @@ from activities.providers.outbox import (
 )
 from activities.providers.sendgrid_email import SendGridEmail
 from activities.providers.twilio_messages import TwilioMessages
+from activities.providers.wiring import build_email_channel, build_message_channel
 from domain.models.notifications import Channel
 from runtime.settings import Settings
 

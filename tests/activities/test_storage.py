@@ -14,9 +14,9 @@ from activities.providers.storage import (
     S3Storage,
     Storage,
     StorageError,
-    build_storage,
     new_key,
 )
+from activities.providers.wiring import build_storage
 from runtime.settings import Settings
 from tests.upload_samples import PDF, bucket_keys, s3, s3_settings
 

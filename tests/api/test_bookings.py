@@ -443,7 +443,7 @@ def _start_worker(settings, temporal_address: str, data_dir: Path) -> subprocess
         "MEDIVOY_LOG_LEVEL": "WARNING",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "runtime.cli", "worker"],
+        [sys.executable, "-m", "cli.main", "worker"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,

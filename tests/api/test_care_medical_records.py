@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from activities.providers.wiring import build_adapters
 from api.services.care import bookings_awaiting_records
 from domain.models.care import MedicalRecord
 from domain.models.content import Media
@@ -286,7 +287,7 @@ async def test_records_live_in_s3_when_configured(
     app, client, sessionmaker, settings, moto_endpoint, s3_bucket
 ):
     app.state.settings = s3_settings(settings, moto_endpoint, s3_bucket)
-    app.state.storage = None
+    app.state.adapters = build_adapters(app.state.settings, app.state.sessionmaker)
     t = await team(sessionmaker, settings)
     record = (await upload(client, t.patient)).json()["data"]
     keys = bucket_keys(moto_endpoint, s3_bucket)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from activities.providers.wiring import build_adapters
 from domain.models.care import MedicalRecord
 from domain.models.content import Media
 from tests.care_builders import team
@@ -216,7 +217,7 @@ async def test_uploads_go_to_s3_when_configured(
     app, client, sessionmaker, settings, moto_endpoint, s3_bucket
 ):
     app.state.settings = s3_settings(settings, moto_endpoint, s3_bucket)
-    app.state.storage = None
+    app.state.adapters = build_adapters(app.state.settings, app.state.sessionmaker)
     t = await team(sessionmaker, settings)
     media = (await post(client, t.patient, "image", PNG, "../../etc/passwd")).json()["data"]
     [key] = bucket_keys(moto_endpoint, s3_bucket)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+from pydantic import SecretStr
 
 from tests.helpers import eventually
 
@@ -13,6 +14,8 @@ async def test_liveness_database_and_redis_not_configured(client):
     assert db.status_code == 200 and db.json()["data"]["database"] == "up"
     redis = await client.get("/health/redis")
     assert redis.status_code == 200 and redis.json()["data"]["redis"] == "not configured"
+    assert "healthy" not in redis.json()["message"]
+    assert "not configured" in redis.json()["message"]
 
 
 async def test_services_report_temporal_worker_and_providers(client):
@@ -25,7 +28,41 @@ async def test_services_report_temporal_worker_and_providers(client):
     data = response.json()["data"]
     assert data["temporal"] == "up"
     assert data["worker"]["pollers"] >= 1
-    assert data["providers"]["email"] == "outbox"
+    assert data["providers"] == {
+        "email": "outbox",
+        "sms": "outbox",
+        "whatsapp": "outbox",
+        "storage": "local",
+        "payment_gateways": [],
+    }
+
+
+async def _providers(settings, temporal_client) -> dict:
+    from api.app import create_app
+
+    app = create_app(settings, temporal=temporal_client)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t/api/v1") as c:
+            response = await c.get("/health/services")
+    return response.json()["error"]["details"]["providers"]  # no worker polls: a 503
+
+
+async def test_services_name_the_channel_in_use_not_the_half_set_provider(
+    settings, temporal_client
+):
+    # A Twilio account without its token sends nothing through Twilio: the outbox serves.
+    half = settings.model_copy(update={"twilio_account_sid": "AC" + "0" * 32})
+    providers = await _providers(half, temporal_client)
+    assert (providers["sms"], providers["whatsapp"]) == ("outbox", "outbox")
+
+    # Account, token and an SMS sender but no WhatsApp sender: SMS by Twilio, WhatsApp outbox.
+    sms_only = half.model_copy(
+        update={"twilio_auth_token": SecretStr("token"), "twilio_from_number": "+15005550006"}
+    )
+    providers = await _providers(sms_only, temporal_client)
+    assert (providers["sms"], providers["whatsapp"]) == ("twilio", "outbox")
+    assert providers["email"] == "outbox"
 
 
 async def test_services_answer_503_when_no_worker_polls(app):
@@ -46,3 +83,19 @@ async def test_redis_down_answers_503(app):
     async with httpx.AsyncClient(transport=transport, base_url="http://t/api/v1") as c:
         response = await c.get("/health/redis")
     assert response.status_code == 503
+
+
+async def test_redis_configured_and_up_is_healthy(settings, temporal_client, redis_url):
+    from api.app import create_app
+
+    app = create_app(settings.model_copy(update={"redis_url": redis_url}), temporal=temporal_client)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t/api/v1") as c:
+            response = await c.get("/health/redis")
+    assert response.status_code == 200
+    assert response.json() == {
+        "success": True,
+        "message": "Redis is healthy",
+        "data": {"redis": "up"},
+    }

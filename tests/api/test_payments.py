@@ -296,7 +296,7 @@ def _crash_worker(
         env["MEDIVOY_TEST_CRASH_AT"] = crash_at
         command = [sys.executable, "-m", "tests.crash_worker"]
     else:
-        command = [sys.executable, "-m", "runtime.cli", "worker"]
+        command = [sys.executable, "-m", "cli.main", "worker"]
     return subprocess.Popen(
         command,
         cwd=ROOT,

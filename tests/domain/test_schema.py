@@ -311,3 +311,89 @@ async def test_money_round_trips_exactly_as_decimal(
     assert stored_price == price
     assert str(stored_price) == "1234567890.12"
     assert stored_amount == Decimal("0.30")
+
+
+async def test_a_slot_table_with_an_exclusion_constraint_refuses_an_overlapping_booking(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """btree_gist (from the migrations) lets one constraint say: no two overlapping time ranges
+    for the same doctor, as the appointments' no-double-booking rule will."""
+    doctor = uuid.uuid4()
+    async with sessionmaker() as db, db.begin():
+        await db.execute(
+            text(
+                "CREATE TABLE slot_probe (doctor_id uuid NOT NULL, during tstzrange NOT NULL,"
+                " EXCLUDE USING gist (doctor_id WITH =, during WITH &&))"
+            )
+        )
+        await db.execute(
+            text("INSERT INTO slot_probe VALUES (:d, tstzrange(:a, :b))"),
+            {
+                "d": doctor,
+                "a": datetime(2027, 1, 5, 9, tzinfo=UTC),
+                "b": datetime(2027, 1, 5, 10, tzinfo=UTC),
+            },
+        )
+        # Another doctor at the same time, and the same doctor right after: both fine.
+        await db.execute(
+            text("INSERT INTO slot_probe VALUES (:d, tstzrange(:a, :b))"),
+            {
+                "d": uuid.uuid4(),
+                "a": datetime(2027, 1, 5, 9, tzinfo=UTC),
+                "b": datetime(2027, 1, 5, 10, tzinfo=UTC),
+            },
+        )
+        await db.execute(
+            text("INSERT INTO slot_probe VALUES (:d, tstzrange(:a, :b))"),
+            {
+                "d": doctor,
+                "a": datetime(2027, 1, 5, 10, tzinfo=UTC),
+                "b": datetime(2027, 1, 5, 11, tzinfo=UTC),
+            },
+        )
+    async with sessionmaker() as db:
+        with pytest.raises(IntegrityError, match="slot_probe_doctor_id_during_excl"):
+            await db.execute(
+                text("INSERT INTO slot_probe VALUES (:d, tstzrange(:a, :b))"),
+                {
+                    "d": doctor,
+                    "a": datetime(2027, 1, 5, 9, 30, tzinfo=UTC),
+                    "b": datetime(2027, 1, 5, 10, 30, tzinfo=UTC),
+                },
+            )
+    async with sessionmaker() as db:
+        assert await db.scalar(text("SELECT count(*) FROM slot_probe")) == 3
+
+
+async def test_trigram_search_finds_a_misspelt_hospital_name(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    """pg_trgm (from the migrations): similarity search, with a trigram index to serve it."""
+    async with sessionmaker() as db, db.begin():
+        db.add_all([Hospital(name="Apollo Chennai"), Hospital(name="Fortis Mumbai")])
+        await db.execute(
+            text("CREATE INDEX hospital_name_trgm ON hospitals USING gin (name gin_trgm_ops)")
+        )
+    async with sessionmaker() as db:
+        found = list(
+            await db.scalars(
+                text(
+                    "SELECT name FROM hospitals WHERE name % :q ORDER BY similarity(name, :q) DESC"
+                ),
+                {"q": "Apolo Chenai"},
+            )
+        )
+    assert found == ["Apollo Chennai"]
+
+
+def test_the_migrations_create_the_contrib_extensions_and_the_downgrade_drops_them(
+    empty_database_url: str,
+) -> None:
+    def extensions() -> set[str]:
+        with psycopg.connect(sync_url(empty_database_url).replace("+psycopg", "")) as conn:
+            return {row[0] for row in conn.execute("SELECT extname FROM pg_extension")}
+
+    upgrade(empty_database_url)
+    assert {"btree_gist", "pg_trgm"} <= extensions()
+    downgrade(empty_database_url)
+    assert not {"btree_gist", "pg_trgm"} & extensions()

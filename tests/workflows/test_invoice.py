@@ -32,7 +32,7 @@ from activities.providers.outbox import (
     read_outbox,
     read_outbox_attachment,
 )
-from activities.providers.storage import build_storage
+from activities.providers.wiring import build_storage
 from domain.booking import BookingStatus
 from domain.models.bookings import Booking
 from domain.models.notifications import Channel, Notification
@@ -89,7 +89,9 @@ def make_worker(
         workflows=[*INVOICE_WORKFLOWS, *BOOKING_WORKFLOWS, *NOTIFICATION_WORKFLOWS],
         activities=[
             *payment_activity_list(PaymentActivities(sessionmaker, {}, settings)),
-            *document_activity_list(build_document_activities(settings, sessionmaker)),
+            *document_activity_list(
+                build_document_activities(settings, sessionmaker, build_storage(settings))
+            ),
             *booking_activity_list(BookingActivities(sessionmaker)),
             *notification_activity_list(notifications),
         ],

@@ -33,8 +33,8 @@ from activities.providers.outbox import (
     read_outbox,
     read_outbox_attachment,
 )
-from activities.providers.storage import build_storage
 from activities.providers.webhooks import Outcome
+from activities.providers.wiring import build_storage
 from domain.booking import BookingStatus
 from domain.models.bookings import Booking
 from domain.models.notifications import Channel
@@ -118,7 +118,9 @@ async def worker(
         activities=[
             *payment_activity_list(payments),
             *coupon_activity_list(CouponActivities(sessionmaker)),
-            *document_activity_list(build_document_activities(pay_settings, sessionmaker)),
+            *document_activity_list(
+                build_document_activities(pay_settings, sessionmaker, build_storage(pay_settings))
+            ),
             *booking_activity_list(BookingActivities(sessionmaker)),
             *notification_activity_list(notifications),
         ],

@@ -43,6 +43,7 @@ async def _record_notification() -> None:
     from temporalio.worker import Worker
 
     from activities.notify import build_notification_activities, notification_activity_list
+    from activities.providers.wiring import build_adapters
     from domain.models import Base
     from domain.models.users import User
     from runtime.db import make_engine, make_sessionmaker
@@ -72,7 +73,9 @@ async def _record_notification() -> None:
             test_server_existing_path=binary("temporal-test-server"),
         )
         settings = Settings(database_url=pg.url, jwt_secret="x" * 32)
-        acts = build_notification_activities(settings, sessionmaker)
+        acts = build_notification_activities(
+            settings, sessionmaker, build_adapters(settings, sessionmaker)
+        )
         async with Worker(
             env.client,
             task_queue="record",
@@ -129,6 +132,7 @@ async def _record_booking(file_name: str = "booking_journey.json") -> None:
 
     from activities.bookings import BookingActivities, NewBooking, booking_activity_list
     from activities.notify import build_notification_activities, notification_activity_list
+    from activities.providers.wiring import build_adapters
     from domain.access import Role
     from domain.booking import BookingStatus as S
     from domain.models import Base
@@ -213,7 +217,11 @@ async def _record_booking(file_name: str = "booking_journey.json") -> None:
             workflows=[BookingWorkflow, DeliverNotification],
             activities=[
                 *booking_activity_list(BookingActivities(sessionmaker)),
-                *notification_activity_list(build_notification_activities(settings, sessionmaker)),
+                *notification_activity_list(
+                    build_notification_activities(
+                        settings, sessionmaker, build_adapters(settings, sessionmaker)
+                    )
+                ),
             ],
         ):
             await open_booking(
@@ -312,6 +320,7 @@ async def _record_payment_invoice() -> None:
         payment_activity_list,
     )
     from activities.providers.webhooks import Outcome
+    from activities.providers.wiring import build_adapters
     from domain.payment import PaymentGateway as GatewayName
     from runtime.db import make_engine, make_sessionmaker
     from runtime.migrate import upgrade
@@ -358,6 +367,7 @@ async def _record_payment_invoice() -> None:
             tax_rates={"India": Decimal("18")},
         )
         gateway = FakeGateway()
+        adapters = build_adapters(settings, sessionmaker)
         payment_id = uuid.UUID("00000000-0000-4000-8000-00000000a001")
         async with Worker(
             env.client,
@@ -368,9 +378,13 @@ async def _record_payment_invoice() -> None:
                     PaymentActivities(sessionmaker, {GatewayName.STRIPE: gateway}, settings)
                 ),
                 *coupon_activity_list(CouponActivities(sessionmaker)),
-                *document_activity_list(build_document_activities(settings, sessionmaker)),
+                *document_activity_list(
+                    build_document_activities(settings, sessionmaker, adapters.storage)
+                ),
                 *booking_activity_list(BookingActivities(sessionmaker)),
-                *notification_activity_list(build_notification_activities(settings, sessionmaker)),
+                *notification_activity_list(
+                    build_notification_activities(settings, sessionmaker, adapters)
+                ),
             ],
             activity_executor=ThreadPoolExecutor(max_workers=4),
         ):

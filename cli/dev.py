@@ -22,18 +22,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
-from typing import IO, Any
+from typing import IO
 
 import httpx
 import psutil
 import psycopg
 
-from runtime.admin import DEFAULT_ADMIN_EMAIL, ensure_admin
-from runtime.cli import JWT_SECRET_FILE, STACK_FILE, running_stack
+from cli.admin import DEFAULT_ADMIN_EMAIL, ensure_admin
+from runtime import stack as stack_file
 from runtime.db import make_engine, make_sessionmaker
 from runtime.migrate import upgrade
 from runtime.postgres import PG_USER, EmbeddedPostgres
 from runtime.settings import Settings
+from runtime.stack import JWT_SECRET_FILE, StackInfo
 from runtime.temporal_server import TemporalDevServer
 
 DATABASE = "medivoy"
@@ -84,7 +85,6 @@ class DevStack:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.data_dir = settings.data_dir.resolve()
-        self.stack_file = self.data_dir / STACK_FILE
         self.postgres: EmbeddedPostgres | None = None
         self.temporal: TemporalDevServer | None = None
         self.children: list[Child] = []  # in start order: worker, api
@@ -114,7 +114,7 @@ class DevStack:
         s = self.settings
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._take_lock()
-        self.stack_file.unlink(missing_ok=True)  # stale: its writer no longer holds the lock
+        stack_file.remove(self.data_dir)  # stale: its writer no longer holds the lock
         self._stop_leftovers()
         self._check_ports()
         self._check_stop()
@@ -170,8 +170,8 @@ class DevStack:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             lock.close()
-            other = running_stack(self.settings)
-            who = f" (pid {other['pid']})" if other else ""
+            other = stack_file.read_running(self.settings)
+            who = f" (pid {other.pid})" if other else ""
             raise StackError(
                 f"another `medivoy dev`{who} is already using {self.data_dir}; "
                 "stop it first (Ctrl-C in its terminal) or set MEDIVOY_DATA_DIR"
@@ -315,7 +315,7 @@ class DevStack:
             out.write(f"--- medivoy {name} starting {datetime.now(UTC).isoformat()}\n".encode())
             out.flush()
             process = subprocess.Popen(
-                [sys.executable, "-m", "runtime.cli", name],
+                [sys.executable, "-m", "cli.main", name],
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -389,25 +389,16 @@ class DevStack:
         asyncio.run(poll())
 
     def _write_stack_file(self, database_url: str, temporal_address: str) -> None:
-        info: dict[str, Any] = {
-            "pid": os.getpid(),
-            "started_at": datetime.now(UTC).isoformat(),
-            "data_dir": str(self.data_dir),
-            "api_url": self.api_url,
-            "docs_url": self.api_url + "/docs",
-            "temporal_ui_url": self.ui_url,
-            "database_url": database_url,
-            "temporal_address": temporal_address,
-            "logs": {
-                name: str(self.data_dir / f"{name}.log")
-                for name in ("api", "worker", "temporal", "postgres")
-            },
-        }
-        tmp = self.stack_file.with_suffix(".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            json.dump(info, out, indent=2)
-        tmp.replace(self.stack_file)
+        info = StackInfo(
+            pid=os.getpid(),
+            data_dir=str(self.data_dir),
+            api_url=self.api_url,
+            database_url=database_url,
+            temporal_address=temporal_address,
+            temporal_ui_url=self.ui_url,
+            logs=stack_file.log_files(self.data_dir),
+        )
+        stack_file.write(self.data_dir, info)
         self._wrote_stack_file = True
 
     def _banner(self, database_url: str, admin_email: str) -> None:
@@ -467,7 +458,7 @@ class DevStack:
         """Stop everything we started, in order; kill what does not stop in time."""
         started = psutil.Process().children(recursive=True)
         if self._wrote_stack_file:
-            self.stack_file.unlink(missing_ok=True)
+            stack_file.remove(self.data_dir)
         for child in reversed(self.children):  # the API first, then the worker
             self._stop_process(child.name, child.process, signal.SIGTERM)
         if self.temporal:
@@ -480,10 +471,10 @@ class DevStack:
                 process.send_signal(signal.SIGINT)
             self.postgres.stop(STOP_TIMEOUT)
         # Anything still alive here (a grandchild whose parent was killed) goes too.
-        for process in started:
+        for leftover in started:
             with contextlib.suppress(psutil.Error):
-                if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
-                    process.kill()
+                if leftover.is_running() and leftover.status() != psutil.STATUS_ZOMBIE:
+                    leftover.kill()
         if self._lock is not None:  # the files are ours only while we hold the lock
             self._pids_file.unlink(missing_ok=True)
             self._lock.close()

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import sys
-import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
 from pathlib import Path
@@ -17,46 +15,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import SecretStr
 
 from runtime.settings import Settings, get_settings
+from runtime.stack import JWT_SECRET_FILE, STACK_FILE, read_running
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 T = TypeVar("T")
 
-STACK_FILE = "stack.json"
-JWT_SECRET_FILE = "jwt_secret"
-
 
 class CliError(Exception):
     """A problem the person at the terminal can fix; printed without a traceback."""
-
-
-def stack_file(settings: Settings) -> Path:
-    return settings.data_dir / STACK_FILE
-
-
-def _alive(pid: object) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def running_stack(settings: Settings) -> dict[str, Any] | None:
-    """What a running `medivoy dev` wrote about itself, or None when none runs here."""
-    path = stack_file(settings)
-    try:
-        info = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    if not isinstance(info, dict) or not _alive(info.get("pid")):
-        return None
-    return info
 
 
 def resolve_settings(*, need_temporal: bool) -> Settings:
@@ -67,17 +35,17 @@ def resolve_settings(*, need_temporal: bool) -> Settings:
     """
     settings = Settings()
     wants_stack = not settings.database_url or (need_temporal and not settings.temporal_address)
-    stack = running_stack(settings) if wants_stack else None
+    stack = read_running(settings) if wants_stack else None
     exported: dict[str, str] = {}
     missing: list[str] = []
     if not settings.database_url:
-        if stack and stack.get("database_url"):
-            exported["MEDIVOY_DATABASE_URL"] = str(stack["database_url"])
+        if stack and stack.database_url:
+            exported["MEDIVOY_DATABASE_URL"] = stack.database_url
         else:
             missing.append("MEDIVOY_DATABASE_URL")
     if need_temporal and not settings.temporal_address:
-        if stack and stack.get("temporal_address"):
-            exported["MEDIVOY_TEMPORAL_ADDRESS"] = str(stack["temporal_address"])
+        if stack and stack.temporal_address:
+            exported["MEDIVOY_TEMPORAL_ADDRESS"] = stack.temporal_address
         else:
             missing.append("MEDIVOY_TEMPORAL_ADDRESS")
     if missing:
@@ -133,9 +101,7 @@ async def _until_signalled(main: Coroutine[Any, Any, None]) -> None:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
-    # pgserver asks platformdirs for a runtime dir it does not need; keep the terminal clean.
-    warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
-    from runtime.dev import run_dev
+    from cli.dev import run_dev
 
     return run_dev(Settings())
 
@@ -159,7 +125,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
 
     settings = resolve_settings(need_temporal=True)
     configure_logging(settings.log_level, settings.log_json)
-    # worker.py sits next to the runtime package (the repo root, or site-packages when
+    # worker.py sits next to the cli package (the repo root, or site-packages when
     # installed). Put that first: an editable install also leaves a stale copy in site-packages.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from worker import run_worker
@@ -182,7 +148,7 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 def cmd_create_admin(args: argparse.Namespace) -> int:
-    from runtime.admin import ensure_admin
+    from cli.admin import ensure_admin
 
     settings = resolve_settings(need_temporal=False)
     email = args.email or settings.admin_email
@@ -205,7 +171,7 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
 
 
 def cmd_seed(args: argparse.Namespace) -> int:
-    from runtime.seed import seed
+    from cli.seed import seed
 
     settings = resolve_settings(need_temporal=False)
     counts = asyncio.run(_with_sessionmaker(settings.database_url, seed))

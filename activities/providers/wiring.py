@@ -1,0 +1,149 @@
+"""The one place that picks and builds the adapters (gateways, channels, storage) from settings.
+
+Only the roots import this module: the worker (worker.py) and the API lifespan (api/app.py), each
+once at start; the API hands the result out as dependencies (api/deps.py). The ports
+(channels.py, gateways.py, storage.py) know no adapter; the adapters import their port. An
+adapter module, and with it its SDK (sendgrid, twilio, stripe, razorpay, boto3), is imported
+only when settings select it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from activities.providers.channels import EmailChannel, MessageChannel
+from activities.providers.gateways import GatewayNotConfigured, PaymentGateway
+from activities.providers.storage import LocalStorage, S3Storage, Storage, s3_client
+from domain.models.notifications import Channel
+from domain.payment import PaymentGateway as GatewayName
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+    from runtime.settings import Settings
+
+
+def build_email_channel(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> EmailChannel:
+    """SendGrid when its key is set, else the outbox table."""
+    api_key = settings.sendgrid_api_key.get_secret_value()
+    if api_key:
+        from activities.providers.sendgrid_email import SendGridEmail
+
+        return SendGridEmail(api_key, sender=settings.email_from, host=settings.sendgrid_host)
+    from activities.providers.outbox import OutboxEmail
+
+    return OutboxEmail(sessionmaker)
+
+
+def build_message_channel(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], channel: Channel
+) -> MessageChannel:
+    """Twilio when its account, token and this channel's sender are set, else the outbox."""
+    if channel not in (Channel.SMS, Channel.WHATSAPP):
+        raise ValueError(f"not a message channel: {channel}")
+    sender = (
+        settings.twilio_from_number if channel == Channel.SMS else settings.twilio_whatsapp_from
+    )
+    auth_token = settings.twilio_auth_token.get_secret_value()
+    if settings.twilio_account_sid and auth_token and sender:
+        from activities.providers.twilio_messages import TwilioMessages
+
+        return TwilioMessages(
+            settings.twilio_account_sid,
+            auth_token,
+            sender=sender,
+            whatsapp=channel == Channel.WHATSAPP,
+            base_url=settings.twilio_base_url or None,
+        )
+    from activities.providers.outbox import OutboxMessages
+
+    return OutboxMessages(sessionmaker, channel)
+
+
+def build_payment_gateway(settings: Settings, gateway: GatewayName) -> PaymentGateway:
+    """The configured adapter of one gateway, or GatewayNotConfigured."""
+    if gateway == GatewayName.STRIPE:
+        secret = settings.stripe_secret_key.get_secret_value()
+        if not secret:
+            raise GatewayNotConfigured(gateway)
+        from activities.providers.stripe_payments import StripePayments
+
+        return StripePayments(
+            secret,
+            api_base=settings.stripe_api_base or None,
+            publishable_key=settings.stripe_publishable_key or None,
+        )
+    if gateway == GatewayName.RAZORPAY:
+        secret = settings.razorpay_key_secret.get_secret_value()
+        if not (settings.razorpay_key_id and secret):
+            raise GatewayNotConfigured(gateway)
+        from activities.providers.razorpay_payments import RazorpayPayments
+
+        return RazorpayPayments(
+            settings.razorpay_key_id, secret, base_url=settings.razorpay_base_url or None
+        )
+    raise ValueError(f"unknown gateway: {gateway}")
+
+
+def build_payment_gateways(settings: Settings) -> dict[GatewayName, PaymentGateway]:
+    """Every gateway that is configured, by name (none in a bare dev setup)."""
+    built: dict[GatewayName, PaymentGateway] = {}
+    for name in GatewayName:
+        try:
+            built[name] = build_payment_gateway(settings, name)
+        except GatewayNotConfigured:
+            continue
+    return built
+
+
+def build_storage(settings: Settings) -> Storage:
+    """The S3 bucket when MEDIVOY_STORAGE_BACKEND=s3, else a local folder."""
+    if settings.storage_backend == "s3":
+        if not settings.s3_bucket:
+            raise RuntimeError("MEDIVOY_S3_BUCKET is not set (storage_backend=s3)")
+        return S3Storage(s3_client(settings), settings.s3_bucket)
+    root = Path(settings.storage_dir) if settings.storage_dir else settings.data_dir / "files"
+    return LocalStorage(root)
+
+
+@dataclass(frozen=True)
+class Adapters:
+    """Every adapter a process uses, built once at its start."""
+
+    email: EmailChannel
+    sms: MessageChannel
+    whatsapp: MessageChannel
+    storage: Storage
+    gateways: Mapping[GatewayName, PaymentGateway] = field(default_factory=dict)
+
+    def gateway(self, name: GatewayName) -> PaymentGateway:
+        """The configured gateway of that name, or GatewayNotConfigured."""
+        try:
+            return self.gateways[name]
+        except KeyError:
+            raise GatewayNotConfigured(name) from None
+
+    def in_use(self) -> dict[str, str | list[str]]:
+        """What each adapter actually is, for /health/services: no secrets, only names."""
+        return {
+            "email": self.email.provider,
+            "sms": self.sms.provider,
+            "whatsapp": self.whatsapp.provider,
+            "storage": self.storage.backend,
+            "payment_gateways": sorted(name.value for name in self.gateways),
+        }
+
+
+def build_adapters(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]) -> Adapters:
+    return Adapters(
+        email=build_email_channel(settings, sessionmaker),
+        sms=build_message_channel(settings, sessionmaker, Channel.SMS),
+        whatsapp=build_message_channel(settings, sessionmaker, Channel.WHATSAPP),
+        storage=build_storage(settings),
+        gateways=build_payment_gateways(settings),
+    )
