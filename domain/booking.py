@@ -15,6 +15,7 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
+from domain import access
 from domain.access import Role
 
 
@@ -115,13 +116,8 @@ class Actor:
         return self.role == SYSTEM
 
 
-@dataclass(frozen=True)
-class Parties:
-    """The people a booking belongs to: whose it is, which hospital's admin, which coordinator."""
-
-    patient_user_id: uuid.UUID | None = None
-    hospital_admin_user_id: uuid.UUID | None = None
-    coordinator_id: uuid.UUID | None = None
+# The people a booking belongs to, and whether someone is one of them: domain/access.py.
+Parties = access.BookingParties
 
 
 @dataclass(frozen=True)
@@ -170,7 +166,7 @@ class Transition:
         return self.roles == frozenset({SYSTEM})
 
 
-STAFF = frozenset({Role.ADMIN.value, Role.COORDINATOR.value})
+STAFF: frozenset[str] = access.STAFF
 HOSPITAL_SIDE = STAFF | {Role.HOSPITAL_ADMIN.value}
 PATIENT_OR_STAFF = STAFF | {Role.PATIENT.value}
 PLATFORM = frozenset({SYSTEM})
@@ -253,19 +249,9 @@ def _role_ok(t: Transition, role: str | None) -> bool:
 
 
 def involved(actor: Actor, parties: Parties) -> bool:
-    """Whether this person acts on this booking in their role: a patient on their own booking,
-    a hospital admin on their hospital's, a coordinator on theirs or an unassigned one."""
-    if actor.is_system or actor.role == Role.ADMIN:
-        return True
-    if actor.user_id is None:
-        return False
-    if actor.role == Role.PATIENT:
-        return actor.user_id == parties.patient_user_id
-    if actor.role == Role.HOSPITAL_ADMIN:
-        return actor.user_id == parties.hospital_admin_user_id
-    if actor.role == Role.COORDINATOR:
-        return parties.coordinator_id in (None, actor.user_id)
-    return False
+    """access.involved for this actor (the platform included)."""
+    person = access.Person(role=actor.role, user_id=actor.user_id, system=actor.is_system)
+    return access.involved(person, parties)
 
 
 class MoveRefused(Exception):

@@ -70,7 +70,7 @@ with workflow.unsafe.imports_passed_through():
         intent_idempotency_key,
     )
     from activities.providers.webhooks import Outcome
-    from domain.access import Role
+    from domain.access import REFUNDERS
     from domain.money import from_minor, to_minor
     from domain.payment import PaymentGateway as GatewayName
     from domain.payment import PaymentStatus, cancellation_refund
@@ -119,7 +119,6 @@ PDF_TIMEOUT = timedelta(minutes=2)
 OPEN = frozenset({PaymentStatus.PENDING, PaymentStatus.PROCESSING})
 CLOSED_UNPAID = frozenset({PaymentStatus.FAILED, PaymentStatus.EXPIRED, PaymentStatus.CANCELLED})
 REFUNDABLE = frozenset({PaymentStatus.COMPLETED, PaymentStatus.PARTIALLY_REFUNDED})
-REFUNDERS = frozenset({Role.ADMIN.value, Role.COORDINATOR.value})
 SYSTEM = "system"
 # Patch ids (workflow.patched): behaviour added after histories were recorded.
 REFUND_FOLLOWUPS = "refund-followups"

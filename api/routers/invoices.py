@@ -91,7 +91,7 @@ async def list_invoices(
     user: CurrentUser,
     paging: Paging,
     filters: Annotated[InvoiceFilters, Depends()],
-) -> dict[str, Any]:
+) -> Page[dict[str, Any]]:
     stmt = await service.visible_to(db, user, select(Invoice), Invoice.patient_id)
     for name in ("status", "patient_id", "booking_id"):
         value = getattr(filters, name)
@@ -107,7 +107,9 @@ async def list_invoices(
 
 
 @router.get("/{id}", response_model=Envelope[InvoiceOut], summary="One invoice")
-async def get_invoice(invoice_id: InvoiceId, db: DbSession, user: CurrentUser) -> dict[str, Any]:
+async def get_invoice(
+    invoice_id: InvoiceId, db: DbSession, user: CurrentUser
+) -> Envelope[dict[str, Any]]:
     return ok(_out(await service.invoice_for(db, user, invoice_id)))
 
 
@@ -119,7 +121,7 @@ async def get_invoice(invoice_id: InvoiceId, db: DbSession, user: CurrentUser) -
 )
 async def create_invoice(
     body: InvoiceCreate, db: DbSession, user: AdminUser, settings: SettingsDep
-) -> dict[str, Any]:
+) -> Envelope[dict[str, Any]]:
     if body.booking_id is not None:
         booking = await db.get(Booking, body.booking_id)
         if booking is None:
@@ -193,7 +195,7 @@ async def send_invoice(
     user: CurrentUser,
     temporal: Temporal,
     settings: SettingsDep,
-) -> dict[str, Any]:
+) -> Envelope[dict[str, Any]]:
     """E-mails the invoice, its PDF attached, to the invoice's patient, in the patient's
     language. Whoever may see the invoice may send it (staff, or the patient themselves); it
     always goes to the patient's own address, never to the caller's. A paid invoice is mailed

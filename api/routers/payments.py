@@ -82,7 +82,7 @@ async def create_payment(
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
     ] = None,
-) -> dict[str, Any]:
+) -> Envelope[dict[str, Any]]:
     await service.check_payable_by(db, user, body.booking_id, body.appointment_id)
     try:
         build_payment_gateway(settings, GatewayName(body.payment_gateway))
@@ -137,7 +137,7 @@ async def list_payments(
     user: CurrentUser,
     paging: Paging,
     filters: Annotated[PaymentFilters, Depends()],
-) -> dict[str, Any]:
+) -> Page[dict[str, Any]]:
     stmt = await service.visible_to(db, user, select(Payment), Payment.patient_id)
     for name in ("status", "payment_gateway", "patient_id", "booking_id", "appointment_id"):
         value = getattr(filters, name)
@@ -154,7 +154,9 @@ async def list_payments(
 
 
 @router.get("/{id}", response_model=Envelope[PaymentOut], summary="One payment")
-async def get_payment(payment_id: PaymentId, db: DbSession, user: CurrentUser) -> dict[str, Any]:
+async def get_payment(
+    payment_id: PaymentId, db: DbSession, user: CurrentUser
+) -> Envelope[dict[str, Any]]:
     return ok(_out(await service.payment_for(db, user, payment_id)))
 
 
@@ -163,7 +165,7 @@ async def get_payment(payment_id: PaymentId, db: DbSession, user: CurrentUser) -
 )
 async def payment_status(
     payment_id: PaymentId, db: DbSession, user: CurrentUser, settings: SettingsDep
-) -> dict[str, Any]:
+) -> Envelope[dict[str, Any]]:
     """The stored status and, read live from the gateway, where the attempt stands there. The
     live answer is information only: the workflow alone settles the payment."""
     payment = await service.payment_for(db, user, payment_id)
@@ -185,7 +187,7 @@ async def payment_status(
 @router.post("/{id}/refund", response_model=Envelope[PaymentOut], summary="Refund a payment")
 async def refund_payment(
     payment_id: PaymentId, body: RefundBody, db: DbSession, user: Refunder, temporal: Temporal
-) -> dict[str, Any]:
+) -> Envelope[dict[str, Any]]:
     await service.payment_for(db, user, payment_id)
     caller = Caller(user_id=user.id, role=user.user_type)
     await db.rollback()

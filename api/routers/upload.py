@@ -4,7 +4,7 @@ media record; /upload/medical-record is the same upload as POST /medical-records
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Request, UploadFile, status
 
@@ -21,7 +21,6 @@ from domain.files import DOCUMENTS, IMAGES, FileKind
 from domain.models.users import User
 
 TAG = {"name": "upload", "description": "File uploads (multipart/form-data)"}
-ORDER = 44
 
 router = APIRouter(prefix="/upload", tags=["upload"])
 
@@ -46,7 +45,7 @@ async def store(
     allowed: frozenset[FileKind],
     entity_type: str | None,
     entity_id: uuid.UUID | None,
-) -> dict[str, Any]:
+) -> Envelope[MediaOut]:
     data, kind, file_name = await care.accept_upload(file, allowed=allowed, max_bytes=max_bytes)
     key = new_key(folder, user.id)
     row = care.media_row(
@@ -79,7 +78,7 @@ async def upload_image(
     file: Annotated[UploadFile, File(description="PNG, JPEG, GIF or WEBP")],
     entity_type: EntityType = None,
     entity_id: EntityId = None,
-) -> dict[str, Any]:
+) -> Envelope[MediaOut]:
     return await store(
         db,
         storage,
@@ -107,7 +106,7 @@ async def upload_document(
     file: Annotated[UploadFile, File(description="PDF, PNG or JPEG")],
     entity_type: EntityType = None,
     entity_id: EntityId = None,
-) -> dict[str, Any]:
+) -> Envelope[MediaOut]:
     return await store(
         db,
         storage,
@@ -135,6 +134,6 @@ async def upload_medical_record(
     storage: StorageDep,
     form: RecordForm,
     file: UploadedFile,
-) -> dict[str, Any]:
+) -> Envelope[MedicalRecordOut]:
     record = await upload_record(request, db, storage, settings.max_upload_bytes, user, form, file)
     return ok(MedicalRecordOut.model_validate(record), "Medical record uploaded")
