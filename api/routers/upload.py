@@ -6,12 +6,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile, status
 
 from activities.providers.storage import Storage, new_key
 from api.deps import CurrentUser, DbSession, SettingsDep
 from api.envelope import Envelope, ok
-from api.routers.medical_records import RecordForm, UploadedFile, upload_record
+from api.resources import creator
+from api.routers.medical_records import RecordForm, UploadedFile, medical_records, upload_record
 from api.schemas.media import MediaOut
 from api.schemas.medical_records import MedicalRecordOut
 from api.schemas.upload import ENTITY_TYPES
@@ -23,6 +24,8 @@ from domain.models.users import User
 TAG = {"name": "upload", "description": "File uploads (multipart/form-data)"}
 
 router = APIRouter(prefix="/upload", tags=["upload"])
+# Whose role may upload medical records, checked before the form is read.
+RecordUploader = Annotated[User, Depends(creator(medical_records))]
 
 EntityType = Annotated[
     str | None,
@@ -127,9 +130,9 @@ async def upload_document(
     summary="Upload a medical record (same as POST /medical-records)",
 )
 async def upload_medical_record(
+    user: RecordUploader,
     request: Request,
     db: DbSession,
-    user: CurrentUser,
     settings: SettingsDep,
     storage: StorageDep,
     form: RecordForm,

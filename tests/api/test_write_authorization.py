@@ -90,6 +90,9 @@ CASES: list[tuple[str, str, Any, str, int]] = [
     ("POST", "/prescriptions", JUNK, "patient", 403),
     ("POST", "/lab-tests", JUNK, "patient", 403),
     ("POST", "/patients", JUNK, "doctor_own", 403),
+    # Multipart uploads: the role is refused before the form and the file are read.
+    ("POST", "/medical-records", JUNK, "hospital_admin_own", 403),
+    ("POST", "/upload/medical-record", JUNK, "hospital_admin_own", 403),
     ("PATCH", "/patients/{PATIENT}", JUNK, "coordinator", 403),
     ("PATCH", "/patients/{PATIENT}", JUNK, "doctor_other", 404),  # not their patient
     ("PATCH", "/patients/{PATIENT}", JUNK, "patient", 422),
