@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
-import pkgutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from types import ModuleType
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
@@ -16,27 +13,17 @@ from limits.storage import storage_from_string
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
-import api.routers as routers_package
 from activities.providers.wiring import Adapters, build_adapters
 from api import errors
 from api.audit import AuditedSession
 from api.envelope import ERROR_RESPONSES
 from api.middleware import RequestMiddleware
+from api.routers import ROUTERS
 from runtime.db import make_engine
 from runtime.logging import configure_logging
 from runtime.settings import Settings, get_settings
 
 API_PREFIX = "/api/v1"
-
-
-def routers() -> list[ModuleType]:
-    """Every module in api/routers with a `router`; each declares its OpenAPI tag in `TAG`."""
-    found = []
-    for info in pkgutil.iter_modules(routers_package.__path__):
-        module = importlib.import_module(f"{routers_package.__name__}.{info.name}")
-        if hasattr(module, "router"):
-            found.append(module)
-    return sorted(found, key=lambda m: getattr(m, "ORDER", 100))
 
 
 def create_app(
@@ -48,7 +35,6 @@ def create_app(
 ) -> FastAPI:
     """`adapters`: built once from settings at start unless given (api/deps.py hands them out)."""
     settings = settings or get_settings()
-    modules = routers()
     configure_logging(settings.log_level, settings.log_json)
 
     @asynccontextmanager
@@ -75,7 +61,7 @@ def create_app(
         version="1.0.0",
         description="The Medivoy medical-tourism platform. Every answer is wrapped in "
         '`{"success", "message", "data"}`; errors carry `error.code`.',
-        openapi_tags=[m.TAG for m in modules if hasattr(m, "TAG")],
+        openapi_tags=[m.TAG for m in ROUTERS],
         lifespan=lifespan,
         responses=ERROR_RESPONSES,
     )
@@ -109,6 +95,6 @@ def create_app(
             for prefix in ("/upload", "/medical-records", "/lab-tests")
         },
     )
-    for module in modules:
+    for module in ROUTERS:
         app.include_router(module.router, prefix=API_PREFIX)
     return app

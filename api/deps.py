@@ -21,6 +21,7 @@ from activities.providers.gateways import PaymentGateway
 from activities.providers.storage import Storage
 from activities.providers.wiring import Adapters
 from api import context
+from api.i18n import LOCALES
 from api.security import decode_access_token
 from domain.access import Role
 from domain.errors import Forbidden, NotFound, RateLimited, Unauthorized, Unavailable
@@ -128,6 +129,48 @@ async def get_current_user(
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def optional_user(
+    request: Request,
+    db: DbSession,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> User | None:
+    """The caller when a token is sent (a bad token is still refused), None for the public."""
+    if credentials is None:
+        return None
+    return await get_current_user(request, db, settings, credentials)
+
+
+MaybeUser = Annotated[User | None, Depends(optional_user)]
+
+
+def requested_locale(
+    request: Request,
+    lang: Annotated[
+        str | None,
+        Query(
+            description="Language of catalog text (en, ar, hi, es, fr)",
+            pattern=r"^[a-zA-Z]{2}(-[a-zA-Z]{2})?$",
+        ),
+    ] = None,
+) -> str | None:
+    """`?lang=` wins, then the first supported language of Accept-Language."""
+    candidates = [lang] if lang else []
+    header = request.headers.get("accept-language", "")
+    for part in header.split(","):
+        tag = part.split(";")[0].strip()
+        if tag:
+            candidates.append(tag)
+    for tag in candidates:
+        base = tag.split("-")[0].lower()
+        if base in LOCALES:
+            return base
+    return None
+
+
+RequestLocale = Annotated[str | None, Depends(requested_locale)]
 
 
 def require_roles(*roles: Role) -> Callable[..., Coroutine[Any, Any, User]]:

@@ -39,19 +39,13 @@ class ErrorEnvelope(BaseModel):
     error: ErrorBody
 
 
-def ok(data: Any, message: str = "OK") -> dict[str, Any]:
-    return {"success": True, "message": message, "data": data}
+def ok(data: T, message: str = "OK") -> Envelope[T]:
+    return Envelope(data=data, message=message)
 
 
-def page(
-    items: list[Any], *, page: int, limit: int, total: int, message: str = "OK"
-) -> dict[str, Any]:
-    return {
-        "success": True,
-        "message": message,
-        "data": items,
-        "meta": {"page": page, "limit": limit, "total": total},
-    }
+def page(items: list[T], *, page: int, limit: int, total: int, message: str = "OK") -> Page[T]:
+    meta = PageMeta(page=page, limit=limit, total=total)
+    return Page(data=items, message=message, meta=meta)
 
 
 # Documented on every route: what each error status looks like.

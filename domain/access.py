@@ -1,7 +1,13 @@
-"""Who may see and change what: roles and the policies every router calls."""
+"""Who may see and change what: the roles, the role sets, and one pure predicate per family of
+rules (booking involvement, the care team who may see medical data, hospital management).
+
+Each predicate has exactly one SQL translation in api/policies.py, used by every list and detail
+query; tests/domain/test_access.py pins the predicates down."""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -17,4 +23,117 @@ class Role(StrEnum):
 # admin approves them. Nobody registers as admin or coordinator.
 SELF_REGISTERABLE: frozenset[Role] = frozenset({Role.PATIENT, Role.DOCTOR, Role.HOSPITAL_ADMIN})
 NEEDS_APPROVAL: frozenset[Role] = frozenset({Role.DOCTOR, Role.HOSPITAL_ADMIN})
+# The platform's own people: they see every booking, payment and invoice and may refund.
 STAFF: frozenset[Role] = frozenset({Role.ADMIN, Role.COORDINATOR})
+HOSPITAL_SIDE: frozenset[Role] = STAFF | {Role.HOSPITAL_ADMIN}
+PATIENT_OR_STAFF: frozenset[Role] = STAFF | {Role.PATIENT}
+# Who may pay (for themselves, or staff for anyone) and who may refund.
+PAYERS: frozenset[Role] = PATIENT_OR_STAFF
+REFUNDERS: frozenset[Role] = STAFF
+# Everyone who may be in a patient's care team (hospital admins never are).
+CARE_ROLES: frozenset[Role] = frozenset({Role.ADMIN, Role.PATIENT, Role.DOCTOR, Role.COORDINATOR})
+
+
+@dataclass(frozen=True)
+class Person:
+    """Who asks: a user in a role (approved or not yet), or the platform itself (system)."""
+
+    role: str
+    user_id: uuid.UUID | None = None
+    approved: bool = True
+    system: bool = False
+
+
+# ---- booking involvement --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class BookingParties:
+    """The people a booking belongs to: whose it is, which hospital's admin, which coordinator."""
+
+    patient_user_id: uuid.UUID | None = None
+    hospital_admin_user_id: uuid.UUID | None = None
+    coordinator_id: uuid.UUID | None = None
+
+
+def involved(person: Person, parties: BookingParties) -> bool:
+    """Whether this person acts on (and sees) this booking: a patient their own, an approved
+    hospital admin their hospital's, a coordinator theirs or an unassigned one (the queue),
+    admins and the platform every booking."""
+    if person.system or person.role == Role.ADMIN:
+        return True
+    if person.user_id is None:
+        return False
+    if person.role == Role.PATIENT:
+        return person.user_id == parties.patient_user_id
+    if person.role == Role.HOSPITAL_ADMIN:
+        return person.approved and person.user_id == parties.hospital_admin_user_id
+    if person.role == Role.COORDINATOR:
+        return parties.coordinator_id in (None, person.user_id)
+    return False
+
+
+# ---- the care team --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CareTeam:
+    """Who cares for one patient, as stored: the patient's own account, the doctors with an
+    appointment with them that is not cancelled, the coordinators of their bookings."""
+
+    patient_user_id: uuid.UUID | None = None
+    doctor_user_ids: frozenset[uuid.UUID] = frozenset()
+    coordinator_ids: frozenset[uuid.UUID] = frozenset()
+
+
+def in_care_team(person: Person, team: CareTeam) -> bool:
+    """Whether this person may see the patient's medical data: the patient, an approved doctor
+    with a (not cancelled) appointment with them, a coordinator of one of their bookings, an
+    admin. Hospital admins and the public never are; an unapproved doctor is not yet."""
+    if person.role == Role.ADMIN:
+        return True
+    if person.user_id is None:
+        return False
+    if person.role == Role.PATIENT:
+        return person.user_id == team.patient_user_id
+    if person.role == Role.DOCTOR:
+        return person.approved and person.user_id in team.doctor_user_ids
+    if person.role == Role.COORDINATOR:
+        return person.user_id in team.coordinator_ids
+    return False
+
+
+def sees_care_row(
+    person: Person,
+    team: CareTeam,
+    *,
+    author_user_id: uuid.UUID | None = None,
+    shared_with_doctors: bool = True,
+) -> bool:
+    """One clinical row of the patient (lab test, prescription, medical record, appointment): the
+    care team sees it, except that the team's doctors see it only when it is shared with doctors
+    (a medical record's flag; an appointment is not: a doctor sees only their own). An approved
+    doctor always sees the rows they wrote (author_user_id), even after the care ended."""
+    if person.role != Role.DOCTOR:
+        return in_care_team(person, team)
+    if not person.approved or person.user_id is None:
+        return False
+    if person.user_id == author_user_id:
+        return True
+    return shared_with_doctors and in_care_team(person, team)
+
+
+# ---- hospital management --------------------------------------------------------------------
+
+
+def manages_hospital(person: Person, hospital_admin_user_id: uuid.UUID | None) -> bool:
+    """Whether this person may manage the hospital (its profile, doctors, labs, the lab tests
+    sent there): admins every hospital, an approved hospital admin the one they administer."""
+    if person.role == Role.ADMIN:
+        return True
+    return (
+        person.role == Role.HOSPITAL_ADMIN
+        and person.approved
+        and person.user_id is not None
+        and person.user_id == hospital_admin_user_id
+    )

@@ -8,14 +8,14 @@ property tests in tests/domain/test_booking_transitions.py hold it to its promis
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from domain.access import STAFF, Role
+from domain import access
+from domain.access import HOSPITAL_SIDE, PATIENT_OR_STAFF, STAFF, Role
 
 # Re-exported: the booking's callers take the lifecycle's words from here.
 from domain.lifecycle import PLATFORM, Transition, TransitionTable, moves
@@ -105,13 +105,8 @@ def cancellation_refund_percent(
     return Decimal(rules.get(status.value, Decimal(0)))
 
 
-@dataclass(frozen=True)
-class Parties:
-    """The people a booking belongs to: whose it is, which hospital's admin, which coordinator."""
-
-    patient_user_id: uuid.UUID | None = None
-    hospital_admin_user_id: uuid.UUID | None = None
-    coordinator_id: uuid.UUID | None = None
+# The people a booking belongs to, and whether someone is one of them: domain/access.py.
+Parties = access.BookingParties
 
 
 @dataclass(frozen=True)
@@ -147,10 +142,8 @@ GUARD_MESSAGES: dict[str, str] = {
 }
 
 
-# Role sets, defined once (domain.access.STAFF) and widened here: StrEnum members compare and
-# hash equal to their values, so a role string from a token matches them.
-HOSPITAL_SIDE: frozenset[Role] = STAFF | {Role.HOSPITAL_ADMIN}
-PATIENT_OR_STAFF: frozenset[Role] = STAFF | {Role.PATIENT}
+# Role sets are defined once, in domain/access.py (HOSPITAL_SIDE, PATIENT_OR_STAFF, STAFF): StrEnum
+# members compare and hash equal to their values, so a role string from a token matches them.
 _moves = moves
 
 
@@ -201,19 +194,9 @@ TRANSITIONS: tuple[Transition[BookingStatus], ...] = (
 
 
 def involved(actor: Actor, parties: Parties) -> bool:
-    """Whether this person acts on this booking in their role: a patient on their own booking,
-    a hospital admin on their hospital's, a coordinator on theirs or an unassigned one."""
-    if actor.is_system or actor.role == Role.ADMIN:
-        return True
-    if actor.user_id is None:
-        return False
-    if actor.role == Role.PATIENT:
-        return actor.user_id == parties.patient_user_id
-    if actor.role == Role.HOSPITAL_ADMIN:
-        return actor.user_id == parties.hospital_admin_user_id
-    if actor.role == Role.COORDINATOR:
-        return parties.coordinator_id in (None, actor.user_id)
-    return False
+    """access.involved for this actor (the platform included)."""
+    person = access.Person(role=actor.role, user_id=actor.user_id, system=actor.is_system)
+    return access.involved(person, parties)
 
 
 BOOKING: TransitionTable[BookingStatus] = TransitionTable(

@@ -10,7 +10,7 @@ from __future__ import annotations
 from decimal import ROUND_DOWN, Decimal
 from enum import StrEnum
 
-from domain.access import STAFF, Role
+from domain.access import REFUNDERS
 from domain.appointment import AppointmentStatus
 from domain.booking import BookingStatus
 from domain.lifecycle import PLATFORM, Actor, MoveRefused, Transition, TransitionTable, moves
@@ -37,7 +37,6 @@ CLOSED_UNPAID: frozenset[PaymentStatus] = frozenset({P.FAILED, P.EXPIRED, P.CANC
 REFUNDABLE: frozenset[PaymentStatus] = frozenset({P.COMPLETED, P.PARTIALLY_REFUNDED})
 TERMINAL: frozenset[PaymentStatus] = CLOSED_UNPAID | {P.REFUNDED}
 # Who may refund: the platform's staff (a cancellation's refund is the platform's move).
-REFUNDERS: frozenset[Role] = STAFF
 
 # A status written again records changes without moving (the gateway intent's id on a pending
 # payment, a late payment refunded on a closed attempt, a further partial refund).

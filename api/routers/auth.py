@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, status
 
 from api.deps import CurrentUser, DbSession, SettingsDep, Temporal, rate_limited
@@ -25,7 +23,6 @@ from domain.access import Role
 from domain.models.users import User
 
 TAG = {"name": "auth", "description": "Register, log in, tokens, e-mail verification, passwords"}
-ORDER = 1
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -46,7 +43,7 @@ async def profile_of(db: DbSession, user: User) -> ProfileOut:
 )
 async def register(
     body: RegisterRequest, db: DbSession, settings: SettingsDep, temporal: Temporal
-) -> dict[str, Any]:
+) -> Envelope[AuthResult]:
     user = await service.create_user(
         db,
         email=body.email,
@@ -77,7 +74,7 @@ async def register(
 
 
 @router.post("/login", dependencies=Limited, response_model=Envelope[AuthResult])
-async def login(body: LoginRequest, db: DbSession, settings: SettingsDep) -> dict[str, Any]:
+async def login(body: LoginRequest, db: DbSession, settings: SettingsDep) -> Envelope[AuthResult]:
     user, tokens = await service.login(db, settings, body.email, body.password)
     profile = await profile_of(db, user)
     return ok(
@@ -92,7 +89,9 @@ async def login(body: LoginRequest, db: DbSession, settings: SettingsDep) -> dic
 
 
 @router.post("/refresh", dependencies=Limited, response_model=Envelope[TokenPair])
-async def refresh(body: RefreshRequest, db: DbSession, settings: SettingsDep) -> dict[str, Any]:
+async def refresh(
+    body: RefreshRequest, db: DbSession, settings: SettingsDep
+) -> Envelope[TokenPair]:
     tokens = await service.refresh(db, settings, body.refresh_token)
     return ok(
         TokenPair(
@@ -105,7 +104,7 @@ async def refresh(body: RefreshRequest, db: DbSession, settings: SettingsDep) ->
 
 
 @router.post("/logout", response_model=Envelope[None])
-async def logout(body: RefreshRequest, db: DbSession) -> dict[str, Any]:
+async def logout(body: RefreshRequest, db: DbSession) -> Envelope[None]:
     await service.logout(db, body.refresh_token)
     return ok(None, "Logged out")
 
@@ -113,7 +112,7 @@ async def logout(body: RefreshRequest, db: DbSession) -> dict[str, Any]:
 @router.post("/forgot-password", dependencies=Limited, response_model=Envelope[None])
 async def forgot_password(
     body: EmailRequest, db: DbSession, settings: SettingsDep, temporal: Temporal
-) -> dict[str, Any]:
+) -> Envelope[None]:
     user = await service.find_active_by_email(db, body.email)
     if user is not None:
         reset_id, token = await service.new_password_reset(db, settings, user)
@@ -125,7 +124,7 @@ async def forgot_password(
 @router.post("/reset-password", dependencies=Limited, response_model=Envelope[None])
 async def reset_password(
     body: ResetPasswordRequest, db: DbSession, settings: SettingsDep, temporal: Temporal
-) -> dict[str, Any]:
+) -> Envelope[None]:
     user = await service.reset_password(db, body.token, body.password)
     await db.commit()
     await notices.send_password_changed(temporal, settings, user)
@@ -133,7 +132,7 @@ async def reset_password(
 
 
 @router.post("/verify-email", dependencies=Limited, response_model=Envelope[ProfileOut])
-async def verify_email(body: TokenRequest, db: DbSession) -> dict[str, Any]:
+async def verify_email(body: TokenRequest, db: DbSession) -> Envelope[ProfileOut]:
     user = await service.verify_email(db, body.token)
     return ok(await profile_of(db, user), "E-mail verified")
 
@@ -141,7 +140,7 @@ async def verify_email(body: TokenRequest, db: DbSession) -> dict[str, Any]:
 @router.post("/resend-verification", dependencies=Limited, response_model=Envelope[None])
 async def resend_verification(
     body: EmailRequest, db: DbSession, settings: SettingsDep, temporal: Temporal
-) -> dict[str, Any]:
+) -> Envelope[None]:
     user = await service.find_active_by_email(db, body.email)
     if user is not None and not user.is_verified:
         verification_id, token = await service.new_email_verification(db, settings, user)
@@ -151,12 +150,14 @@ async def resend_verification(
 
 
 @router.get("/profile", response_model=Envelope[ProfileOut])
-async def get_profile(user: CurrentUser, db: DbSession) -> dict[str, Any]:
+async def get_profile(user: CurrentUser, db: DbSession) -> Envelope[ProfileOut]:
     return ok(await profile_of(db, user))
 
 
 @router.patch("/profile", response_model=Envelope[ProfileOut])
-async def update_profile(body: ProfileUpdate, user: CurrentUser, db: DbSession) -> dict[str, Any]:
+async def update_profile(
+    body: ProfileUpdate, user: CurrentUser, db: DbSession
+) -> Envelope[ProfileOut]:
     changes = body.model_dump(exclude_unset=True)
     await service.ensure_unique(db, None, changes.get("phone"), exclude=user.id)
     for key, value in changes.items():

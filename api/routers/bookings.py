@@ -7,7 +7,7 @@ next statuses, 403 for a role that may not ask, 404 for a booking the caller may
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, status
 
@@ -39,12 +39,20 @@ from workflows.booking import (
 )
 
 TAG = {"name": "bookings", "description": "Treatment bookings, from request to feedback"}
-ORDER = 20
 router = APIRouter(prefix="/bookings", tags=["bookings"])
 
 BookingUser = Annotated[User, Depends(require_roles(*BOOKING_ROLES))]
 Creator = Annotated[User, Depends(require_roles(Role.PATIENT, Role.COORDINATOR, Role.ADMIN))]
 Assigner = Annotated[User, Depends(require_roles(Role.COORDINATOR, Role.ADMIN))]
+
+
+async def visible_booking(booking_id: uuid.UUID, user: BookingUser, db: DbSession) -> BookingOut:
+    """The booking of the path if the caller may see it (404 otherwise), solved before a write's
+    body is validated: who may not see it learns nothing from a bad body either."""
+    return await service.get_booking(db, user, booking_id)
+
+
+VisibleBooking = Annotated[BookingOut, Depends(visible_booking)]
 
 
 @router.get("", response_model=Page[BookingOut], summary="Bookings you may see, newest first")
@@ -53,7 +61,7 @@ async def list_bookings(
     db: DbSession,
     paging: Paging,
     filters: Annotated[BookingFilters, Depends()],
-) -> dict[str, Any]:
+) -> Page[BookingOut]:
     rows, total = await service.list_bookings(
         db, user, filters, offset=paging.offset, limit=paging.limit
     )
@@ -61,7 +69,9 @@ async def list_bookings(
 
 
 @router.get("/{booking_id}", response_model=Envelope[BookingOut], summary="A booking")
-async def get_booking(booking_id: uuid.UUID, user: BookingUser, db: DbSession) -> dict[str, Any]:
+async def get_booking(
+    booking_id: uuid.UUID, user: BookingUser, db: DbSession
+) -> Envelope[BookingOut]:
     return ok(await service.get_booking(db, user, booking_id))
 
 
@@ -78,7 +88,7 @@ async def create_booking(
     temporal: Temporal,
     settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
-) -> dict[str, Any]:
+) -> Envelope[BookingOut]:
     booking = await service.create_booking(db, temporal, settings, user, body, idempotency_key)
     return ok(booking, "Booking requested")
 
@@ -89,9 +99,12 @@ async def create_booking(
     summary="Change the details while they are still editable",
 )
 async def update_booking(
-    booking_id: uuid.UUID, body: BookingUpdate, user: BookingUser, db: DbSession, temporal: Temporal
-) -> dict[str, Any]:
-    booking = await service.get_booking(db, user, booking_id)
+    booking: VisibleBooking,
+    body: BookingUpdate,
+    user: BookingUser,
+    db: DbSession,
+    temporal: Temporal,
+) -> Envelope[BookingOut]:
     changes = body.model_dump(exclude_unset=True)
     if changes:
         await service.command(
@@ -100,7 +113,7 @@ async def update_booking(
             BookingWorkflow.edit_details,
             DetailsChange(caller=service.caller_of(user), fields=sorted(changes), **changes),
         )
-    return ok(await service.get_booking(db, user, booking_id), "Booking updated")
+    return ok(await service.get_booking(db, user, booking.id), "Booking updated")
 
 
 @router.delete(
@@ -109,34 +122,32 @@ async def update_booking(
     summary="Cancel (once paid, the payment is refunded by the cancellation policy)",
 )
 async def cancel_booking(
-    booking_id: uuid.UUID, body: CancelIn, user: BookingUser, db: DbSession, temporal: Temporal
-) -> dict[str, Any]:
-    booking = await service.get_booking(db, user, booking_id)
+    booking: VisibleBooking, body: CancelIn, user: BookingUser, db: DbSession, temporal: Temporal
+) -> Envelope[BookingOut]:
     await service.command(
         temporal,
         booking,
         BookingWorkflow.cancel,
         Cancellation(caller=service.caller_of(user), reason=body.reason),
     )
-    return ok(await service.get_booking(db, user, booking_id), "Booking cancelled")
+    return ok(await service.get_booking(db, user, booking.id), "Booking cancelled")
 
 
 @router.patch("/{booking_id}/status", response_model=Envelope[BookingOut], summary="Move it on")
 async def change_status(
-    booking_id: uuid.UUID,
+    booking: VisibleBooking,
     body: StatusChangeIn,
     user: BookingUser,
     db: DbSession,
     temporal: Temporal,
-) -> dict[str, Any]:
-    booking = await service.get_booking(db, user, booking_id)
+) -> Envelope[BookingOut]:
     await service.command(
         temporal,
         booking,
         BookingWorkflow.change_status,
         StatusChange(caller=service.caller_of(user), status=body.status, notes=body.notes),
     )
-    return ok(await service.get_booking(db, user, booking_id), "Booking status updated")
+    return ok(await service.get_booking(db, user, booking.id), "Booking status updated")
 
 
 @router.post(
@@ -145,9 +156,8 @@ async def change_status(
     summary="Send a quotation (moves the booking to quotation_sent)",
 )
 async def send_quotation(
-    booking_id: uuid.UUID, body: QuotationIn, user: BookingUser, db: DbSession, temporal: Temporal
-) -> dict[str, Any]:
-    booking = await service.get_booking(db, user, booking_id)
+    booking: VisibleBooking, body: QuotationIn, user: BookingUser, db: DbSession, temporal: Temporal
+) -> Envelope[BookingOut]:
     assert body.total_amount is not None  # the schema fills it in
     await service.command(
         temporal,
@@ -162,7 +172,7 @@ async def send_quotation(
             total_amount=body.total_amount,
         ),
     )
-    return ok(await service.get_booking(db, user, booking_id), "Quotation sent")
+    return ok(await service.get_booking(db, user, booking.id), "Quotation sent")
 
 
 @router.patch(
@@ -171,9 +181,8 @@ async def send_quotation(
     summary="Assign the coordinator (admins; a coordinator takes an unassigned booking)",
 )
 async def assign_coordinator(
-    booking_id: uuid.UUID, body: CoordinatorIn, user: Assigner, db: DbSession, temporal: Temporal
-) -> dict[str, Any]:
-    booking = await service.get_booking(db, user, booking_id)
+    booking: VisibleBooking, body: CoordinatorIn, user: Assigner, db: DbSession, temporal: Temporal
+) -> Envelope[BookingOut]:
     await service.assignable_coordinator(db, body.coordinator_id)
     await service.command(
         temporal,
@@ -181,7 +190,7 @@ async def assign_coordinator(
         BookingWorkflow.assign_coordinator,
         CoordinatorChange(caller=service.caller_of(user), coordinator_id=body.coordinator_id),
     )
-    return ok(await service.get_booking(db, user, booking_id), "Coordinator assigned")
+    return ok(await service.get_booking(db, user, booking.id), "Coordinator assigned")
 
 
 @router.get(
@@ -191,6 +200,6 @@ async def assign_coordinator(
 )
 async def get_timeline(
     booking_id: uuid.UUID, user: BookingUser, db: DbSession, temporal: Temporal
-) -> dict[str, Any]:
+) -> Envelope[Timeline]:
     booking = await service.get_booking(db, user, booking_id)
     return ok(await service.timeline(db, temporal, booking))

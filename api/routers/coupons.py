@@ -6,14 +6,25 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import Path, Query
+from fastapi import APIRouter, Depends, Path, Query, status
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.crud import Access, Resource, crud_router
-from api.deps import CurrentUser, DbSession
-from api.envelope import Envelope, ok
+from api.deps import CurrentUser, DbSession, Paging, RequestLocale
+from api.envelope import Envelope, Page, ok
+from api.resources import (
+    SORT_HELP,
+    Access,
+    Resource,
+    Search,
+    changeable,
+    create_row,
+    creator,
+    delete_row,
+    list_page,
+    update_row,
+)
 from api.schemas.payments import (
     CouponCheckOut,
     CouponCreate,
@@ -29,7 +40,6 @@ from domain.models.users import User
 from domain.payment import DiscountType
 
 TAG = {"name": "Coupons", "description": "Discount coupons"}
-ORDER = 63
 
 
 class CouponAccess(Access[Coupon]):
@@ -74,19 +84,56 @@ class CouponAccess(Access[Coupon]):
             raise RequestValidationError(problems)
 
 
-resource: Resource[Coupon] = Resource(
+resource: Resource[Coupon, CouponOut] = Resource(
     model=Coupon,
     name="coupon",
     out=CouponOut,
-    create=CouponCreate,
-    update=CouponUpdate,
     access=CouponAccess(),
     search=(Coupon.code,),
     sortable=("created_at", "code", "valid_until"),
 )
-router = crud_router(
-    resource, prefix="/coupons", tag="Coupons", ops=("list", "create", "update", "delete")
+router = APIRouter(prefix="/coupons", tags=["Coupons"])
+Sort = Annotated[str | None, Query(pattern=resource.sort_pattern, description=SORT_HELP)]
+
+
+@router.get("", summary="List Coupons", name="list_coupon")
+async def list_coupons(
+    db: DbSession,
+    user: CurrentUser,
+    paging: Paging,
+    locale: RequestLocale,
+    search: Search = None,
+    sort: Sort = None,
+) -> Page[CouponOut]:
+    return await list_page(db, resource, user, paging, locale, None, search, sort)
+
+
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, summary="Create a coupon", name="create_coupon"
 )
+async def create_coupon(
+    user: Annotated[User, Depends(creator(resource))], body: CouponCreate, db: DbSession
+) -> Envelope[CouponOut]:
+    row = await create_row(db, resource, user, body.model_dump(exclude_unset=True))
+    return ok(CouponOut.model_validate(row), "Coupon created")
+
+
+@router.patch("/{id}", summary="Change a coupon", name="update_coupon")
+async def update_coupon(
+    row: Annotated[Coupon, Depends(changeable(resource))],
+    body: CouponUpdate,
+    db: DbSession,
+    user: CurrentUser,
+) -> Envelope[CouponOut]:
+    await update_row(db, resource, user, row, body.model_dump(exclude_unset=True))
+    return ok(CouponOut.model_validate(row), "Coupon updated")
+
+
+@router.delete("/{id}", summary="Delete a coupon", name="delete_coupon")
+async def delete_coupon(
+    row: Annotated[Coupon, Depends(changeable(resource))], db: DbSession, user: CurrentUser
+) -> Envelope[None]:
+    return ok(None, await delete_row(db, resource, user, row))
 
 
 @router.get("/{code}", response_model=Envelope[CouponCheckOut], summary="Validate a coupon code")
@@ -95,7 +142,7 @@ async def check_coupon(
     db: DbSession,
     user: CurrentUser,
     amount: Annotated[Decimal, Query(ge=0, max_digits=12, decimal_places=2)],
-) -> dict[str, Any]:
+) -> Envelope[CouponCheckOut]:
     """The discount the coupon would give on `amount` today, or why it gives none. Nothing is
     reserved: the payment reserves the use when it is made."""
     code = code.strip().upper()
@@ -104,7 +151,7 @@ async def check_coupon(
     if coupon is None:
         result.refusal_code = CouponRefusalCode.NOT_FOUND.value
         result.message = "This coupon does not exist."
-        return ok(result.model_dump())
+        return ok(result)
     terms = CouponTerms(
         discount_type=DiscountType(coupon.discount_type),
         discount_value=coupon.discount_value,
@@ -124,4 +171,4 @@ async def check_coupon(
         result.valid = True
         result.discount_amount = applied.amount
         result.amount_due = applied.amount_due
-    return ok(result.model_dump())
+    return ok(result)

@@ -22,21 +22,22 @@ from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.crud import (
+from api.deps import CurrentUser, DbSession, MaybeUser, Paging, RequestLocale
+from api.envelope import Envelope, Page, ok, page
+from api.resources import (
     SORT_HELP,
     Access,
-    MaybeUser,
-    RequestLocale,
     Resource,
     RowId,
+    Search,
+    changeable,
     check_writable,
-    crud_router,
+    creator,
+    delete_row,
     get_visible,
     list_rows,
-    render,
+    render_dicts,
 )
-from api.deps import CurrentUser, DbSession, Paging
-from api.envelope import Envelope, Page, ok, page
 from api.schemas.doctors import (
     AvailabilityUpdate,
     DoctorAppointmentFilters,
@@ -116,14 +117,12 @@ def _speaks(language: str) -> Any:
     )
 
 
+access = DoctorAccess()
 doctors = Resource(
     model=Doctor,
     name="doctor",
     out=DoctorOut,
-    create=DoctorCreate,
-    update=DoctorUpdate,
-    access=DoctorAccess(),
-    filters=DoctorFilters,
+    access=access,
     filter_rules={
         "specialty": lambda v: func.lower(Doctor.specialty) == v.lower(),
         "hospital_id": lambda v: Doctor.id.in_(
@@ -139,21 +138,28 @@ doctors = Resource(
     default_sort="-rating",
     translated=("bio", "specialty"),
 )
-access: DoctorAccess = doctors.access  # type: ignore[assignment]
 
 TAG = {"name": "doctors", "description": "Doctors, their schedules, reviews and patients"}
-ORDER = 11
 
-# Delete comes from api.crud (admin only); list, get, create and update are below because the
-# profile carries the name from the doctor's user account.
-router: APIRouter = crud_router(doctors, prefix="/doctors", tag="doctors", ops=("delete",))
-SORT_PATTERN = "^-?(" + "|".join(doctors.sortable) + ")$"
+# The profile carries the name from the doctor's user account (catalog.add_identity).
+router = APIRouter(prefix="/doctors", tags=["doctors"])
+Sort = Annotated[str | None, Query(pattern=doctors.sort_pattern, description=SORT_HELP)]
 
 
 async def profiles(
     db: AsyncSession, rows: list[Doctor], locale: str | None
 ) -> list[dict[str, Any]]:
-    return await catalog.add_identity(db, await render(db, doctors, rows, locale))
+    return await catalog.add_identity(db, await render_dicts(db, doctors, rows, locale))
+
+
+async def doctor_to_edit(row_id: RowId, db: DbSession, user: CurrentUser) -> Doctor:
+    """The doctor of the path, if the caller is that doctor or an admin: before the body."""
+    doctor = await get_visible(db, doctors, user, row_id)
+    access.may_edit(user, doctor)
+    return doctor
+
+
+EditableDoctor = Annotated[Doctor, Depends(doctor_to_edit)]
 
 
 @router.get("", response_model=Page[DoctorOut], summary="List doctors", name="list_doctor")
@@ -163,9 +169,9 @@ async def list_doctors(
     paging: Paging,
     locale: RequestLocale,
     filters: Annotated[DoctorFilters, Depends()],
-    search: Annotated[str | None, Query(max_length=100)] = None,
-    sort: Annotated[str | None, Query(pattern=SORT_PATTERN, description=SORT_HELP)] = None,
-) -> dict[str, Any]:
+    search: Search = None,
+    sort: Sort = None,
+) -> Page[Any]:
     rows, total = await list_rows(db, doctors, user, paging, filters, search, sort)
     items = await profiles(db, list(rows), locale)
     return page(items, page=paging.page, limit=paging.limit, total=total)
@@ -174,9 +180,16 @@ async def list_doctors(
 @router.get("/{id}", response_model=Envelope[DoctorOut], summary="One doctor", name="get_doctor")
 async def get_doctor(
     row_id: RowId, db: DbSession, user: MaybeUser, locale: RequestLocale
-) -> dict[str, Any]:
+) -> Envelope[Any]:
     doctor = await get_visible(db, doctors, user, row_id)
     return ok((await profiles(db, [doctor], locale))[0])
+
+
+@router.delete("/{id}", summary="Delete a doctor", name="delete_doctor")
+async def delete_doctor(
+    row: Annotated[Doctor, Depends(changeable(doctors))], db: DbSession, user: CurrentUser
+) -> Envelope[None]:
+    return ok(None, await delete_row(db, doctors, user, row))
 
 
 @router.post(
@@ -186,7 +199,9 @@ async def get_doctor(
     summary="Open a doctor profile for a doctor user (admin)",
     name="create_doctor",
 )
-async def create_doctor(body: DoctorCreate, db: DbSession, user: CurrentUser) -> dict[str, Any]:
+async def create_doctor(
+    user: Annotated[User, Depends(creator(doctors))], body: DoctorCreate, db: DbSession
+) -> Envelope[Any]:
     data = body.model_dump(exclude_unset=True)
     await access.before_create(db, user, data)
     check_writable(doctors, user, data)
@@ -207,10 +222,8 @@ async def create_doctor(body: DoctorCreate, db: DbSession, user: CurrentUser) ->
     name="update_doctor",
 )
 async def update_doctor(
-    row_id: RowId, body: DoctorUpdate, db: DbSession, user: CurrentUser
-) -> dict[str, Any]:
-    doctor = await get_visible(db, doctors, user, row_id)
-    access.may_edit(user, doctor)
+    doctor: EditableDoctor, body: DoctorUpdate, db: DbSession, user: CurrentUser
+) -> Envelope[Any]:
     data = body.model_dump(exclude_unset=True)
     check_writable(doctors, user, data)
     for key, value in data.items():
@@ -229,7 +242,7 @@ async def get_schedule(
     db: DbSession,
     user: MaybeUser,
     days: Annotated[int, Query(ge=1, le=90, description="How far ahead to show bookings")] = 30,
-) -> dict[str, Any]:
+) -> Envelope[Any]:
     doctor = await get_visible(db, doctors, user, row_id)
     return ok(await catalog.doctor_schedule(db, doctor, days=days))
 
@@ -240,10 +253,8 @@ async def get_schedule(
     summary="Replace a doctor's weekly availability (the doctor, admin)",
 )
 async def set_availability(
-    row_id: RowId, body: AvailabilityUpdate, db: DbSession, user: CurrentUser
-) -> dict[str, Any]:
-    doctor = await get_visible(db, doctors, user, row_id)
-    access.may_edit(user, doctor)
+    doctor: EditableDoctor, body: AvailabilityUpdate, db: DbSession
+) -> Envelope[Any]:
     doctor.availability_slots = weekly_schedule(body.timezone, [s.slot() for s in body.slots])
     await db.flush()
     return ok(await catalog.doctor_schedule(db, doctor, days=30), "Availability updated")
@@ -254,9 +265,7 @@ async def set_availability(
     response_model=Page[DoctorReviewOut],
     summary="A doctor's published reviews (public)",
 )
-async def list_reviews(
-    row_id: RowId, db: DbSession, user: MaybeUser, paging: Paging
-) -> dict[str, Any]:
+async def list_reviews(row_id: RowId, db: DbSession, user: MaybeUser, paging: Paging) -> Page[Any]:
     doctor = await get_visible(db, doctors, user, row_id)
     stmt = select(Review).where(Review.doctor_id == doctor.id, Review.is_published.is_(True))
     total = await catalog.count(db, stmt)
@@ -279,7 +288,7 @@ async def list_appointments(
     paging: Paging,
     filters: Annotated[DoctorAppointmentFilters, Depends()],
     sort: Annotated[str | None, Query(pattern="^-?scheduled_date$")] = None,
-) -> dict[str, Any]:
+) -> Page[Any]:
     doctor = await get_visible(db, doctors, user, row_id)
     access.may_edit(user, doctor)
     stmt = select(Appointment).where(Appointment.doctor_id == doctor.id)
@@ -306,7 +315,7 @@ async def list_appointments(
 )
 async def list_patients(
     row_id: RowId, db: DbSession, user: CurrentUser, paging: Paging
-) -> dict[str, Any]:
+) -> Page[Any]:
     doctor = await get_visible(db, doctors, user, row_id)
     access.may_edit(user, doctor)
     items, total = await catalog.doctor_patients(db, doctor.id, paging)

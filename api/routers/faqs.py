@@ -2,11 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import APIRouter, Depends, Query, status
 from sqlalchemy import Select
 
-from api.crud import Access, Resource, crud_router
+from api.deps import CurrentUser, DbSession, MaybeUser, Paging, RequestLocale
+from api.envelope import Envelope, Page, ok
+from api.resources import (
+    SORT_HELP,
+    Access,
+    Resource,
+    RowId,
+    Search,
+    changeable,
+    create_row,
+    creator,
+    delete_row,
+    get_visible,
+    list_page,
+    render_one,
+    update_row,
+)
 from api.schemas.content import FaqCreate, FaqFilters, FaqOut, FaqUpdate
 from domain.access import Role
 from domain.models.content import Faq
@@ -26,10 +43,7 @@ faqs = Resource(
     model=Faq,
     name="faq",
     out=FaqOut,
-    create=FaqCreate,
-    update=FaqUpdate,
     access=FaqAccess(),
-    filters=FaqFilters,
     search=(Faq.question, Faq.answer),
     sortable=("display_order", "created_at", "category"),
     default_sort="display_order",
@@ -37,5 +51,52 @@ faqs = Resource(
 )
 
 TAG = {"name": "faqs", "description": "Frequently asked questions"}
-ORDER = 60
-router = crud_router(faqs, prefix="/faqs", tag="faqs")
+router = APIRouter(prefix="/faqs", tags=["faqs"])
+Sort = Annotated[str | None, Query(pattern=faqs.sort_pattern, description=SORT_HELP)]
+
+
+@router.get("", summary="List faqs", name="list_faq")
+async def list_faqs(
+    db: DbSession,
+    user: MaybeUser,
+    paging: Paging,
+    locale: RequestLocale,
+    filters: Annotated[FaqFilters, Depends()],
+    search: Search = None,
+    sort: Sort = None,
+) -> Page[FaqOut]:
+    return await list_page(db, faqs, user, paging, locale, filters, search, sort)
+
+
+@router.get("/{id}", summary="One faq", name="get_faq")
+async def get_faq(
+    row_id: RowId, db: DbSession, user: MaybeUser, locale: RequestLocale
+) -> Envelope[FaqOut]:
+    row = await get_visible(db, faqs, user, row_id)
+    return ok(await render_one(db, faqs, row, locale))
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, summary="Create a faq", name="create_faq")
+async def create_faq(
+    user: Annotated[User, Depends(creator(faqs))], body: FaqCreate, db: DbSession
+) -> Envelope[FaqOut]:
+    row = await create_row(db, faqs, user, body.model_dump(exclude_unset=True))
+    return ok(FaqOut.model_validate(row), "Faq created")
+
+
+@router.patch("/{id}", summary="Change a faq", name="update_faq")
+async def update_faq(
+    row: Annotated[Faq, Depends(changeable(faqs))],
+    body: FaqUpdate,
+    db: DbSession,
+    user: CurrentUser,
+) -> Envelope[FaqOut]:
+    await update_row(db, faqs, user, row, body.model_dump(exclude_unset=True))
+    return ok(FaqOut.model_validate(row), "Faq updated")
+
+
+@router.delete("/{id}", summary="Delete a faq", name="delete_faq")
+async def delete_faq(
+    row: Annotated[Faq, Depends(changeable(faqs))], db: DbSession, user: CurrentUser
+) -> Envelope[None]:
+    return ok(None, await delete_row(db, faqs, user, row))

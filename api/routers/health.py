@@ -13,17 +13,16 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
 from api.deps import AdaptersDep, SettingsDep, get_temporal
-from api.envelope import ok
+from api.envelope import Envelope, ok
 
 TAG = {"name": "health", "description": "Liveness and the services Medivoy needs"}
-ORDER = 90
 
 router = APIRouter(prefix="/health", tags=["health"])
 
 
 def _answer(healthy: bool, data: dict[str, Any], what: str) -> JSONResponse:
     if healthy:
-        return JSONResponse(ok(data, f"{what} is healthy"))
+        return JSONResponse(ok(data, f"{what} is healthy").model_dump(mode="json"))
     return JSONResponse(
         {
             "success": False,
@@ -35,7 +34,7 @@ def _answer(healthy: bool, data: dict[str, Any], what: str) -> JSONResponse:
 
 
 @router.get("", summary="Liveness: the API process answers")
-async def liveness() -> dict[str, Any]:
+async def liveness() -> Envelope[dict[str, str]]:
     return ok({"status": "ok"}, "Medivoy API is running")
 
 

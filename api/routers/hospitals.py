@@ -1,6 +1,6 @@
 """/hospitals: the public catalog of verified hospitals; admins and each hospital's own admin
 keep it current, with the doctors who work there and the treatments it offers at its prices.
-The worked example of a resource built on api.crud.
+The worked example of a resource built on the kit of api/resources.py.
 
 Reads are public (unlisted hospitals are 404 except to admins and their own admin). Changing a
 hospital, its doctors or its treatments takes an admin or that hospital's approved
@@ -12,24 +12,37 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import Path, status
+from fastapi import APIRouter, Depends, Path, Query, status
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.crud import (
-    Access,
+from api import policies
+from api.deps import (
+    AdminUser,
+    CurrentUser,
+    DbSession,
     MaybeUser,
+    Pagination,
+    Paging,
     RequestLocale,
+)
+from api.envelope import Envelope, Page, ok, page
+from api.resources import (
+    SORT_HELP,
+    Access,
     Resource,
     RowId,
-    crud_router,
+    Search,
+    changeable,
+    create_row,
+    creator,
     delete_or_deactivate,
     get_visible,
-    render,
+    list_page,
+    render_one,
+    update_row,
 )
-from api.deps import AdminUser, CurrentUser, DbSession, Pagination, Paging
-from api.envelope import Envelope, Page, ok, page
 from api.schemas.hospitals import (
     HospitalCreate,
     HospitalDoctorCreate,
@@ -42,6 +55,7 @@ from api.schemas.hospitals import (
     HospitalVerify,
 )
 from api.services import catalog
+from domain import access
 from domain.access import Role
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.models.catalog import Doctor, Hospital, HospitalDoctor, HospitalTreatment, Treatment
@@ -85,13 +99,7 @@ class HospitalAccess(Access[Hospital]):
         return HOSPITAL_ADMIN_FIELDS
 
     async def before_change(self, db: AsyncSession, user: User, row: Any) -> None:
-        if user.user_type == Role.ADMIN:
-            return
-        if (
-            user.user_type == Role.HOSPITAL_ADMIN
-            and user.is_approved
-            and row.admin_user_id == user.id
-        ):
+        if manages(user, row):
             return
         raise Forbidden(
             "Only this hospital's administrator may change it", code="NOT_HOSPITAL_ADMIN"
@@ -102,10 +110,7 @@ hospitals = Resource(
     model=Hospital,
     name="hospital",
     out=HospitalOut,
-    create=HospitalCreate,
-    update=HospitalUpdate,
     access=HospitalAccess(),
-    filters=HospitalFilters,
     filter_rules={
         "country": lambda v: func.lower(Hospital.country) == v.lower(),
         "city": lambda v: func.lower(Hospital.city) == v.lower(),
@@ -116,12 +121,53 @@ hospitals = Resource(
 )
 
 TAG = {"name": "hospitals", "description": "Partner hospitals, their doctors and treatments"}
-ORDER = 10
 
-# Delete is below: only an admin removes a hospital (its own admin edits it).
-router = crud_router(
-    hospitals, prefix="/hospitals", tag="hospitals", ops=("list", "get", "create", "update")
+router = APIRouter(prefix="/hospitals", tags=["hospitals"])
+Sort = Annotated[str | None, Query(pattern=hospitals.sort_pattern, description=SORT_HELP)]
+
+
+@router.get("", summary="List hospitals", name="list_hospital")
+async def list_hospitals(
+    db: DbSession,
+    user: MaybeUser,
+    paging: Paging,
+    locale: RequestLocale,
+    filters: Annotated[HospitalFilters, Depends()],
+    search: Search = None,
+    sort: Sort = None,
+) -> Page[HospitalOut]:
+    return await list_page(db, hospitals, user, paging, locale, filters, search, sort)
+
+
+@router.get("/{id}", summary="One hospital", name="get_hospital")
+async def get_hospital(
+    row_id: RowId, db: DbSession, user: MaybeUser, locale: RequestLocale
+) -> Envelope[HospitalOut]:
+    row = await get_visible(db, hospitals, user, row_id)
+    return ok(await render_one(db, hospitals, row, locale))
+
+
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, summary="Create a hospital", name="create_hospital"
 )
+async def create_hospital(
+    user: Annotated[User, Depends(creator(hospitals))], body: HospitalCreate, db: DbSession
+) -> Envelope[HospitalOut]:
+    row = await create_row(db, hospitals, user, body.model_dump(exclude_unset=True))
+    return ok(HospitalOut.model_validate(row), "Hospital created")
+
+
+@router.patch("/{id}", summary="Change a hospital", name="update_hospital")
+async def update_hospital(
+    row: Annotated[Hospital, Depends(changeable(hospitals))],
+    body: HospitalUpdate,
+    db: DbSession,
+    user: CurrentUser,
+) -> Envelope[HospitalOut]:
+    await update_row(db, hospitals, user, row, body.model_dump(exclude_unset=True))
+    return ok(HospitalOut.model_validate(row), "Hospital updated")
+
+
 DoctorId = Annotated[uuid.UUID, Path(alias="doctorId", description="The doctor's id")]
 
 
@@ -131,28 +177,20 @@ DoctorId = Annotated[uuid.UUID, Path(alias="doctorId", description="The doctor's
     summary="Delete a hospital (admin); one still referenced is deactivated",
     name="delete_hospital",
 )
-async def delete_hospital(row_id: RowId, db: DbSession, admin: AdminUser) -> dict[str, Any]:
+async def delete_hospital(row_id: RowId, db: DbSession, admin: AdminUser) -> Envelope[None]:
     hospital = await get_visible(db, hospitals, admin, row_id)
     return ok(None, await delete_or_deactivate(db, hospitals, hospital))
 
 
 def manages(user: User | None, hospital: Hospital) -> bool:
     """An admin, or this hospital's own approved administrator."""
-    if user is None:
-        return False
-    if user.user_type == Role.ADMIN:
-        return True
-    return (
-        user.user_type == Role.HOSPITAL_ADMIN
-        and user.is_approved
-        and hospital.admin_user_id == user.id
+    return user is not None and access.manages_hospital(
+        policies.person_of(user), hospital.admin_user_id
     )
 
 
-async def managed_hospital(db: AsyncSession, user: User, hospital_id: uuid.UUID) -> Hospital:
-    hospital = await get_visible(db, hospitals, user, hospital_id)
-    await hospitals.access.before_change(db, user, hospital)
-    return hospital
+# The hospital of the path, if the caller manages it (404 unseen, 403 not theirs): before the body.
+ManagedHospital = Annotated[Hospital, Depends(changeable(hospitals))]
 
 
 @router.patch(
@@ -166,12 +204,12 @@ async def verify_hospital(
     admin: AdminUser,
     locale: RequestLocale,
     body: HospitalVerify | None = None,
-) -> dict[str, Any]:
+) -> Envelope[HospitalOut]:
     hospital = await get_visible(db, hospitals, admin, row_id)
     hospital.is_verified = (body or HospitalVerify()).is_verified
     await db.flush()
     message = "Hospital verified" if hospital.is_verified else "Hospital no longer verified"
-    return ok((await render(db, hospitals, [hospital], locale))[0], message)
+    return ok(await render_one(db, hospitals, hospital, locale), message)
 
 
 @router.get(
@@ -181,7 +219,7 @@ async def verify_hospital(
 )
 async def list_hospital_doctors(
     row_id: RowId, db: DbSession, user: MaybeUser, paging: Paging, locale: RequestLocale
-) -> dict[str, Any]:
+) -> Page[Any]:
     hospital = await get_visible(db, hospitals, user, row_id)
     items, total = await catalog.hospital_doctors(
         db, hospital.id, listed_only=not manages(user, hospital), paging=paging, locale=locale
@@ -196,9 +234,8 @@ async def list_hospital_doctors(
     summary="Affiliate a doctor with a hospital (admin, the hospital's admin)",
 )
 async def add_hospital_doctor(
-    row_id: RowId, body: HospitalDoctorCreate, db: DbSession, user: CurrentUser
-) -> dict[str, Any]:
-    hospital = await managed_hospital(db, user, row_id)
+    hospital: ManagedHospital, body: HospitalDoctorCreate, db: DbSession
+) -> Envelope[Any]:
     if await db.get(Doctor, body.doctor_id) is None:
         raise NotFound("Doctor not found", code="DOCTOR_NOT_FOUND")
     if body.start_date and body.end_date and body.end_date < body.start_date:
@@ -233,9 +270,8 @@ async def add_hospital_doctor(
     summary="End a doctor's affiliation with a hospital (admin, the hospital's admin)",
 )
 async def remove_hospital_doctor(
-    row_id: RowId, doctor_id: DoctorId, db: DbSession, user: CurrentUser
-) -> dict[str, Any]:
-    hospital = await managed_hospital(db, user, row_id)
+    hospital: ManagedHospital, doctor_id: DoctorId, db: DbSession
+) -> Envelope[None]:
     link = await db.scalar(
         select(HospitalDoctor).where(
             HospitalDoctor.hospital_id == hospital.id, HospitalDoctor.doctor_id == doctor_id
@@ -257,7 +293,7 @@ async def remove_hospital_doctor(
 )
 async def list_hospital_treatments(
     row_id: RowId, db: DbSession, user: MaybeUser, paging: Paging, locale: RequestLocale
-) -> dict[str, Any]:
+) -> Page[Any]:
     hospital = await get_visible(db, hospitals, user, row_id)
     items, total = await catalog.hospital_treatments(
         db, hospital.id, listed_only=not manages(user, hospital), paging=paging, locale=locale
@@ -272,9 +308,8 @@ async def list_hospital_treatments(
     summary="Offer a treatment at a hospital, at its price (admin, the hospital's admin)",
 )
 async def add_hospital_treatment(
-    row_id: RowId, body: HospitalTreatmentCreate, db: DbSession, user: CurrentUser
-) -> dict[str, Any]:
-    hospital = await managed_hospital(db, user, row_id)
+    hospital: ManagedHospital, body: HospitalTreatmentCreate, db: DbSession
+) -> Envelope[Any]:
     treatment = await db.scalar(
         select(Treatment).where(Treatment.id == body.treatment_id, catalog.listed_treatment())
     )

@@ -4,11 +4,28 @@ Inactive providers are hidden from everyone but admins."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import APIRouter, Depends, Query, status
 from sqlalchemy import Select, func
 
-from api.crud import Access, Resource, crud_router
+from api.deps import CurrentUser, DbSession, Paging, RequestLocale
+from api.envelope import Envelope, Page, ok
+from api.resources import (
+    SORT_HELP,
+    Access,
+    Resource,
+    RowId,
+    Search,
+    changeable,
+    create_row,
+    creator,
+    delete_row,
+    get_visible,
+    list_page,
+    render_one,
+    update_row,
+)
 from api.schemas.insurance import InsuranceCreate, InsuranceFilters, InsuranceOut, InsuranceUpdate
 from domain.access import Role
 from domain.models.catalog import Insurance
@@ -26,16 +43,63 @@ insurance = Resource(
     model=Insurance,
     name="insurance",
     out=InsuranceOut,
-    create=InsuranceCreate,
-    update=InsuranceUpdate,
     access=InsuranceAccess(),
-    filters=InsuranceFilters,
     filter_rules={"country": lambda v: func.lower(Insurance.country) == v.lower()},
     search=(Insurance.provider_name, Insurance.country),
     sortable=("created_at", "provider_name", "country"),
 )
 
 TAG = {"name": "insurance", "description": "Insurance providers"}
-ORDER = 15
 
-router = crud_router(insurance, prefix="/insurance", tag="insurance")
+router = APIRouter(prefix="/insurance", tags=["insurance"])
+Sort = Annotated[str | None, Query(pattern=insurance.sort_pattern, description=SORT_HELP)]
+
+
+@router.get("", summary="List insurance", name="list_insurance")
+async def list_insurance_providers(
+    db: DbSession,
+    user: CurrentUser,
+    paging: Paging,
+    locale: RequestLocale,
+    filters: Annotated[InsuranceFilters, Depends()],
+    search: Search = None,
+    sort: Sort = None,
+) -> Page[InsuranceOut]:
+    return await list_page(db, insurance, user, paging, locale, filters, search, sort)
+
+
+@router.get("/{id}", summary="One insurance", name="get_insurance")
+async def get_insurance(
+    row_id: RowId, db: DbSession, user: CurrentUser, locale: RequestLocale
+) -> Envelope[InsuranceOut]:
+    return ok(
+        await render_one(db, insurance, await get_visible(db, insurance, user, row_id), locale)
+    )
+
+
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, summary="Create a insurance", name="create_insurance"
+)
+async def create_insurance(
+    user: Annotated[User, Depends(creator(insurance))], body: InsuranceCreate, db: DbSession
+) -> Envelope[InsuranceOut]:
+    row = await create_row(db, insurance, user, body.model_dump(exclude_unset=True))
+    return ok(InsuranceOut.model_validate(row), "Insurance created")
+
+
+@router.patch("/{id}", summary="Change a insurance", name="update_insurance")
+async def update_insurance(
+    row: Annotated[Insurance, Depends(changeable(insurance))],
+    body: InsuranceUpdate,
+    db: DbSession,
+    user: CurrentUser,
+) -> Envelope[InsuranceOut]:
+    await update_row(db, insurance, user, row, body.model_dump(exclude_unset=True))
+    return ok(InsuranceOut.model_validate(row), "Insurance updated")
+
+
+@router.delete("/{id}", summary="Delete a insurance", name="delete_insurance")
+async def delete_insurance(
+    row: Annotated[Insurance, Depends(changeable(insurance))], db: DbSession, user: CurrentUser
+) -> Envelope[None]:
+    return ok(None, await delete_row(db, insurance, user, row))

@@ -33,7 +33,6 @@ from workflows.invoice import DeliveryPending, deliver_invoice
 from workflows.messages import InvoiceDelivered, InvoiceDelivery
 
 TAG = {"name": "Invoices", "description": "Invoices and their PDFs"}
-ORDER = 62
 router = APIRouter(prefix="/invoices", tags=["Invoices"], responses=ERROR_RESPONSES)
 InvoiceId = Annotated[uuid.UUID, Path(alias="id", description="The invoice's id")]
 # Idempotency keys are per caller: the same key from two people is two sendings.
@@ -89,7 +88,7 @@ async def list_invoices(
     user: CurrentUser,
     paging: Paging,
     filters: Annotated[InvoiceFilters, Depends()],
-) -> dict[str, Any]:
+) -> Page[dict[str, Any]]:
     stmt = await service.visible_to(db, user, select(Invoice), Invoice.patient_id)
     for name in ("status", "patient_id", "booking_id"):
         value = getattr(filters, name)
@@ -105,7 +104,9 @@ async def list_invoices(
 
 
 @router.get("/{id}", response_model=Envelope[InvoiceOut], summary="One invoice")
-async def get_invoice(invoice_id: InvoiceId, db: DbSession, user: CurrentUser) -> dict[str, Any]:
+async def get_invoice(
+    invoice_id: InvoiceId, db: DbSession, user: CurrentUser
+) -> Envelope[dict[str, Any]]:
     return ok(_out(await service.invoice_for(db, user, invoice_id)))
 
 
@@ -117,7 +118,7 @@ async def get_invoice(invoice_id: InvoiceId, db: DbSession, user: CurrentUser) -
 )
 async def create_invoice(
     body: InvoiceCreate, db: DbSession, user: AdminUser, settings: SettingsDep
-) -> dict[str, Any]:
+) -> Envelope[dict[str, Any]]:
     invoice = await invoice_order(
         db,
         settings,
@@ -179,7 +180,7 @@ async def send_invoice(
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
     ] = None,
-) -> dict[str, Any]:
+) -> Envelope[dict[str, Any]]:
     """E-mails the invoice, its PDF attached, to the invoice's patient, in the patient's
     language. Whoever may see the invoice may send it (staff, or the patient themselves); it
     always goes to the patient's own address, never to the caller's. A paid invoice is mailed

@@ -7,22 +7,36 @@ import secrets
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import File, UploadFile
+from fastapi import APIRouter, Depends, File, Query, UploadFile, status
 from fastapi.responses import StreamingResponse
-from sqlalchemy import Select, false, or_, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.providers.storage import new_key
-from api.crud import Access, Resource, RowId, crud_router, get_visible
-from api.deps import CurrentUser, DbSession, SettingsDep, StorageDep
-from api.envelope import Envelope, ok
+from api import policies
+from api.deps import CurrentUser, DbSession, Paging, RequestLocale, SettingsDep, StorageDep
+from api.envelope import Envelope, Page, ok
+from api.resources import (
+    SORT_HELP,
+    Access,
+    Resource,
+    RowId,
+    Search,
+    changeable,
+    create_row,
+    creator,
+    get_visible,
+    list_page,
+    render_one,
+    update_row,
+)
 from api.schemas.lab_tests import LabTestCreate, LabTestFilters, LabTestOut, LabTestUpdate
 from api.services import care
 from domain.access import Role
 from domain.errors import Conflict, Forbidden, NotFound
 from domain.files import MEDICAL, content_disposition, download_name
 from domain.models.care import LabTest
-from domain.models.catalog import Doctor, Hospital, Laboratory
+from domain.models.catalog import Doctor, Laboratory
 from domain.models.users import Patient, User
 from domain.vocabulary import LabTestStatus
 
@@ -46,14 +60,6 @@ def new_test_number() -> str:
     return f"MV-LT-{datetime.now(UTC).year}-{secrets.token_hex(4).upper()}"
 
 
-def administered_lab_ids(user: User) -> Select[Any]:
-    return (
-        select(Laboratory.id)
-        .join(Hospital, Hospital.id == Laboratory.hospital_id)
-        .where(Hospital.admin_user_id == user.id)
-    )
-
-
 class LabTestAccess(Access[LabTest]):
     """Patients read their own; doctors those they ordered and those of their patients;
     coordinators those of the patients whose bookings they coordinate; a hospital admin those
@@ -62,25 +68,14 @@ class LabTestAccess(Access[LabTest]):
     create_roles = frozenset({Role.DOCTOR, Role.COORDINATOR, Role.ADMIN})
 
     def visible(self, user: User | None, stmt: Select[Any]) -> Select[Any]:
-        if user is None:
-            return stmt.where(false())
-        role = user.user_type
-        if role == Role.ADMIN:
-            return stmt
-        if role == Role.PATIENT:
-            return stmt.where(LabTest.patient_id.in_(care.own_patient_ids(user)))
-        if role == Role.DOCTOR and user.is_approved:
-            return stmt.where(
-                or_(
-                    LabTest.doctor_id == care.caller_doctor_id(user),
-                    LabTest.patient_id.in_(care.doctor_patient_ids(user)),
-                )
+        # The care team and the doctor who ordered it; the lab's hospital admin too.
+        labs = select(Laboratory.id).where(policies.hospital_scope(user, Laboratory.hospital_id))
+        return stmt.where(
+            or_(
+                policies.care_scope(user, LabTest.patient_id, LabTest.doctor_id),
+                LabTest.lab_id.in_(labs),
             )
-        if role == Role.COORDINATOR:
-            return stmt.where(LabTest.patient_id.in_(care.coordinated_patient_ids(user)))
-        if role == Role.HOSPITAL_ADMIN and user.is_approved:
-            return stmt.where(LabTest.lab_id.in_(administered_lab_ids(user)))
-        return stmt.where(false())
+        )
 
     def writable_fields(self, user: User) -> set[str] | None:
         role = user.user_type
@@ -124,20 +119,68 @@ lab_tests = Resource(
     model=LabTest,
     name="lab_test",
     out=LabTestOut,
-    create=LabTestCreate,
-    update=LabTestUpdate,
     access=LabTestAccess(),
-    filters=LabTestFilters,
     search=(LabTest.test_number, LabTest.test_name, LabTest.test_type),
     sortable=("created_at", "scheduled_date", "status", "test_number"),
 )
 
 TAG = {"name": "lab-tests", "description": "Lab tests and their results"}
-ORDER = 42
 
-router = crud_router(
-    lab_tests, prefix="/lab-tests", tag="lab-tests", ops=("list", "get", "create", "update")
+router = APIRouter(prefix="/lab-tests", tags=["lab-tests"])
+Sort = Annotated[str | None, Query(pattern=lab_tests.sort_pattern, description=SORT_HELP)]
+
+
+@router.get("", summary="List lab-tests", name="list_lab_test")
+async def list_lab_tests(
+    db: DbSession,
+    user: CurrentUser,
+    paging: Paging,
+    locale: RequestLocale,
+    filters: Annotated[LabTestFilters, Depends()],
+    search: Search = None,
+    sort: Sort = None,
+) -> Page[LabTestOut]:
+    return await list_page(db, lab_tests, user, paging, locale, filters, search, sort)
+
+
+@router.get("/{id}", summary="One lab_test", name="get_lab_test")
+async def get_lab_test(
+    row_id: RowId, db: DbSession, user: CurrentUser, locale: RequestLocale
+) -> Envelope[LabTestOut]:
+    row = await get_visible(db, lab_tests, user, row_id)
+    return ok(await render_one(db, lab_tests, row, locale))
+
+
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, summary="Create a lab_test", name="create_lab_test"
 )
+async def create_lab_test(
+    user: Annotated[User, Depends(creator(lab_tests))], body: LabTestCreate, db: DbSession
+) -> Envelope[LabTestOut]:
+    row = await create_row(db, lab_tests, user, body.model_dump(exclude_unset=True))
+    return ok(LabTestOut.model_validate(row), "Lab test created")
+
+
+@router.patch("/{id}", summary="Change a lab_test", name="update_lab_test")
+async def update_lab_test(
+    row: Annotated[LabTest, Depends(changeable(lab_tests))],
+    body: LabTestUpdate,
+    db: DbSession,
+    user: CurrentUser,
+) -> Envelope[LabTestOut]:
+    await update_row(db, lab_tests, user, row, body.model_dump(exclude_unset=True))
+    return ok(LabTestOut.model_validate(row), "Lab test updated")
+
+
+async def test_for_result(
+    row: Annotated[LabTest, Depends(changeable(lab_tests))], user: CurrentUser
+) -> LabTest:
+    """The lab test of the path, if the caller may record its result: before the file."""
+    if not user.is_approved:
+        raise Forbidden(
+            "An administrator has not approved this account yet", code="ACCOUNT_NOT_APPROVED"
+        )
+    return row
 
 
 @router.delete(
@@ -148,7 +191,7 @@ router = crud_router(
 )
 async def delete_lab_test(
     row_id: RowId, db: DbSession, user: CurrentUser, storage: StorageDep
-) -> dict[str, Any]:
+) -> Envelope[None]:
     row = await get_visible(db, lab_tests, user, row_id)
     if user.user_type != Role.ADMIN:
         if user.user_type != Role.DOCTOR:
@@ -171,19 +214,13 @@ async def delete_lab_test(
     name="upload_lab_test_result",
 )
 async def upload_result(
-    row_id: RowId,
+    row: Annotated[LabTest, Depends(test_for_result)],
     db: DbSession,
     user: CurrentUser,
     settings: SettingsDep,
     storage: StorageDep,
     file: Annotated[UploadFile, File(description="PDF, PNG, JPEG, GIF, WEBP or DICOM")],
-) -> dict[str, Any]:
-    row = await get_visible(db, lab_tests, user, row_id)
-    await lab_tests.access.before_change(db, user, row)
-    if not user.is_approved:
-        raise Forbidden(
-            "An administrator has not approved this account yet", code="ACCOUNT_NOT_APPROVED"
-        )
+) -> Envelope[LabTestOut]:
     if row.status == LabTestStatus.CANCELLED:
         raise Conflict("This test was cancelled", code="LAB_TEST_CANCELLED")
     data, kind, file_name = await care.accept_upload(

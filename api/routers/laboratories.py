@@ -7,15 +7,30 @@ do not administer."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import APIRouter, Depends, Query, status
 from sqlalchemy import Select, func, or_, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.crud import Access, Resource, RowId, check_writable, crud_router, get_visible
-from api.deps import CurrentUser, DbSession
-from api.envelope import Envelope, ok
+from api import policies
+from api.deps import CurrentUser, DbSession, Paging, RequestLocale
+from api.envelope import Envelope, Page, ok
+from api.resources import (
+    SORT_HELP,
+    Access,
+    Resource,
+    RowId,
+    Search,
+    changeable,
+    create_row,
+    creator,
+    delete_row,
+    get_visible,
+    list_page,
+    render_one,
+    update_row,
+)
 from api.schemas.laboratories import (
     LaboratoryCreate,
     LaboratoryFilters,
@@ -23,7 +38,7 @@ from api.schemas.laboratories import (
     LaboratoryUpdate,
 )
 from domain.access import Role
-from domain.errors import Conflict, Forbidden
+from domain.errors import Forbidden
 from domain.models.catalog import Hospital, Laboratory
 from domain.models.users import User
 
@@ -53,7 +68,9 @@ class LaboratoryAccess(Access[Laboratory]):
         if user.user_type == Role.ADMIN:
             return
         mine = await db.scalar(
-            select(Hospital.id).where(Hospital.id == hospital_id, Hospital.admin_user_id == user.id)
+            select(Hospital.id).where(
+                Hospital.id == hospital_id, policies.hospital_scope(user, Hospital.id)
+            )
         )
         if hospital_id is None or mine is None:
             raise Forbidden(
@@ -62,11 +79,12 @@ class LaboratoryAccess(Access[Laboratory]):
                 details={"field": "hospital_id"},
             )
 
-    async def before_create(self, db: AsyncSession, user: User, data: dict[str, Any]) -> None:
-        if user.user_type == Role.ADMIN:
-            return
-        if not _hospital_admin(user):
+    def check_may_create(self, user: User) -> None:
+        if user.user_type != Role.ADMIN and not _hospital_admin(user):
             raise Forbidden("Your role may not create this", code="ROLE_NOT_ALLOWED")
+
+    async def before_create(self, db: AsyncSession, user: User, data: dict[str, Any]) -> None:
+        self.check_may_create(user)
         await self.check_hospital(db, user, data.get("hospital_id"))
 
     async def before_change(self, db: AsyncSession, user: User, row: Any) -> None:
@@ -76,15 +94,19 @@ class LaboratoryAccess(Access[Laboratory]):
             raise Forbidden("Your role may not change this", code="ROLE_NOT_ALLOWED")
         await self.check_hospital(db, user, row.hospital_id)
 
+    async def before_update(
+        self, db: AsyncSession, user: User, row: Any, data: dict[str, Any]
+    ) -> None:
+        """A lab moves only to a hospital the caller administers too."""
+        if "hospital_id" in data:
+            await self.check_hospital(db, user, data["hospital_id"])
+
 
 laboratories = Resource(
     model=Laboratory,
     name="laboratory",
     out=LaboratoryOut,
-    create=LaboratoryCreate,
-    update=LaboratoryUpdate,
     access=LaboratoryAccess(),
-    filters=LaboratoryFilters,
     filter_rules={
         "country": lambda v: func.lower(Laboratory.country) == v.lower(),
         "city": lambda v: func.lower(Laboratory.city) == v.lower(),
@@ -93,43 +115,61 @@ laboratories = Resource(
     search=(Laboratory.name, Laboratory.city, Laboratory.services_offered),
     sortable=("created_at", "name", "country", "city"),
 )
-access: LaboratoryAccess = laboratories.access  # type: ignore[assignment]
 
 TAG = {"name": "laboratories", "description": "Laboratories"}
-ORDER = 14
 
-# Update is below: it also checks the hospital a lab is moved to.
-router = crud_router(
-    laboratories,
-    prefix="/laboratories",
-    tag="laboratories",
-    ops=("list", "get", "create", "delete"),
+router = APIRouter(prefix="/laboratories", tags=["laboratories"])
+Sort = Annotated[str | None, Query(pattern=laboratories.sort_pattern, description=SORT_HELP)]
+
+
+@router.get("", summary="List laboratories", name="list_laboratory")
+async def list_laboratories(
+    db: DbSession,
+    user: CurrentUser,
+    paging: Paging,
+    locale: RequestLocale,
+    filters: Annotated[LaboratoryFilters, Depends()],
+    search: Search = None,
+    sort: Sort = None,
+) -> Page[LaboratoryOut]:
+    return await list_page(db, laboratories, user, paging, locale, filters, search, sort)
+
+
+@router.get("/{id}", summary="One laboratory", name="get_laboratory")
+async def get_laboratory(
+    row_id: RowId, db: DbSession, user: CurrentUser, locale: RequestLocale
+) -> Envelope[LaboratoryOut]:
+    row = await get_visible(db, laboratories, user, row_id)
+    return ok(await render_one(db, laboratories, row, locale))
+
+
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, summary="Create a laboratory", name="create_laboratory"
 )
+async def create_laboratory(
+    user: Annotated[User, Depends(creator(laboratories))], body: LaboratoryCreate, db: DbSession
+) -> Envelope[LaboratoryOut]:
+    row = await create_row(db, laboratories, user, body.model_dump(exclude_unset=True))
+    return ok(LaboratoryOut.model_validate(row), "Laboratory created")
 
 
 @router.patch(
     "/{id}",
-    response_model=Envelope[LaboratoryOut],
     summary="Change a laboratory (admin, its hospital's admin)",
     name="update_laboratory",
 )
 async def update_laboratory(
-    row_id: RowId, body: LaboratoryUpdate, db: DbSession, user: CurrentUser
-) -> dict[str, Any]:
-    lab = await get_visible(db, laboratories, user, row_id)
-    await access.before_change(db, user, lab)
-    data = body.model_dump(exclude_unset=True)
-    check_writable(laboratories, user, data)
-    if "hospital_id" in data:
-        await access.check_hospital(db, user, data["hospital_id"])
-    for key, value in data.items():
-        setattr(lab, key, value)
-    try:
-        async with db.begin_nested():
-            await db.flush()
-    except IntegrityError as exc:
-        raise Conflict(
-            "This laboratory refers to a hospital that does not exist",
-            code="LABORATORY_CONFLICT",
-        ) from exc
-    return ok(LaboratoryOut.model_validate(lab).model_dump(mode="python"), "Laboratory updated")
+    row: Annotated[Laboratory, Depends(changeable(laboratories))],
+    body: LaboratoryUpdate,
+    db: DbSession,
+    user: CurrentUser,
+) -> Envelope[LaboratoryOut]:
+    await update_row(db, laboratories, user, row, body.model_dump(exclude_unset=True))
+    return ok(LaboratoryOut.model_validate(row), "Laboratory updated")
+
+
+@router.delete("/{id}", summary="Delete a laboratory", name="delete_laboratory")
+async def delete_laboratory(
+    row: Annotated[Laboratory, Depends(changeable(laboratories))], db: DbSession, user: CurrentUser
+) -> Envelope[None]:
+    return ok(None, await delete_row(db, laboratories, user, row))

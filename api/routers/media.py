@@ -3,15 +3,26 @@ medical record or a lab test are read and removed through that record."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Select, false
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.crud import Access, Resource, RowId, crud_router, get_visible
-from api.deps import CurrentUser, DbSession, StorageDep
-from api.envelope import Envelope, ok
+from api.deps import CurrentUser, DbSession, Paging, RequestLocale, StorageDep
+from api.envelope import Envelope, Page, ok
+from api.resources import (
+    SORT_HELP,
+    Access,
+    Resource,
+    RowId,
+    Search,
+    changeable,
+    get_visible,
+    list_page,
+    render_one,
+)
 from api.schemas.media import MediaFilters, MediaOut
 from api.services import care
 from domain.access import Role
@@ -44,15 +55,35 @@ media = Resource(
     name="media",
     out=MediaOut,
     access=MediaAccess(),
-    filters=MediaFilters,
     search=(Media.file_name,),
     sortable=("created_at", "file_name", "file_size"),
 )
 
 TAG = {"name": "media", "description": "Uploaded files"}
-ORDER = 45
 
-router = crud_router(media, prefix="/media", tag="media", ops=("list", "get"))
+router = APIRouter(prefix="/media", tags=["media"])
+Sort = Annotated[str | None, Query(pattern=media.sort_pattern, description=SORT_HELP)]
+
+
+@router.get("", summary="List media", name="list_media")
+async def list_media_files(
+    db: DbSession,
+    user: CurrentUser,
+    paging: Paging,
+    locale: RequestLocale,
+    filters: Annotated[MediaFilters, Depends()],
+    search: Search = None,
+    sort: Sort = None,
+) -> Page[MediaOut]:
+    return await list_page(db, media, user, paging, locale, filters, search, sort)
+
+
+@router.get("/{id}", summary="One media", name="get_media")
+async def get_media(
+    row_id: RowId, db: DbSession, user: CurrentUser, locale: RequestLocale
+) -> Envelope[MediaOut]:
+    row = await get_visible(db, media, user, row_id)
+    return ok(await render_one(db, media, row, locale))
 
 
 @router.delete(
@@ -62,10 +93,8 @@ router = crud_router(media, prefix="/media", tag="media", ops=("list", "get"))
     name="delete_media",
 )
 async def delete_media(
-    row_id: RowId, db: DbSession, user: CurrentUser, storage: StorageDep
-) -> dict[str, Any]:
-    row = await get_visible(db, media, user, row_id)
-    await media.access.before_change(db, user, row)
+    row: Annotated[Media, Depends(changeable(media))], db: DbSession, storage: StorageDep
+) -> Envelope[None]:
     if row.entity_type in ATTACHED_TO_RECORDS:
         raise Conflict(
             f"This file belongs to a {row.entity_type.replace('_', ' ')}; delete it there",

@@ -7,16 +7,29 @@ import uuid
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import Depends, File, Form, Request, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
-from sqlalchemy import Select, and_, false, or_, select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.providers.storage import Storage, new_key
-from api.crud import Access, Resource, RowId, crud_router, get_visible
-from api.deps import CurrentUser, DbSession, SettingsDep, StorageDep
-from api.envelope import Envelope, ok
+from api import policies
+from api.deps import CurrentUser, DbSession, Paging, RequestLocale, SettingsDep, StorageDep
+from api.envelope import Envelope, Page, ok
+from api.resources import (
+    SORT_HELP,
+    Access,
+    Resource,
+    RowId,
+    Search,
+    changeable,
+    creator,
+    get_visible,
+    list_page,
+    render_one,
+    update_row,
+)
 from api.schemas.medical_records import (
     MedicalRecordFilters,
     MedicalRecordOut,
@@ -50,26 +63,14 @@ class MedicalRecordAccess(Access[MedicalRecord]):
     create_roles = frozenset({Role.PATIENT, Role.DOCTOR, Role.COORDINATOR, Role.ADMIN})
 
     def visible(self, user: User | None, stmt: Select[Any]) -> Select[Any]:
-        if user is None:
-            return stmt.where(false())
-        role = user.user_type
-        if role == Role.ADMIN:
-            return stmt
-        if role == Role.PATIENT:
-            return stmt.where(MedicalRecord.patient_id.in_(care.own_patient_ids(user)))
-        if role == Role.DOCTOR and user.is_approved:
-            return stmt.where(
-                or_(
-                    and_(
-                        MedicalRecord.patient_id.in_(care.doctor_patient_ids(user)),
-                        MedicalRecord.is_shared_with_doctors.is_(True),
-                    ),
-                    MedicalRecord.uploaded_by_user_id == user.id,
-                )
+        return stmt.where(
+            policies.care_scope(
+                user,
+                MedicalRecord.patient_id,
+                uploader_col=MedicalRecord.uploaded_by_user_id,
+                shared_with_doctors=MedicalRecord.is_shared_with_doctors.is_(True),
             )
-        if role == Role.COORDINATOR:
-            return stmt.where(MedicalRecord.patient_id.in_(care.coordinated_patient_ids(user)))
-        return stmt.where(false())
+        )
 
     def writable_fields(self, user: User) -> set[str] | None:
         if user.user_type == Role.ADMIN:
@@ -112,9 +113,7 @@ medical_records = Resource(
     model=MedicalRecord,
     name="medical_record",
     out=MedicalRecordOut,
-    update=MedicalRecordUpdate,
     access=MedicalRecordAccess(),
-    filters=MedicalRecordFilters,
     filter_rules={
         "date_from": lambda v: MedicalRecord.record_date >= v,
         "date_to": lambda v: MedicalRecord.record_date <= v,
@@ -237,11 +236,41 @@ async def upload_record(
 
 
 TAG = {"name": "medical-records", "description": "Patients' medical documents"}
-ORDER = 40
 
-router = crud_router(
-    medical_records, prefix="/medical-records", tag="medical-records", ops=("list", "get", "update")
-)
+router = APIRouter(prefix="/medical-records", tags=["medical-records"])
+Sort = Annotated[str | None, Query(pattern=medical_records.sort_pattern, description=SORT_HELP)]
+
+
+@router.get("", summary="List medical-records", name="list_medical_record")
+async def list_medical_records(
+    db: DbSession,
+    user: CurrentUser,
+    paging: Paging,
+    locale: RequestLocale,
+    filters: Annotated[MedicalRecordFilters, Depends()],
+    search: Search = None,
+    sort: Sort = None,
+) -> Page[MedicalRecordOut]:
+    return await list_page(db, medical_records, user, paging, locale, filters, search, sort)
+
+
+@router.get("/{id}", summary="One medical_record", name="get_medical_record")
+async def get_medical_record(
+    row_id: RowId, db: DbSession, user: CurrentUser, locale: RequestLocale
+) -> Envelope[MedicalRecordOut]:
+    row = await get_visible(db, medical_records, user, row_id)
+    return ok(await render_one(db, medical_records, row, locale))
+
+
+@router.patch("/{id}", summary="Change a medical_record", name="update_medical_record")
+async def update_medical_record(
+    row: Annotated[MedicalRecord, Depends(changeable(medical_records))],
+    body: MedicalRecordUpdate,
+    db: DbSession,
+    user: CurrentUser,
+) -> Envelope[MedicalRecordOut]:
+    await update_row(db, medical_records, user, row, body.model_dump(exclude_unset=True))
+    return ok(MedicalRecordOut.model_validate(row), "Medical record updated")
 
 
 @router.post(
@@ -252,14 +281,14 @@ router = crud_router(
     name="create_medical_record",
 )
 async def create_medical_record(
+    user: Annotated[User, Depends(creator(medical_records))],
     request: Request,
     db: DbSession,
-    user: CurrentUser,
     settings: SettingsDep,
     storage: StorageDep,
     form: RecordForm,
     file: UploadedFile,
-) -> dict[str, Any]:
+) -> Envelope[MedicalRecordOut]:
     record = await upload_record(request, db, storage, settings.max_upload_bytes, user, form, file)
     return ok(MedicalRecordOut.model_validate(record), "Medical record uploaded")
 
@@ -272,7 +301,7 @@ async def create_medical_record(
 )
 async def delete_medical_record(
     row_id: RowId, db: DbSession, user: CurrentUser, storage: StorageDep
-) -> dict[str, Any]:
+) -> Envelope[None]:
     record = await get_visible(db, medical_records, user, row_id)
     own = user.user_type == Role.PATIENT
     if not may_delete(user, record, own):

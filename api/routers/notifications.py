@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, status
 
@@ -23,7 +23,6 @@ from domain.models.users import User
 from workflows.messages import NotificationRequest, notification_workflow_id
 
 TAG = {"name": "notifications", "description": "Your notifications; admins send new ones"}
-ORDER = 80
 
 router = APIRouter(prefix="/notifications", tags=["notifications"])
 
@@ -35,7 +34,7 @@ async def list_notifications(
     paging: Paging,
     unread: Annotated[bool | None, Query(description="true: only unread; false: only read")] = None,
     channel: Channel | None = None,
-) -> dict[str, Any]:
+) -> Page[NotificationOut]:
     rows, total = await service.list_for_user(
         db, user.id, unread=unread, channel=channel, offset=paging.offset, limit=paging.limit
     )
@@ -62,7 +61,7 @@ async def create_notification(
             description="Repeat a request with the same key and it is delivered once",
         ),
     ] = None,
-) -> dict[str, Any]:
+) -> Envelope[NotificationQueued]:
     recipient = await db.get(User, body.user_id)
     if recipient is None:
         raise NotFound("No user with this id", code="USER_NOT_FOUND", details={"field": "user_id"})
@@ -101,14 +100,16 @@ async def create_notification(
 
 
 @router.patch("/read-all", response_model=Envelope[ReadAllResult])
-async def read_all(user: CurrentUser, db: DbSession) -> dict[str, Any]:
+async def read_all(user: CurrentUser, db: DbSession) -> Envelope[ReadAllResult]:
     updated = await service.mark_all_read(db, user.id)
     record(db, "notifications", None, {"is_read": True, "count": updated})
     return ok(ReadAllResult(updated=updated), "All notifications marked as read")
 
 
 @router.patch("/{notification_id}/read", response_model=Envelope[NotificationOut])
-async def read_one(notification_id: uuid.UUID, user: CurrentUser, db: DbSession) -> dict[str, Any]:
+async def read_one(
+    notification_id: uuid.UUID, user: CurrentUser, db: DbSession
+) -> Envelope[NotificationOut]:
     row = await service.mark_read(db, user.id, notification_id)
     return ok(NotificationOut.model_validate(row), "Notification marked as read")
 
@@ -116,6 +117,6 @@ async def read_one(notification_id: uuid.UUID, user: CurrentUser, db: DbSession)
 @router.delete("/{notification_id}", response_model=Envelope[None])
 async def delete_notification(
     notification_id: uuid.UUID, user: CurrentUser, db: DbSession
-) -> dict[str, Any]:
+) -> Envelope[None]:
     await service.remove(db, user.id, notification_id)
     return ok(None, "Notification deleted")

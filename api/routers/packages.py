@@ -9,21 +9,26 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Path, Query
+from fastapi import APIRouter, Depends, Path, Query, status
 from sqlalchemy import Select, func
 
-from api.crud import (
+from api.deps import CurrentUser, DbSession, MaybeUser, Paging, RequestLocale
+from api.envelope import Envelope, Page, ok
+from api.resources import (
     SORT_HELP,
     Access,
-    MaybeUser,
-    RequestLocale,
     Resource,
-    crud_router,
-    list_rows,
-    render,
+    RowId,
+    Search,
+    changeable,
+    create_row,
+    creator,
+    delete_row,
+    get_visible,
+    list_page,
+    render_one,
+    update_row,
 )
-from api.deps import DbSession, Paging
-from api.envelope import Page, page
 from api.schemas.hospitals import Text100
 from api.schemas.packages import (
     PackageCreate,
@@ -49,10 +54,7 @@ packages = Resource(
     model=Package,
     name="package",
     out=PackageOut,
-    create=PackageCreate,
-    update=PackageUpdate,
     access=PackageAccess(),
-    filters=PackageFilters,
     filter_rules={
         "country": lambda v: func.lower(Package.country) == v.lower(),
         "duration": lambda v: Package.duration_days <= v,
@@ -65,10 +67,58 @@ packages = Resource(
 )
 
 TAG = {"name": "packages", "description": "Treatment, stay and travel packages"}
-ORDER = 13
 
-router = crud_router(packages, prefix="/packages", tag="packages")
-SORT_PATTERN = "^-?(" + "|".join(packages.sortable) + ")$"
+router = APIRouter(prefix="/packages", tags=["packages"])
+Sort = Annotated[str | None, Query(pattern=packages.sort_pattern, description=SORT_HELP)]
+
+
+@router.get("", summary="List packages", name="list_package")
+async def list_packages(
+    db: DbSession,
+    user: MaybeUser,
+    paging: Paging,
+    locale: RequestLocale,
+    filters: Annotated[PackageFilters, Depends()],
+    search: Search = None,
+    sort: Sort = None,
+) -> Page[PackageOut]:
+    return await list_page(db, packages, user, paging, locale, filters, search, sort)
+
+
+@router.get("/{id}", summary="One package", name="get_package")
+async def get_package(
+    row_id: RowId, db: DbSession, user: MaybeUser, locale: RequestLocale
+) -> Envelope[PackageOut]:
+    row = await get_visible(db, packages, user, row_id)
+    return ok(await render_one(db, packages, row, locale))
+
+
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, summary="Create a package", name="create_package"
+)
+async def create_package(
+    user: Annotated[User, Depends(creator(packages))], body: PackageCreate, db: DbSession
+) -> Envelope[PackageOut]:
+    row = await create_row(db, packages, user, body.model_dump(exclude_unset=True))
+    return ok(PackageOut.model_validate(row), "Package created")
+
+
+@router.patch("/{id}", summary="Change a package", name="update_package")
+async def update_package(
+    row: Annotated[Package, Depends(changeable(packages))],
+    body: PackageUpdate,
+    db: DbSession,
+    user: CurrentUser,
+) -> Envelope[PackageOut]:
+    await update_row(db, packages, user, row, body.model_dump(exclude_unset=True))
+    return ok(PackageOut.model_validate(row), "Package updated")
+
+
+@router.delete("/{id}", summary="Delete a package", name="delete_package")
+async def delete_package(
+    row: Annotated[Package, Depends(changeable(packages))], db: DbSession, user: CurrentUser
+) -> Envelope[None]:
+    return ok(None, await delete_row(db, packages, user, row))
 
 
 @router.get(
@@ -82,9 +132,7 @@ async def list_by_country(
     user: MaybeUser,
     paging: Paging,
     locale: RequestLocale,
-    sort: Annotated[str | None, Query(pattern=SORT_PATTERN, description=SORT_HELP)] = None,
-) -> dict[str, Any]:
+    sort: Sort = None,
+) -> Page[PackageOut]:
     filters = PackageFilters(country=country)
-    rows, total = await list_rows(db, packages, user, paging, filters, None, sort)
-    items = await render(db, packages, rows, locale)
-    return page(items, page=paging.page, limit=paging.limit, total=total)
+    return await list_page(db, packages, user, paging, locale, filters, None, sort)

@@ -7,23 +7,27 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, status
-from pydantic import BaseModel
 from sqlalchemy import Select, false, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.crud import (
+from api import policies
+from api.deps import AdminUser, CurrentUser, DbSession, Pagination, Paging, StorageDep
+from api.envelope import Envelope, Page, ok, page
+from api.resources import (
     SORT_HELP,
     Access,
+    Out,
     Resource,
     RowId,
+    Search,
+    changeable,
     check_writable,
+    creator,
     delete_or_deactivate,
     get_visible,
+    list_page,
     list_rows,
-    render,
 )
-from api.deps import AdminUser, CurrentUser, DbSession, Paging, StorageDep
-from api.envelope import Envelope, Page, ok, page
 from api.routers.medical_records import ENTITY_TYPE as RECORD_ENTITY
 from api.routers.medical_records import medical_records
 from api.routers.prescriptions import prescriptions
@@ -46,7 +50,6 @@ from domain.errors import Conflict, Forbidden, Invalid
 from domain.models.appointments import Appointment
 from domain.models.bookings import Booking
 from domain.models.care import MedicalRecord, Prescription
-from domain.models.catalog import Hospital
 from domain.models.content import Media
 from domain.models.payments import Payment
 from domain.models.users import Patient, User
@@ -70,9 +73,9 @@ class PatientAccess(Access[Patient]):
         if role == Role.PATIENT:
             return stmt.where(Patient.user_id == user.id)
         if role == Role.DOCTOR:
-            return stmt.where(Patient.id.in_(care.doctor_patient_ids(user)))
+            return stmt.where(Patient.id.in_(policies.doctor_patient_ids(user)))
         if role == Role.HOSPITAL_ADMIN:
-            return stmt.where(Patient.id.in_(care.hospital_patient_ids(user)))
+            return stmt.where(Patient.id.in_(policies.hospital_patient_ids(user)))
         return stmt.where(false())
 
     def writable_fields(self, user: User) -> set[str] | None:
@@ -104,7 +107,6 @@ patients = Resource(
     name="patient",
     out=PatientOut,
     access=PatientAccess(),
-    filters=PatientFilters,
     search=(User.first_name, User.last_name, User.email, Patient.country, Patient.city),
     sortable=("created_at", "country", "city", "date_of_birth"),
 )
@@ -143,40 +145,19 @@ class AppointmentsOfPatient(Access[Appointment]):
     appointments with them."""
 
     def visible(self, user: User | None, stmt: Select[Any]) -> Select[Any]:
-        if user is None:
-            return stmt.where(false())
-        role = user.user_type
-        if role == Role.ADMIN:
-            return stmt
-        if role == Role.PATIENT:
-            return stmt.where(Appointment.patient_id.in_(care.own_patient_ids(user)))
-        if role == Role.DOCTOR and user.is_approved:
-            return stmt.where(Appointment.doctor_id == care.caller_doctor_id(user))
-        if role == Role.COORDINATOR:
-            return stmt.where(Appointment.patient_id.in_(care.coordinated_patient_ids(user)))
-        return stmt.where(false())
+        # Not shared with the patient's other doctors: a doctor sees the appointments with them.
+        return stmt.where(
+            policies.care_scope(
+                user, Appointment.patient_id, Appointment.doctor_id, shared_with_doctors=false()
+            )
+        )
 
 
 class BookingsOfPatient(Access[Booking]):
     """The patient, admins, the booking's coordinator and its hospital's admin."""
 
     def visible(self, user: User | None, stmt: Select[Any]) -> Select[Any]:
-        if user is None:
-            return stmt.where(false())
-        role = user.user_type
-        if role == Role.ADMIN:
-            return stmt
-        if role == Role.PATIENT:
-            return stmt.where(Booking.patient_id.in_(care.own_patient_ids(user)))
-        if role == Role.COORDINATOR:
-            return stmt.where(Booking.coordinator_id == user.id)
-        if role == Role.HOSPITAL_ADMIN and user.is_approved:
-            return stmt.where(
-                Booking.hospital_id.in_(
-                    select(Hospital.id).where(Hospital.admin_user_id == user.id)
-                )
-            )
-        return stmt.where(false())
+        return stmt.where(policies.booking_scope(user))
 
 
 class PaymentsOfPatient(Access[Payment]):
@@ -189,7 +170,7 @@ class PaymentsOfPatient(Access[Payment]):
         if role == Role.ADMIN:
             return stmt
         if role == Role.PATIENT:
-            return stmt.where(Payment.patient_id.in_(care.own_patient_ids(user)))
+            return stmt.where(Payment.patient_id.in_(policies.own_patient_ids(user)))
         if role == Role.COORDINATOR:
             return stmt.where(
                 Payment.booking_id.in_(select(Booking.id).where(Booking.coordinator_id == user.id))
@@ -213,10 +194,9 @@ payments_of = Resource(
 )
 
 TAG = {"name": "patients", "description": "Patient profiles and their care history"}
-ORDER = 30
 
 router = APIRouter(prefix="/patients", tags=["patients"])
-sort_pattern = "^-?(" + "|".join(patients.sortable) + ")$"
+Sort = Annotated[str | None, Query(pattern=patients.sort_pattern, description=SORT_HELP)]
 
 
 @router.get("", response_model=Page[PatientOut], summary="List patients (admins, coordinators)")
@@ -225,9 +205,9 @@ async def list_patients(
     user: CurrentUser,
     paging: Paging,
     filters: Annotated[PatientFilters, Depends()],
-    search: Annotated[str | None, Query(max_length=100)] = None,
-    sort: Annotated[str | None, Query(pattern=sort_pattern, description=SORT_HELP)] = None,
-) -> dict[str, Any]:
+    search: Search = None,
+    sort: Sort = None,
+) -> Page[Any]:
     base = select(Patient).outerjoin(User, User.id == Patient.user_id)
     rows, total = await list_rows(db, patients, user, paging, filters, search, sort, base=base)
     return page(
@@ -239,7 +219,7 @@ async def list_patients(
 
 
 @router.get("/{id}", response_model=Envelope[PatientOut], summary="One patient")
-async def get_patient(row_id: RowId, db: DbSession, user: CurrentUser) -> dict[str, Any]:
+async def get_patient(row_id: RowId, db: DbSession, user: CurrentUser) -> Envelope[Any]:
     row = await get_visible(db, patients, user, row_id)
     return ok((await render_patients(db, user, [row]))[0])
 
@@ -250,7 +230,9 @@ async def get_patient(row_id: RowId, db: DbSession, user: CurrentUser) -> dict[s
     response_model=Envelope[PatientOut],
     summary="Create a patient profile (your own, or any patient account's as admin)",
 )
-async def create_patient(body: PatientCreate, db: DbSession, user: CurrentUser) -> dict[str, Any]:
+async def create_patient(
+    user: Annotated[User, Depends(creator(patients))], body: PatientCreate, db: DbSession
+) -> Envelope[Any]:
     data = body.model_dump(exclude_unset=True)
     check_writable(patients, user, data)
     await patients.access.before_create(db, user, data)
@@ -265,10 +247,11 @@ async def create_patient(body: PatientCreate, db: DbSession, user: CurrentUser) 
 
 @router.patch("/{id}", response_model=Envelope[PatientOut], summary="Change a patient profile")
 async def update_patient(
-    row_id: RowId, body: PatientUpdate, db: DbSession, user: CurrentUser
-) -> dict[str, Any]:
-    row = await get_visible(db, patients, user, row_id)
-    await patients.access.before_change(db, user, row)
+    row: Annotated[Patient, Depends(changeable(patients))],
+    body: PatientUpdate,
+    db: DbSession,
+    user: CurrentUser,
+) -> Envelope[Any]:
     data = body.model_dump(exclude_unset=True)
     check_writable(patients, user, data)
     for key, value in data.items():
@@ -285,7 +268,7 @@ async def update_patient(
 )
 async def delete_patient(
     row_id: RowId, db: DbSession, admin: AdminUser, storage: StorageDep
-) -> dict[str, Any]:
+) -> Envelope[None]:
     row = await get_visible(db, patients, admin, row_id)
     records = list(
         await db.scalars(select(MedicalRecord).where(MedicalRecord.patient_id == row.id))
@@ -306,37 +289,60 @@ async def delete_patient(
 async def _of_patient(
     db: AsyncSession,
     user: User,
-    paging: Any,
+    paging: Pagination,
     patient_id: uuid.UUID,
-    resource: Resource[Any],
+    resource: Resource[Any, Out],
     column: Any,
-) -> dict[str, Any]:
+) -> Page[Out]:
+    """One page of what this patient has under `resource`, as far as the caller may see it (the
+    patient must be visible too, else 404)."""
     await get_visible(db, patients, user, patient_id)
     base = select(resource.model).where(column == patient_id)
-    rows, total = await list_rows(db, resource, user, paging, None, None, None, base=base)
-    return page(
-        await render(db, resource, rows, None), page=paging.page, limit=paging.limit, total=total
-    )
+    return await list_page(db, resource, user, paging, None, base=base)
 
 
-def _sub_list(path: str, resource: Resource[Any], out: type[BaseModel], column: Any) -> None:
-    async def endpoint(
-        row_id: RowId, db: DbSession, user: CurrentUser, paging: Paging
-    ) -> dict[str, Any]:
-        return await _of_patient(db, user, paging, row_id, resource, column)
-
-    router.add_api_route(
-        "/{id}/" + path,
-        endpoint,
-        methods=["GET"],
-        response_model=Page[out],  # type: ignore[valid-type]
-        summary=f"The patient's {path.replace('-', ' ')} (those the caller may see)",
-        name=f"patient_{path.replace('-', '_')}",
-    )
+SUB_LIST = "The patient's {} (those the caller may see)"
 
 
-_sub_list("appointments", appointments_of, PatientAppointmentOut, Appointment.patient_id)
-_sub_list("bookings", bookings_of, PatientBookingOut, Booking.patient_id)
-_sub_list("medical-records", medical_records, MedicalRecordOut, MedicalRecord.patient_id)
-_sub_list("prescriptions", prescriptions, PrescriptionOut, Prescription.patient_id)
-_sub_list("payments", payments_of, PatientPaymentOut, Payment.patient_id)
+@router.get(
+    "/{id}/appointments", summary=SUB_LIST.format("appointments"), name="patient_appointments"
+)
+async def patient_appointments(
+    row_id: RowId, db: DbSession, user: CurrentUser, paging: Paging
+) -> Page[PatientAppointmentOut]:
+    return await _of_patient(db, user, paging, row_id, appointments_of, Appointment.patient_id)
+
+
+@router.get("/{id}/bookings", summary=SUB_LIST.format("bookings"), name="patient_bookings")
+async def patient_bookings(
+    row_id: RowId, db: DbSession, user: CurrentUser, paging: Paging
+) -> Page[PatientBookingOut]:
+    return await _of_patient(db, user, paging, row_id, bookings_of, Booking.patient_id)
+
+
+@router.get(
+    "/{id}/medical-records",
+    summary=SUB_LIST.format("medical records"),
+    name="patient_medical_records",
+)
+async def patient_medical_records(
+    row_id: RowId, db: DbSession, user: CurrentUser, paging: Paging
+) -> Page[MedicalRecordOut]:
+    column = MedicalRecord.patient_id
+    return await _of_patient(db, user, paging, row_id, medical_records, column)
+
+
+@router.get(
+    "/{id}/prescriptions", summary=SUB_LIST.format("prescriptions"), name="patient_prescriptions"
+)
+async def patient_prescriptions(
+    row_id: RowId, db: DbSession, user: CurrentUser, paging: Paging
+) -> Page[PrescriptionOut]:
+    return await _of_patient(db, user, paging, row_id, prescriptions, Prescription.patient_id)
+
+
+@router.get("/{id}/payments", summary=SUB_LIST.format("payments"), name="patient_payments")
+async def patient_payments(
+    row_id: RowId, db: DbSession, user: CurrentUser, paging: Paging
+) -> Page[PatientPaymentOut]:
+    return await _of_patient(db, user, paging, row_id, payments_of, Payment.patient_id)

@@ -45,7 +45,6 @@ from workflows.payment import (
 )
 
 TAG = {"name": "Payments", "description": "Checkout, payment status and refunds"}
-ORDER = 60
 router = APIRouter(prefix="/payments", tags=["Payments"], responses=ERROR_RESPONSES)
 
 # Idempotency keys are per caller: the same key from two people is two payments.
@@ -82,7 +81,7 @@ async def create_payment(
     idempotency_key: Annotated[
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
     ] = None,
-) -> dict[str, Any]:
+) -> Envelope[dict[str, Any]]:
     await service.check_payable_by(db, user, body.booking_id, body.appointment_id)
     if GatewayName(body.payment_gateway) not in gateways:
         raise Invalid(f"{body.payment_gateway} is not available", code="GATEWAY_NOT_CONFIGURED")
@@ -133,7 +132,7 @@ async def list_payments(
     user: CurrentUser,
     paging: Paging,
     filters: Annotated[PaymentFilters, Depends()],
-) -> dict[str, Any]:
+) -> Page[dict[str, Any]]:
     stmt = await service.visible_to(db, user, select(Payment), Payment.patient_id)
     for name in ("status", "payment_gateway", "patient_id", "booking_id", "appointment_id"):
         value = getattr(filters, name)
@@ -150,7 +149,9 @@ async def list_payments(
 
 
 @router.get("/{id}", response_model=Envelope[PaymentOut], summary="One payment")
-async def get_payment(payment_id: PaymentId, db: DbSession, user: CurrentUser) -> dict[str, Any]:
+async def get_payment(
+    payment_id: PaymentId, db: DbSession, user: CurrentUser
+) -> Envelope[dict[str, Any]]:
     return ok(_out(await service.payment_for(db, user, payment_id)))
 
 
@@ -159,7 +160,7 @@ async def get_payment(payment_id: PaymentId, db: DbSession, user: CurrentUser) -
 )
 async def payment_status(
     payment_id: PaymentId, db: DbSession, user: CurrentUser, gateways: Gateways
-) -> dict[str, Any]:
+) -> Envelope[dict[str, Any]]:
     """The stored status and, read live from the gateway, where the attempt stands there. The
     live answer is information only: the workflow alone settles the payment."""
     payment = await service.payment_for(db, user, payment_id)
@@ -181,7 +182,7 @@ async def payment_status(
 @router.post("/{id}/refund", response_model=Envelope[PaymentOut], summary="Refund a payment")
 async def refund_payment(
     payment_id: PaymentId, body: RefundBody, db: DbSession, user: Refunder, temporal: Temporal
-) -> dict[str, Any]:
+) -> Envelope[dict[str, Any]]:
     await service.payment_for(db, user, payment_id)
     caller = Caller(user_id=user.id, role=Role(user.user_type))
     await db.rollback()

@@ -3,21 +3,36 @@ appointment), read by the patient's care team. Medico-legal: only an admin delet
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from sqlalchemy import Select, false, or_, select
+from fastapi import APIRouter, Depends, Query, status
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.crud import Access, Resource, RowId, crud_router, delete_or_deactivate, get_visible
-from api.deps import AdminUser, DbSession
-from api.envelope import Envelope, ok
+from api import policies
+from api.deps import AdminUser, CurrentUser, DbSession, Paging, RequestLocale
+from api.envelope import Envelope, Page, ok
+from api.resources import (
+    SORT_HELP,
+    Access,
+    Resource,
+    RowId,
+    Search,
+    changeable,
+    create_row,
+    creator,
+    delete_or_deactivate,
+    get_visible,
+    list_page,
+    render_one,
+    update_row,
+)
 from api.schemas.prescriptions import (
     PrescriptionCreate,
     PrescriptionFilters,
     PrescriptionOut,
     PrescriptionUpdate,
 )
-from api.services import care
 from domain.access import Role
 from domain.appointment import AppointmentStatus
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
@@ -35,23 +50,9 @@ class PrescriptionAccess(Access[Prescription]):
     create_roles = frozenset({Role.DOCTOR, Role.ADMIN})
 
     def visible(self, user: User | None, stmt: Select[Any]) -> Select[Any]:
-        if user is None:
-            return stmt.where(false())
-        role = user.user_type
-        if role == Role.ADMIN:
-            return stmt
-        if role == Role.PATIENT:
-            return stmt.where(Prescription.patient_id.in_(care.own_patient_ids(user)))
-        if role == Role.DOCTOR and user.is_approved:
-            return stmt.where(
-                or_(
-                    Prescription.doctor_id == care.caller_doctor_id(user),
-                    Prescription.patient_id.in_(care.doctor_patient_ids(user)),
-                )
-            )
-        if role == Role.COORDINATOR:
-            return stmt.where(Prescription.patient_id.in_(care.coordinated_patient_ids(user)))
-        return stmt.where(false())
+        return stmt.where(
+            policies.care_scope(user, Prescription.patient_id, Prescription.doctor_id)
+        )
 
     def writable_fields(self, user: User) -> set[str] | None:
         # Every field is the prescriber's: who may create or change is decided by before_create
@@ -107,23 +108,60 @@ prescriptions = Resource(
     model=Prescription,
     name="prescription",
     out=PrescriptionOut,
-    create=PrescriptionCreate,
-    update=PrescriptionUpdate,
     access=PrescriptionAccess(),
-    filters=PrescriptionFilters,
     search=(Prescription.instructions, Prescription.medications),
     sortable=("created_at", "valid_until"),
 )
 
 TAG = {"name": "prescriptions", "description": "Prescriptions written at appointments"}
-ORDER = 41
 
-router = crud_router(
-    prescriptions,
-    prefix="/prescriptions",
-    tag="prescriptions",
-    ops=("list", "get", "create", "update"),
+router = APIRouter(prefix="/prescriptions", tags=["prescriptions"])
+Sort = Annotated[str | None, Query(pattern=prescriptions.sort_pattern, description=SORT_HELP)]
+
+
+@router.get("", summary="List prescriptions", name="list_prescription")
+async def list_prescriptions(
+    db: DbSession,
+    user: CurrentUser,
+    paging: Paging,
+    locale: RequestLocale,
+    filters: Annotated[PrescriptionFilters, Depends()],
+    search: Search = None,
+    sort: Sort = None,
+) -> Page[PrescriptionOut]:
+    return await list_page(db, prescriptions, user, paging, locale, filters, search, sort)
+
+
+@router.get("/{id}", summary="One prescription", name="get_prescription")
+async def get_prescription(
+    row_id: RowId, db: DbSession, user: CurrentUser, locale: RequestLocale
+) -> Envelope[PrescriptionOut]:
+    row = await get_visible(db, prescriptions, user, row_id)
+    return ok(await render_one(db, prescriptions, row, locale))
+
+
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    summary="Create a prescription",
+    name="create_prescription",
 )
+async def create_prescription(
+    user: Annotated[User, Depends(creator(prescriptions))], body: PrescriptionCreate, db: DbSession
+) -> Envelope[PrescriptionOut]:
+    row = await create_row(db, prescriptions, user, body.model_dump(exclude_unset=True))
+    return ok(PrescriptionOut.model_validate(row), "Prescription created")
+
+
+@router.patch("/{id}", summary="Change a prescription", name="update_prescription")
+async def update_prescription(
+    row: Annotated[Prescription, Depends(changeable(prescriptions))],
+    body: PrescriptionUpdate,
+    db: DbSession,
+    user: CurrentUser,
+) -> Envelope[PrescriptionOut]:
+    await update_row(db, prescriptions, user, row, body.model_dump(exclude_unset=True))
+    return ok(PrescriptionOut.model_validate(row), "Prescription updated")
 
 
 @router.delete(
@@ -132,6 +170,6 @@ router = crud_router(
     summary="Delete a prescription (admin; a medico-legal record)",
     name="delete_prescription",
 )
-async def delete_prescription(row_id: RowId, db: DbSession, admin: AdminUser) -> dict[str, Any]:
+async def delete_prescription(row_id: RowId, db: DbSession, admin: AdminUser) -> Envelope[None]:
     row = await get_visible(db, prescriptions, admin, row_id)
     return ok(None, await delete_or_deactivate(db, prescriptions, row))

@@ -6,13 +6,27 @@ from __future__ import annotations
 import uuid
 from typing import Annotated, Any
 
-from fastapi import Path
+from fastapi import APIRouter, Depends, Path, Query, Request, status
 from sqlalchemy import Select, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.crud import Access, Resource, crud_router, get_visible
-from api.deps import AdminUser, DbSession
-from api.envelope import Envelope, ok
+from api.deps import AdminUser, CurrentUser, DbSession, MaybeUser, Paging, RequestLocale
+from api.envelope import Envelope, Page, ok
+from api.resources import (
+    SORT_HELP,
+    Access,
+    Resource,
+    RowId,
+    Search,
+    changeable,
+    create_row,
+    creator,
+    delete_row,
+    get_visible,
+    list_page,
+    render_one,
+    update_row,
+)
 from api.schemas.reviews import ReviewCreate, ReviewFilters, ReviewOut, ReviewUpdate, ReviewVerify
 from api.services import reviews as service
 from domain.access import Role
@@ -73,17 +87,66 @@ reviews = Resource(
     model=Review,
     name="review",
     out=ReviewOut,
-    create=ReviewCreate,
-    update=ReviewUpdate,
     access=ReviewAccess(),
-    filters=ReviewFilters,
     search=(Review.review_text,),
     sortable=("created_at", "rating"),
 )
 
 TAG = {"name": "reviews", "description": "Patients' reviews of doctors and hospitals"}
-ORDER = 50
-router = crud_router(reviews, prefix="/reviews", tag="reviews")
+router = APIRouter(prefix="/reviews", tags=["reviews"])
+Sort = Annotated[str | None, Query(pattern=reviews.sort_pattern, description=SORT_HELP)]
+
+
+@router.get("", summary="List reviews", name="list_review")
+async def list_reviews(
+    db: DbSession,
+    user: MaybeUser,
+    paging: Paging,
+    locale: RequestLocale,
+    filters: Annotated[ReviewFilters, Depends()],
+    search: Search = None,
+    sort: Sort = None,
+) -> Page[ReviewOut]:
+    return await list_page(db, reviews, user, paging, locale, filters, search, sort)
+
+
+@router.get("/{id}", summary="One review", name="get_review")
+async def get_review(
+    row_id: RowId, db: DbSession, user: MaybeUser, locale: RequestLocale
+) -> Envelope[ReviewOut]:
+    row = await get_visible(db, reviews, user, row_id)
+    return ok(await render_one(db, reviews, row, locale))
+
+
+@router.post(
+    "", status_code=status.HTTP_201_CREATED, summary="Create a review", name="create_review"
+)
+async def create_review(
+    user: Annotated[User, Depends(creator(reviews))], body: ReviewCreate, db: DbSession
+) -> Envelope[ReviewOut]:
+    row = await create_row(db, reviews, user, body.model_dump(exclude_unset=True))
+    return ok(ReviewOut.model_validate(row), "Review created")
+
+
+@router.patch("/{id}", summary="Change a review", name="update_review")
+async def update_review(
+    row: Annotated[Review, Depends(changeable(reviews))],
+    body: ReviewUpdate,
+    db: DbSession,
+    user: CurrentUser,
+    request: Request,
+) -> Envelope[ReviewOut]:
+    was_published = row.is_published
+    await update_row(db, reviews, user, row, body.model_dump(exclude_unset=True))
+    await published(request, db, row, was_published)
+    return ok(ReviewOut.model_validate(row), "Review updated")
+
+
+@router.delete("/{id}", summary="Delete a review", name="delete_review")
+async def delete_review(
+    row: Annotated[Review, Depends(changeable(reviews))], db: DbSession, user: CurrentUser
+) -> Envelope[None]:
+    return ok(None, await delete_row(db, reviews, user, row))
 
 
 @router.patch(
@@ -96,10 +159,22 @@ async def verify_review(
     body: ReviewVerify,
     admin: AdminUser,
     db: DbSession,
-) -> dict[str, Any]:
+    request: Request,
+) -> Envelope[ReviewOut]:
     row = await get_visible(db, reviews, admin, row_id)
+    was_published = row.is_published
     row.is_verified = body.is_verified
     row.is_published = body.is_published and body.is_verified
     await service.refresh_ratings(db, row.doctor_id, row.hospital_id)
+    await published(request, db, row, was_published)
     message = "Review verified and published" if row.is_published else "Review updated"
-    return ok(ReviewOut.model_validate(row).model_dump(mode="python"), message)
+    return ok(ReviewOut.model_validate(row), message)
+
+
+async def published(request: Request, db: AsyncSession, row: Review, was_published: bool) -> None:
+    """A review of a booking that has just been published is the booking's feedback (step 12):
+    committed first, then its workflow is told."""
+    if row.booking_id is None or was_published or not row.is_published:
+        return
+    await db.commit()
+    await service.feedback_received(request, row.booking_id, row.id)

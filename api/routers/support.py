@@ -9,14 +9,23 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Path, status
+from fastapi import APIRouter, Depends, Path, Query, status
 from sqlalchemy import Select, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.crud import Access, Resource, crud_router, get_visible
-from api.deps import CurrentUser, DbSession
-from api.envelope import Envelope, ok
+from api.deps import CurrentUser, DbSession, Paging, RequestLocale
+from api.envelope import Envelope, Page, ok
+from api.resources import (
+    SORT_HELP,
+    Access,
+    Resource,
+    Search,
+    changeable,
+    get_visible,
+    list_page,
+    update_row,
+)
 from api.schemas.support import (
     ReplyCreate,
     ReplyOut,
@@ -75,17 +84,49 @@ tickets = Resource(
     model=SupportTicket,
     name="ticket",
     out=TicketOut,
-    update=TicketUpdate,
     access=TicketAccess(),
-    filters=TicketFilters,
     search=(SupportTicket.subject, SupportTicket.ticket_number),
     sortable=("created_at", "sla_due_date", "status"),
 )
 
 TAG = {"name": "support", "description": "Support tickets and their conversation"}
-ORDER = 70
-router = crud_router(tickets, prefix="/support/tickets", tag="support", ops=("list", "update"))
+router = APIRouter(prefix="/support/tickets", tags=["support"])
+Sort = Annotated[str | None, Query(pattern=tickets.sort_pattern, description=SORT_HELP)]
+
+
+@router.get("", summary="List support", name="list_ticket")
+async def list_tickets(
+    db: DbSession,
+    user: CurrentUser,
+    paging: Paging,
+    locale: RequestLocale,
+    filters: Annotated[TicketFilters, Depends()],
+    search: Search = None,
+    sort: Sort = None,
+) -> Page[TicketOut]:
+    return await list_page(db, tickets, user, paging, locale, filters, search, sort)
+
+
+@router.patch("/{id}", summary="Change a ticket", name="update_ticket")
+async def update_ticket(
+    row: Annotated[SupportTicket, Depends(changeable(tickets))],
+    body: TicketUpdate,
+    db: DbSession,
+    user: CurrentUser,
+) -> Envelope[TicketOut]:
+    await update_row(db, tickets, user, row, body.model_dump(exclude_unset=True))
+    return ok(TicketOut.model_validate(row), "Ticket updated")
+
+
 TicketId = Annotated[uuid.UUID, Path(alias="id")]
+
+
+async def visible_ticket(row_id: TicketId, user: CurrentUser, db: DbSession) -> SupportTicket:
+    """The path's ticket if the caller may see it (404 otherwise), before the body is read."""
+    return await get_visible(db, tickets, user, row_id)
+
+
+VisibleTicket = Annotated[SupportTicket, Depends(visible_ticket)]
 
 
 @router.post(
@@ -94,7 +135,7 @@ TicketId = Annotated[uuid.UUID, Path(alias="id")]
     response_model=Envelope[TicketOut],
     summary="Open a ticket",
 )
-async def open_ticket(body: TicketCreate, user: CurrentUser, db: DbSession) -> dict[str, Any]:
+async def open_ticket(body: TicketCreate, user: CurrentUser, db: DbSession) -> Envelope[TicketOut]:
     now = datetime.now(UTC)
     for _ in range(3):
         row = SupportTicket(
@@ -121,7 +162,7 @@ async def open_ticket(body: TicketCreate, user: CurrentUser, db: DbSession) -> d
 
 
 @router.get("/{id}", response_model=Envelope[TicketDetail], summary="A ticket and its replies")
-async def get_ticket(row_id: TicketId, user: CurrentUser, db: DbSession) -> dict[str, Any]:
+async def get_ticket(row_id: TicketId, user: CurrentUser, db: DbSession) -> Envelope[TicketDetail]:
     row = await get_visible(db, tickets, user, row_id)
     stmt = select(SupportTicketReply).where(SupportTicketReply.ticket_id == row.id)
     if not is_staff(user):
@@ -141,9 +182,8 @@ async def get_ticket(row_id: TicketId, user: CurrentUser, db: DbSession) -> dict
     summary="Reply on a ticket",
 )
 async def reply(
-    row_id: TicketId, body: ReplyCreate, user: CurrentUser, db: DbSession
-) -> dict[str, Any]:
-    row = await get_visible(db, tickets, user, row_id)
+    row: VisibleTicket, body: ReplyCreate, user: CurrentUser, db: DbSession
+) -> Envelope[ReplyOut]:
     if row.status == TicketStatus.CLOSED:
         raise Conflict("This ticket is closed; open a new one", code="TICKET_CLOSED")
     if body.is_internal and not is_staff(user):
@@ -171,9 +211,8 @@ async def reply(
 
 @router.patch("/{id}/close", response_model=Envelope[TicketOut], summary="Close a ticket")
 async def close(
-    row_id: TicketId, body: TicketClose, user: CurrentUser, db: DbSession
-) -> dict[str, Any]:
-    row = await get_visible(db, tickets, user, row_id)
+    row: VisibleTicket, body: TicketClose, user: CurrentUser, db: DbSession
+) -> Envelope[TicketOut]:
     if row.status == TicketStatus.CLOSED:
         raise Conflict("This ticket is already closed", code="TICKET_CLOSED")
     if not is_staff(user) and body.resolution_notes:

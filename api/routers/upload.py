@@ -4,14 +4,15 @@ media record; /upload/medical-record is the same upload as POST /medical-records
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, File, Form, Request, UploadFile, status
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile, status
 
 from activities.providers.storage import Storage, new_key
 from api.deps import CurrentUser, DbSession, SettingsDep, StorageDep
 from api.envelope import Envelope, ok
-from api.routers.medical_records import RecordForm, UploadedFile, upload_record
+from api.resources import creator
+from api.routers.medical_records import RecordForm, UploadedFile, medical_records, upload_record
 from api.schemas.media import MediaOut
 from api.schemas.medical_records import MedicalRecordOut
 from api.schemas.upload import ENTITY_TYPES
@@ -20,9 +21,10 @@ from domain.files import DOCUMENTS, IMAGES, FileKind
 from domain.models.users import User
 
 TAG = {"name": "upload", "description": "File uploads (multipart/form-data)"}
-ORDER = 44
 
 router = APIRouter(prefix="/upload", tags=["upload"])
+# Whose role may upload medical records, checked before the form is read.
+RecordUploader = Annotated[User, Depends(creator(medical_records))]
 
 EntityType = Annotated[
     str | None,
@@ -45,7 +47,7 @@ async def store(
     allowed: frozenset[FileKind],
     entity_type: str | None,
     entity_id: uuid.UUID | None,
-) -> dict[str, Any]:
+) -> Envelope[MediaOut]:
     data, kind, file_name = await care.accept_upload(file, allowed=allowed, max_bytes=max_bytes)
     key = new_key(folder, user.id)
     row = care.media_row(
@@ -78,7 +80,7 @@ async def upload_image(
     file: Annotated[UploadFile, File(description="PNG, JPEG, GIF or WEBP")],
     entity_type: EntityType = None,
     entity_id: EntityId = None,
-) -> dict[str, Any]:
+) -> Envelope[MediaOut]:
     return await store(
         db,
         storage,
@@ -106,7 +108,7 @@ async def upload_document(
     file: Annotated[UploadFile, File(description="PDF, PNG or JPEG")],
     entity_type: EntityType = None,
     entity_id: EntityId = None,
-) -> dict[str, Any]:
+) -> Envelope[MediaOut]:
     return await store(
         db,
         storage,
@@ -127,13 +129,13 @@ async def upload_document(
     summary="Upload a medical record (same as POST /medical-records)",
 )
 async def upload_medical_record(
+    user: RecordUploader,
     request: Request,
     db: DbSession,
-    user: CurrentUser,
     settings: SettingsDep,
     storage: StorageDep,
     form: RecordForm,
     file: UploadedFile,
-) -> dict[str, Any]:
+) -> Envelope[MedicalRecordOut]:
     record = await upload_record(request, db, storage, settings.max_upload_bytes, user, form, file)
     return ok(MedicalRecordOut.model_validate(record), "Medical record uploaded")

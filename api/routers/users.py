@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
@@ -16,7 +16,6 @@ from domain.access import Role
 from domain.errors import Forbidden, NotFound
 
 TAG = {"name": "users", "description": "User administration"}
-ORDER = 2
 
 router = APIRouter(prefix="/users", tags=["users"])
 
@@ -24,7 +23,7 @@ router = APIRouter(prefix="/users", tags=["users"])
 @router.get("", response_model=Page[UserOut], summary="List users (admin)")
 async def list_users(
     _: AdminUser, db: DbSession, paging: Paging, filters: Annotated[UserFilters, Depends()]
-) -> dict[str, Any]:
+) -> Page[UserOut]:
     rows, total = await service.list_users(db, filters, offset=paging.offset, limit=paging.limit)
     return page(
         [UserOut.model_validate(u) for u in rows], page=paging.page, limit=paging.limit, total=total
@@ -32,7 +31,7 @@ async def list_users(
 
 
 @router.get("/{user_id}", response_model=Envelope[UserOut], summary="A user (admin, or yourself)")
-async def get_user(user_id: uuid.UUID, caller: CurrentUser, db: DbSession) -> dict[str, Any]:
+async def get_user(user_id: uuid.UUID, caller: CurrentUser, db: DbSession) -> Envelope[UserOut]:
     if caller.user_type != Role.ADMIN and caller.id != user_id:
         raise NotFound("User not found", code="USER_NOT_FOUND")
     return ok(UserOut.model_validate(await service.get_user(db, user_id)))
@@ -44,7 +43,7 @@ async def get_user(user_id: uuid.UUID, caller: CurrentUser, db: DbSession) -> di
     response_model=Envelope[UserOut],
     summary="Create a user of any role (admin)",
 )
-async def create_user(body: UserCreate, _: AdminUser, db: DbSession) -> dict[str, Any]:
+async def create_user(body: UserCreate, _: AdminUser, db: DbSession) -> Envelope[UserOut]:
     user = await auth.create_user(
         db,
         email=body.email,
@@ -61,18 +60,27 @@ async def create_user(body: UserCreate, _: AdminUser, db: DbSession) -> dict[str
     return ok(UserOut.model_validate(user), "User created")
 
 
+async def changeable_user(user_id: uuid.UUID, caller: CurrentUser) -> uuid.UUID:
+    """The path's user, if the caller may change them (themself, or anyone as admin); 404 for
+    anyone else's, before the body is read."""
+    if caller.user_type != Role.ADMIN and caller.id != user_id:
+        raise NotFound("User not found", code="USER_NOT_FOUND")
+    return user_id
+
+
 @router.patch(
     "/{user_id}",
     response_model=Envelope[UserOut],
     summary="Change a user (admin: anything listed; yourself: your profile fields)",
 )
 async def update_user(
-    user_id: uuid.UUID, body: UserUpdate, caller: CurrentUser, db: DbSession
-) -> dict[str, Any]:
+    user_id: Annotated[uuid.UUID, Depends(changeable_user)],
+    body: UserUpdate,
+    caller: CurrentUser,
+    db: DbSession,
+) -> Envelope[UserOut]:
     changes = body.model_dump(exclude_unset=True)
     if caller.user_type != Role.ADMIN:
-        if caller.id != user_id:
-            raise NotFound("User not found", code="USER_NOT_FOUND")
         privileged = sorted({"email", "user_type", "is_verified", "is_approved"} & changes.keys())
         if privileged:
             raise Forbidden(
@@ -85,13 +93,13 @@ async def update_user(
 
 
 @router.delete("/{user_id}", response_model=Envelope[None], summary="Delete a user (admin)")
-async def delete_user(user_id: uuid.UUID, admin: AdminUser, db: DbSession) -> dict[str, Any]:
+async def delete_user(user_id: uuid.UUID, admin: AdminUser, db: DbSession) -> Envelope[None]:
     await service.delete_user(db, admin, await service.get_user(db, user_id))
     return ok(None, "User deleted")
 
 
 @router.patch("/{user_id}/activate", response_model=Envelope[UserOut], summary="Activate (admin)")
-async def activate(user_id: uuid.UUID, admin: AdminUser, db: DbSession) -> dict[str, Any]:
+async def activate(user_id: uuid.UUID, admin: AdminUser, db: DbSession) -> Envelope[UserOut]:
     user = await service.set_active(db, admin, await service.get_user(db, user_id), True)
     return ok(UserOut.model_validate(user), "User activated")
 
@@ -101,6 +109,6 @@ async def activate(user_id: uuid.UUID, admin: AdminUser, db: DbSession) -> dict[
     response_model=Envelope[UserOut],
     summary="Deactivate (admin): the user's sessions end at once",
 )
-async def deactivate(user_id: uuid.UUID, admin: AdminUser, db: DbSession) -> dict[str, Any]:
+async def deactivate(user_id: uuid.UUID, admin: AdminUser, db: DbSession) -> Envelope[UserOut]:
     user = await service.set_active(db, admin, await service.get_user(db, user_id), False)
     return ok(UserOut.model_validate(user), "User deactivated")

@@ -26,7 +26,7 @@ from activities.providers.webhooks import (
     verify_stripe,
 )
 from api.deps import DbSession, SettingsDep, Temporal
-from api.envelope import ERROR_RESPONSES, ok
+from api.envelope import ERROR_RESPONSES, Envelope, ok
 from api.services import payments as service
 from domain.models.payments import WebhookEvent
 from runtime.logging import log
@@ -34,13 +34,12 @@ from workflows.messages import GatewayEventSignal
 from workflows.payment import signal_gateway_event
 
 TAG = {"name": "Webhooks", "description": "Payment gateway webhooks (signed, stored once)"}
-ORDER = 61
 router = APIRouter(tags=["Webhooks"], responses=ERROR_RESPONSES)
 
 
 async def _accept(
     db: AsyncSession, temporal: Client, event: GatewayEvent, payload: dict[str, Any]
-) -> dict[str, Any]:
+) -> Envelope[dict[str, bool]]:
     stored = await db.scalar(
         insert(WebhookEvent)
         .values(
@@ -87,7 +86,7 @@ async def stripe_webhook(
     temporal: Temporal,
     settings: SettingsDep,
     stripe_signature: Annotated[str | None, Header(alias="Stripe-Signature")] = None,
-) -> dict[str, Any]:
+) -> Envelope[dict[str, bool]]:
     body = await request.body()
     payload = verify_stripe(
         body,
@@ -106,7 +105,7 @@ async def payments_webhook(
     temporal: Temporal,
     settings: SettingsDep,
     stripe_signature: Annotated[str | None, Header(alias="Stripe-Signature")] = None,
-) -> dict[str, Any]:
+) -> Envelope[dict[str, bool]]:
     """The plan's route: Stripe-compatible, the same as /webhooks/stripe."""
     return await stripe_webhook(request, db, temporal, settings, stripe_signature)
 
@@ -119,7 +118,7 @@ async def razorpay_webhook(
     settings: SettingsDep,
     razorpay_signature: Annotated[str | None, Header(alias="X-Razorpay-Signature")] = None,
     razorpay_event_id: Annotated[str | None, Header(alias="X-Razorpay-Event-Id")] = None,
-) -> dict[str, Any]:
+) -> Envelope[dict[str, bool]]:
     body = await request.body()
     payload = verify_razorpay(
         body, razorpay_signature, settings.razorpay_webhook_secret.get_secret_value()

@@ -8,9 +8,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
+from api.i18n import LOCALES
 from domain.access import Role
-
-LOCALES = ("en", "ar", "hi", "es", "fr")
 
 
 def _phone(value: str | None) -> str | None:

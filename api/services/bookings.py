@@ -8,7 +8,7 @@ import uuid
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, false, func, or_, select, text, true
+from sqlalchemy import ColumnElement, and_, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from temporalio.client import Client
@@ -16,6 +16,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.workflow import UpdateMethodMultiParam
 
 from activities.bookings import NewBooking
+from api import policies
 from api.schemas.bookings import (
     BookingCreate,
     BookingFilters,
@@ -51,22 +52,6 @@ Actor = aliased(User)
 
 def caller_of(user: User) -> Caller:
     return Caller(user_id=user.id, role=Role(user.user_type))
-
-
-def visible_to(user: User) -> ColumnElement[bool]:
-    """The bookings this person may see: their own, their hospital's, their assigned ones and
-    the unassigned queue, or all (admins). Everyone else's answer 404."""
-    role = user.user_type
-    if role == Role.ADMIN:
-        return true()
-    if role == Role.PATIENT:
-        mine = select(Patient.id).where(Patient.user_id == user.id).scalar_subquery()
-        return Booking.patient_id == mine
-    if role == Role.HOSPITAL_ADMIN:
-        return Booking.hospital_id.in_(select(Hospital.id).where(Hospital.admin_user_id == user.id))
-    if role == Role.COORDINATOR:
-        return or_(Booking.coordinator_id == user.id, Booking.coordinator_id.is_(None))
-    return false()
 
 
 def _detail_query() -> Any:
@@ -108,7 +93,7 @@ def _out(row: Any) -> BookingOut:
 async def list_bookings(
     db: AsyncSession, user: User, filters: BookingFilters, *, offset: int, limit: int
 ) -> tuple[list[BookingOut], int]:
-    conditions: list[ColumnElement[bool]] = [visible_to(user)]
+    conditions: list[ColumnElement[bool]] = [policies.booking_scope(user)]
     if filters.status is not None:
         conditions.append(Booking.status == filters.status.value)
     if filters.patient_id is not None:
@@ -137,7 +122,9 @@ async def list_bookings(
 
 async def get_booking(db: AsyncSession, user: User, booking_id: uuid.UUID) -> BookingOut:
     row = (
-        await db.execute(_detail_query().where(Booking.id == booking_id, visible_to(user)))
+        await db.execute(
+            _detail_query().where(Booking.id == booking_id, policies.booking_scope(user))
+        )
     ).one_or_none()
     if row is None:
         raise NotFound("Booking not found", code="BOOKING_NOT_FOUND")

@@ -10,83 +10,28 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import Request, UploadFile
-from sqlalchemy import Select, false, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.providers.storage import ObjectNotFound, Storage
-from domain.access import Role
-from domain.appointment import AppointmentStatus
+from api import policies
+from api.deps import get_temporal
 from domain.booking import BookingStatus
 from domain.errors import NotFound
 from domain.files import BY_MIME, FileKind, check_upload, clean_name
-from domain.models.appointments import Appointment
 from domain.models.bookings import Booking
-from domain.models.catalog import Doctor, Hospital
 from domain.models.content import Media
 from domain.models.users import Patient, User
 from runtime.logging import log
+from workflows import booking as booking_workflow
 
-# ---- the care team ------------------------------------------------------------------------
-
-
-def nobody() -> Select[Any]:
-    return select(Patient.id).where(false())
-
-
-def own_patient_ids(user: User) -> Select[Any]:
-    return select(Patient.id).where(Patient.user_id == user.id)
-
-
-def caller_doctor_id(user: User) -> Any:
-    return select(Doctor.id).where(Doctor.user_id == user.id).scalar_subquery()
-
-
-def doctor_patient_ids(user: User) -> Select[Any]:
-    """Patients with an appointment (not cancelled) with this doctor; none until approved."""
-    if not user.is_approved:
-        return nobody()
-    return select(Appointment.patient_id).where(
-        Appointment.doctor_id == caller_doctor_id(user),
-        Appointment.status != AppointmentStatus.CANCELLED.value,
-    )
-
-
-def coordinated_patient_ids(user: User) -> Select[Any]:
-    return select(Booking.patient_id).where(Booking.coordinator_id == user.id)
-
-
-def hospital_patient_ids(user: User) -> Select[Any]:
-    """Patients with a booking at a hospital this user administers (not their clinical data)."""
-    if not user.is_approved:
-        return nobody()
-    return (
-        select(Booking.patient_id)
-        .join(Hospital, Hospital.id == Booking.hospital_id)
-        .where(Hospital.admin_user_id == user.id)
-    )
-
-
-def care_team_patient_ids(user: User) -> Select[Any] | None:
-    """The patients whose clinical data this caller may see: their own (patient), those they
-    have an appointment with (doctor), those of the bookings they coordinate (coordinator).
-    None means every patient (admin)."""
-    role = user.user_type
-    if role == Role.ADMIN:
-        return None
-    if role == Role.PATIENT:
-        return own_patient_ids(user)
-    if role == Role.DOCTOR:
-        return doctor_patient_ids(user)
-    if role == Role.COORDINATOR:
-        return coordinated_patient_ids(user)
-    return nobody()
+# ---- the care team (its rule: domain.access.in_care_team, its SQL: api.policies.care_scope) --
 
 
 async def in_care_team(db: AsyncSession, user: User, patient_id: uuid.UUID) -> bool:
-    ids = care_team_patient_ids(user)
-    if ids is None:
-        return True
-    found = await db.scalar(select(Patient.id).where(Patient.id == patient_id, Patient.id.in_(ids)))
+    found = await db.scalar(
+        select(Patient.id).where(Patient.id == patient_id, policies.care_scope(user, Patient.id))
+    )
     return found is not None
 
 
@@ -94,19 +39,16 @@ async def care_team_among(
     db: AsyncSession, user: User, patient_ids: list[uuid.UUID]
 ) -> set[uuid.UUID]:
     """Which of these patients are in the caller's care (one query for a page of patients)."""
-    ids = care_team_patient_ids(user)
-    if ids is None:
-        return set(patient_ids)
     if not patient_ids:
         return set()
     found = await db.scalars(
-        select(Patient.id).where(Patient.id.in_(patient_ids), Patient.id.in_(ids))
+        select(Patient.id).where(Patient.id.in_(patient_ids), policies.care_scope(user, Patient.id))
     )
     return set(found)
 
 
 async def caller_patient_id(db: AsyncSession, user: User) -> uuid.UUID:
-    patient_id = await db.scalar(own_patient_ids(user))
+    patient_id = await db.scalar(policies.own_patient_ids(user))
     if patient_id is None:
         raise NotFound("You have no patient profile yet", code="PATIENT_PROFILE_NOT_FOUND")
     return uuid.UUID(str(patient_id))
@@ -256,11 +198,10 @@ async def signal_record_uploaded(
         booking_ids = await bookings_awaiting_records(db, patient_id)
         if not booking_ids:
             return
-        from api.deps import get_temporal
-        from workflows.booking import signal_record_uploaded as signal
-
         client = await get_temporal(request)
         for booking_id in booking_ids:
-            await signal(client, booking_id, record_id)
+            await booking_workflow.signal_record_uploaded(client, booking_id, record_id)
     except Exception as exc:
-        log.warning("record_uploaded_signal_failed", error=type(exc).__name__)
+        log.warning(
+            "record_uploaded_signal_failed", record_id=str(record_id), error=type(exc).__name__
+        )

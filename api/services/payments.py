@@ -11,15 +11,12 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.providers.webhooks import GatewayEvent
-from domain.access import Role
+from domain.access import PAYERS, STAFF, Role
 from domain.errors import Forbidden, NotFound
 from domain.models.appointments import Appointment
 from domain.models.bookings import Booking
 from domain.models.payments import Invoice, Payment
 from domain.models.users import Patient, User
-
-STAFF = frozenset({Role.ADMIN.value, Role.COORDINATOR.value})
-PAYERS = STAFF | {Role.PATIENT.value}
 
 
 def is_staff(user: User) -> bool:

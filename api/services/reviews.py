@@ -1,4 +1,5 @@
-"""Reviews: who may review what, and the ratings that published reviews add up to."""
+"""Reviews: who may review what, the ratings that published reviews add up to, and the booking
+a published review gives its feedback to (step 12 of the booking workflow)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,19 @@ import uuid
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from fastapi import Request
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.service import RPCError, RPCStatusCode
 
+from api.deps import get_temporal
 from domain.errors import Forbidden, Invalid
 from domain.models.appointments import Appointment
 from domain.models.bookings import Booking
 from domain.models.catalog import Doctor, Hospital
 from domain.models.content import Review
+from runtime.logging import log
+from workflows.booking import signal_feedback_received
 
 
 async def check_relationship(db: AsyncSession, patient_id: uuid.UUID, data: dict[str, Any]) -> None:
@@ -101,3 +107,25 @@ async def _published(db: AsyncSession, column: Any, target: uuid.UUID) -> tuple[
     ).one()
     rating = Decimal(average or 0).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     return rating, int(count)
+
+
+async def feedback_received(request: Request, booking_id: uuid.UUID, review_id: uuid.UUID) -> None:
+    """A review of this booking was published: its workflow moves a completed booking to
+    feedback_received (a booking in any other status ignores it). Sent after the review is
+    committed; it never fails the publish. A booking whose workflow is closed (cancelled,
+    already reviewed) or was never started is noted; any other failure is logged as an error
+    with the booking's id, never silently lost."""
+    try:
+        client = await get_temporal(request)
+        await signal_feedback_received(client, booking_id, review_id)
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            log.info("review_feedback_booking_closed", booking_id=str(booking_id))
+            return
+        log.error(
+            "review_feedback_signal_failed", booking_id=str(booking_id), error=type(exc).__name__
+        )
+    except Exception as exc:
+        log.error(
+            "review_feedback_signal_failed", booking_id=str(booking_id), error=type(exc).__name__
+        )

@@ -149,6 +149,16 @@ async def _journey(
     client: httpx.AsyncClient, temporal: Client, people: People, booking_id: str
 ) -> None:
     """From requested to feedback_received; the platform's moves arrive as signals."""
+    await _journey_to_completed(client, temporal, people, booking_id)
+    handle = temporal.get_workflow_handle(workflow_id(uuid.UUID(booking_id)))
+    await handle.signal(BookingWorkflow.feedback_received, FeedbackEvent())
+    await _status_is(client, people.patient, booking_id, "feedback_received")
+
+
+async def _journey_to_completed(
+    client: httpx.AsyncClient, temporal: Client, people: People, booking_id: str
+) -> None:
+    """From requested to completed (the treatment is over); payment and invoice as signals."""
     handle = temporal.get_workflow_handle(workflow_id(uuid.UUID(booking_id)))
     for headers, status in [
         (people.coordinator, "under_review"),
@@ -177,8 +187,6 @@ async def _journey(
     ]:
         response = await _move(client, headers, booking_id, status)
         assert response.status_code == 200, response.text
-    await handle.signal(BookingWorkflow.feedback_received, FeedbackEvent())
-    await _status_is(client, people.patient, booking_id, "feedback_received")
 
 
 JOURNEY = [
@@ -244,6 +252,79 @@ async def test_patient_books_and_the_booking_travels_to_feedback(
         return rows if len(rows) == 2 else None  # patient and hospital admin; no coordinator yet
 
     assert all("osteoarthritis" not in n.message for n in await eventually(told))
+
+
+async def _review(
+    client: httpx.AsyncClient, people: People, booking_id: str, publish: bool = True
+) -> dict[str, Any]:
+    """The patient reviews the hospital of the booking; an admin verifies and publishes it."""
+    written = await client.post(
+        "/reviews",
+        headers=people.patient,
+        json={
+            "booking_id": booking_id,
+            "hospital_id": str(people.hospital_id),
+            "rating": 5,
+            "review_text": "Kind staff, clean rooms",
+        },
+    )
+    assert written.status_code == 201, written.text
+    review = written.json()["data"]
+    if publish:
+        published = await client.patch(
+            f"/reviews/{review['id']}/verify",
+            headers=people.admin,
+            json={"is_verified": True, "is_published": True},
+        )
+        assert published.status_code == 200, published.text
+        assert published.json()["data"]["is_published"] is True
+        review = published.json()["data"]
+    return review
+
+
+async def test_publishing_the_patients_review_moves_the_booking_to_feedback_received(
+    client, people, temporal_client
+):
+    booking_id = (await _request(client, people))["id"]
+    await _journey_to_completed(client, temporal_client, people, booking_id)
+
+    # Written but not yet published: the booking still waits for feedback.
+    review = await _review(client, people, booking_id, publish=False)
+    await asyncio.sleep(0.5)
+    detail = await client.get(f"/bookings/{booking_id}", headers=people.patient)
+    assert detail.json()["data"]["status"] == "completed"
+
+    published = await client.patch(
+        f"/reviews/{review['id']}/verify",
+        headers=people.admin,
+        json={"is_verified": True, "is_published": True},
+    )
+    assert published.status_code == 200, published.text
+    await _status_is(client, people.patient, booking_id, "feedback_received")
+    timeline = await client.get(f"/bookings/{booking_id}/timeline", headers=people.patient)
+    events = timeline.json()["data"]["events"]
+    assert [e["status"] for e in events][-2:] == ["completed", "feedback_received"]
+    assert events[-1]["by"]["role"] == "system"
+
+
+async def test_a_review_published_after_the_booking_closed_is_still_published(
+    client, people, temporal_client
+):
+    booking_id = (await _request(client, people))["id"]
+    cancelled = await client.request(
+        "DELETE",
+        f"/bookings/{booking_id}",
+        headers=people.patient,
+        json={"reason": "Changed my plans"},
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    handle = temporal_client.get_workflow_handle(workflow_id(uuid.UUID(booking_id)))
+    await asyncio.wait_for(handle.result(), timeout=30)  # the workflow has closed
+
+    review = await _review(client, people, booking_id)
+    assert review["is_published"] is True
+    detail = await client.get(f"/bookings/{booking_id}", headers=people.patient)
+    assert detail.json()["data"]["status"] == "cancelled"
 
 
 async def test_illegal_move_answers_409_with_the_allowed_statuses_and_writes_nothing(

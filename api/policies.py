@@ -1,0 +1,146 @@
+"""The SQL translation of each access predicate of domain/access.py: one WHERE clause per family,
+used by every list and detail query, so that a row a predicate refuses is never loaded (it
+answers 404, like a row that does not exist).
+
+    booking_scope(user)                       ~ access.involved
+    care_scope(user, patient_col, ...)        ~ access.in_care_team / access.sees_care_row
+    hospital_scope(user, hospital_col)        ~ access.manages_hospital
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
+
+from domain.access import Person, Role
+from domain.appointment import AppointmentStatus
+from domain.models.appointments import Appointment
+from domain.models.bookings import Booking
+from domain.models.catalog import Doctor, Hospital
+from domain.models.users import Patient, User
+
+
+def person_of(user: User) -> Person:
+    """The caller as the pure predicates see them."""
+    return Person(role=user.user_type, user_id=user.id, approved=bool(user.is_approved))
+
+
+# ---- the id sets the clauses are made of ----------------------------------------------------
+
+
+def nobody() -> Select[Any]:
+    return select(Patient.id).where(false())
+
+
+def own_patient_ids(user: User) -> Select[Any]:
+    return select(Patient.id).where(Patient.user_id == user.id)
+
+
+def caller_doctor_id(user: User) -> Any:
+    return select(Doctor.id).where(Doctor.user_id == user.id).scalar_subquery()
+
+
+def doctor_patient_ids(user: User) -> Select[Any]:
+    """Patients with an appointment (not cancelled) with this doctor; none until approved."""
+    if not user.is_approved:
+        return nobody()
+    return select(Appointment.patient_id).where(
+        Appointment.doctor_id == caller_doctor_id(user),
+        Appointment.status != AppointmentStatus.CANCELLED.value,
+    )
+
+
+def coordinated_patient_ids(user: User) -> Select[Any]:
+    return select(Booking.patient_id).where(Booking.coordinator_id == user.id)
+
+
+def managed_hospital_ids(user: User) -> Select[Any]:
+    """The hospitals this hospital admin administers; none until approved."""
+    if not user.is_approved:
+        return select(Hospital.id).where(false())
+    return select(Hospital.id).where(Hospital.admin_user_id == user.id)
+
+
+def hospital_patient_ids(user: User) -> Select[Any]:
+    """Patients with a booking at a hospital this user administers (not their clinical data)."""
+    return select(Booking.patient_id).where(Booking.hospital_id.in_(managed_hospital_ids(user)))
+
+
+# ---- booking involvement --------------------------------------------------------------------
+
+
+def booking_scope(user: User | None) -> ColumnElement[bool]:
+    """The bookings this person may see (access.involved): their own, their hospital's, their
+    assigned ones and the unassigned queue, or all (admins). Everyone else's answer 404."""
+    if user is None:
+        return false()
+    role = user.user_type
+    if role == Role.ADMIN:
+        return true()
+    if role == Role.PATIENT:
+        return Booking.patient_id.in_(own_patient_ids(user))
+    if role == Role.HOSPITAL_ADMIN:
+        return Booking.hospital_id.in_(managed_hospital_ids(user))
+    if role == Role.COORDINATOR:
+        return or_(Booking.coordinator_id == user.id, Booking.coordinator_id.is_(None))
+    return false()
+
+
+# ---- the care team --------------------------------------------------------------------------
+
+
+def care_scope(
+    user: User | None,
+    patient_col: Any,
+    doctor_col: Any = None,
+    *,
+    uploader_col: Any = None,
+    shared_with_doctors: ColumnElement[bool] | None = None,
+) -> ColumnElement[bool]:
+    """The rows of patients in the caller's care team (access.sees_care_row).
+
+    patient_col: the row's patient. doctor_col: the doctor (doctors.id) who wrote the row, who
+    keeps seeing it; uploader_col: the same as a user id. shared_with_doctors: a row the team's
+    doctors see only where it holds (a medical record's sharing flag; `false()` for rows a doctor
+    sees only when they are its doctor)."""
+    if user is None:
+        return false()
+    role = user.user_type
+    if role == Role.ADMIN:
+        return true()
+    if role == Role.PATIENT:
+        return patient_col.in_(own_patient_ids(user))  # type: ignore[no-any-return]
+    if role == Role.COORDINATOR:
+        return patient_col.in_(coordinated_patient_ids(user))  # type: ignore[no-any-return]
+    if role == Role.DOCTOR and user.is_approved:
+        team: ColumnElement[bool] = patient_col.in_(doctor_patient_ids(user))
+        if shared_with_doctors is not None:
+            team = and_(team, shared_with_doctors)
+        own = [team]
+        if doctor_col is not None:
+            own.append(doctor_col == caller_doctor_id(user))
+        if uploader_col is not None:
+            own.append(uploader_col == user.id)
+        return or_(*own)
+    return false()
+
+
+def care_team_patient_ids(user: User) -> Select[Any]:
+    """The patients whose medical data this caller may see, as a subquery of patients.id."""
+    return select(Patient.id).where(care_scope(user, Patient.id))
+
+
+# ---- hospital management --------------------------------------------------------------------
+
+
+def hospital_scope(user: User | None, hospital_col: Any) -> ColumnElement[bool]:
+    """The rows of hospitals this caller manages (access.manages_hospital): admins every one, an
+    approved hospital admin theirs."""
+    if user is None:
+        return false()
+    if user.user_type == Role.ADMIN:
+        return true()
+    if user.user_type == Role.HOSPITAL_ADMIN:
+        return hospital_col.in_(managed_hospital_ids(user))  # type: ignore[no-any-return]
+    return false()
