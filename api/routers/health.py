@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from redis.asyncio import Redis
 from sqlalchemy import text
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
@@ -56,10 +57,8 @@ async def redis_health(settings: SettingsDep) -> JSONResponse:
             ok(
                 {"redis": "not configured", "rate_limits": "in this API process's memory"},
                 "Redis is not configured (MEDIVOY_REDIS_URL is unset): not checked",
-            )
+            ).model_dump(mode="json")
         )
-    from redis.asyncio import Redis
-
     client = Redis.from_url(settings.redis_url)
     try:
         await asyncio.wait_for(client.ping(), timeout=3)
