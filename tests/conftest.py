@@ -1,5 +1,6 @@
 """Shared fixtures: a real embedded PostgreSQL (a fresh migrated database per test), a real
-Temporal dev server, the time-skipping test server, and builders for test data."""
+Temporal dev server, the time-skipping test server, the API and a worker. Fixtures only: builders
+and helpers live in tests/builders/, fixture plugins in tests/fixtures/."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import asyncpg
 import httpx
@@ -22,8 +22,6 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from domain.access import Role
-from domain.models.users import User
 from runtime.db import make_engine, make_sessionmaker
 from runtime.migrate import upgrade
 from runtime.postgres import EmbeddedPostgres, free_port
@@ -150,8 +148,6 @@ def task_queue() -> str:
 
 # ---- the API with a real worker, for HTTP tests -------------------------------------------
 
-PASSWORD = "Correct-Horse-42!"
-
 
 @pytest.fixture
 def settings(database_url: str, task_queue: str) -> Settings:
@@ -190,37 +186,3 @@ async def client(app: FastAPI, worker: Worker) -> AsyncIterator[httpx.AsyncClien
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver/api/v1") as c:
         yield c
-
-
-async def create_user(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    role: Role = Role.PATIENT,
-    *,
-    email: str | None = None,
-    password: str = PASSWORD,
-    **fields: Any,
-) -> User:
-    """A ready account of any role (verified and approved), with its role record."""
-    from api.services import auth as auth_service
-
-    async with sessionmaker() as db, db.begin():
-        user = await auth_service.create_user(
-            db,
-            email=email or f"{role.value}-{uuid.uuid4().hex[:8]}@example.com",
-            password=password,
-            user_type=role,
-            first_name=fields.pop("first_name", role.value.replace("_", " ").title()),
-            last_name=fields.pop("last_name", "Tester"),
-            is_verified=fields.pop("is_verified", True),
-            approved=fields.pop("approved", True),
-            **fields,
-        )
-        return user
-
-
-async def login_headers(
-    client: httpx.AsyncClient, email: str, password: str = PASSWORD
-) -> dict[str, str]:
-    response = await client.post("/auth/login", json={"email": email, "password": password})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['data']['access_token']}"}

@@ -10,8 +10,8 @@ from sqlalchemy import func, select, update
 
 from domain.access import Role
 from domain.models.users import PasswordReset, RefreshToken, User
-from tests.conftest import PASSWORD, create_user, login_headers
-from tests.helpers import outbox_for, token_in
+from tests.builders.helpers import outbox_for, token_in
+from tests.builders.users import PASSWORD, create_user, login_headers
 
 NEW_PATIENT = {
     "email": "lena.fischer@example.com",

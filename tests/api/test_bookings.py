@@ -23,8 +23,8 @@ from domain.access import Role
 from domain.models.bookings import BookingStatusHistory
 from domain.models.catalog import Hospital, Treatment
 from domain.models.notifications import Notification, OutboxMessage
-from tests.conftest import create_user, login_headers
-from tests.helpers import eventually
+from tests.builders.helpers import eventually
+from tests.builders.users import create_user, login_headers
 from workflows.booking import (
     BookingWorkflow,
     FeedbackEvent,
@@ -518,7 +518,7 @@ async def test_a_record_uploaded_while_awaiting_details_tells_the_coordinator(
     client, people, sessionmaker
 ):
     """The upload endpoint signals the booking's workflow; the workflow tells the staff."""
-    from tests.upload_samples import PDF
+    from tests.builders.upload_samples import PDF
 
     booking_id = (await _request(client, people))["id"]
     for status in ("under_review", "accepted", "awaiting_medical_details"):

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from domain.access import Role
 from domain.models.catalog import Doctor
 from domain.models.content import Translation
-from tests.catalog_builders import (
+from tests.builders.catalog_builders import (
     add_appointment,
     add_doctor,
     add_hospital,
@@ -18,7 +18,7 @@ from tests.catalog_builders import (
     affiliate,
     patient_of,
 )
-from tests.conftest import create_user, login_headers
+from tests.builders.users import create_user, login_headers
 
 WEEK = {
     "timezone": "Europe/Istanbul",

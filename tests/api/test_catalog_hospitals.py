@@ -9,14 +9,14 @@ from sqlalchemy import func, select
 from domain.access import Role
 from domain.models.catalog import HospitalDoctor, HospitalTreatment
 from domain.models.content import Translation
-from tests.catalog_builders import (
+from tests.builders.catalog_builders import (
     add_doctor,
     add_hospital,
     add_offer,
     add_treatment,
     affiliate,
 )
-from tests.conftest import create_user, login_headers
+from tests.builders.users import create_user, login_headers
 
 
 async def test_hospital_admin_affiliates_a_doctor_and_the_public_sees_name_and_specialty(

@@ -10,7 +10,7 @@ from domain.access import Role
 from domain.models.bookings import Booking
 from domain.models.catalog import Insurance, Laboratory, Package, Treatment
 from domain.models.content import Translation
-from tests.catalog_builders import (
+from tests.builders.catalog_builders import (
     add_hospital,
     add_insurance,
     add_lab,
@@ -19,7 +19,7 @@ from tests.catalog_builders import (
     add_treatment,
     patient_of,
 )
-from tests.conftest import create_user, login_headers
+from tests.builders.users import create_user, login_headers
 
 
 async def test_public_lists_active_treatments_with_filters_and_translations(client, sessionmaker):

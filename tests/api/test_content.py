@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from domain.access import Role
 from domain.models.content import Faq, WebsiteContent
-from tests.conftest import create_user, login_headers
+from tests.builders.users import create_user, login_headers
 
 
 async def test_public_reads_published_faqs_in_display_order(client, sessionmaker):

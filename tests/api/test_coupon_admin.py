@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain.access import Role
 from domain.models.bookings import Booking
 from domain.models.payments import Coupon, Payment
-from tests.conftest import create_user, login_headers
-from tests.payment_builders import make_cast
+from tests.builders.payment_builders import make_cast
+from tests.builders.users import create_user, login_headers
 
 SPRING = {
     "code": "SPRING20",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from tests.helpers import eventually
+from tests.builders.helpers import eventually
 
 
 async def test_liveness_database_and_redis_not_configured(client):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from domain.access import Role
 from domain.models.catalog import Hospital
 from domain.models.content import Translation
-from tests.conftest import create_user, login_headers
+from tests.builders.users import create_user, login_headers
 
 
 async def add_hospital(sessionmaker, **fields) -> Hospital:

@@ -26,9 +26,9 @@ from domain.models.notifications import Notification
 from domain.models.payments import Invoice
 from domain.models.users import User
 from runtime.settings import Settings
-from tests.conftest import create_user, login_headers
-from tests.helpers import eventually
-from tests.payment_builders import QUOTE, Cast, confirmed_booking, make_cast
+from tests.builders.helpers import eventually
+from tests.builders.payment_builders import QUOTE, Cast, confirmed_booking, make_cast
+from tests.builders.users import create_user, login_headers
 
 TAX_RATES = {"Turkey": Decimal("20"), "India": Decimal("18")}
 NUMBER = re.compile(r"^MV-INV-(\d{4})-\d{6}$")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from domain.access import Role
-from tests.conftest import create_user, login_headers
-from tests.helpers import eventually, outbox_for
+from tests.builders.helpers import eventually, outbox_for
+from tests.builders.users import create_user, login_headers
 
 
 async def test_admin_sends_a_notification_that_arrives_in_app_and_by_email(client, sessionmaker):

@@ -36,12 +36,12 @@ from domain.models.payments import (
 )
 from runtime.settings import Settings
 from runtime.temporal_server import TemporalDevServer
-from tests.conftest import login_headers
-from tests.helpers import eventually, mails_about
-from tests.payment_builders import Cast, confirmed_booking, make_cast
-from tests.payment_fixtures import LocalStripe
+from tests.builders.helpers import eventually, mails_about
+from tests.builders.payment_builders import Cast, confirmed_booking, make_cast
+from tests.builders.users import login_headers
+from tests.fixtures.payment_fixtures import LocalStripe
 
-pytest_plugins = ["tests.payment_fixtures"]
+pytest_plugins = ["tests.fixtures.payment_fixtures"]
 
 WEBHOOK_SECRET = "whsec_medivoy_test"
 
@@ -275,8 +275,8 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 def _crash_worker(
     settings: Settings, temporal_address: str, data_dir: Path, crash_at: str | None
 ) -> subprocess.Popen[bytes]:
-    """A real worker process (`medivoy worker`, or tests.crash_worker that SIGKILLs itself at
-    `crash_at`) with the same settings as the API under test."""
+    """A real worker process (`medivoy worker`, or tests.fixtures.crash_worker that SIGKILLs
+    itself at `crash_at`) with the same settings as the API under test."""
     env = {
         **os.environ,
         "MEDIVOY_DATABASE_URL": settings.database_url,
@@ -294,7 +294,7 @@ def _crash_worker(
     }
     if crash_at is not None:
         env["MEDIVOY_TEST_CRASH_AT"] = crash_at
-        command = [sys.executable, "-m", "tests.crash_worker"]
+        command = [sys.executable, "-m", "tests.fixtures.crash_worker"]
     else:
         command = [sys.executable, "-m", "runtime.cli", "worker"]
     return subprocess.Popen(

@@ -21,14 +21,14 @@ from temporalio.client import Client
 from domain.models.bookings import Booking
 from domain.models.payments import Invoice, Payment, WebhookEvent
 from runtime.settings import Settings
-from tests.conftest import login_headers
-from tests.helpers import eventually, mails_about
-from tests.payment_builders import Cast, confirmed_booking, make_cast
+from tests.builders.helpers import eventually, mails_about
+from tests.builders.payment_builders import Cast, confirmed_booking, make_cast
+from tests.builders.users import login_headers
 
 if TYPE_CHECKING:
-    from tests.razorpay_fixtures import LocalRazorpay
+    from tests.fixtures.razorpay_fixtures import LocalRazorpay
 
-pytest_plugins = ["tests.razorpay_fixtures"]
+pytest_plugins = ["tests.fixtures.razorpay_fixtures"]
 
 
 @pytest.fixture

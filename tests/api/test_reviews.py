@@ -11,7 +11,7 @@ from domain.models.appointments import Appointment
 from domain.models.bookings import Booking
 from domain.models.catalog import Doctor, Hospital
 from domain.models.users import Patient
-from tests.conftest import create_user, login_headers
+from tests.builders.users import create_user, login_headers
 
 
 async def care_for(sessionmaker, patient_user, doctor_user):

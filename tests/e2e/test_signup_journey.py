@@ -6,7 +6,7 @@ from sqlalchemy import select
 
 from domain.models.audit import AuditLog
 from domain.models.notifications import Notification
-from tests.helpers import eventually, outbox_for, token_in
+from tests.builders.helpers import eventually, outbox_for, token_in
 
 
 async def test_patient_registers_verifies_by_email_logs_in_and_reads_notifications(

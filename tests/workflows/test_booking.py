@@ -31,8 +31,8 @@ from domain.models.bookings import Booking, BookingStatusHistory
 from domain.models.catalog import Hospital
 from domain.models.notifications import Channel, Notification
 from domain.models.users import Patient, User
-from tests.conftest import create_user
-from tests.helpers import eventually
+from tests.builders.helpers import eventually
+from tests.builders.users import create_user
 from workflows.booking import (
     BookingInput,
     BookingTimers,

@@ -1,5 +1,5 @@
 """PaymentWorkflow on the time-skipping server: the real database, booking workflow, coupons, PDF
-and outbox; an in-memory gateway (tests/payment_builders.FakeGateway) plays Stripe."""
+and outbox; an in-memory gateway (tests/builders/payment_builders.FakeGateway) plays Stripe."""
 
 from __future__ import annotations
 
@@ -42,8 +42,14 @@ from domain.models.payments import Coupon, Invoice, Payment, PaymentStatusHistor
 from domain.payment import PaymentGateway as GatewayName
 from domain.payment import PaymentStatus
 from runtime.settings import Settings
-from tests.helpers import eventually, mails_about, outbox_for
-from tests.payment_builders import Cast, FakeGateway, confirmed_booking, make_cast, make_coupon
+from tests.builders.helpers import eventually, mails_about, outbox_for
+from tests.builders.payment_builders import (
+    Cast,
+    FakeGateway,
+    confirmed_booking,
+    make_cast,
+    make_coupon,
+)
 from workflows.booking import WORKFLOWS as BOOKING_WORKFLOWS
 from workflows.booking import BookingWorkflow, Cancellation, StatusChange
 from workflows.booking import workflow_id as booking_workflow_id

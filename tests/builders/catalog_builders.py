@@ -22,7 +22,7 @@ from domain.models.catalog import (
 from domain.models.content import Review
 from domain.models.users import Patient, User
 from tests.api.test_hospitals import add_hospital
-from tests.conftest import create_user
+from tests.builders.users import create_user
 
 __all__ = [
     "add_appointment",
