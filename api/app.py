@@ -21,6 +21,7 @@ from api import errors
 from api.audit import AuditedSession
 from api.envelope import ERROR_RESPONSES
 from api.middleware import RequestMiddleware
+from domain.passwords import configure_password_hashing
 from runtime.db import make_engine
 from runtime.logging import configure_logging
 from runtime.settings import Settings, get_settings
@@ -47,6 +48,7 @@ def create_app(
     settings = settings or get_settings()
     modules = routers()
     configure_logging(settings.log_level, settings.log_json)
+    configure_password_hashing(settings.password_hash_cost)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

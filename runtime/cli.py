@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import SecretStr
 
+from domain.passwords import configure_password_hashing
 from runtime.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -66,6 +67,7 @@ def resolve_settings(*, need_temporal: bool) -> Settings:
     (the API factory, the worker) sees the same values.
     """
     settings = Settings()
+    configure_password_hashing(settings.password_hash_cost)
     wants_stack = not settings.database_url or (need_temporal and not settings.temporal_address)
     stack = running_stack(settings) if wants_stack else None
     exported: dict[str, str] = {}

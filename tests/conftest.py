@@ -22,6 +22,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from domain.passwords import configure_password_hashing
 from runtime.db import make_engine, make_sessionmaker
 from runtime.migrate import upgrade
 from runtime.postgres import EmbeddedPostgres, free_port
@@ -30,6 +31,15 @@ from runtime.temporal_server import SEARCH_ATTRIBUTES, TemporalDevServer, binary
 
 os.environ.setdefault("MEDIVOY_JWT_SECRET", "test-secret-" + uuid.uuid4().hex)
 os.environ.setdefault("MEDIVOY_LOG_JSON", "false")
+# argon2id at its cheapest: every test account hashes a password, and at the production cost
+# (about half a second here) that alone took minutes. Exported, so the processes the tests start
+# (the dev stack, a worker, the CLI) hash cheaply too; tests/domain/test_passwords.py checks the
+# production default.
+os.environ.setdefault("MEDIVOY_PASSWORD_HASH_TIME_COST", "1")
+os.environ.setdefault("MEDIVOY_PASSWORD_HASH_MEMORY_KIB", "8")
+os.environ.setdefault("MEDIVOY_PASSWORD_HASH_PARALLELISM", "1")
+configure_password_hashing(Settings(_env_file=None).password_hash_cost)
+
 
 TEMPLATE_DB = "medivoy_template"
 
