@@ -9,7 +9,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.bookings import booking_activity_list, build_booking_activities
 from activities.coupons import build_coupon_activities, coupon_activity_list
@@ -46,7 +47,10 @@ def build_worker(
     sessionmaker: async_sessionmaker[AsyncSession],
     *,
     task_queue: str | None = None,
+    workflow_runner: WorkflowRunner | None = None,
 ) -> Worker:
+    """The production worker. Tests pass a `workflow_runner` that validates each workflow class
+    once per process instead of once per worker (tests/fixtures/workers.py)."""
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -54,6 +58,7 @@ def build_worker(
         activities=all_activities(settings, sessionmaker),
         # Synchronous activities (PDF rendering) run here, never on the event loop.
         activity_executor=ThreadPoolExecutor(max_workers=8),
+        workflow_runner=workflow_runner or SandboxedWorkflowRunner(),
     )
 
 

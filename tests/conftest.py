@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -28,6 +29,7 @@ from runtime.migrate import upgrade
 from runtime.postgres import EmbeddedPostgres, free_port
 from runtime.settings import Settings
 from runtime.temporal_server import SEARCH_ATTRIBUTES, TemporalDevServer, binary
+from tests.fixtures.workers import SANDBOX
 
 os.environ.setdefault("MEDIVOY_JWT_SECRET", "test-secret-" + uuid.uuid4().hex)
 os.environ.setdefault("MEDIVOY_LOG_JSON", "false")
@@ -39,7 +41,6 @@ os.environ.setdefault("MEDIVOY_PASSWORD_HASH_TIME_COST", "1")
 os.environ.setdefault("MEDIVOY_PASSWORD_HASH_MEMORY_KIB", "8")
 os.environ.setdefault("MEDIVOY_PASSWORD_HASH_PARALLELISM", "1")
 configure_password_hashing(Settings(_env_file=None).password_hash_cost)
-
 
 TEMPLATE_DB = "medivoy_template"
 
@@ -156,28 +157,46 @@ def task_queue() -> str:
     return "test-" + uuid.uuid4().hex
 
 
-# ---- the API with a real worker, for HTTP tests -------------------------------------------
+# ---- the API, and a real worker for tests that run workflows --------------------------------
+#
+# `client` is the API alone: enough for catalog, care and account CRUD. A test whose request
+# starts or drives a workflow (bookings, payments, invoices, notifications, auth e-mails, care
+# signals) needs the worker too: take `client_with_worker`, or mark a module where every test
+# does with `pytestmark = pytest.mark.usefixtures("worker")`.
 
 
 @pytest.fixture
-def settings(database_url: str, task_queue: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        task_queue=task_queue,
-        jwt_secret=os.environ["MEDIVOY_JWT_SECRET"],
-        auth_rate_limit="1000/minute",
-        log_json=False,
-        log_level="WARNING",
-    )
+def make_settings(database_url: str, task_queue: str) -> Callable[..., Settings]:
+    """Settings for this test's database and task queue, with overrides:
+    `make_settings(tax_rates={"India": Decimal("18")})`. Not read from a .env file."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "database_url": database_url,
+            "task_queue": task_queue,
+            "jwt_secret": os.environ["MEDIVOY_JWT_SECRET"],
+            "auth_rate_limit": "1000/minute",
+            "log_json": False,
+            "log_level": "WARNING",
+        }
+        return Settings(_env_file=None, **{**values, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def worker(
     temporal_client: Client, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> AsyncIterator[Worker]:
+    """The production worker (every workflow and activity) on this test's task queue."""
     from worker import build_worker
 
-    running = build_worker(temporal_client, settings, sessionmaker)
+    running = build_worker(temporal_client, settings, sessionmaker, workflow_runner=SANDBOX)
     async with running:
         yield running
 
@@ -192,7 +211,14 @@ async def app(settings: Settings, temporal_client: Client) -> AsyncIterator[Fast
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def client(app: FastAPI, worker: Worker) -> AsyncIterator[httpx.AsyncClient]:
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The API over ASGI, with no worker: workflows it starts wait (see client_with_worker)."""
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver/api/v1") as c:
         yield c
+
+
+@pytest.fixture
+def client_with_worker(client: httpx.AsyncClient, worker: Worker) -> httpx.AsyncClient:
+    """The API with the worker running, for requests whose workflows must run."""
+    return client

@@ -14,10 +14,12 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
+from temporalio.worker import Worker
 
 from domain.access import Role
 from domain.models.bookings import BookingStatusHistory
@@ -32,6 +34,13 @@ from workflows.booking import (
     PaymentEvent,
     workflow_id,
 )
+
+
+@pytest.fixture
+def client(client: httpx.AsyncClient, worker: Worker) -> httpx.AsyncClient:
+    """The API with the worker running: every booking is a workflow."""
+    return client
+
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 

@@ -15,10 +15,10 @@ async def test_liveness_database_and_redis_not_configured(client):
     assert redis.status_code == 200 and redis.json()["data"]["redis"] == "not configured"
 
 
-async def test_services_report_temporal_worker_and_providers(client):
+async def test_services_report_temporal_worker_and_providers(client_with_worker):
     # The server lists a poller once the worker's first long poll reaches it.
     async def healthy():
-        response = await client.get("/health/services")
+        response = await client_with_worker.get("/health/services")
         return response if response.status_code == 200 else None
 
     response = await eventually(healthy)

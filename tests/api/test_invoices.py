@@ -18,6 +18,7 @@ from pypdf import PdfReader
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
+from temporalio.worker import Worker
 
 from activities.providers.outbox import StoredMessage, read_outbox, read_outbox_attachment
 from domain.access import Role
@@ -29,6 +30,13 @@ from runtime.settings import Settings
 from tests.builders.helpers import eventually
 from tests.builders.payment_builders import QUOTE, Cast, confirmed_booking, make_cast
 from tests.builders.users import create_user, login_headers
+
+
+@pytest.fixture
+def client(client: httpx.AsyncClient, worker: Worker) -> httpx.AsyncClient:
+    """The API with the worker running: invoices come from payment and booking workflows."""
+    return client
+
 
 TAX_RATES = {"Turkey": Decimal("20"), "India": Decimal("18")}
 NUMBER = re.compile(r"^MV-INV-(\d{4})-\d{6}$")

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import httpx
+import pytest
+from temporalio.worker import Worker
+
 from domain.access import Role
 from tests.builders.helpers import eventually, outbox_for
 from tests.builders.users import create_user, login_headers
+
+
+@pytest.fixture
+def client(client: httpx.AsyncClient, worker: Worker) -> httpx.AsyncClient:
+    """The API with the worker running: notifications are delivered by workflows."""
+    return client
 
 
 async def test_admin_sends_a_notification_that_arrives_in_app_and_by_email(client, sessionmaker):

@@ -25,6 +25,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
+from temporalio.worker import Worker
 
 from domain.models.bookings import Booking
 from domain.models.payments import (
@@ -40,6 +41,13 @@ from tests.builders.helpers import eventually, mails_about
 from tests.builders.payment_builders import Cast, confirmed_booking, make_cast
 from tests.builders.users import login_headers
 from tests.fixtures.payment_fixtures import LocalStripe
+
+
+@pytest.fixture
+def client(client: httpx.AsyncClient, worker: Worker) -> httpx.AsyncClient:
+    """The API with the worker running: every payment is a workflow."""
+    return client
+
 
 pytest_plugins = ["tests.fixtures.payment_fixtures"]
 

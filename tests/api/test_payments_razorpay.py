@@ -17,6 +17,7 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
+from temporalio.worker import Worker
 
 from domain.models.bookings import Booking
 from domain.models.payments import Invoice, Payment, WebhookEvent
@@ -27,6 +28,13 @@ from tests.builders.users import login_headers
 
 if TYPE_CHECKING:
     from tests.fixtures.razorpay_fixtures import LocalRazorpay
+
+
+@pytest.fixture
+def client(client: httpx.AsyncClient, worker: Worker) -> httpx.AsyncClient:
+    """The API with the worker running: every payment is a workflow."""
+    return client
+
 
 pytest_plugins = ["tests.fixtures.razorpay_fixtures"]
 

@@ -6,12 +6,22 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import httpx
+import pytest
+from temporalio.worker import Worker
+
 from domain.access import Role
 from domain.models.appointments import Appointment
 from domain.models.bookings import Booking
 from domain.models.catalog import Doctor, Hospital
 from domain.models.users import Patient
 from tests.builders.users import create_user, login_headers
+
+
+@pytest.fixture
+def client(client: httpx.AsyncClient, worker: Worker) -> httpx.AsyncClient:
+    """The API with the worker running: a published review moves its booking (a workflow signal)."""
+    return client
 
 
 async def care_for(sessionmaker, patient_user, doctor_user):
