@@ -33,6 +33,7 @@ from domain.models.notifications import Channel, Notification
 from domain.models.users import Patient, User
 from tests.builders.helpers import eventually
 from tests.builders.users import create_user
+from tests.fixtures.workers import new_worker
 from workflows.booking import (
     BookingInput,
     BookingTimers,
@@ -68,10 +69,11 @@ async def worker(
         OutboxMessages(sessionmaker, Channel.SMS),
         OutboxMessages(sessionmaker, Channel.WHATSAPP),
     )
-    running = Worker(
-        indexed_env.client,
-        task_queue=task_queue,
-        workflows=[BookingWorkflow, *NOTIFICATION_WORKFLOWS],
+    running = new_worker(
+        indexed_env,
+        task_queue,
+        BookingWorkflow,
+        *NOTIFICATION_WORKFLOWS,
         activities=[
             *booking_activity_list(BookingActivities(sessionmaker)),
             *notification_activity_list(notifications),

@@ -50,6 +50,7 @@ from tests.builders.payment_builders import (
     make_cast,
     make_coupon,
 )
+from tests.fixtures.workers import new_worker
 from workflows.booking import WORKFLOWS as BOOKING_WORKFLOWS
 from workflows.booking import BookingWorkflow, Cancellation, StatusChange
 from workflows.booking import workflow_id as booking_workflow_id
@@ -111,10 +112,12 @@ async def worker(
         storage=build_storage(pay_settings),
     )
     payments = PaymentActivities(sessionmaker, {GatewayName.STRIPE: gateway}, pay_settings)
-    running = Worker(
-        env.client,
-        task_queue=task_queue,
-        workflows=[PaymentWorkflow, *BOOKING_WORKFLOWS, *NOTIFICATION_WORKFLOWS],
+    running = new_worker(
+        env,
+        task_queue,
+        PaymentWorkflow,
+        *BOOKING_WORKFLOWS,
+        *NOTIFICATION_WORKFLOWS,
         activities=[
             *payment_activity_list(payments),
             *coupon_activity_list(CouponActivities(sessionmaker)),

@@ -25,6 +25,7 @@ from domain.payment import PaymentGateway as GatewayName
 from runtime.settings import Settings
 from tests.builders.helpers import eventually
 from tests.builders.payment_builders import confirmed_booking, make_cast
+from tests.fixtures.workers import SANDBOX
 from workflows.payment import PaymentCheckout, PaymentInput, PaymentTimers, open_payment
 
 if TYPE_CHECKING:
@@ -65,7 +66,9 @@ async def worker(
 ) -> AsyncIterator[Worker]:
     from worker import build_worker
 
-    async with build_worker(env.client, rzp_settings, sessionmaker) as running:
+    async with build_worker(
+        env.client, rzp_settings, sessionmaker, workflow_runner=SANDBOX
+    ) as running:
         yield running
 
 
