@@ -26,7 +26,7 @@ from domain.models.bookings import BookingStatusHistory
 from domain.models.catalog import Hospital, Treatment
 from domain.models.notifications import Notification, OutboxMessage
 from tests.builders.helpers import eventually
-from tests.builders.users import create_user, login_headers
+from tests.builders.users import create_user, headers_for
 from workflows.booking import (
     BookingWorkflow,
     FeedbackEvent,
@@ -80,7 +80,7 @@ async def _people(
         )
         treatment = Treatment(id=uuid.uuid4(), name="Knee replacement")
         db.add_all([hospital, other, treatment])
-    headers = {name: await login_headers(client, user.email) for name, user in users.items()}
+    headers = {name: headers_for(user) for name, user in users.items()}
     return People(**headers, hospital_id=hospital.id, treatment_id=treatment.id)
 
 

@@ -27,7 +27,7 @@ from tests.builders.catalog_builders import (
     affiliate,
     patient_of,
 )
-from tests.builders.users import create_user, login_headers
+from tests.builders.users import create_user, headers_for
 
 ACTORS = [
     "admin",
@@ -187,7 +187,7 @@ def fill(template: Any, ids: dict[str, str]) -> Any:
 @pytest.mark.parametrize("actor", ACTORS)
 async def test_catalog_access_matrix(client, sessionmaker, actor):
     users, ids = await build_world(sessionmaker)
-    headers = {} if actor == "anonymous" else await login_headers(client, users[actor].email)
+    headers = {} if actor == "anonymous" else headers_for(users[actor])
     column = ACTORS.index(actor)
 
     private_values = [u.email for u in users.values()] + [

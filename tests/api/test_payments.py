@@ -39,7 +39,7 @@ from runtime.settings import Settings
 from runtime.temporal_server import TemporalDevServer
 from tests.builders.helpers import eventually, mails_about
 from tests.builders.payment_builders import Cast, confirmed_booking, make_cast
-from tests.builders.users import login_headers
+from tests.builders.users import headers_for
 from tests.fixtures.payment_fixtures import LocalStripe
 
 
@@ -111,8 +111,8 @@ async def ready(
 ) -> tuple[Cast, uuid.UUID, dict[str, str], dict[str, str]]:
     cast = await make_cast(sessionmaker, country="Turkey")
     booking_id = await confirmed_booking(temporal_client, task_queue, cast, now=datetime.now(UTC))
-    patient = await login_headers(client, cast.patient.email)
-    admin = await login_headers(client, cast.admin.email)
+    patient = headers_for(cast.patient)
+    admin = headers_for(cast.admin)
     return cast, booking_id, patient, admin
 
 
@@ -242,7 +242,7 @@ async def test_stripe_checkout_webhook_invoice_email_and_refunds(
     mine = await client.get("/payments", headers=patient)
     assert [p["id"] for p in mine.json()["data"]] == [payment_id]
     other = await make_cast(sessionmaker)
-    stranger = await login_headers(client, other.patient.email)
+    stranger = headers_for(other.patient)
     assert (await client.get(f"/payments/{payment_id}", headers=stranger)).status_code == 404
     assert (await client.get("/payments", headers=stranger)).json()["data"] == []
 
@@ -251,8 +251,8 @@ async def test_coupon_check_tells_the_discount_or_the_refusal(
     client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     cast = await make_cast(sessionmaker)
-    admin = await login_headers(client, cast.admin.email)
-    patient = await login_headers(client, cast.patient.email)
+    admin = headers_for(cast.admin)
+    patient = headers_for(cast.patient)
     made = await client.post(
         "/coupons",
         headers=admin,
@@ -347,7 +347,7 @@ async def test_workers_killed_mid_payment_leave_one_intent_one_invoice_and_one_e
             booking_id = await confirmed_booking(
                 temporal_client, settings.task_queue, cast, now=datetime.now(UTC)
             )
-            patient = await login_headers(client, cast.patient.email)
+            patient = headers_for(cast.patient)
             body = {"booking_id": str(booking_id), "currency": "USD", "payment_gateway": "stripe"}
             checkout_call = asyncio.ensure_future(
                 client.post("/payments", headers={**patient, "Idempotency-Key": "k1"}, json=body)

@@ -24,7 +24,7 @@ from domain.models.payments import Invoice, Payment, WebhookEvent
 from runtime.settings import Settings
 from tests.builders.helpers import eventually, mails_about
 from tests.builders.payment_builders import Cast, confirmed_booking, make_cast
-from tests.builders.users import login_headers
+from tests.builders.users import headers_for
 
 if TYPE_CHECKING:
     from tests.fixtures.razorpay_fixtures import LocalRazorpay
@@ -69,8 +69,8 @@ async def ready(
     booking_id = await confirmed_booking(
         temporal_client, task_queue, cast, now=datetime.now(UTC), currency="INR"
     )
-    patient = await login_headers(client, cast.patient.email)
-    admin = await login_headers(client, cast.admin.email)
+    patient = headers_for(cast.patient)
+    admin = headers_for(cast.admin)
     return cast, booking_id, patient, admin
 
 
