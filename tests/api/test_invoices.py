@@ -4,9 +4,9 @@ booking from its quotation, the PDF is rendered once, and sending it e-mails the
 from __future__ import annotations
 
 import io
-import os
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -43,14 +43,8 @@ NUMBER = re.compile(r"^MV-INV-(\d{4})-\d{6}$")
 
 
 @pytest.fixture
-def settings(database_url: str, task_queue: str, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=database_url,
-        task_queue=task_queue,
-        jwt_secret=os.environ["MEDIVOY_JWT_SECRET"],
-        auth_rate_limit="1000/minute",
-        log_json=False,
-        log_level="WARNING",
+def settings(make_settings: Callable[..., Settings], tmp_path: Path) -> Settings:
+    return make_settings(
         storage_dir=str(tmp_path / "files"),
         tax_rates=TAX_RATES,
         tax_rate_default=Decimal("5"),

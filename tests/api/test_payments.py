@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -56,15 +57,9 @@ WEBHOOK_SECRET = "whsec_medivoy_test"
 
 @pytest.fixture
 def settings(
-    database_url: str, task_queue: str, localstripe: LocalStripe, tmp_path: Path
+    make_settings: Callable[..., Settings], localstripe: LocalStripe, tmp_path: Path
 ) -> Settings:
-    return Settings(
-        database_url=database_url,
-        task_queue=task_queue,
-        jwt_secret=os.environ["MEDIVOY_JWT_SECRET"],
-        auth_rate_limit="1000/minute",
-        log_json=False,
-        log_level="WARNING",
+    return make_settings(
         stripe_secret_key=localstripe.api_key,
         stripe_api_base=localstripe.url,
         stripe_publishable_key="pk_test_medivoy",

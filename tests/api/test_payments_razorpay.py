@@ -4,8 +4,8 @@ signed webhooks, the invoice and its e-mail, duplicates, forgeries, declines and
 
 from __future__ import annotations
 
-import os
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -41,15 +41,9 @@ pytest_plugins = ["tests.fixtures.razorpay_fixtures"]
 
 @pytest.fixture
 def settings(
-    database_url: str, task_queue: str, local_razorpay: LocalRazorpay, tmp_path: Path
+    make_settings: Callable[..., Settings], local_razorpay: LocalRazorpay, tmp_path: Path
 ) -> Settings:
-    return Settings(
-        database_url=database_url,
-        task_queue=task_queue,
-        jwt_secret=os.environ["MEDIVOY_JWT_SECRET"],
-        auth_rate_limit="1000/minute",
-        log_json=False,
-        log_level="WARNING",
+    return make_settings(
         razorpay_key_id=local_razorpay.key_id,
         razorpay_key_secret=SecretStr(local_razorpay.key_secret),
         razorpay_webhook_secret=SecretStr(local_razorpay.webhook_secret),
