@@ -3,22 +3,9 @@
 from __future__ import annotations
 
 from domain.access import Role
-from domain.models.catalog import Hospital
 from domain.models.content import Translation
+from tests.builders.catalog_builders import add_hospital
 from tests.builders.users import create_user, headers_for
-
-
-async def add_hospital(sessionmaker, **fields) -> Hospital:
-    async with sessionmaker() as db, db.begin():
-        hospital = Hospital(
-            name=fields.pop("name", "Anadolu Medical Center"),
-            country=fields.pop("country", "Turkey"),
-            city=fields.pop("city", "Istanbul"),
-            is_verified=fields.pop("is_verified", True),
-            **fields,
-        )
-        db.add(hospital)
-    return hospital
 
 
 async def test_public_lists_only_verified_active_hospitals_with_filters(client, sessionmaker):
