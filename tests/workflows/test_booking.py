@@ -12,12 +12,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -31,7 +29,7 @@ from domain.models.bookings import Booking, BookingStatusHistory
 from domain.models.catalog import Hospital
 from domain.models.notifications import Channel, Notification
 from domain.models.users import Patient, User
-from tests.builders.helpers import eventually
+from tests.builders.helpers import eventually, refused, row_becomes
 from tests.builders.users import create_user
 from tests.fixtures.workers import new_worker
 from workflows.booking import (
@@ -184,14 +182,6 @@ async def quote(
     )
 
 
-async def refused(update: Any) -> ApplicationError:
-    with pytest.raises(WorkflowUpdateFailedError) as failed:
-        await update
-    cause = failed.value.cause
-    assert isinstance(cause, ApplicationError)
-    return cause
-
-
 async def history_of(
     sessionmaker: async_sessionmaker[AsyncSession], booking_id: uuid.UUID
 ) -> list[BookingStatusHistory]:
@@ -218,11 +208,7 @@ async def status_becomes(
     status: BookingStatus,
     within: float = 15.0,
 ) -> Booking:
-    async def probe() -> Booking | None:
-        booking = await row_of(sessionmaker, booking_id)
-        return booking if booking.status == status.value else None
-
-    return await eventually(probe, within)
+    return await row_becomes(sessionmaker, Booking, booking_id, status, within)
 
 
 async def notifications_with(

@@ -17,8 +17,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -42,7 +41,7 @@ from domain.models.payments import Coupon, Invoice, Payment, PaymentStatusHistor
 from domain.payment import PaymentGateway as GatewayName
 from domain.payment import PaymentStatus
 from runtime.settings import Settings
-from tests.builders.helpers import eventually, mails_about, outbox_for
+from tests.builders.helpers import eventually, mails_about, outbox_for, refused, row_becomes
 from tests.builders.payment_builders import (
     Cast,
     FakeGateway,
@@ -175,23 +174,13 @@ async def start_payment(
 async def payment_becomes(
     sessionmaker: async_sessionmaker[AsyncSession], payment_id: uuid.UUID, status: PaymentStatus
 ) -> Payment:
-    async def probe() -> Payment | None:
-        async with sessionmaker() as db:
-            payment = await db.get(Payment, payment_id)
-        return payment if payment is not None and payment.status == status.value else None
-
-    return await eventually(probe, 30)
+    return await row_becomes(sessionmaker, Payment, payment_id, status)
 
 
 async def booking_becomes(
     sessionmaker: async_sessionmaker[AsyncSession], booking_id: uuid.UUID, status: BookingStatus
 ) -> Booking:
-    async def probe() -> Booking | None:
-        async with sessionmaker() as db:
-            booking = await db.get(Booking, booking_id)
-        return booking if booking is not None and booking.status == status.value else None
-
-    return await eventually(probe, 30)
+    return await row_becomes(sessionmaker, Booking, booking_id, status)
 
 
 async def succeeded(handle: WorkflowHandle[Any, Any]) -> None:
@@ -203,14 +192,6 @@ async def succeeded(handle: WorkflowHandle[Any, Any]) -> None:
             outcome=Outcome.SUCCEEDED,
         ),
     )
-
-
-async def refused(update: Any) -> ApplicationError:
-    with pytest.raises(WorkflowUpdateFailedError) as failed:
-        await update
-    cause = failed.value.cause
-    assert isinstance(cause, ApplicationError)
-    return cause
 
 
 async def test_paid_checkout_with_webhook_completes_invoices_and_emails_the_patient(
