@@ -10,7 +10,8 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import Worker, WorkflowRunner
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.bookings import booking_activity_list, build_booking_activities
 from activities.coupons import build_coupon_activities, coupon_activity_list
@@ -54,7 +55,10 @@ def build_worker(
     *,
     task_queue: str | None = None,
     adapters: Adapters | None = None,
+    workflow_runner: WorkflowRunner | None = None,
 ) -> Worker:
+    """The production worker. Tests pass a `workflow_runner` that validates each workflow class
+    once per process instead of once per worker (tests/fixtures/workers.py)."""
     return Worker(
         client,
         task_queue=task_queue or settings.task_queue,
@@ -62,6 +66,7 @@ def build_worker(
         activities=all_activities(settings, sessionmaker, adapters),
         # Synchronous activities (PDF rendering) run here, never on the event loop.
         activity_executor=ThreadPoolExecutor(max_workers=8),
+        workflow_runner=workflow_runner or SandboxedWorkflowRunner(),
     )
 
 

@@ -19,6 +19,7 @@ from api.audit import AuditedSession
 from api.envelope import ERROR_RESPONSES
 from api.middleware import RequestMiddleware
 from api.routers import ROUTERS
+from domain.passwords import configure_password_hashing
 from runtime.db import make_engine
 from runtime.logging import configure_logging
 from runtime.settings import Settings, get_settings
@@ -36,6 +37,7 @@ def create_app(
     """`adapters`: built once from settings at start unless given (api/deps.py hands them out)."""
     settings = settings or get_settings()
     configure_logging(settings.log_level, settings.log_json)
+    configure_password_hashing(settings.password_hash_cost)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import SecretStr
 
+from domain.passwords import configure_password_hashing
 from runtime.settings import Settings, get_settings
 from runtime.stack import JWT_SECRET_FILE, STACK_FILE, read_running
 
@@ -34,6 +35,7 @@ def resolve_settings(*, need_temporal: bool) -> Settings:
     (the API factory, the worker) sees the same values.
     """
     settings = Settings()
+    configure_password_hashing(settings.password_hash_cost)
     wants_stack = not settings.database_url or (need_temporal and not settings.temporal_address)
     stack = read_running(settings) if wants_stack else None
     exported: dict[str, str] = {}

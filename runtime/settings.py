@@ -11,6 +11,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.booking import DEFAULT_CANCELLATION_REFUND_PERCENT, check_refund_policy
+from domain.passwords import STRONG, HashCost
 
 
 class Settings(BaseSettings):
@@ -41,6 +42,11 @@ class Settings(BaseSettings):
     refresh_token_days: int = 7
     verification_token_hours: int = 48
     reset_token_minutes: int = 60
+    # argon2id's cost for new password hashes. Keep the defaults (RFC 9106's low-memory profile)
+    # in production; the tests lower them, since every test account hashes a password.
+    password_hash_time_cost: int = Field(default=STRONG.time_cost, ge=1)
+    password_hash_memory_kib: int = Field(default=STRONG.memory_kib, ge=8)
+    password_hash_parallelism: int = Field(default=STRONG.parallelism, ge=1)
 
     cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = 1_048_576
@@ -106,6 +112,14 @@ class Settings(BaseSettings):
     @classmethod
     def _known_statuses(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
         return check_refund_policy(value)
+
+    @property
+    def password_hash_cost(self) -> HashCost:
+        return HashCost(
+            time_cost=self.password_hash_time_cost,
+            memory_kib=self.password_hash_memory_kib,
+            parallelism=self.password_hash_parallelism,
+        )
 
     @property
     def jwt_key(self) -> str:

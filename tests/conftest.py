@@ -1,11 +1,12 @@
 """Shared fixtures: a real embedded PostgreSQL (a fresh migrated database per test), a real
-Temporal dev server, the time-skipping test server, and builders for test data."""
+Temporal dev server, the time-skipping test server, the API and a worker. Fixtures only: builders
+and helpers live in tests/builders/, fixture plugins in tests/fixtures/."""
 
 from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +23,24 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from domain.access import Role
-from domain.models.users import User
+from domain.passwords import configure_password_hashing
 from runtime.db import make_engine, make_sessionmaker
 from runtime.migrate import upgrade
 from runtime.postgres import EmbeddedPostgres, free_port
 from runtime.settings import Settings
 from runtime.temporal_server import SEARCH_ATTRIBUTES, TemporalDevServer, binary
+from tests.fixtures.workers import SANDBOX
 
 os.environ.setdefault("MEDIVOY_JWT_SECRET", "test-secret-" + uuid.uuid4().hex)
 os.environ.setdefault("MEDIVOY_LOG_JSON", "false")
+# argon2id at its cheapest: every test account hashes a password, and at the production cost
+# (about half a second here) that alone took minutes. Exported, so the processes the tests start
+# (the dev stack, a worker, the CLI) hash cheaply too; tests/domain/test_passwords.py checks the
+# production default.
+os.environ.setdefault("MEDIVOY_PASSWORD_HASH_TIME_COST", "1")
+os.environ.setdefault("MEDIVOY_PASSWORD_HASH_MEMORY_KIB", "8")
+os.environ.setdefault("MEDIVOY_PASSWORD_HASH_PARALLELISM", "1")
+configure_password_hashing(Settings(_env_file=None).password_hash_cost)
 
 TEMPLATE_DB = "medivoy_template"
 
@@ -137,7 +146,9 @@ async def indexed_env() -> AsyncIterator[WorkflowEnvironment]:
     Not the shared session one: when a workflow closes (or is terminated) while a child or a
     workflow task of it is still in flight, the Java test server keeps time skipping locked for
     good, and every later sleep times out. A booking that reaches its end does exactly that, so
-    each test gets a fresh server (about a second to start)."""
+    each test gets a fresh server. That is cheap: the server binary starts in about 0.15 s here
+    (measured, 2 cores under load); what made workflow tests slow was validating the workflow
+    sandbox for every new Worker, which tests/fixtures/workers.py now does once."""
     env = await WorkflowEnvironment.start_time_skipping(
         data_converter=pydantic_data_converter,
         test_server_existing_path=binary("temporal-test-server"),
@@ -162,30 +173,46 @@ def task_queue() -> str:
     return "test-" + uuid.uuid4().hex
 
 
-# ---- the API with a real worker, for HTTP tests -------------------------------------------
-
-PASSWORD = "Correct-Horse-42!"
+# ---- the API, and a real worker for tests that run workflows --------------------------------
+#
+# `client` is the API alone: enough for catalog, care and account CRUD. A test whose request
+# starts or drives a workflow (bookings, payments, invoices, notifications, auth e-mails, care
+# signals) needs the worker too: take `client_with_worker`, or mark a module where every test
+# does with `pytestmark = pytest.mark.usefixtures("worker")`.
 
 
 @pytest.fixture
-def settings(database_url: str, task_queue: str) -> Settings:
-    return Settings(
-        database_url=database_url,
-        task_queue=task_queue,
-        jwt_secret=os.environ["MEDIVOY_JWT_SECRET"],
-        auth_rate_limit="1000/minute",
-        log_json=False,
-        log_level="WARNING",
-    )
+def make_settings(database_url: str, task_queue: str) -> Callable[..., Settings]:
+    """Settings for this test's database and task queue, with overrides:
+    `make_settings(tax_rates={"India": Decimal("18")})`. Not read from a .env file."""
+
+    def make(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "database_url": database_url,
+            "task_queue": task_queue,
+            "jwt_secret": os.environ["MEDIVOY_JWT_SECRET"],
+            "auth_rate_limit": "1000/minute",
+            "log_json": False,
+            "log_level": "WARNING",
+        }
+        return Settings(_env_file=None, **{**values, **overrides})
+
+    return make
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def worker(
     temporal_client: Client, settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> AsyncIterator[Worker]:
+    """The production worker (every workflow and activity) on this test's task queue."""
     from worker import build_worker
 
-    running = build_worker(temporal_client, settings, sessionmaker)
+    running = build_worker(temporal_client, settings, sessionmaker, workflow_runner=SANDBOX)
     async with running:
         yield running
 
@@ -200,41 +227,14 @@ async def app(settings: Settings, temporal_client: Client) -> AsyncIterator[Fast
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def client(app: FastAPI, worker: Worker) -> AsyncIterator[httpx.AsyncClient]:
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """The API over ASGI, with no worker: workflows it starts wait (see client_with_worker)."""
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver/api/v1") as c:
         yield c
 
 
-async def create_user(
-    sessionmaker: async_sessionmaker[AsyncSession],
-    role: Role = Role.PATIENT,
-    *,
-    email: str | None = None,
-    password: str = PASSWORD,
-    **fields: Any,
-) -> User:
-    """A ready account of any role (verified and approved), with its role record."""
-    from api.services import auth as auth_service
-
-    async with sessionmaker() as db, db.begin():
-        user = await auth_service.create_user(
-            db,
-            email=email or f"{role.value}-{uuid.uuid4().hex[:8]}@example.com",
-            password=password,
-            user_type=role,
-            first_name=fields.pop("first_name", role.value.replace("_", " ").title()),
-            last_name=fields.pop("last_name", "Tester"),
-            is_verified=fields.pop("is_verified", True),
-            approved=fields.pop("approved", True),
-            **fields,
-        )
-        return user
-
-
-async def login_headers(
-    client: httpx.AsyncClient, email: str, password: str = PASSWORD
-) -> dict[str, str]:
-    response = await client.post("/auth/login", json={"email": email, "password": password})
-    assert response.status_code == 200, response.text
-    return {"Authorization": f"Bearer {response.json()['data']['access_token']}"}
+@pytest.fixture
+def client_with_worker(client: httpx.AsyncClient, worker: Worker) -> httpx.AsyncClient:
+    """The API with the worker running, for requests whose workflows must run."""
+    return client

@@ -15,7 +15,7 @@ from domain.access import NEEDS_APPROVAL, Role
 from domain.errors import Conflict, Invalid, Unauthorized
 from domain.models.catalog import Doctor, Hospital
 from domain.models.users import EmailVerification, PasswordReset, Patient, RefreshToken, User
-from domain.passwords import DUMMY_HASH, hash_password, password_problems, verify_password
+from domain.passwords import hash_password, password_problems, verify_password
 from domain.tokens import hash_token, new_token
 from runtime.settings import Settings
 
@@ -141,7 +141,7 @@ async def login(
 ) -> tuple[User, Tokens]:
     user = await db.scalar(select(User).where(User.email == email))
     # Same work and the same answer whether the e-mail is unknown or the password wrong.
-    valid = verify_password(user.password_hash if user else DUMMY_HASH, password)
+    valid = verify_password(user.password_hash if user else None, password)
     if user is None or not valid:
         raise Unauthorized("E-mail or password is incorrect", code="INVALID_CREDENTIALS")
     if not user.is_active:

@@ -31,9 +31,9 @@ from domain.payment import PaymentGateway as GatewayName
 from runtime.settings import Settings
 
 if TYPE_CHECKING:
-    from tests.payment_fixtures import LocalStripe
+    from tests.fixtures.payment_fixtures import LocalStripe
 
-pytest_plugins = ["tests.payment_fixtures"]
+pytest_plugins = ["tests.fixtures.payment_fixtures"]
 
 STRIPE_TEST_KEY = "sk_test_medivoy_localstripe"
 RZP_KEY_ID = "rzp_test_medivoy"

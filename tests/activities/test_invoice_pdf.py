@@ -51,9 +51,9 @@ from domain.models.catalog import Hospital
 from domain.models.payments import Invoice
 from domain.models.users import Patient, User
 from domain.payment import InvoiceStatus
-from tests.upload_samples import s3
+from tests.builders.upload_samples import s3
 
-pytest_plugins = ["tests.storage_fixtures"]
+pytest_plugins = ["tests.fixtures.storage_fixtures"]
 
 D = Decimal
 

@@ -20,9 +20,9 @@ from activities.providers.gateways import (
 from activities.providers.razorpay_payments import RazorpayPayments
 
 if TYPE_CHECKING:
-    from tests.razorpay_fixtures import LocalRazorpay
+    from tests.fixtures.razorpay_fixtures import LocalRazorpay
 
-pytest_plugins = ["tests.razorpay_fixtures"]
+pytest_plugins = ["tests.fixtures.razorpay_fixtures"]
 
 
 @pytest.fixture

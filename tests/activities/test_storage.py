@@ -18,9 +18,9 @@ from activities.providers.storage import (
 )
 from activities.providers.wiring import build_storage
 from runtime.settings import Settings
-from tests.upload_samples import PDF, bucket_keys, s3, s3_settings
+from tests.builders.upload_samples import PDF, bucket_keys, s3, s3_settings
 
-pytest_plugins = ["tests.storage_fixtures"]
+pytest_plugins = ["tests.fixtures.storage_fixtures"]
 
 
 async def _round_trip(storage: Storage) -> None:

@@ -6,12 +6,21 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import jwt
+import pytest
 from sqlalchemy import func, select, update
+from temporalio.worker import Worker
 
 from domain.access import Role
 from domain.models.users import PasswordReset, RefreshToken, User
-from tests.conftest import PASSWORD, create_user, login_headers
-from tests.helpers import outbox_for, token_in
+from tests.builders.helpers import outbox_for, token_in
+from tests.builders.users import PASSWORD, create_user, login_headers
+
+
+@pytest.fixture
+def client(client: httpx.AsyncClient, worker: Worker) -> httpx.AsyncClient:
+    """The API with the worker running: registration, verification and reset mails are workflows."""
+    return client
+
 
 NEW_PATIENT = {
     "email": "lena.fischer@example.com",

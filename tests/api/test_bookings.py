@@ -14,17 +14,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
+from temporalio.worker import Worker
 
 from domain.access import Role
 from domain.models.bookings import BookingStatusHistory
 from domain.models.catalog import Hospital, Treatment
 from domain.models.notifications import Notification, OutboxMessage
-from tests.conftest import create_user, login_headers
-from tests.helpers import eventually
+from tests.builders.helpers import eventually
+from tests.builders.users import create_user, headers_for
 from workflows.booking import (
     BookingWorkflow,
     FeedbackEvent,
@@ -32,6 +34,13 @@ from workflows.booking import (
     PaymentEvent,
     workflow_id,
 )
+
+
+@pytest.fixture
+def client(client: httpx.AsyncClient, worker: Worker) -> httpx.AsyncClient:
+    """The API with the worker running: every booking is a workflow."""
+    return client
+
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 
@@ -71,7 +80,7 @@ async def _people(
         )
         treatment = Treatment(id=uuid.uuid4(), name="Knee replacement")
         db.add_all([hospital, other, treatment])
-    headers = {name: await login_headers(client, user.email) for name, user in users.items()}
+    headers = {name: headers_for(user) for name, user in users.items()}
     return People(**headers, hospital_id=hospital.id, treatment_id=treatment.id)
 
 
@@ -622,7 +631,7 @@ async def test_a_record_uploaded_while_awaiting_details_tells_the_coordinator(
     client, people, sessionmaker
 ):
     """The upload endpoint signals the booking's workflow; the workflow tells the staff."""
-    from tests.upload_samples import PDF
+    from tests.builders.upload_samples import PDF
 
     booking_id = (await _request(client, people))["id"]
     for status in ("under_review", "accepted", "awaiting_medical_details"):

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import func, select
 
 from domain.models.content import Media
-from tests.care_builders import add_lab, team
-from tests.upload_samples import JPEG, PDF, SCRIPT, local_files
+from tests.builders.care_builders import add_lab, team
+from tests.builders.upload_samples import JPEG, PDF, SCRIPT, local_files
 
 LIMIT = 64 * 1024
 

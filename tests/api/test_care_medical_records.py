@@ -12,10 +12,10 @@ from activities.providers.wiring import build_adapters
 from api.services.care import bookings_awaiting_records
 from domain.models.care import MedicalRecord
 from domain.models.content import Media
-from tests.care_builders import Team, add_booking, team
-from tests.upload_samples import DICOM, PDF, SCRIPT, bucket_keys, local_files, s3_settings
+from tests.builders.care_builders import Team, add_booking, team
+from tests.builders.upload_samples import DICOM, PDF, SCRIPT, bucket_keys, local_files, s3_settings
 
-pytest_plugins = ["tests.storage_fixtures"]
+pytest_plugins = ["tests.fixtures.storage_fixtures"]
 
 
 @pytest.fixture

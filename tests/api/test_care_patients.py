@@ -10,7 +10,7 @@ import pytest
 
 from domain.access import Role
 from domain.models.payments import Payment
-from tests.care_builders import person, team
+from tests.builders.care_builders import person, team
 
 MEDICAL = {
     "medical_history": {"surgeries": ["appendectomy 2010"]},

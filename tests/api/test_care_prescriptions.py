@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from domain.access import Role
-from tests.care_builders import add_appointment, person, team
+from tests.builders.care_builders import add_appointment, person, team
 
 PARACETAMOL = {
     "name": "Paracetamol",

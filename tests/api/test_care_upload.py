@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from activities.providers.wiring import build_adapters
 from domain.models.care import MedicalRecord
 from domain.models.content import Media
-from tests.care_builders import team
-from tests.upload_samples import (
+from tests.builders.care_builders import team
+from tests.builders.upload_samples import (
     GIF,
     JPEG,
     PDF,
@@ -24,7 +24,7 @@ from tests.upload_samples import (
     s3_settings,
 )
 
-pytest_plugins = ["tests.storage_fixtures"]
+pytest_plugins = ["tests.fixtures.storage_fixtures"]
 
 LIMIT = 64 * 1024
 

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from domain.access import Role
-from tests.catalog_builders import (
+from tests.builders.catalog_builders import (
     add_appointment,
     add_doctor,
     add_hospital,
@@ -27,7 +27,7 @@ from tests.catalog_builders import (
     affiliate,
     patient_of,
 )
-from tests.conftest import create_user, login_headers
+from tests.builders.users import create_user, headers_for
 
 ACTORS = [
     "admin",
@@ -144,7 +144,7 @@ async def build_world(sessionmaker) -> tuple[dict[str, Any], dict[str, str]]:
         sessionmaker, name="Other", admin_user_id=users["hospital_admin_other"].id
     )
     treatment = await add_treatment(sessionmaker)
-    from tests.catalog_builders import add_offer
+    from tests.builders.catalog_builders import add_offer
 
     await add_offer(sessionmaker, hospital2, treatment, base_price=500)
     await affiliate(sessionmaker, hospital, doctor)
@@ -187,7 +187,7 @@ def fill(template: Any, ids: dict[str, str]) -> Any:
 @pytest.mark.parametrize("actor", ACTORS)
 async def test_catalog_access_matrix(client, sessionmaker, actor):
     users, ids = await build_world(sessionmaker)
-    headers = {} if actor == "anonymous" else await login_headers(client, users[actor].email)
+    headers = {} if actor == "anonymous" else headers_for(users[actor])
     column = ACTORS.index(actor)
 
     private_values = [u.email for u in users.values()] + [

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from domain.access import Role
 from domain.models.catalog import Doctor
 from domain.models.content import Translation
-from tests.catalog_builders import (
+from tests.builders.catalog_builders import (
     add_appointment,
     add_doctor,
     add_hospital,
@@ -18,7 +18,7 @@ from tests.catalog_builders import (
     affiliate,
     patient_of,
 )
-from tests.conftest import create_user, login_headers
+from tests.builders.users import create_user, headers_for
 
 WEEK = {
     "timezone": "Europe/Istanbul",
@@ -91,7 +91,7 @@ async def test_an_unapproved_doctor_sees_and_edits_their_own_profile_the_public_
 ):
     user, doctor = await add_doctor(sessionmaker, approved=False)
     assert (await client.get(f"/doctors/{doctor.id}")).status_code == 404
-    headers = await login_headers(client, user.email)
+    headers = headers_for(user)
     assert (await client.get(f"/doctors/{doctor.id}", headers=headers)).status_code == 200
     edited = await client.patch(
         f"/doctors/{doctor.id}",
@@ -105,7 +105,7 @@ async def test_an_unapproved_doctor_sees_and_edits_their_own_profile_the_public_
 
 async def test_doctor_cannot_change_rating_reviews_or_owner_of_their_profile(client, sessionmaker):
     user, doctor = await add_doctor(sessionmaker)
-    headers = await login_headers(client, user.email)
+    headers = headers_for(user)
     for field, value in [("rating", "5.00"), ("total_reviews", 100)]:
         refused = await client.patch(f"/doctors/{doctor.id}", headers=headers, json={field: value})
         assert refused.status_code == 403
@@ -123,7 +123,7 @@ async def test_doctor_cannot_change_rating_reviews_or_owner_of_their_profile(cli
 async def test_admin_corrects_a_rating_and_opens_a_profile_for_a_doctor_user(client, sessionmaker):
     admin = await create_user(sessionmaker, Role.ADMIN)
     user, doctor = await add_doctor(sessionmaker)
-    headers = await login_headers(client, admin.email)
+    headers = headers_for(admin)
     rated = await client.patch(f"/doctors/{doctor.id}", headers=headers, json={"rating": "4.5"})
     assert rated.status_code == 200 and rated.json()["data"]["rating"] == "4.5"
 
@@ -152,9 +152,7 @@ async def test_a_doctor_with_appointments_cannot_be_deleted(client, sessionmaker
     _, doctor = await add_doctor(sessionmaker)
     patient = await patient_of(sessionmaker, await create_user(sessionmaker))
     await add_appointment(sessionmaker, doctor, patient, datetime.now(UTC) + timedelta(days=1))
-    refused = await client.delete(
-        f"/doctors/{doctor.id}", headers=await login_headers(client, admin.email)
-    )
+    refused = await client.delete(f"/doctors/{doctor.id}", headers=headers_for(admin))
     assert refused.status_code == 409
     assert refused.json()["error"]["code"] == "DOCTOR_IN_USE"
 
@@ -192,7 +190,7 @@ async def test_doctor_sets_weekly_availability_and_the_public_reads_the_schedule
     await add_appointment(sessionmaker, doctor, patient, soon + timedelta(hours=3), "cancelled")
     await add_appointment(sessionmaker, doctor, patient, soon - timedelta(days=10))
 
-    headers = await login_headers(client, user.email)
+    headers = headers_for(user)
     saved = await client.patch(f"/doctors/{doctor.id}/availability", headers=headers, json=WEEK)
     assert saved.status_code == 200, saved.text
     weekly = saved.json()["data"]["weekly"]
@@ -225,7 +223,7 @@ async def test_doctor_sets_weekly_availability_and_the_public_reads_the_schedule
 
 async def test_invalid_availability_names_the_field_and_changes_nothing(client, sessionmaker):
     user, doctor = await add_doctor(sessionmaker)
-    headers = await login_headers(client, user.email)
+    headers = headers_for(user)
     assert (
         await client.patch(f"/doctors/{doctor.id}/availability", headers=headers, json=WEEK)
     ).status_code == 200
@@ -282,7 +280,7 @@ async def test_doctor_lists_own_appointments_and_distinct_patients(client, sessi
     await add_appointment(sessionmaker, doctor, first, now + timedelta(days=1))
     await add_appointment(sessionmaker, doctor, second, now - timedelta(days=3), "cancelled")
     await add_appointment(sessionmaker, other_doctor, stranger, now)
-    headers = await login_headers(client, user.email)
+    headers = headers_for(user)
 
     appointments = await client.get(
         f"/doctors/{doctor.id}/appointments", headers=headers, params={"limit": 2}
@@ -307,7 +305,7 @@ async def test_doctor_lists_own_appointments_and_distinct_patients(client, sessi
 async def test_admin_reads_any_doctors_appointments(client, sessionmaker):
     admin = await create_user(sessionmaker, Role.ADMIN)
     _, doctor = await add_doctor(sessionmaker, approved=False)
-    headers = await login_headers(client, admin.email)
+    headers = headers_for(admin)
     response = await client.get(f"/doctors/{doctor.id}/appointments", headers=headers)
     assert response.status_code == 200 and response.json()["meta"]["total"] == 0
     async with sessionmaker() as db:

@@ -9,14 +9,14 @@ from sqlalchemy import func, select
 from domain.access import Role
 from domain.models.catalog import HospitalDoctor, HospitalTreatment
 from domain.models.content import Translation
-from tests.catalog_builders import (
+from tests.builders.catalog_builders import (
     add_doctor,
     add_hospital,
     add_offer,
     add_treatment,
     affiliate,
 )
-from tests.conftest import create_user, login_headers
+from tests.builders.users import create_user, headers_for
 
 
 async def test_hospital_admin_affiliates_a_doctor_and_the_public_sees_name_and_specialty(
@@ -27,7 +27,7 @@ async def test_hospital_admin_affiliates_a_doctor_and_the_public_sees_name_and_s
     _, doctor = await add_doctor(
         sessionmaker, first_name="Mehmet", last_name="Oz", specialty="Cardiology"
     )
-    headers = await login_headers(client, owner.email)
+    headers = headers_for(owner)
     added = await client.post(
         f"/hospitals/{hospital.id}/doctors",
         headers=headers,
@@ -68,9 +68,7 @@ async def test_hospital_doctor_list_shows_unapproved_doctors_only_to_the_hospita
     await affiliate(sessionmaker, hospital, pending)
     public = await client.get(f"/hospitals/{hospital.id}/doctors")
     assert [d["doctor"]["last_name"] for d in public.json()["data"]] == ["Approved"]
-    managed = await client.get(
-        f"/hospitals/{hospital.id}/doctors", headers=await login_headers(client, owner.email)
-    )
+    managed = await client.get(f"/hospitals/{hospital.id}/doctors", headers=headers_for(owner))
     assert managed.json()["meta"]["total"] == 2
 
 
@@ -80,7 +78,7 @@ async def test_affiliating_an_unknown_doctor_is_404_and_dates_must_be_in_order(
     admin = await create_user(sessionmaker, Role.ADMIN)
     hospital = await add_hospital(sessionmaker)
     _, doctor = await add_doctor(sessionmaker)
-    headers = await login_headers(client, admin.email)
+    headers = headers_for(admin)
     unknown = await client.post(
         f"/hospitals/{hospital.id}/doctors", headers=headers, json={"doctor_id": str(uuid.uuid4())}
     )
@@ -104,7 +102,7 @@ async def test_removing_a_doctor_ends_only_that_affiliation(client, sessionmaker
     _, doctor = await add_doctor(sessionmaker)
     await affiliate(sessionmaker, hospital, doctor)
     await affiliate(sessionmaker, other_hospital, doctor)
-    headers = await login_headers(client, owner.email)
+    headers = headers_for(owner)
     removed = await client.delete(f"/hospitals/{hospital.id}/doctors/{doctor.id}", headers=headers)
     assert removed.status_code == 200
     assert (await client.get(f"/hospitals/{hospital.id}/doctors")).json()["meta"]["total"] == 0
@@ -120,7 +118,7 @@ async def test_hospital_admin_offers_a_treatment_at_a_price_once(client, session
     owner = await create_user(sessionmaker, Role.HOSPITAL_ADMIN)
     hospital = await add_hospital(sessionmaker, admin_user_id=owner.id)
     treatment = await add_treatment(sessionmaker, name="Hair Transplant")
-    headers = await login_headers(client, owner.email)
+    headers = headers_for(owner)
     body = {
         "treatment_id": str(treatment.id),
         "base_price": "2450.50",
@@ -150,7 +148,7 @@ async def test_invalid_offers_name_the_field_and_store_nothing(client, sessionma
     admin = await create_user(sessionmaker, Role.ADMIN)
     hospital = await add_hospital(sessionmaker)
     treatment = await add_treatment(sessionmaker)
-    headers = await login_headers(client, admin.email)
+    headers = headers_for(admin)
     good = {"treatment_id": str(treatment.id), "base_price": "100.00", "currency": "USD"}
     for field, value in [
         ("base_price", "-1"),
@@ -178,7 +176,7 @@ async def test_inactive_treatment_cannot_be_offered_and_unavailable_offers_are_h
     retired = await add_treatment(sessionmaker, name="Retired", is_active=False)
     paused = await add_treatment(sessionmaker, name="Paused")
     await add_offer(sessionmaker, hospital, paused, is_available=False)
-    headers = await login_headers(client, owner.email)
+    headers = headers_for(owner)
     refused = await client.post(
         f"/hospitals/{hospital.id}/treatments",
         headers=headers,
@@ -212,7 +210,7 @@ async def test_admin_verifies_a_hospital_which_then_becomes_public(client, sessi
     admin = await create_user(sessionmaker, Role.ADMIN)
     hospital = await add_hospital(sessionmaker, is_verified=False)
     assert (await client.get(f"/hospitals/{hospital.id}")).status_code == 404
-    headers = await login_headers(client, admin.email)
+    headers = headers_for(admin)
     verified = await client.patch(f"/hospitals/{hospital.id}/verify", headers=headers)
     assert verified.status_code == 200, verified.text
     assert verified.json()["data"]["is_verified"] is True

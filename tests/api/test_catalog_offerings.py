@@ -10,7 +10,7 @@ from domain.access import Role
 from domain.models.bookings import Booking
 from domain.models.catalog import Insurance, Laboratory, Package, Treatment
 from domain.models.content import Translation
-from tests.catalog_builders import (
+from tests.builders.catalog_builders import (
     add_hospital,
     add_insurance,
     add_lab,
@@ -19,7 +19,7 @@ from tests.catalog_builders import (
     add_treatment,
     patient_of,
 )
-from tests.conftest import create_user, login_headers
+from tests.builders.users import create_user, headers_for
 
 
 async def test_public_lists_active_treatments_with_filters_and_translations(client, sessionmaker):
@@ -47,7 +47,7 @@ async def test_public_lists_active_treatments_with_filters_and_translations(clie
 
 async def test_admin_manages_treatments_and_sees_inactive_ones(client, sessionmaker):
     admin = await create_user(sessionmaker, Role.ADMIN)
-    headers = await login_headers(client, admin.email)
+    headers = headers_for(admin)
     created = await client.post(
         "/treatments",
         headers=headers,
@@ -80,9 +80,7 @@ async def test_deleting_a_booked_treatment_deactivates_it_instead(client, sessio
                 treatment_id=treatment.id,
             )
         )
-    deleted = await client.delete(
-        f"/treatments/{treatment.id}", headers=await login_headers(client, admin.email)
-    )
+    deleted = await client.delete(f"/treatments/{treatment.id}", headers=headers_for(admin))
     assert deleted.status_code == 200
     assert "deactivated" in deleted.json()["message"]
     assert (await client.get(f"/treatments/{treatment.id}")).status_code == 404
@@ -149,7 +147,7 @@ async def test_packages_filter_by_country_duration_and_price(client, sessionmake
 async def test_admin_creates_a_package_with_valid_money_only(client, sessionmaker):
     admin = await create_user(sessionmaker, Role.ADMIN)
     hospital = await add_hospital(sessionmaker)
-    headers = await login_headers(client, admin.email)
+    headers = headers_for(admin)
     body = {
         "name": "Bangkok Checkup",
         "country": "Thailand",
@@ -179,7 +177,7 @@ async def test_hospital_admin_manages_own_hospitals_labs_only(client, sessionmak
     owner = await create_user(sessionmaker, Role.HOSPITAL_ADMIN)
     hospital = await add_hospital(sessionmaker, admin_user_id=owner.id)
     other = await add_hospital(sessionmaker, name="Someone Else's")
-    headers = await login_headers(client, owner.email)
+    headers = headers_for(owner)
     created = await client.post(
         "/laboratories",
         headers=headers,
@@ -204,7 +202,7 @@ async def test_hospital_admin_manages_own_hospitals_labs_only(client, sessionmak
     assert closed.status_code == 200
     # Still visible to its hospital's admin, hidden from other users.
     assert (await client.get(f"/laboratories/{lab_id}", headers=headers)).status_code == 200
-    patient = await login_headers(client, (await create_user(sessionmaker)).email)
+    patient = headers_for(await create_user(sessionmaker))
     assert (await client.get(f"/laboratories/{lab_id}", headers=patient)).status_code == 404
     async with sessionmaker() as db:
         lab = await db.get(Laboratory, lab_id)
@@ -217,7 +215,7 @@ async def test_laboratories_need_a_login_and_filter_by_hospital(client, sessionm
     await add_lab(sessionmaker, name="In Hospital", hospital_id=hospital.id, city="Istanbul")
     await add_lab(sessionmaker, name="Standalone", city="Ankara")
     assert (await client.get("/laboratories")).status_code == 401
-    headers = await login_headers(client, (await create_user(sessionmaker)).email)
+    headers = headers_for(await create_user(sessionmaker))
     mine = await client.get(
         "/laboratories", headers=headers, params={"hospital_id": str(hospital.id)}
     )
@@ -231,10 +229,10 @@ async def test_insurance_is_read_by_logged_in_users_and_written_by_admins(client
     await add_insurance(sessionmaker, provider_name="Bupa Global", country="UK")
     await add_insurance(sessionmaker, provider_name="Closed Insurer", is_active=False)
     assert (await client.get("/insurance")).status_code == 401
-    patient = await login_headers(client, (await create_user(sessionmaker)).email)
+    patient = headers_for(await create_user(sessionmaker))
     listed = await client.get("/insurance", headers=patient)
     assert [i["provider_name"] for i in listed.json()["data"]] == ["Bupa Global"]
-    headers = await login_headers(client, admin.email)
+    headers = headers_for(admin)
     assert (await client.get("/insurance", headers=headers)).json()["meta"]["total"] == 2
     created = await client.post(
         "/insurance",

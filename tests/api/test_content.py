@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 
 from domain.access import Role
 from domain.models.content import Faq, WebsiteContent
-from tests.conftest import create_user, login_headers
+from tests.builders.users import create_user, headers_for
 
 
 async def test_public_reads_published_faqs_in_display_order(client, sessionmaker):
@@ -38,11 +38,9 @@ async def test_only_admins_write_faqs(client, sessionmaker):
     admin = await create_user(sessionmaker, Role.ADMIN)
     patient = await create_user(sessionmaker)
     body = {"question": "Can family come along?", "answer": "Yes, up to two companions."}
-    refused = await client.post(
-        "/faqs", json=body, headers=await login_headers(client, patient.email)
-    )
+    refused = await client.post("/faqs", json=body, headers=headers_for(patient))
     assert refused.status_code == 403
-    made = await client.post("/faqs", json=body, headers=await login_headers(client, admin.email))
+    made = await client.post("/faqs", json=body, headers=headers_for(admin))
     assert made.status_code == 201
     assert (await client.get("/faqs")).json()["meta"]["total"] == 1
 
@@ -67,7 +65,7 @@ async def test_website_page_by_slug_and_unpublished_pages_stay_hidden(client, se
 
 async def test_admin_publishes_a_page_and_slug_must_be_unique(client, sessionmaker):
     admin = await create_user(sessionmaker, Role.ADMIN)
-    headers = await login_headers(client, admin.email)
+    headers = headers_for(admin)
     page = {"page_slug": "privacy", "title": "Privacy", "content": "Your data stays yours."}
     assert (await client.post("/website", json=page, headers=headers)).status_code == 201
     again = await client.post("/website", json=page, headers=headers)
@@ -78,7 +76,7 @@ async def test_admin_publishes_a_page_and_slug_must_be_unique(client, sessionmak
 
 async def test_ticket_gets_a_number_and_an_sla_by_priority(client, sessionmaker):
     patient = await create_user(sessionmaker)
-    headers = await login_headers(client, patient.email)
+    headers = headers_for(patient)
     opened = await client.post(
         "/support/tickets",
         headers=headers,
@@ -101,8 +99,8 @@ async def test_ticket_conversation_internal_notes_and_close(client, sessionmaker
     patient = await create_user(sessionmaker)
     coordinator = await create_user(sessionmaker, Role.COORDINATOR)
     other = await create_user(sessionmaker)
-    headers = await login_headers(client, patient.email)
-    staff = await login_headers(client, coordinator.email)
+    headers = headers_for(patient)
+    staff = headers_for(coordinator)
     ticket = (
         await client.post(
             "/support/tickets",
@@ -137,7 +135,7 @@ async def test_ticket_conversation_internal_notes_and_close(client, sessionmaker
     staff_view = (await client.get(f"/support/tickets/{tid}", headers=staff)).json()["data"]
     assert len(staff_view["replies"]) == 2
 
-    intruder = await login_headers(client, other.email)
+    intruder = headers_for(other)
     assert (await client.get(f"/support/tickets/{tid}", headers=intruder)).status_code == 404
     assert (await client.get("/support/tickets", headers=intruder)).json()["data"] == []
 
@@ -153,7 +151,7 @@ async def test_ticket_conversation_internal_notes_and_close(client, sessionmaker
 
 async def test_owner_cannot_triage_their_own_ticket(client, sessionmaker):
     patient = await create_user(sessionmaker)
-    headers = await login_headers(client, patient.email)
+    headers = headers_for(patient)
     tid = (
         await client.post(
             "/support/tickets", headers=headers, json={"subject": "Help", "description": "Please"}

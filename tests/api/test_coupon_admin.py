@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain.access import Role
 from domain.models.bookings import Booking
 from domain.models.payments import Coupon, Payment
-from tests.conftest import create_user, login_headers
-from tests.payment_builders import make_cast
+from tests.builders.payment_builders import make_cast
+from tests.builders.users import create_user, headers_for
 
 SPRING = {
     "code": "SPRING20",
@@ -56,7 +56,7 @@ def refused_fields(response: httpx.Response) -> list[str]:
 async def test_admin_creates_a_coupon_and_its_code_cannot_be_taken_twice(
     client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    admin = await login_headers(client, (await create_user(sessionmaker, Role.ADMIN)).email)
+    admin = headers_for(await create_user(sessionmaker, Role.ADMIN))
 
     made = await client.post("/coupons", headers=admin, json=SPRING)
 
@@ -94,7 +94,7 @@ async def test_admin_creates_a_coupon_and_its_code_cannot_be_taken_twice(
 async def test_coupon_terms_that_make_no_sense_are_refused_naming_the_field(
     client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    admin = await login_headers(client, (await create_user(sessionmaker, Role.ADMIN)).email)
+    admin = headers_for(await create_user(sessionmaker, Role.ADMIN))
     base = {"code": "BAD", "discount_type": "percentage", "discount_value": "10"}
     cases: list[tuple[dict[str, Any], str]] = [
         ({"discount_value": "100.01"}, "discount_value"),
@@ -123,7 +123,7 @@ async def test_coupon_terms_that_make_no_sense_are_refused_naming_the_field(
 async def test_admin_finds_coupons_by_code_a_page_at_a_time(
     client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    admin = await login_headers(client, (await create_user(sessionmaker, Role.ADMIN)).email)
+    admin = headers_for(await create_user(sessionmaker, Role.ADMIN))
     for code in ("SUMMER10", "WINTER5", "SUMMER20", "summer_kids"):
         await create(client, admin, code=code, discount_type="fixed", discount_value="5")
 
@@ -153,8 +153,8 @@ async def test_changed_terms_are_what_the_check_answers(
     client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     cast = await make_cast(sessionmaker)
-    admin = await login_headers(client, cast.admin.email)
-    patient = await login_headers(client, cast.patient.email)
+    admin = headers_for(cast.admin)
+    patient = headers_for(cast.patient)
     coupon = await create(
         client, admin, code="CARE10", discount_type="percentage", discount_value="10"
     )
@@ -194,7 +194,7 @@ async def test_changed_terms_are_what_the_check_answers(
 async def test_a_change_that_breaks_the_terms_is_refused_naming_the_field(
     client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
-    admin = await login_headers(client, (await create_user(sessionmaker, Role.ADMIN)).email)
+    admin = headers_for(await create_user(sessionmaker, Role.ADMIN))
     coupon = await create(
         client,
         admin,
@@ -254,8 +254,8 @@ async def test_deleting_a_coupon_removes_it_unless_a_payment_used_it(
     client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     cast = await make_cast(sessionmaker)
-    admin = await login_headers(client, cast.admin.email)
-    patient = await login_headers(client, cast.patient.email)
+    admin = headers_for(cast.admin)
+    patient = headers_for(cast.patient)
     unused = await create(client, admin, code="UNUSED", discount_type="fixed", discount_value="5")
     used = await create(client, admin, code="USED", discount_type="fixed", discount_value="5")
     async with sessionmaker() as db, db.begin():
@@ -301,13 +301,13 @@ async def test_only_admins_manage_coupons_but_anyone_may_check_a_code(
     client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     cast = await make_cast(sessionmaker)
-    admin = await login_headers(client, cast.admin.email)
+    admin = headers_for(cast.admin)
     coupon = await create(client, admin, code="WELCOME", discount_type="fixed", discount_value="5")
     url = f"/coupons/{coupon['id']}"
     body = {"code": "MINE", "discount_type": "percentage", "discount_value": "90"}
 
     for user in (cast.patient, cast.coordinator):
-        headers = await login_headers(client, user.email)
+        headers = headers_for(user)
         attempts = [
             await client.get("/coupons", headers=headers),
             await client.post("/coupons", headers=headers, json=body),

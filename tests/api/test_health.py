@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 from pydantic import SecretStr
 
-from tests.helpers import eventually
+from tests.builders.helpers import eventually
 
 
 async def test_liveness_database_and_redis_not_configured(client):
@@ -18,10 +18,10 @@ async def test_liveness_database_and_redis_not_configured(client):
     assert "not configured" in redis.json()["message"]
 
 
-async def test_services_report_temporal_worker_and_providers(client):
+async def test_services_report_temporal_worker_and_providers(client_with_worker):
     # The server lists a poller once the worker's first long poll reaches it.
     async def healthy():
-        response = await client.get("/health/services")
+        response = await client_with_worker.get("/health/services")
         return response if response.status_code == 200 else None
 
     response = await eventually(healthy)

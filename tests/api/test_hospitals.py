@@ -3,22 +3,9 @@
 from __future__ import annotations
 
 from domain.access import Role
-from domain.models.catalog import Hospital
 from domain.models.content import Translation
-from tests.conftest import create_user, login_headers
-
-
-async def add_hospital(sessionmaker, **fields) -> Hospital:
-    async with sessionmaker() as db, db.begin():
-        hospital = Hospital(
-            name=fields.pop("name", "Anadolu Medical Center"),
-            country=fields.pop("country", "Turkey"),
-            city=fields.pop("city", "Istanbul"),
-            is_verified=fields.pop("is_verified", True),
-            **fields,
-        )
-        db.add(hospital)
-    return hospital
+from tests.builders.catalog_builders import add_hospital
+from tests.builders.users import create_user, headers_for
 
 
 async def test_public_lists_only_verified_active_hospitals_with_filters(client, sessionmaker):
@@ -40,7 +27,7 @@ async def test_unverified_hospital_is_hidden_from_public_but_not_its_admin(clien
     owner = await create_user(sessionmaker, Role.HOSPITAL_ADMIN)
     hospital = await add_hospital(sessionmaker, is_verified=False, admin_user_id=owner.id)
     assert (await client.get(f"/hospitals/{hospital.id}")).status_code == 404
-    headers = await login_headers(client, owner.email)
+    headers = headers_for(owner)
     assert (await client.get(f"/hospitals/{hospital.id}", headers=headers)).status_code == 200
 
 
@@ -48,7 +35,7 @@ async def test_hospital_admin_edits_own_hospital_but_cannot_verify_it(client, se
     owner = await create_user(sessionmaker, Role.HOSPITAL_ADMIN)
     other_admin = await create_user(sessionmaker, Role.HOSPITAL_ADMIN)
     hospital = await add_hospital(sessionmaker, admin_user_id=owner.id)
-    headers = await login_headers(client, owner.email)
+    headers = headers_for(owner)
     edited = await client.patch(
         f"/hospitals/{hospital.id}",
         headers=headers,
@@ -61,7 +48,7 @@ async def test_hospital_admin_edits_own_hospital_but_cannot_verify_it(client, se
     )
     assert refused.status_code == 403
     assert refused.json()["error"]["code"] == "FIELD_NOT_ALLOWED"
-    intruder = await login_headers(client, other_admin.email)
+    intruder = headers_for(other_admin)
     assert (
         await client.patch(
             f"/hospitals/{hospital.id}", headers=intruder, json={"description": "hacked"}
@@ -79,19 +66,15 @@ async def test_admin_creates_hospital_and_patient_cannot(client, sessionmaker):
         "latitude": "52.52000000",
         "email": "info@helios.example",
     }
-    created = await client.post(
-        "/hospitals", json=body, headers=await login_headers(client, admin.email)
-    )
+    created = await client.post("/hospitals", json=body, headers=headers_for(admin))
     assert created.status_code == 201, created.text
     assert created.json()["data"]["latitude"] == "52.52000000"
-    refused = await client.post(
-        "/hospitals", json=body, headers=await login_headers(client, patient.email)
-    )
+    refused = await client.post("/hospitals", json=body, headers=headers_for(patient))
     assert refused.status_code == 403
     bad = await client.post(
         "/hospitals",
         json={**body, "latitude": "123"},
-        headers=await login_headers(client, admin.email),
+        headers=headers_for(admin),
     )
     assert bad.status_code == 422 and bad.json()["error"]["details"][0]["field"] == "latitude"
 

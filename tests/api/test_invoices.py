@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import io
-import os
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +19,7 @@ from pypdf import PdfReader
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
+from temporalio.worker import Worker
 
 from activities.providers.outbox import StoredMessage, read_outbox, read_outbox_attachment
 from api.app import create_app
@@ -29,24 +30,25 @@ from domain.models.notifications import Notification
 from domain.models.payments import Invoice
 from domain.models.users import User
 from runtime.settings import Settings
-from tests.conftest import create_user, login_headers
-from tests.helpers import eventually
-from tests.payment_builders import QUOTE, Cast, confirmed_booking, make_cast
+from tests.builders.helpers import eventually
+from tests.builders.payment_builders import QUOTE, Cast, confirmed_booking, make_cast
+from tests.builders.users import create_user, headers_for
 from worker import build_worker
+
+
+@pytest.fixture
+def client(client: httpx.AsyncClient, worker: Worker) -> httpx.AsyncClient:
+    """The API with the worker running: invoices come from payment and booking workflows."""
+    return client
+
 
 TAX_RATES = {"Turkey": Decimal("20"), "India": Decimal("18")}
 NUMBER = re.compile(r"^MV-INV-(\d{4})-\d{6}$")
 
 
 @pytest.fixture
-def settings(database_url: str, task_queue: str, tmp_path: Path) -> Settings:
-    return Settings(
-        database_url=database_url,
-        task_queue=task_queue,
-        jwt_secret=os.environ["MEDIVOY_JWT_SECRET"],
-        auth_rate_limit="1000/minute",
-        log_json=False,
-        log_level="WARNING",
+def settings(make_settings: Callable[..., Settings], tmp_path: Path) -> Settings:
+    return make_settings(
         storage_dir=str(tmp_path / "files"),
         tax_rates=TAX_RATES,
         tax_rate_default=Decimal("5"),
@@ -62,7 +64,7 @@ async def booked(
 ) -> tuple[Cast, uuid.UUID, dict[str, str]]:
     cast = await make_cast(sessionmaker, country="Turkey")
     booking_id = await confirmed_booking(temporal_client, task_queue, cast, now=datetime.now(UTC))
-    return cast, booking_id, await login_headers(client, cast.admin.email)
+    return cast, booking_id, headers_for(cast.admin)
 
 
 async def invoice_for_booking(
@@ -114,7 +116,7 @@ async def test_admin_invoices_a_booking_from_its_quotation_with_the_countrys_tax
 
     body = {"booking_id": str(booking_id)}
     for user in (cast.patient, cast.coordinator):
-        headers = await login_headers(client, user.email)
+        headers = headers_for(user)
         refused = await client.post("/invoices", headers=headers, json=body)
         assert refused.status_code == 403, refused.text
     unknown = await client.post("/invoices", headers=admin, json={"booking_id": str(uuid.uuid4())})
@@ -135,7 +137,7 @@ async def test_invoice_pdf_is_rendered_once_then_served_from_storage(
 ) -> None:
     cast, booking_id, admin = await booked(client, temporal_client, task_queue, sessionmaker)
     invoice = await invoice_for_booking(client, admin, booking_id)
-    patient = await login_headers(client, cast.patient.email)
+    patient = headers_for(cast.patient)
 
     first = await client.get(f"/invoices/{invoice['id']}/pdf", headers=patient)
 
@@ -156,7 +158,7 @@ async def test_invoice_pdf_is_rendered_once_then_served_from_storage(
     # Not rendered again: the very same file (a new render would replace it).
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
-    stranger = await login_headers(client, (await make_cast(sessionmaker)).patient.email)
+    stranger = headers_for((await make_cast(sessionmaker)).patient)
     missing = await client.get(f"/invoices/{invoice['id']}/pdf", headers=stranger)
     assert missing.status_code == 404
 
@@ -190,7 +192,7 @@ async def test_sending_an_invoice_mails_its_pdf_attached_in_the_patients_languag
     assert booking is not None
     invoice = await invoice_for_booking(client, admin, booking_id, discount_amount="50.00")
     number = invoice["invoice_number"]
-    patient = await login_headers(client, cast.patient.email)
+    patient = headers_for(cast.patient)
 
     # The patient sends their own invoice (not rendered yet) to themselves.
     sent = await client.post(f"/invoices/{invoice['id']}/send", headers=patient)
@@ -215,7 +217,7 @@ async def test_sending_an_invoice_mails_its_pdf_attached_in_the_patients_languag
     assert row is not None and row.pdf_storage_key == f"invoices/{invoice['id']}"
 
     # Staff may send it too; it still goes to the patient, with the same stored PDF.
-    coordinator = await login_headers(client, cast.coordinator.email)
+    coordinator = headers_for(cast.coordinator)
     again = await client.post(f"/invoices/{invoice['id']}/send", headers=coordinator)
     assert again.status_code == 200, again.text
     _, second = await invoice_mails(sessionmaker, invoice["id"], 2)
@@ -228,14 +230,12 @@ async def test_sending_an_invoice_mails_its_pdf_attached_in_the_patients_languag
 
     # Another patient cannot learn the invoice exists, nor send it anywhere; other roles may
     # not send invoices at all.
-    stranger = await login_headers(client, (await make_cast(sessionmaker)).patient.email)
+    stranger = headers_for((await make_cast(sessionmaker)).patient)
     hidden = await client.post(f"/invoices/{invoice['id']}/send", headers=stranger)
     assert hidden.status_code == 404
     assert hidden.json()["error"]["code"] == "INVOICE_NOT_FOUND"
     doctor = await create_user(sessionmaker, Role.DOCTOR)
-    refused = await client.post(
-        f"/invoices/{invoice['id']}/send", headers=await login_headers(client, doctor.email)
-    )
+    refused = await client.post(f"/invoices/{invoice['id']}/send", headers=headers_for(doctor))
     assert refused.status_code == 403
     assert len(await invoice_mails(sessionmaker, invoice["id"], 2)) == 2
 

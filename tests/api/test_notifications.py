@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import httpx
+import pytest
+from temporalio.worker import Worker
+
 from domain.access import Role
-from tests.conftest import create_user, login_headers
-from tests.helpers import eventually, outbox_for
+from tests.builders.helpers import eventually, outbox_for
+from tests.builders.users import create_user, headers_for
+
+
+@pytest.fixture
+def client(client: httpx.AsyncClient, worker: Worker) -> httpx.AsyncClient:
+    """The API with the worker running: notifications are delivered by workflows."""
+    return client
 
 
 async def test_admin_sends_a_notification_that_arrives_in_app_and_by_email(client, sessionmaker):
     admin = await create_user(sessionmaker, Role.ADMIN)
     patient = await create_user(sessionmaker)
-    admin_headers = await login_headers(client, admin.email)
+    admin_headers = headers_for(admin)
     sent = await client.post(
         "/notifications",
         headers={**admin_headers, "Idempotency-Key": "visa-reminder-1"},
@@ -34,7 +44,7 @@ async def test_admin_sends_a_notification_that_arrives_in_app_and_by_email(clien
     )
     assert again.status_code == 202
 
-    headers = await login_headers(client, patient.email)
+    headers = headers_for(patient)
 
     async def delivered():
         items = (await client.get("/notifications", headers=headers)).json()["data"]
@@ -50,7 +60,7 @@ async def test_admin_sends_a_notification_that_arrives_in_app_and_by_email(clien
 
 async def test_only_admins_send_notifications(client, sessionmaker):
     patient = await create_user(sessionmaker)
-    headers = await login_headers(client, patient.email)
+    headers = headers_for(patient)
     response = await client.post(
         "/notifications",
         headers=headers,
@@ -62,14 +72,14 @@ async def test_only_admins_send_notifications(client, sessionmaker):
 async def test_read_unread_filter_read_all_and_delete(client, sessionmaker):
     admin = await create_user(sessionmaker, Role.ADMIN)
     patient = await create_user(sessionmaker)
-    admin_headers = await login_headers(client, admin.email)
+    admin_headers = headers_for(admin)
     for title in ("One", "Two", "Three"):
         await client.post(
             "/notifications",
             headers=admin_headers,
             json={"user_id": str(patient.id), "title": title, "message": "Hello"},
         )
-    headers = await login_headers(client, patient.email)
+    headers = headers_for(patient)
 
     async def three():
         items = (await client.get("/notifications", headers=headers)).json()["data"]
@@ -94,20 +104,20 @@ async def test_nobody_reads_or_deletes_another_users_notification(client, sessio
     admin = await create_user(sessionmaker, Role.ADMIN)
     owner = await create_user(sessionmaker)
     intruder = await create_user(sessionmaker)
-    admin_headers = await login_headers(client, admin.email)
+    admin_headers = headers_for(admin)
     await client.post(
         "/notifications",
         headers=admin_headers,
         json={"user_id": str(owner.id), "title": "Your lab results", "message": "Private"},
     )
-    owner_headers = await login_headers(client, owner.email)
+    owner_headers = headers_for(owner)
 
     async def one():
         items = (await client.get("/notifications", headers=owner_headers)).json()["data"]
         return items or None
 
     [item] = await eventually(one)
-    intruder_headers = await login_headers(client, intruder.email)
+    intruder_headers = headers_for(intruder)
     assert (await client.get("/notifications", headers=intruder_headers)).json()["data"] == []
     for response in (
         await client.patch(f"/notifications/{item['id']}/read", headers=intruder_headers),

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +26,7 @@ from fastapi import FastAPI
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
+from temporalio.worker import Worker
 
 from domain.models.bookings import Booking
 from domain.models.payments import (
@@ -36,27 +38,28 @@ from domain.models.payments import (
 )
 from runtime.settings import Settings
 from runtime.temporal_server import TemporalDevServer
-from tests.conftest import login_headers
-from tests.helpers import eventually, mails_about
-from tests.payment_builders import Cast, confirmed_booking, make_cast
-from tests.payment_fixtures import LocalStripe
+from tests.builders.helpers import eventually, mails_about
+from tests.builders.payment_builders import Cast, confirmed_booking, make_cast
+from tests.builders.users import headers_for
+from tests.fixtures.payment_fixtures import LocalStripe
 
-pytest_plugins = ["tests.payment_fixtures"]
+
+@pytest.fixture
+def client(client: httpx.AsyncClient, worker: Worker) -> httpx.AsyncClient:
+    """The API with the worker running: every payment is a workflow."""
+    return client
+
+
+pytest_plugins = ["tests.fixtures.payment_fixtures"]
 
 WEBHOOK_SECRET = "whsec_medivoy_test"
 
 
 @pytest.fixture
 def settings(
-    database_url: str, task_queue: str, localstripe: LocalStripe, tmp_path: Path
+    make_settings: Callable[..., Settings], localstripe: LocalStripe, tmp_path: Path
 ) -> Settings:
-    return Settings(
-        database_url=database_url,
-        task_queue=task_queue,
-        jwt_secret=os.environ["MEDIVOY_JWT_SECRET"],
-        auth_rate_limit="1000/minute",
-        log_json=False,
-        log_level="WARNING",
+    return make_settings(
         stripe_secret_key=localstripe.api_key,
         stripe_api_base=localstripe.url,
         stripe_publishable_key="pk_test_medivoy",
@@ -103,8 +106,8 @@ async def ready(
 ) -> tuple[Cast, uuid.UUID, dict[str, str], dict[str, str]]:
     cast = await make_cast(sessionmaker, country="Turkey")
     booking_id = await confirmed_booking(temporal_client, task_queue, cast, now=datetime.now(UTC))
-    patient = await login_headers(client, cast.patient.email)
-    admin = await login_headers(client, cast.admin.email)
+    patient = headers_for(cast.patient)
+    admin = headers_for(cast.admin)
     return cast, booking_id, patient, admin
 
 
@@ -234,7 +237,7 @@ async def test_stripe_checkout_webhook_invoice_email_and_refunds(
     mine = await client.get("/payments", headers=patient)
     assert [p["id"] for p in mine.json()["data"]] == [payment_id]
     other = await make_cast(sessionmaker)
-    stranger = await login_headers(client, other.patient.email)
+    stranger = headers_for(other.patient)
     assert (await client.get(f"/payments/{payment_id}", headers=stranger)).status_code == 404
     assert (await client.get("/payments", headers=stranger)).json()["data"] == []
 
@@ -243,8 +246,8 @@ async def test_coupon_check_tells_the_discount_or_the_refusal(
     client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> None:
     cast = await make_cast(sessionmaker)
-    admin = await login_headers(client, cast.admin.email)
-    patient = await login_headers(client, cast.patient.email)
+    admin = headers_for(cast.admin)
+    patient = headers_for(cast.patient)
     made = await client.post(
         "/coupons",
         headers=admin,
@@ -275,8 +278,8 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 def _crash_worker(
     settings: Settings, temporal_address: str, data_dir: Path, crash_at: str | None
 ) -> subprocess.Popen[bytes]:
-    """A real worker process (`medivoy worker`, or tests.crash_worker that SIGKILLs itself at
-    `crash_at`) with the same settings as the API under test."""
+    """A real worker process (`medivoy worker`, or tests.fixtures.crash_worker that SIGKILLs
+    itself at `crash_at`) with the same settings as the API under test."""
     env = {
         **os.environ,
         "MEDIVOY_DATABASE_URL": settings.database_url,
@@ -294,7 +297,7 @@ def _crash_worker(
     }
     if crash_at is not None:
         env["MEDIVOY_TEST_CRASH_AT"] = crash_at
-        command = [sys.executable, "-m", "tests.crash_worker"]
+        command = [sys.executable, "-m", "tests.fixtures.crash_worker"]
     else:
         command = [sys.executable, "-m", "cli.main", "worker"]
     return subprocess.Popen(
@@ -339,7 +342,7 @@ async def test_workers_killed_mid_payment_leave_one_intent_one_invoice_and_one_e
             booking_id = await confirmed_booking(
                 temporal_client, settings.task_queue, cast, now=datetime.now(UTC)
             )
-            patient = await login_headers(client, cast.patient.email)
+            patient = headers_for(cast.patient)
             body = {"booking_id": str(booking_id), "currency": "USD", "payment_gateway": "stripe"}
             checkout_call = asyncio.ensure_future(
                 client.post("/payments", headers={**patient, "Idempotency-Key": "k1"}, json=body)

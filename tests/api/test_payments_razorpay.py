@@ -4,8 +4,8 @@ signed webhooks, the invoice and its e-mail, duplicates, forgeries, declines and
 
 from __future__ import annotations
 
-import os
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -17,31 +17,33 @@ from pydantic import SecretStr
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
+from temporalio.worker import Worker
 
 from domain.models.bookings import Booking
 from domain.models.payments import Invoice, Payment, WebhookEvent
 from runtime.settings import Settings
-from tests.conftest import login_headers
-from tests.helpers import eventually, mails_about
-from tests.payment_builders import Cast, confirmed_booking, make_cast
+from tests.builders.helpers import eventually, mails_about
+from tests.builders.payment_builders import Cast, confirmed_booking, make_cast
+from tests.builders.users import headers_for
 
 if TYPE_CHECKING:
-    from tests.razorpay_fixtures import LocalRazorpay
+    from tests.fixtures.razorpay_fixtures import LocalRazorpay
 
-pytest_plugins = ["tests.razorpay_fixtures"]
+
+@pytest.fixture
+def client(client: httpx.AsyncClient, worker: Worker) -> httpx.AsyncClient:
+    """The API with the worker running: every payment is a workflow."""
+    return client
+
+
+pytest_plugins = ["tests.fixtures.razorpay_fixtures"]
 
 
 @pytest.fixture
 def settings(
-    database_url: str, task_queue: str, local_razorpay: LocalRazorpay, tmp_path: Path
+    make_settings: Callable[..., Settings], local_razorpay: LocalRazorpay, tmp_path: Path
 ) -> Settings:
-    return Settings(
-        database_url=database_url,
-        task_queue=task_queue,
-        jwt_secret=os.environ["MEDIVOY_JWT_SECRET"],
-        auth_rate_limit="1000/minute",
-        log_json=False,
-        log_level="WARNING",
+    return make_settings(
         razorpay_key_id=local_razorpay.key_id,
         razorpay_key_secret=SecretStr(local_razorpay.key_secret),
         razorpay_webhook_secret=SecretStr(local_razorpay.webhook_secret),
@@ -61,8 +63,8 @@ async def ready(
     booking_id = await confirmed_booking(
         temporal_client, task_queue, cast, now=datetime.now(UTC), currency="INR"
     )
-    patient = await login_headers(client, cast.patient.email)
-    admin = await login_headers(client, cast.admin.email)
+    patient = headers_for(cast.patient)
+    admin = headers_for(cast.admin)
     return cast, booking_id, patient, admin
 
 

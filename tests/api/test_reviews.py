@@ -6,12 +6,22 @@ import uuid
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import httpx
+import pytest
+from temporalio.worker import Worker
+
 from domain.access import Role
 from domain.models.appointments import Appointment
 from domain.models.bookings import Booking
 from domain.models.catalog import Doctor, Hospital
 from domain.models.users import Patient
-from tests.conftest import create_user, login_headers
+from tests.builders.users import create_user, headers_for
+
+
+@pytest.fixture
+def client(client: httpx.AsyncClient, worker: Worker) -> httpx.AsyncClient:
+    """The API with the worker running: a published review moves its booking (a workflow signal)."""
+    return client
 
 
 async def care_for(sessionmaker, patient_user, doctor_user):
@@ -51,11 +61,11 @@ async def test_published_reviews_set_doctor_and_hospital_ratings(client, session
     second = await create_user(sessionmaker)
     doctor_id, hospital_id = await care_for(sessionmaker, first, doctor)
     await care_for(sessionmaker, second, doctor)
-    admin_headers = await login_headers(client, admin.email)
+    admin_headers = headers_for(admin)
 
     ids = []
     for user, rating in ((first, 5), (second, 4)):
-        headers = await login_headers(client, user.email)
+        headers = headers_for(user)
         made = await client.post(
             "/reviews",
             headers=headers,
@@ -80,7 +90,7 @@ async def test_published_reviews_set_doctor_and_hospital_ratings(client, session
         assert row.rating == Decimal("4.50") and row.total_reviews == 2
 
     # A hospital review counts for the hospital.
-    headers = await login_headers(client, first.email)
+    headers = headers_for(first)
     made = await client.post(
         "/reviews", headers=headers, json={"hospital_id": str(hospital_id), "rating": 3}
     )
@@ -108,7 +118,7 @@ async def test_patient_cannot_review_care_they_never_had_or_publish_themselves(
         from sqlalchemy import select
 
         doctor_id = await db.scalar(select(Doctor.id).where(Doctor.user_id == doctor.id))
-    headers = await login_headers(client, stranger.email)
+    headers = headers_for(stranger)
     refused = await client.post(
         "/reviews",
         headers=headers,
@@ -136,16 +146,14 @@ async def test_edited_review_goes_back_to_moderation(client, sessionmaker):
     patient = await create_user(sessionmaker)
     other = await create_user(sessionmaker)
     doctor_id, _ = await care_for(sessionmaker, patient, doctor)
-    headers = await login_headers(client, patient.email)
+    headers = headers_for(patient)
     review_id = (
         await client.post(
             "/reviews", headers=headers, json={"doctor_id": str(doctor_id), "rating": 5}
         )
     ).json()["data"]["id"]
-    await client.patch(
-        f"/reviews/{review_id}/verify", headers=await login_headers(client, admin.email), json={}
-    )
-    intruder = await login_headers(client, other.email)
+    await client.patch(f"/reviews/{review_id}/verify", headers=headers_for(admin), json={})
+    intruder = headers_for(other)
     assert (
         await client.patch(f"/reviews/{review_id}", headers=intruder, json={"rating": 1})
     ).status_code == 403

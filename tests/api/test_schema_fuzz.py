@@ -15,7 +15,7 @@ import uvicorn
 
 from domain.access import Role
 from runtime.postgres import free_port
-from tests.conftest import create_user, login_headers
+from tests.builders.users import create_user, login_headers
 
 CHECKS = ",".join(
     [

@@ -6,7 +6,7 @@ from sqlalchemy import func, select
 
 from domain.access import Role
 from domain.models.audit import AuditLog
-from tests.conftest import PASSWORD, create_user, login_headers
+from tests.builders.users import PASSWORD, create_user, login_headers
 
 
 async def test_admin_lists_users_with_filters_search_and_pagination(client, sessionmaker):

@@ -9,7 +9,7 @@ from typing import Any
 
 from domain.access import Role
 from tests.api.test_catalog_access import build_world, fill
-from tests.conftest import create_user, login_headers
+from tests.builders.users import create_user, headers_for
 
 JUNK = {"not_a_field": "junk", "rating": "not a number"}
 WRITES = {"post", "patch", "put", "delete"}
@@ -42,7 +42,7 @@ async def test_every_write_route_refuses_an_unseen_object_before_reading_the_bod
     routes = write_routes_with_a_path_id(openapi)
     assert ("PATCH", "/hospitals/{id}") in routes and ("PATCH", "/bookings/{booking_id}") in routes
     patient = await create_user(sessionmaker, Role.PATIENT)
-    headers = await login_headers(client, patient.email)
+    headers = headers_for(patient)
     answers = {}
     for method, path in routes:
         response = await client.request(method, with_unknown_ids(path), headers=headers, json=JUNK)
@@ -101,7 +101,7 @@ CASES: list[tuple[str, str, Any, str, int]] = [
 
 async def test_write_answers_who_may_not_before_what_is_wrong(client, sessionmaker):
     users, ids = await build_world(sessionmaker)
-    headers = {actor: await login_headers(client, users[actor].email) for actor in users}
+    headers = {actor: headers_for(users[actor]) for actor in users}
     got, expected = {}, {}
     for method, path, body, actor, status in CASES:
         key = f"{method} {path} {'junk' if body is JUNK else 'good'} as {actor}"

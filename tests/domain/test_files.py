@@ -23,7 +23,7 @@ from domain.files import (
     detect,
     download_name,
 )
-from tests import upload_samples as files
+from tests.builders import upload_samples as files
 
 
 @pytest.mark.parametrize(

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import httpx
+import pytest
 from sqlalchemy import select
+from temporalio.worker import Worker
 
 from domain.models.audit import AuditLog
 from domain.models.notifications import Notification
-from tests.helpers import eventually, outbox_for, token_in
+from tests.builders.helpers import eventually, outbox_for, token_in
+
+
+@pytest.fixture
+def client(client: httpx.AsyncClient, worker: Worker) -> httpx.AsyncClient:
+    """The API with the worker running: the sign-up e-mails are workflows."""
+    return client
 
 
 async def test_patient_registers_verifies_by_email_logs_in_and_reads_notifications(

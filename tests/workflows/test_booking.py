@@ -12,12 +12,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -31,8 +29,9 @@ from domain.models.bookings import Booking, BookingStatusHistory
 from domain.models.catalog import Hospital
 from domain.models.notifications import Channel, Notification
 from domain.models.users import Patient, User
-from tests.conftest import create_user
-from tests.helpers import eventually
+from tests.builders.helpers import eventually, refused, row_becomes
+from tests.builders.users import create_user
+from tests.fixtures.workers import new_worker
 from workflows.booking import (
     BookingInput,
     BookingTimers,
@@ -68,10 +67,11 @@ async def worker(
         OutboxMessages(sessionmaker, Channel.SMS),
         OutboxMessages(sessionmaker, Channel.WHATSAPP),
     )
-    running = Worker(
-        indexed_env.client,
-        task_queue=task_queue,
-        workflows=[BookingWorkflow, *NOTIFICATION_WORKFLOWS],
+    running = new_worker(
+        indexed_env,
+        task_queue,
+        BookingWorkflow,
+        *NOTIFICATION_WORKFLOWS,
         activities=[
             *booking_activity_list(BookingActivities(sessionmaker)),
             *notification_activity_list(notifications),
@@ -182,14 +182,6 @@ async def quote(
     )
 
 
-async def refused(update: Any) -> ApplicationError:
-    with pytest.raises(WorkflowUpdateFailedError) as failed:
-        await update
-    cause = failed.value.cause
-    assert isinstance(cause, ApplicationError)
-    return cause
-
-
 async def history_of(
     sessionmaker: async_sessionmaker[AsyncSession], booking_id: uuid.UUID
 ) -> list[BookingStatusHistory]:
@@ -216,11 +208,7 @@ async def status_becomes(
     status: BookingStatus,
     within: float = 15.0,
 ) -> Booking:
-    async def probe() -> Booking | None:
-        booking = await row_of(sessionmaker, booking_id)
-        return booking if booking.status == status.value else None
-
-    return await eventually(probe, within)
+    return await row_becomes(sessionmaker, Booking, booking_id, status, within)
 
 
 async def notifications_with(

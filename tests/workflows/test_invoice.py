@@ -39,8 +39,8 @@ from domain.models.notifications import Channel, Notification
 from domain.models.payments import Invoice, Payment
 from domain.payment import InvoiceStatus, PaymentStatus
 from runtime.settings import Settings
-from tests.helpers import eventually
-from tests.payment_builders import QUOTE_TOTAL, Cast, confirmed_booking, make_cast
+from tests.builders.helpers import eventually
+from tests.builders.payment_builders import QUOTE_TOTAL, Cast, confirmed_booking, make_cast
 from workflows.booking import WORKFLOWS as BOOKING_WORKFLOWS
 from workflows.booking import BookingWorkflow, PaymentEvent
 from workflows.booking import workflow_id as booking_workflow_id

@@ -27,6 +27,7 @@ from activities.providers.outbox import (
 from activities.providers.storage import LocalStorage, Storage
 from domain.models.notifications import Channel, Notification
 from domain.models.users import User
+from tests.fixtures.workers import new_worker
 from workflows.notification import (
     WORKFLOWS,
     AttachmentRef,
@@ -141,10 +142,10 @@ async def worker(
     sessionmaker: async_sessionmaker[AsyncSession],
     storage: LocalStorage,
 ) -> AsyncIterator[Worker]:
-    running = Worker(
-        time_skipping_env.client,
-        task_queue=task_queue,
-        workflows=WORKFLOWS,
+    running = new_worker(
+        time_skipping_env,
+        task_queue,
+        *WORKFLOWS,
         activities=notification_activity_list(activities_for(sessionmaker, storage=storage)),
     )
     async with running:
@@ -255,10 +256,10 @@ async def test_flaky_email_provider_is_retried_until_the_message_is_sent_once(
     request = verify_email_request(user, channels=[Channel.EMAIL])
     flaky = FlakyEmail(OutboxEmail(sessionmaker), failures=2)
 
-    async with Worker(
-        time_skipping_env.client,
-        task_queue=task_queue,
-        workflows=WORKFLOWS,
+    async with new_worker(
+        time_skipping_env,
+        task_queue,
+        *WORKFLOWS,
         activities=notification_activity_list(activities_for(sessionmaker, email=flaky)),
     ):
         # The test server waits out the real 2 s and 4 s back-offs (about 6 s).
@@ -430,10 +431,10 @@ async def test_retried_and_repeated_sends_store_one_message_and_one_attachment(
     email = ReplyLostEmail(OutboxEmail(sessionmaker))
     client = time_skipping_env.client
 
-    async with Worker(
+    async with new_worker(
         client,
-        task_queue=task_queue,
-        workflows=WORKFLOWS,
+        task_queue,
+        *WORKFLOWS,
         activities=notification_activity_list(
             activities_for(sessionmaker, email=email, storage=storage)
         ),

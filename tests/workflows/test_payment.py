@@ -1,5 +1,5 @@
 """PaymentWorkflow on the time-skipping server: the real database, booking workflow, coupons, PDF
-and outbox; an in-memory gateway (tests/payment_builders.FakeGateway) plays Stripe."""
+and outbox; an in-memory gateway (tests/builders/payment_builders.FakeGateway) plays Stripe."""
 
 from __future__ import annotations
 
@@ -17,8 +17,7 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -42,8 +41,15 @@ from domain.models.payments import Coupon, Invoice, Payment, PaymentStatusHistor
 from domain.payment import PaymentGateway as GatewayName
 from domain.payment import PaymentStatus
 from runtime.settings import Settings
-from tests.helpers import eventually, mails_about, outbox_for
-from tests.payment_builders import Cast, FakeGateway, confirmed_booking, make_cast, make_coupon
+from tests.builders.helpers import eventually, mails_about, outbox_for, refused, row_becomes
+from tests.builders.payment_builders import (
+    Cast,
+    FakeGateway,
+    confirmed_booking,
+    make_cast,
+    make_coupon,
+)
+from tests.fixtures.workers import new_worker
 from workflows.booking import WORKFLOWS as BOOKING_WORKFLOWS
 from workflows.booking import BookingWorkflow, Cancellation, StatusChange
 from workflows.booking import workflow_id as booking_workflow_id
@@ -106,15 +112,13 @@ async def worker(
         storage=build_storage(pay_settings),
     )
     payments = PaymentActivities(sessionmaker, {GatewayName.STRIPE: gateway}, pay_settings)
-    running = Worker(
-        env.client,
-        task_queue=task_queue,
-        workflows=[
-            PaymentWorkflow,
-            *INVOICE_WORKFLOWS,
-            *BOOKING_WORKFLOWS,
-            *NOTIFICATION_WORKFLOWS,
-        ],
+    running = new_worker(
+        env,
+        task_queue,
+        PaymentWorkflow,
+        *INVOICE_WORKFLOWS,
+        *BOOKING_WORKFLOWS,
+        *NOTIFICATION_WORKFLOWS,
         activities=[
             *payment_activity_list(payments),
             *coupon_activity_list(CouponActivities(sessionmaker)),
@@ -174,23 +178,13 @@ async def start_payment(
 async def payment_becomes(
     sessionmaker: async_sessionmaker[AsyncSession], payment_id: uuid.UUID, status: PaymentStatus
 ) -> Payment:
-    async def probe() -> Payment | None:
-        async with sessionmaker() as db:
-            payment = await db.get(Payment, payment_id)
-        return payment if payment is not None and payment.status == status.value else None
-
-    return await eventually(probe, 30)
+    return await row_becomes(sessionmaker, Payment, payment_id, status)
 
 
 async def booking_becomes(
     sessionmaker: async_sessionmaker[AsyncSession], booking_id: uuid.UUID, status: BookingStatus
 ) -> Booking:
-    async def probe() -> Booking | None:
-        async with sessionmaker() as db:
-            booking = await db.get(Booking, booking_id)
-        return booking if booking is not None and booking.status == status.value else None
-
-    return await eventually(probe, 30)
+    return await row_becomes(sessionmaker, Booking, booking_id, status)
 
 
 async def succeeded(handle: WorkflowHandle[Any, Any]) -> None:
@@ -202,14 +196,6 @@ async def succeeded(handle: WorkflowHandle[Any, Any]) -> None:
             outcome=Outcome.SUCCEEDED,
         ),
     )
-
-
-async def refused(update: Any) -> ApplicationError:
-    with pytest.raises(WorkflowUpdateFailedError) as failed:
-        await update
-    cause = failed.value.cause
-    assert isinstance(cause, ApplicationError)
-    return cause
 
 
 async def test_paid_checkout_with_webhook_completes_invoices_and_emails_the_patient(

@@ -23,14 +23,15 @@ from domain.models.bookings import Booking
 from domain.models.payments import Payment
 from domain.payment import PaymentGateway as GatewayName
 from runtime.settings import Settings
-from tests.helpers import eventually
-from tests.payment_builders import confirmed_booking, make_cast
+from tests.builders.helpers import eventually
+from tests.builders.payment_builders import confirmed_booking, make_cast
+from tests.fixtures.workers import SANDBOX
 from workflows.payment import PaymentCheckout, PaymentInput, PaymentTimers, open_payment
 
 if TYPE_CHECKING:
-    from tests.razorpay_fixtures import LocalRazorpay
+    from tests.fixtures.razorpay_fixtures import LocalRazorpay
 
-pytest_plugins = ["tests.razorpay_fixtures"]
+pytest_plugins = ["tests.fixtures.razorpay_fixtures"]
 
 TIMERS = PaymentTimers(reconcile_minutes=10, window_hours=24, refund_days=30)
 
@@ -65,7 +66,9 @@ async def worker(
 ) -> AsyncIterator[Worker]:
     from worker import build_worker
 
-    async with build_worker(env.client, rzp_settings, sessionmaker) as running:
+    async with build_worker(
+        env.client, rzp_settings, sessionmaker, workflow_runner=SANDBOX
+    ) as running:
         yield running
 
 

@@ -327,7 +327,7 @@ async def _record_payment_invoice() -> None:
     from runtime.postgres import EmbeddedPostgres, free_port
     from runtime.settings import Settings
     from runtime.temporal_server import SEARCH_ATTRIBUTES, binary
-    from tests.payment_builders import FakeGateway, confirmed_booking, make_cast
+    from tests.builders.payment_builders import FakeGateway, confirmed_booking, make_cast
     from workflows.messages import InvoiceDelivery, invoice_workflow_id
     from workflows.payment import (
         GatewayEventSignal,

@@ -31,7 +31,7 @@ async def person(
     sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, role: Role, **fields: Any
 ) -> Person:
     """An account of a role with its role record and a token. It never logs in, so it skips
-    password hashing (a team is eight people; tests/conftest.create_user makes real ones)."""
+    password hashing (a team is eight people; tests/builders/users.create_user makes real ones)."""
     user = User(
         id=uuid.uuid4(),
         email=f"{role.value}-{uuid.uuid4().hex[:8]}@example.com",

@@ -1,15 +1,21 @@
-"""Small waiting and reading helpers for tests that watch a workflow's effects."""
+"""Small waiting and reading helpers for tests that watch a workflow's effects: `eventually`,
+a row reaching a status, an update's refusal, the outbox."""
 
 from __future__ import annotations
 
 import asyncio
+import enum
 import re
 import time
+import uuid
 from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 
 from domain.models.notifications import OutboxMessage
 
@@ -26,6 +32,34 @@ async def eventually(probe: Callable[[], Awaitable[T | None]], within: float = 1
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.1)
+
+
+async def row_becomes(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    model: type[T],
+    row_id: uuid.UUID,
+    status: enum.Enum | str,
+    within: float = 30.0,
+) -> T:
+    """The row of `model` with `row_id`, once its `status` column reads `status` (a workflow
+    moving a booking or a payment): `await row_becomes(sessionmaker, Payment, id, P.COMPLETED)`."""
+    wanted = status.value if isinstance(status, enum.Enum) else status
+
+    async def probe() -> T | None:
+        async with sessionmaker() as db:
+            row = await db.get(model, row_id)
+        return row if row is not None and row.status == wanted else None
+
+    return await eventually(probe, within)
+
+
+async def refused(update: Awaitable[Any]) -> ApplicationError:
+    """The refusal (an ApplicationError) that a workflow update answered with."""
+    with pytest.raises(WorkflowUpdateFailedError) as failed:
+        await update
+    cause = failed.value.cause
+    assert isinstance(cause, ApplicationError)
+    return cause
 
 
 async def outbox_for(

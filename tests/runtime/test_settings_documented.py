@@ -10,7 +10,7 @@ import pytest
 
 from runtime.settings import Settings
 
-ENV_EXAMPLE = Path(__file__).resolve().parent.parent / ".env.example"
+ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
 PREFIX = Settings.model_config.get("env_prefix", "")
 LINE = re.compile(r"^([A-Z0-9_]+)=(.*)$")
 

@@ -30,7 +30,7 @@ from domain.models.catalog import Hospital
 from domain.models.payments import Coupon
 from domain.models.users import Patient, User
 from domain.payment import PaymentGateway as GatewayName
-from tests.conftest import create_user
+from tests.builders.users import create_user
 from workflows.booking import (
     BookingInput,
     BookingWorkflow,

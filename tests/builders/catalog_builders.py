@@ -12,6 +12,7 @@ from domain.access import Role
 from domain.models.appointments import Appointment
 from domain.models.catalog import (
     Doctor,
+    Hospital,
     HospitalDoctor,
     HospitalTreatment,
     Insurance,
@@ -21,8 +22,7 @@ from domain.models.catalog import (
 )
 from domain.models.content import Review
 from domain.models.users import Patient, User
-from tests.api.test_hospitals import add_hospital
-from tests.conftest import create_user
+from tests.builders.users import create_user
 
 __all__ = [
     "add_appointment",
@@ -37,6 +37,19 @@ __all__ = [
     "affiliate",
     "patient_of",
 ]
+
+
+async def add_hospital(sessionmaker: Any, **fields: Any) -> Hospital:
+    async with sessionmaker() as db, db.begin():
+        hospital = Hospital(
+            name=fields.pop("name", "Anadolu Medical Center"),
+            country=fields.pop("country", "Turkey"),
+            city=fields.pop("city", "Istanbul"),
+            is_verified=fields.pop("is_verified", True),
+            **fields,
+        )
+        db.add(hospital)
+    return hospital
 
 
 async def add_doctor(
