@@ -15,6 +15,7 @@ from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 
 from api.deps import AdaptersDep, SettingsDep, get_temporal
 from api.envelope import Envelope, ok
+from runtime.logging import log
 
 TAG = {"name": "health", "description": "Liveness and the services Medivoy needs"}
 
@@ -100,4 +101,6 @@ async def services(request: Request, settings: SettingsDep, adapters: AdaptersDe
         healthy = False
         data.setdefault("temporal", "down")
         data["error"] = type(exc).__name__
+        # The answer names the class only; the log keeps what the server said.
+        log.warning("health_services_down", error=type(exc).__name__, detail=str(exc)[:300])
     return _answer(healthy, data, "Services")

@@ -41,6 +41,10 @@ async def run_schemathesis(
     args += ["--max-examples", "10", "--seed", "20261125", "--generation-deterministic"]
     args += ["--request-timeout", "20", "--workers", "2", "--no-color"]
     args += ["--report-dir", str(report_dir)]
+    # /health/services reports Temporal and the worker: its 503 is the documented answer when
+    # either is slow or away (seen once here on a loaded machine), not a fault of the input it
+    # never takes. tests/api/test_health.py holds it to its answers.
+    args += ["--exclude-path", "/api/v1/health/services"]
     for header in headers:
         args += ["--header", header]
     process = await asyncio.create_subprocess_exec(
