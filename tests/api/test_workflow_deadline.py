@@ -74,3 +74,37 @@ async def test_temporal_unreachable_is_a_prompt_503_while_reads_still_answer(
         assert refused.json()["error"]["code"] == "TEMPORAL_UNAVAILABLE"
         assert "booking_id" in refused.json()["error"]["details"]
         assert (await api.get("/hospitals")).status_code == 200
+
+
+async def test_a_status_change_nobody_takes_is_503_within_the_deadline(
+    client, settings, temporal_client, sessionmaker, task_queue
+):
+    people = await _people(client, sessionmaker)
+    away_settings = settings.model_copy(
+        update={"task_queue": f"{task_queue}-away", "workflow_deadline_seconds": 1}
+    )
+    away = create_app(away_settings, temporal=temporal_client)
+    transport = httpx.ASGITransport(app=away, raise_app_exceptions=False)
+    async with (
+        away.router.lifespan_context(away),
+        httpx.AsyncClient(transport=transport, base_url="http://t/api/v1") as api,
+    ):
+        async with build_worker(temporal_client, away_settings, sessionmaker):
+            created = await api.post(
+                "/bookings",
+                headers=people.patient,
+                json={**BODY, "hospital_id": str(people.hospital_id)},
+            )
+            assert created.status_code == 201, created.text
+        booking_id = created.json()["data"]["id"]
+        # The worker is gone: nobody takes the booking's workflow tasks.
+        started = time.monotonic()
+        moved = await api.patch(
+            f"/bookings/{booking_id}/status",
+            headers=people.admin,
+            json={"status": "under_review"},
+        )
+        assert time.monotonic() - started < 4
+        assert moved.status_code == 503, moved.text
+        assert moved.json()["error"]["code"] == "WORKFLOW_UNAVAILABLE"
+        assert "may still be applied" in moved.json()["message"]
