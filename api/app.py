@@ -16,6 +16,7 @@ from temporalio.client import Client
 from activities.providers.wiring import Adapters, build_adapters
 from api import errors
 from api.audit import AuditedSession
+from api.deadline import bounded
 from api.envelope import ERROR_RESPONSES
 from api.middleware import RequestMiddleware
 from api.routers import ROUTERS
@@ -68,7 +69,9 @@ def create_app(
         responses=ERROR_RESPONSES,
     )
     app.state.settings = settings
-    app.state.temporal = temporal
+    app.state.temporal = (
+        bounded(temporal, settings.workflow_deadline_seconds) if temporal is not None else None
+    )
     app.state.temporal_lock = asyncio.Lock()
 
     errors.install(app)

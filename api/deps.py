@@ -21,6 +21,7 @@ from activities.providers.gateways import PaymentGateway
 from activities.providers.storage import Storage
 from activities.providers.wiring import Adapters
 from api import context
+from api.deadline import bounded
 from api.i18n import LOCALES
 from api.security import decode_access_token
 from domain.access import Role
@@ -89,7 +90,9 @@ async def get_temporal(request: Request) -> Client:
         async with state.temporal_lock:
             if state.temporal is None:
                 try:
-                    state.temporal = await asyncio.wait_for(connect(state.settings), timeout=5)
+                    deadline = state.settings.workflow_deadline_seconds
+                    connected = await asyncio.wait_for(connect(state.settings), timeout=deadline)
+                    state.temporal = bounded(connected, deadline)
                 except Exception as exc:
                     raise Unavailable(
                         "The workflow engine is not reachable; try again shortly",

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     temporal_namespace: str = "default"
     task_queue: str = "medivoy"
     redis_url: str = ""
+    # How long the API waits for any workflow call (then 503, rule 11).
+    workflow_deadline_seconds: float = Field(default=5, gt=0)
+    # A worker whose newest poll is older than this is stale (an idle poll lasts about a minute).
+    worker_stale_seconds: float = Field(default=90, gt=0)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

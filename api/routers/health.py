@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -92,9 +93,16 @@ async def services(request: Request, settings: SettingsDep, adapters: AdaptersDe
         )
         pollers = len(described.pollers)
         data["worker"] = {"task_queue": settings.task_queue, "pollers": pollers}
-        if pollers == 0:
+        # The server lists a poller for minutes after its last poll: a frozen worker stays
+        # listed, so its newest poll must be recent (an idle long poll lasts about a minute).
+        newest = max((p.last_access_time.ToDatetime(UTC) for p in described.pollers), default=None)
+        if newest is None:
             healthy = False
             data["worker"]["status"] = "no worker is polling the task queue"
+        elif (datetime.now(UTC) - newest).total_seconds() > settings.worker_stale_seconds:
+            healthy = False
+            data["worker"]["status"] = "stale: no worker has polled the task queue lately"
+            data["worker"]["last_poll"] = newest.isoformat()
         else:
             data["worker"]["status"] = "up"
     except Exception as exc:

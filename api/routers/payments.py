@@ -28,7 +28,7 @@ from api.schemas.payments import (
 from api.services import lifecycle
 from api.services import payments as service
 from domain.access import Role
-from domain.errors import Conflict, Invalid
+from domain.errors import Conflict, Invalid, Unavailable
 from domain.models.payments import Payment
 from domain.models.users import User
 from domain.money import from_minor
@@ -113,6 +113,10 @@ async def create_payment(
                 timers=timers(settings),
             ),
         )
+    except Unavailable as exc:
+        # The id the payment will have: a retry with the same Idempotency-Key reaches it.
+        exc.details = {**(exc.details or {}), "payment_id": str(payment_id)}
+        raise
     except WorkflowAlreadyStartedError:
         existing = await db.get(Payment, payment_id)
         raise Conflict(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, TypeVar
 
@@ -28,7 +29,7 @@ from api.schemas.bookings import (
 from api.services import lifecycle
 from domain.access import Role
 from domain.booking import TERMINAL, BookingStatus, next_statuses
-from domain.errors import Conflict, Forbidden, Invalid, NotFound
+from domain.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from domain.models.bookings import Booking, BookingStatusHistory
 from domain.models.catalog import Hospital, Package, Treatment
 from domain.models.users import Patient, User
@@ -217,7 +218,7 @@ async def create_booking(
             quotation_reminder_hours=settings.quotation_reminder_hours,
         )
         # WorkflowAlreadyStarted: the booking's workflow has run to its end; the row is there.
-        with contextlib.suppress(WorkflowAlreadyStartedError):
+        with contextlib.suppress(WorkflowAlreadyStartedError), _carrying("booking_id", booking_id):
             await open_booking(
                 temporal,
                 settings.task_queue,
@@ -231,6 +232,16 @@ async def create_booking(
 
 
 A = TypeVar("A")
+
+
+@contextlib.contextmanager
+def _carrying(name: str, entity_id: uuid.UUID) -> Iterator[None]:
+    """A create past its deadline answers with the id the entity will have (rule 11)."""
+    try:
+        yield
+    except Unavailable as exc:
+        exc.details = {**(exc.details or {}), name: str(entity_id)}
+        raise
 
 
 async def command(

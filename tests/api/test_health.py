@@ -99,3 +99,26 @@ async def test_redis_configured_and_up_is_healthy(settings, temporal_client, red
         "message": "Redis is healthy",
         "data": {"redis": "up"},
     }
+
+
+async def test_services_call_a_worker_that_stopped_polling_stale(
+    settings, temporal_client, sessionmaker
+):
+    # The server keeps listing a poller after it stopped; its newest poll tells it is gone.
+    import asyncio
+
+    from api.app import create_app
+    from worker import build_worker
+
+    strict = settings.model_copy(update={"worker_stale_seconds": 1})
+    async with build_worker(temporal_client, strict, sessionmaker):
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(1.5)
+    app = create_app(strict, temporal=temporal_client)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t/api/v1") as c:
+            response = await c.get("/health/services")
+    assert response.status_code == 503
+    worker = response.json()["error"]["details"]["worker"]
+    assert worker["status"].startswith("stale"), worker

@@ -350,6 +350,15 @@ async def test_workers_killed_mid_payment_leave_one_intent_one_invoice_and_one_e
             await _died(processes[0])
             processes.append(_crash_worker(settings, address, tmp_path, "create_invoice:after"))
             created = await asyncio.wait_for(checkout_call, 90)
+            # Past the API's deadline the answer is 503 with the id to come; the same request
+            # with the same Idempotency-Key reaches that payment (rule 11).
+            for _ in range(60):
+                if created.status_code != 503:
+                    break
+                assert created.json()["error"]["code"] == "WORKFLOW_UNAVAILABLE", created.text
+                created = await client.post(
+                    "/payments", headers={**patient, "Idempotency-Key": "k1"}, json=body
+                )
             assert created.status_code == 201, created.text
             payment_id = created.json()["data"]["payment_id"]
             intent_id = created.json()["data"]["gateway_id"]
