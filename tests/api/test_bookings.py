@@ -8,7 +8,6 @@ import signal
 import subprocess
 import sys
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -21,12 +20,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from domain.access import Role
 from domain.models.bookings import BookingStatusHistory
-from domain.models.catalog import Hospital, Treatment
 from domain.models.notifications import Notification, OutboxMessage
+from tests.builders.booking_builders import People, booking_people
 from tests.builders.helpers import eventually
-from tests.builders.users import create_user, headers_for
 from workflows.booking import (
     BookingWorkflow,
     FeedbackEvent,
@@ -45,43 +42,10 @@ def client(client: httpx.AsyncClient, worker: Worker) -> httpx.AsyncClient:
 ROOT = Path(__file__).resolve().parent.parent.parent
 
 
-@dataclass
-class People:
-    patient: dict[str, str]
-    other_patient: dict[str, str]
-    coordinator: dict[str, str]
-    hospital_admin: dict[str, str]
-    other_hospital_admin: dict[str, str]
-    admin: dict[str, str]
-    hospital_id: uuid.UUID
-    treatment_id: uuid.UUID
-
-
 async def _people(
     client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> People:
-    users = {
-        name: await create_user(sessionmaker, role, first_name=name.title().replace("_", ""))
-        for name, role in {
-            "patient": Role.PATIENT,
-            "other_patient": Role.PATIENT,
-            "coordinator": Role.COORDINATOR,
-            "hospital_admin": Role.HOSPITAL_ADMIN,
-            "other_hospital_admin": Role.HOSPITAL_ADMIN,
-            "admin": Role.ADMIN,
-        }.items()
-    }
-    async with sessionmaker() as db, db.begin():
-        hospital = Hospital(
-            id=uuid.uuid4(), name="Anatolia Hospital", admin_user_id=users["hospital_admin"].id
-        )
-        other = Hospital(
-            id=uuid.uuid4(), name="Other Hospital", admin_user_id=users["other_hospital_admin"].id
-        )
-        treatment = Treatment(id=uuid.uuid4(), name="Knee replacement")
-        db.add_all([hospital, other, treatment])
-    headers = {name: headers_for(user) for name, user in users.items()}
-    return People(**headers, hospital_id=hospital.id, treatment_id=treatment.id)
+    return await booking_people(sessionmaker)
 
 
 @pytest_asyncio.fixture(loop_scope="session")

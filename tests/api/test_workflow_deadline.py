@@ -11,7 +11,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.app import create_app
 from runtime.postgres import free_port
-from tests.api.test_bookings import _people
+from tests.builders.booking_builders import booking_people
 from worker import build_worker
 
 BODY = {"booking_type": "treatment", "requested_date": "2026-12-15"}
@@ -20,7 +20,7 @@ BODY = {"booking_type": "treatment", "requested_date": "2026-12-15"}
 async def test_a_create_nobody_takes_is_503_with_its_id_and_its_retry_makes_one_booking(
     client, settings, temporal_client, sessionmaker, task_queue
 ):
-    people = await _people(client, sessionmaker)
+    people = await booking_people(sessionmaker)
     away_settings = settings.model_copy(
         update={"task_queue": f"{task_queue}-away", "workflow_deadline_seconds": 1}
     )
@@ -52,7 +52,7 @@ async def test_a_create_nobody_takes_is_503_with_its_id_and_its_retry_makes_one_
 async def test_temporal_unreachable_is_a_prompt_503_while_reads_still_answer(
     client, settings, sessionmaker
 ):
-    people = await _people(client, sessionmaker)
+    people = await booking_people(sessionmaker)
     # A client made while nothing listens there: every call meets a closed port.
     gone = await Client.connect(
         f"127.0.0.1:{free_port()}", data_converter=pydantic_data_converter, lazy=True
@@ -79,7 +79,7 @@ async def test_temporal_unreachable_is_a_prompt_503_while_reads_still_answer(
 async def test_a_status_change_nobody_takes_is_503_within_the_deadline(
     client, settings, temporal_client, sessionmaker, task_queue
 ):
-    people = await _people(client, sessionmaker)
+    people = await booking_people(sessionmaker)
     away_settings = settings.model_copy(
         update={"task_queue": f"{task_queue}-away", "workflow_deadline_seconds": 1}
     )
