@@ -32,7 +32,7 @@ lint: install
 	$(UV) run --frozen mypy
 
 test: lint
-	$(UV) run --frozen pytest
+	$(UV) run --frozen pytest -n 2
 
 fmt: install
 	$(UV) run --frozen ruff format .
