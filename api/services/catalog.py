@@ -12,11 +12,11 @@ from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import Pagination
+from api.i18n import translations
 from domain.appointment import AppointmentStatus
 from domain.availability import schedule_timezone
 from domain.models.appointments import Appointment
 from domain.models.catalog import Doctor, Hospital, HospitalDoctor, HospitalTreatment, Treatment
-from domain.models.content import Translation
 from domain.models.users import Patient, User
 
 # Appointments that no longer hold the doctor's time.
@@ -57,18 +57,7 @@ async def translate_nested(
     """Swap the text of each item's nested `key` object for its translation, where one exists."""
     if not locale or not items:
         return items
-    ids = {item[key]["id"] for item in items}
-    rows = await db.execute(
-        select(Translation.entity_id, Translation.field_name, Translation.translated_text).where(
-            Translation.entity_type == entity_type,
-            Translation.entity_id.in_(ids),
-            Translation.locale == locale,
-            Translation.field_name.in_(fields),
-        )
-    )
-    by_id: dict[uuid.UUID, dict[str, str]] = {}
-    for entity_id, field_name, text in rows:
-        by_id.setdefault(entity_id, {})[field_name] = text
+    by_id = await translations(db, entity_type, {item[key]["id"] for item in items}, fields, locale)
     for item in items:
         item[key].update(by_id.get(item[key]["id"], {}))
     return items
