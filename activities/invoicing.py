@@ -45,9 +45,6 @@ APPOINTMENT_NOT_FOUND = "APPOINTMENT_NOT_FOUND"
 INVOICE_NOT_FOUND = "INVOICE_NOT_FOUND"
 
 
-# ---- the PDF reference ---------------------------------------------------------------------
-
-
 def invoice_pdf_key(invoice_id: uuid.UUID) -> str:
     """One key per invoice, so a retried or repeated render lands on the same object."""
     return check_key(f"invoices/{invoice_id}")
@@ -60,9 +57,6 @@ def invoice_pdf_file_name(invoice_number: str) -> str:
 def invoice_pdf_url(public_base_url: str, invoice_id: uuid.UUID) -> str:
     """The API route that serves the stored PDF (it does not expire, unlike a presigned URL)."""
     return f"{public_base_url.rstrip('/')}/api/v1/invoices/{invoice_id}/pdf"
-
-
-# ---- number, price, row --------------------------------------------------------------------
 
 
 async def next_invoice_number(session: AsyncSession, issued_on: date) -> str:
@@ -218,9 +212,6 @@ async def invoice_order(
     return invoice
 
 
-# ---- the e-mail that carries it ------------------------------------------------------------
-
-
 class InvoiceMail(BaseModel):
     """Who gets the invoice and what the e-mail says (ids and amounts; no medical data)."""
 
@@ -235,18 +226,17 @@ class InvoiceMail(BaseModel):
     file_name: str
 
 
-async def reference_of(session: AsyncSession, invoice: Invoice) -> str:
-    """What the invoice is for, as the patient knows it: the booking or appointment number."""
-    reference: str | None = None
-    if invoice.booking_id is not None:
-        reference = await session.scalar(
-            select(Booking.booking_number).where(Booking.id == invoice.booking_id)
+async def reference_of(
+    session: AsyncSession, booking_id: uuid.UUID | None, appointment_id: uuid.UUID | None
+) -> str | None:
+    """What is paid or invoiced, as the patient knows it: the booking or appointment number."""
+    if booking_id is not None:
+        return await session.scalar(select(Booking.booking_number).where(Booking.id == booking_id))
+    if appointment_id is not None:
+        return await session.scalar(
+            select(Appointment.appointment_number).where(Appointment.id == appointment_id)
         )
-    elif invoice.appointment_id is not None:
-        reference = await session.scalar(
-            select(Appointment.appointment_number).where(Appointment.id == invoice.appointment_id)
-        )
-    return reference or invoice.invoice_number
+    return None
 
 
 async def invoice_mail(
@@ -262,7 +252,10 @@ async def invoice_mail(
         select(Patient.user_id).where(Patient.id == invoice.patient_id)
     )
     context = {
-        "reference": await reference_of(session, invoice),
+        "reference": (
+            await reference_of(session, invoice.booking_id, invoice.appointment_id)
+            or invoice.invoice_number
+        ),
         "invoice_number": invoice.invoice_number,
         "amount": f"{invoice.final_amount}",
         "currency": invoice.currency,

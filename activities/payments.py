@@ -229,8 +229,6 @@ class PaymentActivities:
         self._gateways = gateways
         self._settings = settings
 
-    # ---- the row -----------------------------------------------------------------------------
-
     @activity.defn
     async def create_payment(self, new: NewPayment) -> StoredPayment:
         """Insert the payment (pending, history seq 1) at the server's price, or return the one
@@ -394,8 +392,6 @@ class PaymentActivities:
             payment_id=record.payment_id, seq=record.seq, status=record.to_status, written=written
         )
 
-    # ---- the gateway -------------------------------------------------------------------------
-
     def _gateway(self, name: GatewayName) -> PaymentGateway:
         gateway = self._gateways.get(name)
         if gateway is None:
@@ -444,8 +440,6 @@ class PaymentActivities:
         except GatewayError as error:
             raise _gateway_failure(error) from None
 
-    # ---- the invoice -------------------------------------------------------------------------
-
     @activity.defn
     async def create_invoice(self, request: InvoiceRequest) -> IssuedInvoice:
         """The invoice of a completed payment: one per payment (its id comes from the payment),
@@ -484,23 +478,13 @@ class PaymentActivities:
                 created=created,
             )
 
-    # ---- helpers -----------------------------------------------------------------------------
-
     async def _stored(self, session: AsyncSession, payment: Payment) -> StoredPayment:
         patient_user_id = await session.scalar(
             select(Patient.user_id).where(Patient.id == payment.patient_id)
         )
-        reference: str | None = None
-        if payment.booking_id is not None:
-            reference = await session.scalar(
-                select(Booking.booking_number).where(Booking.id == payment.booking_id)
-            )
-        elif payment.appointment_id is not None:
-            reference = await session.scalar(
-                select(Appointment.appointment_number).where(
-                    Appointment.id == payment.appointment_id
-                )
-            )
+        reference = await invoicing.reference_of(
+            session, payment.booking_id, payment.appointment_id
+        )
         meta = payment.metadata_ or {}
         return StoredPayment(
             payment_id=payment.id,
