@@ -129,7 +129,6 @@ class InvoicePdf(BaseModel):
     rendered: bool
 
 
-# ---- formatting: numbers and dates in the reader's language ---------------------------------
 # Babel is not a dependency: the five platform languages are written out here. Digits stay
 # Western (0-9) in every language, which Arabic and Hindi invoices commonly use.
 

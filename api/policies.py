@@ -26,9 +26,6 @@ def person_of(user: User) -> Person:
     return Person(role=user.user_type, user_id=user.id, approved=bool(user.is_approved))
 
 
-# ---- the id sets the clauses are made of ----------------------------------------------------
-
-
 def nobody() -> Select[Any]:
     return select(Patient.id).where(false())
 
@@ -67,9 +64,6 @@ def hospital_patient_ids(user: User) -> Select[Any]:
     return select(Booking.patient_id).where(Booking.hospital_id.in_(managed_hospital_ids(user)))
 
 
-# ---- booking involvement --------------------------------------------------------------------
-
-
 def booking_scope(user: User | None) -> ColumnElement[bool]:
     """The bookings this person may see (access.involved): their own, their hospital's, their
     assigned ones and the unassigned queue, or all (admins). Everyone else's answer 404."""
@@ -85,9 +79,6 @@ def booking_scope(user: User | None) -> ColumnElement[bool]:
     if role == Role.COORDINATOR:
         return or_(Booking.coordinator_id == user.id, Booking.coordinator_id.is_(None))
     return false()
-
-
-# ---- the care team --------------------------------------------------------------------------
 
 
 def care_scope(
@@ -129,9 +120,6 @@ def care_scope(
 def care_team_patient_ids(user: User) -> Select[Any]:
     """The patients whose medical data this caller may see, as a subquery of patients.id."""
     return select(Patient.id).where(care_scope(user, Patient.id))
-
-
-# ---- hospital management --------------------------------------------------------------------
 
 
 def hospital_scope(user: User | None, hospital_col: Any) -> ColumnElement[bool]:

@@ -111,9 +111,6 @@ class Resource(Generic[M, Out]):
         return NotFound(f"{self.label} not found", code=f"{self.code}_NOT_FOUND")
 
 
-# ---- reads ----------------------------------------------------------------------------------
-
-
 def _search_clause(columns: Sequence[InstrumentedAttribute[Any]], term: str) -> Any:
     escaped = term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     pattern = f"%{escaped}%"
@@ -211,9 +208,6 @@ async def list_page(
     )
 
 
-# ---- authorization before the body ----------------------------------------------------------
-
-
 def changeable(resource: Resource[M, Any]) -> Callable[..., Awaitable[M]]:
     """A dependency: the row of the path's {id} if the caller may see it (else 404) and change
     it (else 403), solved before the body is validated."""
@@ -235,9 +229,6 @@ def creator(resource: Resource[Any, Any]) -> Callable[..., Awaitable[User]]:
         return user
 
     return may_create
-
-
-# ---- writes ---------------------------------------------------------------------------------
 
 
 def check_writable(resource: Resource[Any, Any], user: User, data: dict[str, Any]) -> None:

@@ -44,9 +44,6 @@ class Person:
     system: bool = False
 
 
-# ---- booking involvement --------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class BookingParties:
     """The people a booking belongs to: whose it is, which hospital's admin, which coordinator."""
@@ -71,9 +68,6 @@ def involved(person: Person, parties: BookingParties) -> bool:
     if person.role == Role.COORDINATOR:
         return parties.coordinator_id in (None, person.user_id)
     return False
-
-
-# ---- the care team --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -121,9 +115,6 @@ def sees_care_row(
     if person.user_id == author_user_id:
         return True
     return shared_with_doctors and in_care_team(person, team)
-
-
-# ---- hospital management --------------------------------------------------------------------
 
 
 def manages_hospital(person: Person, hospital_admin_user_id: uuid.UUID | None) -> bool:

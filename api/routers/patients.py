@@ -137,9 +137,6 @@ async def render_patients(
     return items
 
 
-# ---- what a patient has, each under its own rule --------------------------------------------
-
-
 class AppointmentsOfPatient(Access[Appointment]):
     """The patient, admins, coordinators of the patient's bookings, and a doctor for the
     appointments with them."""

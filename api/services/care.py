@@ -25,8 +25,6 @@ from domain.models.users import Patient, User
 from runtime.logging import log
 from workflows import booking as booking_workflow
 
-# ---- the care team (its rule: domain.access.in_care_team, its SQL: api.policies.care_scope) --
-
 
 async def in_care_team(db: AsyncSession, user: User, patient_id: uuid.UUID) -> bool:
     found = await db.scalar(
@@ -52,9 +50,6 @@ async def caller_patient_id(db: AsyncSession, user: User) -> uuid.UUID:
     if patient_id is None:
         raise NotFound("You have no patient profile yet", code="PATIENT_PROFILE_NOT_FOUND")
     return uuid.UUID(str(patient_id))
-
-
-# ---- files --------------------------------------------------------------------------------
 
 
 async def read_upload(file: UploadFile, max_bytes: int) -> bytes:
@@ -172,9 +167,6 @@ async def open_download(storage: Storage, key: str | None) -> AsyncIterator[byte
 
 def kind_of(mime: str | None) -> FileKind | None:
     return BY_MIME.get(mime or "")
-
-
-# ---- bookings waiting for medical details -------------------------------------------------
 
 
 async def bookings_awaiting_records(db: AsyncSession, patient_id: uuid.UUID) -> list[uuid.UUID]:
