@@ -8,9 +8,9 @@ receiving workflow's handlers are declared with the same constants.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
-from typing import Self
+from typing import Literal, Self
 from uuid import UUID
 
 from pydantic import BaseModel, Field, model_validator
@@ -27,6 +27,8 @@ BOOKING_WORKFLOW = "BookingWorkflow"
 PAYMENT_WORKFLOW = "PaymentWorkflow"
 NOTIFICATION_WORKFLOW = "DeliverNotification"
 INVOICE_WORKFLOW = "InvoiceDeliveryWorkflow"
+APPOINTMENT_WORKFLOW = "AppointmentWorkflow"
+WAITLIST_WORKFLOW = "DoctorWaitlistWorkflow"
 
 
 def booking_workflow_id(booking_id: UUID) -> str:
@@ -35,6 +37,15 @@ def booking_workflow_id(booking_id: UUID) -> str:
 
 def payment_workflow_id(payment_id: UUID) -> str:
     return f"payment-{payment_id}"
+
+
+def appointment_workflow_id(appointment_id: UUID) -> str:
+    return f"appointment-{appointment_id}"
+
+
+def waitlist_workflow_id(doctor_id: UUID) -> str:
+    """One waitlist workflow per doctor: it offers freed slots to waiting patients in order."""
+    return f"waitlist-{doctor_id}"
 
 
 def notification_workflow_id(dedupe_key: str) -> str:
@@ -103,6 +114,52 @@ class PaymentSignal:
 
     GATEWAY_EVENT = "gateway_event"
     CANCEL_FOR_BOOKING = "cancel_for_booking"
+    CANCEL_FOR_APPOINTMENT = "cancel_for_appointment"
+
+
+class AppointmentSignal:
+    """The signals AppointmentWorkflow takes: from the payment workflow and from the API."""
+
+    PAYMENT_STARTED = "payment_started"
+    PAYMENT_SUCCEEDED = "payment_succeeded"
+    PAYMENT_FAILED = "payment_failed"
+    REFUND_SETTLED = "refund_settled"
+    INVOICE_SENT = "invoice_sent"
+    PARTICIPANT_JOINED = "participant_joined"
+
+
+class WaitlistSignal:
+    """The signals DoctorWaitlistWorkflow takes: from appointment workflows and the API."""
+
+    SLOT_FREED = "slot_freed"
+
+
+class ParticipantJoined(BaseModel):
+    """A participant opened the video call (GET /appointments/{id}/video-call)."""
+
+    party: Literal["patient", "doctor"]
+    user_id: UUID
+    at: datetime
+
+
+class SlotFreed(BaseModel):
+    """To a doctor's waitlist workflow: this time is free again (cancel, reschedule, expired
+    hold, no-show of the doctor). The waitlist offers it to the first waiting patient."""
+
+    doctor_id: UUID
+    starts_at: datetime
+    ends_at: datetime
+
+
+class AppointmentCancelled(BaseModel):
+    """To the payment workflow (signal cancel_for_appointment): the appointment is cancelled
+    (or the doctor did not show); cancel the payment if it is still open and refund `percent`."""
+
+    appointment_id: UUID
+    percent: Decimal = Field(ge=0, le=100)
+    reason: str | None = None
+    requested_by: UUID | None = None
+    role: str = SYSTEM
 
 
 class RecordUploaded(BaseModel):
@@ -182,10 +239,14 @@ class NotificationRequest(BaseModel):
 
 
 __all__ = [
+    "APPOINTMENT_WORKFLOW",
     "BOOKING_WORKFLOW",
     "INVOICE_WORKFLOW",
     "NOTIFICATION_WORKFLOW",
     "PAYMENT_WORKFLOW",
+    "WAITLIST_WORKFLOW",
+    "AppointmentCancelled",
+    "AppointmentSignal",
     "AttachmentRef",
     "BookingCancelled",
     "BookingSignal",
@@ -195,12 +256,17 @@ __all__ = [
     "InvoiceDelivery",
     "InvoiceEvent",
     "NotificationRequest",
+    "ParticipantJoined",
     "PaymentEvent",
     "PaymentSignal",
     "RecordUploaded",
     "RefundSettled",
+    "SlotFreed",
+    "WaitlistSignal",
+    "appointment_workflow_id",
     "booking_workflow_id",
     "invoice_workflow_id",
     "notification_workflow_id",
     "payment_workflow_id",
+    "waitlist_workflow_id",
 ]
