@@ -28,7 +28,7 @@ class CliError(Exception):
     """A problem the person at the terminal can fix; printed without a traceback."""
 
 
-def resolve_settings(*, need_temporal: bool) -> Settings:
+def resolve_settings(*, need_temporal: bool, need_database: bool = True) -> Settings:
     """Settings from MEDIVOY_*, completed from the running dev stack where they are unset.
 
     What is filled in is exported to the environment too, so code that calls get_settings()
@@ -36,11 +36,29 @@ def resolve_settings(*, need_temporal: bool) -> Settings:
     """
     settings = Settings()
     configure_password_hashing(settings.password_hash_cost)
-    wants_stack = not settings.database_url or (need_temporal and not settings.temporal_address)
+    if settings.is_production:
+        # Production reads its settings only: no dev stack file, no generated dev secret.
+        unset = [
+            name
+            for name, needed, value in (
+                ("MEDIVOY_DATABASE_URL", need_database, settings.database_url),
+                ("MEDIVOY_TEMPORAL_ADDRESS", need_temporal, settings.temporal_address),
+            )
+            if needed and not value
+        ]
+        if unset:
+            raise CliError(
+                f"{' and '.join(unset)} not set; with MEDIVOY_ENV={settings.env} nothing is "
+                "taken from a `medivoy dev` stack"
+            )
+        return settings
+    wants_stack = (need_database and not settings.database_url) or (
+        need_temporal and not settings.temporal_address
+    )
     stack = read_running(settings) if wants_stack else None
     exported: dict[str, str] = {}
     missing: list[str] = []
-    if not settings.database_url:
+    if need_database and not settings.database_url:
         if stack and stack.database_url:
             exported["MEDIVOY_DATABASE_URL"] = stack.database_url
         else:
@@ -102,6 +120,17 @@ async def _until_signalled(main: Coroutine[Any, Any, None]) -> None:
         await task
 
 
+def _production_ready(settings: Settings) -> None:
+    from runtime.production import UnsafeSettings, check_production
+
+    try:
+        check_production(settings)
+    except UnsafeSettings as exc:
+        raise CliError(
+            f"refusing to start with MEDIVOY_ENV={settings.env}; fix these settings:\n{exc}"
+        ) from None
+
+
 def cmd_dev(args: argparse.Namespace) -> int:
     from cli.dev import run_dev
 
@@ -112,6 +141,7 @@ def cmd_api(args: argparse.Namespace) -> int:
     import uvicorn
 
     settings = resolve_settings(need_temporal=True)
+    _production_ready(settings)
     uvicorn.run(
         "api.app:create_app",
         factory=True,
@@ -126,6 +156,7 @@ def cmd_worker(args: argparse.Namespace) -> int:
     from runtime.logging import configure_logging
 
     settings = resolve_settings(need_temporal=True)
+    _production_ready(settings)
     configure_logging(settings.log_level, settings.log_json)
     # worker.py sits next to the cli package (the repo root, or site-packages when
     # installed). Put that first: an editable install also leaves a stale copy in site-packages.
@@ -179,6 +210,72 @@ def cmd_seed(args: argparse.Namespace) -> int:
     counts = asyncio.run(_with_sessionmaker(settings.database_url, seed))
     for name, count in counts.items():
         print(f"{name}: {count}")
+    return 0
+
+
+def cmd_probe(args: argparse.Namespace) -> int:
+    """Exit 0 when the URL answers 2xx within the timeout (the containers' health check)."""
+    import httpx
+
+    settings = Settings()
+    url = args.url or f"http://127.0.0.1:{settings.api_port}/api/v1/health"
+    try:
+        answer = httpx.get(url, timeout=args.timeout)
+    except httpx.HTTPError as exc:
+        raise CliError(f"{url}: {type(exc).__name__}") from None
+    if not answer.is_success:
+        raise CliError(f"{url} answered {answer.status_code}")
+    return 0
+
+
+async def _register_search_attributes(settings: Settings, wait: float) -> list[str]:
+    """Add the search attributes that are missing; the names added ([] when all were there)."""
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import (
+        AddSearchAttributesRequest,
+        ListSearchAttributesRequest,
+    )
+
+    from runtime.temporal import connect
+    from runtime.temporal_server import SEARCH_ATTRIBUTES
+
+    deadline = asyncio.get_running_loop().time() + wait
+    while True:
+        try:
+            client = await connect(settings)
+            break
+        except RuntimeError:
+            # The frontend is not up yet (a compose job starts with the server).
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(2)
+    namespace = settings.temporal_namespace
+    known = await client.operator_service.list_search_attributes(
+        ListSearchAttributesRequest(namespace=namespace)
+    )
+    missing = {
+        name: IndexedValueType.Value("INDEXED_VALUE_TYPE_" + kind.upper())
+        for name, kind in SEARCH_ATTRIBUTES.items()
+        if name not in known.custom_attributes
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+    return sorted(missing)
+
+
+def cmd_register_search_attributes(args: argparse.Namespace) -> int:
+    settings = resolve_settings(need_temporal=True, need_database=False)
+    try:
+        added = asyncio.run(_register_search_attributes(settings, args.wait))
+    except RuntimeError as exc:
+        raise CliError(f"Temporal at {settings.temporal_address}: {exc}") from None
+    namespace = settings.temporal_namespace
+    if added:
+        print(f"Search attributes added to namespace {namespace}: {', '.join(added)}")
+    else:
+        print(f"Every search attribute is already registered in namespace {namespace}.")
     return 0
 
 
@@ -293,6 +390,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the listed messages' attachments to DIR/<message id>/<file name>",
     )
     outbox.set_defaults(handler=cmd_outbox)
+
+    probe = verbs.add_parser(
+        "probe", help="exit 0 when a URL answers 2xx (default: this host's API health)"
+    )
+    probe.add_argument("--url", help="default: http://127.0.0.1:$MEDIVOY_API_PORT/api/v1/health")
+    probe.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS")
+    probe.set_defaults(handler=cmd_probe)
+
+    temporal = verbs.add_parser("temporal", help="Temporal chores for a real cluster")
+    temporal_verbs = temporal.add_subparsers(dest="temporal_verb", required=True, metavar="VERB")
+    register = temporal_verbs.add_parser(
+        "register-search-attributes",
+        help="add temporal/search_attributes.json to the namespace (skips those already there)",
+    )
+    register.add_argument(
+        "--wait",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="keep trying to reach Temporal this long (default: 120)",
+    )
+    register.set_defaults(handler=cmd_register_search_attributes)
     return parser
 
 

@@ -13,6 +13,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from domain.booking import DEFAULT_CANCELLATION_REFUND_PERCENT, check_refund_policy
 from domain.passwords import STRONG, HashCost
 
+# MEDIVOY_ENV values that turn on the production checks (runtime/production.py).
+PRODUCTION_ENVS = frozenset({"production", "prod", "staging"})
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
@@ -57,6 +60,13 @@ class Settings(BaseSettings):
     auth_rate_limit: str = "10/minute"
     log_level: str = "INFO"
     log_json: bool = True
+
+    # Observability: the worker's Prometheus endpoints (0 = off; the API serves /metrics on its
+    # own port), and OpenTelemetry traces over OTLP/HTTP when an endpoint is set (none otherwise).
+    metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(default=0, ge=0, le=65535)
+    temporal_metrics_port: int = Field(default=0, ge=0, le=65535)
+    otlp_endpoint: str = ""
 
     admin_email: str = ""
     admin_password: SecretStr = SecretStr("")
@@ -116,6 +126,10 @@ class Settings(BaseSettings):
     @classmethod
     def _known_statuses(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:
         return check_refund_policy(value)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env.strip().lower() in PRODUCTION_ENVS
 
     @property
     def password_hash_cost(self) -> HashCost:

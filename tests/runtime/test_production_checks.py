@@ -1,0 +1,149 @@
+"""With MEDIVOY_ENV=production, `medivoy api` and `medivoy worker` refuse unsafe settings with a
+message naming the setting, and start without any embedded server when the settings are sound."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from runtime.postgres import free_port
+
+MEDIVOY = str(Path(sys.executable).parent / "medivoy")
+GOOD_SECRET = "prod-secret-" + "x" * 40
+STRONG_HASH = {
+    "MEDIVOY_PASSWORD_HASH_TIME_COST": "3",
+    "MEDIVOY_PASSWORD_HASH_MEMORY_KIB": "65536",
+    "MEDIVOY_PASSWORD_HASH_PARALLELISM": "4",
+}
+
+
+def _env(tmp_path: Path, **overrides: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.upper().startswith("MEDIVOY_")}
+    env.update(
+        MEDIVOY_ENV="production",
+        MEDIVOY_DATA_DIR=str(tmp_path / "data"),
+        # Nothing listens there: a refusal comes before any connection.
+        MEDIVOY_DATABASE_URL=f"postgresql://medivoy:pw@127.0.0.1:{free_port()}/medivoy",
+        MEDIVOY_TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}",
+        MEDIVOY_JWT_SECRET=GOOD_SECRET,
+        MEDIVOY_LOG_JSON="false",
+        **STRONG_HASH,
+    )
+    env.update(overrides)
+    return {k: v for k, v in env.items() if v != "<unset>"}
+
+
+def _refusals(tmp_path: Path, cases: dict[str, tuple[str, dict[str, str]]]) -> dict[str, str]:
+    """Run every case at once (verb, env overrides); the stderr of each, asserting exit 2."""
+    running = {
+        name: subprocess.Popen(
+            [MEDIVOY, verb],
+            env=_env(tmp_path, **overrides),
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name, (verb, overrides) in cases.items()
+    }
+    answers = {}
+    for name, process in running.items():
+        try:
+            out, err = process.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            pytest.fail(f"{name}: it started instead of refusing")
+        assert process.returncode == 2, f"{name}: exit {process.returncode}\n{out}\n{err}"
+        answers[name] = err
+    return answers
+
+
+def test_api_and_worker_refuse_each_unsafe_production_setting(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    dev_secret = "generated-by-medivoy-dev-" + "y" * 60
+    (data / "jwt_secret").write_text(dev_secret + "\n")
+    cases = {
+        "api no secret": ("api", {"MEDIVOY_JWT_SECRET": "<unset>"}),
+        "worker no secret": ("worker", {"MEDIVOY_JWT_SECRET": "<unset>"}),
+        "api short secret": ("api", {"MEDIVOY_JWT_SECRET": "changeme"}),
+        "api dev secret": ("api", {"MEDIVOY_JWT_SECRET": dev_secret}),
+        "worker dev secret": ("worker", {"MEDIVOY_JWT_SECRET": dev_secret}),
+        "api open cors": ("api", {"MEDIVOY_CORS_ORIGINS": '["https://app.example", "*"]'}),
+        "api debug": ("api", {"MEDIVOY_LOG_LEVEL": "DEBUG"}),
+        "worker debug": ("worker", {"MEDIVOY_LOG_LEVEL": "debug"}),
+        "api weak hashing": ("api", {"MEDIVOY_PASSWORD_HASH_MEMORY_KIB": "8"}),
+        "api no database": ("api", {"MEDIVOY_DATABASE_URL": "<unset>"}),
+        "worker no temporal": ("worker", {"MEDIVOY_TEMPORAL_ADDRESS": "<unset>"}),
+    }
+    err = _refusals(tmp_path, cases)
+    for name in cases:
+        assert "Traceback" not in err[name], err[name]
+    for name in ("api no secret", "worker no secret"):
+        assert "refusing to start with MEDIVOY_ENV=production" in err[name]
+        assert "MEDIVOY_JWT_SECRET is not set" in err[name]
+    assert "MEDIVOY_JWT_SECRET is 8 characters long" in err["api short secret"]
+    for name in ("api dev secret", "worker dev secret"):
+        assert "the secret `medivoy dev` generated" in err[name]
+        assert dev_secret not in err[name], "the secret itself is never printed"
+    assert 'MEDIVOY_CORS_ORIGINS contains "*"' in err["api open cors"]
+    assert "MEDIVOY_LOG_LEVEL is DEBUG" in err["api debug"]
+    assert "MEDIVOY_LOG_LEVEL is debug" in err["worker debug"]
+    assert "argon2id cost below the production profile" in err["api weak hashing"]
+    assert "MEDIVOY_DATABASE_URL not set" in err["api no database"]
+    assert "MEDIVOY_TEMPORAL_ADDRESS not set" in err["worker no temporal"]
+
+
+def test_every_problem_is_listed_at_once(tmp_path: Path) -> None:
+    err = _refusals(
+        tmp_path,
+        {
+            "api": (
+                "api",
+                {
+                    "MEDIVOY_JWT_SECRET": "<unset>",
+                    "MEDIVOY_CORS_ORIGINS": '["*"]',
+                    "MEDIVOY_LOG_LEVEL": "DEBUG",
+                },
+            )
+        },
+    )["api"]
+    assert err.count("\n  - ") == 3, err
+
+
+def test_a_sound_production_api_starts_without_embedded_servers(tmp_path: Path) -> None:
+    port = free_port()
+    env = _env(tmp_path, MEDIVOY_API_PORT=str(port), MEDIVOY_API_HOST="127.0.0.1")
+    process = subprocess.Popen(
+        [MEDIVOY, "api"],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.communicate()[0].decode()
+            try:
+                answer = httpx.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2)
+                break
+            except httpx.HTTPError:
+                assert time.monotonic() < deadline, "the API did not answer"
+                time.sleep(0.2)
+        assert answer.status_code == 200
+        # It started nothing of its own: no PostgreSQL or Temporal child, no data dir.
+        import psutil
+
+        assert psutil.Process(process.pid).children(recursive=True) == []
+        assert not (tmp_path / "data").exists()
+    finally:
+        process.terminate()
+        process.wait(15)
