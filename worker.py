@@ -19,9 +19,16 @@ from activities.documents import build_document_activities, document_activity_li
 from activities.notify import build_notification_activities, notification_activity_list
 from activities.payments import build_payment_activities, payment_activity_list
 from activities.providers.wiring import Adapters, build_adapters
+from runtime import metrics
 from runtime.db import make_engine, make_sessionmaker
 from runtime.logging import configure_logging, log
 from runtime.settings import Settings, get_settings
+from runtime.telemetry import (
+    client_interceptors,
+    tracer_provider,
+    worker_interceptors,
+    worker_runtime,
+)
 from runtime.temporal import connect
 from workflows import ALL_WORKFLOWS
 from workflows.schedules import ensure_schedules
@@ -67,6 +74,7 @@ def build_worker(
         # Synchronous activities (PDF rendering) run here, never on the event loop.
         activity_executor=ThreadPoolExecutor(max_workers=8),
         workflow_runner=workflow_runner or SandboxedWorkflowRunner(),
+        interceptors=worker_interceptors(),
     )
 
 
@@ -77,7 +85,12 @@ async def run_worker(settings: Settings | None = None) -> None:
     if not settings.database_url or not settings.temporal_address:
         raise RuntimeError("MEDIVOY_DATABASE_URL and MEDIVOY_TEMPORAL_ADDRESS must be set")
     engine = make_engine(settings.database_url)
-    client = await connect(settings)
+    traces = tracer_provider(settings, "medivoy-worker")
+    client = await connect(
+        settings, interceptors=client_interceptors(traces), runtime=worker_runtime(settings)
+    )
+    if settings.worker_metrics_port:
+        metrics.serve(settings.metrics_host, settings.worker_metrics_port)
     await ensure_schedules(client, settings.task_queue)
     worker = build_worker(client, settings, make_sessionmaker(engine))
     log.info("worker_started", task_queue=settings.task_queue)
@@ -85,6 +98,8 @@ async def run_worker(settings: Settings | None = None) -> None:
         await worker.run()
     finally:
         await engine.dispose()
+        if traces is not None:
+            traces.shutdown()
 
 
 if __name__ == "__main__":

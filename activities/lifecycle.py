@@ -27,6 +27,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, ChildWorkflow
 from domain import errors
 from domain.errors import DomainError
 from domain.lifecycle import Actor, MoveRefused
+from runtime.metrics import count_move
 
 HISTORY_GAP = "HISTORY_GAP"
 
@@ -144,6 +145,7 @@ async def write_transition(
         )
         .on_conflict_do_nothing(index_elements=[entity_column, "seq"])
     )
+    count_move(session, model.__tablename__, to_status.value)
     return True
 
 

@@ -26,6 +26,7 @@ from activities.providers.storage import ObjectNotFound, Storage, StorageError
 from activities.render import Rendered, UnknownTemplate, normalize_locale, render
 from domain.models.notifications import Channel, Notification
 from domain.models.users import User
+from runtime.metrics import count_notification
 
 if TYPE_CHECKING:
     from activities.providers.wiring import Adapters
@@ -231,6 +232,7 @@ class NotificationActivities:
                     attempts=Notification.attempts + 1,
                 )
             )
+        count_notification(Channel.IN_APP.value, "sent")
         return DeliveryReceipt(Channel.IN_APP, IN_APP_PROVIDER, str(row.id))
 
     async def _deliver(
@@ -260,12 +262,16 @@ class NotificationActivities:
             message_id = await send(message, delivery.to)
         except ApplicationError as exc:
             await self._record_failure(row.id, str(exc))
+            no_address = exc.type == NO_RECIPIENT_ADDRESS
+            count_notification(channel.value, "no_address" if no_address else "failed")
             raise
         except (UnknownTemplate, TemplateError) as exc:
             await self._record_failure(row.id, f"{type(exc).__name__}: {exc}")
+            count_notification(channel.value, "template_error")
             raise ApplicationError(str(exc), type=TEMPLATE_ERROR, non_retryable=True) from None
         except DeliveryError as exc:
             await self._record_failure(row.id, str(exc))
+            count_notification(channel.value, "rejected" if exc.permanent else "failed")
             raise ApplicationError(
                 exc.summary,
                 type=DELIVERY_REJECTED if exc.permanent else DELIVERY_FAILED,
@@ -274,6 +280,7 @@ class NotificationActivities:
         except Exception as exc:
             activity.logger.warning("%s delivery through %s failed", channel.value, provider)
             await self._record_failure(row.id, f"{type(exc).__name__}: {exc}")
+            count_notification(channel.value, "failed")
             raise ApplicationError(
                 f"{provider} {type(exc).__name__}", type=DELIVERY_FAILED
             ) from None
@@ -290,6 +297,7 @@ class NotificationActivities:
                     attempts=Notification.attempts + 1,
                 )
             )
+        count_notification(channel.value, "sent")
         return DeliveryReceipt(channel, provider, message_id)
 
     async def _load_attachments(self, refs: list[AttachmentRef]) -> tuple[Attachment, ...]:

@@ -10,17 +10,20 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
+from opentelemetry.sdk.trace import TracerProvider
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from activities.providers.wiring import Adapters, build_adapters
-from api import errors
+from api import errors, metrics
 from api.audit import AuditedSession
 from api.deadline import bounded
 from api.envelope import ERROR_RESPONSES
+from api.metrics import TelemetryMiddleware
 from api.middleware import RequestMiddleware
 from api.routers import ROUTERS
 from domain.passwords import configure_password_hashing
+from runtime import telemetry
 from runtime.db import make_engine
 from runtime.logging import configure_logging
 from runtime.settings import Settings, get_settings
@@ -34,9 +37,14 @@ def create_app(
     engine_url: str | None = None,
     temporal: Client | None = None,
     adapters: Adapters | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
-    """`adapters`: built once from settings at start unless given (api/deps.py hands them out)."""
+    """`adapters`: built once from settings at start unless given (api/deps.py hands them out).
+    `tracer_provider`: where spans go (default: OTLP when MEDIVOY_OTLP_ENDPOINT is set, else
+    none); a `temporal` client given carries its own tracing interceptor."""
     settings = settings or get_settings()
+    own_traces = tracer_provider is None
+    traces = tracer_provider or telemetry.tracer_provider(settings, "medivoy-api")
     configure_logging(settings.log_level, settings.log_json)
     configure_password_hashing(settings.password_hash_cost)
 
@@ -58,6 +66,8 @@ def create_app(
             yield
         finally:
             await engine.dispose()
+            if own_traces and traces is not None:
+                traces.shutdown()
 
     app = FastAPI(
         title="Medivoy API",
@@ -73,6 +83,7 @@ def create_app(
         bounded(temporal, settings.workflow_deadline_seconds) if temporal is not None else None
     )
     app.state.temporal_lock = asyncio.Lock()
+    app.state.tracer_provider = traces
 
     errors.install(app)
     if settings.cors_origins:
@@ -100,6 +111,9 @@ def create_app(
             for prefix in ("/upload", "/medical-records", "/lab-tests")
         },
     )
+    # Outermost: counts and traces every answer, the middleware's own 400/413 included.
+    app.add_middleware(TelemetryMiddleware, tracer=telemetry.tracer(traces))
     for module in ROUTERS:
         app.include_router(module.router, prefix=API_PREFIX)
+    app.include_router(metrics.router)
     return app

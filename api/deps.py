@@ -29,6 +29,7 @@ from domain.errors import Forbidden, NotFound, RateLimited, Unauthorized, Unavai
 from domain.models.users import User
 from domain.payment import PaymentGateway as GatewayName
 from runtime.settings import Settings
+from runtime.telemetry import client_interceptors
 from runtime.temporal import connect
 
 
@@ -91,7 +92,10 @@ async def get_temporal(request: Request) -> Client:
             if state.temporal is None:
                 try:
                     deadline = state.settings.workflow_deadline_seconds
-                    connected = await asyncio.wait_for(connect(state.settings), timeout=deadline)
+                    traced = client_interceptors(state.tracer_provider)
+                    connected = await asyncio.wait_for(
+                        connect(state.settings, interceptors=traced), timeout=deadline
+                    )
                     state.temporal = bounded(connected, deadline)
                 except Exception as exc:
                     raise Unavailable(

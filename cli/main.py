@@ -148,6 +148,10 @@ def cmd_api(args: argparse.Namespace) -> int:
         host=settings.api_host,
         port=settings.api_port,
         log_level=settings.log_level.lower(),
+        # Our JSON lines only: the app logs each request (path without its query string, which
+        # may carry personal data); uvicorn's own records go through the same root handler.
+        log_config=None,
+        access_log=False,
     )
     return 0
 
