@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
 from typing import Any, TextIO
 
 import structlog
@@ -17,7 +18,9 @@ import structlog
 _HANDLER_MARK = "_medivoy_handler"
 
 
-def _temporal_ids(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+def _temporal_ids(
+    logger: Any, method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     """The workflow and run ids Temporal's logger adapters attach to a stdlib record."""
     record = event.get("_record")
     if record is None:

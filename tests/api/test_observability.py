@@ -42,13 +42,11 @@ PERSONAL = ("observed.patient", "Observa", "Tracewell", "1701234567", "Valid-Pas
 
 def _sample(text: str, name: str, **labels: str) -> float:
     """The value of one Prometheus sample (0 when absent)."""
-    wanted = ",".join(f'{k}="{v}"' for k, v in labels.items())
     for line in text.splitlines():
         if line.startswith(f"{name}{{") and all(f'{k}="{v}"' in line for k, v in labels.items()):
             return float(line.rsplit(" ", 1)[1])
         if not labels and line.startswith(name + " "):
             return float(line.rsplit(" ", 1)[1])
-    del wanted
     return 0.0
 
 
