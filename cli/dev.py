@@ -1,8 +1,10 @@
 """`medivoy dev`: PostgreSQL, Temporal, the worker and the API as children of one process.
 
 Every process is our child and is stopped by us, in order (API, worker, Temporal, PostgreSQL),
-on Ctrl-C, on SIGTERM, or when one of them dies. The data stays in the data dir, so a restart
-finds the users and the workflows where they were.
+on Ctrl-C, on SIGTERM, or when PostgreSQL or Temporal dies (then nothing can work: the stack stops
+with a message naming which). A worker or API that dies is started again with backoff, and the
+output says why it died. The data stays in the data dir, so a restart finds the users and the
+workflows where they were.
 """
 
 from __future__ import annotations
@@ -74,11 +76,44 @@ def _port_free(host: str, port: int) -> bool:
     return True
 
 
+# A worker or API that dies is started again after 1, 2, 4, ... seconds (at most MAX); one that
+# had run for HEALTHY seconds before it died starts again at once-ish (the backoff starts over).
+RESTART_BACKOFF_MIN = 1.0
+RESTART_BACKOFF_MAX = 30.0
+RESTART_HEALTHY_AFTER = 60.0
+
+
 @dataclass
 class Child:
     name: str
     process: subprocess.Popen[bytes]
     log: Path
+    started: float = 0.0
+    restarts: int = 0
+    backoff: float = RESTART_BACKOFF_MIN
+    restart_at: float | None = None  # set while it waits to be started again
+
+
+def _exit_reason(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+def _last_line(log: Path) -> str:
+    """The child's last log line (ids and error kinds only, as every log line)."""
+    try:
+        with open(log, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 4096))
+            lines = [line.strip() for line in f.read().decode(errors="replace").splitlines()]
+    except OSError:
+        return ""
+    lines = [line for line in lines if line and not line.startswith("--- medivoy")]
+    return lines[-1][:300] if lines else ""
 
 
 class DevStack:
@@ -88,6 +123,7 @@ class DevStack:
         self.postgres: EmbeddedPostgres | None = None
         self.temporal: TemporalDevServer | None = None
         self.children: list[Child] = []  # in start order: worker, api
+        self.env: dict[str, str] = {}
         self._lock: IO[bytes] | None = None
         self._wrote_stack_file = False
         # Set by the signal handler and checked at safe points: raising from the handler itself
@@ -155,6 +191,7 @@ class DevStack:
         }
         self._check_stop()
         _say("Starting the worker and the API")
+        self.env = env
         self._spawn("worker", env)
         self._spawn("api", env)
         self._record_pids()
@@ -309,7 +346,7 @@ class DevStack:
         elif created:
             _say(f"Admin account created: {email.lower()} (password from MEDIVOY_ADMIN_PASSWORD)")
 
-    def _spawn(self, name: str, env: dict[str, str]) -> None:
+    def _spawn(self, name: str, env: dict[str, str], replacing: Child | None = None) -> None:
         log = self.data_dir / f"{name}.log"
         with open(log, "ab") as out:
             out.write(f"--- medivoy {name} starting {datetime.now(UTC).isoformat()}\n".encode())
@@ -324,7 +361,12 @@ class DevStack:
                 start_new_session=True,
                 preexec_fn=_die_with_parent if sys.platform == "linux" else None,
             )
-        self.children.append(Child(name, process, log))
+        if replacing is not None:
+            replacing.process = process
+            replacing.started = time.monotonic()
+            replacing.restart_at = None
+            return
+        self.children.append(Child(name, process, log, started=time.monotonic()))
 
     def _wait_for_api(self) -> None:
         url = self.api_url + HEALTH_PATH
@@ -422,11 +464,12 @@ class DevStack:
 
     # run -----------------------------------------------------------------------------------
 
-    def _dead_child(self) -> str | None:
-        """A message naming the first process that has exited, if any."""
-        watched: list[tuple[str, subprocess.Popen[bytes] | None, Path]] = [
-            (c.name, c.process, c.log) for c in self.children
-        ]
+    def _dead_child(self, servers_only: bool = False) -> str | None:
+        """A message naming the first process that has exited, if any (of PostgreSQL and
+        Temporal only, with servers_only: the supervisor restarts the worker and the API)."""
+        watched: list[tuple[str, subprocess.Popen[bytes] | None, Path]] = []
+        if not servers_only:
+            watched += [(c.name, c.process, c.log) for c in self.children]
         if self.temporal:
             watched.append(
                 ("Temporal dev server", self.temporal.process, self.data_dir / "temporal.log")
@@ -439,14 +482,51 @@ class DevStack:
         return None
 
     def watch(self) -> int:
-        """Until a signal arrives (raising _Stop), or until a child dies (returns 1)."""
+        """Until a signal arrives (raising _Stop), or until PostgreSQL or Temporal dies (returns
+        1: nothing works without them, so everything stops). A worker or API that dies is
+        started again, with backoff, and the log says why it died."""
         while True:
             self._check_stop()
-            died = self._dead_child()
+            died = self._dead_child(servers_only=True)
             if died:
-                print(f"medivoy dev: {died}. Stopping the rest.", file=sys.stderr, flush=True)
+                print(
+                    f"medivoy dev: {died}. The worker and the API cannot run without it: "
+                    "stopping the stack.",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 return 1
+            self._supervise()
             time.sleep(0.5)
+
+    def _supervise(self) -> None:
+        now = time.monotonic()
+        for child in self.children:
+            code = child.process.poll()
+            if code is None:
+                continue
+            if child.restart_at is None:
+                ran = now - child.started
+                if ran >= RESTART_HEALTHY_AFTER:
+                    child.backoff = RESTART_BACKOFF_MIN
+                child.restart_at = now + child.backoff
+                last = _last_line(child.log)
+                print(
+                    f"medivoy dev: the {child.name} died ({_exit_reason(code)}, after "
+                    f"{ran:.0f} s){f'; its last log line: {last}' if last else ''}. "
+                    f"Restarting it in {child.backoff:.0f} s (see {child.log}).",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                child.backoff = min(child.backoff * 2, RESTART_BACKOFF_MAX)
+            elif now >= child.restart_at:
+                child.restarts += 1
+                self._spawn(child.name, self.env, replacing=child)
+                self._record_pids()
+                _say(
+                    f"medivoy dev: the {child.name} restarted (pid {child.process.pid}, "
+                    f"restart {child.restarts})"
+                )
 
     # stop ----------------------------------------------------------------------------------
 

@@ -10,8 +10,9 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -213,3 +214,64 @@ def test_dev_stack_starts_stops_cleanly_and_keeps_its_data(stack: Stack) -> None
 
     code, children = stack.interrupt()
     _assert_all_stopped(stack, code, children)
+
+
+def _children_named(stack: Stack, verb: str) -> list[psutil.Process]:
+    assert stack.process is not None
+    found = []
+    for child in psutil.Process(stack.process.pid).children(recursive=True):
+        try:
+            if child.cmdline()[-2:] == ["cli.main", verb]:
+                found.append(child)
+        except psutil.Error:
+            pass
+    return found
+
+
+def _wait_for(what: str, probe: Callable[[], object], stack: Stack, within: float = 60.0) -> Any:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.3)
+    pytest.fail(f"{what} not within {within} s:\n{stack.output()}")
+
+
+def test_a_killed_worker_comes_back_and_a_dead_database_stops_the_stack(stack: Stack) -> None:
+    stack.start()
+    (worker,) = _children_named(stack, "worker")
+    worker.kill()  # SIGKILL
+
+    def new_worker_polls() -> bool:
+        workers = _children_named(stack, "worker")
+        if not workers or workers[0].pid == worker.pid:
+            return False
+        described = stack.temporal_cli("task-queue", "describe", "--task-queue", "medivoy")
+        return f"{workers[0].pid}@" in described.stdout
+
+    _wait_for("a new worker polling the task queue", new_worker_polls, stack)
+    said = stack.output_file.read_text()
+    assert "the worker died (killed by SIGKILL" in said
+    assert "Restarting it in 1 s" in said
+    assert "the worker restarted (pid" in said
+    # The API stayed up the whole time.
+    assert httpx.get(stack.api_url + "/api/v1/health", timeout=5).status_code == 200
+
+    assert stack.process is not None
+    children = psutil.Process(stack.process.pid).children(recursive=True)
+    postgres = next(c for c in children if c.name() == "postgres" and c.ppid() == stack.process.pid)
+    postgres.kill()
+    try:
+        code = stack.process.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"medivoy dev stayed half up without PostgreSQL:\n{stack.output()}")
+    assert code == 1
+    said = stack.output_file.read_text()
+    assert "the PostgreSQL exited unexpectedly (exit code -9)" in said
+    assert "stopping the stack" in said
+    assert "Restarting" not in said.split("the PostgreSQL exited")[1]
+    _, alive = psutil.wait_procs(children, timeout=10)
+    still = [p.pid for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not still, f"left running: {still}"
+    assert not (stack.data_dir / "stack.json").exists()
