@@ -5,6 +5,7 @@ counted with it. The worker serves them over HTTP for Prometheus."""
 from __future__ import annotations
 
 import uuid
+from decimal import Decimal
 
 import httpx
 from prometheus_client import REGISTRY
@@ -16,7 +17,9 @@ from domain.access import Role
 from domain.booking import BookingStatus
 from domain.lifecycle import Actor
 from domain.models.bookings import Booking, BookingStatusHistory
+from domain.models.payments import Payment, PaymentStatusHistory
 from domain.models.users import Patient
+from domain.payment import PaymentStatus
 from runtime import metrics
 from runtime.postgres import free_port
 from tests.builders.users import create_user
@@ -74,6 +77,53 @@ async def test_a_move_counts_once_when_committed(
     assert _moves("under_review") == before + 1
     assert not await _move(sessionmaker, booking_id, 1, commit=True)
     assert _moves("under_review") == before + 1, "a retry of a written move counts nothing"
+
+
+async def test_a_payment_reaching_an_outcome_is_counted_by_it(
+    sessionmaker: async_sessionmaker[AsyncSession],
+) -> None:
+    booking_id = await _booking(sessionmaker)
+    async with sessionmaker() as db, db.begin():
+        booking = await db.get(Booking, booking_id)
+        assert booking is not None
+        payment = Payment(
+            transaction_id="tx-" + uuid.uuid4().hex,
+            booking_id=booking_id,
+            patient_id=booking.patient_id,
+            amount=Decimal("100.00"),
+            currency="USD",
+            payment_gateway="stripe",
+        )
+        db.add(payment)
+        await db.flush()
+        payment_id = payment.id
+
+    def completed() -> float:
+        return REGISTRY.get_sample_value("medivoy_payments_total", {"outcome": "completed"}) or 0
+
+    before, moves_before = completed(), _moves("processing")
+    for seq, (old, new) in enumerate(
+        [(PaymentStatus.PENDING, PaymentStatus.PROCESSING), (None, PaymentStatus.COMPLETED)], 1
+    ):
+        async with sessionmaker() as db, db.begin():
+            await write_transition(
+                db,
+                Payment,
+                PaymentStatusHistory,
+                payment_id,
+                seq,
+                old,
+                new,
+                Actor(Role.ADMIN, None),
+                None,
+                {},
+            )
+        if new == PaymentStatus.PROCESSING:
+            assert completed() == before, "processing is no outcome"
+    assert completed() == before + 1
+    assert _moves("processing") == moves_before, "a payment's move is no booking's"
+    moved = REGISTRY.get_sample_value(MOVES, {"lifecycle": "payments", "status": "completed"})
+    assert moved and moved >= 1
 
 
 def test_the_worker_serves_its_counters_for_prometheus() -> None:
