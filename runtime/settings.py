@@ -55,6 +55,11 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = 1_048_576
     auth_rate_limit: str = "10/minute"
+    # Failed logins per account (the e-mail), whatever address they come from.
+    login_account_rate_limit: str = "10/minute"
+    # Addresses or networks (CIDR) of the reverse proxies whose X-Forwarded-For is believed;
+    # empty: the client is the socket peer and forwarding headers are ignored.
+    trusted_proxies: list[str] = Field(default_factory=list)
     log_level: str = "INFO"
     log_json: bool = True
 

@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
 
-from api.deps import CurrentUser, DbSession, SettingsDep, Temporal, rate_limited
+from api.deps import (
+    CurrentUser,
+    DbSession,
+    SettingsDep,
+    Temporal,
+    count_failed_login,
+    rate_limited,
+    refuse_if_account_limited,
+)
 from api.envelope import Envelope, ok
 from api.schemas.auth import (
     AuthResult,
@@ -20,6 +28,7 @@ from api.schemas.users import ProfileOut, ProfileUpdate
 from api.services import auth as service
 from api.services import notifications as notices
 from domain.access import Role
+from domain.errors import Unauthorized
 from domain.models.users import User
 
 TAG = {"name": "auth", "description": "Register, log in, tokens, e-mail verification, passwords"}
@@ -74,8 +83,17 @@ async def register(
 
 
 @router.post("/login", dependencies=Limited, response_model=Envelope[AuthResult])
-async def login(body: LoginRequest, db: DbSession, settings: SettingsDep) -> Envelope[AuthResult]:
-    user, tokens = await service.login(db, settings, body.email, body.password)
+async def login(
+    body: LoginRequest, request: Request, db: DbSession, settings: SettingsDep
+) -> Envelope[AuthResult]:
+    # Limited per address (the dependency) and per account, so rotating addresses does not
+    # buy an attacker more guesses at one password.
+    await refuse_if_account_limited(request, body.email)
+    try:
+        user, tokens = await service.login(db, settings, body.email, body.password)
+    except Unauthorized:
+        await count_failed_login(request, body.email)
+        raise
     profile = await profile_of(db, user)
     return ok(
         AuthResult(
