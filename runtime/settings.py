@@ -100,6 +100,9 @@ class Settings(BaseSettings):
     aws_secret_access_key: SecretStr = SecretStr("")
     max_upload_bytes: int = 10_485_760
 
+    # How far ahead a requested or scheduled day (or a quotation's validity) may lie, in years.
+    max_years_ahead: int = Field(default=3, ge=1)
+
     # Booking timers: a booking left in requested/under_review this long alerts its coordinator
     # (admins when unassigned); the patient is reminded this long before a quotation expires.
     booking_review_sla_hours: int = Field(default=48, ge=1)

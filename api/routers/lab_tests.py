@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.providers.storage import new_key
 from api import policies
+from api.dates import check_horizon
 from api.deps import CurrentUser, DbSession, Paging, RequestLocale, SettingsDep, StorageDep
 from api.envelope import Envelope, Page, ok
 from api.resources import (
@@ -155,8 +156,12 @@ async def get_lab_test(
     "", status_code=status.HTTP_201_CREATED, summary="Create a lab_test", name="create_lab_test"
 )
 async def create_lab_test(
-    user: Annotated[User, Depends(creator(lab_tests))], body: LabTestCreate, db: DbSession
+    user: Annotated[User, Depends(creator(lab_tests))],
+    body: LabTestCreate,
+    db: DbSession,
+    settings: SettingsDep,
 ) -> Envelope[LabTestOut]:
+    check_horizon(settings, scheduled_date=body.scheduled_date)
     row = await create_row(db, lab_tests, user, body.model_dump(exclude_unset=True))
     return ok(LabTestOut.model_validate(row), "Lab test created")
 
@@ -167,7 +172,9 @@ async def update_lab_test(
     body: LabTestUpdate,
     db: DbSession,
     user: CurrentUser,
+    settings: SettingsDep,
 ) -> Envelope[LabTestOut]:
+    check_horizon(settings, scheduled_date=body.scheduled_date)
     await update_row(db, lab_tests, user, row, body.model_dump(exclude_unset=True))
     return ok(LabTestOut.model_validate(row), "Lab test updated")
 
