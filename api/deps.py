@@ -125,6 +125,9 @@ async def get_current_user(
     user = await db.get(User, user_id)
     if user is None or not user.is_active:
         raise Unauthorized("This account is not active", code="ACCOUNT_INACTIVE")
+    if claims.get("ver", 0) != user.token_version:
+        # Logged out, or its refresh family was revoked, after this token was issued.
+        raise Unauthorized("This session has ended; log in again", code="TOKEN_REVOKED")
     ctx = context.get()
     if ctx is not None:
         ctx.user_id = user.id

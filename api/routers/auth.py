@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, status
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
 
 from api.deps import (
     CurrentUser,
@@ -30,6 +32,8 @@ from api.services import notifications as notices
 from domain.access import Role
 from domain.errors import Unauthorized
 from domain.models.users import User
+from runtime.logging import log
+from runtime.settings import Settings
 
 TAG = {"name": "auth", "description": "Register, log in, tokens, e-mail verification, passwords"}
 
@@ -127,15 +131,47 @@ async def logout(body: RefreshRequest, db: DbSession) -> Envelope[None]:
     return ok(None, "Logged out")
 
 
+async def _send_reset(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, temporal: Client, email: str
+) -> None:
+    try:
+        async with sessionmaker() as db:
+            user = await service.find_active_by_email(db, email)
+            if user is None:
+                return
+            reset_id, token = await service.new_password_reset(db, settings, user)
+            await db.commit()
+        await notices.send_password_reset(temporal, settings, user, reset_id, token)
+    except Exception as exc:  # after the answer: logged, and the person can ask again
+        log.error("password_reset_not_sent", error=type(exc).__name__)
+
+
+async def _resend_verification(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, temporal: Client, email: str
+) -> None:
+    try:
+        async with sessionmaker() as db:
+            user = await service.find_active_by_email(db, email)
+            if user is None or user.is_verified:
+                return
+            verification_id, token = await service.new_email_verification(db, settings, user)
+            await db.commit()
+        await notices.send_verification(temporal, settings, user, verification_id, token)
+    except Exception as exc:  # after the answer: logged, and the person can ask again
+        log.error("verification_not_sent", error=type(exc).__name__)
+
+
+# Whether the address has an account must not show in the answer nor in its time: the route
+# does the same (nothing) for both, and the work for a known address runs after the answer.
 @router.post("/forgot-password", dependencies=Limited, response_model=Envelope[None])
 async def forgot_password(
-    body: EmailRequest, db: DbSession, settings: SettingsDep, temporal: Temporal
+    body: EmailRequest,
+    request: Request,
+    background: BackgroundTasks,
+    settings: SettingsDep,
+    temporal: Temporal,
 ) -> Envelope[None]:
-    user = await service.find_active_by_email(db, body.email)
-    if user is not None:
-        reset_id, token = await service.new_password_reset(db, settings, user)
-        await db.commit()
-        await notices.send_password_reset(temporal, settings, user, reset_id, token)
+    background.add_task(_send_reset, request.app.state.sessionmaker, settings, temporal, body.email)
     return ok(None, SENT_IF_EXISTS)
 
 
@@ -157,13 +193,15 @@ async def verify_email(body: TokenRequest, db: DbSession) -> Envelope[ProfileOut
 
 @router.post("/resend-verification", dependencies=Limited, response_model=Envelope[None])
 async def resend_verification(
-    body: EmailRequest, db: DbSession, settings: SettingsDep, temporal: Temporal
+    body: EmailRequest,
+    request: Request,
+    background: BackgroundTasks,
+    settings: SettingsDep,
+    temporal: Temporal,
 ) -> Envelope[None]:
-    user = await service.find_active_by_email(db, body.email)
-    if user is not None and not user.is_verified:
-        verification_id, token = await service.new_email_verification(db, settings, user)
-        await db.commit()
-        await notices.send_verification(temporal, settings, user, verification_id, token)
+    background.add_task(
+        _resend_verification, request.app.state.sessionmaker, settings, temporal, body.email
+    )
     return ok(None, SENT_IF_EXISTS)
 
 
