@@ -183,6 +183,9 @@ async def test_for_result(
     row: Annotated[LabTest, Depends(changeable(lab_tests))], user: CurrentUser
 ) -> LabTest:
     """The lab test of the path, if the caller may record its result: before the file."""
+    if user.user_type == Role.COORDINATOR:
+        # Minimum necessary: a coordinator arranges care and never records clinical results.
+        raise Forbidden("Coordinators may not record lab results", code="ROLE_NOT_ALLOWED")
     if not user.is_approved:
         raise Forbidden(
             "An administrator has not approved this account yet", code="ACCOUNT_NOT_APPROVED"
