@@ -104,6 +104,7 @@ def create_app(
     app.add_middleware(
         RequestMiddleware,
         max_body_bytes=settings.max_body_bytes,
+        trusted_proxies=settings.trusted_proxies,
         # Uploads may be larger than JSON bodies: the file limit plus room for the multipart
         # framing and form fields.
         large_body_paths={

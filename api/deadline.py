@@ -49,7 +49,7 @@ def workflow_unavailable() -> Unavailable:
     )
 
 
-async def _probe(client: Client) -> bool:
+async def temporal_answers(client: Client) -> bool:
     """Is the Temporal frontend answering at all (no retries, a second at most)?"""
     try:
         return await client.service_client.check_health(retry=False, timeout=timedelta(seconds=1))
@@ -80,7 +80,7 @@ class _Outbound(OutboundInterceptor):
         except (TimeoutError, WorkflowUpdateRPCTimeoutOrCancelledError) as exc:
             cause = exc
         client = self.owner.client
-        if client is not None and not await _probe(client):
+        if client is not None and not await temporal_answers(client):
             raise temporal_unavailable() from cause
         raise workflow_unavailable() from cause
 

@@ -129,6 +129,9 @@ async def get_current_user(
     user = await db.get(User, user_id)
     if user is None or not user.is_active:
         raise Unauthorized("This account is not active", code="ACCOUNT_INACTIVE")
+    if claims.get("ver", 0) != user.token_version:
+        # Logged out, or its refresh family was revoked, after this token was issued.
+        raise Unauthorized("This session has ended; log in again", code="TOKEN_REVOKED")
     ctx = context.get()
     if ctx is not None:
         ctx.user_id = user.id
@@ -232,6 +235,30 @@ def get_pagination(
 Paging = Annotated[Pagination, Depends(get_pagination)]
 
 
+async def _refuse(state: Any, item: Any, scope: str, key: str) -> None:
+    stats = await state.limiter.get_window_stats(item, scope, key)
+    retry = max(1, int(stats.reset_time - time.time()))
+    raise RateLimited("Too many attempts; wait before trying again", retry_after=retry)
+
+
+ACCOUNT_SCOPE = "login-account"
+
+
+async def refuse_if_account_limited(request: Request, email: str) -> None:
+    """429 once an account has had too many failed logins, from whatever addresses."""
+    state = request.app.state
+    item = parse(state.settings.login_account_rate_limit)
+    key = email.strip().lower()
+    if not await state.limiter.test(item, ACCOUNT_SCOPE, key):
+        await _refuse(state, item, ACCOUNT_SCOPE, key)
+
+
+async def count_failed_login(request: Request, email: str) -> None:
+    state = request.app.state
+    item = parse(state.settings.login_account_rate_limit)
+    await state.limiter.hit(item, ACCOUNT_SCOPE, email.strip().lower())
+
+
 def rate_limited() -> Callable[..., Coroutine[Any, Any, None]]:
     """Limit attempts per client address on a sensitive endpoint (429 with Retry-After)."""
 
@@ -243,8 +270,6 @@ def rate_limited() -> Callable[..., Coroutine[Any, Any, None]]:
         route = request.scope.get("route")
         scope = getattr(route, "path", request.url.path)
         if not await state.limiter.hit(item, scope, key):
-            stats = await state.limiter.get_window_stats(item, scope, key)
-            retry = max(1, int(stats.reset_time - time.time()))
-            raise RateLimited("Too many attempts; wait before trying again", retry_after=retry)
+            await _refuse(state, item, scope, key)
 
     return check

@@ -3,6 +3,7 @@ and a last-resort 500 that never leaks a stack trace."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import time
 import uuid
@@ -38,13 +39,54 @@ class BodyTooLarge(Exception):
 NUL_MESSAGE = "The request contains a NUL character, which no field accepts"
 
 
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def trusted_networks(proxies: list[str]) -> tuple[Network, ...]:
+    return tuple(ipaddress.ip_network(p.strip(), strict=False) for p in proxies if p.strip())
+
+
+def _is_trusted(address: str, networks: tuple[Network, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in net for net in networks)
+
+
+def client_address(
+    peer: str | None, forwarded_for: str | None, networks: tuple[Network, ...]
+) -> str | None:
+    """The caller's address: the socket peer, unless the peer is a trusted proxy; then the
+    right-most X-Forwarded-For entry that is not itself a trusted proxy (entries further left
+    were written by the client and prove nothing)."""
+    if peer is None or not networks or not _is_trusted(peer, networks) or not forwarded_for:
+        return peer
+    hops = [h.strip() for h in forwarded_for.split(",") if h.strip()]
+    for hop in reversed(hops):
+        if not _is_trusted(hop, networks):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # garbage from beyond the proxy: keep what we know
+    return hops[0] if hops else peer
+
+
 def _valid_request_id(value: str) -> bool:
     return 0 < len(value) <= 128 and all(c.isalnum() or c in "-_.:" for c in value)
 
 
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, large_body_paths: dict[str, int]):
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        max_body_bytes: int,
+        large_body_paths: dict[str, int],
+        trusted_proxies: list[str] | None = None,
+    ):
         self.app = app
+        self.trusted = trusted_networks(trusted_proxies or [])
         self.max_body_bytes = max_body_bytes
         self.large_body_paths = large_body_paths
 
@@ -64,8 +106,9 @@ class RequestMiddleware:
         client = scope.get("client")
         ctx = context.RequestContext(
             request_id=request_id,
-            ip=headers.get("x-forwarded-for", "").split(",")[0].strip()
-            or (client[0] if client else None),
+            ip=client_address(
+                client[0] if client else None, headers.get("x-forwarded-for"), self.trusted
+            ),
             user_agent=headers.get("user-agent"),
         )
         token = context.current.set(ctx)

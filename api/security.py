@@ -12,11 +12,13 @@ from domain.errors import Unauthorized
 from runtime.settings import Settings
 
 
-def create_access_token(settings: Settings, user_id: uuid.UUID, role: str) -> str:
+def create_access_token(settings: Settings, user_id: uuid.UUID, role: str, version: int = 0) -> str:
+    """`version`: the user's token_version; a token of an older version is refused."""
     now = datetime.now(UTC)
     claims = {
         "sub": str(user_id),
         "role": role,
+        "ver": version,
         "type": "access",
         "iat": now,
         "nbf": now,

@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = 1_048_576
     auth_rate_limit: str = "10/minute"
+    # Failed logins per account (the e-mail), whatever address they come from.
+    login_account_rate_limit: str = "10/minute"
+    # Addresses or networks (CIDR) of the reverse proxies whose X-Forwarded-For is believed;
+    # empty: the client is the socket peer and forwarding headers are ignored.
+    trusted_proxies: list[str] = Field(default_factory=list)
     log_level: str = "INFO"
     log_json: bool = True
 
@@ -104,6 +109,9 @@ class Settings(BaseSettings):
     aws_access_key_id: str = ""
     aws_secret_access_key: SecretStr = SecretStr("")
     max_upload_bytes: int = 10_485_760
+
+    # How far ahead a requested or scheduled day (or a quotation's validity) may lie, in years.
+    max_years_ahead: int = Field(default=3, ge=1)
 
     # Booking timers: a booking left in requested/under_review this long alerts its coordinator
     # (admins when unassigned); the patient is reminded this long before a quotation expires.

@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Request, status
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
 
-from api.deps import CurrentUser, DbSession, SettingsDep, Temporal, rate_limited
+from api.deps import (
+    CurrentUser,
+    DbSession,
+    SettingsDep,
+    Temporal,
+    count_failed_login,
+    rate_limited,
+    refuse_if_account_limited,
+)
 from api.envelope import Envelope, ok
 from api.schemas.auth import (
     AuthResult,
@@ -20,7 +30,10 @@ from api.schemas.users import ProfileOut, ProfileUpdate
 from api.services import auth as service
 from api.services import notifications as notices
 from domain.access import Role
+from domain.errors import Unauthorized
 from domain.models.users import User
+from runtime.logging import log
+from runtime.settings import Settings
 
 TAG = {"name": "auth", "description": "Register, log in, tokens, e-mail verification, passwords"}
 
@@ -74,8 +87,17 @@ async def register(
 
 
 @router.post("/login", dependencies=Limited, response_model=Envelope[AuthResult])
-async def login(body: LoginRequest, db: DbSession, settings: SettingsDep) -> Envelope[AuthResult]:
-    user, tokens = await service.login(db, settings, body.email, body.password)
+async def login(
+    body: LoginRequest, request: Request, db: DbSession, settings: SettingsDep
+) -> Envelope[AuthResult]:
+    # Limited per address (the dependency) and per account, so rotating addresses does not
+    # buy an attacker more guesses at one password.
+    await refuse_if_account_limited(request, body.email)
+    try:
+        user, tokens = await service.login(db, settings, body.email, body.password)
+    except Unauthorized:
+        await count_failed_login(request, body.email)
+        raise
     profile = await profile_of(db, user)
     return ok(
         AuthResult(
@@ -109,15 +131,47 @@ async def logout(body: RefreshRequest, db: DbSession) -> Envelope[None]:
     return ok(None, "Logged out")
 
 
+async def _send_reset(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, temporal: Client, email: str
+) -> None:
+    try:
+        async with sessionmaker() as db:
+            user = await service.find_active_by_email(db, email)
+            if user is None:
+                return
+            reset_id, token = await service.new_password_reset(db, settings, user)
+            await db.commit()
+        await notices.send_password_reset(temporal, settings, user, reset_id, token)
+    except Exception as exc:  # after the answer: logged, and the person can ask again
+        log.error("password_reset_not_sent", error=type(exc).__name__)
+
+
+async def _resend_verification(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, temporal: Client, email: str
+) -> None:
+    try:
+        async with sessionmaker() as db:
+            user = await service.find_active_by_email(db, email)
+            if user is None or user.is_verified:
+                return
+            verification_id, token = await service.new_email_verification(db, settings, user)
+            await db.commit()
+        await notices.send_verification(temporal, settings, user, verification_id, token)
+    except Exception as exc:  # after the answer: logged, and the person can ask again
+        log.error("verification_not_sent", error=type(exc).__name__)
+
+
+# Whether the address has an account must not show in the answer nor in its time: the route
+# does the same (nothing) for both, and the work for a known address runs after the answer.
 @router.post("/forgot-password", dependencies=Limited, response_model=Envelope[None])
 async def forgot_password(
-    body: EmailRequest, db: DbSession, settings: SettingsDep, temporal: Temporal
+    body: EmailRequest,
+    request: Request,
+    background: BackgroundTasks,
+    settings: SettingsDep,
+    temporal: Temporal,
 ) -> Envelope[None]:
-    user = await service.find_active_by_email(db, body.email)
-    if user is not None:
-        reset_id, token = await service.new_password_reset(db, settings, user)
-        await db.commit()
-        await notices.send_password_reset(temporal, settings, user, reset_id, token)
+    background.add_task(_send_reset, request.app.state.sessionmaker, settings, temporal, body.email)
     return ok(None, SENT_IF_EXISTS)
 
 
@@ -139,13 +193,15 @@ async def verify_email(body: TokenRequest, db: DbSession) -> Envelope[ProfileOut
 
 @router.post("/resend-verification", dependencies=Limited, response_model=Envelope[None])
 async def resend_verification(
-    body: EmailRequest, db: DbSession, settings: SettingsDep, temporal: Temporal
+    body: EmailRequest,
+    request: Request,
+    background: BackgroundTasks,
+    settings: SettingsDep,
+    temporal: Temporal,
 ) -> Envelope[None]:
-    user = await service.find_active_by_email(db, body.email)
-    if user is not None and not user.is_verified:
-        verification_id, token = await service.new_email_verification(db, settings, user)
-        await db.commit()
-        await notices.send_verification(temporal, settings, user, verification_id, token)
+    background.add_task(
+        _resend_verification, request.app.state.sessionmaker, settings, temporal, body.email
+    )
     return ok(None, SENT_IF_EXISTS)
 
 

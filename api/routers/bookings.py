@@ -11,6 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, status
 
+from api.dates import check_horizon
 from api.deps import DbSession, Paging, SettingsDep, Temporal, require_roles
 from api.envelope import Envelope, Page, ok, page
 from api.schemas.bookings import (
@@ -89,6 +90,7 @@ async def create_booking(
     settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Envelope[BookingOut]:
+    check_horizon(settings, requested_date=body.requested_date)
     booking = await service.create_booking(db, temporal, settings, user, body, idempotency_key)
     return ok(booking, "Booking requested")
 
@@ -104,7 +106,9 @@ async def update_booking(
     user: BookingUser,
     db: DbSession,
     temporal: Temporal,
+    settings: SettingsDep,
 ) -> Envelope[BookingOut]:
+    check_horizon(settings, requested_date=body.requested_date)
     changes = body.model_dump(exclude_unset=True)
     if changes:
         await service.command(
@@ -156,8 +160,14 @@ async def change_status(
     summary="Send a quotation (moves the booking to quotation_sent)",
 )
 async def send_quotation(
-    booking: VisibleBooking, body: QuotationIn, user: BookingUser, db: DbSession, temporal: Temporal
+    booking: VisibleBooking,
+    body: QuotationIn,
+    user: BookingUser,
+    db: DbSession,
+    temporal: Temporal,
+    settings: SettingsDep,
 ) -> Envelope[BookingOut]:
+    check_horizon(settings, valid_until=body.valid_until)
     assert body.total_amount is not None  # the schema fills it in
     await service.command(
         temporal,

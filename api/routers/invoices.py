@@ -22,6 +22,7 @@ from activities.invoicing import (
     invoice_order,
     invoice_pdf_file_name,
 )
+from api.deadline import temporal_answers, temporal_unavailable
 from api.deps import AdminUser, CurrentUser, DbSession, Paging, SettingsDep, StorageDep, Temporal
 from api.envelope import ERROR_RESPONSES, Envelope, Page, ok, page
 from api.schemas.payments import InvoiceCreate, InvoiceFilters, InvoiceOut
@@ -37,12 +38,13 @@ router = APIRouter(prefix="/invoices", tags=["Invoices"], responses=ERROR_RESPON
 InvoiceId = Annotated[uuid.UUID, Path(alias="id", description="The invoice's id")]
 # Idempotency keys are per caller: the same key from two people is two sendings.
 SEND_NAMESPACE = uuid.UUID("8f5d2c71-3b9e-4e0a-a6d4-1c7f0b2e9a53")
-# How long a request waits for the worker to render and send (then 503; the work goes on).
+# How long a request waits at most for the worker to render and send (then 503; the work goes
+# on), and never longer than any workflow call may take (MEDIVOY_WORKFLOW_DEADLINE_SECONDS).
 DELIVERY_DEADLINE = timedelta(seconds=30)
 
 
-def delivery_deadline() -> timedelta:
-    return DELIVERY_DEADLINE
+def delivery_deadline(settings: SettingsDep) -> timedelta:
+    return min(DELIVERY_DEADLINE, timedelta(seconds=settings.workflow_deadline_seconds))
 
 
 DeliveryDeadline = Annotated[timedelta, Depends(delivery_deadline)]
@@ -60,6 +62,8 @@ async def delivered(
     try:
         return await deliver_invoice(temporal, task_queue, delivery, deadline=deadline)
     except DeliveryPending as pending:
+        if not await temporal_answers(temporal):
+            raise temporal_unavailable() from pending
         raise errors.Unavailable(
             "The invoice is still being prepared; ask again in a moment "
             "(with the same Idempotency-Key, a sending is not repeated)",

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.providers.storage import new_key
 from api import policies
+from api.dates import check_horizon
 from api.deps import CurrentUser, DbSession, Paging, RequestLocale, SettingsDep, StorageDep
 from api.envelope import Envelope, Page, ok
 from api.resources import (
@@ -155,8 +156,12 @@ async def get_lab_test(
     "", status_code=status.HTTP_201_CREATED, summary="Create a lab_test", name="create_lab_test"
 )
 async def create_lab_test(
-    user: Annotated[User, Depends(creator(lab_tests))], body: LabTestCreate, db: DbSession
+    user: Annotated[User, Depends(creator(lab_tests))],
+    body: LabTestCreate,
+    db: DbSession,
+    settings: SettingsDep,
 ) -> Envelope[LabTestOut]:
+    check_horizon(settings, scheduled_date=body.scheduled_date)
     row = await create_row(db, lab_tests, user, body.model_dump(exclude_unset=True))
     return ok(LabTestOut.model_validate(row), "Lab test created")
 
@@ -167,7 +172,9 @@ async def update_lab_test(
     body: LabTestUpdate,
     db: DbSession,
     user: CurrentUser,
+    settings: SettingsDep,
 ) -> Envelope[LabTestOut]:
+    check_horizon(settings, scheduled_date=body.scheduled_date)
     await update_row(db, lab_tests, user, row, body.model_dump(exclude_unset=True))
     return ok(LabTestOut.model_validate(row), "Lab test updated")
 
@@ -176,6 +183,9 @@ async def test_for_result(
     row: Annotated[LabTest, Depends(changeable(lab_tests))], user: CurrentUser
 ) -> LabTest:
     """The lab test of the path, if the caller may record its result: before the file."""
+    if user.user_type == Role.COORDINATOR:
+        # Minimum necessary: a coordinator arranges care and never records clinical results.
+        raise Forbidden("Coordinators may not record lab results", code="ROLE_NOT_ALLOWED")
     if not user.is_approved:
         raise Forbidden(
             "An administrator has not approved this account yet", code="ACCOUNT_NOT_APPROVED"

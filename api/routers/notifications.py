@@ -89,7 +89,7 @@ async def create_notification(
         op="send",
     )
     await db.commit()
-    if not await service.start(temporal, settings, request):
+    if not await service.start(temporal, settings, request, raise_unavailable=True):
         raise Unavailable("The message could not be queued; try again", code="NOTIFY_FAILED")
     return ok(
         NotificationQueued(

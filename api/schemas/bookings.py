@@ -102,7 +102,7 @@ class QuotationItemIn(BaseModel):
     description: Annotated[
         str, StringConstraints(strip_whitespace=True, min_length=1, max_length=500)
     ]
-    amount: Money
+    amount: Annotated[Money, Field(gt=0, description="What the item costs (more than zero)")]
 
 
 class QuotationIn(BaseModel):

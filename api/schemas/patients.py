@@ -11,6 +11,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from api.dates import BirthDate
+
 Text20 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)]
 Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Text255 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
@@ -54,7 +56,7 @@ class PatientOut(BaseModel):
 class PatientWrite(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    date_of_birth: date | None = None
+    date_of_birth: BirthDate = None
     gender: Text20 | None = None
     blood_group: BloodGroup | None = None
     country: Text100 | None = None

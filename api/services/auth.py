@@ -130,7 +130,7 @@ async def issue_tokens(
     )
     await db.flush()
     return Tokens(
-        access_token=create_access_token(settings, user.id, user.user_type),
+        access_token=create_access_token(settings, user.id, user.user_type, user.token_version),
         refresh_token=plain,
         expires_in=settings.access_token_minutes * 60,
     )
@@ -151,7 +151,15 @@ async def login(
     return user, tokens
 
 
-async def revoke_family(db: AsyncSession, family_id: uuid.UUID) -> None:
+async def end_access_tokens(db: AsyncSession, user_id: uuid.UUID) -> None:
+    """Every access token issued so far stops working (their version is older)."""
+    await db.execute(
+        update(User).where(User.id == user_id).values(token_version=User.token_version + 1)
+    )
+
+
+async def revoke_family(db: AsyncSession, family_id: uuid.UUID, user_id: uuid.UUID) -> None:
+    await end_access_tokens(db, user_id)
     await db.execute(
         update(RefreshToken)
         .where(RefreshToken.family_id == family_id, RefreshToken.is_revoked.is_(False))
@@ -160,6 +168,7 @@ async def revoke_family(db: AsyncSession, family_id: uuid.UUID) -> None:
 
 
 async def revoke_all(db: AsyncSession, user_id: uuid.UUID) -> None:
+    await end_access_tokens(db, user_id)
     await db.execute(
         update(RefreshToken)
         .where(RefreshToken.user_id == user_id, RefreshToken.is_revoked.is_(False))
@@ -180,7 +189,7 @@ async def refresh(db: AsyncSession, settings: Settings, plain: str) -> Tokens:
         if stored.rotated_at is not None:
             # A rotated token came back: someone holds a stolen copy. End the whole family,
             # durably, before refusing.
-            await revoke_family(db, stored.family_id)
+            await revoke_family(db, stored.family_id, stored.user_id)
             await db.commit()
             raise Unauthorized(
                 "This refresh token was already used; every session it started has been signed out",
@@ -204,7 +213,7 @@ async def logout(db: AsyncSession, plain: str) -> None:
     )
     if stored is None:
         raise Unauthorized("The refresh token is not valid", code="INVALID_REFRESH_TOKEN")
-    await revoke_family(db, stored.family_id)
+    await revoke_family(db, stored.family_id, stored.user_id)
 
 
 # Both kinds of single-use token have the same columns.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, and_, func, select, text
@@ -18,6 +18,7 @@ from temporalio.workflow import UpdateMethodMultiParam
 
 from activities.bookings import NewBooking
 from api import policies
+from api.dates import day_after, day_start
 from api.schemas.bookings import (
     BookingCreate,
     BookingFilters,
@@ -104,10 +105,9 @@ async def list_bookings(
     if filters.coordinator_id is not None:
         conditions.append(Booking.coordinator_id == filters.coordinator_id)
     if filters.created_from is not None:
-        start = datetime.combine(filters.created_from, time.min, tzinfo=UTC)
-        conditions.append(Booking.created_at >= start)
-    if filters.created_to is not None:
-        end = datetime.combine(filters.created_to, time.min, tzinfo=UTC) + timedelta(days=1)
+        conditions.append(Booking.created_at >= day_start(filters.created_from))
+    end = day_after(filters.created_to) if filters.created_to is not None else None
+    if end is not None:
         conditions.append(Booking.created_at < end)
     where = and_(*conditions)
     total = await db.scalar(select(func.count()).select_from(Booking).where(where))

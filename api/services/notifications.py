@@ -10,7 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from domain.errors import NotFound
+from domain.errors import NotFound, Unavailable
 from domain.models.notifications import Channel, Notification
 from domain.models.users import User
 from runtime.logging import log
@@ -18,13 +18,25 @@ from runtime.settings import Settings
 from workflows.notification import NotificationRequest, notify
 
 
-async def start(temporal: Client, settings: Settings, request: NotificationRequest) -> bool:
+async def start(
+    temporal: Client,
+    settings: Settings,
+    request: NotificationRequest,
+    *,
+    raise_unavailable: bool = False,
+) -> bool:
     """Start the delivery workflow. Its id is the dedupe key, so a repeat never sends twice.
     The rows this follows are already committed; a failure here is logged, not raised, and the
-    person can ask again (resend-verification, forgot-password)."""
+    person can ask again (resend-verification, forgot-password). `raise_unavailable`: Temporal
+    down is the caller's 503 TEMPORAL_UNAVAILABLE (an admin's message), not a logged miss."""
     try:
         await notify(temporal, settings.task_queue, request)
         return True
+    except Unavailable as exc:
+        if exc.code == "TEMPORAL_UNAVAILABLE" and raise_unavailable:
+            raise
+        log.error("notification_not_started", dedupe_key=request.dedupe_key, error=exc.code)
+        return False
     except Exception as exc:
         log.error(
             "notification_not_started", dedupe_key=request.dedupe_key, error=type(exc).__name__

@@ -4,13 +4,13 @@ invoice, and how a gateway event finds its payment. Status changes belong to Pay
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.providers.webhooks import GatewayEvent
+from api.dates import day_after, day_start
 from domain.access import PAYERS, STAFF, Role
 from domain.errors import Forbidden, NotFound
 from domain.models.appointments import Appointment
@@ -82,9 +82,10 @@ async def check_payable_by(
 
 def day_range(stmt: Select[Any], column: Any, start: Any, end: Any) -> Select[Any]:
     if start is not None:
-        stmt = stmt.where(column >= datetime.combine(start, time.min, tzinfo=UTC))
-    if end is not None:
-        stmt = stmt.where(column < datetime.combine(end, time.min, tzinfo=UTC) + timedelta(days=1))
+        stmt = stmt.where(column >= day_start(start))
+    after = day_after(end) if end is not None else None
+    if after is not None:
+        stmt = stmt.where(column < after)
     return stmt
 
 

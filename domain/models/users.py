@@ -35,6 +35,11 @@ class User(Base):
     is_approved: Mapped[bool] = mapped_column(server_default=text("true"))
     is_active: Mapped[bool] = mapped_column(server_default=text("true"))
     last_login: Mapped[datetime | None]
+    # Carried by every access token; bumped to end them all at once (logout, a revoked refresh
+    # family, a password reset).
+    token_version: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    # An e-mail change waiting for its verification link (then it replaces `email`).
+    pending_email: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
 

@@ -196,3 +196,13 @@ async def test_delete_rules_and_result_removal(client, sessionmaker, settings, s
     ).status_code == 200
     assert local_files(store) == []
     assert await media_count(sessionmaker) == 0
+
+
+async def test_a_coordinator_never_uploads_a_lab_result(client, sessionmaker, settings, store):
+    t, lab = await lab_team(sessionmaker, settings)
+    created = await order(client, t.doctor, t.patient.patient_id, lab_id=str(lab.id))
+    assert created.status_code == 201, created.text
+    refused = await result(client, t.coordinator, created.json()["data"]["id"])
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["code"] == "ROLE_NOT_ALLOWED"
+    assert await media_count(sessionmaker) == 0

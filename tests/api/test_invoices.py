@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -314,17 +315,21 @@ async def test_a_sending_the_worker_cannot_finish_in_time_is_503_and_its_repeat_
 ) -> None:
     _, booking_id, admin = await booked(client, temporal_client, task_queue, sessionmaker)
     invoice = await invoice_for_booking(client, admin, booking_id)
-    # An API whose worker is away (no one polls its queue), allowed to wait one second.
-    away_settings = settings.model_copy(update={"task_queue": f"{task_queue}-away"})
+    # An API whose worker is away (no one polls its queue), with a one-second workflow
+    # deadline: the delivery's own wait (30 s at most) is bounded by it.
+    away_settings = settings.model_copy(
+        update={"task_queue": f"{task_queue}-away", "workflow_deadline_seconds": 1}
+    )
     away = create_app(away_settings, temporal=temporal_client)
-    away.dependency_overrides[delivery_deadline] = lambda: timedelta(seconds=1)
     headers = {**admin, "Idempotency-Key": "send-once"}
     transport = httpx.ASGITransport(app=away, raise_app_exceptions=False)
     async with (
         away.router.lifespan_context(away),
         httpx.AsyncClient(transport=transport, base_url="http://testserver/api/v1") as api,
     ):
+        started = time.monotonic()
         pending = await api.post(f"/invoices/{invoice['id']}/send", headers=headers)
+        assert time.monotonic() - started < 5
 
         assert pending.status_code == 503, pending.text
         assert pending.json()["error"]["code"] == "INVOICE_DELIVERY_PENDING"
@@ -332,7 +337,7 @@ async def test_a_sending_the_worker_cannot_finish_in_time_is_503_and_its_repeat_
 
         # The worker is back (and the API waits its usual time): the same request reaches
         # the sending already waiting.
-        away.dependency_overrides.clear()
+        away.dependency_overrides[delivery_deadline] = lambda: timedelta(seconds=30)
         async with build_worker(temporal_client, away_settings, sessionmaker):
             sent = await api.post(f"/invoices/{invoice['id']}/send", headers=headers)
             assert sent.status_code == 200, sent.text

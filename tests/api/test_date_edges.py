@@ -1,0 +1,168 @@
+"""Dates at the edge: every date filter of every list, found in the OpenAPI, answers the
+extremes (0001-01-01, 9999-12-31) with a correct answer or a clear 422, never a 500; dates a
+person gives are bounded (birth not in the future nor before 1900, requested and scheduled dates
+not years ahead), and a quotation item must cost something."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from api.dates import latest_plannable
+from domain.access import Role
+from domain.models.bookings import Booking
+from domain.models.care import LabTest
+from tests.builders.care_builders import add_lab, team
+from tests.builders.users import create_user, headers_for
+
+EXTREMES = {
+    "date": ["0001-01-01", "9999-12-31"],
+    "date-time": ["0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", "9999-12-31T23:59:59"],
+}
+
+
+def _date_format(schema: dict[str, Any]) -> str | None:
+    for option in [schema, *schema.get("anyOf", [])]:
+        if option.get("format") in EXTREMES:
+            return str(option["format"])
+    return None
+
+
+def date_filters(spec: dict[str, Any]) -> list[tuple[str, str, str]]:
+    """(path, parameter, format) of every GET without ids in its path that filters by a date."""
+    found = []
+    for path, item in spec["paths"].items():
+        operation = item.get("get")
+        if operation is None or "{" in path:
+            continue
+        for parameter in operation.get("parameters", []):
+            if parameter["in"] != "query":
+                continue
+            kind = _date_format(parameter.get("schema", {}))
+            if kind:
+                found.append((path.removeprefix("/api/v1"), parameter["name"], kind))
+    return found
+
+
+async def test_every_date_filter_answers_the_extremes_without_a_server_error(
+    client, sessionmaker, settings
+):
+    spec = (await client.get("/../../openapi.json")).json()
+    filters = date_filters(spec)
+    # The sweep found the filters the issue named, so it is looking at the right thing.
+    assert ("/bookings", "created_to", "date") in filters
+    assert ("/payments", "date_to", "date") in filters
+    admin = headers_for(await create_user(sessionmaker, Role.ADMIN), settings)
+    answers = {}
+    for path, name, kind in filters:
+        for value in EXTREMES[kind]:
+            response = await client.get(path, params={name: value}, headers=admin)
+            answers[(path, name, value)] = response.status_code
+            if response.status_code == 422:
+                assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    broken = {k: v for k, v in answers.items() if v not in (200, 422)}
+    assert not broken, broken
+
+
+@pytest.mark.parametrize(("path", "name"), [("/bookings", "created_to"), ("/payments", "date_to")])
+async def test_the_last_day_there_is_means_everything_up_to_now(
+    client, sessionmaker, settings, path, name
+):
+    admin = headers_for(await create_user(sessionmaker, Role.ADMIN), settings)
+    response = await client.get(path, params={name: "9999-12-31"}, headers=admin)
+    assert response.status_code == 200
+    assert response.json()["success"] is True
+
+
+def refused_field(response, field: str) -> None:
+    assert response.status_code == 422, response.text
+    body = response.json()
+    assert body["error"]["code"] == "VALIDATION_ERROR"
+    assert field in [d["field"] for d in body["error"]["details"]]
+
+
+async def test_a_date_of_birth_in_the_future_or_before_1900_is_refused(
+    client, sessionmaker, settings
+):
+    t = await team(sessionmaker, settings)
+    path = f"/patients/{t.patient.patient_id}"
+    for born in ("1899-12-31", "0001-01-01", "9999-12-31", "2999-01-01"):
+        response = await client.patch(path, json={"date_of_birth": born}, headers=t.patient.headers)
+        refused_field(response, "date_of_birth")
+    kept = await client.patch(path, json={"date_of_birth": "1900-01-01"}, headers=t.patient.headers)
+    assert kept.status_code == 200, kept.text
+    assert kept.json()["data"]["date_of_birth"] == "1900-01-01"
+
+
+async def test_requested_scheduled_and_validity_dates_years_ahead_are_refused(
+    client, sessionmaker, settings
+):
+    t = await team(sessionmaker, settings)
+    lab = await add_lab(sessionmaker, t.hospital.id)
+    beyond = (latest_plannable(settings) + timedelta(days=1)).isoformat()
+    for when in (beyond, "9999-12-31"):
+        booked = await client.post(
+            "/bookings",
+            json={"hospital_id": str(t.hospital.id), "requested_date": when},
+            headers=t.patient.headers,
+        )
+        refused_field(booked, "requested_date")
+        edited = await client.patch(
+            f"/bookings/{t.booking.id}", json={"requested_date": when}, headers=t.patient.headers
+        )
+        refused_field(edited, "requested_date")
+        quoted = await client.post(
+            f"/bookings/{t.booking.id}/quotation",
+            json={
+                "items": [{"description": "Surgery", "amount": "100.00"}],
+                "currency": "USD",
+                "valid_until": when,
+            },
+            headers=t.coordinator.headers,
+        )
+        refused_field(quoted, "valid_until")
+        ordered = await client.post(
+            "/lab-tests",
+            json={
+                "patient_id": str(t.patient.patient_id),
+                "test_name": "Complete blood count",
+                "lab_id": str(lab.id),
+                "scheduled_date": when,
+            },
+            headers=t.doctor.headers,
+        )
+        refused_field(ordered, "scheduled_date")
+    async with sessionmaker() as db:
+        assert await db.scalar(select(func.count()).select_from(Booking)) == 1
+        assert await db.scalar(select(func.count()).select_from(LabTest)) == 0
+    within = await client.post(
+        "/lab-tests",
+        json={
+            "patient_id": str(t.patient.patient_id),
+            "test_name": "Complete blood count",
+            "lab_id": str(lab.id),
+            "scheduled_date": latest_plannable(settings).isoformat(),
+        },
+        headers=t.doctor.headers,
+    )
+    assert within.status_code == 201, within.text
+
+
+async def test_a_quotation_item_that_costs_nothing_is_refused(client, sessionmaker, settings):
+    t = await team(sessionmaker, settings)
+    response = await client.post(
+        f"/bookings/{t.booking.id}/quotation",
+        json={
+            "items": [
+                {"description": "Surgery", "amount": "100.00"},
+                {"description": "Free airport pickup", "amount": "0"},
+            ],
+            "currency": "USD",
+            "valid_until": (datetime.now(UTC).date() + timedelta(days=30)).isoformat(),
+        },
+        headers=t.coordinator.headers,
+    )
+    refused_field(response, "items.1.amount")
