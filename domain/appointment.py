@@ -131,15 +131,16 @@ GUARD_MESSAGES: dict[str, str] = {
     "FOLLOW_UP_REQUIRED": "Book the follow-up (POST /appointments with follow_up_of)",
 }
 
-TRANSITIONS: tuple[Transition[AppointmentStatus], ...] = tuple(
-    move
-    for source in (S.REQUESTED, S.BOOKED)
-    for move in (
-        *moves(source, [S.APPOINTMENT_CONFIRMED], DOCTOR_SIDE | PLATFORM, paid_if_required),
-        # Cancelled by a person, or by the platform (hold expired, unpaid by the deadline).
-        *moves(source, [S.CANCELLED], EVERYONE | PLATFORM),
-    )
-) + (
+TRANSITIONS: tuple[Transition[AppointmentStatus], ...] = (
+    *(
+        move
+        for source in (S.REQUESTED, S.BOOKED)
+        for move in (
+            *moves(source, [S.APPOINTMENT_CONFIRMED], DOCTOR_SIDE | PLATFORM, paid_if_required),
+            # Cancelled by a person, or by the platform (hold expired, unpaid by the deadline).
+            *moves(source, [S.CANCELLED], EVERYONE | PLATFORM),
+        )
+    ),
     # The system move near the start (MEDIVOY_APPOINTMENT_AWAITING_HOURS), or the doctor's side.
     *moves(S.APPOINTMENT_CONFIRMED, [S.AWAITING_CONSULTATION], DOCTOR_SIDE | PLATFORM),
     *moves(
