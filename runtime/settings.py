@@ -10,6 +10,9 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.appointment import DEFAULT_REFUND_POLICY as DEFAULT_APPOINTMENT_REFUND_POLICY
+from domain.appointment import QuietHours, parse_offsets
+from domain.appointment import check_refund_policy as check_appointment_refund_policy
 from domain.booking import DEFAULT_CANCELLATION_REFUND_PERCENT, check_refund_policy
 from domain.passwords import STRONG, HashCost
 
@@ -111,6 +114,46 @@ class Settings(BaseSettings):
     cancellation_refund_percent: dict[str, Decimal] = Field(
         default_factory=lambda: dict(DEFAULT_CANCELLATION_REFUND_PERCENT)
     )
+
+    # Appointments: an unconfirmed request holds its slot this long (never past its start); a
+    # confirmed one moves to awaiting_consultation this long before; reminders go out at these
+    # offsets before the start, never inside the quiet hours (local to the patient, moved
+    # earlier); nobody in the call this long after the start is a no-show. A patient's no-show
+    # keeps this percent of what was paid (the fee); a doctor's no-show refunds everything.
+    appointment_confirm_hours: int = Field(default=24, ge=1)
+    appointment_awaiting_hours: int = Field(default=24, ge=0)
+    appointment_reminder_offsets: str = "24h,1h"
+    appointment_quiet_hours: str = "22:00-08:00"
+    appointment_no_show_grace_minutes: int = Field(default=15, ge=1)
+    appointment_prepayment_hours: int = Field(default=24, ge=1)
+    appointment_no_show_fee_percent: Decimal = Field(default=Decimal(100), ge=0, le=100)
+    # Percent refunded of a patient's cancellation by the hours of notice given.
+    appointment_refund_policy: dict[int, Decimal] = Field(
+        default_factory=lambda: dict(DEFAULT_APPOINTMENT_REFUND_POLICY)
+    )
+    # The video call: its link opens this long before the start, on this provider.
+    video_open_minutes: int = Field(default=15, ge=0)
+    video_provider: Literal["jitsi", "nextcloud"] = "jitsi"
+    jitsi_base_url: str = "https://meet.jit.si"
+    jitsi_app_id: str = "medivoy"
+    jitsi_jwt_secret: SecretStr = SecretStr("")
+
+    @field_validator("appointment_reminder_offsets")
+    @classmethod
+    def _offsets(cls, value: str) -> str:
+        parse_offsets(value)
+        return value
+
+    @field_validator("appointment_quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str) -> str:
+        QuietHours.parse(value)
+        return value
+
+    @field_validator("appointment_refund_policy")
+    @classmethod
+    def _appointment_refunds(cls, value: dict[int, Decimal]) -> dict[int, Decimal]:
+        return check_appointment_refund_policy(value)
 
     @field_validator("cancellation_refund_percent")
     @classmethod

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from activities.providers.channels import EmailChannel, MessageChannel
 from activities.providers.gateways import GatewayNotConfigured, PaymentGateway
 from activities.providers.storage import LocalStorage, S3Storage, Storage, s3_client
+from activities.providers.video import VideoRooms
 from domain.models.notifications import Channel
 from domain.payment import PaymentGateway as GatewayName
 
@@ -111,6 +112,22 @@ def build_storage(settings: Settings) -> Storage:
     return LocalStorage(root)
 
 
+def build_video_rooms(settings: Settings) -> VideoRooms:
+    """Jitsi by default (MEDIVOY_VIDEO_PROVIDER=jitsi); Nextcloud Talk when selected."""
+    if settings.video_provider == "jitsi":
+        from activities.providers.video import JitsiRooms
+
+        jwt_secret = settings.jitsi_jwt_secret.get_secret_value()
+        return JitsiRooms(
+            settings.jitsi_base_url,
+            # Room names are keyed by a server-side secret: the Jitsi one, else the API's own.
+            jwt_secret or settings.jwt_key,
+            app_id=settings.jitsi_app_id,
+            jwt_secret=jwt_secret,
+        )
+    raise ValueError(f"unknown video provider: {settings.video_provider}")
+
+
 @dataclass(frozen=True)
 class Adapters:
     """Every adapter a process uses, built once at its start."""
@@ -120,6 +137,7 @@ class Adapters:
     whatsapp: MessageChannel
     storage: Storage
     gateways: Mapping[GatewayName, PaymentGateway] = field(default_factory=dict)
+    video: VideoRooms | None = None
 
     def gateway(self, name: GatewayName) -> PaymentGateway:
         """The configured gateway of that name, or GatewayNotConfigured."""
@@ -136,6 +154,7 @@ class Adapters:
             "whatsapp": self.whatsapp.provider,
             "storage": self.storage.backend,
             "payment_gateways": sorted(name.value for name in self.gateways),
+            "video": self.video.provider if self.video is not None else "none",
         }
 
 
@@ -146,4 +165,5 @@ def build_adapters(settings: Settings, sessionmaker: async_sessionmaker[AsyncSes
         whatsapp=build_message_channel(settings, sessionmaker, Channel.WHATSAPP),
         storage=build_storage(settings),
         gateways=build_payment_gateways(settings),
+        video=build_video_rooms(settings),
     )
