@@ -137,6 +137,11 @@ class Settings(BaseSettings):
     jitsi_base_url: str = "https://meet.jit.si"
     jitsi_app_id: str = "medivoy"
     jitsi_jwt_secret: SecretStr = SecretStr("")
+    # Nextcloud Talk (MEDIVOY_VIDEO_PROVIDER=nextcloud): the server and the platform's user with
+    # an app password (Settings > Security in Nextcloud).
+    nextcloud_url: str = ""
+    nextcloud_username: str = ""
+    nextcloud_password: SecretStr = SecretStr("")
 
     @field_validator("appointment_reminder_offsets")
     @classmethod

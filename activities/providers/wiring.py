@@ -125,6 +125,14 @@ def build_video_rooms(settings: Settings) -> VideoRooms:
             app_id=settings.jitsi_app_id,
             jwt_secret=jwt_secret,
         )
+    if settings.video_provider == "nextcloud":
+        from activities.providers.nextcloud_talk import NextcloudTalkRooms
+
+        return NextcloudTalkRooms(
+            settings.nextcloud_url,
+            settings.nextcloud_username,
+            settings.nextcloud_password.get_secret_value(),
+        )
     raise ValueError(f"unknown video provider: {settings.video_provider}")
 
 
