@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     twilio_from_number: str = ""
     twilio_whatsapp_from: str = ""
     twilio_base_url: str = ""
+    # Where Twilio posts delivery receipts (and the URL it signs them for); empty: none asked.
+    twilio_status_callback_url: str = ""
 
     tax_rate_default: Decimal = Decimal("0")
 

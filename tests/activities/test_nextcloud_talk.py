@@ -122,6 +122,6 @@ def test_the_wiring_builds_nextcloud_talk_when_selected() -> None:
         video_provider="nextcloud",
         nextcloud_url="https://cloud.example.org",
         nextcloud_username=USER,
-        nextcloud_password=PASSWORD,  # type: ignore[arg-type]
+        nextcloud_password=PASSWORD,
     )
     assert isinstance(build_video_rooms(settings), NextcloudTalkRooms)
