@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.models.base import Base, created_at_column, one_of, updated_at_column, uuid_pk
 from domain.notification import Channel as Channel
+from domain.notification import DeliveryStatus
 
 
 class Notification(Base):
@@ -31,6 +32,9 @@ class Notification(Base):
         Index("ix_notifications_user_id", "user_id"),
         Index("ix_notifications_created_at", "created_at"),
         Index("ix_notifications_user_id_is_read", "user_id", "is_read"),
+        one_of("delivery_status", [s.value for s in DeliveryStatus]),
+        # Delivery receipts find their message by the provider's id.
+        Index("ix_notifications_provider_message_id", "provider", "provider_message_id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -50,6 +54,9 @@ class Notification(Base):
     provider_message_id: Mapped[str | None] = mapped_column(String(255))
     attempts: Mapped[int] = mapped_column(server_default=text("0"))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # What the provider's receipts say became of the message (Twilio's status callbacks).
+    delivery_status: Mapped[str | None] = mapped_column(String(20))
+    delivered_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
 
