@@ -29,8 +29,11 @@ class TwilioMessages:
         sender: str,
         whatsapp: bool = False,
         base_url: str | None = None,
+        status_callback: str | None = None,
     ) -> None:
         self._whatsapp = whatsapp
+        # Where Twilio posts this message's delivery receipts (POST /webhooks/twilio).
+        self._status_callback = status_callback
         self._sender = _whatsapp_address(sender) if whatsapp else sender
         self._client = Client(
             account_sid, auth_token, http_client=TwilioHttpClient(timeout=TIMEOUT_SECONDS)
@@ -45,7 +48,12 @@ class TwilioMessages:
 
     def _send(self, to: str, body: str) -> str:
         try:
-            message = self._client.messages.create(to=to, from_=self._sender, body=body)
+            if self._status_callback:
+                message = self._client.messages.create(
+                    to=to, from_=self._sender, body=body, status_callback=self._status_callback
+                )
+            else:
+                message = self._client.messages.create(to=to, from_=self._sender, body=body)
         except TwilioRestException as exc:
             raise DeliveryError(
                 f"twilio HTTP {exc.status} (error {exc.code})",

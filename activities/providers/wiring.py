@@ -60,6 +60,7 @@ def build_message_channel(
             sender=sender,
             whatsapp=channel == Channel.WHATSAPP,
             base_url=settings.twilio_base_url or None,
+            status_callback=settings.twilio_status_callback_url or None,
         )
     from activities.providers.outbox import OutboxMessages
 
