@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     twilio_base_url: str = ""
     # Where Twilio posts delivery receipts (and the URL it signs them for); empty: none asked.
     twilio_status_callback_url: str = ""
+    # A notification waits this long for the receipts of its SMS/WhatsApp messages before it is
+    # done (an undelivered one falls back to the next channel); later receipts are still recorded.
+    delivery_receipt_wait_minutes: int = Field(default=30, ge=0)
 
     tax_rate_default: Decimal = Decimal("0")
 

@@ -42,6 +42,11 @@ class TwilioMessages:
             # The Api domain is built once and cached, so this reaches every Messages call.
             self._client.api.base_url = base_url
 
+    @property
+    def reports_delivery(self) -> bool:
+        """Receipts follow each message (POST /webhooks/twilio) when a callback URL is set."""
+        return bool(self._status_callback)
+
     async def send_message(self, to: str, body: str, dedupe_key: str) -> str:
         recipient = _whatsapp_address(to) if self._whatsapp else to
         return await asyncio.to_thread(self._send, recipient, body)

@@ -32,8 +32,14 @@ from api.envelope import ERROR_RESPONSES, Envelope, ok
 from api.services import deliveries
 from api.services import payments as service
 from domain.models.payments import WebhookEvent
+from domain.notification import DeliveryStatus
 from runtime.logging import log
-from workflows.messages import GatewayEventSignal
+from workflows.messages import (
+    DeliveryReceiptEvent,
+    GatewayEventSignal,
+    NotificationSignal,
+    notification_workflow_id,
+)
 from workflows.payment import signal_gateway_event
 
 TAG = {"name": "Webhooks", "description": "Payment gateway webhooks (signed, stored once)"}
@@ -135,6 +141,7 @@ async def razorpay_webhook(
 async def twilio_webhook(
     request: Request,
     db: DbSession,
+    temporal: Temporal,
     settings: SettingsDep,
     twilio_signature: Annotated[str | None, Header(alias="X-Twilio-Signature")] = None,
 ) -> Envelope[dict[str, bool]]:
@@ -152,4 +159,15 @@ async def twilio_webhook(
     if applied is None:
         log.info("twilio_receipt_for_unknown_message")
         return ok({"received": True, "recorded": False})
+    if applied.changed and applied.status.rank >= DeliveryStatus.DELIVERED.rank:
+        # The notification may still be waiting for this word (a failure falls back to its
+        # next channel); once it is done, the receipt is only recorded.
+        try:
+            await temporal.get_workflow_handle(notification_workflow_id(applied.dedupe_key)).signal(
+                NotificationSignal.DELIVERY_RECEIPT,
+                DeliveryReceiptEvent(provider_message_id=report.message_sid, status=applied.status),
+            )
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
     return ok({"received": True, "recorded": applied.changed})
