@@ -4,9 +4,11 @@ the message's delivery state on its notification, once; forged or unsigned ones 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -14,15 +16,24 @@ from pydantic import SecretStr
 from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import ActivityEnvironment
 from twilio.request_validator import RequestValidator
 
 from activities.notify import Delivery, NotificationActivities, NotificationRecord
-from activities.providers.outbox import OutboxEmail, OutboxMessages
+from activities.providers.outbox import OutboxEmail, OutboxMessages, read_outbox
 from activities.providers.twilio_messages import TwilioMessages
 from domain.models.notifications import Channel, Notification
 from domain.models.users import User
+from domain.notification import DeliveryStatus
 from runtime.settings import Settings
+from workflows.notification import (
+    DeliverNotification,
+    NotificationRequest,
+    NotificationResult,
+    notify,
+    workflow_id,
+)
 
 ACCOUNT_SID = "AC" + "0" * 32
 AUTH_TOKEN = "twilio-auth-token"
@@ -33,9 +44,15 @@ SENDER = "+15550009999"
 
 
 @pytest.fixture
-def settings(make_settings: Callable[..., Settings]) -> Settings:
+def settings(make_settings: Callable[..., Settings], httpserver: HTTPServer) -> Settings:
+    # The worker's SMS go through the real Twilio SDK to the local Messages API.
     return make_settings(
-        twilio_auth_token=SecretStr(AUTH_TOKEN), twilio_status_callback_url=CALLBACK_URL
+        twilio_account_sid=ACCOUNT_SID,
+        twilio_auth_token=SecretStr(AUTH_TOKEN),
+        twilio_from_number=SENDER,
+        twilio_base_url=httpserver.url_for("/").rstrip("/"),
+        twilio_status_callback_url=CALLBACK_URL,
+        delivery_receipt_wait_minutes=5,
     )
 
 
@@ -178,3 +195,105 @@ async def test_forged_and_unsigned_receipts_are_refused_and_change_nothing(
     assert tampered.status_code == 403
     row = await _row(sessionmaker, key)
     assert row.delivery_status is None
+
+
+async def _sms_with_email_fallback(
+    httpserver: HTTPServer,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    temporal_client: Client,
+    task_queue: str,
+    sid: str,
+) -> tuple[str, WorkflowHandle[Any, NotificationResult]]:
+    """A notification by SMS (e-mail held back as its fallback) through the production worker;
+    returns once Twilio has the SMS and its notification row knows the message id."""
+    httpserver.expect_oneshot_request(MESSAGES_PATH, method="POST").respond_with_data(
+        json.dumps({"sid": sid, "account_sid": ACCOUNT_SID, "status": "queued", "to": PHONE}),
+        status=201,
+        content_type="application/json",
+    )
+    async with sessionmaker() as db, db.begin():
+        user = User(
+            email=f"u-{uuid.uuid4().hex[:8]}@example.com",
+            phone=PHONE,
+            password_hash="x",
+            user_type="patient",
+            first_name="Ana",
+        )
+        db.add(user)
+    key = f"verify-email:{uuid.uuid4()}"
+    request = NotificationRequest(
+        dedupe_key=key,
+        user_id=user.id,
+        template="verify_email",
+        channels=[Channel.SMS],
+        fallback=[Channel.EMAIL],
+        context={"token": "t" * 20, "verify_url": "https://x/v?token=" + "t" * 20},
+    )
+    await notify(temporal_client, task_queue, request)
+    for _ in range(200):
+        async with sessionmaker() as db:
+            stored = await db.scalar(
+                select(Notification.provider_message_id).where(
+                    Notification.dedupe_key == key, Notification.channel == Channel.SMS.value
+                )
+            )
+        if stored == sid:
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the SMS was never sent")
+    handle = temporal_client.get_workflow_handle_for(DeliverNotification.run, workflow_id(key))
+    return key, handle
+
+
+async def test_an_undelivered_sms_falls_back_to_email(
+    client_with_worker: httpx.AsyncClient,
+    httpserver: HTTPServer,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    temporal_client: Client,
+    task_queue: str,
+) -> None:
+    sid = "SM" + "d" * 32
+    key, handle = await _sms_with_email_fallback(
+        httpserver, sessionmaker, temporal_client, task_queue, sid
+    )
+    params = _receipt(sid, "undelivered", ErrorCode="30005")
+    answer = await client_with_worker.post("/webhooks/twilio", data=params, headers=_signed(params))
+    assert answer.status_code == 200
+
+    result = await asyncio.wait_for(handle.result(), 30)
+
+    assert result.channels[Channel.SMS].status == "failed"
+    assert result.channels[Channel.SMS].delivery_status == DeliveryStatus.UNDELIVERED
+    assert result.channels[Channel.EMAIL].status == "sent"
+    mailed = [m for m in await read_outbox(sessionmaker) if m.dedupe_key == key]
+    assert [m.channel for m in mailed] == ["email"]
+    rows = {row.channel: row for row in await _rows(sessionmaker, key)}
+    assert rows["sms"].delivery_status == "undelivered"
+    assert rows["email"].is_sent
+
+
+async def test_a_delivered_sms_needs_no_fallback(
+    client_with_worker: httpx.AsyncClient,
+    httpserver: HTTPServer,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    temporal_client: Client,
+    task_queue: str,
+) -> None:
+    sid = "SM" + "e" * 32
+    key, handle = await _sms_with_email_fallback(
+        httpserver, sessionmaker, temporal_client, task_queue, sid
+    )
+    params = _receipt(sid, "delivered")
+    await client_with_worker.post("/webhooks/twilio", data=params, headers=_signed(params))
+
+    result = await asyncio.wait_for(handle.result(), 30)
+
+    assert set(result.channels) == {Channel.SMS}
+    assert result.channels[Channel.SMS].delivery_status == DeliveryStatus.DELIVERED
+    assert [row.channel for row in await _rows(sessionmaker, key)] == ["sms"]
+
+
+async def _rows(sessionmaker: async_sessionmaker[AsyncSession], key: str) -> list[Notification]:
+    async with sessionmaker() as db:
+        return list(await db.scalars(select(Notification).where(Notification.dedupe_key == key)))
