@@ -77,6 +77,13 @@ class Settings(BaseSettings):
     twilio_status_callback_url: str = ""
     # A notification waits this long for the receipts of its SMS/WhatsApp messages before it is
     # done (an undelivered one falls back to the next channel); later receipts are still recorded.
+    # Push through FCM's HTTP v1 API (the plan's FIREBASE settings): configured once the
+    # project, the service account's e-mail and its private key (PEM) are set.
+    firebase_project_id: str = ""
+    firebase_client_email: str = ""
+    firebase_private_key: SecretStr = SecretStr("")
+    firebase_token_uri: str = "https://oauth2.googleapis.com/token"
+    fcm_base_url: str = "https://fcm.googleapis.com"
     delivery_receipt_wait_minutes: int = Field(default=30, ge=0)
 
     tax_rate_default: Decimal = Decimal("0")

@@ -24,6 +24,7 @@ from domain.payment import PaymentGateway as GatewayName
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+    from activities.providers.fcm_push import FcmPush
     from runtime.settings import Settings
 
 
@@ -137,6 +138,22 @@ def build_video_rooms(settings: Settings) -> VideoRooms:
     raise ValueError(f"unknown video provider: {settings.video_provider}")
 
 
+def build_push(settings: Settings) -> FcmPush | None:
+    """FCM when the Firebase project and service account are set; else no push."""
+    private_key = settings.firebase_private_key.get_secret_value()
+    if not (settings.firebase_project_id and settings.firebase_client_email and private_key):
+        return None
+    from activities.providers.fcm_push import FcmPush
+
+    return FcmPush(
+        settings.firebase_project_id,
+        settings.firebase_client_email,
+        private_key,
+        token_uri=settings.firebase_token_uri,
+        base_url=settings.fcm_base_url,
+    )
+
+
 @dataclass(frozen=True)
 class Adapters:
     """Every adapter a process uses, built once at its start."""
@@ -147,6 +164,7 @@ class Adapters:
     storage: Storage
     gateways: Mapping[GatewayName, PaymentGateway] = field(default_factory=dict)
     video: VideoRooms | None = None
+    push: FcmPush | None = None
 
     def gateway(self, name: GatewayName) -> PaymentGateway:
         """The configured gateway of that name, or GatewayNotConfigured."""
@@ -175,4 +193,5 @@ def build_adapters(settings: Settings, sessionmaker: async_sessionmaker[AsyncSes
         storage=build_storage(settings),
         gateways=build_payment_gateways(settings),
         video=build_video_rooms(settings),
+        push=build_push(settings),
     )
