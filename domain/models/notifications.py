@@ -101,3 +101,25 @@ class OutboxAttachment(Base):
     size: Mapped[int]
     content: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = created_at_column()
+
+
+DEVICE_PLATFORMS = ("android", "ios", "web")
+
+
+class UserDevice(Base):
+    """A device a user receives push notifications on (its FCM registration token). A token
+    names one app install: registered again by another user, it moves to them."""
+
+    __tablename__ = "user_devices"
+    __table_args__ = (
+        one_of("platform", DEVICE_PLATFORMS, nullable=False),
+        UniqueConstraint("token"),
+        Index("ix_user_devices_user_id", "user_id"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token: Mapped[str] = mapped_column(String(512))
+    platform: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()
