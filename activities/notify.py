@@ -116,6 +116,8 @@ class DeliveryReceipt:
     provider_message_id: str | None
     # True when an earlier attempt (or an earlier run) had already delivered it.
     already_sent: bool = False
+    # How long to wait for the provider's delivery receipt (0: none will come).
+    receipt_wait_seconds: float = 0.0
 
 
 class NotificationActivities:
@@ -128,8 +130,11 @@ class NotificationActivities:
         *,
         storage: Storage | None = None,
         default_locale: str = "en",
+        receipt_wait_seconds: float = 0.0,
     ) -> None:
         self._sessionmaker = sessionmaker
+        # Given to the workflow with each message whose channel sends receipts.
+        self._receipt_wait_seconds = receipt_wait_seconds
         self._email = email_channel
         self._sms = sms_channel
         self._whatsapp = whatsapp_channel
@@ -203,14 +208,26 @@ class NotificationActivities:
         async def send(message: Rendered, to: str) -> str:
             return await self._sms.send_message(to, message.sms, delivery.dedupe_key)
 
-        return await self._deliver(Channel.SMS, delivery, self._sms.provider, send)
+        return self._awaiting_receipt(
+            await self._deliver(Channel.SMS, delivery, self._sms.provider, send), self._sms
+        )
 
     @activity.defn
     async def send_whatsapp(self, delivery: Delivery) -> DeliveryReceipt:
         async def send(message: Rendered, to: str) -> str:
             return await self._whatsapp.send_message(to, message.sms, delivery.dedupe_key)
 
-        return await self._deliver(Channel.WHATSAPP, delivery, self._whatsapp.provider, send)
+        return self._awaiting_receipt(
+            await self._deliver(Channel.WHATSAPP, delivery, self._whatsapp.provider, send),
+            self._whatsapp,
+        )
+
+    def _awaiting_receipt(
+        self, receipt: DeliveryReceipt, channel: MessageChannel
+    ) -> DeliveryReceipt:
+        if getattr(channel, "reports_delivery", False) and self._receipt_wait_seconds > 0:
+            receipt.receipt_wait_seconds = self._receipt_wait_seconds
+        return receipt
 
     @activity.defn
     async def deliver_in_app(self, delivery: InAppDelivery) -> DeliveryReceipt:
@@ -384,4 +401,5 @@ def build_notification_activities(
         adapters.whatsapp,
         storage=adapters.storage,
         default_locale=settings.default_locale,
+        receipt_wait_seconds=settings.delivery_receipt_wait_minutes * 60.0,
     )

@@ -128,3 +128,30 @@ def manages_hospital(person: Person, hospital_admin_user_id: uuid.UUID | None) -
         and person.user_id is not None
         and person.user_id == hospital_admin_user_id
     )
+
+
+@dataclass(frozen=True)
+class AppointmentParties:
+    """The people an appointment belongs to: whose it is, which doctor, and the admin of that
+    doctor's hospital."""
+
+    patient_user_id: uuid.UUID | None = None
+    doctor_user_id: uuid.UUID | None = None
+    hospital_admin_user_id: uuid.UUID | None = None
+
+
+def in_appointment(person: Person, parties: AppointmentParties) -> bool:
+    """Whether this person acts on (and sees) this appointment: the patient their own, an
+    approved doctor theirs, an approved hospital admin their hospital's doctors', staff (admins
+    and coordinators) and the platform every one."""
+    if person.system or person.role in STAFF:
+        return True
+    if person.user_id is None:
+        return False
+    if person.role == Role.PATIENT:
+        return person.user_id == parties.patient_user_id
+    if person.role == Role.DOCTOR:
+        return person.approved and person.user_id == parties.doctor_user_id
+    if person.role == Role.HOSPITAL_ADMIN:
+        return person.approved and person.user_id == parties.hospital_admin_user_id
+    return False

@@ -98,8 +98,11 @@ class TransitionTable(Generic[S]):
         involved: Callable[[Actor, Any], bool] | None = None,
         not_involved: tuple[str, str] = ("NOT_INVOLVED", "You do not act on this"),
         guard_messages: Mapping[str, str] | None = None,
+        retired: frozenset[S] = frozenset(),
     ) -> None:
         self.noun = noun
+        # Statuses old rows may still carry but no move reaches any more (they may be left).
+        self.retired = retired
         self.statuses = statuses
         self.initial = initial
         self.terminal = terminal
@@ -110,6 +113,8 @@ class TransitionTable(Generic[S]):
         self._by_edge = {(t.source, t.target): t for t in self.transitions}
         if len(self._by_edge) != len(self.transitions):
             raise ValueError(f"the {noun} table names a move twice")
+        if any(t.target in retired for t in self.transitions):
+            raise ValueError(f"the {noun} table moves into a retired status")
 
     def transition(self, source: S, target: S) -> Transition[S] | None:
         return self._by_edge.get((source, target))

@@ -10,6 +10,9 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.appointment import DEFAULT_REFUND_POLICY as DEFAULT_APPOINTMENT_REFUND_POLICY
+from domain.appointment import QuietHours, parse_offsets
+from domain.appointment import check_refund_policy as check_appointment_refund_policy
 from domain.booking import DEFAULT_CANCELLATION_REFUND_PERCENT, check_refund_policy
 from domain.passwords import STRONG, HashCost
 
@@ -85,6 +88,18 @@ class Settings(BaseSettings):
     twilio_from_number: str = ""
     twilio_whatsapp_from: str = ""
     twilio_base_url: str = ""
+    # Where Twilio posts delivery receipts (and the URL it signs them for); empty: none asked.
+    twilio_status_callback_url: str = ""
+    # A notification waits this long for the receipts of its SMS/WhatsApp messages before it is
+    # done (an undelivered one falls back to the next channel); later receipts are still recorded.
+    # Push through FCM's HTTP v1 API (the plan's FIREBASE settings): configured once the
+    # project, the service account's e-mail and its private key (PEM) are set.
+    firebase_project_id: str = ""
+    firebase_client_email: str = ""
+    firebase_private_key: SecretStr = SecretStr("")
+    firebase_token_uri: str = "https://oauth2.googleapis.com/token"
+    fcm_base_url: str = "https://fcm.googleapis.com"
+    delivery_receipt_wait_minutes: int = Field(default=30, ge=0)
 
     tax_rate_default: Decimal = Decimal("0")
 
@@ -129,6 +144,51 @@ class Settings(BaseSettings):
     cancellation_refund_percent: dict[str, Decimal] = Field(
         default_factory=lambda: dict(DEFAULT_CANCELLATION_REFUND_PERCENT)
     )
+
+    # Appointments: an unconfirmed request holds its slot this long (never past its start); a
+    # confirmed one moves to awaiting_consultation this long before; reminders go out at these
+    # offsets before the start, never inside the quiet hours (local to the patient, moved
+    # earlier); nobody in the call this long after the start is a no-show. A patient's no-show
+    # keeps this percent of what was paid (the fee); a doctor's no-show refunds everything.
+    appointment_confirm_hours: int = Field(default=24, ge=1)
+    appointment_awaiting_hours: int = Field(default=24, ge=0)
+    appointment_reminder_offsets: str = "24h,1h"
+    appointment_quiet_hours: str = "22:00-08:00"
+    appointment_no_show_grace_minutes: int = Field(default=15, ge=1)
+    appointment_prepayment_hours: int = Field(default=24, ge=1)
+    appointment_no_show_fee_percent: Decimal = Field(default=Decimal(100), ge=0, le=100)
+    # Percent refunded of a patient's cancellation by the hours of notice given.
+    appointment_refund_policy: dict[int, Decimal] = Field(
+        default_factory=lambda: dict(DEFAULT_APPOINTMENT_REFUND_POLICY)
+    )
+    # The video call: its link opens this long before the start, on this provider.
+    video_open_minutes: int = Field(default=15, ge=0)
+    video_provider: Literal["jitsi", "nextcloud"] = "jitsi"
+    jitsi_base_url: str = "https://meet.jit.si"
+    jitsi_app_id: str = "medivoy"
+    jitsi_jwt_secret: SecretStr = SecretStr("")
+    # Nextcloud Talk (MEDIVOY_VIDEO_PROVIDER=nextcloud): the server and the platform's user with
+    # an app password (Settings > Security in Nextcloud).
+    nextcloud_url: str = ""
+    nextcloud_username: str = ""
+    nextcloud_password: SecretStr = SecretStr("")
+
+    @field_validator("appointment_reminder_offsets")
+    @classmethod
+    def _offsets(cls, value: str) -> str:
+        parse_offsets(value)
+        return value
+
+    @field_validator("appointment_quiet_hours")
+    @classmethod
+    def _quiet(cls, value: str) -> str:
+        QuietHours.parse(value)
+        return value
+
+    @field_validator("appointment_refund_policy")
+    @classmethod
+    def _appointment_refunds(cls, value: dict[int, Decimal]) -> dict[int, Decimal]:
+        return check_appointment_refund_policy(value)
 
     @field_validator("cancellation_refund_percent")
     @classmethod

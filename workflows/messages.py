@@ -19,7 +19,7 @@ from activities.notify import AttachmentRef
 from activities.payments import IssuedInvoice
 from activities.providers.webhooks import Outcome
 from domain.lifecycle import SYSTEM
-from domain.notification import Channel
+from domain.notification import Channel, DeliveryStatus
 from domain.payment import PaymentStatus
 
 # Workflow type names (as run; never renamed).
@@ -215,6 +215,20 @@ class GatewayEventSignal(BaseModel):
     outcome: Outcome = Outcome.OTHER
 
 
+class NotificationSignal:
+    """The signals DeliverNotification takes: from the delivery-receipt webhook."""
+
+    DELIVERY_RECEIPT = "delivery_receipt"
+
+
+class DeliveryReceiptEvent(BaseModel):
+    """A provider's final word on one message (POST /webhooks/twilio): delivered, read,
+    undelivered or failed. Ids and a status only."""
+
+    provider_message_id: str
+    status: DeliveryStatus
+
+
 class NotificationRequest(BaseModel):
     """The input of a DeliverNotification child (or of a start from the API)."""
 
@@ -236,6 +250,9 @@ class NotificationRequest(BaseModel):
     # Files for the e-mail, by storage key (never their bytes: histories stay small and free of
     # documents). SMS, WhatsApp and in-app ignore them.
     attachments: list[AttachmentRef] = Field(default_factory=list)
+    # Channels held back: each, in order, replaces a channel that failed (its send failed for
+    # good, or its receipt said undelivered or failed). Each is used at most once.
+    fallback: list[Channel] = Field(default_factory=list)
 
 
 __all__ = [
@@ -250,12 +267,14 @@ __all__ = [
     "AttachmentRef",
     "BookingCancelled",
     "BookingSignal",
+    "DeliveryReceiptEvent",
     "FeedbackEvent",
     "GatewayEventSignal",
     "InvoiceDelivered",
     "InvoiceDelivery",
     "InvoiceEvent",
     "NotificationRequest",
+    "NotificationSignal",
     "ParticipantJoined",
     "PaymentEvent",
     "PaymentSignal",

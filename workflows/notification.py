@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel
@@ -22,11 +23,13 @@ with workflow.unsafe.imports_passed_through():
         RecipientQuery,
         notification_activity_list,
     )
-    from domain.notification import Channel
+    from domain.notification import Channel, DeliveryStatus
     from workflows._kit import DB_ACTIVITY, NOTIFY_ACTIVITY
     from workflows.messages import (
         NOTIFICATION_WORKFLOW,
+        DeliveryReceiptEvent,
         NotificationRequest,
+        NotificationSignal,
         notification_workflow_id,
     )
 
@@ -41,6 +44,9 @@ class ChannelOutcome(BaseModel):
     provider_message_id: str | None = None
     error: str | None = None
     error_type: str | None = None
+    # What the provider's receipt said, when one came within the wait.
+    delivery_status: DeliveryStatus | None = None
+    receipt_wait_seconds: float = 0.0
 
 
 class NotificationResult(BaseModel):
@@ -53,6 +59,15 @@ workflow_id = notification_workflow_id
 
 @workflow.defn(name=NOTIFICATION_WORKFLOW)
 class DeliverNotification:
+    def __init__(self) -> None:
+        # The final receipts received, by the provider's message id (they may come before the
+        # send's own result is seen here).
+        self._receipts: dict[str, DeliveryStatus] = {}
+
+    @workflow.signal(name=NotificationSignal.DELIVERY_RECEIPT)
+    def delivery_receipt(self, event: DeliveryReceiptEvent) -> None:
+        self._receipts[event.provider_message_id] = event.status
+
     @workflow.run
     async def run(self, request: NotificationRequest) -> NotificationResult:
         recipient = await workflow.execute_local_activity_method(
@@ -77,14 +92,80 @@ class DeliverNotification:
             ),
             **DB_ACTIVITY,
         )
-        # Channels run side by side; one failing for good leaves the others alone.
-        outcomes = await asyncio.gather(
-            *(self._deliver(channel, request, recipient, context) for channel in channels)
-        )
+        if workflow.patched("notification-fallback"):
+            outcomes = await self._deliver_with_fallback(channels, request, recipient, context)
+        else:
+            # Channels run side by side; one failing for good leaves the others alone.
+            outcomes = await asyncio.gather(
+                *(self._deliver(channel, request, recipient, context) for channel in channels)
+            )
         return NotificationResult(
             dedupe_key=request.dedupe_key,
             channels={outcome.channel: outcome for outcome in outcomes},
         )
+
+    async def _deliver_with_fallback(
+        self,
+        channels: list[Channel],
+        request: NotificationRequest,
+        recipient: Recipient,
+        context: dict[str, str],
+    ) -> list[ChannelOutcome]:
+        """Channels side by side; a message whose channel sends receipts is waited for (a
+        bounded time); each failure takes the next fallback channel, in order, once."""
+        spare = [c for c in dict.fromkeys(request.fallback) if c not in channels]
+        outcomes: list[ChannelOutcome] = []
+
+        async def run(channel: Channel) -> None:
+            outcome = await self._deliver(channel, request, recipient, context)
+            if outcome.status == "sent" and outcome.provider_message_id:
+                outcome = await self._await_receipt(outcome)
+            outcomes.append(outcome)
+            if outcome.status == "failed" and spare:
+                following = spare.pop(0)
+                await workflow.execute_local_activity_method(
+                    NotificationActivities.record_notification,
+                    NotificationRecord(
+                        dedupe_key=request.dedupe_key,
+                        user_id=request.user_id,
+                        template=request.template,
+                        locale=recipient.locale,
+                        channels=[following],
+                        context=context,
+                        type=request.type,
+                        reference_type=request.reference_type,
+                        reference_id=request.reference_id,
+                    ),
+                    **DB_ACTIVITY,
+                )
+                await run(following)
+
+        await asyncio.gather(*(run(channel) for channel in channels))
+        return outcomes
+
+    async def _await_receipt(self, outcome: ChannelOutcome) -> ChannelOutcome:
+        message_id = outcome.provider_message_id
+        if not message_id or outcome.receipt_wait_seconds <= 0:
+            return outcome
+        try:
+            await workflow.wait_condition(
+                lambda: message_id in self._receipts,
+                timeout=timedelta(seconds=outcome.receipt_wait_seconds),
+            )
+        except TimeoutError:
+            # No word within the wait: taken as sent; a later receipt is still recorded.
+            return outcome
+        status = self._receipts[message_id]
+        if status.failed:
+            return outcome.model_copy(
+                update={
+                    "status": "failed",
+                    "delivery_status": status,
+                    "error": f"{outcome.provider} receipt: {status.value}",
+                    "error_type": "DELIVERY_RECEIPT_FAILED",
+                }
+            )
+        return outcome.model_copy(update={"delivery_status": status})
 
     async def _deliver(
         self,
@@ -109,6 +190,8 @@ class DeliverNotification:
             status="sent",
             provider=receipt.provider,
             provider_message_id=receipt.provider_message_id,
+            # An earlier run's message: its receipt may be long gone, so it is not awaited.
+            receipt_wait_seconds=0.0 if receipt.already_sent else receipt.receipt_wait_seconds,
         )
 
     async def _send(

@@ -17,12 +17,14 @@ from typing import TYPE_CHECKING
 from activities.providers.channels import EmailChannel, MessageChannel
 from activities.providers.gateways import GatewayNotConfigured, PaymentGateway
 from activities.providers.storage import LocalStorage, S3Storage, Storage, s3_client
+from activities.providers.video import VideoRooms
 from domain.models.notifications import Channel
 from domain.payment import PaymentGateway as GatewayName
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+    from activities.providers.fcm_push import FcmPush
     from runtime.settings import Settings
 
 
@@ -59,6 +61,7 @@ def build_message_channel(
             sender=sender,
             whatsapp=channel == Channel.WHATSAPP,
             base_url=settings.twilio_base_url or None,
+            status_callback=settings.twilio_status_callback_url or None,
         )
     from activities.providers.outbox import OutboxMessages
 
@@ -111,6 +114,46 @@ def build_storage(settings: Settings) -> Storage:
     return LocalStorage(root)
 
 
+def build_video_rooms(settings: Settings) -> VideoRooms:
+    """Jitsi by default (MEDIVOY_VIDEO_PROVIDER=jitsi); Nextcloud Talk when selected."""
+    if settings.video_provider == "jitsi":
+        from activities.providers.video import JitsiRooms
+
+        jwt_secret = settings.jitsi_jwt_secret.get_secret_value()
+        return JitsiRooms(
+            settings.jitsi_base_url,
+            # Room names are keyed by a server-side secret: the Jitsi one, else the API's own.
+            jwt_secret or settings.jwt_key,
+            app_id=settings.jitsi_app_id,
+            jwt_secret=jwt_secret,
+        )
+    if settings.video_provider == "nextcloud":
+        from activities.providers.nextcloud_talk import NextcloudTalkRooms
+
+        return NextcloudTalkRooms(
+            settings.nextcloud_url,
+            settings.nextcloud_username,
+            settings.nextcloud_password.get_secret_value(),
+        )
+    raise ValueError(f"unknown video provider: {settings.video_provider}")
+
+
+def build_push(settings: Settings) -> FcmPush | None:
+    """FCM when the Firebase project and service account are set; else no push."""
+    private_key = settings.firebase_private_key.get_secret_value()
+    if not (settings.firebase_project_id and settings.firebase_client_email and private_key):
+        return None
+    from activities.providers.fcm_push import FcmPush
+
+    return FcmPush(
+        settings.firebase_project_id,
+        settings.firebase_client_email,
+        private_key,
+        token_uri=settings.firebase_token_uri,
+        base_url=settings.fcm_base_url,
+    )
+
+
 @dataclass(frozen=True)
 class Adapters:
     """Every adapter a process uses, built once at its start."""
@@ -120,6 +163,8 @@ class Adapters:
     whatsapp: MessageChannel
     storage: Storage
     gateways: Mapping[GatewayName, PaymentGateway] = field(default_factory=dict)
+    video: VideoRooms | None = None
+    push: FcmPush | None = None
 
     def gateway(self, name: GatewayName) -> PaymentGateway:
         """The configured gateway of that name, or GatewayNotConfigured."""
@@ -136,6 +181,7 @@ class Adapters:
             "whatsapp": self.whatsapp.provider,
             "storage": self.storage.backend,
             "payment_gateways": sorted(name.value for name in self.gateways),
+            "video": self.video.provider if self.video is not None else "none",
         }
 
 
@@ -146,4 +192,6 @@ def build_adapters(settings: Settings, sessionmaker: async_sessionmaker[AsyncSes
         whatsapp=build_message_channel(settings, sessionmaker, Channel.WHATSAPP),
         storage=build_storage(settings),
         gateways=build_payment_gateways(settings),
+        video=build_video_rooms(settings),
+        push=build_push(settings),
     )

@@ -9,6 +9,7 @@ from api.routers import (
     auth,
     bookings,
     coupons,
+    devices,
     doctors,
     faqs,
     health,
@@ -58,5 +59,6 @@ ROUTERS: tuple[ModuleType, ...] = (
     coupons,
     support,
     notifications,
+    devices,
     health,
 )

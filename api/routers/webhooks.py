@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.providers.twilio_receipts import PROVIDER as TWILIO
+from activities.providers.twilio_receipts import delivery_report, verify_twilio
 from activities.providers.webhooks import (
     GatewayEvent,
     normalize_razorpay_event,
@@ -27,10 +29,17 @@ from activities.providers.webhooks import (
 )
 from api.deps import DbSession, SettingsDep, Temporal
 from api.envelope import ERROR_RESPONSES, Envelope, ok
+from api.services import deliveries
 from api.services import payments as service
 from domain.models.payments import WebhookEvent
+from domain.notification import DeliveryStatus
 from runtime.logging import log
-from workflows.messages import GatewayEventSignal
+from workflows.messages import (
+    DeliveryReceiptEvent,
+    GatewayEventSignal,
+    NotificationSignal,
+    notification_workflow_id,
+)
 from workflows.payment import signal_gateway_event
 
 TAG = {"name": "Webhooks", "description": "Payment gateway webhooks (signed, stored once)"}
@@ -126,3 +135,39 @@ async def razorpay_webhook(
     return await _accept(
         db, temporal, normalize_razorpay_event(payload, razorpay_event_id), payload
     )
+
+
+@router.post("/webhooks/twilio", summary="Twilio message status callback (delivery receipt)")
+async def twilio_webhook(
+    request: Request,
+    db: DbSession,
+    temporal: Temporal,
+    settings: SettingsDep,
+    twilio_signature: Annotated[str | None, Header(alias="X-Twilio-Signature")] = None,
+) -> Envelope[dict[str, bool]]:
+    """Signed with the account's auth token over the URL Twilio posted to (the configured
+    status callback URL; else the URL this request reached) and the form. Records the message's
+    delivery state on its notification; a repeat or a late receipt changes nothing."""
+    form = await request.form()
+    params = {key: value for key, value in form.items() if isinstance(value, str)}
+    url = settings.twilio_status_callback_url or str(request.url)
+    verify_twilio(url, params, twilio_signature, settings.twilio_auth_token.get_secret_value())
+    report = delivery_report(params)
+    if report is None:
+        return ok({"received": True, "recorded": False})
+    applied = await deliveries.apply_receipt(db, TWILIO, report)
+    if applied is None:
+        log.info("twilio_receipt_for_unknown_message")
+        return ok({"received": True, "recorded": False})
+    if applied.changed and applied.status.rank >= DeliveryStatus.DELIVERED.rank:
+        # The notification may still be waiting for this word (a failure falls back to its
+        # next channel); once it is done, the receipt is only recorded.
+        try:
+            await temporal.get_workflow_handle(notification_workflow_id(applied.dedupe_key)).signal(
+                NotificationSignal.DELIVERY_RECEIPT,
+                DeliveryReceiptEvent(provider_message_id=report.message_sid, status=applied.status),
+            )
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+    return ok({"received": True, "recorded": applied.changed})

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.models.base import Base, created_at_column, one_of, updated_at_column, uuid_pk
 from domain.notification import Channel as Channel
+from domain.notification import DeliveryStatus
 
 
 class Notification(Base):
@@ -31,6 +32,9 @@ class Notification(Base):
         Index("ix_notifications_user_id", "user_id"),
         Index("ix_notifications_created_at", "created_at"),
         Index("ix_notifications_user_id_is_read", "user_id", "is_read"),
+        one_of("delivery_status", [s.value for s in DeliveryStatus]),
+        # Delivery receipts find their message by the provider's id.
+        Index("ix_notifications_provider_message_id", "provider", "provider_message_id"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()
@@ -50,6 +54,9 @@ class Notification(Base):
     provider_message_id: Mapped[str | None] = mapped_column(String(255))
     attempts: Mapped[int] = mapped_column(server_default=text("0"))
     last_error: Mapped[str | None] = mapped_column(Text)
+    # What the provider's receipts say became of the message (Twilio's status callbacks).
+    delivery_status: Mapped[str | None] = mapped_column(String(20))
+    delivered_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
 
@@ -94,3 +101,25 @@ class OutboxAttachment(Base):
     size: Mapped[int]
     content: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = created_at_column()
+
+
+DEVICE_PLATFORMS = ("android", "ios", "web")
+
+
+class UserDevice(Base):
+    """A device a user receives push notifications on (its FCM registration token). A token
+    names one app install: registered again by another user, it moves to them."""
+
+    __tablename__ = "user_devices"
+    __table_args__ = (
+        one_of("platform", DEVICE_PLATFORMS, nullable=False),
+        UniqueConstraint("token"),
+        Index("ix_user_devices_user_id", "user_id"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token: Mapped[str] = mapped_column(String(512))
+    platform: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = created_at_column()
+    updated_at: Mapped[datetime] = updated_at_column()

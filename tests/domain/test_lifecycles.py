@@ -17,6 +17,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from domain.access import Role
+from domain.appointment import APPOINTMENT, AppointmentParties
+from domain.appointment import MoveContext as AppointmentContext
 from domain.booking import BOOKING, MoveContext, Parties
 from domain.lifecycle import SYSTEM, Actor, MoveRefused, TransitionTable
 from domain.payment import PAYMENT
@@ -44,6 +46,18 @@ LIFECYCLES: dict[str, Lifecycle] = {
         ),
     ),
     "payment": Lifecycle(PAYMENT),
+    "appointment": Lifecycle(
+        APPOINTMENT,
+        AppointmentParties(PEOPLE[Role.PATIENT], PEOPLE[Role.DOCTOR], PEOPLE[Role.HOSPITAL_ADMIN]),
+        AppointmentContext(
+            now=NOW,
+            starts_at=NOW,
+            payment_required=True,
+            paid=True,
+            prescription_in_command=True,
+            follow_up_in_command=True,
+        ),
+    ),
 }
 ACTORS: dict[str, Actor] = {
     **{role.value: Actor(role.value, PEOPLE[role]) for role in Role},
@@ -73,7 +87,8 @@ def _statuses(name: str) -> st.SearchStrategy[Any]:
 @lifecycles
 def test_every_status_is_reachable_from_the_first(name: str) -> None:
     table = LIFECYCLES[name].table
-    assert _reachable_from(table, table.initial) == set(table.statuses)
+    # A retired status (an old rows' spelling) is left, never reached.
+    assert _reachable_from(table, table.initial) == set(table.statuses) - table.retired
 
 
 @lifecycles
