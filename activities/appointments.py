@@ -179,6 +179,10 @@ def _slot_taken(next_slots: list[Any]) -> ApplicationError:
     )
 
 
+class _HeldByOther(Exception):
+    """Someone else holds the time (a waitlist offer): refused like a taken slot."""
+
+
 def _is_exclusion(err: IntegrityError) -> bool:
     orig = err.orig
     code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
@@ -230,7 +234,7 @@ class AppointmentActivities:
             except errors.Invalid as exc:
                 raise refusal(exc) from None
         if await scheduling.held_by_other(session, doctor.id, lo, hi, patient_id):
-            raise _slot_taken([])
+            raise _HeldByOther()
         return lo, hi
 
     @activity.defn
@@ -242,19 +246,10 @@ class AppointmentActivities:
                 async with session.begin():
                     if await session.get(Appointment, new.appointment_id) is None:
                         await self._insert(session, new)
-            except IntegrityError as err:
-                if not _is_exclusion(err):
+            except (IntegrityError, _HeldByOther) as err:
+                if isinstance(err, IntegrityError) and not _is_exclusion(err):
                     raise
                 raise _slot_taken(await self._next_slots(new.doctor_id, new.starts_at)) from None
-            except ApplicationError as err:
-                if err.details and isinstance(err.details[0], dict):
-                    if err.details[0].get("code") == SLOT_TAKEN and not err.details[0].get(
-                        "next_slots"
-                    ):
-                        raise _slot_taken(
-                            await self._next_slots(new.doctor_id, new.starts_at)
-                        ) from None
-                raise
             async with session.begin():
                 return await self._stored(session, new.appointment_id)
 
@@ -386,8 +381,8 @@ class AppointmentActivities:
                     return Rescheduled(
                         starts_at=record.starts_at, ends_at=ends_at, reschedule_count=record.count
                     )
-            except IntegrityError as err:
-                if not _is_exclusion(err):
+            except (IntegrityError, _HeldByOther) as err:
+                if isinstance(err, IntegrityError) and not _is_exclusion(err):
                     raise
                 doctor_id = await self._doctor_of(record.appointment_id)
                 raise _slot_taken(await self._next_slots(doctor_id, record.starts_at)) from None
@@ -435,7 +430,9 @@ class AppointmentActivities:
         async with self._sessionmaker() as session, session.begin():
             await session.execute(
                 update(Appointment)
-                .where(Appointment.id == join.appointment_id, getattr(Appointment, column).is_(None))
+                .where(
+                    Appointment.id == join.appointment_id, getattr(Appointment, column).is_(None)
+                )
                 .values({column: join.at})
             )
 
@@ -503,9 +500,7 @@ class AppointmentActivities:
             patient_user_id=patient_user_id,
             doctor_user_id=doctor.user_id,
             hospital_admin_user_ids=sorted({a for a in admins if a is not None}, key=str),
-            patient_timezone=(
-                getattr(patient_user, "timezone", None) or self._default_timezone
-            ),
+            patient_timezone=(getattr(patient_user, "timezone", None) or self._default_timezone),
             patient_locale=patient_user.locale if patient_user is not None else None,
             patient_channels=channels,
             requires_prepayment=bool(doctor.requires_prepayment)

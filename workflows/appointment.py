@@ -285,7 +285,10 @@ class AppointmentWorkflow:
             self._plan_reminders()
             if stored.status_seq == 1:
                 self._notify_people(
-                    [stored.doctor_user_id], "1", "appointment_requested", {"status": "requested"}
+                    [stored.doctor_user_id],
+                    "1",
+                    "appointment_status_changed",
+                    {"status": S.REQUESTED.value, **self._when()},
                 )
             if stored.follow_up_of is not None:
                 await self._tell_first_of_follow_up(stored.follow_up_of)
@@ -399,7 +402,11 @@ class AppointmentWorkflow:
             await self._ask_for_refund(Decimal(100) - fee, "patient_no_show", None, SYSTEM)
         else:
             await self._ask_for_refund(Decimal(100), "doctor_no_show", None, SYSTEM)
-            self._notify_patient("no-show", "appointment_doctor_no_show", self._when())
+            self._notify_patient(
+                "no-show",
+                "appointment_status_changed",
+                {"status": S.NO_SHOW.value, "reason": "doctor_no_show", **self._when()},
+            )
 
     @workflow.update
     async def create(self) -> AppointmentView:
@@ -507,7 +514,7 @@ class AppointmentWorkflow:
                 self._everyone(exclude=actor.user_id),
                 f"rescheduled:{state.plan}",
                 "appointment_rescheduled",
-                {"status": state.status.value},
+                self._when(),
             )
         await self._release(old_start, old_end)
         return self._view()
@@ -652,7 +659,10 @@ class AppointmentWorkflow:
             return
         state.paid = True
         self._notify_people(
-            [state.doctor_user_id], "paid", "appointment_paid", {"status": state.status.value}
+            [state.doctor_user_id],
+            "paid",
+            "appointment_status_changed",
+            {"status": "paid", **self._when()},
         )
         self._timers.changed()
 
@@ -683,7 +693,8 @@ class AppointmentWorkflow:
         reminders = [ReminderOut(label=r.label, at=r.at, sent=r.sent) for r in state.reminders]
         if state.status in TERMINAL:
             return WaitingFor(
-                status=state.status, description=f"nothing: {state.status.value}",
+                status=state.status,
+                description=f"nothing: {state.status.value}",
                 reminders=reminders,
             )
         due = sorted(self._due())
@@ -792,7 +803,9 @@ class AppointmentWorkflow:
             if reason:
                 context["reason"] = reason
             self._notify_people(
-                self._everyone(exclude=actor.user_id), str(seq), "appointment_status_changed",
+                self._everyone(exclude=actor.user_id),
+                str(seq),
+                "appointment_status_changed",
                 {**context, **self._when()},
             )
         if target == S.APPOINTMENT_CONFIRMED:
@@ -950,7 +963,9 @@ class AppointmentWorkflow:
                     dedupe_key=f"appointment:{state.appointment_id}:{key}:{user_id}",
                     user_id=user_id,
                     template=template,
-                    channels=list(state.patient_channels) if is_patient else [Channel.EMAIL, Channel.IN_APP],
+                    channels=list(state.patient_channels)
+                    if is_patient
+                    else [Channel.EMAIL, Channel.IN_APP],
                     locale=state.patient_locale if is_patient else None,
                     context={"appointment_number": state.appointment_number, **context},
                     type="appointment",

@@ -6,6 +6,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from api.routers import (
+    appointments,
     auth,
     bookings,
     coupons,
@@ -43,6 +44,7 @@ ROUTERS: tuple[ModuleType, ...] = (
     laboratories,
     insurance,
     bookings,
+    appointments,
     patients,
     medical_records,
     prescriptions,
