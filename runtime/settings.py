@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from domain.availability import check_timezone
 from domain.booking import DEFAULT_CANCELLATION_REFUND_PERCENT, check_refund_policy
 from domain.passwords import STRONG, HashCost
 
@@ -62,6 +63,10 @@ class Settings(BaseSettings):
     admin_password: SecretStr = SecretStr("")
 
     default_locale: str = "en"
+    # The IANA zone of a user (or doctor) who has not set one.
+    default_timezone: str = "UTC"
+    # How long a waitlist offer keeps a freed slot for the patient it is offered to.
+    waitlist_hold_minutes: int = Field(default=30, ge=1)
     email_from: str = "no-reply@medivoy.local"
     sendgrid_api_key: SecretStr = SecretStr("")
     sendgrid_host: str = "https://api.sendgrid.com"
@@ -111,6 +116,11 @@ class Settings(BaseSettings):
     cancellation_refund_percent: dict[str, Decimal] = Field(
         default_factory=lambda: dict(DEFAULT_CANCELLATION_REFUND_PERCENT)
     )
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return check_timezone(value)
 
     @field_validator("cancellation_refund_percent")
     @classmethod
