@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -60,6 +60,9 @@ class NewAppointment(BaseModel):
     created_by_role: str | None = None
     # Staff may book outside the doctor's rules (minimum notice, hours): never over another.
     override: bool = False
+    # Set by the workflow before the insert: the confirmation hold and the time to pay.
+    confirm_by: datetime | None = None
+    payment_due_at: datetime | None = None
 
     @property
     def ends_at(self) -> datetime:
@@ -179,6 +182,12 @@ def _slot_taken(next_slots: list[Any]) -> ApplicationError:
     )
 
 
+def _bounds(value: Range[datetime]) -> tuple[datetime, datetime] | None:
+    if value.lower is None or value.upper is None:
+        return None
+    return value.lower, value.upper
+
+
 class _HeldByOther(Exception):
     """Someone else holds the time (a waitlist offer): refused like a taken slot."""
 
@@ -214,23 +223,25 @@ class AppointmentActivities:
         ends_at: datetime,
         *,
         check_rules: bool,
-        ignore: uuid.UUID | None = None,
+        ignore: tuple[datetime, datetime] | None = None,
     ) -> tuple[datetime, datetime]:
         """Under the doctor's lock: the doctor's rules (422) and others' holds (409); the held
         range to write. The exclusion constraint still has the last word on insert/update."""
         await scheduling.lock_doctor(session, doctor.id)
         lo, hi = held_range(starts_at, ends_at, doctor.buffer_minutes)
         if check_rules:
-            day_lo = starts_at - timedelta(days=1)
+            av = Availability.of(doctor, self._default_timezone)
+            day = av.local_day(starts_at)
+            day_lo = datetime.combine(day, time.min, tzinfo=av.zone)
+            day_hi = day_lo + timedelta(days=1)
             taken = [
                 r
-                for r in await scheduling.taken_ranges(
-                    session, doctor.id, day_lo, starts_at + timedelta(days=1)
-                )
-                if ignore is None or getattr(r, "appointment_id", None) != ignore
+                for r in await scheduling.taken_ranges(session, doctor.id, day_lo, day_hi)
+                if r != ignore
+                and day_lo <= r[0] + timedelta(minutes=doctor.buffer_minutes) < day_hi
             ]
             try:
-                check_request(Availability.of(doctor), starts_at, datetime.now(UTC), taken)
+                check_request(av, starts_at, datetime.now(UTC), len(taken))
             except errors.Invalid as exc:
                 raise refusal(exc) from None
         if await scheduling.held_by_other(session, doctor.id, lo, hi, patient_id):
@@ -283,6 +294,8 @@ class AppointmentActivities:
                 consultation_fee=new.consultation_fee,
                 currency=new.currency,
                 chief_complaint=new.chief_complaint,
+                confirm_by=new.confirm_by,
+                payment_due_at=new.payment_due_at,
             )
         )
         await session.execute(
@@ -350,7 +363,7 @@ class AppointmentActivities:
                         record.starts_at,
                         ends_at,
                         check_rules=not record.override,
-                        ignore=row.id,
+                        ignore=_bounds(row.held_range),
                     )
                     old = row.scheduled_date
                     row.scheduled_date = record.starts_at

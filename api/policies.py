@@ -147,7 +147,7 @@ def appointment_scope(user: User | None) -> ColumnElement[bool]:
     if role == Role.PATIENT:
         return Appointment.patient_id.in_(own_patient_ids(user))
     if role == Role.DOCTOR and user.is_approved:
-        return Appointment.doctor_id == caller_doctor_id(user)
+        return Appointment.doctor_id == caller_doctor_id(user)  # type: ignore[no-any-return]
     if role == Role.HOSPITAL_ADMIN:
         doctors = select(HospitalDoctor.doctor_id).where(
             HospitalDoctor.hospital_id.in_(managed_hospital_ids(user))

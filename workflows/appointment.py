@@ -266,10 +266,11 @@ class AppointmentWorkflow:
             self._state = input.carried
             self._notifier = Notifier(self._state.pending)
         else:
+            new = self._with_deadlines(input.appointment)
             try:
                 stored = await workflow.execute_local_activity_method(
                     AppointmentActivities.create_appointment,
-                    input.appointment,
+                    new,
                     **DB_ACTIVITY,
                 )
             except Exception as err:
@@ -280,7 +281,7 @@ class AppointmentWorkflow:
                 self._refused = refused
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 return None
-            self._state = self._initial_state(stored)
+            self._state = self._initial_state(stored, new)
             self._notifier = Notifier(self._state.pending)
             self._plan_reminders()
             if stored.status_seq == 1:
@@ -974,17 +975,25 @@ class AppointmentWorkflow:
                 )
             )
 
-    def _initial_state(self, stored: StoredAppointment) -> AppointmentState:
+    def _with_deadlines(self, new: NewAppointment) -> NewAppointment:
+        """The hold (never past the start) and, where the doctor asks for it first, the time to
+        pay (never past the hold), from the workflow's clock."""
         input = self._require_input()
         timers = input.timers
         now = workflow.now()
-        confirm_by = confirm_deadline(now, stored.starts_at, timedelta(hours=timers.confirm_hours))
+        confirm_by = confirm_deadline(now, new.starts_at, timedelta(hours=timers.confirm_hours))
+        due = None
+        if input.requires_prepayment:
+            due = min(now + timedelta(hours=timers.prepayment_hours), confirm_by)
+        return new.model_copy(update={"confirm_by": confirm_by, "payment_due_at": due})
+
+    def _initial_state(self, stored: StoredAppointment, new: NewAppointment) -> AppointmentState:
+        input = self._require_input()
+        now = workflow.now()
+        assert new.confirm_by is not None
+        confirm_by = new.confirm_by
+        due = new.payment_due_at
         requires_prepayment = input.requires_prepayment
-        due = (
-            min(now + timedelta(hours=timers.prepayment_hours), confirm_by)
-            if requires_prepayment
-            else None
-        )
         return AppointmentState(
             appointment_id=stored.appointment_id,
             appointment_number=stored.appointment_number,

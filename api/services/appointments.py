@@ -50,9 +50,9 @@ from workflows.appointment import (
     AppointmentTimers,
     AppointmentView,
     AppointmentWorkflow,
-    Caller,
     open_appointment,
 )
+from workflows._kit import Caller
 from workflows.messages import AppointmentSignal, ParticipantJoined, appointment_workflow_id
 
 APPOINTMENT_NAMESPACE = uuid.UUID("9a3e1c7b-52d4-5f08-b6a1-3c4d5e6f7a80")
