@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
-from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 from temporalio import workflow
@@ -58,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         check_edit,
         confirm_deadline,
         involved,
+        local_wall_time,
         no_show_party,
         refund_percent,
         reminder_instants,
@@ -369,9 +369,8 @@ class AppointmentWorkflow:
     def _when(self) -> dict[str, str]:
         """The start in the patient's own zone (the message's words come from their locale)."""
         state = self._require_state()
-        local = state.starts_at.astimezone(ZoneInfo(state.patient_timezone))
         return {
-            "starts_at": local.strftime("%Y-%m-%d %H:%M"),
+            "starts_at": local_wall_time(state.starts_at, state.patient_timezone),
             "timezone": state.patient_timezone,
         }
 
