@@ -31,7 +31,7 @@ from domain.models.appointments import Appointment, AppointmentStatusHistory
 from domain.models.catalog import Doctor
 from domain.models.notifications import Channel, Notification
 from domain.models.users import Patient, User
-from tests.builders.helpers import refused
+from tests.builders.helpers import refused, row_becomes
 from tests.builders.users import create_user
 from tests.fixtures.workers import new_worker
 from workflows._kit import Caller
@@ -211,8 +211,7 @@ async def test_the_whole_consultation_from_request_to_completion(
     await skip_to(indexed_env, starts - timedelta(minutes=5))
     await join(handle, cast, "doctor", starts - timedelta(minutes=5))
     await join(handle, cast, "patient", starts - timedelta(minutes=4))
-    await handle.query(AppointmentWorkflow.waiting_for)
-    assert (await row(sessionmaker, appointment_id)).status == S.CONSULTATION_IN_PROGRESS
+    await row_becomes(sessionmaker, Appointment, appointment_id, S.CONSULTATION_IN_PROGRESS)
     await move(handle, cast, "doctor", S.CONSULTATION_COMPLETED)
     await handle.result()
     assert await statuses(sessionmaker, appointment_id) == [
