@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from activities.appointments import AppointmentActivities, appointment_activity_list
 from activities.bookings import booking_activity_list, build_booking_activities
 from activities.coupons import build_coupon_activities, coupon_activity_list
 from activities.documents import build_document_activities, document_activity_list
@@ -46,12 +47,16 @@ def all_activities(
     payments = build_payment_activities(settings, sessionmaker, adapters.gateways)
     coupons = build_coupon_activities(sessionmaker)
     documents = build_document_activities(settings, sessionmaker, adapters.storage)
+    appointments = AppointmentActivities(
+        sessionmaker, adapters.video, default_timezone=settings.default_timezone
+    )
     return [
         *notification_activity_list(notifications),
         *booking_activity_list(bookings),
         *payment_activity_list(payments),
         *coupon_activity_list(coupons),
         *document_activity_list(documents),
+        *appointment_activity_list(appointments),
     ]
 
 

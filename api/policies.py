@@ -5,6 +5,7 @@ answers 404, like a row that does not exist).
     booking_scope(user)                       ~ access.involved
     care_scope(user, patient_col, ...)        ~ access.in_care_team / access.sees_care_row
     hospital_scope(user, hospital_col)        ~ access.manages_hospital
+    appointment_scope(user)                   ~ access.in_appointment
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from domain.access import Person, Role
 from domain.appointment import AppointmentStatus
 from domain.models.appointments import Appointment
 from domain.models.bookings import Booking
-from domain.models.catalog import Doctor, Hospital
+from domain.models.catalog import Doctor, Hospital, HospitalDoctor
 from domain.models.users import Patient, User
 
 
@@ -131,4 +132,25 @@ def hospital_scope(user: User | None, hospital_col: Any) -> ColumnElement[bool]:
         return true()
     if user.user_type == Role.HOSPITAL_ADMIN:
         return hospital_col.in_(managed_hospital_ids(user))  # type: ignore[no-any-return]
+    return false()
+
+
+def appointment_scope(user: User | None) -> ColumnElement[bool]:
+    """The appointments this person acts on (access.in_appointment): a patient their own, an
+    approved doctor theirs, an approved hospital admin those of their hospitals' doctors, staff
+    (admins, coordinators) all. Everyone else's answer 404."""
+    if user is None:
+        return false()
+    role = user.user_type
+    if role in (Role.ADMIN, Role.COORDINATOR):
+        return true()
+    if role == Role.PATIENT:
+        return Appointment.patient_id.in_(own_patient_ids(user))
+    if role == Role.DOCTOR and user.is_approved:
+        return Appointment.doctor_id == caller_doctor_id(user)  # type: ignore[no-any-return]
+    if role == Role.HOSPITAL_ADMIN:
+        doctors = select(HospitalDoctor.doctor_id).where(
+            HospitalDoctor.hospital_id.in_(managed_hospital_ids(user))
+        )
+        return Appointment.doctor_id.in_(doctors)
     return false()

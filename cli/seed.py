@@ -32,9 +32,16 @@ from domain.subscription import PlanTarget
 
 M = TypeVar("M", bound=Base)
 
-WEEKDAY_MORNINGS = [
-    {"day": day, "start": "09:00", "end": "13:00"} for day in ("mon", "tue", "wed", "thu", "fri")
-]
+# Each seeded doctor works in their hospital's zone.
+COUNTRY_ZONES = {
+    "India": "Asia/Kolkata",
+    "Turkey": "Europe/Istanbul",
+    "Thailand": "Asia/Bangkok",
+    "Mexico": "America/Tijuana",
+    "Germany": "Europe/Berlin",
+}
+# Weekday mornings in the doctor's zone (doctors.weekly_hours, Monday = 0).
+WEEKDAY_MORNINGS = [{"day": day, "start": "09:00", "end": "13:00"} for day in range(5)]
 
 
 @dataclass(frozen=True)
@@ -713,7 +720,10 @@ async def seed(sessionmaker: async_sessionmaker[AsyncSession]) -> dict[str, int]
                     f"{d.experience_years} years of practice, at {h.name}.",
                     consultation_fee=d.consultation_fee,
                     languages=d.languages,
-                    availability_slots=WEEKDAY_MORNINGS,
+                    timezone=COUNTRY_ZONES.get(h.country, "UTC"),
+                    weekly_hours=WEEKDAY_MORNINGS,
+                    slot_minutes=30,
+                    minimum_notice_hours=12,
                 )
                 await s.ensure(
                     HospitalDoctor,

@@ -132,12 +132,12 @@ def manages_hospital(person: Person, hospital_admin_user_id: uuid.UUID | None) -
 
 @dataclass(frozen=True)
 class AppointmentParties:
-    """The people an appointment belongs to: whose it is, which doctor, and the admin of that
-    doctor's hospital."""
+    """The people an appointment belongs to: whose it is, which doctor, and the admins of the
+    hospitals the doctor works at."""
 
     patient_user_id: uuid.UUID | None = None
     doctor_user_id: uuid.UUID | None = None
-    hospital_admin_user_id: uuid.UUID | None = None
+    hospital_admin_user_ids: frozenset[uuid.UUID] = frozenset()
 
 
 def in_appointment(person: Person, parties: AppointmentParties) -> bool:
@@ -153,5 +153,5 @@ def in_appointment(person: Person, parties: AppointmentParties) -> bool:
     if person.role == Role.DOCTOR:
         return person.approved and person.user_id == parties.doctor_user_id
     if person.role == Role.HOSPITAL_ADMIN:
-        return person.approved and person.user_id == parties.hospital_admin_user_id
+        return person.approved and person.user_id in parties.hospital_admin_user_ids
     return False

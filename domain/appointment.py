@@ -408,3 +408,8 @@ def no_show_party(patient_joined: bool, doctor_joined: bool) -> NoShowParty | No
     if patient_joined:
         return NoShowParty.DOCTOR
     return NoShowParty.BOTH
+
+
+def local_wall_time(instant: datetime, zone: str) -> str:
+    """The instant as the person's clock shows it, for messages ("2027-03-28 10:00")."""
+    return instant.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M")

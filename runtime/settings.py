@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from domain.appointment import DEFAULT_REFUND_POLICY as DEFAULT_APPOINTMENT_REFUND_POLICY
 from domain.appointment import QuietHours, parse_offsets
 from domain.appointment import check_refund_policy as check_appointment_refund_policy
+from domain.availability import check_timezone
 from domain.booking import DEFAULT_CANCELLATION_REFUND_PERCENT, check_refund_policy
 from domain.passwords import STRONG, HashCost
 
@@ -80,6 +81,10 @@ class Settings(BaseSettings):
     admin_password: SecretStr = SecretStr("")
 
     default_locale: str = "en"
+    # The IANA zone of a user (or doctor) who has not set one.
+    default_timezone: str = "UTC"
+    # How long a waitlist offer keeps a freed slot for the patient it is offered to.
+    waitlist_hold_minutes: int = Field(default=30, ge=1)
     email_from: str = "no-reply@medivoy.local"
     sendgrid_api_key: SecretStr = SecretStr("")
     sendgrid_host: str = "https://api.sendgrid.com"
@@ -189,6 +194,11 @@ class Settings(BaseSettings):
     @classmethod
     def _appointment_refunds(cls, value: dict[int, Decimal]) -> dict[int, Decimal]:
         return check_appointment_refund_policy(value)
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return check_timezone(value)
 
     @field_validator("cancellation_refund_percent")
     @classmethod

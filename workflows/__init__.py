@@ -1,5 +1,6 @@
 """Durable state machines, one module per lifecycle. ALL_WORKFLOWS is what the worker runs."""
 
+from workflows.appointment import WORKFLOWS as APPOINTMENT_WORKFLOWS
 from workflows.booking import WORKFLOWS as BOOKING_WORKFLOWS
 from workflows.invoice import WORKFLOWS as INVOICE_WORKFLOWS
 from workflows.notification import WORKFLOWS as NOTIFICATION_WORKFLOWS
@@ -10,4 +11,5 @@ ALL_WORKFLOWS: list[type] = [
     *BOOKING_WORKFLOWS,
     *PAYMENT_WORKFLOWS,
     *INVOICE_WORKFLOWS,
+    *APPOINTMENT_WORKFLOWS,
 ]

@@ -279,7 +279,7 @@ ENTITY_KIND = SearchAttributeKey.for_keyword("EntityKind")
 ENTITY_STATUS = SearchAttributeKey.for_keyword("EntityStatus")
 ENTITY_KEYS: dict[str, SearchAttributeKey[str]] = {
     name: SearchAttributeKey.for_keyword(name)
-    for name in ("BookingId", "PaymentId", "PatientId", "HospitalId")
+    for name in ("BookingId", "PaymentId", "PatientId", "HospitalId", "AppointmentId")
 }
 
 

@@ -126,6 +126,8 @@ class AppointmentSignal:
     REFUND_SETTLED = "refund_settled"
     INVOICE_SENT = "invoice_sent"
     PARTICIPANT_JOINED = "participant_joined"
+    # From a follow-up's own workflow, once it is stored: the first moves to follow_up_scheduled.
+    FOLLOW_UP_BOOKED = "follow_up_booked"
 
 
 class WaitlistSignal:
@@ -140,6 +142,12 @@ class ParticipantJoined(BaseModel):
     party: Literal["patient", "doctor"]
     user_id: UUID
     at: datetime
+
+
+class FollowUpBooked(BaseModel):
+    """To the first appointment's workflow: this follow-up appointment is booked."""
+
+    appointment_id: UUID
 
 
 class SlotFreed(BaseModel):
@@ -269,6 +277,7 @@ __all__ = [
     "BookingSignal",
     "DeliveryReceiptEvent",
     "FeedbackEvent",
+    "FollowUpBooked",
     "GatewayEventSignal",
     "InvoiceDelivered",
     "InvoiceDelivery",

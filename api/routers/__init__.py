@@ -6,6 +6,7 @@ from __future__ import annotations
 from types import ModuleType
 
 from api.routers import (
+    appointments,
     auth,
     bookings,
     coupons,
@@ -44,6 +45,7 @@ ROUTERS: tuple[ModuleType, ...] = (
     laboratories,
     insurance,
     bookings,
+    appointments,
     patients,
     medical_records,
     prescriptions,

@@ -2,11 +2,13 @@
 
 Who may do what:
 - Anyone (no login) reads the profiles of doctors whose account is active and approved, their
-  schedule (weekly hours and the times already taken, never who took them) and their published
-  reviews. Other profiles are 404, except to an admin and to the doctor themself.
+  availability, their schedule (the free slots, in the asker's zone; never who holds a taken
+  one) and their published reviews. Other profiles are 404, except to an admin and to the
+  doctor themself.
 - An admin opens a profile for an existing user of type doctor, changes any profile, deletes one.
-- A doctor changes their own profile (not rating, total_reviews or user_id) and weekly
-  availability, even before approval, so an admin can review a complete profile.
+- A doctor changes their own profile (not rating, total_reviews or user_id) and availability,
+  even before approval, so an admin can review a complete profile; an admin of a hospital the
+  doctor works at, and an admin, change the availability too.
 - A doctor's appointments and patients are for that doctor and admins only.
 
 Name and picture live on the doctor's user account and are shown on the profile; the search
@@ -15,14 +17,16 @@ term matches first name, last name or specialty. bio and specialty are translate
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, status
+from pydantic import AfterValidator
 from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.deps import CurrentUser, DbSession, MaybeUser, Paging, RequestLocale
+from api.deps import CurrentUser, DbSession, MaybeUser, Paging, RequestLocale, SettingsDep
 from api.envelope import Envelope, Page, ok, page
 from api.resources import (
     SORT_HELP,
@@ -39,6 +43,7 @@ from api.resources import (
     render_dicts,
 )
 from api.schemas.doctors import (
+    AvailabilityOut,
     AvailabilityUpdate,
     DoctorAppointmentFilters,
     DoctorAppointmentOut,
@@ -50,9 +55,10 @@ from api.schemas.doctors import (
     DoctorUpdate,
     ScheduleOut,
 )
+from api.services import availability as schedules
 from api.services import catalog
+from domain import availability
 from domain.access import Role
-from domain.availability import weekly_schedule
 from domain.errors import Conflict, Forbidden, Invalid
 from domain.models.appointments import Appointment
 from domain.models.catalog import Doctor, HospitalDoctor
@@ -162,6 +168,17 @@ async def doctor_to_edit(row_id: RowId, db: DbSession, user: CurrentUser) -> Doc
 EditableDoctor = Annotated[Doctor, Depends(doctor_to_edit)]
 
 
+async def doctor_to_manage(row_id: RowId, db: DbSession, user: CurrentUser) -> Doctor:
+    """The doctor of the path, if the caller is that doctor, an admin of their hospital or an
+    admin: checked before the body."""
+    doctor = await get_visible(db, doctors, user, row_id)
+    await schedules.may_manage(db, user, doctor)
+    return doctor
+
+
+ManagedDoctor = Annotated[Doctor, Depends(doctor_to_manage)]
+
+
 @router.get("", response_model=Page[DoctorOut], summary="List doctors", name="list_doctor")
 async def list_doctors(
     db: DbSession,
@@ -232,32 +249,74 @@ async def update_doctor(
     return ok((await profiles(db, [doctor], None))[0], "Doctor updated")
 
 
+def _zone(value: str | None) -> str | None:
+    return None if value is None else availability.check_timezone(value)
+
+
+Zone = Annotated[
+    str | None,
+    AfterValidator(_zone),
+    Query(description="IANA zone to show the slots in (else yours, else the doctor's)"),
+]
+
+
 @router.get(
     "/{id}/schedule",
     response_model=Envelope[ScheduleOut],
-    summary="A doctor's weekly hours and the times already booked (public)",
+    summary="A doctor's free slots in your time zone, and their availability (public)",
 )
 async def get_schedule(
     row_id: RowId,
     db: DbSession,
     user: MaybeUser,
-    days: Annotated[int, Query(ge=1, le=90, description="How far ahead to show bookings")] = 30,
+    settings: SettingsDep,
+    date_from: Annotated[
+        date | None, Query(alias="from", description="First date (ISO), today by default")
+    ] = None,
+    date_to: Annotated[
+        date | None,
+        Query(alias="to", description="Last date (ISO, inclusive), up to 180 days ahead"),
+    ] = None,
+    tz: Zone = None,
 ) -> Envelope[Any]:
     doctor = await get_visible(db, doctors, user, row_id)
-    return ok(await catalog.doctor_schedule(db, doctor, days=days))
+    return ok(
+        await schedules.schedule(
+            db,
+            doctor,
+            user,
+            date_from=date_from,
+            date_to=date_to,
+            tz=tz,
+            default_timezone=settings.default_timezone,
+        )
+    )
+
+
+@router.get(
+    "/{id}/availability",
+    response_model=Envelope[AvailabilityOut],
+    summary="A doctor's availability: hours, dates off and booking rules (public)",
+)
+async def get_availability(
+    row_id: RowId, db: DbSession, user: MaybeUser, settings: SettingsDep
+) -> Envelope[Any]:
+    doctor = await get_visible(db, doctors, user, row_id)
+    return ok(schedules.render(doctor, settings.default_timezone))
 
 
 @router.patch(
     "/{id}/availability",
-    response_model=Envelope[ScheduleOut],
-    summary="Replace a doctor's weekly availability (the doctor, admin)",
+    response_model=Envelope[AvailabilityOut],
+    summary="Change a doctor's availability (the doctor, their hospital admin, admin)",
 )
 async def set_availability(
-    doctor: EditableDoctor, body: AvailabilityUpdate, db: DbSession
+    doctor: ManagedDoctor, body: AvailabilityUpdate, db: DbSession, settings: SettingsDep
 ) -> Envelope[Any]:
-    doctor.availability_slots = weekly_schedule(body.timezone, [s.slot() for s in body.slots])
+    for key, value in body.changes().items():
+        setattr(doctor, key, value)
     await db.flush()
-    return ok(await catalog.doctor_schedule(db, doctor, days=30), "Availability updated")
+    return ok(schedules.render(doctor, settings.default_timezone), "Availability updated")
 
 
 @router.get(

@@ -142,12 +142,9 @@ class AppointmentsOfPatient(Access[Appointment]):
     appointments with them."""
 
     def visible(self, user: User | None, stmt: Select[Any]) -> Select[Any]:
-        # Not shared with the patient's other doctors: a doctor sees the appointments with them.
-        return stmt.where(
-            policies.care_scope(
-                user, Appointment.patient_id, Appointment.doctor_id, shared_with_doctors=false()
-            )
-        )
+        # One scope for every appointment read (policies.appointment_scope): a doctor sees the
+        # appointments with them, a coordinator (staff) every one.
+        return stmt.where(policies.appointment_scope(user))
 
 
 class BookingsOfPatient(Access[Booking]):

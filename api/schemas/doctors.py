@@ -40,7 +40,8 @@ class DoctorOut(BaseModel):
     bio: str | None
     consultation_fee: Decimal | None
     languages: list[Any] | None
-    availability_slots: list[Any] | None
+    timezone: str | None
+    weekly_hours: list[Any]
     is_available_teleconsult: bool
     rating: Decimal
     total_reviews: int
@@ -108,46 +109,111 @@ class SlotIn(BaseModel):
         return availability.make_slot(self.day, self.start, self.end)
 
 
+Minutes = Annotated[int, Field(ge=5, le=480)]
+
+
 class AvailabilityUpdate(BaseModel):
-    """Replaces the doctor's whole weekly schedule; an empty list clears it."""
+    """Changes the fields given; weekly_hours and dates_off replace the whole list (an empty list
+    clears it)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    timezone: str = Field(description="IANA time zone", examples=["Europe/Istanbul"])
-    slots: list[SlotIn] = Field(max_length=availability.MAX_SLOTS)
+    timezone: str | None = Field(
+        None, description="IANA time zone of the hours", examples=["Europe/Istanbul"]
+    )
+    weekly_hours: list[SlotIn] | None = Field(None, max_length=availability.MAX_SLOTS)
+    dates_off: list[date] | None = Field(
+        None, max_length=availability.MAX_DATES_OFF, description="ISO dates the doctor is off"
+    )
+    slot_minutes: Minutes | None = Field(None, description="Length of one consultation")
+    buffer_minutes: Annotated[int, Field(ge=0, le=240)] | None = Field(
+        None, description="Kept free after each consultation"
+    )
+    minimum_notice_hours: Annotated[int, Field(ge=0, le=24 * 90)] | None = None
+    max_per_day: Annotated[int, Field(ge=1, le=100)] | None = Field(
+        None, description="Most consultations a day; null for no limit"
+    )
+    change_notice_hours: Annotated[int, Field(ge=0, le=24 * 90)] | None = Field(
+        None, description="Patients may reschedule or cancel only up to this before the start"
+    )
+    max_reschedules: Annotated[int, Field(ge=0, le=20)] | None = None
+    requires_prepayment: bool | None = None
 
     @field_validator("timezone")
     @classmethod
-    def _timezone(cls, value: str) -> str:
+    def _timezone(cls, value: str | None) -> str | None:
+        if value is None:
+            raise ValueError("timezone may not be null")
         return availability.check_timezone(value)
 
-    @field_validator("slots")
+    @field_validator("weekly_hours")
     @classmethod
-    def _slots(cls, value: list[SlotIn]) -> list[SlotIn]:
+    def _slots(cls, value: list[SlotIn] | None) -> list[SlotIn] | None:
+        if value is None:
+            raise ValueError("weekly_hours may not be null; send [] to clear it")
         availability.check_no_overlap([item.slot() for item in value])
         return value
 
+    @field_validator(
+        "dates_off",
+        "slot_minutes",
+        "buffer_minutes",
+        "minimum_notice_hours",
+        "change_notice_hours",
+        "max_reschedules",
+        "requires_prepayment",
+    )
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may not be null")
+        return value
 
-class WeeklySlotOut(BaseModel):
-    day: int
+    def changes(self) -> dict[str, Any]:
+        """The columns to write, in their stored shape."""
+        data = self.model_dump(exclude_unset=True)
+        if self.weekly_hours is not None:
+            data["weekly_hours"] = availability.stored_hours(s.slot() for s in self.weekly_hours)
+        if self.dates_off is not None:
+            data["dates_off"] = [d.isoformat() for d in sorted(set(self.dates_off))]
+        return data
+
+
+class WeeklyHoursOut(BaseModel):
+    day: int = Field(description="0-6, Monday = 0")
     day_name: str
     start: str
     end: str
-    timezone: str
 
 
-class BusySlot(BaseModel):
-    """An appointment already taken: when, and nothing about whom."""
+class AvailabilityOut(BaseModel):
+    doctor_id: uuid.UUID
+    timezone: str = Field(description="The doctor's zone (the default zone when not set)")
+    weekly_hours: list[WeeklyHoursOut]
+    dates_off: list[date]
+    slot_minutes: int
+    buffer_minutes: int
+    minimum_notice_hours: int
+    max_per_day: int | None
+    change_notice_hours: int
+    max_reschedules: int
+    requires_prepayment: bool
 
-    start: datetime
-    end: datetime
+
+class FreeSlot(BaseModel):
+    """A free consultation time, with the asker's UTC offset."""
+
+    starts_at: datetime
+    ends_at: datetime
 
 
 class ScheduleOut(BaseModel):
     doctor_id: uuid.UUID
-    timezone: str | None
-    weekly: list[WeeklySlotOut]
-    booked: list[BusySlot]
+    timezone: str = Field(description="The zone the slots are shown in (the asker's)")
+    date_from: date
+    date_to: date
+    slots: list[FreeSlot]
+    availability: AvailabilityOut
 
 
 class DoctorAppointmentOut(BaseModel):

@@ -1,11 +1,11 @@
 """Catalog queries that span tables: what is listed publicly, a hospital's doctors and
-treatments, a treatment's hospitals, a doctor's schedule and patients. Never commits."""
+treatments, a treatment's hospitals, a doctor's patients (the schedule is in
+api/services/availability.py). Never commits."""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, select
@@ -13,18 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import Pagination
 from api.i18n import translations
-from domain.appointment import AppointmentStatus
-from domain.availability import schedule_timezone
 from domain.models.appointments import Appointment
 from domain.models.catalog import Doctor, Hospital, HospitalDoctor, HospitalTreatment, Treatment
 from domain.models.users import Patient, User
-
-# Appointments that no longer hold the doctor's time.
-FREED = (
-    AppointmentStatus.CANCELLED.value,
-    AppointmentStatus.NO_SHOW.value,
-    AppointmentStatus.CONSULTATION_COMPLETED.value,
-)
 
 
 def listed_hospital() -> ColumnElement[bool]:
@@ -235,32 +226,6 @@ async def treatment_hospitals(
     ]
     fields = ("name",)
     return await translate_nested(db, items, "hospital", "hospitals", fields, locale), total
-
-
-async def doctor_schedule(db: AsyncSession, doctor: Doctor, *, days: int) -> dict[str, Any]:
-    """The weekly hours and the appointment times already taken in the coming `days`."""
-    now = datetime.now(UTC)
-    rows = await db.execute(
-        select(Appointment.scheduled_date, Appointment.duration_minutes)
-        .where(
-            Appointment.doctor_id == doctor.id,
-            Appointment.status.not_in(FREED),
-            Appointment.scheduled_date >= now - timedelta(hours=24),
-            Appointment.scheduled_date < now + timedelta(days=days),
-        )
-        .order_by(Appointment.scheduled_date)
-    )
-    booked = []
-    for start, minutes in rows:
-        end = start + timedelta(minutes=minutes)
-        if end > now:
-            booked.append({"start": start, "end": end})
-    return {
-        "doctor_id": doctor.id,
-        "timezone": schedule_timezone(doctor.availability_slots),
-        "weekly": doctor.availability_slots or [],
-        "booked": booked,
-    }
 
 
 async def doctor_patients(

@@ -1,6 +1,11 @@
 """The SQLAlchemy models of the schema, one module per aggregate. Importing this registers all."""
 
-from domain.models.appointments import Appointment, AppointmentStatusHistory
+from domain.models.appointments import (
+    Appointment,
+    AppointmentStatusHistory,
+    DoctorWaitlist,
+    SlotHold,
+)
 from domain.models.audit import AuditLog
 from domain.models.base import Base
 from domain.models.bookings import Booking, BookingStatusHistory
@@ -46,6 +51,7 @@ __all__ = [
     "BookingStatusHistory",
     "Coupon",
     "Doctor",
+    "DoctorWaitlist",
     "EmailVerification",
     "Faq",
     "Hospital",
@@ -68,6 +74,7 @@ __all__ = [
     "Prescription",
     "RefreshToken",
     "Review",
+    "SlotHold",
     "Subscription",
     "SubscriptionPlan",
     "SubscriptionStatusHistory",

@@ -71,6 +71,12 @@ class Doctor(Base):
         CheckConstraint("total_reviews >= 0", name="total_reviews_non_negative"),
         CheckConstraint("experience_years >= 0", name="experience_years_non_negative"),
         CheckConstraint("consultation_fee >= 0", name="consultation_fee_non_negative"),
+        CheckConstraint("slot_minutes BETWEEN 5 AND 480", name="slot_minutes_range"),
+        CheckConstraint("buffer_minutes BETWEEN 0 AND 240", name="buffer_minutes_range"),
+        CheckConstraint("minimum_notice_hours >= 0", name="minimum_notice_hours_non_negative"),
+        CheckConstraint("max_per_day IS NULL OR max_per_day > 0", name="max_per_day_positive"),
+        CheckConstraint("change_notice_hours >= 0", name="change_notice_hours_non_negative"),
+        CheckConstraint("max_reschedules >= 0", name="max_reschedules_non_negative"),
         Index(None, "created_at"),
         Index(None, "specialty"),
     )
@@ -86,7 +92,19 @@ class Doctor(Base):
     bio: Mapped[str | None] = mapped_column(Text)
     consultation_fee: Mapped[Decimal | None]
     languages: Mapped[list[Any] | None]
-    availability_slots: Mapped[list[Any] | None]
+    # Availability (domain/availability.py): weekly hours in the doctor's IANA zone, the rules of
+    # the grid and of booking.
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    weekly_hours: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+    dates_off: Mapped[list[Any]] = mapped_column(server_default=text("'[]'::jsonb"))
+    slot_minutes: Mapped[int] = mapped_column(server_default=text("30"))
+    buffer_minutes: Mapped[int] = mapped_column(server_default=text("0"))
+    minimum_notice_hours: Mapped[int] = mapped_column(server_default=text("12"))
+    max_per_day: Mapped[int | None]
+    # Patients may reschedule or cancel only up to this long before the start.
+    change_notice_hours: Mapped[int] = mapped_column(server_default=text("24"))
+    max_reschedules: Mapped[int] = mapped_column(server_default=text("2"))
+    requires_prepayment: Mapped[bool] = mapped_column(server_default=text("true"))
     is_available_teleconsult: Mapped[bool] = mapped_column(server_default=text("true"))
     rating: Mapped[Decimal] = mapped_column(Numeric(3, 2), server_default=text("0"))
     total_reviews: Mapped[int] = mapped_column(server_default=text("0"))

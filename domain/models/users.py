@@ -31,6 +31,8 @@ class User(Base):
     last_name: Mapped[str | None] = mapped_column(String(100))
     profile_picture: Mapped[str | None] = mapped_column(Text)
     locale: Mapped[str] = mapped_column(String(10), server_default="en")
+    # IANA zone for reminders and schedules; MEDIVOY_DEFAULT_TIMEZONE when null.
+    timezone: Mapped[str | None] = mapped_column(String(64))
     is_verified: Mapped[bool] = mapped_column(server_default=text("false"))
     is_approved: Mapped[bool] = mapped_column(server_default=text("true"))
     is_active: Mapped[bool] = mapped_column(server_default=text("true"))

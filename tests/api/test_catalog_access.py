@@ -40,7 +40,10 @@ ACTORS = [
     "anonymous",
 ]
 
-WEEK = {"timezone": "Asia/Kolkata", "slots": [{"day": 2, "start": "09:00", "end": "13:00"}]}
+WEEK = {
+    "timezone": "Asia/Kolkata",
+    "weekly_hours": [{"day": 2, "start": "09:00", "end": "13:00"}],
+}
 
 # (method, path, body) -> status per actor, in ACTORS order. Destructive calls come last.
 EVERYONE = (200,) * 8
@@ -50,6 +53,8 @@ ADMIN_ONLY_200 = (200, 403, 403, 403, 403, 403, 403, 401)
 HOSPITAL_MANAGERS_201 = (201, 201, 403, 403, 403, 403, 403, 401)
 HOSPITAL_MANAGERS_200 = (200, 200, 403, 403, 403, 403, 403, 401)
 DOCTOR_SELF_200 = (200, 403, 403, 200, 403, 403, 403, 401)
+# The doctor, an admin of the hospital they work at, an admin.
+DOCTOR_MANAGERS_200 = (200, 200, 403, 200, 403, 403, 403, 401)
 ADMIN_SEES_ONLY = (200, 404, 404, 404, 404, 404, 404, 404)
 
 MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
@@ -83,7 +88,8 @@ MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
         HOSPITAL_MANAGERS_201,
     ),
     ("PATCH", "/doctors/{D}", {"bio": "Updated"}, DOCTOR_SELF_200),
-    ("PATCH", "/doctors/{D}/availability", WEEK, DOCTOR_SELF_200),
+    ("PATCH", "/doctors/{D}/availability", WEEK, DOCTOR_MANAGERS_200),
+    ("GET", "/doctors/{D}/availability", None, EVERYONE),
     ("POST", "/doctors", {"user_id": "{FREE_DOCTOR_USER}"}, ADMIN_ONLY_201),
     ("POST", "/treatments", {"name": "New"}, ADMIN_ONLY_201),
     ("PATCH", "/treatments/{T}", {"description": "x"}, ADMIN_ONLY_200),

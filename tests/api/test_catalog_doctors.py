@@ -22,7 +22,7 @@ from tests.builders.users import create_user, headers_for
 
 WEEK = {
     "timezone": "Europe/Istanbul",
-    "slots": [
+    "weekly_hours": [
         {"day": "monday", "start": "09:00", "end": "12:00"},
         {"day": 0, "start": "13:00", "end": "17:00"},
         {"day": "Fri", "start": "10:00", "end": "14:00"},
@@ -183,42 +183,48 @@ async def test_doctor_sets_weekly_availability_and_the_public_reads_the_schedule
     user, doctor = await add_doctor(sessionmaker)
     patient_user = await create_user(sessionmaker, first_name="Secret", last_name="Patient")
     patient = await patient_of(sessionmaker, patient_user)
-    soon = datetime.now(UTC).replace(microsecond=0) + timedelta(days=2)
-    await add_appointment(
-        sessionmaker, doctor, patient, soon, duration_minutes=45, chief_complaint="chest pain"
-    )
-    await add_appointment(sessionmaker, doctor, patient, soon + timedelta(hours=3), "cancelled")
-    await add_appointment(sessionmaker, doctor, patient, soon - timedelta(days=10))
-
     headers = headers_for(user)
     saved = await client.patch(f"/doctors/{doctor.id}/availability", headers=headers, json=WEEK)
     assert saved.status_code == 200, saved.text
-    weekly = saved.json()["data"]["weekly"]
+    weekly = saved.json()["data"]["weekly_hours"]
     assert [(s["day"], s["start"], s["end"]) for s in weekly] == [
         (0, "09:00", "12:00"),
         (0, "13:00", "17:00"),
         (4, "10:00", "14:00"),
     ]
+    assert weekly[2]["day_name"] == "friday"
 
-    schedule = await client.get(f"/doctors/{doctor.id}/schedule")
-    assert schedule.status_code == 200
+    # Next Monday 09:00 Istanbul (UTC+3) is taken (45 minutes); a cancelled one frees its time.
+    today = datetime.now(UTC).date()
+    monday = today + timedelta(days=7 - today.weekday())
+    taken = datetime(monday.year, monday.month, monday.day, 6, 0, tzinfo=UTC)
+    await add_appointment(
+        sessionmaker, doctor, patient, taken, duration_minutes=45, chief_complaint="chest pain"
+    )
+    await add_appointment(sessionmaker, doctor, patient, taken + timedelta(hours=7), "cancelled")
+
+    schedule = await client.get(
+        f"/doctors/{doctor.id}/schedule", params={"from": str(monday), "to": str(monday)}
+    )
+    assert schedule.status_code == 200, schedule.text
     data = schedule.json()["data"]
     assert data["timezone"] == "Europe/Istanbul"
-    assert data["weekly"][2]["day_name"] == "friday"
-    (booked,) = data["booked"]
-    assert set(booked) == {"start", "end"}
-    start = datetime.fromisoformat(booked["start"])
-    assert start == soon
-    assert datetime.fromisoformat(booked["end"]) - start == timedelta(minutes=45)
+    assert data["availability"]["timezone"] == "Europe/Istanbul"
+    starts = [datetime.fromisoformat(s["starts_at"]) for s in data["slots"]]
+    # 09:00-12:00 and 13:00-17:00 in 30-minute slots, but 09:00 and 09:30 (the 45 minutes).
+    assert len(starts) == 6 + 8 - 2
+    assert starts[0] == taken + timedelta(hours=1)
+    assert taken + timedelta(hours=7) in starts
+    assert all(s.utcoffset() == timedelta(hours=3) for s in starts)
     assert "Secret" not in schedule.text and "chest pain" not in schedule.text
     assert str(patient.id) not in schedule.text
 
     cleared = await client.patch(
         f"/doctors/{doctor.id}/availability",
         headers=headers,
-        json={"timezone": "UTC", "slots": []},
+        json={"timezone": "UTC", "weekly_hours": []},
     )
-    assert cleared.json()["data"]["weekly"] == []
+    assert cleared.json()["data"]["weekly_hours"] == []
 
 
 async def test_invalid_availability_names_the_field_and_changes_nothing(client, sessionmaker):
@@ -229,13 +235,16 @@ async def test_invalid_availability_names_the_field_and_changes_nothing(client, 
     ).status_code == 200
     slot = {"day": 1, "start": "09:00", "end": "12:00"}
     cases = [
-        ({"timezone": "Mars/Olympus", "slots": [slot]}, "timezone"),
-        ({"timezone": "../../etc/passwd", "slots": [slot]}, "timezone"),
-        ({"timezone": "UTC", "slots": [{**slot, "day": 7}]}, "slots.0.day"),
-        ({"timezone": "UTC", "slots": [{**slot, "day": "someday"}]}, "slots.0.day"),
-        ({"timezone": "UTC", "slots": [{**slot, "start": "9am"}]}, "slots.0.start"),
-        ({"timezone": "UTC", "slots": [slot, {**slot, "end": "08:00"}]}, "slots.1"),
-        ({"timezone": "UTC", "slots": [slot, {**slot, "start": "11:00", "end": "13:00"}]}, "slots"),
+        ({"timezone": "Mars/Olympus", "weekly_hours": [slot]}, "timezone"),
+        ({"timezone": "../../etc/passwd", "weekly_hours": [slot]}, "timezone"),
+        ({"timezone": "UTC", "weekly_hours": [{**slot, "day": 7}]}, "weekly_hours.0.day"),
+        ({"timezone": "UTC", "weekly_hours": [{**slot, "day": "someday"}]}, "weekly_hours.0.day"),
+        ({"timezone": "UTC", "weekly_hours": [{**slot, "start": "9am"}]}, "weekly_hours.0.start"),
+        ({"timezone": "UTC", "weekly_hours": [slot, {**slot, "end": "08:00"}]}, "weekly_hours.1"),
+        (
+            {"timezone": "UTC", "weekly_hours": [slot, {**slot, "start": "11:00", "end": "13:00"}]},
+            "weekly_hours",
+        ),
     ]
     for body, field in cases:
         refused = await client.patch(
@@ -245,8 +254,8 @@ async def test_invalid_availability_names_the_field_and_changes_nothing(client, 
         assert refused.json()["error"]["details"][0]["field"] == field, refused.json()
     overlap = refused.json()["message"]
     assert "overlap" in overlap and "tuesday" in overlap
-    schedule = (await client.get(f"/doctors/{doctor.id}/schedule")).json()["data"]
-    assert schedule["timezone"] == "Europe/Istanbul" and len(schedule["weekly"]) == 3
+    stored = (await client.get(f"/doctors/{doctor.id}/availability")).json()["data"]
+    assert stored["timezone"] == "Europe/Istanbul" and len(stored["weekly_hours"]) == 3
 
 
 async def test_doctor_reviews_show_published_reviews_without_their_author(client, sessionmaker):

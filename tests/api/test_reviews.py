@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
 import pytest
 from temporalio.worker import Worker
 
+from activities.scheduling import as_range
 from domain.access import Role
 from domain.models.appointments import Appointment
 from domain.models.bookings import Booking
@@ -26,7 +27,7 @@ def client(client: httpx.AsyncClient, worker: Worker) -> httpx.AsyncClient:
 
 async def care_for(sessionmaker, patient_user, doctor_user):
     """A hospital, a past appointment with the doctor and a booking there, for this patient."""
-    from sqlalchemy import select
+    from sqlalchemy import func, select
 
     async with sessionmaker() as db, db.begin():
         patient_id = await db.scalar(select(Patient.id).where(Patient.user_id == patient_user.id))
@@ -34,13 +35,21 @@ async def care_for(sessionmaker, patient_user, doctor_user):
         hospital = Hospital(id=uuid.uuid4(), name="Medipol", country="Turkey", is_verified=True)
         db.add(hospital)
         await db.flush()
+        # A past appointment; a second one with the same doctor a day before (one doctor's
+        # times never overlap).
+        earlier = await db.scalar(
+            select(func.count()).select_from(Appointment).where(Appointment.doctor_id == doctor_id)
+        )
+        when = datetime.now(UTC) - timedelta(days=1 + (earlier or 0))
         db.add(
             Appointment(
                 id=uuid.uuid4(),
                 appointment_number=f"MV-AP-{uuid.uuid4().hex[:8]}",
                 patient_id=patient_id,
                 doctor_id=doctor_id,
-                scheduled_date=datetime.now(UTC),
+                scheduled_date=when,
+                ends_at=when + timedelta(minutes=30),
+                held_range=as_range(when, when + timedelta(minutes=30)),
             )
         )
         db.add(

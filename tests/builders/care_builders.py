@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from activities.scheduling import as_range
 from api.security import create_access_token
 from domain.access import Role
 from domain.models.appointments import Appointment
@@ -59,6 +60,9 @@ async def person(
     return found
 
 
+START = datetime(2030, 1, 15, 10, 0, tzinfo=UTC)
+
+
 async def add_appointment(
     sessionmaker: async_sessionmaker[AsyncSession],
     patient_id: uuid.UUID,
@@ -72,7 +76,9 @@ async def add_appointment(
             patient_id=patient_id,
             doctor_id=doctor_id,
             status=status,
-            scheduled_date=datetime(2030, 1, 15, 10, 0, tzinfo=UTC),
+            scheduled_date=START,
+            ends_at=START + timedelta(minutes=30),
+            held_range=as_range(START, START + timedelta(minutes=30)),
         )
         db.add(row)
     return row

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
 
+from activities.scheduling import as_range
 from domain.access import Role
+from domain.availability import held_range
 from domain.models.appointments import Appointment
 from domain.models.catalog import (
     Doctor,
@@ -128,6 +130,8 @@ async def add_appointment(
     status: str = "booked",
     **fields: Any,
 ) -> Appointment:
+    fields.setdefault("ends_at", when + timedelta(minutes=fields.get("duration_minutes", 30)))
+    fields.setdefault("held_range", as_range(*held_range(when, fields["ends_at"], 0)))
     return await _add(
         sessionmaker,
         Appointment(

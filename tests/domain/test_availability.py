@@ -13,11 +13,12 @@ from domain.availability import (
     WeeklySlot,
     check_no_overlap,
     check_timezone,
+    legacy_timezone,
     make_slot,
     parse_clock,
     parse_day,
-    schedule_timezone,
-    weekly_schedule,
+    read_hours,
+    stored_hours,
 )
 
 
@@ -77,19 +78,19 @@ def test_overlapping_slots_on_one_day_are_refused_touching_ones_are_not():
     assert len(check_no_overlap([morning, make_slot(1, "09:00", "12:00")])) == 2
 
 
-def test_stored_schedule_carries_the_zone_on_every_slot():
-    stored = weekly_schedule("Europe/Istanbul", [make_slot("tue", "14:00", "18:00")])
+def test_stored_hours_are_one_shape_and_old_rows_read_back():
+    stored = stored_hours([make_slot("tue", "14:00", "18:00"), make_slot(0, "09:00", "12:00")])
     assert stored == [
-        {
-            "day": 1,
-            "day_name": "tuesday",
-            "start": "14:00",
-            "end": "18:00",
-            "timezone": "Europe/Istanbul",
-        }
+        {"day": 0, "start": "09:00", "end": "12:00"},
+        {"day": 1, "start": "14:00", "end": "18:00"},
     ]
-    assert schedule_timezone(stored) == "Europe/Istanbul"
-    assert schedule_timezone(None) is None
+    assert read_hours(stored) == [make_slot(0, "09:00", "12:00"), make_slot(1, "14:00", "18:00")]
+    # The seeded shape that made the schedule answer 500 (issue 16), and junk, read safely.
+    old = [{"day": "mon", "start": "09:00", "end": "13:00"}, {"day": "x"}, "junk", None]
+    assert read_hours(old) == [make_slot(0, "09:00", "13:00")]
+    assert read_hours(None) == []
+    assert legacy_timezone([{"day": 1, "timezone": "Europe/Istanbul"}]) == "Europe/Istanbul"
+    assert legacy_timezone(old) is None
 
 
 slots = st.builds(

@@ -48,7 +48,9 @@ LIFECYCLES: dict[str, Lifecycle] = {
     "payment": Lifecycle(PAYMENT),
     "appointment": Lifecycle(
         APPOINTMENT,
-        AppointmentParties(PEOPLE[Role.PATIENT], PEOPLE[Role.DOCTOR], PEOPLE[Role.HOSPITAL_ADMIN]),
+        AppointmentParties(
+            PEOPLE[Role.PATIENT], PEOPLE[Role.DOCTOR], frozenset({PEOPLE[Role.HOSPITAL_ADMIN]})
+        ),
         AppointmentContext(
             now=NOW,
             starts_at=NOW,
