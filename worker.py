@@ -19,6 +19,7 @@ from activities.documents import build_document_activities, document_activity_li
 from activities.notify import build_notification_activities, notification_activity_list
 from activities.payments import build_payment_activities, payment_activity_list
 from activities.providers.wiring import Adapters, build_adapters
+from activities.translate import build_translation_activities, translation_activity_list
 from runtime.db import make_engine, make_sessionmaker
 from runtime.logging import configure_logging, log
 from runtime.settings import Settings, get_settings
@@ -39,12 +40,14 @@ def all_activities(
     payments = build_payment_activities(settings, sessionmaker, adapters.gateways)
     coupons = build_coupon_activities(sessionmaker)
     documents = build_document_activities(settings, sessionmaker, adapters.storage)
+    translations = build_translation_activities(settings, sessionmaker, adapters.translator)
     return [
         *notification_activity_list(notifications),
         *booking_activity_list(bookings),
         *payment_activity_list(payments),
         *coupon_activity_list(coupons),
         *document_activity_list(documents),
+        *translation_activity_list(translations),
     ]
 
 

@@ -4,10 +4,12 @@ from workflows.booking import WORKFLOWS as BOOKING_WORKFLOWS
 from workflows.invoice import WORKFLOWS as INVOICE_WORKFLOWS
 from workflows.notification import WORKFLOWS as NOTIFICATION_WORKFLOWS
 from workflows.payment import WORKFLOWS as PAYMENT_WORKFLOWS
+from workflows.translation import WORKFLOWS as TRANSLATION_WORKFLOWS
 
 ALL_WORKFLOWS: list[type] = [
     *NOTIFICATION_WORKFLOWS,
     *BOOKING_WORKFLOWS,
     *PAYMENT_WORKFLOWS,
     *INVOICE_WORKFLOWS,
+    *TRANSLATION_WORKFLOWS,
 ]

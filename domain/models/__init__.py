@@ -22,8 +22,10 @@ from domain.models.content import (
     SupportTicket,
     SupportTicketReply,
     Translation,
+    TranslationCharge,
     TranslationJob,
     TranslationJobStatusHistory,
+    TranslationStatusHistory,
     WebsiteContent,
 )
 from domain.models.notifications import Notification, OutboxAttachment, OutboxMessage
@@ -74,8 +76,10 @@ __all__ = [
     "SupportTicket",
     "SupportTicketReply",
     "Translation",
+    "TranslationCharge",
     "TranslationJob",
     "TranslationJobStatusHistory",
+    "TranslationStatusHistory",
     "Treatment",
     "User",
     "WebhookEvent",

@@ -20,6 +20,7 @@ from domain.access import Role
 from domain.booking import BOOKING, MoveContext, Parties
 from domain.lifecycle import SYSTEM, Actor, MoveRefused, TransitionTable
 from domain.payment import PAYMENT
+from domain.translation import TRANSLATION
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 PEOPLE = {role: uuid.uuid4() for role in Role}
@@ -44,6 +45,7 @@ LIFECYCLES: dict[str, Lifecycle] = {
         ),
     ),
     "payment": Lifecycle(PAYMENT),
+    "translation": Lifecycle(TRANSLATION),
 }
 ACTORS: dict[str, Actor] = {
     **{role.value: Actor(role.value, PEOPLE[role]) for role in Role},
