@@ -131,5 +131,5 @@ def aws_translate_client(
         aws_access_key_id=key_id,
         aws_secret_access_key=secret,
         # The activity retries with backoff; one try per activity attempt.
-        config=Config(retries={"max_attempts": 1}),
+        config=Config(retries={"total_max_attempts": 1}),
     )
