@@ -363,19 +363,18 @@ class TranslationActivities:
         for position, name in enumerate(job.fields):
             async with self._sessionmaker() as session:
                 source = await _source(session, target)
-                row = (await _rows(session, target)).get(name)
+                found = (await _rows(session, target)).get(name)
+                seen = (found.id, found.source_hash, found.status) if found else None
                 await session.rollback()
-            if source is None or row is None or name not in source:
+            if source is None or seen is None or name not in source:
                 continue
+            row_id, row_hash, row_status = seen
             hashed = source_hash(source[name])
-            if row.source_hash != hashed or TranslationStatus(row.status) not in (
-                *NEEDS_TEXT,
-                S.REJECTED,
-            ):
+            if row_hash != hashed or TranslationStatus(row_status) not in (*NEEDS_TEXT, S.REJECTED):
                 # Changed again meanwhile (the next plan takes it) or already done.
                 continue
             fits = await self._charge(
-                engine.name, row.id, hashed, len(source[name]), month_of(job.now)
+                engine.name, row_id, hashed, len(source[name]), month_of(job.now)
             )
             if not fits:
                 result.over_budget_until = next_month(job.now)
