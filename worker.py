@@ -20,6 +20,7 @@ from activities.documents import build_document_activities, document_activity_li
 from activities.notify import build_notification_activities, notification_activity_list
 from activities.payments import build_payment_activities, payment_activity_list
 from activities.providers.wiring import Adapters, build_adapters
+from activities.translate import build_translation_activities, translation_activity_list
 from runtime import metrics
 from runtime.db import make_engine, make_sessionmaker
 from runtime.logging import configure_logging, log
@@ -50,6 +51,7 @@ def all_activities(
     appointments = AppointmentActivities(
         sessionmaker, adapters.video, default_timezone=settings.default_timezone
     )
+    translations = build_translation_activities(settings, sessionmaker, adapters.translator)
     return [
         *notification_activity_list(notifications),
         *booking_activity_list(bookings),
@@ -57,6 +59,7 @@ def all_activities(
         *coupon_activity_list(coupons),
         *document_activity_list(documents),
         *appointment_activity_list(appointments),
+        *translation_activity_list(translations),
     ]
 
 

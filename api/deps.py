@@ -24,10 +24,12 @@ from api import context
 from api.deadline import bounded
 from api.i18n import LOCALES
 from api.security import decode_access_token
+from api.translation_hook import CHANGES_KEY, start_translations
 from domain.access import Role
 from domain.errors import Forbidden, NotFound, RateLimited, Unauthorized, Unavailable
 from domain.models.users import User
 from domain.payment import PaymentGateway as GatewayName
+from runtime.logging import log
 from runtime.settings import Settings
 from runtime.telemetry import client_interceptors
 from runtime.temporal import connect
@@ -50,12 +52,27 @@ async def get_db(request: Request) -> AsyncIterator[AsyncSession]:
     if ctx is not None and route is not None:
         ctx.action = getattr(route, "name", None)
     async with request.app.state.sessionmaker() as session:
+        session.sync_session.info[CHANGES_KEY] = set()
         try:
             yield session
         except BaseException:
             await session.rollback()
             raise
         await session.commit()
+        changes = session.sync_session.info.pop(CHANGES_KEY, None)
+        if changes:
+            await _start_translations(request, changes)
+
+
+async def _start_translations(request: Request, changes: set[tuple[str, uuid.UUID]]) -> None:
+    """The committed content changes start their translations (api/translation_hook.py)."""
+    settings: Settings = request.app.state.settings
+    try:
+        client = await get_temporal(request)
+    except Unavailable:
+        log.warning("translation_start_failed", error="TEMPORAL_UNAVAILABLE")
+        return
+    await start_translations(client, settings.task_queue, settings.translation_locales, changes)
 
 
 DbSession = Annotated[AsyncSession, Depends(get_db, scope="function")]

@@ -30,6 +30,7 @@ from domain.access import Role
 from domain.errors import Conflict, Forbidden, NotFound
 from domain.models.base import Base
 from domain.models.users import User
+from domain.translation import fields_of
 
 M = TypeVar("M", bound=Base)
 Out = TypeVar("Out", bound=BaseModel)
@@ -168,10 +169,12 @@ async def render_dicts(
 ) -> list[dict[str, Any]]:
     """Rows as their output schema's data, with catalog text in the caller's language."""
     items = [resource.out.model_validate(r).model_dump(mode="python") for r in rows]
-    if not resource.translated:
-        return items
     entity_type = resource.entity_type or resource.model.__tablename__
-    return await translate(db, entity_type, resource.translated, items, locale)
+    # The fields declared translatable (domain/translation.py) win over the resource's own list.
+    fields = list(fields_of(entity_type)) or list(resource.translated)
+    if not fields:
+        return items
+    return await translate(db, entity_type, fields, items, locale)
 
 
 async def render(

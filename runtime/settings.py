@@ -200,6 +200,21 @@ class Settings(BaseSettings):
     def _known_zone(cls, value: str) -> str:
         return check_timezone(value)
 
+    # Translations: the locales catalog text is translated into (from default_locale), the
+    # engine (none: every translation waits for a person), each engine's monthly character
+    # budget, its calls per second, and whether machine-translated general (never clinical)
+    # text is published without review.
+    translation_locales: list[str] = Field(default_factory=lambda: ["ar", "hi", "es", "fr"])
+    translation_engine: Literal["", "aws", "libretranslate"] = ""
+    translation_monthly_characters: dict[str, int] = Field(
+        default_factory=lambda: {"aws": 2_000_000, "libretranslate": 10_000_000}
+    )
+    translation_rate_per_second: float = Field(default=5, gt=0)
+    translation_auto_publish_general: bool = False
+    aws_translate_endpoint_url: str = ""
+    libretranslate_url: str = ""
+    libretranslate_api_key: SecretStr = SecretStr("")
+
     @field_validator("cancellation_refund_percent")
     @classmethod
     def _known_statuses(cls, value: dict[str, Decimal]) -> dict[str, Decimal]:

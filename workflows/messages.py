@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field, model_validator
 from activities.notify import AttachmentRef
 from activities.payments import IssuedInvoice
 from activities.providers.webhooks import Outcome
+from activities.translate import TranslationTarget
 from domain.lifecycle import SYSTEM
 from domain.notification import Channel, DeliveryStatus
 from domain.payment import PaymentStatus
@@ -29,6 +30,10 @@ NOTIFICATION_WORKFLOW = "DeliverNotification"
 INVOICE_WORKFLOW = "InvoiceDeliveryWorkflow"
 APPOINTMENT_WORKFLOW = "AppointmentWorkflow"
 WAITLIST_WORKFLOW = "DoctorWaitlistWorkflow"
+TRANSLATION_WORKFLOW = "TranslationWorkflow"
+TRANSLATION_SWEEP_WORKFLOW = "TranslationSweepWorkflow"
+# The hourly sweep's Schedule (its runs' ids start with it).
+TRANSLATION_SWEEP_SCHEDULE = "translation-sweep"
 
 
 def booking_workflow_id(booking_id: UUID) -> str:
@@ -46,6 +51,11 @@ def appointment_workflow_id(appointment_id: UUID) -> str:
 def waitlist_workflow_id(doctor_id: UUID) -> str:
     """One waitlist workflow per doctor: it offers freed slots to waiting patients in order."""
     return f"waitlist-{doctor_id}"
+
+
+def translation_workflow_id(target: TranslationTarget) -> str:
+    """One translation workflow per (entity, locale): ids only."""
+    return f"translation-{target.entity_type}-{target.entity_id}-{target.locale}"
 
 
 def notification_workflow_id(dedupe_key: str) -> str:
@@ -134,6 +144,16 @@ class WaitlistSignal:
     """The signals DoctorWaitlistWorkflow takes: from appointment workflows and the API."""
 
     SLOT_FREED = "slot_freed"
+
+
+class TranslationSignal:
+    """The signals TranslationWorkflow takes: from the API (content written) and the sweep."""
+
+    SOURCE_CHANGED = "source_changed"
+
+
+class SourceChanged(BaseModel):
+    """The entity's translatable text may have changed: compare and translate what did."""
 
 
 class ParticipantJoined(BaseModel):
@@ -269,6 +289,9 @@ __all__ = [
     "INVOICE_WORKFLOW",
     "NOTIFICATION_WORKFLOW",
     "PAYMENT_WORKFLOW",
+    "TRANSLATION_SWEEP_SCHEDULE",
+    "TRANSLATION_SWEEP_WORKFLOW",
+    "TRANSLATION_WORKFLOW",
     "WAITLIST_WORKFLOW",
     "AppointmentCancelled",
     "AppointmentSignal",
@@ -290,11 +313,15 @@ __all__ = [
     "RecordUploaded",
     "RefundSettled",
     "SlotFreed",
+    "SourceChanged",
+    "TranslationSignal",
+    "TranslationTarget",
     "WaitlistSignal",
     "appointment_workflow_id",
     "booking_workflow_id",
     "invoice_workflow_id",
     "notification_workflow_id",
     "payment_workflow_id",
+    "translation_workflow_id",
     "waitlist_workflow_id",
 ]

@@ -2,13 +2,14 @@
 the worker runs at start to create each one or bring it up to date with its declaration.
 
 Periodic jobs (the translation sweep, analytics roll-ups, clean-ups) are Schedules, never cron
-(ARCHITECTURE rule 7). None is declared yet: the lifecycles that need one add it to SCHEDULES.
+(ARCHITECTURE rule 7). The lifecycles that need one add it to SCHEDULES.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from temporalio.client import (
@@ -16,11 +17,16 @@ from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
     ScheduleSpec,
     ScheduleState,
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
+
+from workflows.messages import TRANSLATION_SWEEP_SCHEDULE, TRANSLATION_SWEEP_WORKFLOW
 
 
 @dataclass(frozen=True)
@@ -33,9 +39,18 @@ class ScheduledWorkflow:
     workflow: str
     args: Sequence[Any] = field(default=())
     note: str = ""
+    # A firing while the last run still goes is skipped.
+    overlap: ScheduleOverlapPolicy = ScheduleOverlapPolicy.SKIP
 
 
-SCHEDULES: list[ScheduledWorkflow] = []
+SCHEDULES: list[ScheduledWorkflow] = [
+    ScheduledWorkflow(
+        id=TRANSLATION_SWEEP_SCHEDULE,
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(hours=1))]),
+        workflow=TRANSLATION_SWEEP_WORKFLOW,
+        note="Start the translation of content that has none for its current text",
+    ),
+]
 
 
 def _schedule(declared: ScheduledWorkflow, task_queue: str) -> Schedule:
@@ -44,6 +59,7 @@ def _schedule(declared: ScheduledWorkflow, task_queue: str) -> Schedule:
             declared.workflow, args=declared.args, id=declared.id, task_queue=task_queue
         ),
         spec=declared.spec,
+        policy=SchedulePolicy(overlap=declared.overlap),
         state=ScheduleState(note=declared.note),
     )
 

@@ -1,4 +1,5 @@
-"""The one place that picks and builds the adapters (gateways, channels, storage) from settings.
+"""The one place that picks and builds the adapters (gateways, channels, storage, translators)
+from settings.
 
 Only the roots import this module: the worker (worker.py) and the API lifespan (api/app.py), each
 once at start; the API hands the result out as dependencies (api/deps.py). The ports
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING
 from activities.providers.channels import EmailChannel, MessageChannel
 from activities.providers.gateways import GatewayNotConfigured, PaymentGateway
 from activities.providers.storage import LocalStorage, S3Storage, Storage, s3_client
+from activities.providers.translators import RateLimit, Translator
 from activities.providers.video import VideoRooms
 from domain.models.notifications import Channel
 from domain.payment import PaymentGateway as GatewayName
@@ -104,6 +106,31 @@ def build_payment_gateways(settings: Settings) -> dict[GatewayName, PaymentGatew
     return built
 
 
+def build_translator(settings: Settings) -> Translator | None:
+    """The engine MEDIVOY_TRANSLATION_ENGINE names, or None (translations wait for people)."""
+    limit = RateLimit(settings.translation_rate_per_second)
+    if settings.translation_engine == "aws":
+        from activities.providers.translators import AwsTranslate, aws_translate_client
+
+        secret = settings.aws_secret_access_key.get_secret_value()
+        client = aws_translate_client(
+            settings.aws_region,
+            settings.aws_translate_endpoint_url or None,
+            settings.aws_access_key_id or None,
+            secret or None,
+        )
+        return AwsTranslate(client, limit)
+    if settings.translation_engine == "libretranslate":
+        if not settings.libretranslate_url:
+            raise RuntimeError("MEDIVOY_LIBRETRANSLATE_URL is not set (engine libretranslate)")
+        from activities.providers.translators import LibreTranslate
+
+        return LibreTranslate(
+            settings.libretranslate_url, limit, settings.libretranslate_api_key.get_secret_value()
+        )
+    return None
+
+
 def build_storage(settings: Settings) -> Storage:
     """The S3 bucket when MEDIVOY_STORAGE_BACKEND=s3, else a local folder."""
     if settings.storage_backend == "s3":
@@ -165,6 +192,7 @@ class Adapters:
     gateways: Mapping[GatewayName, PaymentGateway] = field(default_factory=dict)
     video: VideoRooms | None = None
     push: FcmPush | None = None
+    translator: Translator | None = None
 
     def gateway(self, name: GatewayName) -> PaymentGateway:
         """The configured gateway of that name, or GatewayNotConfigured."""
@@ -194,4 +222,5 @@ def build_adapters(settings: Settings, sessionmaker: async_sessionmaker[AsyncSes
         gateways=build_payment_gateways(settings),
         video=build_video_rooms(settings),
         push=build_push(settings),
+        translator=build_translator(settings),
     )

@@ -8,13 +8,15 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from api.i18n import Localized
+
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+(?:-[a-z0-9]+)*$", max_length=100)]
 Short = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 Category = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Body = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100_000)]
 
 
-class FaqOut(BaseModel):
+class FaqOut(Localized):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
@@ -51,7 +53,7 @@ class FaqFilters(BaseModel):
     category: Category | None = None
 
 
-class PageOut(BaseModel):
+class PageOut(Localized):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID

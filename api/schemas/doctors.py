@@ -17,13 +17,14 @@ from pydantic import (
     model_validator,
 )
 
+from api.i18n import Localized
 from api.schemas.hospitals import LongText, Price, Text100
 from domain import availability
 
 Language = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 
 
-class DoctorOut(BaseModel):
+class DoctorOut(Localized):
     """The public profile. Name and picture come from the doctor's user account."""
 
     model_config = ConfigDict(from_attributes=True)

@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
+from api.i18n import Localized
+
 Text255 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=255)]
 Text100 = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 Text200 = Annotated[str, StringConstraints(max_length=200)]
@@ -29,7 +31,7 @@ ItemList = Annotated[
 ]
 
 
-class HospitalOut(BaseModel):
+class HospitalOut(Localized):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints
 
+from api.i18n import Localized
 from api.schemas.hospitals import (
     Currency,
     Days,
@@ -24,7 +25,7 @@ IdText = Annotated[uuid.UUID, PlainSerializer(str, return_type=str)]
 SeasonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
 
 
-class PackageOut(BaseModel):
+class PackageOut(Localized):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID

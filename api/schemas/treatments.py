@@ -9,16 +9,19 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from api.i18n import Localized
 from api.schemas.hospitals import Days, LongText, Text100, Text255, Url
 
 
-class TreatmentOut(BaseModel):
+class TreatmentOut(Localized):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
     name: str
     category: str | None
     description: str | None
+    preparation: str | None
+    aftercare: str | None
     duration_days: int | None
     is_global: bool
     image: str | None
@@ -32,6 +35,8 @@ class TreatmentWrite(BaseModel):
 
     category: Text100 | None = None
     description: LongText | None = None
+    preparation: LongText | None = None
+    aftercare: LongText | None = None
     duration_days: Days | None = None
     is_global: bool = True
     image: Url | None = None

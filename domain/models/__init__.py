@@ -27,8 +27,10 @@ from domain.models.content import (
     SupportTicket,
     SupportTicketReply,
     Translation,
+    TranslationCharge,
     TranslationJob,
     TranslationJobStatusHistory,
+    TranslationStatusHistory,
     WebsiteContent,
 )
 from domain.models.notifications import Notification, OutboxAttachment, OutboxMessage
@@ -81,8 +83,10 @@ __all__ = [
     "SupportTicket",
     "SupportTicketReply",
     "Translation",
+    "TranslationCharge",
     "TranslationJob",
     "TranslationJobStatusHistory",
+    "TranslationStatusHistory",
     "Treatment",
     "User",
     "WebhookEvent",

@@ -143,6 +143,9 @@ class Treatment(Base):
     name: Mapped[str] = mapped_column(String(255))
     category: Mapped[str | None] = mapped_column(String(100))
     description: Mapped[str | None] = mapped_column(Text)
+    # How to prepare and what to do after (clinical text: translated only with approval).
+    preparation: Mapped[str | None] = mapped_column(Text)
+    aftercare: Mapped[str | None] = mapped_column(Text)
     duration_days: Mapped[int | None]
     is_global: Mapped[bool] = mapped_column(server_default=text("true"))
     image: Mapped[str | None] = mapped_column(Text)

@@ -4,7 +4,7 @@ website pages and uploaded media."""
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, UniqueConstraint, text
@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from domain.models.base import Base, created_at_column, one_of, updated_at_column, uuid_pk
 from domain.models.history import StatusHistory, history_table_args
-from domain.translation import TranslationJobStatus
+from domain.translation import TranslationJobStatus, TranslationStatus
 from domain.vocabulary import TicketPriority, TicketStatus
 
 
@@ -100,12 +100,20 @@ class SupportTicketReply(Base):
 
 
 class Translation(Base):
-    """One field of one entity in one locale. Polymorphic (entity_type, entity_id): no FK."""
+    """One field of one entity in one locale. Polymorphic (entity_type, entity_id): no FK.
+
+    Its status moves only inside its TranslationWorkflow (domain/translation.py). translated_text
+    is the working text (the machine's or a person's, what reviewers see); published_text is what
+    the public reads (set on approval, or by the machine for general text where allowed; kept
+    while stale). source_hash is the hash of the source text the row follows."""
 
     __tablename__ = "translations"
     __table_args__ = (
         UniqueConstraint("entity_type", "entity_id", "field_name", "locale"),
+        one_of("status", [s.value for s in TranslationStatus], nullable=False),
+        CheckConstraint("status_seq >= 0", name="status_seq_non_negative"),
         Index(None, "locale"),
+        Index(None, "status"),
         Index(None, "created_at"),
     )
 
@@ -114,10 +122,51 @@ class Translation(Base):
     entity_id: Mapped[uuid.UUID]
     field_name: Mapped[str] = mapped_column(String(100))
     locale: Mapped[str] = mapped_column(String(10))
-    translated_text: Mapped[str] = mapped_column(Text)
+    translated_text: Mapped[str | None] = mapped_column(Text)
+    published_text: Mapped[str | None] = mapped_column(Text)
     is_auto_translated: Mapped[bool] = mapped_column(server_default=text("false"))
+    status: Mapped[str] = mapped_column(String(50), server_default=TranslationStatus.PENDING.value)
+    status_seq: Mapped[int] = mapped_column(server_default=text("0"))
+    source_hash: Mapped[str | None] = mapped_column(String(64))
+    engine: Mapped[str | None] = mapped_column(String(50))
+    reviewed_by_user_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
+
+
+class TranslationStatusHistory(StatusHistory, Base):
+    __tablename__ = "translation_status_history"
+    __table_args__ = history_table_args("translation_id", [s.value for s in TranslationStatus])
+
+    translation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("translations.id", ondelete="CASCADE")
+    )
+
+
+class TranslationCharge(Base):
+    """Characters sent to an engine, once per (translation, source): the monthly budget is
+    their sum for the engine and month."""
+
+    __tablename__ = "translation_charges"
+    __table_args__ = (
+        UniqueConstraint("engine", "translation_id", "source_hash"),
+        CheckConstraint("characters >= 0", name="characters_non_negative"),
+        Index(None, "engine", "month"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    engine: Mapped[str] = mapped_column(String(50))
+    translation_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("translations.id", ondelete="CASCADE")
+    )
+    source_hash: Mapped[str] = mapped_column(String(64))
+    # The first day of the month (UTC) the characters count against.
+    month: Mapped[date]
+    characters: Mapped[int]
+    created_at: Mapped[datetime] = created_at_column()
 
 
 class TranslationJob(Base):

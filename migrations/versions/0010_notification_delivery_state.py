@@ -2,7 +2,7 @@
 delivery_status and delivered_at, found by (provider, provider_message_id).
 
 Revision ID: 0010
-Revises: 0006
+Revises: 0007
 Create Date: 2026-12-02
 """
 
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0010"
-down_revision: str | None = "0006"
+down_revision: str | None = "0007"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -3,7 +3,7 @@ password reset, so older access tokens stop working at once) and users.pending_e
 change waits for its verification before it takes effect).
 
 Revision ID: 0011
-Revises: 0006
+Revises: 0010
 Create Date: 2026-12-02
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011"
-down_revision: str | None = "0006"
+down_revision: str | None = "0010"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -168,6 +168,8 @@ async def test_doctor_profile_text_is_translated(client, sessionmaker):
                     field_name=field,
                     locale="es",
                     translated_text=text,
+                    published_text=text,
+                    status="approved",
                 )
             )
     spanish = await client.get(f"/doctors/{doctor.id}", headers={"Accept-Language": "es"})

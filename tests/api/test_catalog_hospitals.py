@@ -200,6 +200,8 @@ async def test_hospital_treatments_follow_the_requested_language(client, session
                 field_name="name",
                 locale="es",
                 translated_text="Reemplazo de rodilla",
+                published_text="Reemplazo de rodilla",
+                status="approved",
             )
         )
     spanish = await client.get(f"/hospitals/{hospital.id}/treatments", params={"lang": "es"})

@@ -34,6 +34,8 @@ async def test_public_lists_active_treatments_with_filters_and_translations(clie
                 field_name="name",
                 locale="fr",
                 translated_text="Prothèse du genou",
+                published_text="Prothèse du genou",
+                status="approved",
             )
         )
     listed = await client.get("/treatments", params={"sort": "name"})

@@ -89,6 +89,8 @@ async def test_catalog_text_follows_accept_language(client, sessionmaker):
                 field_name="description",
                 locale="es",
                 translated_text="Un hospital líder",
+                published_text="Un hospital líder",
+                status="approved",
             )
         )
     spanish = await client.get(

@@ -22,6 +22,7 @@ from domain.appointment import MoveContext as AppointmentContext
 from domain.booking import BOOKING, MoveContext, Parties
 from domain.lifecycle import SYSTEM, Actor, MoveRefused, TransitionTable
 from domain.payment import PAYMENT
+from domain.translation import TRANSLATION
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 PEOPLE = {role: uuid.uuid4() for role in Role}
@@ -60,6 +61,7 @@ LIFECYCLES: dict[str, Lifecycle] = {
             follow_up_in_command=True,
         ),
     ),
+    "translation": Lifecycle(TRANSLATION),
 }
 ACTORS: dict[str, Actor] = {
     **{role.value: Actor(role.value, PEOPLE[role]) for role in Role},

@@ -4,11 +4,22 @@ as declared, and a changed declaration updates the Schedule that is there."""
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import timedelta
 
-from temporalio.client import Client, ScheduleIntervalSpec, ScheduleSpec
+from temporalio.client import (
+    Client,
+    ScheduleActionStartWorkflow,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    ScheduleSpec,
+)
 
-from workflows.messages import NOTIFICATION_WORKFLOW
+from workflows.messages import (
+    NOTIFICATION_WORKFLOW,
+    TRANSLATION_SWEEP_SCHEDULE,
+    TRANSLATION_SWEEP_WORKFLOW,
+)
 from workflows.schedules import SCHEDULES, ScheduledWorkflow, ensure_schedules
 
 
@@ -43,6 +54,18 @@ async def test_ensuring_schedules_twice_leaves_one_schedule_as_declared(
         await temporal_client.get_schedule_handle(schedule_id).delete()
 
 
-async def test_no_schedule_is_declared_yet(temporal_client: Client, task_queue: str) -> None:
-    assert SCHEDULES == []
-    await ensure_schedules(temporal_client, task_queue)
+async def test_the_translation_sweep_runs_hourly_and_skips_overlapping_runs(
+    temporal_client: Client, task_queue: str
+) -> None:
+    [sweep] = [s for s in SCHEDULES if s.id == TRANSLATION_SWEEP_SCHEDULE]
+    schedule_id = f"test-{sweep.id}-{uuid.uuid4().hex}"
+    try:
+        await ensure_schedules(temporal_client, task_queue, [replace(sweep, id=schedule_id)])
+        description = await temporal_client.get_schedule_handle(schedule_id).describe()
+        assert [i.every for i in description.schedule.spec.intervals] == [timedelta(hours=1)]
+        assert description.schedule.policy.overlap == ScheduleOverlapPolicy.SKIP
+        action = description.schedule.action
+        assert isinstance(action, ScheduleActionStartWorkflow)
+        assert action.workflow == TRANSLATION_SWEEP_WORKFLOW
+    finally:
+        await temporal_client.get_schedule_handle(schedule_id).delete()
