@@ -30,7 +30,7 @@ from domain import errors
 from domain.appointment import AppointmentStatus
 from domain.availability import Availability, check_request, held_range
 from domain.lifecycle import Actor
-from domain.models.appointments import Appointment, AppointmentStatusHistory
+from domain.models.appointments import Appointment, AppointmentStatusHistory, DoctorWaitlist
 from domain.models.audit import AuditLog
 from domain.models.catalog import Doctor, Hospital, HospitalDoctor
 from domain.models.notifications import Channel
@@ -149,6 +149,11 @@ class JoinRecord(BaseModel):
     appointment_id: uuid.UUID
     party: str
     at: datetime
+
+
+class FreedSlot(BaseModel):
+    doctor_id: uuid.UUID
+    starts_at: datetime
 
 
 class VideoRoomRequest(BaseModel):
@@ -437,6 +442,24 @@ class AppointmentActivities:
             )
 
     @activity.defn
+    async def anyone_waiting(self, freed: FreedSlot) -> bool:
+        """Whether a patient waits for this doctor on the freed slot's day (in UTC dates, one day
+        either side for the zones), so that a slot nobody waits for sends no signal."""
+        day = freed.starts_at.astimezone(UTC).date()
+        async with self._sessionmaker() as session:
+            found = await session.scalar(
+                select(DoctorWaitlist.id)
+                .where(
+                    DoctorWaitlist.doctor_id == freed.doctor_id,
+                    DoctorWaitlist.status.in_(("waiting", "offered")),
+                    DoctorWaitlist.date_from <= day + timedelta(days=1),
+                    DoctorWaitlist.date_to >= day - timedelta(days=1),
+                )
+                .limit(1)
+            )
+        return found is not None
+
+    @activity.defn
     async def record_joined(self, join: JoinRecord) -> None:
         """The first time each party joined; a later join leaves it."""
         column = "patient_joined_at" if join.party == "patient" else "doctor_joined_at"
@@ -536,6 +559,7 @@ def appointment_activity_list(
         activities.record_override,
         activities.update_details,
         activities.record_joined,
+        activities.anyone_waiting,
         activities.open_video_room,
         activities.revoke_video_room,
     ]

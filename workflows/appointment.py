@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         AppointmentActivities,
         AppointmentChanges,
         DetailsUpdate,
+        FreedSlot,
         JoinRecord,
         NewAppointment,
         RescheduleRecord,
@@ -844,6 +845,15 @@ class AppointmentWorkflow:
         """Tell the doctor's waitlist that this time is free (nobody waiting: nothing to do)."""
         state = self._require_state()
         if starts_at <= workflow.now():
+            return
+        # Only where someone waits: a signal to a waitlist that does not exist is refused by
+        # the server (and never answered by the time-skipping test server).
+        waiting = await workflow.execute_local_activity_method(
+            AppointmentActivities.anyone_waiting,
+            FreedSlot(doctor_id=state.doctor_id, starts_at=starts_at),
+            **DB_ACTIVITY,
+        )
+        if not waiting:
             return
         handle = workflow.get_external_workflow_handle(waitlist_workflow_id(state.doctor_id))
         try:

@@ -45,6 +45,7 @@ from domain.models.catalog import Doctor
 from domain.models.notifications import Notification
 from domain.models.users import Patient, User
 from runtime.settings import Settings
+from workflows._kit import Caller
 from workflows.appointment import (
     AppointmentInput,
     AppointmentTimers,
@@ -52,7 +53,6 @@ from workflows.appointment import (
     AppointmentWorkflow,
     open_appointment,
 )
-from workflows._kit import Caller
 from workflows.messages import AppointmentSignal, ParticipantJoined, appointment_workflow_id
 
 APPOINTMENT_NAMESPACE = uuid.UUID("9a3e1c7b-52d4-5f08-b6a1-3c4d5e6f7a80")

@@ -31,7 +31,7 @@ from domain.models.appointments import Appointment, AppointmentStatusHistory
 from domain.models.catalog import Doctor
 from domain.models.notifications import Channel, Notification
 from domain.models.users import Patient, User
-from tests.builders.helpers import refused, row_becomes
+from tests.builders.helpers import row_becomes
 from tests.builders.users import create_user
 from tests.fixtures.workers import new_worker
 from workflows._kit import Caller
@@ -39,7 +39,6 @@ from workflows.appointment import (
     AppointmentInput,
     AppointmentTimers,
     AppointmentWorkflow,
-    Reschedule,
     StatusChange,
     open_appointment,
 )
@@ -152,7 +151,9 @@ async def move(handle: WorkflowHandle[Any, Any], cast: Cast, who: str, status: S
     )
 
 
-async def row(sessionmaker: async_sessionmaker[AsyncSession], appointment_id: uuid.UUID) -> Appointment:
+async def row(
+    sessionmaker: async_sessionmaker[AsyncSession], appointment_id: uuid.UUID
+) -> Appointment:
     async with sessionmaker() as db:
         found = await db.get(Appointment, appointment_id)
     assert found is not None
@@ -226,35 +227,6 @@ async def test_the_whole_consultation_from_request_to_completion(
     assert done.started_at is not None and done.completed_at is not None
 
 
-async def test_an_unconfirmed_request_is_cancelled_at_its_hold_and_the_patient_told(
-    indexed_env: WorkflowEnvironment,
-    task_queue: str,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    worker: Worker,
-) -> None:
-    cast = await make_cast(sessionmaker)
-    now = await indexed_env.get_current_time()
-    handle = await book(indexed_env, task_queue, cast, now + timedelta(days=5))
-    appointment_id = id_of(handle)
-    await skip_to(indexed_env, now + 23 * H)
-    assert (await row(sessionmaker, appointment_id)).status == S.REQUESTED
-    await skip_to(indexed_env, now + 25 * H)
-    await handle.result()
-    cancelled = await row(sessionmaker, appointment_id)
-    assert cancelled.status == S.CANCELLED
-    assert cancelled.cancellation_reason == "confirmation_expired"
-    async with sessionmaker() as db:
-        told = list(
-            await db.scalars(
-                select(Notification).where(
-                    Notification.user_id == cast.patient.id,
-                    Notification.reference_id == appointment_id,
-                )
-            )
-        )
-    assert told, "the patient hears that the request lapsed"
-
-
 async def test_reminders_fire_24h_and_1h_before_across_the_berlin_dst_change(
     indexed_env: WorkflowEnvironment,
     task_queue: str,
@@ -308,86 +280,3 @@ async def test_in_kolkata_a_reminder_due_in_quiet_hours_goes_the_evening_before(
     }
     await skip_to(indexed_env, datetime(2027, 1, 19, 16, 30, tzinfo=UTC))
     assert (await reminders(handle))["1h"][1] is True
-
-
-async def test_a_reschedule_moves_the_reminders_and_keeps_the_video_link(
-    indexed_env: WorkflowEnvironment,
-    task_queue: str,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    worker: Worker,
-) -> None:
-    cast = await make_cast(sessionmaker)
-    starts = datetime(2027, 2, 10, 12, tzinfo=UTC)
-    handle = await book(indexed_env, task_queue, cast, starts)
-    await move(handle, cast, "doctor", S.APPOINTMENT_CONFIRMED)
-    room = (await row(sessionmaker, id_of(handle))).video_room_id
-    later = starts + timedelta(days=2)
-    await handle.execute_update(
-        AppointmentWorkflow.reschedule,
-        Reschedule(caller=cast.caller("patient"), starts_at=later, reason="travel"),
-    )
-    assert await reminders(handle) == {
-        "24h": (later - 24 * H, False),
-        "1h": (later - H, False),
-    }
-    moved = await row(sessionmaker, id_of(handle))
-    assert moved.scheduled_date == later and moved.reschedule_count == 1
-    assert moved.video_room_id == room
-    # Nothing fires at the old times: the old 24 h reminder's moment passes unsent.
-    await skip_to(indexed_env, starts - 23 * H)
-    assert all(not sent for _, sent in (await reminders(handle)).values())
-
-
-async def test_no_show_records_who_was_missing(
-    indexed_env: WorkflowEnvironment,
-    task_queue: str,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    worker: Worker,
-) -> None:
-    cast = await make_cast(sessionmaker)
-    starts = datetime(2027, 2, 10, 12, tzinfo=UTC)
-    only_patient = await book(indexed_env, task_queue, cast, starts)
-    nobody = await book(indexed_env, task_queue, cast, starts + 2 * H)
-    for handle in (only_patient, nobody):
-        await move(handle, cast, "doctor", S.APPOINTMENT_CONFIRMED)
-    await skip_to(indexed_env, starts - timedelta(minutes=5))
-    await join(only_patient, cast, "patient", starts - timedelta(minutes=5))
-    await skip_to(indexed_env, starts + timedelta(minutes=14))
-    assert (await row(sessionmaker, id_of(only_patient))).status == S.AWAITING_CONSULTATION
-    await skip_to(indexed_env, starts + 2 * H + timedelta(minutes=16))
-    await only_patient.result()
-    await nobody.result()
-    doctor_missing = await row(sessionmaker, id_of(only_patient))
-    both_missing = await row(sessionmaker, id_of(nobody))
-    assert (doctor_missing.status, doctor_missing.no_show_party) == (S.NO_SHOW, "doctor")
-    assert (both_missing.status, both_missing.no_show_party) == (S.NO_SHOW, "both")
-    assert doctor_missing.video_room_id is None
-
-
-async def test_a_prepaid_appointment_waits_for_payment_and_lapses_unpaid(
-    indexed_env: WorkflowEnvironment,
-    task_queue: str,
-    sessionmaker: async_sessionmaker[AsyncSession],
-    worker: Worker,
-) -> None:
-    cast = await make_cast(sessionmaker, fee=Decimal("80.00"))
-    now = await indexed_env.get_current_time()
-    handle = await book(
-        indexed_env,
-        task_queue,
-        cast,
-        now + timedelta(days=4),
-        prepay=True,
-        timers=AppointmentTimers(prepayment_hours=6),
-    )
-    refusal = await refused(
-        handle.execute_update(
-            AppointmentWorkflow.change_status,
-            StatusChange(caller=cast.caller("doctor"), status=S.APPOINTMENT_CONFIRMED),
-        )
-    )
-    assert refusal.details[0]["code"] == "PAYMENT_REQUIRED"
-    await skip_to(indexed_env, now + 7 * H)
-    await handle.result()
-    lapsed = await row(sessionmaker, id_of(handle))
-    assert (lapsed.status, lapsed.cancellation_reason) == (S.CANCELLED, "payment_overdue")
