@@ -318,7 +318,7 @@ class AppointmentActivities:
         await session.flush()
 
     @activity.defn
-    async def record_transition(self, record: TransitionRecord) -> bool:
+    async def record_appointment_transition(self, record: TransitionRecord) -> bool:
         """Move the row and append its history row in one transaction; a repeat is a no-op."""
         async with self._sessionmaker() as session, session.begin():
             return await write_transition(
@@ -428,7 +428,7 @@ class AppointmentActivities:
             )
 
     @activity.defn
-    async def update_details(self, change: DetailsUpdate) -> None:
+    async def update_appointment_details(self, change: DetailsUpdate) -> None:
         values = {
             name: getattr(change, name)
             for name in change.fields
@@ -554,10 +554,10 @@ def appointment_activity_list(
     """Every appointment activity, bound to the database and the video rooms."""
     return [
         activities.create_appointment,
-        activities.record_transition,
+        activities.record_appointment_transition,
         activities.reschedule_appointment,
         activities.record_override,
-        activities.update_details,
+        activities.update_appointment_details,
         activities.record_joined,
         activities.anyone_waiting,
         activities.open_video_room,

@@ -576,7 +576,7 @@ class AppointmentWorkflow:
             except MoveRefused as refused:
                 raise refusal(refused) from None
             await workflow.execute_local_activity_method(
-                AppointmentActivities.update_details,
+                AppointmentActivities.update_appointment_details,
                 DetailsUpdate(
                     appointment_id=state.appointment_id,
                     **change.model_dump(exclude={"caller"}),
@@ -786,7 +786,7 @@ class AppointmentWorkflow:
             state.status_since = now
             self._timers.changed()
             await workflow.execute_local_activity_method(
-                AppointmentActivities.record_transition,
+                AppointmentActivities.record_appointment_transition,
                 TransitionRecord(
                     appointment_id=state.appointment_id,
                     seq=seq,
