@@ -239,11 +239,13 @@ class AppointmentActivities:
             day = av.local_day(starts_at)
             day_lo = datetime.combine(day, time.min, tzinfo=av.zone)
             day_hi = day_lo + timedelta(days=1)
+            # The consultations that start on that local day (a held range's lower bound is
+            # its start; the buffer only extends its end, so a late one of the day before
+            # whose buffer runs past midnight is not this day's), but the one being moved.
             taken = [
                 r
                 for r in await scheduling.taken_ranges(session, doctor.id, day_lo, day_hi)
-                if r != ignore
-                and day_lo <= r[0] + timedelta(minutes=doctor.buffer_minutes) < day_hi
+                if r != ignore and day_lo <= r[0] < day_hi
             ]
             try:
                 check_request(av, starts_at, datetime.now(UTC), len(taken))

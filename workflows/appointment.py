@@ -21,7 +21,12 @@ from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.common import SearchAttributeUpdate, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    ApplicationError,
+    ChildWorkflowError,
+    FailureError,
+    WorkflowAlreadyStartedError,
+)
 
 with workflow.unsafe.imports_passed_through():
     from activities.appointments import (
@@ -80,6 +85,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import (
         APPOINTMENT_WORKFLOW,
         INVOICE_WORKFLOW,
+        NOTIFICATION_WORKFLOW,
         AppointmentCancelled,
         AppointmentSignal,
         FollowUpBooked,
@@ -94,6 +100,7 @@ with workflow.unsafe.imports_passed_through():
         WaitlistSignal,
         appointment_workflow_id,
         invoice_workflow_id,
+        notification_workflow_id,
         payment_workflow_id,
         waitlist_workflow_id,
     )
@@ -250,6 +257,44 @@ class WaitingFor(BaseModel):
     reminders: list[ReminderOut] = Field(default_factory=list)
 
 
+class SettlingNotifier(Notifier):
+    """The kit's Notifier, keeping the children this run started (notifications, the invoice)
+    so that the run closes only once they have: a run that closes while a child of it is still
+    in flight leaves the time-skipping test server's time skipping locked for good, and in
+    production the run's end then also means its last messages are out."""
+
+    def __init__(self, pending: list[NotificationRequest]) -> None:
+        super().__init__(pending)
+        self.children: list[workflow.ChildWorkflowHandle[Any, Any]] = []
+
+    async def start(self, request: NotificationRequest) -> None:
+        try:
+            handle = await workflow.start_child_workflow(
+                NOTIFICATION_WORKFLOW,
+                request,
+                id=notification_workflow_id(request.dedupe_key),
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            return
+        self.children.append(handle)
+
+    async def settle(self) -> None:
+        """Wait until every child this run started has finished (a failed one included: its
+        own retries are over, and the run has nothing more to do about it)."""
+        while self.children:
+            child = self.children[0]
+            try:
+                await child
+            except ChildWorkflowError as err:
+                workflow.logger.warning("child %s failed: %s", child.id, err.message)
+            self.children.pop(0)
+
+    def settled(self) -> bool:
+        return not self.pending and all(child.done() for child in self.children)
+
+
 @workflow.defn(name=APPOINTMENT_WORKFLOW)
 class AppointmentWorkflow:
     def __init__(self) -> None:
@@ -258,14 +303,14 @@ class AppointmentWorkflow:
         self._refused: ApplicationError | None = None
         self._lock = asyncio.Lock()
         self._timers = StateTimers()
-        self._notifier = Notifier([])
+        self._notifier = SettlingNotifier([])
 
     @workflow.run
     async def run(self, input: AppointmentInput) -> AppointmentView | None:
         self._input = input
         if input.carried is not None:
             self._state = input.carried
-            self._notifier = Notifier(self._state.pending)
+            self._notifier = SettlingNotifier(self._state.pending)
         else:
             new = self._with_deadlines(input.appointment)
             try:
@@ -283,7 +328,7 @@ class AppointmentWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 return None
             self._state = self._initial_state(stored, new)
-            self._notifier = Notifier(self._state.pending)
+            self._notifier = SettlingNotifier(self._state.pending)
             self._plan_reminders()
             if stored.status_seq == 1:
                 self._notify_people(
@@ -301,11 +346,11 @@ class AppointmentWorkflow:
             if state.status in TERMINAL:
                 while True:
                     await self._await_refund()
-                    await quiesce(self._notifier)
+                    await self._quiesce()
                     if not state.refund_awaited:
                         return self._view()
             if should_continue_as_new(input.max_history_events):
-                await quiesce(self._notifier)
+                await self._quiesce()
                 if state.status not in TERMINAL:
                     workflow.continue_as_new(input.model_copy(update={"carried": self._state}))
                 continue
@@ -314,6 +359,15 @@ class AppointmentWorkflow:
             )
             if fired is not None:
                 await self._fire(fired)
+
+    async def _quiesce(self) -> None:
+        """No handler running, no notification unsent and no child still running, checked
+        after the last await (a handler that ran meanwhile may have queued or started more)."""
+        while True:
+            await quiesce(self._notifier)
+            await self._notifier.settle()
+            if workflow.all_handlers_finished() and self._notifier.settled():
+                return
 
     def _timers_input(self) -> AppointmentTimers:
         return self._require_input().timers
@@ -921,7 +975,7 @@ class AppointmentWorkflow:
             issued_on=workflow.now().date(),
         )
         try:
-            await workflow.start_child_workflow(
+            child = await workflow.start_child_workflow(
                 INVOICE_WORKFLOW,
                 delivery,
                 id=invoice_workflow_id(delivery),
@@ -930,6 +984,7 @@ class AppointmentWorkflow:
             )
         except WorkflowAlreadyStartedError:
             return
+        self._notifier.children.append(child)
 
     async def _tell_first_of_follow_up(self, first: UUID) -> None:
         state = self._require_state()
