@@ -68,6 +68,7 @@ with workflow.unsafe.imports_passed_through():
         refund_percent,
         reminder_instants,
     )
+    from domain.appointment_fees import refund_percent as fee_refund_percent
     from domain.errors import Forbidden
     from domain.models.notifications import Channel
     from workflows._kit import (
@@ -182,6 +183,9 @@ class AppointmentState(BaseModel):
     doctor_joined: bool = False
     no_show_party: NoShowParty | None = None
     refund_awaited: bool = False
+    # The share of a payment that goes back, once the appointment has ended without a
+    # consultation (cancelled, no-show): what the payment workflow is asked to refund.
+    refund_percent: Decimal | None = None
     invoice_started: bool = False
     pending: list[NotificationRequest] = Field(default_factory=list)
 
@@ -204,6 +208,9 @@ class AppointmentView(BaseModel):
     starts_at: datetime
     ends_at: datetime
     reschedule_count: int = 0
+    # See AppointmentState.refund_percent (None while nothing is due back).
+    refund_percent: Decimal | None = None
+    no_show_party: NoShowParty | None = None
 
 
 class StatusChange(BaseModel):
@@ -439,6 +446,7 @@ class AppointmentWorkflow:
         ):
             return
         await self._release(state.starts_at, state.ends_at)
+        state.refund_percent = Decimal(100)
         await self._ask_for_refund(Decimal(100), reason, None, SYSTEM)
 
     async def _no_show(self) -> None:
@@ -452,11 +460,22 @@ class AppointmentWorkflow:
             return
         state.no_show_party = party
         await self._revoke_room()
-        if party == NoShowParty.PATIENT:
-            fee = self._timers_input().no_show_fee_percent
-            await self._ask_for_refund(Decimal(100) - fee, "patient_no_show", None, SYSTEM)
+        # domain.appointment_fees: a doctor who did not come (alone or with the patient) is
+        # refunded in full; a patient who did not come gets back what the no-show fee leaves.
+        patient_missed = party == NoShowParty.PATIENT
+        state.refund_percent = fee_refund_percent(
+            starts_at=state.starts_at,
+            cancelled_at=workflow.now(),
+            change_notice_hours=state.limits_notice_hours,
+            late_percent=Decimal(0),
+            by_doctor=not patient_missed,
+            patient_no_show=patient_missed,
+            no_show_percent=Decimal(100) - self._timers_input().no_show_fee_percent,
+        )
+        if patient_missed:
+            await self._ask_for_refund(state.refund_percent, "patient_no_show", None, SYSTEM)
         else:
-            await self._ask_for_refund(Decimal(100), "doctor_no_show", None, SYSTEM)
+            await self._ask_for_refund(state.refund_percent, "doctor_no_show", None, SYSTEM)
             self._notify_patient(
                 "no-show",
                 "appointment_status_changed",
@@ -528,6 +547,7 @@ class AppointmentWorkflow:
         await self._revoke_room()
         await self._release(state.starts_at, state.ends_at)
         percent = refund_percent(notice, actor.role, self._require_input().refund_policy)
+        state.refund_percent = percent
         await self._ask_for_refund(percent, cancellation.reason, actor.user_id, actor.role)
         return view
 
@@ -838,6 +858,9 @@ class AppointmentWorkflow:
             state.status = target
             state.seq = seq
             state.status_since = now
+            if target in TERMINAL:
+                # Ended: the reminders not sent yet are dropped (the timeline lists none).
+                state.reminders = [r for r in state.reminders if r.sent]
             self._timers.changed()
             await workflow.execute_local_activity_method(
                 AppointmentActivities.record_appointment_transition,
@@ -1147,6 +1170,8 @@ class AppointmentWorkflow:
             starts_at=state.starts_at,
             ends_at=state.ends_at,
             reschedule_count=state.reschedule_count,
+            refund_percent=state.refund_percent,
+            no_show_party=state.no_show_party,
         )
 
 
