@@ -39,6 +39,7 @@ from workflows.appointment import (
     AppointmentInput,
     AppointmentTimers,
     AppointmentWorkflow,
+    Cancellation,
     Reschedule,
     StatusChange,
     open_appointment,
@@ -495,3 +496,107 @@ async def test_a_prepaid_appointment_waits_for_payment_and_lapses_unpaid(
     lapsed = await row(sessionmaker, id_of(handle))
     assert (lapsed.status, lapsed.cancellation_reason) == (S.CANCELLED, "payment_overdue")
     assert await statuses(sessionmaker, id_of(handle)) == ["requested", "cancelled"]
+
+
+async def test_a_cancellation_drops_the_pending_reminders_and_revokes_the_video_link(
+    indexed_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    worker: Worker,
+) -> None:
+    cast = await make_cast(sessionmaker)
+    now = await indexed_env.get_current_time()
+    starts = (now + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+    handle = await book(indexed_env, task_queue, cast, starts)
+    await move(handle, cast, "doctor", S.APPOINTMENT_CONFIRMED)
+    confirmed = await row(sessionmaker, id_of(handle))
+    assert confirmed.video_room_id and confirmed.video_call_link
+    assert set(await reminders(handle)) == {"24h", "1h"}
+    await handle.execute_update(
+        AppointmentWorkflow.cancel,
+        Cancellation(caller=cast.caller("patient"), reason="feeling better"),
+    )
+    view = await handle.result()
+    cancelled = await row(sessionmaker, id_of(handle))
+    assert (cancelled.status, cancelled.cancellation_reason) == (S.CANCELLED, "feeling better")
+    assert cancelled.video_room_id is None and cancelled.video_call_link is None
+    # Three days' notice: the patient's whole payment is due back.
+    assert view["refund_percent"] == "100"
+    # The plan the timeline reads holds no pending reminder, and none is ever sent.
+    assert await reminders(handle) == {}
+    await skip_to(indexed_env, starts + H)
+    assert not [
+        n
+        for n in await notifications_of(sessionmaker, cast.patient, id_of(handle))
+        if ":reminder:" in n.dedupe_key
+    ]
+    # The time is free for someone else.
+    other = await book(indexed_env, task_queue, await another_patient(sessionmaker, cast), starts)
+    assert (await row(sessionmaker, id_of(other))).status == S.REQUESTED
+
+
+async def test_the_system_moves_to_awaiting_consultation_at_the_configured_offset(
+    indexed_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    worker: Worker,
+) -> None:
+    cast = await make_cast(sessionmaker)
+    now = await indexed_env.get_current_time()
+    starts = (now + timedelta(days=2)).replace(minute=0, second=0, microsecond=0)
+    handle = await book(
+        indexed_env, task_queue, cast, starts, timers=AppointmentTimers(awaiting_hours=6)
+    )
+    await move(handle, cast, "doctor", S.APPOINTMENT_CONFIRMED)
+    await skip_to(indexed_env, starts - 6 * H - timedelta(minutes=1))
+    assert (await row(sessionmaker, id_of(handle))).status == S.APPOINTMENT_CONFIRMED
+    await skip_to(indexed_env, starts - 6 * H + timedelta(minutes=1))
+    await row_becomes(sessionmaker, Appointment, id_of(handle), S.AWAITING_CONSULTATION)
+    async with sessionmaker() as db:
+        last = await db.scalar(
+            select(AppointmentStatusHistory)
+            .where(AppointmentStatusHistory.appointment_id == id_of(handle))
+            .order_by(AppointmentStatusHistory.seq.desc())
+            .limit(1)
+        )
+    assert last is not None
+    assert (last.to_status, last.actor_role, last.notes) == (
+        "awaiting_consultation",
+        "system",
+        "consultation_near",
+    )
+    told = await notifications_of(sessionmaker, cast.patient, id_of(handle))
+    assert any("coming up soon" in (n.message or "") for n in told), [n.message for n in told]
+
+
+async def test_a_doctor_no_show_is_refunded_in_full_and_a_patient_no_show_pays_the_fee(
+    indexed_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    worker: Worker,
+) -> None:
+    cast = await make_cast(sessionmaker)
+    starts = datetime(2027, 2, 10, 12, tzinfo=UTC)
+    # A no-show fee of 40 %: a patient who does not come gets 60 % back.
+    timers = AppointmentTimers(no_show_fee_percent=Decimal(40))
+    doctor_missing = await book(indexed_env, task_queue, cast, starts, timers=timers)
+    patient_missing = await book(indexed_env, task_queue, cast, starts + 2 * H, timers=timers)
+    for handle in (doctor_missing, patient_missing):
+        await move(handle, cast, "doctor", S.APPOINTMENT_CONFIRMED)
+    await skip_to(indexed_env, starts)
+    await join(doctor_missing, cast, "patient", starts)
+    await skip_to(indexed_env, starts + timedelta(minutes=16))
+    missed = await doctor_missing.result()
+    assert (missed["no_show_party"], missed["refund_percent"]) == ("doctor", "100")
+    await skip_to(indexed_env, starts + 2 * H)
+    await join(patient_missing, cast, "doctor", starts + 2 * H)
+    await skip_to(indexed_env, starts + 2 * H + timedelta(minutes=16))
+    missed = await patient_missing.result()
+    assert (missed["no_show_party"], missed["refund_percent"]) == ("patient", "60")
+    # The patient the doctor stood up hears it, with the refund and a new booking offered.
+    told = await notifications_of(sessionmaker, cast.patient, id_of(doctor_missing))
+    assert any(
+        "you are refunded in full and may book a new time" in (n.message or "") for n in told
+    ), [n.message for n in told]
+    told_too = await notifications_of(sessionmaker, cast.patient, id_of(patient_missing))
+    assert not any("refunded in full" in (n.message or "") for n in told_too)
