@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         JoinRecord,
         NewAppointment,
         RescheduleRecord,
+        SlotSearch,
         StoredAppointment,
         TransitionRecord,
         VideoRoomRequest,
@@ -476,11 +477,20 @@ class AppointmentWorkflow:
             await self._ask_for_refund(state.refund_percent, "patient_no_show", None, SYSTEM)
         else:
             await self._ask_for_refund(state.refund_percent, "doctor_no_show", None, SYSTEM)
-            self._notify_patient(
-                "no-show",
-                "appointment_status_changed",
-                {"status": S.NO_SHOW.value, "reason": "doctor_no_show", **self._when()},
+            # A new time offered: the doctor's next free slots, in the patient's zone.
+            slots = await workflow.execute_local_activity_method(
+                AppointmentActivities.next_appointment_slots,
+                SlotSearch(
+                    doctor_id=state.doctor_id, patient_id=state.patient_id, after=workflow.now()
+                ),
+                **DB_ACTIVITY,
             )
+            context = {"status": S.NO_SHOW.value, "reason": "doctor_no_show", **self._when()}
+            if slots:
+                context["next_slots"] = ", ".join(
+                    local_wall_time(slot, state.patient_timezone) for slot in slots
+                )
+            self._notify_patient("no-show", "appointment_status_changed", context)
 
     @workflow.update
     async def create(self) -> AppointmentView:

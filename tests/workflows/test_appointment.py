@@ -575,7 +575,7 @@ async def test_a_doctor_no_show_is_refunded_in_full_and_a_patient_no_show_pays_t
     sessionmaker: async_sessionmaker[AsyncSession],
     worker: Worker,
 ) -> None:
-    cast = await make_cast(sessionmaker)
+    cast = await make_cast(sessionmaker, weekly_hours=EVERY_DAY)
     starts = datetime(2027, 2, 10, 12, tzinfo=UTC)
     # A no-show fee of 40 %: a patient who does not come gets 60 % back.
     timers = AppointmentTimers(no_show_fee_percent=Decimal(40))
@@ -593,10 +593,14 @@ async def test_a_doctor_no_show_is_refunded_in_full_and_a_patient_no_show_pays_t
     await skip_to(indexed_env, starts + 2 * H + timedelta(minutes=16))
     missed = await patient_missing.result()
     assert (missed["no_show_party"], missed["refund_percent"]) == ("patient", "60")
-    # The patient the doctor stood up hears it, with the refund and a new booking offered.
+    # The patient the doctor stood up hears it, with the refund and the doctor's next free
+    # times offered (half-hour slots; 14:00 is the other appointment's).
     told = await notifications_of(sessionmaker, cast.patient, id_of(doctor_missing))
     assert any(
-        "you are refunded in full and may book a new time" in (n.message or "") for n in told
+        "you are refunded in full and may book a new time. "
+        "Free times (UTC): 2027-02-10 12:30, 2027-02-10 13:00, 2027-02-10 13:30."
+        in (n.message or "")
+        for n in told
     ), [n.message for n in told]
     told_too = await notifications_of(sessionmaker, cast.patient, id_of(patient_missing))
     assert not any("refunded in full" in (n.message or "") for n in told_too)
