@@ -472,7 +472,7 @@ class AppointmentActivities:
         return found is not None
 
     @activity.defn
-    async def next_appointment_slots(self, search: SlotSearch) -> list[datetime]:
+    async def find_appointment_slots(self, search: SlotSearch) -> list[datetime]:
         """The starts of the doctor's next free slots (a read: a retry changes nothing), for
         the new time a patient is offered when the doctor did not come."""
         async with self._sessionmaker() as session, session.begin():
@@ -582,7 +582,7 @@ def appointment_activity_list(
         activities.update_appointment_details,
         activities.record_joined,
         activities.anyone_waiting,
-        activities.next_appointment_slots,
+        activities.find_appointment_slots,
         activities.open_video_room,
         activities.revoke_video_room,
     ]

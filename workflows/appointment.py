@@ -479,7 +479,7 @@ class AppointmentWorkflow:
             await self._ask_for_refund(state.refund_percent, "doctor_no_show", None, SYSTEM)
             # A new time offered: the doctor's next free slots, in the patient's zone.
             slots = await workflow.execute_local_activity_method(
-                AppointmentActivities.next_appointment_slots,
+                AppointmentActivities.find_appointment_slots,
                 SlotSearch(
                     doctor_id=state.doctor_id, patient_id=state.patient_id, after=workflow.now()
                 ),
