@@ -1,0 +1,204 @@
+"""Appointments over HTTP with the real stack: PostgreSQL, the Temporal dev server and the
+production worker. Creation and its price, the status table (409 with the allowed next
+statuses, 403 for a role that may not ask, nothing written), the slot race, reschedule and
+cancel, the video window, and who reads what."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.models.appointments import Appointment, AppointmentStatusHistory
+from tests.builders.appointment_builders import Clinic, book, booked, clinic, later
+from tests.builders.users import create_user, headers_for
+
+pytestmark = pytest.mark.usefixtures("worker")
+
+
+async def _history(
+    sessionmaker: async_sessionmaker[AsyncSession], appointment_id: str
+) -> list[tuple[int, str]]:
+    async with sessionmaker() as db:
+        rows = await db.scalars(
+            select(AppointmentStatusHistory)
+            .where(AppointmentStatusHistory.appointment_id == uuid.UUID(appointment_id))
+            .order_by(AppointmentStatusHistory.seq)
+        )
+        return [(h.seq, h.to_status) for h in rows]
+
+
+async def _row(sessionmaker: async_sessionmaker[AsyncSession], appointment_id: str) -> Appointment:
+    async with sessionmaker() as db:
+        row = await db.get(Appointment, uuid.UUID(appointment_id))
+        assert row is not None
+        return row
+
+
+def _error(response: httpx.Response) -> dict[str, Any]:
+    body = response.json()
+    assert body["success"] is False, body
+    error: dict[str, Any] = body["error"]
+    return error
+
+
+async def test_a_patient_books_the_doctor_confirms_and_illegal_moves_change_nothing(
+    client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    c = await clinic(sessionmaker, client)
+    when = later(days=3)
+    # The fee in the body is not the client's to set: the schema refuses unknown fields.
+    priced = await book(client, c["patient"], c.doctor_id, when, consultation_fee="1.00")
+    assert priced.status_code == 422, priced.text
+
+    created = await book(client, c["patient"], c.doctor_id, when)
+    assert created.status_code == 201, created.text
+    body = created.json()
+    assert body["success"] is True and body["message"] == "Appointment requested"
+    data = body["data"]
+    assert data["status"] == "requested"
+    assert data["patient_id"] == str(c.patient_id) and data["doctor_id"] == str(c.doctor_id)
+    assert Decimal(data["consultation_fee"]) == Decimal("80.00") and data["currency"] == "USD"
+    assert datetime.fromisoformat(data["scheduled_date"]) == when
+    assert datetime.fromisoformat(data["ends_at"]) == when + timedelta(minutes=30)
+    assert data["patient_name"] == "Amira Haddad" and data["doctor_name"] == "Ayse Yilmaz"
+    assert data["appointment_number"].startswith("MV-AP-")
+    appointment_id = data["id"]
+
+    read = await client.get(f"/appointments/{appointment_id}", headers=c["patient"])
+    assert read.status_code == 200 and read.json()["data"]["id"] == appointment_id
+    assert read.json()["data"]["chief_complaint"] == "Persistent headaches"
+    assert await _history(sessionmaker, appointment_id) == [(1, "requested")]
+
+    # The patient may not confirm their own appointment: 403, nothing written.
+    refused = await client.patch(
+        f"/appointments/{appointment_id}/status",
+        headers=c["patient"],
+        json={"status": "appointment_confirmed"},
+    )
+    assert refused.status_code == 403, refused.text
+    assert _error(refused)["code"] in ("ROLE_NOT_ALLOWED", "FORBIDDEN")
+    # requested -> consultation_completed is no move: 409 with where it may go.
+    illegal = await client.patch(
+        f"/appointments/{appointment_id}/status",
+        headers=c["doctor"],
+        json={"status": "consultation_completed"},
+    )
+    assert illegal.status_code == 409, illegal.text
+    error = _error(illegal)
+    assert error["code"] == "INVALID_TRANSITION"
+    assert set(error["details"]["allowed"]) == {"appointment_confirmed", "cancelled"}
+    assert await _history(sessionmaker, appointment_id) == [(1, "requested")]
+    assert (await _row(sessionmaker, appointment_id)).status == "requested"
+
+    confirmed = await client.patch(
+        f"/appointments/{appointment_id}/status",
+        headers=c["doctor"],
+        json={"status": "appointment_confirmed", "notes": "See you then"},
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["data"]["status"] == "appointment_confirmed"
+    assert confirmed.json()["data"]["has_video_room"] is True
+    again = await client.get(f"/appointments/{appointment_id}", headers=c["patient"])
+    assert again.json()["data"]["status"] == "appointment_confirmed"
+    assert await _history(sessionmaker, appointment_id) == [
+        (1, "requested"),
+        (2, "appointment_confirmed"),
+    ]
+    # Confirmed twice is no move either (409), and still nothing written.
+    twice = await client.patch(
+        f"/appointments/{appointment_id}/status",
+        headers=c["doctor"],
+        json={"status": "appointment_confirmed"},
+    )
+    assert twice.status_code == 409, twice.text
+    assert "cancelled" in _error(twice)["details"]["allowed"]
+    assert len(await _history(sessionmaker, appointment_id)) == 2
+
+
+async def test_ten_patients_race_for_one_slot_and_exactly_one_gets_it(
+    client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    c = await clinic(sessionmaker, client)
+    racers = [c["patient"], c["other_patient"]] + [
+        headers_for(await create_user(sessionmaker, first_name=f"Racer{i}")) for i in range(8)
+    ]
+    when = later(days=2, hours=1)
+    answers = await asyncio.gather(*(book(client, h, c.doctor_id, when) for h in racers))
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [201] + [409] * 9, [a.text for a in answers]
+    for lost in (a for a in answers if a.status_code == 409):
+        error = _error(lost)
+        assert error["code"] == "SLOT_TAKEN"
+        offered = [datetime.fromisoformat(s["starts_at"]) for s in error["details"]["next_slots"]]
+        assert offered and when not in offered and all(s > when for s in offered)
+        assert offered[0] == when + timedelta(minutes=30)
+    async with sessionmaker() as db:
+        held = await db.scalar(
+            select(func.count())
+            .select_from(Appointment)
+            .where(Appointment.doctor_id == c.doctor_id, Appointment.scheduled_date == when)
+        )
+    assert held == 1
+    # The winner's slot is gone from the doctor's public schedule.
+    schedule = await client.get(
+        f"/doctors/{c.doctor_id}/schedule",
+        params={"from": str(when.date()), "to": str(when.date()), "tz": "UTC"},
+    )
+    starts = [datetime.fromisoformat(s["starts_at"]) for s in schedule.json()["data"]["slots"]]
+    assert when not in starts and when + timedelta(minutes=30) in starts
+
+
+async def test_outside_hours_too_soon_or_past_is_422_with_the_reason(
+    client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    c = await clinic(sessionmaker, client, minimum_notice_hours=6)
+    patient = c["patient"]
+    # Hours: weekdays 09:00-10:00 in the doctor's zone only.
+    hours = await client.patch(
+        f"/doctors/{c.doctor_id}/availability",
+        headers=c["doctor"],
+        json={"weekly_hours": [{"day": d, "start": "09:00", "end": "10:00"} for d in range(5)]},
+    )
+    assert hours.status_code == 200, hours.text
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(c.zone)
+    day = (datetime.now(zone) + timedelta(days=3)).date()
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    evening = datetime(day.year, day.month, day.day, 20, 0, tzinfo=zone)
+    outside = await book(client, patient, c.doctor_id, evening)
+    assert outside.status_code == 422, outside.text
+    assert _error(outside)["code"] == "APPOINTMENT_OUTSIDE_HOURS"
+    assert "outside the doctor's hours" in _error(outside)["message"]
+
+    soon = datetime.now(UTC) + timedelta(hours=1)
+    too_soon = await book(client, patient, c.doctor_id, soon)
+    assert too_soon.status_code == 422, too_soon.text
+    assert _error(too_soon)["code"] == "APPOINTMENT_TOO_SOON"
+    assert "6 hours' notice" in _error(too_soon)["message"]
+    assert "earliest" in _error(too_soon)["details"]
+
+    past = await book(client, patient, c.doctor_id, datetime.now(UTC) - timedelta(days=1))
+    assert past.status_code == 422, past.text
+    assert _error(past)["code"] == "APPOINTMENT_IN_PAST"
+
+    inside = await book(
+        client, patient, c.doctor_id, datetime(day.year, day.month, day.day, 9, 0, tzinfo=zone)
+    )
+    assert inside.status_code == 201, inside.text
+    async with sessionmaker() as db:
+        count = await db.scalar(
+            select(func.count())
+            .select_from(Appointment)
+            .where(Appointment.doctor_id == c.doctor_id)
+        )
+    assert count == 1
