@@ -45,7 +45,7 @@ async def _row(sessionmaker: async_sessionmaker[AsyncSession], appointment_id: s
 def _error(response: httpx.Response) -> dict[str, Any]:
     body = response.json()
     assert body["success"] is False, body
-    error: dict[str, Any] = body["error"]
+    error: dict[str, Any] = {**body["error"], "message": body["message"]}
     return error
 
 
