@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.models.appointments import Appointment, AppointmentStatusHistory
 from tests.builders.appointment_builders import Clinic, book, booked, clinic, later
+from tests.builders.helpers import eventually
 from tests.builders.users import create_user, headers_for
 
 pytestmark = pytest.mark.usefixtures("worker")
@@ -202,3 +203,156 @@ async def test_outside_hours_too_soon_or_past_is_422_with_the_reason(
             .where(Appointment.doctor_id == c.doctor_id)
         )
     assert count == 1
+
+
+async def test_reschedule_into_a_taken_slot_keeps_the_old_one_and_into_a_free_one_moves(
+    client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    c = await clinic(sessionmaker, client)
+    first = later(days=3)
+    taken = first + timedelta(hours=1)
+    free = first + timedelta(hours=2)
+    mine = await booked(client, c["patient"], c.doctor_id, first)
+    await booked(client, c["other_patient"], c.doctor_id, taken)
+
+    clash = await client.post(
+        f"/appointments/{mine['id']}/reschedule",
+        headers=c["patient"],
+        json={"new_scheduled_date": taken.isoformat(), "reason": "Work"},
+    )
+    assert clash.status_code == 409, clash.text
+    assert _error(clash)["code"] == "SLOT_TAKEN"
+    assert _error(clash)["details"]["next_slots"]
+    kept = (await client.get(f"/appointments/{mine['id']}", headers=c["patient"])).json()["data"]
+    assert datetime.fromisoformat(kept["scheduled_date"]) == first
+    assert kept["reschedule_count"] == 0
+    row = await _row(sessionmaker, mine["id"])
+    assert row.scheduled_date == first and row.reschedule_count == 0
+
+    moved = await client.post(
+        f"/appointments/{mine['id']}/reschedule",
+        headers=c["patient"],
+        json={"new_scheduled_date": free.isoformat(), "reason": "Work"},
+    )
+    assert moved.status_code == 200, moved.text
+    data = moved.json()["data"]
+    assert datetime.fromisoformat(data["scheduled_date"]) == free
+    assert datetime.fromisoformat(data["ends_at"]) == free + timedelta(minutes=30)
+    assert data["reschedule_count"] == 1
+    # The old time is free again: someone else books it.
+    await booked(client, c["other_patient"], c.doctor_id, first)
+    # Into the past: 422, and it stays where it is.
+    past = await client.post(
+        f"/appointments/{mine['id']}/reschedule",
+        headers=c["patient"],
+        json={"new_scheduled_date": (datetime.now(UTC) - timedelta(hours=1)).isoformat()},
+    )
+    assert past.status_code == 422, past.text
+    assert (await _row(sessionmaker, mine["id"])).scheduled_date == free
+
+
+async def test_cancel_with_a_reason_frees_the_slot_for_another_patient(
+    client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    c = await clinic(sessionmaker, client)
+    when = later(days=3)
+    mine = await booked(client, c["patient"], c.doctor_id, when)
+    assert (await book(client, c["other_patient"], c.doctor_id, when)).status_code == 409
+
+    no_reason = await client.delete(f"/appointments/{mine['id']}", headers=c["patient"])
+    assert no_reason.status_code == 400, no_reason.text
+    assert _error(no_reason)["code"] == "REASON_REQUIRED"
+    assert (await _row(sessionmaker, mine["id"])).status == "requested"
+    stranger = await client.request(
+        "DELETE",
+        f"/appointments/{mine['id']}",
+        headers=c["other_patient"],
+        json={"reason": "Not mine"},
+    )
+    assert stranger.status_code == 404, stranger.text
+
+    cancelled = await client.request(
+        "DELETE",
+        f"/appointments/{mine['id']}",
+        headers=c["patient"],
+        json={"reason": "Feeling better"},
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    data = cancelled.json()["data"]
+    assert data["status"] == "cancelled"
+    assert data["cancellation_reason"] == "Feeling better"
+    assert data["cancelled_by_role"] == "patient"
+    assert await _history(sessionmaker, mine["id"]) == [(1, "requested"), (2, "cancelled")]
+
+    theirs = await booked(client, c["other_patient"], c.doctor_id, when)
+    assert datetime.fromisoformat(theirs["scheduled_date"]) == when
+    # Cancelled is the end: no more moves.
+    again = await client.request(
+        "DELETE", f"/appointments/{mine['id']}", headers=c["patient"], json={"reason": "Again"}
+    )
+    assert again.status_code == 409, again.text
+    assert _error(again)["details"]["allowed"] == []
+
+
+async def _confirmed(
+    client: httpx.AsyncClient, c: Clinic, starts_at: datetime, patient: str = "patient"
+) -> dict[str, Any]:
+    made = await booked(client, c[patient], c.doctor_id, starts_at)
+    confirmed = await client.patch(
+        f"/appointments/{made['id']}/status",
+        headers=c["doctor"],
+        json={"status": "appointment_confirmed"},
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    return made
+
+
+async def test_the_video_link_opens_shortly_before_the_start_for_the_parties_and_staff_only(
+    client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    c = await clinic(sessionmaker, client)
+    soon = (datetime.now(UTC) + timedelta(minutes=10)).replace(second=0, microsecond=0)
+    near = await _confirmed(client, c, soon)
+    far = await _confirmed(client, c, later(days=2), patient="other_patient")
+    requested = await booked(client, c["patient"], c.doctor_id, later(days=3))
+
+    # Two days ahead: not open yet, and the answer says when it opens.
+    closed = await client.get(f"/appointments/{far['id']}/video-call", headers=c["other_patient"])
+    assert closed.status_code == 409, closed.text
+    error = _error(closed)
+    assert error["code"] == "VIDEO_CALL_NOT_OPEN"
+    opens_at = datetime.fromisoformat(error["details"]["opens_at"])
+    assert opens_at == datetime.fromisoformat(far["scheduled_date"]) - timedelta(minutes=15)
+    assert opens_at.isoformat() in error["message"]
+    # Not confirmed: no room yet.
+    unconfirmed = await client.get(
+        f"/appointments/{requested['id']}/video-call", headers=c["patient"]
+    )
+    assert unconfirmed.status_code == 409 and _error(unconfirmed)["code"] == "VIDEO_CALL_NOT_OPEN"
+
+    path = f"/appointments/{near['id']}/video-call"
+    # Outsiders do not see the appointment (404); the hospital's admin sees it but may not join.
+    for outsider in ("other_patient", "other_doctor", "other_hospital_admin"):
+        assert (await client.get(path, headers=c[outsider])).status_code == 404, outsider
+    refused = await client.get(path, headers=c["hospital_admin"])
+    assert refused.status_code == 403, refused.text
+    links = {}
+    for who in ("coordinator", "admin", "patient", "doctor"):
+        answer = await client.get(path, headers=c[who])
+        assert answer.status_code == 200, (who, answer.text)
+        data = answer.json()["data"]
+        assert data["url"].startswith("http") and data["provider"] == "jitsi"
+        assert datetime.fromisoformat(data["opens_at"]) == soon - timedelta(minutes=15)
+        assert datetime.fromisoformat(data["closes_at"]) == soon + timedelta(minutes=30)
+        links[who] = data["url"]
+    # Unsigned (no JWT secret set): everyone joins the appointment's one unguessable room.
+    room = (await _row(sessionmaker, near["id"])).video_room_id
+    assert room and all(room in url for url in links.values())
+
+    # Both parties opened it: the consultation is under way.
+    async def started() -> Appointment | None:
+        row = await _row(sessionmaker, near["id"])
+        return row if row.status == "consultation_in_progress" else None
+
+    row = await eventually(started)
+    assert row.patient_joined_at is not None and row.doctor_joined_at is not None
