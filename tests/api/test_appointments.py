@@ -356,3 +356,158 @@ async def test_the_video_link_opens_shortly_before_the_start_for_the_parties_and
 
     row = await eventually(started)
     assert row.patient_joined_at is not None and row.doctor_joined_at is not None
+
+
+# ---- who reads and does what: every appointment route against every role ------------------
+
+ROLES = (
+    "patient",
+    "other_patient",
+    "doctor",
+    "other_doctor",
+    "hospital_admin",
+    "other_hospital_admin",
+    "coordinator",
+    "admin",
+)
+
+
+def _row_of(*codes: int) -> dict[str, int]:
+    assert len(codes) == len(ROLES)
+    return dict(zip(ROLES, codes, strict=True))
+
+
+SEES = _row_of(200, 404, 200, 404, 200, 404, 200, 200)
+DOCTOR_BOOK = _row_of(403, 403, 200, 403, 200, 403, 200, 200)
+# (method, path, body) -> status per role on appointment A (patient with doctor, at H), which
+# none of these calls changes: reads, refusals and the edit of the complaint.
+STILL: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
+    ("GET", "/appointments/{A}", None, SEES),
+    ("GET", "/appointments/{A}/timeline", None, SEES),
+    # Two days ahead and not confirmed: not open (409) to those who may join, 403 otherwise.
+    ("GET", "/appointments/{A}/video-call", None, _row_of(409, 404, 409, 404, 403, 404, 409, 409)),
+    (
+        "PATCH",
+        "/appointments/{A}",
+        {"chief_complaint": "Headaches, worse at night"},
+        _row_of(200, 404, 200, 404, 403, 404, 200, 200),
+    ),
+    ("GET", "/doctors/{D}/appointments", None, DOCTOR_BOOK),
+    ("GET", "/doctors/{D}/patients", None, DOCTOR_BOOK),
+    ("GET", "/patients/{P}/appointments", None, SEES),
+]
+# Calls that change the appointment: each role that may gets a fresh one of its own.
+MOVES: list[tuple[str, str, dict[str, Any], dict[str, int]]] = [
+    (
+        "PATCH",
+        "/appointments/{A}/status",
+        {"status": "appointment_confirmed"},
+        _row_of(403, 404, 200, 404, 200, 404, 200, 200),
+    ),
+    (
+        "POST",
+        "/appointments/{A}/reschedule",
+        {"new_scheduled_date": "{NEW}", "reason": "Clash"},
+        _row_of(200, 404, 200, 404, 200, 404, 200, 200),
+    ),
+    (
+        "DELETE",
+        "/appointments/{A}",
+        {"reason": "No longer needed"},
+        _row_of(200, 404, 200, 404, 200, 404, 200, 200),
+    ),
+]
+
+
+def _fill(text: str, values: dict[str, str]) -> str:
+    for key, value in values.items():
+        text = text.replace("{" + key + "}", value)
+    return text
+
+
+async def _call(
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    body: dict[str, Any] | None,
+    headers: dict[str, str],
+    values: dict[str, str],
+) -> httpx.Response:
+    json = {k: _fill(v, values) if isinstance(v, str) else v for k, v in (body or {}).items()}
+    return await client.request(
+        method, _fill(path, values), headers=headers, json=json if body is not None else None
+    )
+
+
+async def test_access_matrix_of_every_appointment_route(
+    client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    c = await clinic(sessionmaker, client)
+    start = later(days=3)
+    a = await booked(client, c["patient"], c.doctor_id, start)
+    b = await booked(client, c["other_patient"], c.other_doctor_id, start)
+    values = {"A": a["id"], "D": str(c.doctor_id), "P": str(c.patient_id)}
+    wrong: list[str] = []
+    for method, path, body, expected in STILL:
+        for role in ROLES:
+            answer = await _call(client, method, path, body, c[role], values)
+            if answer.status_code != expected[role]:
+                wrong.append(f"{method} {path} {role}: {answer.status_code} {answer.text[:200]}")
+            elif answer.status_code >= 400:
+                assert answer.json()["success"] is False
+    slot = 0
+    for method, path, body, expected in MOVES:
+        for role in ROLES:
+            target = a
+            if expected[role] < 400:
+                slot += 1
+                target = await booked(
+                    client, c["patient"], c.doctor_id, start + timedelta(hours=1, minutes=30 * slot)
+                )
+            slot += 1
+            new = start + timedelta(hours=1, minutes=30 * slot)
+            answer = await _call(
+                client,
+                method,
+                path,
+                body,
+                c[role],
+                {**values, "A": target["id"], "NEW": new.isoformat()},
+            )
+            if answer.status_code != expected[role]:
+                wrong.append(f"{method} {path} {role}: {answer.status_code} {answer.text[:200]}")
+    # Creating one: a patient for themselves, staff for anyone; nobody else.
+    for role, code in _row_of(201, 403, 403, 403, 403, 403, 201, 201).items():
+        slot += 1
+        when = start + timedelta(hours=1, minutes=30 * slot)
+        answer = await book(client, c[role], c.doctor_id, when, patient_id=c.patient_id)
+        if answer.status_code != code:
+            wrong.append(f"POST /appointments {role}: {answer.status_code} {answer.text[:200]}")
+    assert not wrong, "\n".join(wrong)
+    # None of the refusals wrote anything to A: its one history row, its time, its status.
+    assert await _history(sessionmaker, a["id"]) == [(1, "requested")]
+    row = await _row(sessionmaker, a["id"])
+    assert row.scheduled_date == start and row.status == "requested"
+    assert row.chief_complaint == "Headaches, worse at night"
+
+    # The lists: each sees their own, the hospital's admin their doctors', staff all.
+    sees = {
+        "patient": {a["id"]},
+        "other_patient": {b["id"]},
+        "doctor": {a["id"]},
+        "other_doctor": {b["id"]},
+        "hospital_admin": {a["id"]},
+        "other_hospital_admin": {b["id"]},
+    }
+    for role in ROLES:
+        listed = await client.get("/appointments", headers=c[role], params={"limit": 100})
+        assert listed.status_code == 200, listed.text
+        ids = {item["id"] for item in listed.json()["data"]}
+        assert ids & {a["id"], b["id"]} == sees.get(role, {a["id"], b["id"]}), role
+    # The hospital's admin runs the schedule: no complaint, in the detail or the doctor's book.
+    detail = await client.get(f"/appointments/{a['id']}", headers=c["hospital_admin"])
+    assert detail.json()["data"]["chief_complaint"] is None
+    book_ = await client.get(f"/doctors/{c.doctor_id}/appointments", headers=c["hospital_admin"])
+    assert book_.json()["data"] and all(i["chief_complaint"] is None for i in book_.json()["data"])
+    mine = await client.get(f"/doctors/{c.doctor_id}/appointments", headers=c["doctor"])
+    assert "Headaches, worse at night" in mine.text
