@@ -5,7 +5,7 @@ refuses (409/403/422 via api/errors.py)."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -122,8 +122,9 @@ async def list_appointments(
     if filters.date_from is not None:
         start = datetime.combine(filters.date_from, time.min, tzinfo=UTC)
         conditions.append(Appointment.scheduled_date >= start)
-    if filters.date_to is not None:
-        end = datetime.combine(filters.date_to, time.min, tzinfo=UTC) + timedelta(days=1)
+    if filters.date_to is not None and filters.date_to < date.max:
+        # Up to the end of that (UTC) day; the last day there is means no end at all.
+        end = datetime.combine(filters.date_to + timedelta(days=1), time.min, tzinfo=UTC)
         conditions.append(Appointment.scheduled_date < end)
     where = and_(*conditions)
     total = await db.scalar(select(func.count()).select_from(Appointment).where(where))

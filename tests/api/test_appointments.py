@@ -511,3 +511,72 @@ async def test_access_matrix_of_every_appointment_route(
     assert book_.json()["data"] and all(i["chief_complaint"] is None for i in book_.json()["data"])
     mine = await client.get(f"/doctors/{c.doctor_id}/appointments", headers=c["doctor"])
     assert "Headaches, worse at night" in mine.text
+
+
+async def test_lists_page_and_filter_by_status_people_and_dates(
+    client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    c = await clinic(sessionmaker, client)
+    day3, day4, day5 = later(days=3), later(days=4), later(days=5)
+    first = await _confirmed(client, c, day3)
+    second = await booked(client, c["patient"], c.doctor_id, day4)
+    third = await booked(client, c["other_patient"], c.doctor_id, day5)
+    fourth = await booked(client, c["other_patient"], c.other_doctor_id, day3)
+    admin = c["admin"]
+
+    async def ids(headers: dict[str, str], path: str = "/appointments", **params: Any) -> list:
+        answer = await client.get(path, headers=headers, params=params)
+        assert answer.status_code == 200, answer.text
+        return [item.get("id") or item.get("patient_id") for item in answer.json()["data"]]
+
+    everything = await client.get("/appointments", headers=admin, params={"limit": 2})
+    assert everything.json()["meta"] == {"page": 1, "limit": 2, "total": 4}
+    # Latest first; the second page holds the rest.
+    assert [i["id"] for i in everything.json()["data"]] == [third["id"], second["id"]]
+    assert set(await ids(admin, page=2, limit=2)) == {first["id"], fourth["id"]}
+    assert await ids(admin, status="appointment_confirmed") == [first["id"]]
+    assert set(await ids(admin, patient_id=str(c.patient_id))) == {first["id"], second["id"]}
+    assert set(await ids(admin, doctor_id=str(c.doctor_id))) == {
+        first["id"],
+        second["id"],
+        third["id"],
+    }
+    on_day3 = str(day3.astimezone(UTC).date())
+    assert set(await ids(admin, date_from=on_day3, date_to=on_day3)) == {
+        first["id"],
+        fourth["id"],
+    }
+    assert set(await ids(admin, date_from=str(day4.astimezone(UTC).date()))) == {
+        second["id"],
+        third["id"],
+    }
+    bad = await client.get("/appointments", headers=admin, params={"status": "lost"})
+    assert bad.status_code == 422
+    # Names are joined in.
+    listed = (await client.get("/appointments", headers=c["patient"])).json()["data"]
+    assert {i["patient_name"] for i in listed} == {"Amira Haddad"}
+    assert {i["doctor_name"] for i in listed} == {"Ayse Yilmaz"}
+    # A patient filtering for someone else's gets nothing of theirs.
+    assert await ids(c["patient"], patient_id=str(c.other_patient_id)) == []
+
+    # The doctor's own book and patients, and the hospital admin's view of them.
+    book_path = f"/doctors/{c.doctor_id}/appointments"
+    assert set(await ids(c["doctor"], book_path)) == {first["id"], second["id"], third["id"]}
+    assert await ids(c["doctor"], book_path, status="appointment_confirmed") == [first["id"]]
+    patients_path = f"/doctors/{c.doctor_id}/patients"
+    for who in ("doctor", "hospital_admin", "coordinator"):
+        assert set(await ids(c[who], patients_path)) == {
+            str(c.patient_id),
+            str(c.other_patient_id),
+        }, who
+    theirs = await ids(c["other_hospital_admin"], f"/doctors/{c.other_doctor_id}/patients")
+    assert theirs == [str(c.other_patient_id)]
+    # A patient's appointments: what the caller may see of them.
+    of_patient = f"/patients/{c.other_patient_id}/appointments"
+    assert set(await ids(c["other_patient"], of_patient)) == {third["id"], fourth["id"]}
+    assert await ids(c["doctor"], of_patient) == [third["id"]]
+    assert await ids(c["hospital_admin"], of_patient) == [third["id"]]
+    assert await ids(c["other_hospital_admin"], of_patient) == [fourth["id"]]
+    assert (await client.get(of_patient, headers=c["patient"])).status_code == 404
+    missing = await client.get(f"/patients/{uuid.uuid4()}/appointments", headers=admin)
+    assert missing.status_code == 404

@@ -163,9 +163,10 @@ async def add_payment(sessionmaker, booking) -> Payment:
         ("patient", {"appointments": 1, "bookings": 1, "prescriptions": 1, "payments": 1}),
         ("doctor", {"appointments": 1, "bookings": 0, "prescriptions": 1, "payments": 0}),
         ("coordinator", {"appointments": 1, "bookings": 1, "prescriptions": 1, "payments": 1}),
+        # Staff see every appointment (issue 10, Reads), not the care data of others' patients.
         (
             "other_coordinator",
-            {"appointments": 0, "bookings": 0, "prescriptions": 0, "payments": 0},
+            {"appointments": 1, "bookings": 0, "prescriptions": 0, "payments": 0},
         ),
         ("hospital_admin", {"appointments": 0, "bookings": 1, "prescriptions": 0, "payments": 0}),
         ("admin", {"appointments": 1, "bookings": 1, "prescriptions": 1, "payments": 1}),
