@@ -325,10 +325,11 @@ def check_request(
     now: datetime,
     taken_that_day: int | Sequence[Any],
 ) -> None:
-    """Refuses (Unprocessable, 422, with the reason) a consultation asked for at starts_at: in the past, within
-    the minimum notice, on a date off, outside the weekly hours, or on a day already full.
-    `taken_that_day` is the number (or the list) of consultations the doctor already has on that
-    local day. Whether the time is still free is for the database (the exclusion constraint)."""
+    """Refuses (Unprocessable, 422, with the reason) a consultation asked for at starts_at: in
+    the past, within the minimum notice, on a date off, outside the weekly hours, or on a day
+    already full. `taken_that_day` is the number (or the list) of consultations the doctor
+    already has on that local day. Whether the time is still free is for the database (the
+    exclusion constraint)."""
     start = _aware(starts_at, "starts_at")
     now = _aware(now, "now")
     local = start.astimezone(av.zone)
