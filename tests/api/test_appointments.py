@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
@@ -17,11 +19,20 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.models.appointments import Appointment, AppointmentStatusHistory
-from tests.builders.appointment_builders import Clinic, book, booked, clinic, later
+from runtime.settings import Settings
+from tests.builders.appointment_builders import Clinic, book, booked, clinic, grid, later
 from tests.builders.helpers import eventually
 from tests.builders.users import create_user, headers_for
 
 pytestmark = pytest.mark.usefixtures("worker")
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    """Ten workflows start at once here on a small shared test machine: the API waits for a
+    workflow longer than its production 5 s (rule 11's deadline is tested in
+    test_workflow_deadline.py)."""
+    return make_settings(workflow_deadline_seconds=30)
 
 
 async def _history(
@@ -169,8 +180,6 @@ async def test_outside_hours_too_soon_or_past_is_422_with_the_reason(
         json={"weekly_hours": [{"day": d, "start": "09:00", "end": "10:00"} for d in range(5)]},
     )
     assert hours.status_code == 200, hours.text
-    from zoneinfo import ZoneInfo
-
     zone = ZoneInfo(c.zone)
     day = (datetime.now(zone) + timedelta(days=3)).date()
     while day.weekday() >= 5:
@@ -461,11 +470,9 @@ async def test_access_matrix_of_every_appointment_route(
             target = a
             if expected[role] < 400:
                 slot += 1
-                target = await booked(
-                    client, c["patient"], c.doctor_id, start + timedelta(hours=1, minutes=30 * slot)
-                )
+                target = await booked(client, c["patient"], c.doctor_id, grid(c.zone, slot))
             slot += 1
-            new = start + timedelta(hours=1, minutes=30 * slot)
+            new = grid(c.zone, slot)
             answer = await _call(
                 client,
                 method,
@@ -479,7 +486,7 @@ async def test_access_matrix_of_every_appointment_route(
     # Creating one: a patient for themselves, staff for anyone; nobody else.
     for role, code in _row_of(201, 403, 403, 403, 403, 403, 201, 201).items():
         slot += 1
-        when = start + timedelta(hours=1, minutes=30 * slot)
+        when = grid(c.zone, slot)
         answer = await book(client, c[role], c.doctor_id, when, patient_id=c.patient_id)
         if answer.status_code != code:
             wrong.append(f"POST /appointments {role}: {answer.status_code} {answer.text[:200]}")

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -121,6 +122,14 @@ def later(days: int = 2, hours: int = 0) -> datetime:
     """A grid instant `days` and `hours` (keep it under 4) ahead: inside the open week's hours
     of the daytime zone."""
     return round_up(datetime.now(UTC) + timedelta(days=days, hours=hours))
+
+
+def grid(zone: str, n: int, days: int = 6) -> datetime:
+    """The n-th distinct slot from `days` ahead: forty a day, 01:00 to 20:30 in `zone` (inside
+    the open week's hours), then the next day."""
+    local_day = datetime.now(ZoneInfo(zone)).date() + timedelta(days=days + n // 40)
+    first = datetime(local_day.year, local_day.month, local_day.day, 1, 0, tzinfo=ZoneInfo(zone))
+    return (first + timedelta(minutes=30 * (n % 40))).astimezone(UTC)
 
 
 async def book(
