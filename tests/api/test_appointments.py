@@ -587,3 +587,30 @@ async def test_lists_page_and_filter_by_status_people_and_dates(
     assert (await client.get(of_patient, headers=c["patient"])).status_code == 404
     missing = await client.get(f"/patients/{uuid.uuid4()}/appointments", headers=admin)
     assert missing.status_code == 404
+
+
+async def test_a_repeated_request_with_the_same_idempotency_key_books_once(
+    client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    c = await clinic(sessionmaker, client)
+    when = later(days=3)
+    key = {"Idempotency-Key": "appt-" + uuid.uuid4().hex}
+    first = await book(client, {**c["patient"], **key}, c.doctor_id, when)
+    again = await book(client, {**c["patient"], **key}, c.doctor_id, when)
+    assert first.status_code == 201 and again.status_code == 201, (first.text, again.text)
+    assert first.json()["data"]["id"] == again.json()["data"]["id"]
+    async with sessionmaker() as db:
+        count = await db.scalar(
+            select(func.count())
+            .select_from(Appointment)
+            .where(Appointment.doctor_id == c.doctor_id)
+        )
+    assert count == 1
+    assert await _history(sessionmaker, first.json()["data"]["id"]) == [(1, "requested")]
+    # A key whose request was refused (the slot was taken) stays refused: a new key is needed.
+    refused_key = {"Idempotency-Key": "appt-" + uuid.uuid4().hex}
+    lost = await book(client, {**c["other_patient"], **refused_key}, c.doctor_id, when)
+    assert lost.status_code == 409 and _error(lost)["code"] == "SLOT_TAKEN"
+    retried = await book(client, {**c["other_patient"], **refused_key}, c.doctor_id, when)
+    assert retried.status_code == 409, retried.text
+    assert _error(retried)["code"] == "APPOINTMENT_REQUEST_REFUSED"

@@ -33,10 +33,11 @@ ROLES = (
 
 
 def daytime_zone(now: datetime | None = None) -> str:
-    """A zone where it is now between about 05:00 and 20:00, so that a consultation in the next
-    hours never crosses the doctor's midnight (the test runs at any hour)."""
+    """A zone where it is now between 04:00 and 19:00, so that a consultation in the next few
+    hours never crosses the doctor's midnight (the tests run at any hour): UTC by day, Tokyo
+    (UTC+9, no daylight saving) from 19:00 to 05:00 UTC."""
     hour = (now or datetime.now(UTC)).hour
-    return "UTC" if 5 <= hour < 19 else "Asia/Tokyo" if hour >= 19 else "America/New_York"
+    return "UTC" if 5 <= hour < 19 else "Asia/Tokyo"
 
 
 def round_up(when: datetime, minutes: int = 30) -> datetime:
