@@ -629,7 +629,7 @@ class AppointmentWorkflow:
             )
         if change.starts_at <= workflow.now():
             raise refusal(
-                MoveRefused("Invalid", "APPOINTMENT_IN_PAST", "The new time is in the past")
+                MoveRefused("Unprocessable", "APPOINTMENT_IN_PAST", "The new time is in the past")
             )
 
     def _check_change(self, kind: str, actor: Actor, override: bool) -> bool:
