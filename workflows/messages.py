@@ -179,6 +179,14 @@ class SlotFreed(BaseModel):
     ends_at: datetime
 
 
+class WaitlistStart(BaseModel):
+    """How a doctor's waitlist workflow is started (signal-with-start with a SlotFreed): the
+    doctor, and how long an offer keeps a freed slot for the patient it is offered to."""
+
+    doctor_id: UUID
+    offer_minutes: int = Field(default=30, ge=1)
+
+
 class AppointmentCancelled(BaseModel):
     """To the payment workflow (signal cancel_for_appointment): the appointment is cancelled
     (or the doctor did not show); cancel the payment if it is still open and refund `percent`."""
@@ -317,6 +325,7 @@ __all__ = [
     "TranslationSignal",
     "TranslationTarget",
     "WaitlistSignal",
+    "WaitlistStart",
     "appointment_workflow_id",
     "booking_workflow_id",
     "invoice_workflow_id",
