@@ -32,6 +32,7 @@ from api.routers import (
     treatments,
     upload,
     users,
+    waitlist,
     webhooks,
     website,
 )
@@ -41,6 +42,7 @@ ROUTERS: tuple[ModuleType, ...] = (
     users,
     hospitals,
     doctors,
+    waitlist,
     treatments,
     packages,
     laboratories,
