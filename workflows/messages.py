@@ -144,6 +144,8 @@ class WaitlistSignal:
     """The signals DoctorWaitlistWorkflow takes: from appointment workflows and the API."""
 
     SLOT_FREED = "slot_freed"
+    # From the API: the patient of an open offer left the waitlist (its hold is gone).
+    OFFER_WITHDRAWN = "offer_withdrawn"
 
 
 class TranslationSignal:
@@ -177,6 +179,12 @@ class SlotFreed(BaseModel):
     doctor_id: UUID
     starts_at: datetime
     ends_at: datetime
+
+
+class OfferWithdrawn(BaseModel):
+    """To a doctor's waitlist workflow: this entry left while offered a slot; offer it on."""
+
+    entry_id: UUID
 
 
 class WaitlistStart(BaseModel):
@@ -315,6 +323,7 @@ __all__ = [
     "InvoiceEvent",
     "NotificationRequest",
     "NotificationSignal",
+    "OfferWithdrawn",
     "ParticipantJoined",
     "PaymentEvent",
     "PaymentSignal",

@@ -40,6 +40,7 @@ with workflow.unsafe.imports_passed_through():
         NOTIFICATION_WORKFLOW,
         WAITLIST_WORKFLOW,
         NotificationRequest,
+        OfferWithdrawn,
         SlotFreed,
         WaitlistSignal,
         WaitlistStart,
@@ -144,6 +145,14 @@ class DoctorWaitlistWorkflow:
         if self._is_new(slot, self._state):
             self._state.freed.append(slot)
             self._timers.changed()
+
+    @workflow.signal(name=WaitlistSignal.OFFER_WITHDRAWN)
+    def offer_withdrawn(self, withdrawn: OfferWithdrawn) -> None:
+        """The offer ends now (its hold is already gone) and the slot goes to the next."""
+        for offer in self._state.offers:
+            if offer.entry_id == withdrawn.entry_id:
+                offer.expires_at = min(offer.expires_at, workflow.now())
+                self._timers.changed()
 
     @workflow.query
     def open_offers(self) -> list[OpenOffer]:

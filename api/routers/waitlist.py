@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Path, status
 
-from api.deps import CurrentUser, DbSession, Paging, SettingsDep, require_roles
+from api.deps import CurrentUser, DbSession, Paging, SettingsDep, Temporal, require_roles
 from api.envelope import Envelope, Page, ok, page
 from api.resources import RowId, get_visible
 from api.routers.doctors import doctors
@@ -86,9 +86,10 @@ async def leave_waitlist(
     entry_id: EntryId,
     user: CurrentUser,
     db: DbSession,
+    temporal: Temporal,
     settings: SettingsDep,
 ) -> Envelope[Any]:
     entry = await service.leave(
-        db, user, doctor, entry_id, default_timezone=settings.default_timezone
+        db, temporal, user, doctor, entry_id, default_timezone=settings.default_timezone
     )
     return ok(entry, "Left the waitlist")

@@ -5,8 +5,7 @@ Who may do what:
 - join: a patient, for themself, on a doctor they can see; dates in their own time zone, from
   today to MAX_DAYS_AHEAD days ahead; one open entry (waiting or offered) per overlapping dates.
 - leave: the entry's patient, or staff (coordinator, admin). An open offer's hold goes with it:
-  the slot is free for anyone at once, and the workflow offers it to the next patient when that
-  offer's time is up.
+  the slot is free for anyone at once, and the workflow is told to offer it to the next patient.
 - read: the doctor, an admin of a hospital they work at, and staff see every entry (with the
   patient's name); a patient sees their own; anyone else 403."""
 
@@ -20,6 +19,8 @@ from zoneinfo import ZoneInfo
 from fastapi.exceptions import RequestValidationError
 from sqlalchemy import and_, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities import scheduling
 from api.schemas.waitlist import WaitlistEntryOut, WaitlistFilters, WaitlistJoin
@@ -30,6 +31,7 @@ from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.models.appointments import DoctorWaitlist, SlotHold
 from domain.models.catalog import Doctor
 from domain.models.users import Patient, User
+from workflows.messages import OfferWithdrawn, WaitlistSignal, waitlist_workflow_id
 
 OPEN = ("waiting", "offered")
 ENTRY_NOT_FOUND = "WAITLIST_ENTRY_NOT_FOUND"
@@ -131,7 +133,13 @@ async def _entry(
 
 
 async def leave(
-    db: AsyncSession, user: User, doctor: Doctor, entry_id: uuid.UUID, *, default_timezone: str
+    db: AsyncSession,
+    temporal: Client,
+    user: User,
+    doctor: Doctor,
+    entry_id: uuid.UUID,
+    *,
+    default_timezone: str,
 ) -> Any:
     if user.user_type != Role.PATIENT and user.user_type not in STAFF:
         raise Forbidden(
@@ -147,12 +155,28 @@ async def leave(
             code="WAITLIST_ENTRY_CLOSED",
             details={"status": entry.status},
         )
+    offered = entry.status == "offered"
     await db.execute(delete(SlotHold).where(SlotHold.waitlist_id == entry.id))
     entry.status = "left"
     await db.flush()
     await db.refresh(entry)
+    if offered:
+        # Stored first, so the workflow reads the entry as left when it ends the offer.
+        await db.commit()
+        await _withdraw(temporal, doctor.id, entry.id)
     staff = user.user_type in STAFF
     return _out(entry, owner, default_timezone, named=staff)
+
+
+async def _withdraw(temporal: Client, doctor_id: uuid.UUID, entry_id: uuid.UUID) -> None:
+    """Tell the doctor's waitlist workflow to offer the slot on now; a workflow that has ended
+    meanwhile has nothing left to do."""
+    handle = temporal.get_workflow_handle(waitlist_workflow_id(doctor_id))
+    try:
+        await handle.signal(WaitlistSignal.OFFER_WITHDRAWN, OfferWithdrawn(entry_id=entry_id))
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
 
 
 async def listing(

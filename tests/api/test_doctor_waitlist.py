@@ -302,3 +302,39 @@ async def _status_is(
     sessionmaker: async_sessionmaker[AsyncSession], entry_id: uuid.UUID, status: str
 ) -> bool:
     return await entry_status(sessionmaker, entry_id) == status
+
+
+async def test_an_offered_patient_who_leaves_passes_the_slot_to_the_next_at_once(
+    client: httpx.AsyncClient,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    worker: Worker,
+) -> None:
+    cast = await waitlist_cast(sessionmaker, patients=3)
+    holder, first, second = cast.patients
+    slot = slot_in(4)
+    booked = await client.post(
+        "/appointments",
+        json={"doctor_id": str(cast.doctor_id), "scheduled_date": slot.isoformat()},
+        headers=headers_for(holder.user),
+    )
+    assert booked.status_code == 201, booked.text
+    entries = []
+    for who in (first, second):
+        joined = await join(client, cast, who.user, {"date": slot.date().isoformat()})
+        entries.append(uuid.UUID(joined.json()["data"]["id"]))
+    cancelled = await client.request(
+        "DELETE",
+        f"/appointments/{booked.json()['data']['id']}",
+        json={"reason": "plans changed"},
+        headers=headers_for(holder.user),
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    await eventually(lambda: _status_is(sessionmaker, entries[0], "offered"), within=30)
+
+    left = await client.delete(f"{path(cast)}/{entries[0]}", headers=headers_for(first.user))
+    assert left.status_code == 200, left.text
+    assert left.json()["data"]["status"] == "left"
+    # Long before the first offer's 30 minutes are up, the next patient holds the slot.
+    await eventually(lambda: _status_is(sessionmaker, entries[1], "offered"), within=30)
+    assert await holders(sessionmaker, cast.doctor_id) == [second.patient_id]
+    assert await entry_status(sessionmaker, entries[0]) == "left"
