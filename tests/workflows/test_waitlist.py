@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest_asyncio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -36,9 +37,9 @@ from tests.builders.waitlist_builders import (
 from tests.fixtures.workers import new_worker
 from workflows._kit import Caller
 from workflows.appointment import AppointmentWorkflow, Reschedule
-from workflows.messages import waitlist_workflow_id
+from workflows.messages import SlotFreed, WaitlistSignal, waitlist_workflow_id
 from workflows.notification import WORKFLOWS as NOTIFICATION_WORKFLOWS
-from workflows.waitlist import DoctorWaitlistWorkflow, WaitlistView
+from workflows.waitlist import DoctorWaitlistWorkflow, WaitlistInput, WaitlistView
 
 OFFER_MINUTES = 30
 
@@ -197,3 +198,46 @@ async def _is(
 
 def _appointment_id(workflow_id: str) -> uuid.UUID:
     return uuid.UUID(workflow_id.removeprefix("appointment-"))
+
+
+async def test_an_open_offer_survives_continue_as_new(
+    indexed_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    worker: Worker,
+) -> None:
+    """A long-lived waitlist hands over to a new run with its open offer: the hold still ends
+    on time and the entry expires."""
+    cast = await waitlist_cast(sessionmaker, patients=1)
+    waiting = cast.patients[0]
+    slot = slot_in(3, now=await indexed_env.get_current_time())
+    entry = await join(sessionmaker, cast.doctor_id, waiting, slot.date())
+    first_run = await indexed_env.client.start_workflow(
+        DoctorWaitlistWorkflow.run,
+        WaitlistInput(doctor_id=cast.doctor_id, offer_minutes=OFFER_MINUTES, max_history_events=5),
+        id=waitlist_workflow_id(cast.doctor_id),
+        task_queue=task_queue,
+        start_signal=WaitlistSignal.SLOT_FREED,
+        start_signal_args=[
+            SlotFreed(
+                doctor_id=cast.doctor_id, starts_at=slot, ends_at=slot + timedelta(minutes=30)
+            )
+        ],
+    )
+    await eventually(lambda: _is(sessionmaker, entry, "offered"))
+
+    async def handed_over() -> bool:
+        described = await indexed_env.client.get_workflow_handle(
+            first_run.id, run_id=first_run.result_run_id
+        ).describe()
+        return described.status == WorkflowExecutionStatus.CONTINUED_AS_NEW
+
+    await eventually(handed_over)
+    latest = indexed_env.client.get_workflow_handle(waitlist_workflow_id(cast.doctor_id))
+    assert [o.entry_id for o in await latest.query(DoctorWaitlistWorkflow.open_offers)] == [entry]
+
+    await indexed_env.sleep(timedelta(minutes=OFFER_MINUTES + 1))
+    view = await first_run.result()
+    assert view.offers_made == 2
+    assert await entry_status(sessionmaker, entry) == "expired"
+    assert await holders(sessionmaker, cast.doctor_id) == []
