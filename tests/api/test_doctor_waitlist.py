@@ -272,7 +272,7 @@ async def test_the_offered_slot_is_held_for_its_patient_who_books_it_others_409(
         response = await client.get(
             f"/doctors/{cast.doctor_id}/schedule",
             params={"from": day, "to": day, "tz": "UTC"},
-            headers=headers_for(who.user),
+            headers=headers_for(who.user) if who is not None else {},
         )
         assert response.status_code == 200, response.text
         return any(
@@ -281,6 +281,7 @@ async def test_the_offered_slot_is_held_for_its_patient_who_books_it_others_409(
 
     assert await free_for(waiting)
     assert not await free_for(other)
+    assert not await free_for(None)  # nor to anyone browsing without a login
 
     taken = await book(other)
     assert taken.status_code == 409, taken.text
