@@ -263,6 +263,7 @@ class AppointmentActivities:
                 raise refusal(exc) from None
         if await scheduling.held_by_other(session, doctor.id, lo, hi, patient_id):
             raise _HeldByOther()
+        await scheduling.take_own_holds(session, doctor.id, lo, hi, patient_id)
         return lo, hi
 
     @activity.defn

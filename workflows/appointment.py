@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.lifecycle import unwrap
     from activities.payments import invoice_id_for
+    from activities.waitlist import WaitlistActivities, WaitlistSlot
     from domain.appointment import (
         APPOINTMENT,
         BEFORE_CONSULTATION,
@@ -75,6 +76,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows._kit import (
         DB_ACTIVITY,
         GATEWAY_CREATE,
+        GATEWAY_SETTLE,
         Caller,
         Notifier,
         StateTimers,
@@ -111,6 +113,8 @@ S = AppointmentStatus
 MAX_HISTORY_EVENTS = 2000
 # A cancelled, paid appointment stays open this long for its refund's answer.
 REFUND_WAIT = timedelta(days=7)
+# A freed slot reaches the doctor's waitlist by signal-with-start (an activity), not a bare signal.
+WAITLIST_START_PATCH = "waitlist-signal-with-start"
 
 __all__ = [
     "WORKFLOWS",
@@ -942,12 +946,18 @@ class AppointmentWorkflow:
         )
         if not waiting:
             return
+        freed = SlotFreed(doctor_id=state.doctor_id, starts_at=starts_at, ends_at=ends_at)
+        if workflow.patched(WAITLIST_START_PATCH):
+            # Signal-with-start: the waitlist workflow runs only while it has offers open.
+            await workflow.execute_activity_method(
+                WaitlistActivities.start_doctor_waitlist,
+                WaitlistSlot(**freed.model_dump()),
+                **GATEWAY_SETTLE,
+            )
+            return
         handle = workflow.get_external_workflow_handle(waitlist_workflow_id(state.doctor_id))
         try:
-            await handle.signal(
-                WaitlistSignal.SLOT_FREED,
-                SlotFreed(doctor_id=state.doctor_id, starts_at=starts_at, ends_at=ends_at),
-            )
+            await handle.signal(WaitlistSignal.SLOT_FREED, freed)
         except FailureError:
             workflow.logger.info("no waitlist for this doctor")
 

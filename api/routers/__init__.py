@@ -33,6 +33,7 @@ from api.routers import (
     treatments,
     upload,
     users,
+    waitlist,
     webhooks,
     website,
 )
@@ -42,6 +43,7 @@ ROUTERS: tuple[ModuleType, ...] = (
     users,
     hospitals,
     doctors,
+    waitlist,
     treatments,
     packages,
     laboratories,

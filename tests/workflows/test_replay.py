@@ -625,12 +625,138 @@ async def _record_appointment() -> None:
     print(f"recorded {out}")
 
 
+async def _record_waitlist() -> None:
+    """Two patients wait for a slot that frees (a reschedule): the first is offered it, lets the
+    hold expire, the second is offered it and books it, and the doctor's waitlist run ends.
+    Saves the DoctorWaitlistWorkflow's history (waitlist_offers.json)."""
+    import tempfile
+    from datetime import UTC, datetime, timedelta
+
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+    from temporalio.testing import WorkflowEnvironment
+    from temporalio.worker import Worker
+
+    from activities.appointments import AppointmentActivities, appointment_activity_list
+    from activities.notify import NotificationActivities, notification_activity_list
+    from activities.providers.outbox import OutboxEmail, OutboxMessages
+    from activities.providers.video import JitsiRooms
+    from activities.waitlist import WaitlistActivities, waitlist_activity_list
+    from domain.access import Role
+    from domain.models.notifications import Channel
+    from runtime.db import make_engine, make_sessionmaker
+    from runtime.migrate import upgrade
+    from runtime.postgres import EmbeddedPostgres, free_port
+    from runtime.temporal_server import SEARCH_ATTRIBUTES, binary
+    from tests.builders.waitlist_builders import book, entry_status, join, slot_in, waitlist_cast
+    from workflows._kit import Caller
+    from workflows.appointment import AppointmentWorkflow, Reschedule
+    from workflows.messages import waitlist_workflow_id
+    from workflows.notification import WORKFLOWS as NOTIFICATION_WORKFLOWS
+    from workflows.waitlist import DoctorWaitlistWorkflow
+
+    async def becomes(entry_id: object, status: str) -> None:
+        for _ in range(300):
+            if await entry_status(sessionmaker, entry_id) == status:  # type: ignore[arg-type]
+                return
+            await asyncio.sleep(0.05)
+        raise RuntimeError(f"the entry never became {status}")
+
+    scratch = Path(tempfile.mkdtemp())
+    pg = EmbeddedPostgres(scratch / "pg", free_port(), durable=False)
+    pg.start()
+    try:
+        await asyncio.to_thread(upgrade, pg.url)
+        engine = make_engine(pg.url)
+        sessionmaker = make_sessionmaker(engine)
+        cast = await waitlist_cast(sessionmaker, patients=3)
+        env = await WorkflowEnvironment.start_time_skipping(
+            data_converter=pydantic_data_converter,
+            test_server_existing_path=binary("temporal-test-server"),
+        )
+        await env.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=env.client.namespace,
+                search_attributes={
+                    name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+                    for name, kind in SEARCH_ATTRIBUTES.items()
+                    if kind == "Keyword"
+                },
+            )
+        )
+        notifications = NotificationActivities(
+            sessionmaker,
+            OutboxEmail(sessionmaker),
+            OutboxMessages(sessionmaker, Channel.SMS),
+            OutboxMessages(sessionmaker, Channel.WHATSAPP),
+        )
+        async with Worker(
+            env.client,
+            task_queue="record",
+            workflows=[AppointmentWorkflow, DoctorWaitlistWorkflow, *NOTIFICATION_WORKFLOWS],
+            activities=[
+                *appointment_activity_list(
+                    AppointmentActivities(sessionmaker, JitsiRooms("https://meet.test", "k"))
+                ),
+                *waitlist_activity_list(WaitlistActivities(sessionmaker, offer_minutes=30)),
+                *notification_activity_list(notifications),
+            ],
+        ):
+            holder, first, second = cast.patients
+            slot = slot_in(3, now=await env.get_current_time())
+            now = datetime.now(UTC)
+            first_entry = await join(
+                sessionmaker, cast.doctor_id, first, slot.date(), joined_at=now - timedelta(hours=2)
+            )
+            second_entry = await join(
+                sessionmaker,
+                cast.doctor_id,
+                second,
+                slot.date(),
+                joined_at=now - timedelta(hours=1),
+            )
+            appointment = await book(env.client, "record", cast, holder, slot, by_staff=True)
+            await appointment.execute_update(
+                AppointmentWorkflow.reschedule,
+                Reschedule(
+                    caller=Caller(user_id=cast.admin.id, role=Role.ADMIN),
+                    starts_at=slot + timedelta(days=1),
+                    override=True,
+                ),
+            )
+            await becomes(first_entry, "offered")
+            await env.sleep(timedelta(minutes=31))
+            await becomes(second_entry, "offered")
+            await book(env.client, "record", cast, second, slot)
+            await env.sleep(timedelta(minutes=31))
+            handle = env.client.get_workflow_handle(waitlist_workflow_id(cast.doctor_id))
+            await handle.result()
+            history = await handle.fetch_history()
+        await env.shutdown()
+        await engine.dispose()
+    finally:
+        pg.stop()
+    out = HISTORIES / "waitlist_offers.json"
+    out.write_text(
+        json.dumps(
+            {
+                "workflow_type": "DoctorWaitlistWorkflow",
+                "workflow_id": handle.id,
+                "history": json.loads(history.to_json()),
+            },
+            indent=1,
+        )
+    )
+    print(f"recorded {out}")
+
+
 RECORDERS = {
     "notification": _record_notification,
     "booking": _record_booking,
     "booking-kit": _record_booking_on_the_kit,
     "payment_invoice": _record_payment_invoice,
     "appointment": _record_appointment,
+    "waitlist": _record_waitlist,
 }
 
 if __name__ == "__main__" and sys.argv[1:2] == ["record"]:
