@@ -32,11 +32,12 @@ import psycopg
 
 from cli.admin import DEFAULT_ADMIN_EMAIL, ensure_admin
 from runtime import stack as stack_file
+from runtime.codec import new_key
 from runtime.db import make_engine, make_sessionmaker
 from runtime.migrate import upgrade
 from runtime.postgres import PG_USER, EmbeddedPostgres
 from runtime.settings import Settings
-from runtime.stack import JWT_SECRET_FILE, StackInfo
+from runtime.stack import JWT_SECRET_FILE, PAYLOAD_KEYS_FILE, StackInfo, read_payload_keys
 from runtime.temporal_server import TemporalDevServer
 
 DATABASE = "medivoy"
@@ -176,6 +177,7 @@ class DevStack:
         upgrade(database_url)
         self._check_stop()
         jwt_secret = self._jwt_secret()
+        payload_keys = self._payload_keys()
         admin_email = s.admin_email or DEFAULT_ADMIN_EMAIL
         self._ensure_admin(database_url, admin_email, s.admin_password.get_secret_value() or None)
 
@@ -185,6 +187,7 @@ class DevStack:
             "MEDIVOY_DATABASE_URL": database_url,
             "MEDIVOY_TEMPORAL_ADDRESS": temporal_address,
             "MEDIVOY_JWT_SECRET": jwt_secret,
+            **payload_keys,
             "MEDIVOY_API_HOST": s.api_host,
             "MEDIVOY_API_PORT": str(s.api_port),
             "PYTHONUNBUFFERED": "1",
@@ -322,6 +325,21 @@ class DevStack:
         with os.fdopen(fd, "w") as out:
             out.write(secret + "\n")
         return secret
+
+    def _payload_keys(self) -> dict[str, str]:
+        """The environment that gives the worker and API their payload keys: none when
+        MEDIVOY_PAYLOAD_KEYS is set (they read it themselves), else the development key
+        generated on first start and kept in the data dir (histories stay readable across
+        restarts; delete the file together with the Temporal database)."""
+        if self.settings.payload_keys:
+            return {}
+        path = self.data_dir / PAYLOAD_KEYS_FILE
+        if not path.exists():
+            keys = {"dev": new_key()}
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                json.dump(keys, out)
+        return read_payload_keys(path)
 
     def _ensure_admin(self, database_url: str, email: str, password: str | None) -> None:
         async def work() -> tuple[str | None, bool]:

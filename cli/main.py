@@ -12,11 +12,17 @@ from contextlib import suppress
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import SecretStr
+from pydantic import ValidationError
 
 from domain.passwords import configure_password_hashing
 from runtime.settings import Settings, get_settings
-from runtime.stack import JWT_SECRET_FILE, STACK_FILE, read_running
+from runtime.stack import (
+    JWT_SECRET_FILE,
+    PAYLOAD_KEYS_FILE,
+    STACK_FILE,
+    read_payload_keys,
+    read_running,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -79,19 +85,14 @@ def resolve_settings(*, need_temporal: bool, need_database: bool = True) -> Sett
     secret_file = settings.data_dir / JWT_SECRET_FILE
     if not settings.jwt_secret.get_secret_value() and secret_file.is_file():
         exported["MEDIVOY_JWT_SECRET"] = secret_file.read_text().strip()
+    if not settings.payload_keys:
+        # The key `medivoy dev` generated: the stack's histories are encrypted with it.
+        exported.update(read_payload_keys(settings.data_dir / PAYLOAD_KEYS_FILE))
     if not exported:
         return settings
     os.environ.update(exported)
     get_settings.cache_clear()
-    return settings.model_copy(
-        update={
-            "database_url": exported.get("MEDIVOY_DATABASE_URL", settings.database_url),
-            "temporal_address": exported.get("MEDIVOY_TEMPORAL_ADDRESS", settings.temporal_address),
-            "jwt_secret": SecretStr(
-                exported.get("MEDIVOY_JWT_SECRET", settings.jwt_secret.get_secret_value())
-            ),
-        }
-    )
+    return Settings()
 
 
 async def _with_sessionmaker(
@@ -425,6 +426,14 @@ def main(argv: list[str] | None = None) -> None:
         code = args.handler(args)
     except CliError as exc:
         print(f"medivoy {args.verb}: {exc}", file=sys.stderr)
+        code = 2
+    except ValidationError as exc:
+        # Each setting and what is wrong with it, never the value (it may be a secret).
+        problems = "\n".join(
+            f"  - {'.'.join(str(part) for part in error['loc']) or 'settings'}: {error['msg']}"
+            for error in exc.errors()
+        )
+        print(f"medivoy {args.verb}: invalid settings:\n{problems}", file=sys.stderr)
         code = 2
     except KeyboardInterrupt:  # Ctrl-C before a verb installed its own handling
         code = 130
