@@ -1,0 +1,40 @@
+"""Temporal histories as an outsider and as staff read them: every payload in a history (input,
+results, signals, updates, failures, memos, search attributes), and what of a list of texts
+shows up in the raw bytes the server stores."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+
+from google.protobuf.message import Message
+from temporalio.api.common.v1 import Payload
+from temporalio.client import WorkflowHistory
+
+
+def payloads_in(message: Message) -> Iterator[Payload]:
+    """Every Payload anywhere inside a proto message (nested, repeated and map fields)."""
+    if isinstance(message, Payload):
+        yield message
+        return
+    for field, value in message.ListFields():
+        if field.type != field.TYPE_MESSAGE:
+            continue
+        if field.message_type.GetOptions().map_entry:
+            for item in value.values():
+                if isinstance(item, Message):
+                    yield from payloads_in(item)
+        elif field.is_repeated:
+            for item in value:
+                yield from payloads_in(item)
+        else:
+            yield from payloads_in(value)
+
+
+def history_payloads(history: WorkflowHistory) -> list[Payload]:
+    return [p for event in history.events for p in payloads_in(event)]
+
+
+def found_in(blobs: Iterable[bytes], needles: Iterable[str]) -> set[str]:
+    """The needles (as UTF-8, any case) that occur in any blob."""
+    haystack = b"\n".join(blobs).lower()
+    return {n for n in needles if n.lower().encode() in haystack}
