@@ -284,6 +284,53 @@ def cmd_register_search_attributes(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _replay(settings: Settings, args: argparse.Namespace) -> tuple[list[Any], list[Path]]:
+    from temporalio.service import RPCError
+
+    from cli.replay import fetch, load_file, replay, save
+    from runtime.temporal import connect, converter
+
+    histories = []
+    for path in args.file:
+        try:
+            histories.append(load_file(path))
+        except ValueError as exc:
+            raise CliError(str(exc)) from None
+    if args.workflow_ids or args.query:
+        try:
+            client = await connect(settings)
+        except RuntimeError as exc:
+            raise CliError(f"Temporal at {settings.temporal_address}: {exc}") from None
+        try:
+            histories.extend(await fetch(client, args.workflow_ids, args.query, args.limit))
+        except RPCError as exc:
+            raise CliError(f"fetching the histories: {exc}") from None
+    if not histories:
+        raise CliError("nothing to replay: no workflow matched")
+    data_converter = converter(settings)
+    results = await replay(histories, data_converter)
+    saved = await save(histories, args.save, data_converter, args.decrypt) if args.save else []
+    return results, saved
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    if not (args.workflow_ids or args.query or args.file):
+        raise CliError("give workflow ids, --query or --file")
+    remote = bool(args.workflow_ids or args.query)
+    settings = resolve_settings(need_temporal=True, need_database=False) if remote else Settings()
+    results, saved = asyncio.run(_replay(settings, args))
+    for result in results:
+        print(result.line)
+    for path in saved:
+        print(f"saved {path}")
+    failed = [r for r in results if r.failure is not None]
+    print(
+        f"{len(results)} replayed, {len(failed)} not deterministic"
+        + (f": {', '.join(r.workflow_id for r in failed)}" if failed else "")
+    )
+    return 1 if failed else 0
+
+
 def _attachment_path(folder: Path, message_id: object, filename: str) -> Path:
     """DIR/<message id>/<file name>: two messages may carry files of the same name. Only the
     last part of the stored name is used, so no name can write outside DIR."""
@@ -402,6 +449,34 @@ def build_parser() -> argparse.ArgumentParser:
     probe.add_argument("--url", help="default: http://127.0.0.1:$MEDIVOY_API_PORT/api/v1/health")
     probe.add_argument("--timeout", type=float, default=3.0, metavar="SECONDS")
     probe.set_defaults(handler=cmd_probe)
+
+    replay = verbs.add_parser(
+        "replay",
+        help="replay workflow histories against this code; exit 1 on any non-determinism",
+        description="Replay histories from the server (by id or visibility query) or from "
+        "JSON files against the current workflow code. Exit 0 when all replay, 1 when any "
+        "is not deterministic (each named with the event that differs).",
+    )
+    replay.add_argument("workflow_ids", nargs="*", metavar="WORKFLOW_ID", help="latest run each")
+    replay.add_argument(
+        "--query", metavar="QUERY", help="visibility query, e.g. \"WorkflowType='BookingWorkflow'\""
+    )
+    replay.add_argument(
+        "--limit", type=int, default=100, metavar="N", help="at most N from --query (default 100)"
+    )
+    replay.add_argument(
+        "--file", type=Path, action="append", default=[], metavar="PATH", help="a history file"
+    )
+    replay.add_argument(
+        "--save", type=Path, metavar="DIR", help="write each history to DIR (corpus format)"
+    )
+    replay.add_argument(
+        "--decrypt",
+        action="store_true",
+        help="with --save: store payloads decrypted (test data only: tests/histories/ is "
+        "committed and replayed without the keys)",
+    )
+    replay.set_defaults(handler=cmd_replay)
 
     temporal = verbs.add_parser("temporal", help="Temporal chores for a real cluster")
     temporal_verbs = temporal.add_subparsers(dest="temporal_verb", required=True, metavar="VERB")

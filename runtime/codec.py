@@ -14,9 +14,10 @@ import base64
 import binascii
 import dataclasses
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import (
@@ -116,3 +117,23 @@ def data_converter(codec: PayloadCodec | None) -> DataConverter:
         payload_codec=codec,
         failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
     )
+
+
+def payloads_in(message: Message) -> Iterator[Payload]:
+    """Every Payload anywhere inside a proto message (nested, repeated and map fields): what a
+    history event carries as input, result, signal, update, failure, memo or search attribute."""
+    if isinstance(message, Payload):
+        yield message
+        return
+    for field, value in message.ListFields():
+        if field.type != field.TYPE_MESSAGE:
+            continue
+        if field.message_type is not None and field.message_type.GetOptions().map_entry:
+            for item in value.values():
+                if isinstance(item, Message):
+                    yield from payloads_in(item)
+        elif field.is_repeated:
+            for item in value:
+                yield from payloads_in(item)
+        else:
+            yield from payloads_in(value)

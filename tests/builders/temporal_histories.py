@@ -4,30 +4,12 @@ shows up in the raw bytes the server stores."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
-from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
 from temporalio.client import WorkflowHistory
 
-
-def payloads_in(message: Message) -> Iterator[Payload]:
-    """Every Payload anywhere inside a proto message (nested, repeated and map fields)."""
-    if isinstance(message, Payload):
-        yield message
-        return
-    for field, value in message.ListFields():
-        if field.type != field.TYPE_MESSAGE:
-            continue
-        if field.message_type.GetOptions().map_entry:
-            for item in value.values():
-                if isinstance(item, Message):
-                    yield from payloads_in(item)
-        elif field.is_repeated:
-            for item in value:
-                yield from payloads_in(item)
-        else:
-            yield from payloads_in(value)
+from runtime.codec import payloads_in
 
 
 def history_payloads(history: WorkflowHistory) -> list[Payload]:
