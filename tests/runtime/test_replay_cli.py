@@ -57,7 +57,9 @@ async def test_replay_passes_current_histories_and_fails_a_non_deterministic_one
     tmp_path: Path,
 ):
     good = "translation-sweep-replay-" + uuid.uuid4().hex[:8]
-    await temporal_client.execute_workflow(TRANSLATION_SWEEP_WORKFLOW, id=good, task_queue=task_queue)
+    await temporal_client.execute_workflow(
+        TRANSLATION_SWEEP_WORKFLOW, id=good, task_queue=task_queue
+    )
 
     bad = "translation-sweep-changed-" + uuid.uuid4().hex[:8]
     changed_queue = task_queue + "-changed"
