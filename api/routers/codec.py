@@ -5,7 +5,8 @@ JSON of temporal.api.common.v1.Payloads: base64 metadata values and data) to
 `<endpoint>/decode` or `<endpoint>/encode` and get the same shape back; the endpoint to
 configure is `<public base URL>/api/v1/codec`. Answers are the protocol's, not the envelope
 (errors keep the envelope). Staff only: an admin's or coordinator's access token, or
-MEDIVOY_CODEC_TOKEN; CORS here lets only MEDIVOY_CODEC_CORS_ORIGINS (the UI) in.
+MEDIVOY_CODEC_TOKEN, or the cookie POST /codec/session sets (a browser's Temporal UI); CORS
+here lets only MEDIVOY_CODEC_CORS_ORIGINS (the UI) in.
 """
 
 from __future__ import annotations
@@ -16,12 +17,13 @@ import hmac
 from typing import Annotated
 
 from cryptography.exceptions import InvalidTag
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials
 from pydantic import BaseModel, Field
 from temporalio.api.common.v1 import Payload
 
 from api.deps import DbSession, SettingsDep, bearer, get_current_user
+from api.envelope import Envelope, ok
 from domain.access import STAFF, Role
 from domain.errors import Forbidden, Invalid, Unavailable
 from runtime.codec import EncryptionCodec, PayloadKeyError
@@ -46,13 +48,32 @@ class CodecPayloads(BaseModel):
     payloads: list[CodecPayload] = Field(default_factory=list)
 
 
+COOKIE = "medivoy_codec"
+
+
+async def _staff(
+    request: Request,
+    db: DbSession,
+    settings: SettingsDep,
+    credentials: HTTPAuthorizationCredentials | None,
+) -> None:
+    user = await get_current_user(request, db, settings, credentials)
+    if Role(user.user_type) not in STAFF or not user.is_approved:
+        raise Forbidden(
+            "Only staff may read Temporal payloads",
+            code="ROLE_NOT_ALLOWED",
+            details={"allowed_roles": sorted(r.value for r in STAFF)},
+        )
+
+
 async def codec_caller(
     request: Request,
     db: DbSession,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> None:
-    """Staff (admin or coordinator) access tokens, or the dedicated codec token."""
+    """Staff (admin or coordinator) access tokens, sent as a bearer token or in the cookie of
+    POST /codec/session (what the Temporal UI in a browser can send), or the codec token."""
     token = settings.codec_token.get_secret_value()
     if (
         token
@@ -61,13 +82,10 @@ async def codec_caller(
         and hmac.compare_digest(credentials.credentials.encode(), token.encode())
     ):
         return
-    user = await get_current_user(request, db, settings, credentials)
-    if Role(user.user_type) not in STAFF or not user.is_approved:
-        raise Forbidden(
-            "Only staff may read Temporal payloads",
-            code="ROLE_NOT_ALLOWED",
-            details={"allowed_roles": sorted(r.value for r in STAFF)},
-        )
+    cookie = request.cookies.get(COOKIE)
+    if credentials is None and cookie:
+        credentials = HTTPAuthorizationCredentials(scheme="Bearer", credentials=cookie)
+    await _staff(request, db, settings, credentials)
 
 
 def _codec(settings: SettingsDep) -> EncryptionCodec:
@@ -141,3 +159,47 @@ async def decode(body: CodecPayloads, codec: Codec) -> CodecPayloads:
             "A payload does not decrypt with its key (altered, or sealed by another key)",
             code="PAYLOAD_NOT_DECRYPTABLE",
         ) from exc
+
+
+def _cookie_path(request: Request) -> str:
+    return request.url.path.rsplit("/", 1)[0]
+
+
+@router.post(
+    "/session",
+    summary="Let this browser read payloads in the Temporal UI: a cookie for the codec only",
+    response_model=Envelope[dict[str, int]],
+)
+async def open_session(
+    request: Request,
+    response: Response,
+    db: DbSession,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> Envelope[dict[str, int]]:
+    """The Temporal UI calls the codec from the browser and can send cookies only (set it to
+    include cross-origin credentials); this puts the caller's staff access token into an
+    HttpOnly cookie scoped to the codec endpoint, for the token's lifetime."""
+    await _staff(request, db, settings, credentials)
+    assert credentials is not None
+    seconds = settings.access_token_minutes * 60
+    response.set_cookie(
+        COOKIE,
+        credentials.credentials,
+        max_age=seconds,
+        path=_cookie_path(request),
+        httponly=True,
+        secure=settings.public_base_url.startswith("https://"),
+        samesite="strict",
+    )
+    return ok({"expires_in": seconds}, "This browser may read Temporal payloads")
+
+
+@router.delete(
+    "/session",
+    summary="End this browser's codec session",
+    response_model=Envelope[dict[str, int]],
+)
+async def close_session(request: Request, response: Response) -> Envelope[dict[str, int]]:
+    response.delete_cookie(COOKIE, path=_cookie_path(request), httponly=True, samesite="strict")
+    return ok({"expires_in": 0}, "This browser no longer reads Temporal payloads")

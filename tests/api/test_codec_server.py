@@ -158,3 +158,36 @@ async def test_bad_payloads_are_refused_with_a_clear_error(client, settings, ses
     assert unknown.status_code == 400
     assert unknown.json()["error"]["code"] == "UNKNOWN_PAYLOAD_KEY"
     assert "retired-2024" in unknown.json()["message"]
+
+
+async def test_a_staff_browser_session_lets_the_temporal_ui_decode_with_a_cookie(
+    client, settings, sessionmaker
+):
+    codec = settings.payload_codec
+    assert codec is not None
+    body = _wire(await codec.encode([_note()]))
+    patient = headers_for(await create_user(sessionmaker, Role.PATIENT))
+    refused = await client.post("/codec/session", headers=patient)
+    assert refused.status_code == 403 and "set-cookie" not in refused.headers
+
+    coordinator = headers_for(await create_user(sessionmaker, Role.COORDINATOR))
+    opened = await client.post("/codec/session", headers=coordinator)
+    assert opened.status_code == 200, opened.text
+    cookie = opened.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "path=/api/v1/codec" in cookie and "samesite=strict" in cookie
+    assert opened.json()["data"]["expires_in"] == settings.access_token_minutes * 60
+
+    # The UI sends only the cookie (credentials: include), no Authorization header.
+    decoded = await client.post("/codec/decode", json=body)
+    assert decoded.status_code == 200, decoded.text
+    assert json.loads(_proto(decoded.json())[0].data) == {"notes": NOTE}
+
+    closed = await client.delete("/codec/session")
+    assert closed.status_code == 200
+    after = await client.post("/codec/decode", json=body)
+    assert after.status_code == 401
+
+    # A patient's token in the cookie is still a patient's.
+    (token,) = [v.split()[1] for v in patient.values()]
+    client.cookies.set("medivoy_codec", token, path="/api/v1/codec")
+    assert (await client.post("/codec/decode", json=body)).status_code == 403
