@@ -188,6 +188,7 @@ class DevStack:
             "MEDIVOY_TEMPORAL_ADDRESS": temporal_address,
             "MEDIVOY_JWT_SECRET": jwt_secret,
             **payload_keys,
+            **self._codec_origins(),
             "MEDIVOY_API_HOST": s.api_host,
             "MEDIVOY_API_PORT": str(s.api_port),
             "PYTHONUNBUFFERED": "1",
@@ -301,6 +302,9 @@ class DevStack:
             port=s.temporal_port,
             ui_port=s.temporal_ui_port,
             log_file=self.data_dir / "temporal.log",
+            # Staff see decoded payloads in the UI (after POST /api/v1/codec/session), others
+            # ciphertext.
+            ui_codec_endpoint=f"{self.api_url}/api/v1/codec",
         )
         try:
             self.temporal.start()
@@ -340,6 +344,14 @@ class DevStack:
             with os.fdopen(fd, "w") as out:
                 json.dump(keys, out)
         return read_payload_keys(path)
+
+    def _codec_origins(self) -> dict[str, str]:
+        """The embedded Web UI's origins for the codec endpoint's CORS, unless set."""
+        if self.settings.codec_cors_origins:
+            return {}
+        port = self.settings.temporal_ui_port
+        origins = [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
+        return {"MEDIVOY_CODEC_CORS_ORIGINS": json.dumps(origins)}
 
     def _ensure_admin(self, database_url: str, email: str, password: str | None) -> None:
         async def work() -> tuple[str | None, bool]:
