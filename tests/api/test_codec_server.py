@@ -3,18 +3,25 @@ payloads in clear, nobody else does, and only the UI's origin may call it from a
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+import uvicorn
 from temporalio.api.common.v1 import Payload
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from domain.access import Role
+from runtime.postgres import free_port
 from runtime.settings import Settings
+from runtime.temporal_server import binary
+from tests.builders.booking_builders import booking_people
 from tests.builders.users import create_user, headers_for
+from workflows.messages import booking_workflow_id
 
 UI = "http://127.0.0.1:8233"
 FRONT = "https://app.medivoy.example"
@@ -191,3 +198,107 @@ async def test_a_staff_browser_session_lets_the_temporal_ui_decode_with_a_cookie
     (token,) = [v.split()[1] for v in patient.values()]
     client.cookies.set("medivoy_codec", token, path="/api/v1/codec")
     assert (await client.post("/codec/decode", json=body)).status_code == 403
+
+
+async def test_the_temporal_cli_reads_a_booking_in_clear_through_the_endpoint_only(
+    app, client_with_worker, temporal_dev_server, sessionmaker
+):
+    """Temporal's own client speaks to the endpoint over a real socket: with it and a staff
+    token `temporal workflow show` prints the diagnosis, without it only ciphertext."""
+    people = await booking_people(sessionmaker)
+    diagnosis = "Bilateral avascular necrosis of the femoral head"
+    created = await client_with_worker.post(
+        "/bookings",
+        headers=people.patient,
+        json={
+            "hospital_id": str(people.hospital_id),
+            "treatment_id": str(people.treatment_id),
+            "medical_details": {"diagnosis": diagnosis},
+        },
+    )
+    assert created.status_code == 201, created.text
+    workflow_id = booking_workflow_id(uuid.UUID(created.json()["data"]["id"]))
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_level="warning")
+    )
+
+    async def show(*codec: str) -> tuple[int, str]:
+        process = await asyncio.create_subprocess_exec(
+            binary("temporal"),
+            "workflow",
+            "show",
+            "--address",
+            temporal_dev_server.address,
+            "--workflow-id",
+            workflow_id,
+            "--output",
+            "json",
+            "--command-timeout",
+            "15s",
+            *codec,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+        )
+        out, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+        assert process.returncode is not None
+        return process.returncode, out.decode()
+
+    up = asyncio.Event()
+    serving = asyncio.create_task(_serve(server, up))
+    try:
+        await asyncio.wait_for(up.wait(), timeout=30)
+        endpoint = f"http://127.0.0.1:{port}/api/v1/codec"
+        (staff_code, staff), (patient_code, patient), (plain_code, plain) = await asyncio.gather(
+            show("--codec-endpoint", endpoint, "--codec-auth", people.coordinator["Authorization"]),
+            show("--codec-endpoint", endpoint, "--codec-auth", people.patient["Authorization"]),
+            show(),
+        )
+    finally:
+        server.should_exit = True
+        await serving
+    assert staff_code == 0, staff
+    assert diagnosis in payload_texts(staff)
+    assert plain_code == 0, plain
+    assert diagnosis not in payload_texts(plain) and "binary/encrypted" in payload_texts(plain)
+    # The endpoint refuses a patient (403): the CLI cannot decode and gives up.
+    assert patient_code != 0 and diagnosis not in payload_texts(patient)
+
+
+async def _serve(server: uvicorn.Server, up: asyncio.Event) -> None:
+    async def started() -> None:
+        while not server.started:  # noqa: ASYNC110 (uvicorn offers no event)
+            await asyncio.sleep(0.05)
+        up.set()
+
+    watcher = asyncio.create_task(started())
+    try:
+        await server.serve()
+    finally:
+        watcher.cancel()
+
+
+def payload_texts(output: str) -> str:
+    """Every payload's metadata values and data, decoded from the base64 the CLI prints them
+    in; "" for output that is not a JSON history."""
+    try:
+        history = json.loads(output)
+    except ValueError:
+        return ""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if isinstance(node.get("metadata"), dict) and "data" in node:
+                values = [*node["metadata"].values(), node["data"]]
+                found.extend(base64.b64decode(v).decode(errors="replace") for v in values)
+                return
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(history)
+    return "\n".join(found)
