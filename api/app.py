@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.middleware.cors import CORSMiddleware
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 from opentelemetry.sdk.trace import TracerProvider
@@ -20,8 +19,8 @@ from api.audit import AuditedSession
 from api.deadline import bounded
 from api.envelope import ERROR_RESPONSES
 from api.metrics import TelemetryMiddleware
-from api.middleware import RequestMiddleware
-from api.routers import ROUTERS
+from api.middleware import PathCORS, RequestMiddleware
+from api.routers import ROUTERS, codec
 from domain.passwords import configure_password_hashing
 from runtime import telemetry
 from runtime.db import make_engine
@@ -86,9 +85,20 @@ def create_app(
     app.state.tracer_provider = traces
 
     errors.install(app)
-    if settings.cors_origins:
-        app.add_middleware(
-            CORSMiddleware,
+    # CORS by path: the codec endpoint lets in only the Temporal UI's origins, the rest of the
+    # API only the front-ends'.
+    app.add_middleware(
+        PathCORS,
+        prefix=f"{API_PREFIX}{codec.PREFIX}",
+        inside=dict(
+            allow_origins=settings.codec_cors_origins,
+            allow_credentials=True,
+            allow_methods=["POST", "OPTIONS"],
+            allow_headers=["Authorization", "Content-Type", "X-Namespace"],
+        )
+        if settings.codec_cors_origins
+        else None,
+        outside=dict(
             allow_origins=settings.cors_origins,
             allow_credentials=True,
             allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"],
@@ -101,6 +111,9 @@ def create_app(
             ],
             expose_headers=["X-Request-ID"],
         )
+        if settings.cors_origins
+        else None,
+    )
     app.add_middleware(
         RequestMiddleware,
         max_body_bytes=settings.max_body_bytes,
@@ -110,7 +123,9 @@ def create_app(
         large_body_paths={
             f"{API_PREFIX}{prefix}": settings.max_upload_bytes + 131_072
             for prefix in ("/upload", "/medical-records", "/lab-tests")
-        },
+        }
+        # A page of history payloads for the Temporal UI (Temporal's payload limit is 2 MB).
+        | {f"{API_PREFIX}{codec.PREFIX}": 8 * 1_048_576},
     )
     # Outermost: counts and traces every answer, the middleware's own 400/413 included.
     app.add_middleware(TelemetryMiddleware, tracer=telemetry.tracer(traces))

@@ -10,6 +10,7 @@ import uuid
 from typing import Any
 
 import structlog
+from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import context
@@ -234,3 +235,25 @@ class RequestMiddleware:
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
+
+
+class PathCORS:
+    """CORS by path: requests under `prefix` get the `inside` policy, all others `outside`
+    (each a CORSMiddleware's keyword arguments; None: no CORS there, so browsers refuse)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        prefix: str,
+        inside: dict[str, Any] | None,
+        outside: dict[str, Any] | None,
+    ) -> None:
+        self.prefix = prefix
+        self.inside: ASGIApp = CORSMiddleware(app, **inside) if inside else app
+        self.outside: ASGIApp = CORSMiddleware(app, **outside) if outside else app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "") if scope["type"] == "http" else ""
+        inside = path == self.prefix or path.startswith(self.prefix + "/")
+        await (self.inside if inside else self.outside)(scope, receive, send)

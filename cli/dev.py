@@ -32,11 +32,12 @@ import psycopg
 
 from cli.admin import DEFAULT_ADMIN_EMAIL, ensure_admin
 from runtime import stack as stack_file
+from runtime.codec import new_key
 from runtime.db import make_engine, make_sessionmaker
 from runtime.migrate import upgrade
 from runtime.postgres import PG_USER, EmbeddedPostgres
 from runtime.settings import Settings
-from runtime.stack import JWT_SECRET_FILE, StackInfo
+from runtime.stack import JWT_SECRET_FILE, PAYLOAD_KEYS_FILE, StackInfo, read_payload_keys
 from runtime.temporal_server import TemporalDevServer
 
 DATABASE = "medivoy"
@@ -176,6 +177,7 @@ class DevStack:
         upgrade(database_url)
         self._check_stop()
         jwt_secret = self._jwt_secret()
+        payload_keys = self._payload_keys()
         admin_email = s.admin_email or DEFAULT_ADMIN_EMAIL
         self._ensure_admin(database_url, admin_email, s.admin_password.get_secret_value() or None)
 
@@ -185,6 +187,8 @@ class DevStack:
             "MEDIVOY_DATABASE_URL": database_url,
             "MEDIVOY_TEMPORAL_ADDRESS": temporal_address,
             "MEDIVOY_JWT_SECRET": jwt_secret,
+            **payload_keys,
+            **self._codec_origins(),
             "MEDIVOY_API_HOST": s.api_host,
             "MEDIVOY_API_PORT": str(s.api_port),
             "PYTHONUNBUFFERED": "1",
@@ -300,6 +304,9 @@ class DevStack:
             port=s.temporal_port,
             ui_port=s.temporal_ui_port,
             log_file=self.data_dir / "temporal.log",
+            # Staff see decoded payloads in the UI (after POST /api/v1/codec/session), others
+            # ciphertext.
+            ui_codec_endpoint=f"{self.api_url}/api/v1/codec",
         )
         try:
             self.temporal.start()
@@ -324,6 +331,29 @@ class DevStack:
         with os.fdopen(fd, "w") as out:
             out.write(secret + "\n")
         return secret
+
+    def _payload_keys(self) -> dict[str, str]:
+        """The environment that gives the worker and API their payload keys: none when
+        MEDIVOY_PAYLOAD_KEYS is set (they read it themselves), else the development key
+        generated on first start and kept in the data dir (histories stay readable across
+        restarts; delete the file together with the Temporal database)."""
+        if self.settings.payload_keys:
+            return {}
+        path = self.data_dir / PAYLOAD_KEYS_FILE
+        if not path.exists():
+            keys = {"dev": new_key()}
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                json.dump(keys, out)
+        return read_payload_keys(path)
+
+    def _codec_origins(self) -> dict[str, str]:
+        """The embedded Web UI's origins for the codec endpoint's CORS, unless set."""
+        if self.settings.codec_cors_origins:
+            return {}
+        port = self.settings.temporal_ui_port
+        origins = [f"http://127.0.0.1:{port}", f"http://localhost:{port}"]
+        return {"MEDIVOY_CODEC_CORS_ORIGINS": json.dumps(origins)}
 
     def _ensure_admin(self, database_url: str, email: str, password: str | None) -> None:
         async def work() -> tuple[str | None, bool]:

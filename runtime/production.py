@@ -63,6 +63,23 @@ def production_problems(settings: Settings) -> list[str]:
                 f"MEDIVOY_JWT_SECRET is {len(secret)} characters long: use at least "
                 f"{MIN_JWT_SECRET_CHARS} random ones"
             )
+    if not settings.payload_keys:
+        problems.append(
+            "MEDIVOY_PAYLOAD_KEYS is not set: production encrypts every Temporal payload "
+            '(medical details); set {"<key id>": "<base64 of 32 random bytes>"} '
+            "(e.g. `openssl rand -base64 32`), the same on every API and worker replica"
+        )
+    if any(origin.strip() == "*" for origin in settings.codec_cors_origins):
+        problems.append(
+            'MEDIVOY_CODEC_CORS_ORIGINS contains "*": list the Temporal UI\'s origin instead '
+            "(the codec endpoint decrypts medical data)"
+        )
+    codec_token = settings.codec_token.get_secret_value()
+    if codec_token and len(codec_token) < MIN_JWT_SECRET_CHARS:
+        problems.append(
+            f"MEDIVOY_CODEC_TOKEN is {len(codec_token)} characters long: use at least "
+            f"{MIN_JWT_SECRET_CHARS} random ones, or unset it (staff tokens only)"
+        )
     if any(origin.strip() == "*" for origin in settings.cors_origins):
         problems.append(
             'MEDIVOY_CORS_ORIGINS contains "*": list the front-end origins instead '

@@ -7,7 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from domain.appointment import DEFAULT_REFUND_POLICY as DEFAULT_APPOINTMENT_REFUND_POLICY
@@ -16,6 +16,7 @@ from domain.appointment import check_refund_policy as check_appointment_refund_p
 from domain.availability import check_timezone
 from domain.booking import DEFAULT_CANCELLATION_REFUND_PERCENT, check_refund_policy
 from domain.passwords import STRONG, HashCost
+from runtime.codec import EncryptionCodec, codec_from_settings, parse_key
 
 # MEDIVOY_ENV values that turn on the production checks (runtime/production.py).
 PRODUCTION_ENVS = frozenset({"production", "prod", "staging"})
@@ -60,6 +61,18 @@ class Settings(BaseSettings):
     password_hash_time_cost: int = Field(default=STRONG.time_cost, ge=1)
     password_hash_memory_kib: int = Field(default=STRONG.memory_kib, ge=8)
     password_hash_parallelism: int = Field(default=STRONG.parallelism, ge=1)
+
+    # Payload encryption in Temporal (runtime/codec.py): key id -> base64 of 32 random bytes, a
+    # JSON object; MEDIVOY_PAYLOAD_KEY_ID's key seals new payloads, every key listed opens old
+    # ones (rotate by adding a key and pointing the id at it). Production refuses to start
+    # without one; `medivoy dev` generates one into <data dir>/payload_keys.json.
+    payload_keys: dict[str, SecretStr] = Field(default_factory=dict)
+    payload_key_id: str = ""
+    # The codec endpoint (/api/v1/codec/{encode,decode}) that lets the Temporal UI and CLI read
+    # payloads: the UI's browser origins allowed by CORS there (only there), and a dedicated
+    # bearer token for it (besides staff access tokens); empty: staff tokens only.
+    codec_cors_origins: list[str] = Field(default_factory=list)
+    codec_token: SecretStr = SecretStr("")
 
     cors_origins: list[str] = Field(default_factory=list)
     max_body_bytes: int = 1_048_576
@@ -180,6 +193,23 @@ class Settings(BaseSettings):
     nextcloud_username: str = ""
     nextcloud_password: SecretStr = SecretStr("")
 
+    @model_validator(mode="after")
+    def _payload_keys(self) -> Settings:
+        keys = {k: v.get_secret_value() for k, v in self.payload_keys.items()}
+        for key_id, value in keys.items():
+            parse_key(key_id, value)
+        if keys and self.payload_key_id and self.payload_key_id not in keys:
+            raise ValueError(
+                f"MEDIVOY_PAYLOAD_KEY_ID {self.payload_key_id!r} is not a key of "
+                "MEDIVOY_PAYLOAD_KEYS"
+            )
+        if keys and not self.payload_key_id and len(keys) > 1:
+            raise ValueError(
+                "MEDIVOY_PAYLOAD_KEYS holds several keys: say which one encrypts with "
+                "MEDIVOY_PAYLOAD_KEY_ID"
+            )
+        return self
+
     @field_validator("appointment_reminder_offsets")
     @classmethod
     def _offsets(cls, value: str) -> str:
@@ -232,6 +262,13 @@ class Settings(BaseSettings):
             time_cost=self.password_hash_time_cost,
             memory_kib=self.password_hash_memory_kib,
             parallelism=self.password_hash_parallelism,
+        )
+
+    @property
+    def payload_codec(self) -> EncryptionCodec | None:
+        """The encryption codec for Temporal payloads; None when no key is set (not production)."""
+        return codec_from_settings(
+            {k: v.get_secret_value() for k, v in self.payload_keys.items()}, self.payload_key_id
         )
 
     @property

@@ -18,6 +18,8 @@ from runtime.settings import Settings
 
 STACK_FILE = "stack.json"
 JWT_SECRET_FILE = "jwt_secret"
+# The development payload key `medivoy dev` generates: {"<key id>": "<base64 key>"}.
+PAYLOAD_KEYS_FILE = "payload_keys.json"
 LOGS = ("api", "worker", "temporal", "postgres")
 
 
@@ -110,3 +112,18 @@ def read_running(settings: Settings) -> StackInfo | None:
     if info is None or not _alive(info.pid):
         return None
     return info
+
+
+def read_payload_keys(path: Path) -> dict[str, str]:
+    """MEDIVOY_PAYLOAD_KEYS / _KEY_ID for the keys in a payload key file ({} when none is
+    there); the first key listed is the current one."""
+    try:
+        keys = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(keys, dict) or not keys:
+        return {}
+    return {
+        "MEDIVOY_PAYLOAD_KEYS": json.dumps({str(k): str(v) for k, v in keys.items()}),
+        "MEDIVOY_PAYLOAD_KEY_ID": str(next(iter(keys))),
+    }

@@ -31,8 +31,11 @@ class TemporalDevServer:
         port: int,
         ui_port: int | None,
         log_file: Path | None = None,
+        ui_codec_endpoint: str | None = None,
     ) -> None:
+        """`ui_codec_endpoint`: the codec server the Web UI decodes payloads through."""
         self.db_file = db_file
+        self.ui_codec_endpoint = ui_codec_endpoint
         self.port = port
         self.ui_port = ui_port
         self.log_file = log_file
@@ -71,6 +74,8 @@ class TemporalDevServer:
                 "127.0.0.1",
                 "--ui-disable-news-fetch",
             ]
+            if self.ui_codec_endpoint:
+                args += ["--ui-codec-endpoint", self.ui_codec_endpoint]
         for name, kind in SEARCH_ATTRIBUTES.items():
             args += ["--search-attribute", f"{name}={kind}"]
         out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115

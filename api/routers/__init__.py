@@ -9,6 +9,7 @@ from api.routers import (
     appointments,
     auth,
     bookings,
+    codec,
     coupons,
     devices,
     doctors,
@@ -69,4 +70,5 @@ ROUTERS: tuple[ModuleType, ...] = (
     notifications,
     devices,
     health,
+    codec,
 )

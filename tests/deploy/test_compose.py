@@ -4,6 +4,7 @@ image is a locked, non-root install with a health check."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -126,7 +127,11 @@ def test_every_medivoy_variable_the_compose_file_names_is_a_real_setting() -> No
 
 
 def test_the_compose_settings_pass_the_production_checks(monkeypatch: pytest.MonkeyPatch) -> None:
-    env = {"POSTGRES_PASSWORD": "pg-secret", "MEDIVOY_JWT_SECRET": "j" * 48}
+    env = {
+        "POSTGRES_PASSWORD": "pg-secret",
+        "MEDIVOY_JWT_SECRET": "j" * 48,
+        "MEDIVOY_PAYLOAD_KEYS": json.dumps({"2026-12": base64.b64encode(b"k" * 32).decode()}),
+    }
     for name in list(os.environ):
         if name.upper().startswith("MEDIVOY_"):
             monkeypatch.delenv(name)
@@ -138,13 +143,24 @@ def test_the_compose_settings_pass_the_production_checks(monkeypatch: pytest.Mon
     assert settings.database_url == "postgresql://medivoy:pg-secret@postgres:5432/medivoy"
     assert settings.temporal_address == "temporal:7233"
     assert settings.redis_url.startswith("redis://redis:")
+    assert settings.codec_cors_origins == ["http://localhost:8080"]
+    assert settings.payload_codec is not None
 
 
 def test_the_required_secrets_must_be_given() -> None:
     with pytest.raises(KeyError, match="MEDIVOY_JWT_SECRET"):
         _service_env(_compose()["services"]["api"], {"POSTGRES_PASSWORD": "x"})
     with pytest.raises(KeyError, match="POSTGRES_PASSWORD"):
-        _service_env(_compose()["services"]["api"], {"MEDIVOY_JWT_SECRET": "x" * 40})
+        _service_env(
+            _compose()["services"]["api"],
+            {"MEDIVOY_JWT_SECRET": "x" * 40, "MEDIVOY_PAYLOAD_KEYS": "{}"},
+        )
+    for service in ("api", "worker"):
+        with pytest.raises(KeyError, match="MEDIVOY_PAYLOAD_KEYS"):
+            _service_env(
+                _compose()["services"][service],
+                {"POSTGRES_PASSWORD": "x", "MEDIVOY_JWT_SECRET": "x" * 40},
+            )
 
 
 def test_the_stack_has_every_part_with_health_checks_restarts_and_volumes() -> None:

@@ -183,6 +183,10 @@ def test_dev_stack_starts_stops_cleanly_and_keeps_its_data(stack: Stack) -> None
     secret_file = stack.data_dir / "jwt_secret"
     assert secret_file.stat().st_mode & 0o777 == 0o600
     secret = secret_file.read_text()
+    key_file = stack.data_dir / "payload_keys.json"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    payload_keys = json.loads(key_file.read_text())
+    assert list(payload_keys) == ["dev"]
     # A workflow nobody works on stays running: it must still be there after a restart.
     probe = "dev-stack-probe-" + uuid.uuid4().hex
     stack.temporal_cli(
@@ -209,6 +213,28 @@ def test_dev_stack_starts_stops_cleanly_and_keeps_its_data(stack: Stack) -> None
         timeout=10,
     )
     assert login.status_code == 200, login.text
+    assert json.loads(key_file.read_text()) == payload_keys, "the key survives a restart"
+    # The API holds the generated key and the Web UI decodes through it (CORS for the UI only).
+    token = login.json()["data"]["access_token"]
+    plain = {"metadata": {"encoding": "anNvbi9wbGFpbg=="}, "data": "eyJhIjogMX0="}
+    encoded = httpx.post(
+        stack.api_url + "/api/v1/codec/encode",
+        json={"payloads": [plain]},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
+    )
+    assert encoded.status_code == 200, encoded.text
+    (sealed,) = encoded.json()["payloads"]
+    assert sealed["metadata"]["encryption-key-id"] == "ZGV2"  # base64 of "dev"
+    ui_origin = f"http://127.0.0.1:{stack.ui}"
+    preflight = httpx.options(
+        stack.api_url + "/api/v1/codec/decode",
+        headers={"Origin": ui_origin, "Access-Control-Request-Method": "POST"},
+        timeout=10,
+    )
+    assert preflight.headers.get("access-control-allow-origin") == ui_origin
+    ui_settings = httpx.get(f"{ui_origin}/api/v1/settings", timeout=10)
+    assert f"{stack.api_url}/api/v1/codec" in ui_settings.text, ui_settings.text
     described = stack.temporal_cli("workflow", "describe", "--workflow-id", probe, "-o", "json")
     assert "RUNNING" in described.stdout
 

@@ -3,6 +3,8 @@ message naming the setting, and start without any embedded server when the setti
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import subprocess
 import sys
@@ -18,6 +20,7 @@ from runtime.settings import Settings
 
 MEDIVOY = str(Path(sys.executable).parent / "medivoy")
 GOOD_SECRET = "prod-secret-" + "x" * 40
+PAYLOAD_KEY = base64.b64encode(b"k" * 32).decode()
 STRONG_HASH = {
     "MEDIVOY_PASSWORD_HASH_TIME_COST": "3",
     "MEDIVOY_PASSWORD_HASH_MEMORY_KIB": "65536",
@@ -34,6 +37,7 @@ def _env(tmp_path: Path, **overrides: str) -> dict[str, str]:
         MEDIVOY_DATABASE_URL=f"postgresql://medivoy:pw@127.0.0.1:{free_port()}/medivoy",
         MEDIVOY_TEMPORAL_ADDRESS=f"127.0.0.1:{free_port()}",
         MEDIVOY_JWT_SECRET=GOOD_SECRET,
+        MEDIVOY_PAYLOAD_KEYS=json.dumps({"2026-12": PAYLOAD_KEY}),
         MEDIVOY_LOG_JSON="false",
         **STRONG_HASH,
     )
@@ -78,12 +82,22 @@ def test_api_and_worker_refuse_unsafe_production_settings(tmp_path: Path) -> Non
         "api open cors": ("api", {"MEDIVOY_CORS_ORIGINS": '["https://app.example", "*"]'}),
         "worker debug": ("worker", {"MEDIVOY_LOG_LEVEL": "debug"}),
         "api no database": ("api", {"MEDIVOY_DATABASE_URL": "<unset>"}),
+        "worker no payload key": ("worker", {"MEDIVOY_PAYLOAD_KEYS": "<unset>"}),
+        "api bad payload key": ("api", {"MEDIVOY_PAYLOAD_KEYS": '{"k1": "c2hvcnQ="}'}),
     }
     err = _refusals(tmp_path, cases)
     for name in cases:
         assert "Traceback" not in err[name], err[name]
     assert "MEDIVOY_DATABASE_URL not set; with MEDIVOY_ENV=production" in err["api no database"]
-    for name in ("api no secret", "worker dev secret", "api open cors", "worker debug"):
+    assert "MEDIVOY_PAYLOAD_KEYS is not set" in err["worker no payload key"]
+    assert "payload key 'k1' is 5 bytes" in err["api bad payload key"]
+    for name in (
+        "api no secret",
+        "worker dev secret",
+        "api open cors",
+        "worker debug",
+        "worker no payload key",
+    ):
         assert "refusing to start with MEDIVOY_ENV=production" in err[name]
     assert "MEDIVOY_JWT_SECRET is not set" in err["api no secret"]
     assert "the secret `medivoy dev` generated" in err["worker dev secret"]
@@ -104,11 +118,17 @@ def test_api_and_worker_refuse_unsafe_production_settings(tmp_path: Path) -> Non
         ({"password_hash_time_cost": 1}, "argon2id cost below the production profile"),
         ({"database_url": ""}, "MEDIVOY_DATABASE_URL is not set"),
         ({"temporal_address": ""}, "MEDIVOY_TEMPORAL_ADDRESS is not set"),
+        ({"payload_keys": {}}, "MEDIVOY_PAYLOAD_KEYS is not set"),
+        ({"codec_cors_origins": ["*"]}, 'MEDIVOY_CODEC_CORS_ORIGINS contains "*"'),
+        ({"codec_token": "short"}, "MEDIVOY_CODEC_TOKEN is 5 characters long"),
     ],
 )
 def test_each_unsafe_setting_is_named(
-    tmp_path: Path, overrides: dict[str, object], problem: str
+    tmp_path: Path, overrides: dict[str, object], problem: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # The tests' own key (tests/conftest.py) would be merged into payload_keys={}.
+    monkeypatch.delenv("MEDIVOY_PAYLOAD_KEYS", raising=False)
+    monkeypatch.delenv("MEDIVOY_PAYLOAD_KEY_ID", raising=False)
     (tmp_path / "jwt_secret").write_text("the-dev-secret-" + "z" * 50 + "\n")
     if overrides.get("jwt_secret") == "<dev>":
         overrides = {"jwt_secret": "the-dev-secret-" + "z" * 50}
@@ -118,6 +138,7 @@ def test_each_unsafe_setting_is_named(
         "database_url": "postgresql://medivoy:pw@db:5432/medivoy",
         "temporal_address": "temporal:7233",
         "jwt_secret": GOOD_SECRET,
+        "payload_keys": {"2026-12": PAYLOAD_KEY},
         "password_hash_time_cost": 3,
         "password_hash_memory_kib": 65536,
         "password_hash_parallelism": 4,

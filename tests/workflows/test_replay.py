@@ -13,6 +13,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from runtime.settings import Settings
+from runtime.temporal import converter
 from workflows import ALL_WORKFLOWS
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
@@ -29,7 +31,9 @@ def test_every_workflow_has_a_recorded_history():
 async def test_recorded_history_replays_deterministically(name: str):
     saved = RECORDED[name]
     history = WorkflowHistory.from_json(saved["workflow_id"], saved["history"])
-    replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=pydantic_data_converter)
+    # Through the production converter: the codec passes these unencrypted payloads through.
+    replayer = Replayer(workflows=ALL_WORKFLOWS, data_converter=converter(Settings(_env_file=None)))
+    assert replayer.config()["data_converter"].payload_codec is not None
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, result.replay_failure
 
