@@ -5,10 +5,11 @@ rejection asks again, the sweep starts only what is missing, and no engine means
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import select, update
@@ -24,23 +25,30 @@ from activities.translate import (
     TranslationTarget,
     translation_activity_list,
 )
+from domain.access import Role
 from domain.models.catalog import Hospital, Treatment
 from domain.models.content import Translation, TranslationCharge, TranslationStatusHistory
 from domain.translation import TranslationStatus as S
 from domain.translation import source_hash
 from runtime.settings import Settings
 from tests.builders.catalog_builders import add_hospital, add_treatment
-from tests.fixtures.translation_fixtures import Peer
+from tests.builders.users import create_user
 from tests.fixtures.workers import new_worker
 from workflows.messages import translation_workflow_id
 from workflows.translation import (
+    TranslationProgress,
     TranslationSweepWorkflow,
     TranslationWorkflow,
     review,
     source_changed,
 )
 
+if TYPE_CHECKING:
+    from tests.fixtures.translation_fixtures import Peer
+
 pytest_plugins = ["tests.fixtures.translation_fixtures"]
+# Seconds of real time a run may take to end (its idle hour is skipped).
+RESULT_DEADLINE = 60
 LOCALES = ["ar", "hi", "es", "fr"]
 TREATMENT = {
     "name": "Knee Replacement",
@@ -75,11 +83,17 @@ def _target(treatment: Any, locale: str) -> TranslationTarget:
     return TranslationTarget(entity_type="treatments", entity_id=treatment.id, locale=locale)
 
 
-async def _finish(env: WorkflowEnvironment, target: TranslationTarget) -> Any:
-    """The result of the target's current run (time skips through its idle hour)."""
+async def _finish(env: WorkflowEnvironment, target: TranslationTarget) -> TranslationProgress:
+    """The result of the target's current run, time skipping through its idle hour.
+
+    Only a handle that `start_workflow` returned unlocks the time-skipping server's clock in
+    its `result()`; one from `get_workflow_handle` waits in real time (an hour here), so the
+    clock is unlocked explicitly. A run that still does not end fails the test, never hangs."""
     wid = translation_workflow_id(target)
     run_id = (await env.client.get_workflow_handle(wid).describe()).run_id
-    return await env.client.get_workflow_handle(wid, run_id=run_id).result()
+    handle = env.client.get_workflow_handle(wid, run_id=run_id, result_type=TranslationProgress)
+    async with env.time_skipping_unlocked():
+        return await asyncio.wait_for(handle.result(), RESULT_DEADLINE)
 
 
 async def _run(env: WorkflowEnvironment, task_queue: str, targets: Sequence[TranslationTarget]):
@@ -105,7 +119,12 @@ async def _history(sessionmaker: Any, translation_id: uuid.UUID) -> list[str]:
         return list(rows)
 
 
-ADMIN = Reviewer(user_id=uuid.uuid4(), role="admin")
+@pytest.fixture
+async def admin(sessionmaker) -> Reviewer:
+    """A real admin account: a review names its reviewer (reviewed_by and the history's
+    changed_by reference users)."""
+    user = await create_user(sessionmaker, Role.ADMIN)
+    return Reviewer(user_id=user.id, role=Role.ADMIN.value)
 
 
 async def test_a_new_treatment_gets_four_machine_translations_none_published(
@@ -125,7 +144,7 @@ async def test_a_new_treatment_gets_four_machine_translations_none_published(
 
 
 async def test_an_edit_retranslates_only_that_field_and_approved_clinical_text_stays_live(
-    indexed_env, task_queue, sessionmaker, settings, libretranslate
+    indexed_env, task_queue, sessionmaker, settings, libretranslate, admin
 ) -> None:
     treatment = await add_treatment(sessionmaker, **TREATMENT)
     target = _target(treatment, "ar")
@@ -134,7 +153,7 @@ async def test_an_edit_retranslates_only_that_field_and_approved_clinical_text_s
         approved = await review(
             indexed_env.client,
             task_queue,
-            ReviewInput(target=target, field_name="description", reviewer=ADMIN, status=S.APPROVED),
+            ReviewInput(target=target, field_name="description", reviewer=admin, status=S.APPROVED),
         )
         assert approved.published_text == "مفصل ركبة جديد."
         before = await _rows(sessionmaker, treatment.id)
@@ -189,7 +208,7 @@ async def test_over_budget_the_workflow_waits_for_next_month_then_finishes(
 
 
 async def test_a_rejected_translation_is_translated_again(
-    indexed_env, task_queue, sessionmaker, settings, libretranslate
+    indexed_env, task_queue, sessionmaker, settings, libretranslate, admin
 ) -> None:
     treatment = await add_treatment(sessionmaker, name="Knee Replacement")
     target = _target(treatment, "fr")
@@ -201,7 +220,7 @@ async def test_a_rejected_translation_is_translated_again(
             ReviewInput(
                 target=target,
                 field_name="name",
-                reviewer=ADMIN,
+                reviewer=admin,
                 status=S.REJECTED,
                 reason="Use the surgical term",
             ),
