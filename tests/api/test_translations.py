@@ -503,3 +503,79 @@ async def test_the_platform_locales_come_from_the_settings(client, staff, sessio
     wrong = await client.patch("/auth/profile", headers=staff["patient"], json={"locale": "ar"})
     assert wrong.status_code == 422
     assert "de" in wrong.text
+
+
+async def test_an_edit_of_one_field_retranslates_it_while_the_approved_text_stays_live(
+    client, staff, libretranslate
+):
+    treatment_id = await _create_treatment(client, staff["admin"])
+    rows = await _translated(client, staff["admin"], treatment_id, len(LOCALES) * 3)
+    description = _one(rows, "ar", "description")
+    approve = await client.patch(
+        f"/translations/{description['id']}", headers=staff["admin"], json={"status": "approved"}
+    )
+    assert approve.status_code == 200, approve.text
+    libretranslate.calls.clear()
+
+    # A field that is not translated: nothing is asked of the engine.
+    other = await client.patch(
+        f"/treatments/{treatment_id}", headers=staff["admin"], json={"category": "Orthopedics"}
+    )
+    assert other.status_code == 200, other.text
+    edited = await client.patch(
+        f"/treatments/{treatment_id}",
+        headers=staff["admin"],
+        json={"description": "A new knee joint, made of titanium."},
+    )
+    assert edited.status_code == 200, edited.text
+
+    async def retranslated() -> dict[str, Any] | None:
+        body = await _queue(client, staff["admin"], entity_id=treatment_id, locale="ar")
+        row = _one(body["data"], "ar", "description")
+        return row if row["translated_text"] != description["translated_text"] else None
+
+    row = await eventually(retranslated, within=30)
+    assert (row["status"], row["translated_text"]) == (
+        "machine_translated",
+        "[ar] A new knee joint, made of titanium.",
+    )
+    # Patients still read the approved Arabic until the replacement is approved.
+    assert row["published_text"] == "مفصل ركبة جديد."
+    shown = await _public(client, treatment_id, "ar")
+    assert shown["description"] == "مفصل ركبة جديد."
+
+    async def every_locale_asked() -> bool:
+        return len(libretranslate.calls) >= len(LOCALES)
+
+    await eventually(every_locale_asked, within=30)
+    assert sorted(libretranslate.calls) == sorted(
+        ("en", loc, "A new knee joint, made of titanium.") for loc in LOCALES
+    )
+
+
+async def test_a_reviewers_edit_waits_for_approval_and_is_no_longer_the_machines(client, staff):
+    treatment_id = await _create_treatment(client, staff["admin"])
+    rows = await _translated(client, staff["admin"], treatment_id, len(LOCALES) * 3)
+    name = _one(rows, "hi", "name")
+    edit = await client.patch(
+        f"/translations/{name['id']}",
+        headers=staff["coordinator"],
+        json={"translated_text": "घुटना बदलना"},
+    )
+    assert edit.status_code == 200, edit.text
+    data = edit.json()["data"]
+    assert (data["status"], data["translated_text"], data["published_text"]) == (
+        "in_review",
+        "घुटना बदलना",
+        None,
+    )
+    assert data["is_auto_translated"] is False
+    assert (await _public(client, treatment_id, "hi"))["name"] == "Knee Replacement"
+    in_review = await _queue(client, staff["admin"], status="in_review")
+    assert [r["id"] for r in in_review["data"]] == [name["id"]]
+
+    approved = await client.patch(
+        f"/translations/{name['id']}", headers=staff["admin"], json={"status": "approved"}
+    )
+    assert approved.json()["data"]["published_text"] == "घुटना बदलना"
+    assert (await _public(client, treatment_id, "hi"))["name"] == "घुटना बदलना"
