@@ -21,6 +21,7 @@ from activities.notify import build_notification_activities, notification_activi
 from activities.payments import build_payment_activities, payment_activity_list
 from activities.providers.wiring import Adapters, build_adapters
 from activities.translate import build_translation_activities, translation_activity_list
+from activities.waitlist import WaitlistActivities, waitlist_activity_list
 from runtime import metrics
 from runtime.db import make_engine, make_sessionmaker
 from runtime.logging import configure_logging, log
@@ -52,6 +53,11 @@ def all_activities(
         sessionmaker, adapters.video, default_timezone=settings.default_timezone
     )
     translations = build_translation_activities(settings, sessionmaker, adapters.translator)
+    waitlist = WaitlistActivities(
+        sessionmaker,
+        default_timezone=settings.default_timezone,
+        offer_minutes=settings.waitlist_hold_minutes,
+    )
     return [
         *notification_activity_list(notifications),
         *booking_activity_list(bookings),
@@ -60,6 +66,7 @@ def all_activities(
         *document_activity_list(documents),
         *appointment_activity_list(appointments),
         *translation_activity_list(translations),
+        *waitlist_activity_list(waitlist),
     ]
 
 

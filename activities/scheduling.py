@@ -10,12 +10,12 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, literal, select, text
+from sqlalchemy import delete, func, literal, select, text, update
 from sqlalchemy.dialects.postgresql import TSTZRANGE, Range
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.availability import MAX_DAYS_AHEAD, Availability, Slot, free_slots
-from domain.models.appointments import FREES_TIME, Appointment, SlotHold
+from domain.models.appointments import FREES_TIME, Appointment, DoctorWaitlist, SlotHold
 from domain.models.catalog import Doctor
 from runtime.settings import get_settings
 
@@ -126,3 +126,29 @@ async def next_free_slots(
                 found.append(slot)
         lo = hi
     return sorted(found)[:count]
+
+
+async def take_own_holds(
+    session: AsyncSession, doctor_id: uuid.UUID, lo: datetime, hi: datetime, patient_id: uuid.UUID
+) -> None:
+    """The patient books time they hold (a waitlist offer they take): the holds touching
+    [lo, hi) go, and their offered waitlist entries are booked. In the booking's transaction,
+    so a refused booking keeps the hold."""
+    holds = list(
+        await session.scalars(
+            select(SlotHold).where(
+                SlotHold.doctor_id == doctor_id,
+                SlotHold.patient_id == patient_id,
+                SlotHold.held_range.op("&&")(_range(lo, hi)),
+            )
+        )
+    )
+    entries = [h.waitlist_id for h in holds if h.waitlist_id is not None]
+    if entries:
+        await session.execute(
+            update(DoctorWaitlist)
+            .where(DoctorWaitlist.id.in_(entries), DoctorWaitlist.status == "offered")
+            .values(status="booked")
+        )
+    if holds:
+        await session.execute(delete(SlotHold).where(SlotHold.id.in_([h.id for h in holds])))

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
 from activities.providers.wiring import Adapters, build_adapters
-from api import errors, metrics
+from api import errors, metrics, pages
 from api.audit import AuditedSession
 from api.deadline import bounded
 from api.envelope import ERROR_RESPONSES
@@ -119,4 +119,5 @@ def create_app(
     for module in ROUTERS:
         app.include_router(module.router, prefix=API_PREFIX)
     app.include_router(metrics.router)
+    app.include_router(pages.router)
     return app

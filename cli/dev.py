@@ -189,6 +189,8 @@ class DevStack:
             "MEDIVOY_API_PORT": str(s.api_port),
             "PYTHONUNBUFFERED": "1",
         }
+        if self.ui_url and not s.temporal_ui_url:
+            env["MEDIVOY_TEMPORAL_UI_URL"] = self.ui_url
         self._check_stop()
         _say("Starting the worker and the API")
         self.env = env

@@ -44,6 +44,8 @@ class Settings(BaseSettings):
     api_port: int = 8000
     public_base_url: str = "http://127.0.0.1:8000"
     temporal_ui_port: int = 8233
+    # Where people open the Temporal UI (linked from GET /); `medivoy dev` sets its own.
+    temporal_ui_url: str = ""
     temporal_port: int = 7233
     postgres_port: int = 5433
 

@@ -6,6 +6,7 @@ from workflows.invoice import WORKFLOWS as INVOICE_WORKFLOWS
 from workflows.notification import WORKFLOWS as NOTIFICATION_WORKFLOWS
 from workflows.payment import WORKFLOWS as PAYMENT_WORKFLOWS
 from workflows.translation import WORKFLOWS as TRANSLATION_WORKFLOWS
+from workflows.waitlist import WORKFLOWS as WAITLIST_WORKFLOWS
 
 ALL_WORKFLOWS: list[type] = [
     *NOTIFICATION_WORKFLOWS,
@@ -14,4 +15,5 @@ ALL_WORKFLOWS: list[type] = [
     *INVOICE_WORKFLOWS,
     *APPOINTMENT_WORKFLOWS,
     *TRANSLATION_WORKFLOWS,
+    *WAITLIST_WORKFLOWS,
 ]

@@ -144,6 +144,8 @@ class WaitlistSignal:
     """The signals DoctorWaitlistWorkflow takes: from appointment workflows and the API."""
 
     SLOT_FREED = "slot_freed"
+    # From the API: the patient of an open offer left the waitlist (its hold is gone).
+    OFFER_WITHDRAWN = "offer_withdrawn"
 
 
 class TranslationSignal:
@@ -177,6 +179,20 @@ class SlotFreed(BaseModel):
     doctor_id: UUID
     starts_at: datetime
     ends_at: datetime
+
+
+class OfferWithdrawn(BaseModel):
+    """To a doctor's waitlist workflow: this entry left while offered a slot; offer it on."""
+
+    entry_id: UUID
+
+
+class WaitlistStart(BaseModel):
+    """How a doctor's waitlist workflow is started (signal-with-start with a SlotFreed): the
+    doctor, and how long an offer keeps a freed slot for the patient it is offered to."""
+
+    doctor_id: UUID
+    offer_minutes: int = Field(default=30, ge=1)
 
 
 class AppointmentCancelled(BaseModel):
@@ -307,6 +323,7 @@ __all__ = [
     "InvoiceEvent",
     "NotificationRequest",
     "NotificationSignal",
+    "OfferWithdrawn",
     "ParticipantJoined",
     "PaymentEvent",
     "PaymentSignal",
@@ -317,6 +334,7 @@ __all__ = [
     "TranslationSignal",
     "TranslationTarget",
     "WaitlistSignal",
+    "WaitlistStart",
     "appointment_workflow_id",
     "booking_workflow_id",
     "invoice_workflow_id",
