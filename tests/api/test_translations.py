@@ -48,10 +48,14 @@ def overrides() -> dict[str, Any]:
 
 @pytest.fixture
 def settings(make_settings, libretranslate: Peer, overrides: dict[str, Any]):
-    """The API's and the worker's settings: LibreTranslate is the engine."""
-    return make_settings(
-        translation_engine="libretranslate", libretranslate_url=libretranslate.url, **overrides
-    )
+    """The API's and the worker's settings: LibreTranslate is the engine, at a rate that does
+    not slow the tests (the limit itself: tests/activities/test_translators.py)."""
+    values: dict[str, Any] = {
+        "translation_engine": "libretranslate",
+        "libretranslate_url": libretranslate.url,
+        "translation_rate_per_second": 100,
+    }
+    return make_settings(**(values | overrides))
 
 
 @pytest.fixture
