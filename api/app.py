@@ -18,6 +18,7 @@ from api import errors, metrics, pages
 from api.audit import AuditedSession
 from api.deadline import bounded
 from api.envelope import ERROR_RESPONSES
+from api.i18n import platform_locales
 from api.metrics import TelemetryMiddleware
 from api.middleware import PathCORS, RequestMiddleware
 from api.routers import ROUTERS, codec
@@ -118,6 +119,7 @@ def create_app(
         RequestMiddleware,
         max_body_bytes=settings.max_body_bytes,
         trusted_proxies=settings.trusted_proxies,
+        locales=platform_locales(settings),
         # Uploads may be larger than JSON bodies: the file limit plus room for the multipart
         # framing and form fields.
         large_body_paths={

@@ -14,6 +14,8 @@ class RequestContext:
     user_agent: str | None = None
     user_id: uuid.UUID | None = None
     action: str | None = None
+    # The platform's languages, source first (api/i18n.platform_locales of the app's settings).
+    locales: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
 
 

@@ -22,7 +22,7 @@ from activities.providers.storage import Storage
 from activities.providers.wiring import Adapters
 from api import context
 from api.deadline import bounded
-from api.i18n import LOCALES
+from api.i18n import platform_locales
 from api.security import decode_access_token
 from api.translation_hook import CHANGES_KEY, start_translations
 from domain.access import Role
@@ -175,15 +175,19 @@ MaybeUser = Annotated[User | None, Depends(optional_user)]
 
 def requested_locale(
     request: Request,
+    settings: SettingsDep,
     lang: Annotated[
         str | None,
         Query(
-            description="Language of catalog text (en, ar, hi, es, fr)",
+            description="Language of catalog text: one of the platform's locales "
+            "(MEDIVOY_DEFAULT_LOCALE and MEDIVOY_TRANSLATION_LOCALES; by default en, ar, hi, "
+            "es, fr)",
             pattern=r"^[a-zA-Z]{2}(-[a-zA-Z]{2})?$",
         ),
     ] = None,
 ) -> str | None:
-    """`?lang=` wins, then the first supported language of Accept-Language."""
+    """`?lang=` wins, then the first of the platform's languages in Accept-Language."""
+    locales = platform_locales(settings)
     candidates = [lang] if lang else []
     header = request.headers.get("accept-language", "")
     for part in header.split(","):
@@ -192,7 +196,7 @@ def requested_locale(
             candidates.append(tag)
     for tag in candidates:
         base = tag.split("-")[0].lower()
-        if base in LOCALES:
+        if base in locales:
             return base
     return None
 

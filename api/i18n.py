@@ -12,22 +12,41 @@ import uuid
 from collections.abc import Collection, Sequence
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api import context
 from domain.models.content import Translation
 from domain.translation import TranslationStatus
+from runtime.settings import Settings, get_settings
 
-LOCALES = ("en", "ar", "hi", "es", "fr")
-SOURCE_LOCALE = "en"
+
+def platform_locales(settings: Settings) -> tuple[str, ...]:
+    """The languages the platform serves: the source (MEDIVOY_DEFAULT_LOCALE, first) and the
+    ones it is translated into (MEDIVOY_TRANSLATION_LOCALES)."""
+    return tuple(dict.fromkeys([settings.default_locale, *settings.translation_locales]))
+
+
+def served_locales() -> tuple[str, ...]:
+    """The platform's languages as this request's app was configured (the request context
+    carries them, so request schemas can check a locale); outside a request, the process's
+    settings."""
+    ctx = context.get()
+    if ctx is not None and ctx.locales:
+        return ctx.locales
+    return platform_locales(get_settings())
+
+
+def source_locale() -> str:
+    return served_locales()[0]
 
 
 class Localized(BaseModel):
     """Beside translated content: the language it is shown in, and its fields shown in the
     source language for want of a published translation."""
 
-    locale: str = SOURCE_LOCALE
+    locale: str = Field(default_factory=source_locale)
     fallback_fields: list[str] = []
 
 
@@ -68,9 +87,10 @@ async def translate(
     rendered rows (dicts with an "id")."""
     if not fields or not items:
         return items
-    if not locale or locale == SOURCE_LOCALE:
+    source = source_locale()
+    if not locale or locale == source:
         for item in items:
-            item.update(locale=SOURCE_LOCALE, fallback_fields=[])
+            item.update(locale=source, fallback_fields=[])
         return items
     by_id = await translations(db, entity_type, [item["id"] for item in items], fields, locale)
     for item in items:

@@ -85,8 +85,10 @@ class RequestMiddleware:
         max_body_bytes: int,
         large_body_paths: dict[str, int],
         trusted_proxies: list[str] | None = None,
+        locales: tuple[str, ...] = (),
     ):
         self.app = app
+        self.locales = locales
         self.trusted = trusted_networks(trusted_proxies or [])
         self.max_body_bytes = max_body_bytes
         self.large_body_paths = large_body_paths
@@ -111,6 +113,7 @@ class RequestMiddleware:
                 client[0] if client else None, headers.get("x-forwarded-for"), self.trusted
             ),
             user_agent=headers.get("user-agent"),
+            locales=self.locales,
         )
         token = context.current.set(ctx)
         structlog.contextvars.bind_contextvars(request_id=request_id)

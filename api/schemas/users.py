@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
-from api.i18n import LOCALES
+from api.i18n import served_locales
 from domain.access import Role
 
 
@@ -22,8 +22,9 @@ def _phone(value: str | None) -> str | None:
 
 
 def _locale(value: str | None) -> str | None:
-    if value is not None and value not in LOCALES:
-        raise ValueError(f"must be one of {', '.join(LOCALES)}")
+    locales = served_locales()
+    if value is not None and value not in locales:
+        raise ValueError(f"must be one of {', '.join(locales)}")
     return value
 
 

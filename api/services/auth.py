@@ -10,6 +10,7 @@ from typing import TypeVar
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.i18n import source_locale
 from api.security import create_access_token
 from domain.access import NEEDS_APPROVAL, Role
 from domain.errors import Conflict, Invalid, Unauthorized
@@ -86,7 +87,7 @@ async def create_user(
         user_type=user_type.value,
         first_name=first_name,
         last_name=last_name,
-        locale=locale or "en",
+        locale=locale or source_locale(),
         is_verified=is_verified,
         is_approved=approved if approved is not None else user_type not in NEEDS_APPROVAL,
         is_active=True,

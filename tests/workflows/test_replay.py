@@ -754,6 +754,167 @@ async def _record_waitlist() -> None:
     print(f"recorded {out}")
 
 
+async def _record_translation() -> None:
+    """Translation histories on a throwaway stack (time-skipping server, LibreTranslate peer):
+    - translation_sweep.json: the sweep starting the workflows of a treatment with none;
+    - translation_pending.json: one of those runs with no engine, to its end (rows wait);
+    - translation_journey.json: a run with the engine over its monthly budget (it sleeps to the
+      next month), a reviewer's rejection arriving meanwhile (the `review` update), the
+      re-translation, and the idle hour's end.
+    The journey gets a time-skipping server of its own: once a child the sweep abandoned
+    closes after the sweep, that server never skips time again."""
+    import tempfile
+    import uuid
+    from collections.abc import AsyncIterator
+    from contextlib import asynccontextmanager
+
+    from temporalio.testing import WorkflowEnvironment
+    from temporalio.worker import Worker
+
+    from activities.providers.translators import LibreTranslate, RateLimit, Translator
+    from activities.translate import (
+        Reviewer,
+        ReviewInput,
+        TranslationActivities,
+        TranslationTarget,
+        translation_activity_list,
+    )
+    from domain.models.catalog import Treatment
+    from domain.models.users import User
+    from domain.translation import TranslationStatus
+    from runtime.db import make_engine, make_sessionmaker
+    from runtime.migrate import upgrade
+    from runtime.postgres import EmbeddedPostgres, free_port
+    from runtime.settings import Settings
+    from runtime.temporal_server import binary
+    from tests.fixtures.translation_fixtures import start_libretranslate
+    from workflows.messages import translation_workflow_id
+    from workflows.translation import (
+        TranslationProgress,
+        TranslationSweepWorkflow,
+        TranslationWorkflow,
+        source_changed,
+    )
+
+    pg = EmbeddedPostgres(Path(tempfile.mkdtemp()), free_port(), durable=False)
+    pg.start()
+    peer = start_libretranslate()
+    histories: dict[str, tuple[str, str, WorkflowHistory]] = {}
+    try:
+        await asyncio.to_thread(upgrade, pg.url)
+        engine = make_engine(pg.url)
+        sm = make_sessionmaker(engine)
+        # Room for a name (16 characters), not for the description (17) too.
+        settings = Settings(
+            _env_file=None,
+            database_url=pg.url,
+            jwt_secret="x" * 32,
+            translation_monthly_characters={"libretranslate": 20},
+        )
+
+        @asynccontextmanager
+        async def stack(translator: Translator | None) -> AsyncIterator[WorkflowEnvironment]:
+            env = await WorkflowEnvironment.start_time_skipping(
+                data_converter=pydantic_data_converter,
+                test_server_existing_path=binary("temporal-test-server"),
+            )
+            try:
+                async with Worker(
+                    env.client,
+                    task_queue="record",
+                    workflows=[TranslationWorkflow, TranslationSweepWorkflow],
+                    activities=translation_activity_list(
+                        TranslationActivities(sm, settings, translator)
+                    ),
+                ):
+                    yield env
+            finally:
+                await env.shutdown()
+
+        async def finish(env: WorkflowEnvironment, wid: str) -> TranslationProgress:
+            # Only start_workflow's handles unlock the clock in result(): unlock it here.
+            handle = env.client.get_workflow_handle(wid, result_type=TranslationProgress)
+            async with env.time_skipping_unlocked():
+                return await asyncio.wait_for(handle.result(), 60)
+
+        def knee(entity_id: uuid.UUID) -> Treatment:
+            return Treatment(id=entity_id, name="Knee Replacement", description="A new knee joint.")
+
+        waiting_id = uuid.UUID("00000000-0000-4000-8000-00000000c001")
+        journey_id = uuid.UUID("00000000-0000-4000-8000-00000000c002")
+        admin = User(
+            id=uuid.UUID("00000000-0000-4000-8000-00000000c0ad"),
+            email="admin@example.com",
+            password_hash="x",
+            user_type="admin",
+            first_name="Replay",
+        )
+        async with sm() as db, db.begin():
+            db.add_all([admin, knee(waiting_id)])
+
+        async with stack(None) as env:
+            sweep = await env.client.start_workflow(
+                TranslationSweepWorkflow.run, id="translation-sweep-record", task_queue="record"
+            )
+            await sweep.result()
+            histories["translation_sweep"] = (
+                "TranslationSweepWorkflow",
+                sweep.id,
+                await sweep.fetch_history(),
+            )
+            waiting = translation_workflow_id(
+                TranslationTarget(entity_type="treatments", entity_id=waiting_id, locale="ar")
+            )
+            await finish(env, waiting)
+            history = await env.client.get_workflow_handle(waiting).fetch_history()
+            histories["translation_pending"] = ("TranslationWorkflow", waiting, history)
+
+        async with sm() as db, db.begin():
+            db.add(knee(journey_id))
+        async with stack(LibreTranslate(peer.url, RateLimit(100))) as env:
+            target = TranslationTarget(entity_type="treatments", entity_id=journey_id, locale="fr")
+            await source_changed(env.client, "record", target)
+            handle = env.client.get_workflow_handle_for(
+                TranslationWorkflow.run, translation_workflow_id(target)
+            )
+            for _ in range(200):
+                if (await handle.query(TranslationWorkflow.progress)).paused_until:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise RuntimeError("the run never paused for its budget")
+            await handle.execute_update(
+                TranslationWorkflow.review,
+                ReviewInput(
+                    target=target,
+                    field_name="name",
+                    reviewer=Reviewer(user_id=admin.id, role="admin"),
+                    status=TranslationStatus.REJECTED,
+                    reason="Use the surgical term",
+                ),
+            )
+            progress = await finish(env, handle.id)
+            assert progress.translated == 3, progress
+            histories["translation_journey"] = (
+                "TranslationWorkflow",
+                handle.id,
+                await handle.fetch_history(),
+            )
+        await engine.dispose()
+    finally:
+        peer.server.stop()
+        pg.stop()
+    for name, (kind, wid, history) in histories.items():
+        out = HISTORIES / f"{name}.json"
+        saved = {
+            "workflow_type": kind,
+            "workflow_id": wid,
+            "history": json.loads(history.to_json()),
+        }
+        out.write_text(json.dumps(saved, indent=1))
+        print(f"recorded {out} ({len(history.events)} events)")
+
+
 RECORDERS = {
     "notification": _record_notification,
     "booking": _record_booking,
@@ -761,6 +922,7 @@ RECORDERS = {
     "payment_invoice": _record_payment_invoice,
     "appointment": _record_appointment,
     "waitlist": _record_waitlist,
+    "translation": _record_translation,
 }
 
 if __name__ == "__main__" and sys.argv[1:2] == ["record"]:

@@ -5,14 +5,15 @@ rejection asks again, the sweep starts only what is missing, and no engine means
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -22,25 +23,35 @@ from activities.translate import (
     ReviewInput,
     TranslationActivities,
     TranslationTarget,
+    month_of,
+    next_month,
     translation_activity_list,
 )
+from domain.access import Role
 from domain.models.catalog import Hospital, Treatment
 from domain.models.content import Translation, TranslationCharge, TranslationStatusHistory
 from domain.translation import TranslationStatus as S
 from domain.translation import source_hash
 from runtime.settings import Settings
 from tests.builders.catalog_builders import add_hospital, add_treatment
-from tests.fixtures.translation_fixtures import Peer
+from tests.builders.helpers import eventually
+from tests.builders.users import create_user
 from tests.fixtures.workers import new_worker
 from workflows.messages import translation_workflow_id
 from workflows.translation import (
+    TranslationProgress,
     TranslationSweepWorkflow,
     TranslationWorkflow,
     review,
     source_changed,
 )
 
+if TYPE_CHECKING:
+    from tests.fixtures.translation_fixtures import Peer
+
 pytest_plugins = ["tests.fixtures.translation_fixtures"]
+# Seconds of real time a run may take to end (its idle hour is skipped).
+RESULT_DEADLINE = 60
 LOCALES = ["ar", "hi", "es", "fr"]
 TREATMENT = {
     "name": "Knee Replacement",
@@ -75,18 +86,25 @@ def _target(treatment: Any, locale: str) -> TranslationTarget:
     return TranslationTarget(entity_type="treatments", entity_id=treatment.id, locale=locale)
 
 
-async def _finish(env: WorkflowEnvironment, target: TranslationTarget) -> Any:
-    """The result of the target's current run (time skips through its idle hour)."""
+async def _finish(env: WorkflowEnvironment, target: TranslationTarget) -> TranslationProgress:
+    """The result of the target's current run, time skipping through its idle hour.
+
+    Only a handle that `start_workflow` returned unlocks the time-skipping server's clock in
+    its `result()`; one from `get_workflow_handle` waits in real time (an hour here), so the
+    clock is unlocked explicitly. A run that still does not end fails the test, never hangs."""
     wid = translation_workflow_id(target)
     run_id = (await env.client.get_workflow_handle(wid).describe()).run_id
-    return await env.client.get_workflow_handle(wid, run_id=run_id).result()
+    handle = env.client.get_workflow_handle(wid, run_id=run_id, result_type=TranslationProgress)
+    async with env.time_skipping_unlocked():
+        return await asyncio.wait_for(handle.result(), RESULT_DEADLINE)
 
 
-async def _run(env: WorkflowEnvironment, task_queue: str, targets: Sequence[TranslationTarget]):
+async def _run(
+    env: WorkflowEnvironment, task_queue: str, targets: Sequence[TranslationTarget]
+) -> list[TranslationProgress]:
     for target in targets:
         await source_changed(env.client, task_queue, target)
-    for target in targets:
-        await _finish(env, target)
+    return [await _finish(env, target) for target in targets]
 
 
 async def _rows(sessionmaker: Any, entity_id: uuid.UUID) -> dict[tuple[str, str], Translation]:
@@ -105,7 +123,12 @@ async def _history(sessionmaker: Any, translation_id: uuid.UUID) -> list[str]:
         return list(rows)
 
 
-ADMIN = Reviewer(user_id=uuid.uuid4(), role="admin")
+@pytest.fixture
+async def admin(sessionmaker) -> Reviewer:
+    """A real admin account: a review names its reviewer (reviewed_by and the history's
+    changed_by reference users)."""
+    user = await create_user(sessionmaker, Role.ADMIN)
+    return Reviewer(user_id=user.id, role=Role.ADMIN.value)
 
 
 async def test_a_new_treatment_gets_four_machine_translations_none_published(
@@ -125,7 +148,7 @@ async def test_a_new_treatment_gets_four_machine_translations_none_published(
 
 
 async def test_an_edit_retranslates_only_that_field_and_approved_clinical_text_stays_live(
-    indexed_env, task_queue, sessionmaker, settings, libretranslate
+    indexed_env, task_queue, sessionmaker, settings, libretranslate, admin
 ) -> None:
     treatment = await add_treatment(sessionmaker, **TREATMENT)
     target = _target(treatment, "ar")
@@ -134,7 +157,7 @@ async def test_an_edit_retranslates_only_that_field_and_approved_clinical_text_s
         approved = await review(
             indexed_env.client,
             task_queue,
-            ReviewInput(target=target, field_name="description", reviewer=ADMIN, status=S.APPROVED),
+            ReviewInput(target=target, field_name="description", reviewer=admin, status=S.APPROVED),
         )
         assert approved.published_text == "مفصل ركبة جديد."
         before = await _rows(sessionmaker, treatment.id)
@@ -168,28 +191,76 @@ async def test_an_edit_retranslates_only_that_field_and_approved_clinical_text_s
 async def test_over_budget_the_workflow_waits_for_next_month_then_finishes(
     indexed_env, task_queue, sessionmaker, make_settings, libretranslate
 ) -> None:
-    # Room for the name and description (16 + 17 characters), not for preparation.
+    # Room for the name and description (16 + 17 characters), not for preparation (24) too;
+    # next month preparation fits, aftercare (32) not: it waits one more month.
     settings = make_settings(translation_monthly_characters={"libretranslate": 40})
     treatment = await add_treatment(sessionmaker, **TREATMENT)
     target = _target(treatment, "es")
     async with _worker(indexed_env, task_queue, sessionmaker, settings, _engine(libretranslate)):
         started_at = await indexed_env.get_current_time()
         await source_changed(indexed_env.client, task_queue, target)
+        handle = indexed_env.client.get_workflow_handle_for(
+            TranslationWorkflow.run, translation_workflow_id(target)
+        )
+
+        async def paused() -> TranslationProgress | None:
+            progress = await handle.query(TranslationWorkflow.progress)
+            return progress if progress.paused_until is not None else None
+
+        # The clock stands still outside result(): the run is seen waiting, not failed.
+        waiting = await eventually(paused)
+        assert waiting.paused_until == next_month(started_at)
+        assert waiting.translated == 2
+        assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+        rows = await _rows(sessionmaker, treatment.id)
+        assert {f: r.status for (_, f), r in rows.items()} == {
+            "name": S.MACHINE_TRANSLATED.value,
+            "description": S.MACHINE_TRANSLATED.value,
+            "preparation": S.PENDING.value,
+            "aftercare": S.PENDING.value,
+        }
+        assert libretranslate.texts() == ["Knee Replacement", "A new knee joint."]
         progress = await _finish(indexed_env, target)
     assert progress.translated == 4
-    month = datetime(started_at.year, started_at.month, 1, tzinfo=UTC).date()
+    assert progress.paused_until is None
+    month = month_of(started_at)
     async with sessionmaker() as db:
         charges = list(
             await db.scalars(select(TranslationCharge).order_by(TranslationCharge.month))
         )
-    assert [c.month == month for c in charges] == [True, True, False, False]
-    assert charges[2].month > month
+    assert [c.month for c in charges] == [
+        month,
+        month,
+        month_of(next_month(started_at)),
+        month_of(next_month(next_month(started_at))),
+    ]
+    assert [c.characters for c in charges] == [16, 17, 24, 32]
     rows = await _rows(sessionmaker, treatment.id)
     assert {r.status for r in rows.values()} == {S.MACHINE_TRANSLATED.value}
 
 
-async def test_a_rejected_translation_is_translated_again(
+async def test_an_engine_outage_is_retried_with_backoff_and_charged_once(
     indexed_env, task_queue, sessionmaker, settings, libretranslate
+) -> None:
+    treatment = await add_treatment(sessionmaker, **TREATMENT)
+    target = _target(treatment, "ar")
+    # Throttled, then down: the engine answers again on the third try.
+    libretranslate.failures.extend([429, 503])
+    async with _worker(indexed_env, task_queue, sessionmaker, settings, _engine(libretranslate)):
+        progress = await _run(indexed_env, task_queue, [target])
+    assert progress[0].translated == 4
+    # Two refused attempts, then the four fields.
+    assert len(libretranslate.arrivals) == 6
+    assert libretranslate.texts() == list(TREATMENT.values())
+    rows = await _rows(sessionmaker, treatment.id)
+    assert {r.status for r in rows.values()} == {S.MACHINE_TRANSLATED.value}
+    async with sessionmaker() as db:
+        charged = list(await db.scalars(select(TranslationCharge.characters)))
+    assert sorted(charged) == sorted(len(text) for text in TREATMENT.values())
+
+
+async def test_a_rejected_translation_is_translated_again(
+    indexed_env, task_queue, sessionmaker, settings, libretranslate, admin
 ) -> None:
     treatment = await add_treatment(sessionmaker, name="Knee Replacement")
     target = _target(treatment, "fr")
@@ -201,7 +272,7 @@ async def test_a_rejected_translation_is_translated_again(
             ReviewInput(
                 target=target,
                 field_name="name",
-                reviewer=ADMIN,
+                reviewer=admin,
                 status=S.REJECTED,
                 reason="Use the surgical term",
             ),
