@@ -16,6 +16,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from fastapi import FastAPI
+from hypothesis import settings as hypothesis_settings
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
@@ -50,6 +51,11 @@ os.environ.setdefault("MEDIVOY_PASSWORD_HASH_PARALLELISM", "1")
 configure_password_hashing(Settings(_env_file=None).password_hash_cost)
 # The data converter of every test client and environment, codec included (runtime/temporal.py).
 CONVERTER = converter(Settings(_env_file=None))
+
+# Property tests check what holds, not how fast: Hypothesis' 200 ms deadline per example only
+# measured how loaded the machine was (a shared CI runner, two test processes).
+hypothesis_settings.register_profile("medivoy", deadline=None)
+hypothesis_settings.load_profile("medivoy")
 
 TEMPLATE_DB = "medivoy_template"
 
