@@ -12,7 +12,7 @@ the reminders (moved by a reschedule, dropped by a cancellation) and the no-show
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.lifecycle import unwrap
     from activities.payments import invoice_id_for
+    from activities.prescriptions import PrescriptionRecord
     from domain.appointment import (
         APPOINTMENT,
         BEFORE_CONSULTATION,
@@ -97,6 +98,7 @@ with workflow.unsafe.imports_passed_through():
         payment_workflow_id,
         waitlist_workflow_id,
     )
+    from workflows.prescribing import PRESCRIPTION_PATCH, issue_prescription, prescription_mail
 
 S = AppointmentStatus
 MAX_HISTORY_EVENTS = 2000
@@ -227,14 +229,14 @@ class DetailsChange(BaseModel):
 
 
 class PrescriptionOrder(BaseModel):
-    """POST /appointments/{id}/prescription: what the doctor prescribes (C's activities record
-    and render it; see `provide_prescription`)."""
+    """POST /appointments/{id}/prescription: what the doctor prescribes (recorded, rendered and
+    mailed by `provide_prescription`)."""
 
     caller: Caller
     prescription_id: UUID
     medications: list[dict[str, Any]] = Field(min_length=1)
     instructions: str | None = None
-    valid_until: str | None = None
+    valid_until: date | None = None
 
 
 class ReminderOut(BaseModel):
@@ -596,19 +598,36 @@ class AppointmentWorkflow:
 
     @workflow.update
     async def provide_prescription(self, order: PrescriptionOrder) -> AppointmentView:
-        """The doctor's prescription: recorded and rendered by helper C's activities
-        (activities/prescriptions.py: PrescriptionActivities.record_prescription, then
-        .render_prescription_pdf, mailed to the patient), then prescription_provided.
-
-        INTEGRATION POINT (lead, at merge): call C's two activities here, before the move, with
-        the order's fields; until they are registered the move records the status only."""
+        """The doctor's prescription: the move to prescription_provided (refused: nothing
+        written), then the row, its PDF in the patient's language, stored, and the patient's
+        e-mail with the PDF attached (workflows/prescribing.py)."""
         await self._ready()
-        return await self._move(
+        view = await self._move(
             S.PRESCRIPTION_PROVIDED,
             order.caller.actor(),
             None,
             prescription=True,
         )
+        if workflow.patched(PRESCRIPTION_PATCH):
+            state = self._require_state()
+            document, pdf = await issue_prescription(
+                PrescriptionRecord(
+                    appointment_id=state.appointment_id,
+                    patient_id=state.patient_id,
+                    doctor_id=state.doctor_id,
+                    **order.model_dump(exclude={"caller"}),
+                )
+            )
+            if state.patient_user_id is not None:
+                self._notifier.queue(
+                    prescription_mail(
+                        document,
+                        pdf,
+                        appointment_id=state.appointment_id,
+                        patient_user_id=state.patient_user_id,
+                    )
+                )
+        return view
 
     @provide_prescription.validator
     def _validate_provide_prescription(self, order: PrescriptionOrder) -> None:
