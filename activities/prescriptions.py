@@ -1,11 +1,11 @@
-"""Prescriptions written at an appointment: the row, its PDF in the patient's language, and where
-the PDF is kept.
+"""Prescriptions written at an appointment: the row, its PDF in the patient's language, where
+the PDF is kept, and the e-mail that carries it.
 
-The appointment's workflow (provide_prescription) runs three activities, in the invoice's
-pattern (activities/documents.py):
+AppointmentWorkflow.provide_prescription records the row (`record_prescription`, a fast local
+activity) and starts a PrescriptionDeliveryWorkflow (workflows/prescription.py), which runs the
+invoice's pattern (activities/documents.py) so the doctor never waits on a render:
 
-1. `record_prescription` (async, fast: a local activity): inserts the row keyed by its id
-   (again: nothing changes) and reads back what the PDF prints, as plain data.
+1. `load_prescription_document` (async): reads what the PDF prints, as plain data.
 2. `render_prescription_pdf` (sync, the worker's thread pool): WeasyPrint, with the fonts we
    ship (activities/fonts), Arabic right to left, Devanagari shaped by HarfBuzz; stored under
    `prescriptions/<id>`. An object already there is reused, not rendered again.
@@ -179,6 +179,10 @@ class PrescriptionRecord(BaseModel):
     valid_until: date | None = None
 
 
+class PrescriptionRef(BaseModel):
+    prescription_id: uuid.UUID
+
+
 class PrescribedMedication(BaseModel):
     name: str
     dosage: str = ""
@@ -207,6 +211,8 @@ class PrescriptionDocument(BaseModel):
     valid_until: date | None = None
     # Where the patient downloads it (GET /prescriptions/:id/pdf, signed in).
     download_url: str = ""
+    # Set when the PDF is already rendered and recorded on the row: nothing left to render.
+    pdf_storage_key: str | None = None
 
 
 class PrescriptionPdf(BaseModel):
@@ -325,9 +331,8 @@ class PrescriptionActivities:
         self._public_base_url = public_base_url
 
     @activity.defn
-    async def record_prescription(self, record: PrescriptionRecord) -> PrescriptionDocument:
-        """Insert the prescription unless its id is already there, and return what its PDF
-        prints: the patient (name, language), the doctor, the appointment, the medications."""
+    async def record_prescription(self, record: PrescriptionRecord) -> PrescriptionRef:
+        """Insert the prescription unless its id is already there (then change nothing)."""
         async with self._sessionmaker() as session, session.begin():
             await session.execute(
                 insert(Prescription)
@@ -342,6 +347,13 @@ class PrescriptionActivities:
                 )
                 .on_conflict_do_nothing(index_elements=["id"])
             )
+        return PrescriptionRef(prescription_id=record.prescription_id)
+
+    @activity.defn
+    async def load_prescription_document(self, ref: PrescriptionRef) -> PrescriptionDocument:
+        """What the PDF prints: the patient (name, language), the doctor, the appointment, the
+        medications as written."""
+        async with self._sessionmaker() as session:
             row = (
                 await session.execute(
                     select(Prescription, PatientUser, Doctor, DoctorUser, Appointment)
@@ -350,9 +362,15 @@ class PrescriptionActivities:
                     .join(Doctor, Doctor.id == Prescription.doctor_id)
                     .outerjoin(DoctorUser, DoctorUser.id == Doctor.user_id)
                     .outerjoin(Appointment, Appointment.id == Prescription.appointment_id)
-                    .where(Prescription.id == record.prescription_id)
+                    .where(Prescription.id == ref.prescription_id)
                 )
-            ).one()
+            ).one_or_none()
+        if row is None:
+            raise ApplicationError(
+                f"prescription {ref.prescription_id} not found",
+                type=PRESCRIPTION_NOT_FOUND,
+                non_retryable=True,
+            )
         prescription, patient_user, doctor, doctor_user, appointment = row
         zone = patient_user.timezone if patient_user is not None else None
         return PrescriptionDocument(
@@ -372,6 +390,9 @@ class PrescriptionActivities:
             instructions=prescription.instructions,
             valid_until=prescription.valid_until,
             download_url=prescription_pdf_url(self._public_base_url, prescription.id),
+            pdf_storage_key=(
+                prescription_pdf_key(prescription.id) if prescription.pdf_url else None
+            ),
         )
 
     @activity.defn
@@ -438,6 +459,7 @@ def _run(coroutine: Coroutine[Any, Any, T]) -> T:
 def prescription_activity_list(activities: PrescriptionActivities) -> list[Callable[..., Any]]:
     return [
         activities.record_prescription,
+        activities.load_prescription_document,
         activities.render_prescription_pdf,
         activities.record_prescription_pdf,
     ]

@@ -12,6 +12,7 @@ the reminders (moved by a reschedule, dropped by a cancellation) and the no-show
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -39,7 +40,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.lifecycle import unwrap
     from activities.payments import invoice_id_for
-    from activities.prescriptions import PrescriptionRecord
+    from activities.prescriptions import PrescriptionActivities, PrescriptionRecord
     from domain.appointment import (
         APPOINTMENT,
         BEFORE_CONSULTATION,
@@ -81,6 +82,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import (
         APPOINTMENT_WORKFLOW,
         INVOICE_WORKFLOW,
+        PRESCRIPTION_WORKFLOW,
         AppointmentCancelled,
         AppointmentSignal,
         FollowUpBooked,
@@ -90,20 +92,23 @@ with workflow.unsafe.imports_passed_through():
         ParticipantJoined,
         PaymentEvent,
         PaymentSignal,
+        PrescriptionDelivery,
         RefundSettled,
         SlotFreed,
         WaitlistSignal,
         appointment_workflow_id,
         invoice_workflow_id,
         payment_workflow_id,
+        prescription_workflow_id,
         waitlist_workflow_id,
     )
-    from workflows.prescribing import PRESCRIPTION_PATCH, issue_prescription, prescription_mail
 
 S = AppointmentStatus
 MAX_HISTORY_EVENTS = 2000
 # A cancelled, paid appointment stays open this long for its refund's answer.
 REFUND_WAIT = timedelta(days=7)
+# provide_prescription before it recorded the prescription and started its delivery.
+PRESCRIPTION_PATCH = "prescription-record-deliver"
 
 __all__ = [
     "WORKFLOWS",
@@ -599,8 +604,8 @@ class AppointmentWorkflow:
     @workflow.update
     async def provide_prescription(self, order: PrescriptionOrder) -> AppointmentView:
         """The doctor's prescription: the move to prescription_provided (refused: nothing
-        written), then the row, its PDF in the patient's language, stored, and the patient's
-        e-mail with the PDF attached (workflows/prescribing.py)."""
+        written), then the row, and the PrescriptionDeliveryWorkflow child that renders its PDF
+        in the patient's language, stores it and e-mails it (the doctor does not wait on it)."""
         await self._ready()
         view = await self._move(
             S.PRESCRIPTION_PROVIDED,
@@ -610,22 +615,25 @@ class AppointmentWorkflow:
         )
         if workflow.patched(PRESCRIPTION_PATCH):
             state = self._require_state()
-            document, pdf = await issue_prescription(
+            await workflow.execute_local_activity_method(
+                PrescriptionActivities.record_prescription,
                 PrescriptionRecord(
                     appointment_id=state.appointment_id,
                     patient_id=state.patient_id,
                     doctor_id=state.doctor_id,
                     **order.model_dump(exclude={"caller"}),
-                )
+                ),
+                **DB_ACTIVITY,
             )
-            if state.patient_user_id is not None:
-                self._notifier.queue(
-                    prescription_mail(
-                        document,
-                        pdf,
-                        appointment_id=state.appointment_id,
-                        patient_user_id=state.patient_user_id,
-                    )
+            delivery = PrescriptionDelivery(prescription_id=order.prescription_id)
+            # Already started (a retried activation): it renders and mails once either way.
+            with contextlib.suppress(WorkflowAlreadyStartedError):
+                await workflow.start_child_workflow(
+                    PRESCRIPTION_WORKFLOW,
+                    delivery,
+                    id=prescription_workflow_id(delivery),
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 )
         return view
 

@@ -12,7 +12,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.invoicing import PDF_CONTENT_TYPE
 from api import policies
-from api.deps import AdminUser, CurrentUser, DbSession, Paging, RequestLocale, StorageDep
+from api.deps import (
+    AdminUser,
+    CurrentUser,
+    DbSession,
+    Paging,
+    RequestLocale,
+    SettingsDep,
+    StorageDep,
+    Temporal,
+)
 from api.envelope import Envelope, Page, ok
 from api.resources import (
     SORT_HELP,
@@ -186,10 +195,16 @@ async def delete_prescription(row_id: RowId, db: DbSession, admin: AdminUser) ->
     name="prescription_pdf",
 )
 async def prescription_pdf(
-    row_id: RowId, db: DbSession, user: CurrentUser, storage: StorageDep
+    row_id: RowId,
+    db: DbSession,
+    user: CurrentUser,
+    storage: StorageDep,
+    temporal: Temporal,
+    settings: SettingsDep,
 ) -> StreamingResponse:
+    """The stored PDF; one not rendered yet is rendered by the worker first, once."""
     row = await get_visible(db, prescriptions, user, row_id)
-    stream, file_name = await service.open_pdf(db, storage, row)
+    stream, file_name = await service.open_pdf(db, temporal, settings, storage, row)
     return StreamingResponse(
         stream,
         media_type=PDF_CONTENT_TYPE,

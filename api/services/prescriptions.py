@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from activities.prescriptions import prescription_pdf_file_name, prescription_pdf_key
 from activities.providers.storage import ObjectNotFound, Storage
+from api.deadline import temporal_answers, temporal_unavailable
 from api.schemas.appointments import AppointmentOut
 from api.schemas.prescriptions import (
     AppointmentPrescriptionIn,
@@ -19,11 +22,14 @@ from api.schemas.prescriptions import (
     PrescriptionOut,
 )
 from api.services import appointments
-from domain.errors import NotFound
+from domain.errors import NotFound, Unavailable
 from domain.models.appointments import Appointment
 from domain.models.care import Prescription
 from domain.models.users import User
+from runtime.settings import Settings
 from workflows.appointment import AppointmentWorkflow, PrescriptionOrder
+from workflows.messages import PrescriptionDelivery
+from workflows.prescription import DeliveryPending, deliver_prescription
 
 PRESCRIPTION_NAMESPACE = uuid.UUID("5f0c2a9e-7d41-5b8e-a3c6-1e2f3a4b5c6d")
 
@@ -47,8 +53,9 @@ async def provide_prescription(
     nothing written otherwise); a repeated request with the same key answers the stored one."""
     prescription_id = prescription_id_for(appointment.id, idempotency_key)
     if await db.get(Prescription, prescription_id) is None:
-        # No transaction stays open while the worker renders the PDF.
-        await db.rollback()
+        # No transaction stays open while the worker renders the PDF (nothing was written:
+        # the commit only ends the read, and keeps the caller's row loaded).
+        await db.commit()
         await appointments.command(
             temporal,
             appointment,
@@ -71,23 +78,46 @@ async def provide_prescription(
 
 
 async def open_pdf(
-    db: AsyncSession, storage: Storage, prescription: Prescription
+    db: AsyncSession,
+    temporal: Client,
+    settings: Settings,
+    storage: Storage,
+    prescription: Prescription,
 ) -> tuple[AsyncIterator[bytes], str]:
-    """The stored PDF's bytes and its file name. A prescription written without an appointment's
-    workflow (POST /prescriptions) has none: 404 PRESCRIPTION_PDF_NOT_FOUND."""
-    key = prescription_pdf_key(prescription.id)
-    missing = NotFound(
-        "This prescription has no PDF (only those written at an appointment have one)",
-        code="PRESCRIPTION_PDF_NOT_FOUND",
-    )
-    if prescription.pdf_url is None:
-        raise missing
+    """The stored PDF's bytes and its file name. One not stored yet (its delivery still running,
+    or written through POST /prescriptions) is rendered by the worker first, once, waited for at
+    most the workflow deadline (then 503 PRESCRIPTION_PDF_PENDING: ask again)."""
+    prescription_id, stored = prescription.id, prescription.pdf_url is not None
+    number = None
+    if prescription.appointment_id is not None:
+        number = await db.scalar(
+            select(Appointment.appointment_number).where(
+                Appointment.id == prescription.appointment_id
+            )
+        )
+    # Nothing was written: the commit only ends the read before any wait on the worker.
+    await db.commit()
+    key = prescription_pdf_key(prescription_id)
+    if not stored:
+        try:
+            done = await deliver_prescription(
+                temporal,
+                settings.task_queue,
+                PrescriptionDelivery(prescription_id=prescription_id, mails=False),
+                deadline=timedelta(seconds=settings.workflow_deadline_seconds),
+            )
+        except DeliveryPending as pending:
+            if not await temporal_answers(temporal):
+                raise temporal_unavailable() from pending
+            raise Unavailable(
+                "The prescription's PDF is still being prepared; ask again in a moment",
+                code="PRESCRIPTION_PDF_PENDING",
+            ) from pending
+        key = done.pdf_storage_key
     try:
         await storage.head(key)
     except ObjectNotFound as exc:
-        raise missing from exc
-    number = None
-    if prescription.appointment_id is not None:
-        appointment = await db.get(Appointment, prescription.appointment_id)
-        number = appointment.appointment_number if appointment is not None else None
-    return storage.stream(key), prescription_pdf_file_name(number, prescription.id)
+        raise NotFound(
+            "The prescription's PDF is no longer stored", code="PRESCRIPTION_PDF_NOT_FOUND"
+        ) from exc
+    return storage.stream(key), prescription_pdf_file_name(number, prescription_id)
