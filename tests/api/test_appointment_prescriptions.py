@@ -179,7 +179,7 @@ async def prescription_mail(
         mails = [
             m
             for m in await read_outbox(sessionmaker, recipient=recipient)
-            if ":prescription:" in m.dedupe_key and m.channel == "email"
+            if "prescription:" in m.dedupe_key and m.channel == "email"
         ]
         return mails or None
 
@@ -225,7 +225,6 @@ async def test_doctor_prescribes_and_the_patient_gets_the_pdf_in_their_language(
     assert prescription["medications"] == MEDICATIONS
     assert prescription["instructions"] == INSTRUCTIONS[locale]
     assert prescription["valid_until"] == "2030-06-30"
-    assert prescription["pdf_url"].endswith(f"/api/v1/prescriptions/{prescription['id']}/pdf")
     assert await status_of(sessionmaker, appointment_id) == "prescription_provided"
 
     # The patient's e-mail, in their language, with the PDF attached.
@@ -242,6 +241,11 @@ async def test_doctor_prescribes_and_the_patient_gets_the_pdf_in_their_language(
     assert attachment.filename == f"prescription-{number}.pdf"
     assert attachment.content_type == "application/pdf"
     attached = await read_outbox_attachment(sessionmaker, attachment.id)
+    # Once mailed, the prescription names where the patient downloads it.
+    read = await client.get(f"/prescriptions/{prescription['id']}", headers=cast.patient.headers)
+    assert read.json()["data"]["pdf_url"].endswith(
+        f"/api/v1/prescriptions/{prescription['id']}/pdf"
+    )
 
     # The same PDF, downloaded by the patient.
     downloaded = await client.get(
@@ -317,6 +321,7 @@ async def test_the_pdf_is_served_to_the_care_team_only(
     )
     assert written.status_code == 201, written.text
     url = f"/prescriptions/{written.json()['data']['prescription']['id']}/pdf"
+    await prescription_mail(sessionmaker, cast.patient.user.email)
 
     answers = {}
     for who in (
@@ -431,5 +436,5 @@ async def test_only_the_appointments_doctor_prescribes_during_the_consultation(
     assert not [
         m
         for m in await read_outbox(sessionmaker, recipient=cast.patient.user.email)
-        if ":prescription:" in m.dedupe_key
+        if "prescription:" in m.dedupe_key
     ]
