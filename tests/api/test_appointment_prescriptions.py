@@ -351,19 +351,37 @@ async def test_the_pdf_is_served_to_the_care_team_only(
     assert refused.json()["error"]["code"] == "PRESCRIPTION_NOT_FOUND"
     assert b"%PDF" not in refused.content
 
-    # A prescription written outside an appointment's workflow has no PDF.
+    # A prescription written outside an appointment's workflow (POST /prescriptions) is
+    # rendered by the worker at its first download, and mailed to nobody.
     async with sessionmaker() as db, db.begin():
         row = Prescription(
             id=uuid.uuid4(),
             appointment_id=uuid.UUID(appointment_id),
             patient_id=cast.patient.patient_id,
             doctor_id=cast.doctor.doctor_id,
-            medications=MEDICATIONS,
+            medications=[{**MEDICATIONS[1], "name": "Ibuprofen"}],
         )
         db.add(row)
-    none = await client.get(f"/prescriptions/{row.id}/pdf", headers=cast.patient.headers)
-    assert none.status_code == 404
-    assert none.json()["error"]["code"] == "PRESCRIPTION_PDF_NOT_FOUND"
+    stranger = await client.get(f"/prescriptions/{row.id}/pdf", headers=cast.other_patient.headers)
+    assert stranger.status_code == 404
+
+    async def rendered() -> bytes | None:
+        answer = await client.get(f"/prescriptions/{row.id}/pdf", headers=cast.patient.headers)
+        if answer.status_code == 503:
+            # Still rendering past the request's deadline: asked again, it is not rendered twice.
+            assert answer.json()["error"]["code"] == "PRESCRIPTION_PDF_PENDING"
+            return None
+        assert answer.status_code == 200, answer.text
+        return answer.content
+
+    pdf = await eventually(rendered, 60)
+    assert "Ibuprofen" in pdf_text(pdf)
+    mails = [
+        m
+        for m in await read_outbox(sessionmaker, recipient=cast.patient.user.email)
+        if str(row.id) in m.dedupe_key
+    ]
+    assert mails == []
 
 
 async def test_a_repeated_request_with_its_key_writes_and_mails_once(
