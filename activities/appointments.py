@@ -156,6 +156,16 @@ class FreedSlot(BaseModel):
     starts_at: datetime
 
 
+class SlotSearch(BaseModel):
+    """The doctor's next free times after `after` (those held for `patient_id` count as free
+    for them)."""
+
+    doctor_id: uuid.UUID
+    patient_id: uuid.UUID | None = None
+    after: datetime
+    count: int = Field(default=3, ge=1, le=10)
+
+
 class VideoRoomRequest(BaseModel):
     appointment_id: uuid.UUID
     starts_at: datetime
@@ -239,11 +249,13 @@ class AppointmentActivities:
             day = av.local_day(starts_at)
             day_lo = datetime.combine(day, time.min, tzinfo=av.zone)
             day_hi = day_lo + timedelta(days=1)
+            # The consultations that start on that local day (a held range's lower bound is
+            # its start; the buffer only extends its end, so a late one of the day before
+            # whose buffer runs past midnight is not this day's), but the one being moved.
             taken = [
                 r
                 for r in await scheduling.taken_ranges(session, doctor.id, day_lo, day_hi)
-                if r != ignore
-                and day_lo <= r[0] + timedelta(minutes=doctor.buffer_minutes) < day_hi
+                if r != ignore and day_lo <= r[0] < day_hi
             ]
             try:
                 check_request(av, starts_at, datetime.now(UTC), len(taken))
@@ -460,6 +472,16 @@ class AppointmentActivities:
         return found is not None
 
     @activity.defn
+    async def find_appointment_slots(self, search: SlotSearch) -> list[datetime]:
+        """The starts of the doctor's next free slots (a read: a retry changes nothing), for
+        the new time a patient is offered when the doctor did not come."""
+        async with self._sessionmaker() as session, session.begin():
+            slots = await scheduling.next_free_slots(
+                session, search.doctor_id, search.after, search.count, patient_id=search.patient_id
+            )
+        return [slot.starts_at for slot in slots]
+
+    @activity.defn
     async def record_joined(self, join: JoinRecord) -> None:
         """The first time each party joined; a later join leaves it."""
         column = "patient_joined_at" if join.party == "patient" else "doctor_joined_at"
@@ -560,6 +582,7 @@ def appointment_activity_list(
         activities.update_appointment_details,
         activities.record_joined,
         activities.anyone_waiting,
+        activities.find_appointment_slots,
         activities.open_video_room,
         activities.revoke_video_room,
     ]
@@ -574,6 +597,7 @@ __all__ = [
     "OpenedRoom",
     "RescheduleRecord",
     "Rescheduled",
+    "SlotSearch",
     "StoredAppointment",
     "TransitionRecord",
     "VideoRoom",

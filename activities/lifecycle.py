@@ -37,6 +37,7 @@ REFUSAL_KINDS: dict[str, type[DomainError]] = {
     cls.__name__: cls
     for cls in (
         errors.Invalid,
+        errors.Unprocessable,
         errors.Unauthorized,
         errors.Forbidden,
         errors.NotFound,

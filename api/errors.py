@@ -19,6 +19,7 @@ from workflows._kit import domain_error as refused_as_domain_error
 
 STATUS: dict[type[errors.DomainError], int] = {
     errors.Invalid: 400,
+    errors.Unprocessable: 422,
     errors.Unauthorized: 401,
     errors.Forbidden: 403,
     errors.NotFound: 404,

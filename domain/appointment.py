@@ -199,9 +199,11 @@ def next_statuses(source: AppointmentStatus, role: str | None = None) -> list[Ap
 # (the doctor side's) until it ends.
 COMPLAINT_STATUSES: frozenset[AppointmentStatus] = BEFORE_CONSULTATION
 NOTES_STATUSES: frozenset[AppointmentStatus] = frozenset(S) - TERMINAL
+# Clinical words: the patient, the doctor and staff. Not the hospital's admin, who runs the
+# schedule and is shown neither (minimum necessary).
 EDITORS: dict[str, frozenset[str]] = {
-    "chief_complaint": frozenset({Role.PATIENT, *DOCTOR_SIDE}),
-    "notes": DOCTOR_SIDE,
+    "chief_complaint": frozenset({Role.PATIENT, *DOCTOR_OR_STAFF}),
+    "notes": DOCTOR_OR_STAFF,
 }
 
 

@@ -22,7 +22,7 @@ from itertools import pairwise
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from domain.errors import Invalid
+from domain.errors import Unprocessable
 
 DAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MAX_SLOTS = 100
@@ -325,25 +325,26 @@ def check_request(
     now: datetime,
     taken_that_day: int | Sequence[Any],
 ) -> None:
-    """Refuses (Invalid, with the reason) a consultation asked for at starts_at: in the past, within
-    the minimum notice, on a date off, outside the weekly hours, or on a day already full.
-    `taken_that_day` is the number (or the list) of consultations the doctor already has on that
-    local day. Whether the time is still free is for the database (the exclusion constraint)."""
+    """Refuses (Unprocessable, 422, with the reason) a consultation asked for at starts_at: in
+    the past, within the minimum notice, on a date off, outside the weekly hours, or on a day
+    already full. `taken_that_day` is the number (or the list) of consultations the doctor
+    already has on that local day. Whether the time is still free is for the database (the
+    exclusion constraint)."""
     start = _aware(starts_at, "starts_at")
     now = _aware(now, "now")
     local = start.astimezone(av.zone)
     if start <= now:
-        raise Invalid("The requested time is in the past", code="APPOINTMENT_IN_PAST")
+        raise Unprocessable("The requested time is in the past", code="APPOINTMENT_IN_PAST")
     earliest = av.earliest(now)
     if start < earliest:
-        raise Invalid(
+        raise Unprocessable(
             f"This doctor needs {av.minimum_notice_hours} hours' notice: "
             f"the earliest time is {earliest.isoformat()}",
             code="APPOINTMENT_TOO_SOON",
             details={"earliest": earliest.isoformat()},
         )
     if local.date() in av.dates_off:
-        raise Invalid(
+        raise Unprocessable(
             f"The doctor is off on {local.date().isoformat()}",
             code="DOCTOR_DAY_OFF",
             details={"date": local.date().isoformat()},
@@ -351,7 +352,7 @@ def check_request(
     end = start + timedelta(minutes=av.slot_minutes)
     if not any(lo <= start and end <= hi for lo, hi in _windows(av, local.date())):
         hours = [f"{DAY_NAMES[w.day]} {w.start:%H:%M}-{w.end:%H:%M}" for w in av.weekly_hours]
-        raise Invalid(
+        raise Unprocessable(
             f"{local:%A %H:%M} ({av.timezone}) is outside the doctor's hours"
             + (f": {', '.join(hours)} ({av.timezone})" if hours else ": none published"),
             code="APPOINTMENT_OUTSIDE_HOURS",
@@ -359,7 +360,7 @@ def check_request(
         )
     count = taken_that_day if isinstance(taken_that_day, int) else len(taken_that_day)
     if av.max_per_day is not None and count >= av.max_per_day:
-        raise Invalid(
+        raise Unprocessable(
             f"The doctor already has {av.max_per_day} consultations on {local.date().isoformat()}",
             code="DOCTOR_DAY_FULL",
             details={"date": local.date().isoformat(), "max_per_day": av.max_per_day},

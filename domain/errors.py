@@ -22,6 +22,13 @@ class Invalid(DomainError):
     code = "INVALID_REQUEST"
 
 
+class Unprocessable(Invalid):
+    """The request is well-formed but cannot be done as asked: a time outside the doctor's hours,
+    too soon or in the past (422, with the reason)."""
+
+    code = "UNPROCESSABLE"
+
+
 class Unauthorized(DomainError):
     """Who is asking is not known (401)."""
 

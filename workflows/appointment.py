@@ -22,7 +22,12 @@ from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.client import Client
 from temporalio.common import SearchAttributeUpdate, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError, FailureError, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    ApplicationError,
+    ChildWorkflowError,
+    FailureError,
+    WorkflowAlreadyStartedError,
+)
 
 with workflow.unsafe.imports_passed_through():
     from activities.appointments import (
@@ -33,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         JoinRecord,
         NewAppointment,
         RescheduleRecord,
+        SlotSearch,
         StoredAppointment,
         TransitionRecord,
         VideoRoomRequest,
@@ -65,6 +71,7 @@ with workflow.unsafe.imports_passed_through():
         refund_percent,
         reminder_instants,
     )
+    from domain.appointment_fees import refund_percent as fee_refund_percent
     from domain.errors import Forbidden
     from domain.models.notifications import Channel
     from workflows._kit import (
@@ -82,6 +89,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import (
         APPOINTMENT_WORKFLOW,
         INVOICE_WORKFLOW,
+        NOTIFICATION_WORKFLOW,
         PRESCRIPTION_WORKFLOW,
         AppointmentCancelled,
         AppointmentSignal,
@@ -98,6 +106,7 @@ with workflow.unsafe.imports_passed_through():
         WaitlistSignal,
         appointment_workflow_id,
         invoice_workflow_id,
+        notification_workflow_id,
         payment_workflow_id,
         prescription_workflow_id,
         waitlist_workflow_id,
@@ -182,6 +191,9 @@ class AppointmentState(BaseModel):
     doctor_joined: bool = False
     no_show_party: NoShowParty | None = None
     refund_awaited: bool = False
+    # The share of a payment that goes back, once the appointment has ended without a
+    # consultation (cancelled, no-show): what the payment workflow is asked to refund.
+    refund_percent: Decimal | None = None
     invoice_started: bool = False
     pending: list[NotificationRequest] = Field(default_factory=list)
 
@@ -204,6 +216,9 @@ class AppointmentView(BaseModel):
     starts_at: datetime
     ends_at: datetime
     reschedule_count: int = 0
+    # See AppointmentState.refund_percent (None while nothing is due back).
+    refund_percent: Decimal | None = None
+    no_show_party: NoShowParty | None = None
 
 
 class StatusChange(BaseModel):
@@ -257,6 +272,44 @@ class WaitingFor(BaseModel):
     reminders: list[ReminderOut] = Field(default_factory=list)
 
 
+class SettlingNotifier(Notifier):
+    """The kit's Notifier, keeping the children this run started (notifications, the invoice)
+    so that the run closes only once they have: a run that closes while a child of it is still
+    in flight leaves the time-skipping test server's time skipping locked for good, and in
+    production the run's end then also means its last messages are out."""
+
+    def __init__(self, pending: list[NotificationRequest]) -> None:
+        super().__init__(pending)
+        self.children: list[workflow.ChildWorkflowHandle[Any, Any]] = []
+
+    async def start(self, request: NotificationRequest) -> None:
+        try:
+            handle = await workflow.start_child_workflow(
+                NOTIFICATION_WORKFLOW,
+                request,
+                id=notification_workflow_id(request.dedupe_key),
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            return
+        self.children.append(handle)
+
+    async def settle(self) -> None:
+        """Wait until every child this run started has finished (a failed one included: its
+        own retries are over, and the run has nothing more to do about it)."""
+        while self.children:
+            child = self.children[0]
+            try:
+                await child
+            except ChildWorkflowError as err:
+                workflow.logger.warning("child %s failed: %s", child.id, err.message)
+            self.children.pop(0)
+
+    def settled(self) -> bool:
+        return not self.pending and all(child.done() for child in self.children)
+
+
 @workflow.defn(name=APPOINTMENT_WORKFLOW)
 class AppointmentWorkflow:
     def __init__(self) -> None:
@@ -265,14 +318,14 @@ class AppointmentWorkflow:
         self._refused: ApplicationError | None = None
         self._lock = asyncio.Lock()
         self._timers = StateTimers()
-        self._notifier = Notifier([])
+        self._notifier = SettlingNotifier([])
 
     @workflow.run
     async def run(self, input: AppointmentInput) -> AppointmentView | None:
         self._input = input
         if input.carried is not None:
             self._state = input.carried
-            self._notifier = Notifier(self._state.pending)
+            self._notifier = SettlingNotifier(self._state.pending)
         else:
             new = self._with_deadlines(input.appointment)
             try:
@@ -290,7 +343,7 @@ class AppointmentWorkflow:
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 return None
             self._state = self._initial_state(stored, new)
-            self._notifier = Notifier(self._state.pending)
+            self._notifier = SettlingNotifier(self._state.pending)
             self._plan_reminders()
             if stored.status_seq == 1:
                 self._notify_people(
@@ -308,11 +361,11 @@ class AppointmentWorkflow:
             if state.status in TERMINAL:
                 while True:
                     await self._await_refund()
-                    await quiesce(self._notifier)
+                    await self._quiesce()
                     if not state.refund_awaited:
                         return self._view()
             if should_continue_as_new(input.max_history_events):
-                await quiesce(self._notifier)
+                await self._quiesce()
                 if state.status not in TERMINAL:
                     workflow.continue_as_new(input.model_copy(update={"carried": self._state}))
                 continue
@@ -321,6 +374,15 @@ class AppointmentWorkflow:
             )
             if fired is not None:
                 await self._fire(fired)
+
+    async def _quiesce(self) -> None:
+        """No handler running, no notification unsent and no child still running, checked
+        after the last await (a handler that ran meanwhile may have queued or started more)."""
+        while True:
+            await quiesce(self._notifier)
+            await self._notifier.settle()
+            if workflow.all_handlers_finished() and self._notifier.settled():
+                return
 
     def _timers_input(self) -> AppointmentTimers:
         return self._require_input().timers
@@ -392,6 +454,7 @@ class AppointmentWorkflow:
         ):
             return
         await self._release(state.starts_at, state.ends_at)
+        state.refund_percent = Decimal(100)
         await self._ask_for_refund(Decimal(100), reason, None, SYSTEM)
 
     async def _no_show(self) -> None:
@@ -405,16 +468,36 @@ class AppointmentWorkflow:
             return
         state.no_show_party = party
         await self._revoke_room()
-        if party == NoShowParty.PATIENT:
-            fee = self._timers_input().no_show_fee_percent
-            await self._ask_for_refund(Decimal(100) - fee, "patient_no_show", None, SYSTEM)
+        # domain.appointment_fees: a doctor who did not come (alone or with the patient) is
+        # refunded in full; a patient who did not come gets back what the no-show fee leaves.
+        patient_missed = party == NoShowParty.PATIENT
+        state.refund_percent = fee_refund_percent(
+            starts_at=state.starts_at,
+            cancelled_at=workflow.now(),
+            change_notice_hours=state.limits_notice_hours,
+            late_percent=Decimal(0),
+            by_doctor=not patient_missed,
+            patient_no_show=patient_missed,
+            no_show_percent=Decimal(100) - self._timers_input().no_show_fee_percent,
+        )
+        if patient_missed:
+            await self._ask_for_refund(state.refund_percent, "patient_no_show", None, SYSTEM)
         else:
-            await self._ask_for_refund(Decimal(100), "doctor_no_show", None, SYSTEM)
-            self._notify_patient(
-                "no-show",
-                "appointment_status_changed",
-                {"status": S.NO_SHOW.value, "reason": "doctor_no_show", **self._when()},
+            await self._ask_for_refund(state.refund_percent, "doctor_no_show", None, SYSTEM)
+            # A new time offered: the doctor's next free slots, in the patient's zone.
+            slots = await workflow.execute_local_activity_method(
+                AppointmentActivities.find_appointment_slots,
+                SlotSearch(
+                    doctor_id=state.doctor_id, patient_id=state.patient_id, after=workflow.now()
+                ),
+                **DB_ACTIVITY,
             )
+            context = {"status": S.NO_SHOW.value, "reason": "doctor_no_show", **self._when()}
+            if slots:
+                context["next_slots"] = ", ".join(
+                    local_wall_time(slot, state.patient_timezone) for slot in slots
+                )
+            self._notify_patient("no-show", "appointment_status_changed", context)
 
     @workflow.update
     async def create(self) -> AppointmentView:
@@ -481,6 +564,7 @@ class AppointmentWorkflow:
         await self._revoke_room()
         await self._release(state.starts_at, state.ends_at)
         percent = refund_percent(notice, actor.role, self._require_input().refund_policy)
+        state.refund_percent = percent
         await self._ask_for_refund(percent, cancellation.reason, actor.user_id, actor.role)
         return view
 
@@ -552,7 +636,7 @@ class AppointmentWorkflow:
             )
         if change.starts_at <= workflow.now():
             raise refusal(
-                MoveRefused("Invalid", "APPOINTMENT_IN_PAST", "The new time is in the past")
+                MoveRefused("Unprocessable", "APPOINTMENT_IN_PAST", "The new time is in the past")
             )
 
     def _check_change(self, kind: str, actor: Actor, override: bool) -> bool:
@@ -811,6 +895,9 @@ class AppointmentWorkflow:
             state.status = target
             state.seq = seq
             state.status_since = now
+            if target in TERMINAL:
+                # Ended: the reminders not sent yet are dropped (the timeline lists none).
+                state.reminders = [r for r in state.reminders if r.sent]
             self._timers.changed()
             await workflow.execute_local_activity_method(
                 AppointmentActivities.record_appointment_transition,
@@ -948,7 +1035,7 @@ class AppointmentWorkflow:
             issued_on=workflow.now().date(),
         )
         try:
-            await workflow.start_child_workflow(
+            child = await workflow.start_child_workflow(
                 INVOICE_WORKFLOW,
                 delivery,
                 id=invoice_workflow_id(delivery),
@@ -957,6 +1044,7 @@ class AppointmentWorkflow:
             )
         except WorkflowAlreadyStartedError:
             return
+        self._notifier.children.append(child)
 
     async def _tell_first_of_follow_up(self, first: UUID) -> None:
         state = self._require_state()
@@ -1119,6 +1207,8 @@ class AppointmentWorkflow:
             starts_at=state.starts_at,
             ends_at=state.ends_at,
             reschedule_count=state.reschedule_count,
+            refund_percent=state.refund_percent,
+            no_show_party=state.no_show_party,
         )
 
 

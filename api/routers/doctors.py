@@ -9,7 +9,9 @@ Who may do what:
 - A doctor changes their own profile (not rating, total_reviews or user_id) and availability,
   even before approval, so an admin can review a complete profile; an admin of a hospital the
   doctor works at, and an admin, change the availability too.
-- A doctor's appointments and patients are for that doctor and admins only.
+- A doctor's appointments and patients are for that doctor, an admin of a hospital they work at
+  and staff (admins, coordinators), scoped like every appointment read
+  (policies.appointment_scope); a hospital admin sees no chief complaint (minimum necessary).
 
 Name and picture live on the doctor's user account and are shown on the profile; the search
 term matches first name, last name or specialty. bio and specialty are translated."""
@@ -26,6 +28,7 @@ from sqlalchemy import Select, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api import policies
 from api.deps import CurrentUser, DbSession, MaybeUser, Paging, RequestLocale, SettingsDep
 from api.envelope import Envelope, Page, ok, page
 from api.resources import (
@@ -338,7 +341,7 @@ async def list_reviews(row_id: RowId, db: DbSession, user: MaybeUser, paging: Pa
 @router.get(
     "/{id}/appointments",
     response_model=Page[DoctorAppointmentOut],
-    summary="A doctor's appointments (the doctor, admin)",
+    summary="A doctor's appointments (the doctor, their hospital's admin, staff)",
 )
 async def list_appointments(
     row_id: RowId,
@@ -349,8 +352,10 @@ async def list_appointments(
     sort: Annotated[str | None, Query(pattern="^-?scheduled_date$")] = None,
 ) -> Page[Any]:
     doctor = await get_visible(db, doctors, user, row_id)
-    access.may_edit(user, doctor)
-    stmt = select(Appointment).where(Appointment.doctor_id == doctor.id)
+    await schedules.may_read_appointments(db, user, doctor)
+    stmt = select(Appointment).where(
+        Appointment.doctor_id == doctor.id, policies.appointment_scope(user)
+    )
     if filters.status:
         stmt = stmt.where(Appointment.status == filters.status)
     if filters.date_from:
@@ -364,18 +369,24 @@ async def list_appointments(
         stmt.order_by(order, Appointment.id).offset(paging.offset).limit(paging.limit)
     )
     items = [DoctorAppointmentOut.model_validate(r) for r in rows]
+    if user.user_type == Role.HOSPITAL_ADMIN:
+        # The hospital's admin runs the schedule, not the consultation.
+        items = [item.model_copy(update={"chief_complaint": None}) for item in items]
     return page(items, page=paging.page, limit=paging.limit, total=total)
 
 
 @router.get(
     "/{id}/patients",
     response_model=Page[DoctorPatientOut],
-    summary="The patients a doctor has appointments with (the doctor, admin)",
+    summary="The patients a doctor has appointments with (the doctor, their hospital's admin, "
+    "staff)",
 )
 async def list_patients(
     row_id: RowId, db: DbSession, user: CurrentUser, paging: Paging
 ) -> Page[Any]:
     doctor = await get_visible(db, doctors, user, row_id)
-    access.may_edit(user, doctor)
-    items, total = await catalog.doctor_patients(db, doctor.id, paging)
+    await schedules.may_read_appointments(db, user, doctor)
+    items, total = await catalog.doctor_patients(
+        db, doctor.id, paging, scope=policies.appointment_scope(user)
+    )
     return page(items, page=paging.page, limit=paging.limit, total=total)

@@ -46,7 +46,7 @@ from api.schemas.patients import (
 from api.schemas.prescriptions import PrescriptionOut
 from api.services import care
 from domain.access import Role
-from domain.errors import Conflict, Forbidden, Invalid
+from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.models.appointments import Appointment
 from domain.models.bookings import Booking
 from domain.models.care import MedicalRecord, Prescription
@@ -304,7 +304,23 @@ SUB_LIST = "The patient's {} (those the caller may see)"
 async def patient_appointments(
     row_id: RowId, db: DbSession, user: CurrentUser, paging: Paging
 ) -> Page[PatientAppointmentOut]:
-    return await _of_patient(db, user, paging, row_id, appointments_of, Appointment.patient_id)
+    # Issue 10 (Reads): whoever sees an appointment of this patient sees it here (a hospital
+    # admin the ones with their hospital's doctors, a doctor theirs, even where the patient's
+    # profile is not theirs to see); others 404, like a patient that does not exist.
+    if await db.get(Patient, row_id) is None:
+        raise patients.not_found()
+    try:
+        await get_visible(db, patients, user, row_id)
+    except NotFound:
+        seen = await db.scalar(
+            select(Appointment.id)
+            .where(Appointment.patient_id == row_id, policies.appointment_scope(user))
+            .limit(1)
+        )
+        if seen is None:
+            raise
+    base = select(Appointment).where(Appointment.patient_id == row_id)
+    return await list_page(db, appointments_of, user, paging, None, base=base)
 
 
 @router.get("/{id}/bookings", summary=SUB_LIST.format("bookings"), name="patient_bookings")

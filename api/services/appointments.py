@@ -5,7 +5,7 @@ refuses (409/403/422 via api/errors.py)."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TypeVar
 
@@ -19,6 +19,7 @@ from temporalio.workflow import UpdateMethodMultiParam
 from activities.appointments import NewAppointment
 from activities.providers.video import VideoRoom, VideoRooms
 from api import policies
+from api.dates import day_after, day_start
 from api.schemas.appointments import (
     AppointmentCreate,
     AppointmentFilters,
@@ -120,11 +121,10 @@ async def list_appointments(
     if filters.doctor_id is not None:
         conditions.append(Appointment.doctor_id == filters.doctor_id)
     if filters.date_from is not None:
-        start = datetime.combine(filters.date_from, time.min, tzinfo=UTC)
-        conditions.append(Appointment.scheduled_date >= start)
-    if filters.date_to is not None:
-        end = datetime.combine(filters.date_to, time.min, tzinfo=UTC) + timedelta(days=1)
-        conditions.append(Appointment.scheduled_date < end)
+        conditions.append(Appointment.scheduled_date >= day_start(filters.date_from))
+    after = day_after(filters.date_to) if filters.date_to is not None else None
+    if after is not None:
+        conditions.append(Appointment.scheduled_date < after)
     where = and_(*conditions)
     total = await db.scalar(select(func.count()).select_from(Appointment).where(where))
     rows = await db.execute(

@@ -53,6 +53,20 @@ async def may_manage(db: AsyncSession, user: User, doctor: Doctor) -> None:
     )
 
 
+async def may_read_appointments(db: AsyncSession, user: User, doctor: Doctor) -> None:
+    """A doctor's appointment book and patients (issue 10, Reads): the doctor themself, an
+    admin of a hospital they work at, staff (admins, coordinators). The rows are still scoped by
+    policies.appointment_scope (an unapproved doctor or hospital admin sees none)."""
+    if user.user_type in (Role.ADMIN, Role.COORDINATOR) or doctor.user_id == user.id:
+        return
+    if await is_hospital_admin_of(db, user, doctor):
+        return
+    raise Forbidden(
+        "Only this doctor, their hospital's admin or staff see the doctor's appointments",
+        code="NOT_THIS_DOCTOR",
+    )
+
+
 def render(doctor: Doctor, default_timezone: str) -> dict[str, Any]:
     av = Availability.of(doctor, default_timezone)
     return {

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import ColumnElement, Select, and_, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import Pagination
@@ -229,9 +229,14 @@ async def treatment_hospitals(
 
 
 async def doctor_patients(
-    db: AsyncSession, doctor_id: uuid.UUID, paging: Pagination
+    db: AsyncSession,
+    doctor_id: uuid.UUID,
+    paging: Pagination,
+    *,
+    scope: ColumnElement[bool] | None = None,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Each patient the doctor has an appointment with, most recently seen first."""
+    """Each patient the doctor has an appointment with (those in `scope`), most recently seen
+    first."""
     last = func.max(Appointment.scheduled_date)
     stmt = (
         select(
@@ -250,7 +255,7 @@ async def doctor_patients(
         .select_from(Appointment)
         .join(Patient, Patient.id == Appointment.patient_id)
         .outerjoin(User, User.id == Patient.user_id)
-        .where(Appointment.doctor_id == doctor_id)
+        .where(Appointment.doctor_id == doctor_id, true() if scope is None else scope)
         .group_by(Patient.id, User.id)
     )
     total = await count(db, stmt)

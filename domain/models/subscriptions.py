@@ -68,7 +68,7 @@ class Subscription(Base):
     end_date: Mapped[date | None]
     billing_cycle: Mapped[str] = mapped_column(String(50))
     status: Mapped[str] = mapped_column(
-        String(50), server_default=SubscriptionStatus.PENDING.value, index=True
+        String(50), server_default=SubscriptionStatus.INCOMPLETE.value, index=True
     )
     status_seq: Mapped[int] = mapped_column(server_default=text("0"))
     auto_renew: Mapped[bool] = mapped_column(server_default=text("true"))

@@ -17,6 +17,9 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.api.enums.v1 import TaskQueueType
+from temporalio.api.taskqueue.v1 import TaskQueue
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -506,6 +509,24 @@ def _start_worker(settings, temporal_address: str, data_dir: Path) -> subprocess
     )
 
 
+async def _polling(temporal: Client, task_queue: str, process: subprocess.Popen[bytes]) -> None:
+    """Until the worker process polls the task queue (its default identity is "pid@host"): it
+    boots in seconds, longer than the API's workflow deadline on a loaded machine."""
+
+    async def polls() -> bool:
+        described = await temporal.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=temporal.namespace,
+                task_queue=TaskQueue(name=task_queue),
+                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            )
+        )
+        assert process.poll() is None, "the worker process exited"
+        return any(p.identity.startswith(f"{process.pid}@") for p in described.pollers)
+
+    await eventually(polls, within=60)
+
+
 async def test_a_worker_killed_mid_journey_leaves_no_duplicate_history_or_notification(
     app, settings, sessionmaker, temporal_client, temporal_dev_server, tmp_path
 ):
@@ -517,6 +538,7 @@ async def test_a_worker_killed_mid_journey_leaves_no_duplicate_history_or_notifi
     first = _start_worker(settings, temporal_dev_server.address, tmp_path)
     second: subprocess.Popen[bytes] | None = None
     try:
+        await _polling(temporal_client, settings.task_queue, first)
         async with httpx.AsyncClient(transport=transport, base_url="http://t/api/v1") as client:
             people = await _people(client, sessionmaker)
             booking_id = (await _request(client, people))["id"]
@@ -529,6 +551,7 @@ async def test_a_worker_killed_mid_journey_leaves_no_duplicate_history_or_notifi
             first.send_signal(signal.SIGKILL)
             first.wait()
             second = _start_worker(settings, temporal_dev_server.address, tmp_path)
+            await _polling(temporal_client, settings.task_queue, second)
             # The API waits its deadline at most: a 503 says the move may still be applied,
             # and the second worker applies it.
             answered = await asyncio.wait_for(in_flight, 60)

@@ -163,9 +163,11 @@ async def add_payment(sessionmaker, booking) -> Payment:
         ("patient", {"appointments": 1, "bookings": 1, "prescriptions": 1, "payments": 1}),
         ("doctor", {"appointments": 1, "bookings": 0, "prescriptions": 1, "payments": 0}),
         ("coordinator", {"appointments": 1, "bookings": 1, "prescriptions": 1, "payments": 1}),
+        # Staff schedule teleconsultations for any booking, so every coordinator sees the
+        # appointments (policies.appointment_scope); the care records stay the care team's.
         (
             "other_coordinator",
-            {"appointments": 0, "bookings": 0, "prescriptions": 0, "payments": 0},
+            {"appointments": 1, "bookings": 0, "prescriptions": 0, "payments": 0},
         ),
         ("hospital_admin", {"appointments": 0, "bookings": 1, "prescriptions": 0, "payments": 0}),
         ("admin", {"appointments": 1, "bookings": 1, "prescriptions": 1, "payments": 1}),

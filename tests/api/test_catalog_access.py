@@ -55,6 +55,8 @@ HOSPITAL_MANAGERS_200 = (200, 200, 403, 403, 403, 403, 403, 401)
 DOCTOR_SELF_200 = (200, 403, 403, 200, 403, 403, 403, 401)
 # The doctor, an admin of the hospital they work at, an admin.
 DOCTOR_MANAGERS_200 = (200, 200, 403, 200, 403, 403, 403, 401)
+# A doctor's appointment book (issue 10): the doctor, their hospital's admin, staff.
+DOCTOR_BOOK_200 = (200, 200, 403, 200, 403, 403, 200, 401)
 ADMIN_SEES_ONLY = (200, 404, 404, 404, 404, 404, 404, 404)
 
 MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
@@ -76,8 +78,8 @@ MATRIX: list[tuple[str, str, Any, tuple[int, ...]]] = [
     ("GET", "/laboratories/{L_OFF}", None, (200, 200, 404, 404, 404, 404, 404, 401)),
     ("GET", "/insurance/{I}", None, LOGGED_IN),
     ("GET", "/insurance/{I_OFF}", None, (200, 404, 404, 404, 404, 404, 404, 401)),
-    ("GET", "/doctors/{D}/appointments", None, DOCTOR_SELF_200),
-    ("GET", "/doctors/{D}/patients", None, DOCTOR_SELF_200),
+    ("GET", "/doctors/{D}/appointments", None, DOCTOR_BOOK_200),
+    ("GET", "/doctors/{D}/patients", None, DOCTOR_BOOK_200),
     ("PATCH", "/hospitals/{H}", {"description": "Updated"}, HOSPITAL_MANAGERS_200),
     ("PATCH", "/hospitals/{H}/verify", {"is_verified": True}, ADMIN_ONLY_200),
     ("POST", "/hospitals/{H}/doctors", {"doctor_id": "{D2}"}, HOSPITAL_MANAGERS_201),

@@ -33,6 +33,7 @@ async def test_services_report_temporal_worker_and_providers(client_with_worker)
         "sms": "outbox",
         "whatsapp": "outbox",
         "storage": "local",
+        "video": "jitsi",
         "payment_gateways": [],
     }
 

@@ -22,6 +22,7 @@ from domain.appointment import MoveContext as AppointmentContext
 from domain.booking import BOOKING, MoveContext, Parties
 from domain.lifecycle import SYSTEM, Actor, MoveRefused, TransitionTable
 from domain.payment import PAYMENT
+from domain.subscription import SUBSCRIPTION, SubscriptionParties
 from domain.translation import TRANSLATION
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
@@ -62,6 +63,10 @@ LIFECYCLES: dict[str, Lifecycle] = {
         ),
     ),
     "translation": Lifecycle(TRANSLATION),
+    "subscription": Lifecycle(
+        SUBSCRIPTION,
+        SubscriptionParties(frozenset({PEOPLE[Role.HOSPITAL_ADMIN], PEOPLE[Role.DOCTOR]})),
+    ),
 }
 ACTORS: dict[str, Actor] = {
     **{role.value: Actor(role.value, PEOPLE[role]) for role in Role},

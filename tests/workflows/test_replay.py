@@ -464,6 +464,167 @@ async def _record_payment_invoice() -> None:
         print(f"recorded {out}")
 
 
+async def _record_appointment() -> None:
+    """Run one teleconsultation on a throwaway stack and save its history
+    (appointment_consultation.json): requested, rescheduled by staff, confirmed (the video
+    room), awaiting_consultation (the system move), both reminders, both parties joining,
+    completed."""
+    import tempfile
+    import uuid
+    from datetime import datetime, timedelta
+
+    from sqlalchemy import select
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+    from temporalio.testing import WorkflowEnvironment
+    from temporalio.worker import Worker
+
+    from activities.appointments import (
+        AppointmentActivities,
+        NewAppointment,
+        appointment_activity_list,
+    )
+    from activities.notify import build_notification_activities, notification_activity_list
+    from activities.providers.video import JitsiRooms
+    from activities.providers.wiring import build_adapters
+    from domain.access import Role
+    from domain.appointment import AppointmentStatus as S
+    from domain.models.catalog import Doctor
+    from domain.models.users import Patient
+    from runtime.db import make_engine, make_sessionmaker
+    from runtime.migrate import upgrade
+    from runtime.postgres import EmbeddedPostgres, free_port
+    from runtime.settings import Settings
+    from runtime.temporal_server import SEARCH_ATTRIBUTES, binary
+    from tests.builders.users import create_user
+    from workflows._kit import Caller
+    from workflows.appointment import (
+        AppointmentInput,
+        AppointmentWorkflow,
+        Reschedule,
+        StatusChange,
+        open_appointment,
+    )
+    from workflows.messages import AppointmentSignal, ParticipantJoined, appointment_workflow_id
+    from workflows.notification import DeliverNotification
+
+    scratch = Path(tempfile.mkdtemp())
+    pg = EmbeddedPostgres(scratch / "pg", free_port(), durable=False)
+    pg.start()
+    try:
+        await asyncio.to_thread(upgrade, pg.url)
+        engine = make_engine(pg.url)
+        sessionmaker = make_sessionmaker(engine)
+        patient = await create_user(sessionmaker, Role.PATIENT)
+        doctor = await create_user(sessionmaker, Role.DOCTOR)
+        admin = await create_user(sessionmaker, Role.ADMIN)
+        async with sessionmaker() as db:
+            patient_id = await db.scalar(select(Patient.id).where(Patient.user_id == patient.id))
+            doctor_id = await db.scalar(select(Doctor.id).where(Doctor.user_id == doctor.id))
+        assert patient_id is not None and doctor_id is not None
+        env = await WorkflowEnvironment.start_time_skipping(
+            data_converter=pydantic_data_converter,
+            test_server_existing_path=binary("temporal-test-server"),
+        )
+        await env.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=env.client.namespace,
+                search_attributes={
+                    name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+                    for name, kind in SEARCH_ATTRIBUTES.items()
+                    if kind == "Keyword"
+                },
+            )
+        )
+        settings = Settings(database_url=pg.url, jwt_secret="x" * 32)
+        appointment_id = uuid.UUID("00000000-0000-4000-8000-00000000a701")
+        as_doctor = Caller(user_id=doctor.id, role=Role.DOCTOR)
+        as_admin = Caller(user_id=admin.id, role=Role.ADMIN)
+
+        async def skip_to(when: datetime) -> None:
+            now = await env.get_current_time()
+            if when > now:
+                await env.sleep(when - now)
+
+        async with Worker(
+            env.client,
+            task_queue="record",
+            workflows=[AppointmentWorkflow, DeliverNotification],
+            activities=[
+                *appointment_activity_list(
+                    AppointmentActivities(sessionmaker, JitsiRooms("https://meet.test", "k"))
+                ),
+                *notification_activity_list(
+                    build_notification_activities(
+                        settings, sessionmaker, build_adapters(settings, sessionmaker)
+                    )
+                ),
+            ],
+        ):
+            now = await env.get_current_time()
+            starts = (now + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+            await open_appointment(
+                env.client,
+                "record",
+                AppointmentInput(
+                    appointment=NewAppointment(
+                        appointment_id=appointment_id,
+                        appointment_number="MV-AP-2026-000001",
+                        patient_id=patient_id,
+                        doctor_id=doctor_id,
+                        starts_at=starts,
+                        created_by_user_id=admin.id,
+                        created_by_role=Role.ADMIN.value,
+                        override=True,
+                    )
+                ),
+            )
+            handle = env.client.get_workflow_handle(appointment_workflow_id(appointment_id))
+            starts += timedelta(days=1)
+            await handle.execute_update(
+                AppointmentWorkflow.reschedule,
+                Reschedule(caller=as_admin, starts_at=starts, reason="clinic", override=True),
+            )
+            await handle.execute_update(
+                AppointmentWorkflow.change_status,
+                StatusChange(caller=as_doctor, status=S.APPOINTMENT_CONFIRMED),
+            )
+            await skip_to(starts - timedelta(minutes=5))  # awaiting, the 24 h and 1 h reminders
+            for party, user in (("doctor", doctor), ("patient", patient)):
+                await handle.signal(
+                    AppointmentSignal.PARTICIPANT_JOINED,
+                    ParticipantJoined(party=party, user_id=user.id, at=starts),  # type: ignore[arg-type]
+                )
+            for _ in range(200):
+                if (
+                    await handle.query(AppointmentWorkflow.waiting_for)
+                ).status == S.CONSULTATION_IN_PROGRESS:
+                    break
+                await asyncio.sleep(0.05)
+            await handle.execute_update(
+                AppointmentWorkflow.change_status,
+                StatusChange(caller=as_doctor, status=S.CONSULTATION_COMPLETED),
+            )
+            await handle.result()
+            history = await handle.fetch_history()
+        await env.shutdown()
+        await engine.dispose()
+    finally:
+        pg.stop()
+    out = HISTORIES / "appointment_consultation.json"
+    out.write_text(
+        json.dumps(
+            {
+                "workflow_type": "AppointmentWorkflow",
+                "workflow_id": handle.id,
+                "history": json.loads(history.to_json()),
+            },
+            indent=1,
+        )
+    )
+    print(f"recorded {out}")
+
+
 async def _record_prescription_delivery() -> None:
     """Render and mail one prescription through PrescriptionDeliveryWorkflow on a throwaway
     stack (the PDF stored in a local folder, the e-mail in the outbox); saves
@@ -591,6 +752,7 @@ RECORDERS = {
     "booking": _record_booking,
     "booking-kit": _record_booking_on_the_kit,
     "payment_invoice": _record_payment_invoice,
+    "appointment": _record_appointment,
     "prescription_delivery": _record_prescription_delivery,
 }
 
