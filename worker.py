@@ -19,6 +19,7 @@ from activities.coupons import build_coupon_activities, coupon_activity_list
 from activities.documents import build_document_activities, document_activity_list
 from activities.notify import build_notification_activities, notification_activity_list
 from activities.payments import build_payment_activities, payment_activity_list
+from activities.prescriptions import build_prescription_activities, prescription_activity_list
 from activities.providers.wiring import Adapters, build_adapters
 from activities.translate import build_translation_activities, translation_activity_list
 from activities.waitlist import WaitlistActivities, waitlist_activity_list
@@ -49,6 +50,7 @@ def all_activities(
     payments = build_payment_activities(settings, sessionmaker, adapters.gateways)
     coupons = build_coupon_activities(sessionmaker)
     documents = build_document_activities(settings, sessionmaker, adapters.storage)
+    prescriptions = build_prescription_activities(settings, sessionmaker, adapters.storage)
     appointments = AppointmentActivities(
         sessionmaker, adapters.video, default_timezone=settings.default_timezone
     )
@@ -64,6 +66,7 @@ def all_activities(
         *payment_activity_list(payments),
         *coupon_activity_list(coupons),
         *document_activity_list(documents),
+        *prescription_activity_list(prescriptions),
         *appointment_activity_list(appointments),
         *translation_activity_list(translations),
         *waitlist_activity_list(waitlist),

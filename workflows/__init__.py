@@ -5,6 +5,7 @@ from workflows.booking import WORKFLOWS as BOOKING_WORKFLOWS
 from workflows.invoice import WORKFLOWS as INVOICE_WORKFLOWS
 from workflows.notification import WORKFLOWS as NOTIFICATION_WORKFLOWS
 from workflows.payment import WORKFLOWS as PAYMENT_WORKFLOWS
+from workflows.prescription import WORKFLOWS as PRESCRIPTION_WORKFLOWS
 from workflows.translation import WORKFLOWS as TRANSLATION_WORKFLOWS
 from workflows.waitlist import WORKFLOWS as WAITLIST_WORKFLOWS
 
@@ -14,6 +15,7 @@ ALL_WORKFLOWS: list[type] = [
     *PAYMENT_WORKFLOWS,
     *INVOICE_WORKFLOWS,
     *APPOINTMENT_WORKFLOWS,
+    *PRESCRIPTION_WORKFLOWS,
     *TRANSLATION_WORKFLOWS,
     *WAITLIST_WORKFLOWS,
 ]

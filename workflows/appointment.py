@@ -12,7 +12,8 @@ the reminders (moved by a reschedule, dropped by a cancellation) and the no-show
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+import contextlib
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -45,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from activities.lifecycle import unwrap
     from activities.payments import invoice_id_for
+    from activities.prescriptions import PrescriptionActivities, PrescriptionRecord
     from activities.waitlist import WaitlistActivities, WaitlistSlot
     from domain.appointment import (
         APPOINTMENT,
@@ -90,6 +92,7 @@ with workflow.unsafe.imports_passed_through():
         APPOINTMENT_WORKFLOW,
         INVOICE_WORKFLOW,
         NOTIFICATION_WORKFLOW,
+        PRESCRIPTION_WORKFLOW,
         AppointmentCancelled,
         AppointmentSignal,
         FollowUpBooked,
@@ -99,6 +102,7 @@ with workflow.unsafe.imports_passed_through():
         ParticipantJoined,
         PaymentEvent,
         PaymentSignal,
+        PrescriptionDelivery,
         RefundSettled,
         SlotFreed,
         WaitlistSignal,
@@ -106,6 +110,7 @@ with workflow.unsafe.imports_passed_through():
         invoice_workflow_id,
         notification_workflow_id,
         payment_workflow_id,
+        prescription_workflow_id,
         waitlist_workflow_id,
     )
 
@@ -115,6 +120,8 @@ MAX_HISTORY_EVENTS = 2000
 REFUND_WAIT = timedelta(days=7)
 # A freed slot reaches the doctor's waitlist by signal-with-start (an activity), not a bare signal.
 WAITLIST_START_PATCH = "waitlist-signal-with-start"
+# provide_prescription before it recorded the prescription and started its delivery.
+PRESCRIPTION_PATCH = "prescription-record-deliver"
 
 __all__ = [
     "WORKFLOWS",
@@ -246,14 +253,14 @@ class DetailsChange(BaseModel):
 
 
 class PrescriptionOrder(BaseModel):
-    """POST /appointments/{id}/prescription: what the doctor prescribes (C's activities record
-    and render it; see `provide_prescription`)."""
+    """POST /appointments/{id}/prescription: what the doctor prescribes (recorded, rendered and
+    mailed by `provide_prescription`)."""
 
     caller: Caller
     prescription_id: UUID
     medications: list[dict[str, Any]] = Field(min_length=1)
     instructions: str | None = None
-    valid_until: str | None = None
+    valid_until: date | None = None
 
 
 class ReminderOut(BaseModel):
@@ -684,19 +691,39 @@ class AppointmentWorkflow:
 
     @workflow.update
     async def provide_prescription(self, order: PrescriptionOrder) -> AppointmentView:
-        """The doctor's prescription: recorded and rendered by helper C's activities
-        (activities/prescriptions.py: PrescriptionActivities.record_prescription, then
-        .render_prescription_pdf, mailed to the patient), then prescription_provided.
-
-        INTEGRATION POINT (lead, at merge): call C's two activities here, before the move, with
-        the order's fields; until they are registered the move records the status only."""
+        """The doctor's prescription: the move to prescription_provided (refused: nothing
+        written), then the row, and the PrescriptionDeliveryWorkflow child that renders its PDF
+        in the patient's language, stores it and e-mails it (the doctor does not wait on it)."""
         await self._ready()
-        return await self._move(
+        view = await self._move(
             S.PRESCRIPTION_PROVIDED,
             order.caller.actor(),
             None,
             prescription=True,
         )
+        if workflow.patched(PRESCRIPTION_PATCH):
+            state = self._require_state()
+            await workflow.execute_local_activity_method(
+                PrescriptionActivities.record_prescription,
+                PrescriptionRecord(
+                    appointment_id=state.appointment_id,
+                    patient_id=state.patient_id,
+                    doctor_id=state.doctor_id,
+                    **order.model_dump(exclude={"caller"}),
+                ),
+                **DB_ACTIVITY,
+            )
+            delivery = PrescriptionDelivery(prescription_id=order.prescription_id)
+            # Already started (a retried activation): it renders and mails once either way.
+            with contextlib.suppress(WorkflowAlreadyStartedError):
+                await workflow.start_child_workflow(
+                    PRESCRIPTION_WORKFLOW,
+                    delivery,
+                    id=prescription_workflow_id(delivery),
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                )
+        return view
 
     @provide_prescription.validator
     def _validate_provide_prescription(self, order: PrescriptionOrder) -> None:

@@ -28,6 +28,7 @@ BOOKING_WORKFLOW = "BookingWorkflow"
 PAYMENT_WORKFLOW = "PaymentWorkflow"
 NOTIFICATION_WORKFLOW = "DeliverNotification"
 INVOICE_WORKFLOW = "InvoiceDeliveryWorkflow"
+PRESCRIPTION_WORKFLOW = "PrescriptionDeliveryWorkflow"
 APPOINTMENT_WORKFLOW = "AppointmentWorkflow"
 WAITLIST_WORKFLOW = "DoctorWaitlistWorkflow"
 TRANSLATION_WORKFLOW = "TranslationWorkflow"
@@ -105,6 +106,27 @@ def invoice_workflow_id(delivery: InvoiceDelivery) -> str:
     if delivery.payment_id is None:
         return f"invoice-{delivery.invoice_id}-pdf"
     return f"invoice-{delivery.invoice_id}"
+
+
+class PrescriptionDelivery(BaseModel):
+    """The input of a PrescriptionDeliveryWorkflow: render a prescription's PDF once and store
+    it, then (mails) e-mail it to the patient. Without mails, the PDF only (a download of a
+    prescription not rendered yet)."""
+
+    prescription_id: UUID
+    mails: bool = True
+
+
+class PrescriptionDelivered(BaseModel):
+    prescription_id: UUID
+    pdf_storage_key: str
+    # The patient's e-mail (None: not mailed, or the patient has no account).
+    dedupe_key: str | None = None
+
+
+def prescription_workflow_id(delivery: PrescriptionDelivery) -> str:
+    suffix = "" if delivery.mails else "-pdf"
+    return f"prescription-{delivery.prescription_id}{suffix}"
 
 
 class BookingSignal:
@@ -305,6 +327,7 @@ __all__ = [
     "INVOICE_WORKFLOW",
     "NOTIFICATION_WORKFLOW",
     "PAYMENT_WORKFLOW",
+    "PRESCRIPTION_WORKFLOW",
     "TRANSLATION_SWEEP_SCHEDULE",
     "TRANSLATION_SWEEP_WORKFLOW",
     "TRANSLATION_WORKFLOW",
@@ -327,6 +350,8 @@ __all__ = [
     "ParticipantJoined",
     "PaymentEvent",
     "PaymentSignal",
+    "PrescriptionDelivered",
+    "PrescriptionDelivery",
     "RecordUploaded",
     "RefundSettled",
     "SlotFreed",
@@ -340,6 +365,7 @@ __all__ = [
     "invoice_workflow_id",
     "notification_workflow_id",
     "payment_workflow_id",
+    "prescription_workflow_id",
     "translation_workflow_id",
     "waitlist_workflow_id",
 ]

@@ -25,7 +25,9 @@ from api.schemas.appointments import (
     StatusChangeIn,
     VideoCallOut,
 )
+from api.schemas.prescriptions import AppointmentPrescriptionIn, AppointmentPrescriptionOut
 from api.services import appointments as service
+from api.services import prescriptions
 from domain.access import Role
 from domain.errors import Invalid
 from domain.models.users import User
@@ -43,6 +45,7 @@ router = APIRouter(prefix="/appointments", tags=["appointments"])
 ALL_ROLES = (Role.PATIENT, Role.DOCTOR, Role.HOSPITAL_ADMIN, Role.COORDINATOR, Role.ADMIN)
 AppointmentUser = Annotated[User, Depends(require_roles(*ALL_ROLES))]
 Creator = Annotated[User, Depends(require_roles(Role.PATIENT, Role.COORDINATOR, Role.ADMIN))]
+Prescriber = Annotated[User, Depends(require_roles(Role.DOCTOR))]
 
 
 async def visible_appointment(
@@ -220,3 +223,23 @@ async def get_video_call(
 ) -> Envelope[VideoCallOut]:
     call = await service.video_call(db, temporal, settings, adapters.video, user, appointment)
     return ok(call)
+
+
+@router.post(
+    "/{appointment_id}/prescription",
+    status_code=status.HTTP_201_CREATED,
+    response_model=Envelope[AppointmentPrescriptionOut],
+    summary="The doctor's prescription: stored, its PDF e-mailed to the patient in their language",
+)
+async def provide_prescription(
+    user: Prescriber,
+    appointment: Visible,
+    body: AppointmentPrescriptionIn,
+    db: DbSession,
+    temporal: Temporal,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> Envelope[AppointmentPrescriptionOut]:
+    written = await prescriptions.provide_prescription(
+        db, temporal, user, appointment, body, idempotency_key
+    )
+    return ok(written, "Prescription provided")

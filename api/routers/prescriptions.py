@@ -6,11 +6,22 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, status
+from fastapi.responses import StreamingResponse
 from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from activities.invoicing import PDF_CONTENT_TYPE
 from api import policies
-from api.deps import AdminUser, CurrentUser, DbSession, Paging, RequestLocale
+from api.deps import (
+    AdminUser,
+    CurrentUser,
+    DbSession,
+    Paging,
+    RequestLocale,
+    SettingsDep,
+    StorageDep,
+    Temporal,
+)
 from api.envelope import Envelope, Page, ok
 from api.resources import (
     SORT_HELP,
@@ -33,6 +44,7 @@ from api.schemas.prescriptions import (
     PrescriptionOut,
     PrescriptionUpdate,
 )
+from api.services import prescriptions as service
 from domain.access import Role
 from domain.appointment import AppointmentStatus
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
@@ -173,3 +185,31 @@ async def update_prescription(
 async def delete_prescription(row_id: RowId, db: DbSession, admin: AdminUser) -> Envelope[None]:
     row = await get_visible(db, prescriptions, admin, row_id)
     return ok(None, await delete_or_deactivate(db, prescriptions, row))
+
+
+@router.get(
+    "/{id}/pdf",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"application/pdf": {}}}},
+    summary="Download the prescription PDF (the patient's care team, as for medical records)",
+    name="prescription_pdf",
+)
+async def prescription_pdf(
+    row_id: RowId,
+    db: DbSession,
+    user: CurrentUser,
+    storage: StorageDep,
+    temporal: Temporal,
+    settings: SettingsDep,
+) -> StreamingResponse:
+    """The stored PDF; one not rendered yet is rendered by the worker first, once."""
+    row = await get_visible(db, prescriptions, user, row_id)
+    stream, file_name = await service.open_pdf(db, temporal, settings, storage, row)
+    return StreamingResponse(
+        stream,
+        media_type=PDF_CONTENT_TYPE,
+        headers={
+            "Content-Disposition": f'inline; filename="{file_name}"',
+            "Cache-Control": "private, no-store",
+        },
+    )

@@ -47,6 +47,13 @@ CONTEXTS: dict[str, dict[str, str]] = {
         "reference": "MV-BK-2026-000042",
         "reason": "card_declined",
     },
+    "prescription_issued": {
+        "first_name": "Ana",
+        "appointment_number": "MV-AP-2026-00000000000A",
+        "doctor_name": "Rahul Mehta",
+        "valid_until": "2026-12-31",
+        "prescription_url": "https://api.medivoy.test/api/v1/prescriptions/9/pdf",
+    },
 }
 PAYMENT_MESSAGES = ("invoice_issued", "invoice_sent", "payment_failed")
 INVOICE_MESSAGES = ("invoice_issued", "invoice_sent")
@@ -246,3 +253,34 @@ def test_unpaid_invoice_email_without_a_due_date_leaves_the_line_out(locale: str
     )
     assert "\n\n\n" not in bare.text
     assert CONTEXTS["invoice_sent"]["amount"] in bare.text
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+def test_prescription_email_is_in_the_patients_language_and_says_the_pdf_is_attached(
+    locale: str,
+) -> None:
+    context = CONTEXTS["prescription_issued"]
+
+    rendered = render("prescription_issued", locale, context)
+
+    assert resolve_locale("prescription_issued", locale) == locale
+    if locale != "en":
+        assert SCRIPT[locale].search(rendered.text) and SCRIPT[locale].search(rendered.html)
+    for body in (rendered.text, rendered.html):
+        assert ATTACHED[locale] in body
+        assert context["prescription_url"] in body
+        assert context["valid_until"] in body
+    assert context["appointment_number"] in rendered.subject
+    # The in-app copy (readable in the database) carries no link.
+    assert "http" not in rendered.title + rendered.summary
+    for name in context:
+        if name not in ("first_name", "valid_until"):
+            with pytest.raises(UndefinedError):
+                render(
+                    "prescription_issued", locale, {k: v for k, v in context.items() if k != name}
+                )
+    # Without a validity date the sentence is left out.
+    assert (
+        "2026-12-31"
+        not in render("prescription_issued", locale, {**context, "valid_until": ""}).text
+    )

@@ -404,6 +404,18 @@ STILL: list[tuple[str, str, dict[str, Any] | None, dict[str, int]]] = [
     ("GET", "/doctors/{D}/appointments", None, DOCTOR_BOOK),
     ("GET", "/doctors/{D}/patients", None, DOCTOR_BOOK),
     ("GET", "/patients/{P}/appointments", None, SEES),
+    # Only a doctor prescribes (other roles 403 before the body); this one's doctor, before the
+    # consultation: 409, nothing written (tests/api/test_appointment_prescriptions.py).
+    (
+        "POST",
+        "/appointments/{A}/prescription",
+        {
+            "medications": [
+                {"name": "Paracetamol", "dosage": "1g", "frequency": "Daily", "duration": "3 days"}
+            ]
+        },
+        _row_of(403, 403, 409, 404, 403, 403, 403, 403),
+    ),
 ]
 # Calls that change the appointment: each role that may gets a fresh one of its own.
 MOVES: list[tuple[str, str, dict[str, Any], dict[str, int]]] = [

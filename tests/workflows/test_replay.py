@@ -915,6 +915,128 @@ async def _record_translation() -> None:
         print(f"recorded {out} ({len(history.events)} events)")
 
 
+async def _record_prescription_delivery() -> None:
+    """Render and mail one prescription through PrescriptionDeliveryWorkflow on a throwaway
+    stack (the PDF stored in a local folder, the e-mail in the outbox); saves
+    prescription_delivery.json."""
+    import tempfile
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+    from temporalio.testing import WorkflowEnvironment
+    from temporalio.worker import Worker
+
+    from activities.notify import build_notification_activities, notification_activity_list
+    from activities.prescriptions import (
+        build_prescription_activities,
+        prescription_activity_list,
+    )
+    from activities.providers.wiring import build_adapters
+    from domain.access import Role
+    from domain.models.care import Prescription
+    from runtime.db import make_engine, make_sessionmaker
+    from runtime.migrate import upgrade
+    from runtime.postgres import EmbeddedPostgres, free_port
+    from runtime.settings import Settings
+    from runtime.temporal_server import SEARCH_ATTRIBUTES, binary
+    from tests.builders.care_builders import add_appointment, person
+    from workflows.messages import PrescriptionDelivery, prescription_workflow_id
+    from workflows.prescription import PrescriptionDeliveryWorkflow
+
+    scratch = Path(tempfile.mkdtemp())
+    pg = EmbeddedPostgres(scratch / "pg", free_port(), durable=False)
+    pg.start()
+    try:
+        await asyncio.to_thread(upgrade, pg.url)
+        engine = make_engine(pg.url)
+        sessionmaker = make_sessionmaker(engine)
+        settings = Settings(
+            database_url=pg.url, jwt_secret="x" * 32, storage_dir=str(scratch / "files")
+        )
+        patient = await person(sessionmaker, settings, Role.PATIENT, locale="en")
+        doctor = await person(sessionmaker, settings, Role.DOCTOR)
+        assert patient.patient_id is not None and doctor.doctor_id is not None
+        appointment = await add_appointment(
+            sessionmaker, patient.patient_id, doctor.doctor_id, "consultation_in_progress"
+        )
+        prescription_id = uuid.UUID("00000000-0000-4000-8000-00000000c001")
+        async with sessionmaker() as db, db.begin():
+            db.add(
+                Prescription(
+                    id=prescription_id,
+                    appointment_id=appointment.id,
+                    patient_id=patient.patient_id,
+                    doctor_id=doctor.doctor_id,
+                    medications=[
+                        {
+                            "name": "Paracetamol",
+                            "dosage": "500mg",
+                            "frequency": "Twice daily",
+                            "duration": "7 days",
+                        }
+                    ],
+                    instructions="Take after meals.",
+                )
+            )
+        env = await WorkflowEnvironment.start_time_skipping(
+            data_converter=pydantic_data_converter,
+            test_server_existing_path=binary("temporal-test-server"),
+        )
+        await env.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=env.client.namespace,
+                search_attributes={
+                    name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+                    for name, kind in SEARCH_ATTRIBUTES.items()
+                    if kind == "Keyword"
+                },
+            )
+        )
+        adapters = build_adapters(settings, sessionmaker)
+        delivery = PrescriptionDelivery(prescription_id=prescription_id)
+        async with Worker(
+            env.client,
+            task_queue="record",
+            workflows=ALL_WORKFLOWS,
+            activities=[
+                *prescription_activity_list(
+                    build_prescription_activities(settings, sessionmaker, adapters.storage)
+                ),
+                *notification_activity_list(
+                    build_notification_activities(settings, sessionmaker, adapters)
+                ),
+            ],
+            activity_executor=ThreadPoolExecutor(max_workers=4),
+        ):
+            handle = await env.client.start_workflow(
+                PrescriptionDeliveryWorkflow.run,
+                delivery,
+                id=prescription_workflow_id(delivery),
+                task_queue="record",
+            )
+            delivered = await handle.result()
+            assert delivered.dedupe_key is not None, delivered
+            history = await handle.fetch_history()
+        await env.shutdown()
+        await engine.dispose()
+    finally:
+        pg.stop()
+    out = HISTORIES / "prescription_delivery.json"
+    out.write_text(
+        json.dumps(
+            {
+                "workflow_type": "PrescriptionDeliveryWorkflow",
+                "workflow_id": handle.id,
+                "history": json.loads(history.to_json()),
+            },
+            indent=1,
+        )
+    )
+    print(f"recorded {out}")
+
+
 RECORDERS = {
     "notification": _record_notification,
     "booking": _record_booking,
@@ -923,6 +1045,7 @@ RECORDERS = {
     "appointment": _record_appointment,
     "waitlist": _record_waitlist,
     "translation": _record_translation,
+    "prescription_delivery": _record_prescription_delivery,
 }
 
 if __name__ == "__main__" and sys.argv[1:2] == ["record"]:
