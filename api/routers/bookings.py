@@ -206,10 +206,10 @@ async def assign_coordinator(
 @router.get(
     "/{booking_id}/timeline",
     response_model=Envelope[Timeline],
-    summary="Status history, oldest first, and what the booking waits for now",
+    summary="Status history, oldest first, what the booking waits for now, its teleconsultations",
 )
 async def get_timeline(
     booking_id: uuid.UUID, user: BookingUser, db: DbSession, temporal: Temporal
 ) -> Envelope[Timeline]:
     booking = await service.get_booking(db, user, booking_id)
-    return ok(await service.timeline(db, temporal, booking))
+    return ok(await service.timeline(db, temporal, user, booking))

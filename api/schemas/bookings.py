@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from api.schemas.appointments import AppointmentOut
 from domain.access import Role
 from domain.booking import BookingPaymentStatus, BookingStatus, BookingType
 
@@ -198,6 +199,11 @@ class WaitingForOut(BaseModel):
 class Timeline(BaseModel):
     events: list[TimelineEvent]
     waiting_for: WaitingForOut | None
+    appointments: list[AppointmentOut] = Field(
+        default_factory=list,
+        description="Teleconsultations scheduled for this booking (those the caller may see), "
+        "soonest first",
+    )
 
 
 BOOKING_ROLES = (Role.PATIENT, Role.COORDINATOR, Role.HOSPITAL_ADMIN, Role.ADMIN)

@@ -19,6 +19,7 @@ from temporalio.workflow import UpdateMethodMultiParam
 from activities.bookings import NewBooking
 from api import policies
 from api.dates import day_after, day_start
+from api.schemas.appointments import AppointmentFilters
 from api.schemas.bookings import (
     BookingCreate,
     BookingFilters,
@@ -27,10 +28,12 @@ from api.schemas.bookings import (
     TimelineEvent,
     WaitingForOut,
 )
+from api.services import appointments as appointment_service
 from api.services import lifecycle
 from domain.access import Role
 from domain.booking import TERMINAL, BookingStatus, next_statuses
 from domain.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
+from domain.models.appointments import Appointment
 from domain.models.bookings import Booking, BookingStatusHistory
 from domain.models.catalog import Hospital, Package, Treatment
 from domain.models.users import Patient, User
@@ -275,7 +278,11 @@ async def assignable_coordinator(db: AsyncSession, coordinator_id: uuid.UUID) ->
         )
 
 
-async def timeline(db: AsyncSession, temporal: Client, booking: BookingOut) -> Timeline:
+# A booking's teleconsultations on its timeline: at most this many, soonest first.
+TIMELINE_APPOINTMENTS = 50
+
+
+async def timeline(db: AsyncSession, temporal: Client, user: User, booking: BookingOut) -> Timeline:
     actor_name = func.nullif(func.concat_ws(" ", Actor.first_name, Actor.last_name), "")
     rows = await db.execute(
         select(BookingStatusHistory, actor_name)
@@ -294,7 +301,20 @@ async def timeline(db: AsyncSession, temporal: Client, booking: BookingOut) -> T
         )
         for h, name in rows.all()
     ]
-    return Timeline(events=events, waiting_for=await _waiting_for(temporal, booking))
+    appointments, _ = await appointment_service.list_appointments(
+        db,
+        user,
+        AppointmentFilters(),
+        offset=0,
+        limit=TIMELINE_APPOINTMENTS,
+        base=Appointment.booking_id == booking.id,
+    )
+    appointments.sort(key=lambda a: (a.scheduled_date, str(a.id)))
+    return Timeline(
+        events=events,
+        waiting_for=await _waiting_for(temporal, booking),
+        appointments=appointments,
+    )
 
 
 async def _waiting_for(temporal: Client, booking: BookingOut) -> WaitingForOut | None:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from domain.models.appointments import Appointment, AppointmentStatusHistory
 from runtime.settings import Settings
 from tests.builders.appointment_builders import Clinic, book, booked, clinic, grid, later
+from tests.builders.care_builders import add_booking
 from tests.builders.helpers import eventually
 from tests.builders.users import create_user, headers_for
 
@@ -626,3 +627,41 @@ async def test_a_repeated_request_with_the_same_idempotency_key_books_once(
     retried = await book(client, {**c["other_patient"], **refused_key}, c.doctor_id, when)
     assert retried.status_code == 409, retried.text
     assert _error(retried)["code"] == "APPOINTMENT_REQUEST_REFUSED"
+
+
+async def test_a_coordinator_schedules_a_teleconsult_for_a_booking_and_its_timeline_shows_it(
+    client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    c = await clinic(sessionmaker, client)
+    coordinator = c.users["coordinator"]
+    booking = await add_booking(
+        sessionmaker, c.patient_id, coordinator_id=coordinator.id, hospital_id=c.hospital_id
+    )
+    other = await add_booking(sessionmaker, c.patient_id, coordinator_id=coordinator.id)
+    when = later(days=3)
+    # Tying a consultation to a booking is the staff's; nothing is written when refused.
+    refused = await book(client, c["patient"], c.doctor_id, when, booking_id=booking.id)
+    assert refused.status_code == 403, refused.text
+    stranger = await book(
+        client,
+        c["coordinator"],
+        c.doctor_id,
+        when,
+        booking_id=other.id,
+        patient_id=c.other_patient_id,
+    )
+    assert stranger.status_code == 400 and stranger.json()["error"]["code"] == "BOOKING_NOT_FOUND"
+
+    made = await booked(
+        client, c["coordinator"], c.doctor_id, when, booking_id=booking.id, patient_id=c.patient_id
+    )
+    assert made["booking_id"] == str(booking.id)
+    for who in ("coordinator", "patient"):
+        timeline = await client.get(f"/bookings/{booking.id}/timeline", headers=c[who])
+        assert timeline.status_code == 200, timeline.text
+        [shown] = timeline.json()["data"]["appointments"]
+        assert shown["id"] == made["id"] and shown["status"] == "requested"
+        assert shown["doctor_name"] == "Ayse Yilmaz"
+        assert datetime.fromisoformat(shown["scheduled_date"]) == when
+    elsewhere = await client.get(f"/bookings/{other.id}/timeline", headers=c["coordinator"])
+    assert elsewhere.json()["data"]["appointments"] == []
