@@ -70,6 +70,21 @@ def involved(person: Person, parties: BookingParties) -> bool:
     return False
 
 
+def sees_booking_medical(person: Person, parties: BookingParties) -> bool:
+    """Whether this person sees the booking's medical and travel details and its notes (minimum
+    necessary): everyone involved in it, except that a coordinator sees them only once the
+    booking is assigned to them; the queue shows unassigned bookings as a summary."""
+    if not involved(person, parties):
+        return False
+    if person.role == Role.COORDINATOR and not person.system:
+        return parties.coordinator_id is not None and parties.coordinator_id == person.user_id
+    return True
+
+
+# The parts of a booking that only sees_booking_medical shows; null for everyone else.
+BOOKING_MEDICAL_FIELDS: tuple[str, ...] = ("medical_details", "travel_details", "notes")
+
+
 @dataclass(frozen=True)
 class CareTeam:
     """Who cares for one patient, as stored: the patient's own account, the doctors with an
