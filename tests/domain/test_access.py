@@ -18,6 +18,7 @@ from domain.access import (
     in_care_team,
     involved,
     manages_hospital,
+    sees_booking_medical,
     sees_care_row,
 )
 
@@ -67,6 +68,21 @@ def test_any_coordinator_is_involved_in_an_unassigned_booking():
     queue = BookingParties(patient_user_id=PATIENT, hospital_admin_user_id=HOSPITAL_ADMIN)
     assert involved(person(Role.COORDINATOR, OTHER), queue)
     assert not involved(person(Role.PATIENT, OTHER), queue)
+
+
+def test_a_coordinator_sees_a_bookings_medical_details_only_once_it_is_theirs():
+    queue = BookingParties(patient_user_id=PATIENT, hospital_admin_user_id=HOSPITAL_ADMIN)
+    assert involved(person(Role.COORDINATOR, COORDINATOR), queue)
+    assert not sees_booking_medical(person(Role.COORDINATOR, COORDINATOR), queue)
+    assert sees_booking_medical(person(Role.COORDINATOR, COORDINATOR), PARTIES)
+    assert not sees_booking_medical(person(Role.COORDINATOR, OTHER), PARTIES)
+    # Everyone else involved sees them, assigned or not; who is not involved never does.
+    for booking in (queue, PARTIES):
+        assert sees_booking_medical(person(Role.PATIENT, PATIENT), booking)
+        assert sees_booking_medical(person(Role.HOSPITAL_ADMIN, HOSPITAL_ADMIN), booking)
+        assert sees_booking_medical(person(Role.ADMIN, OTHER), booking)
+        assert not sees_booking_medical(person(Role.PATIENT, OTHER), booking)
+        assert not sees_booking_medical(person(Role.DOCTOR, DOCTOR), booking)
 
 
 # ---- the care team --------------------------------------------------------------------------
