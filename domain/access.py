@@ -170,3 +170,34 @@ def in_appointment(person: Person, parties: AppointmentParties) -> bool:
     if person.role == Role.HOSPITAL_ADMIN:
         return person.approved and person.user_id in parties.hospital_admin_user_ids
     return False
+
+
+@dataclass(frozen=True)
+class RoleHoldings:
+    """What an account holds that belongs to its role: its patient or doctor profile, the
+    hospitals it administers, the open bookings it coordinates."""
+
+    patient_profile: bool = False
+    doctor_profile: bool = False
+    administered_hospitals: int = 0
+    coordinated_open_bookings: int = 0
+
+
+# Each holding, and the only role it may stay with.
+HOLDING_ROLE: dict[str, Role] = {
+    "patient_profile": Role.PATIENT,
+    "doctor_profile": Role.DOCTOR,
+    "administered_hospitals": Role.HOSPITAL_ADMIN,
+    "coordinated_open_bookings": Role.COORDINATOR,
+}
+
+
+def role_change_blockers(new_role: str, holdings: RoleHoldings) -> list[str]:
+    """What a move to new_role would orphan or mislabel (a doctor profile under a patient, a
+    hospital administered by a coordinator, a booking coordinated by a doctor): empty when the
+    move is clean. Each must be removed or handed over first."""
+    return [
+        name
+        for name, role in HOLDING_ROLE.items()
+        if getattr(holdings, name) and Role(new_role) != role
+    ]
