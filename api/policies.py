@@ -87,7 +87,7 @@ def booking_medical_scope(user: User | None) -> ColumnElement[bool]:
     """The bookings whose medical and travel details and notes this person sees
     (access.sees_booking_medical): those they see, but a coordinator only their assigned ones."""
     if user is not None and user.user_type == Role.COORDINATOR:
-        return Booking.coordinator_id == user.id  # type: ignore[no-any-return]
+        return Booking.coordinator_id == user.id
     return booking_scope(user)
 
 
