@@ -154,3 +154,17 @@ def test_who_manages_a_hospital(who, expected):
 def test_nobody_but_admins_manages_a_hospital_without_an_administrator():
     assert manages_hospital(person(Role.ADMIN, OTHER), None)
     assert not manages_hospital(person(Role.HOSPITAL_ADMIN, HOSPITAL_ADMIN), None)
+
+
+def test_a_role_change_is_clean_only_when_nothing_of_the_old_role_is_left_behind():
+    from domain.access import RoleHoldings, role_change_blockers
+
+    assert role_change_blockers("patient", RoleHoldings(doctor_profile=True)) == ["doctor_profile"]
+    assert role_change_blockers("doctor", RoleHoldings(doctor_profile=True)) == []
+    held = RoleHoldings(administered_hospitals=2, coordinated_open_bookings=1)
+    assert role_change_blockers("admin", held) == [
+        "administered_hospitals",
+        "coordinated_open_bookings",
+    ]
+    assert role_change_blockers("hospital_admin", held) == ["coordinated_open_bookings"]
+    assert role_change_blockers("coordinator", RoleHoldings()) == []
