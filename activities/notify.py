@@ -67,6 +67,8 @@ class RecipientQuery:
     user_id: uuid.UUID
     # The caller's choice of language; the user's own locale otherwise.
     locale: str | None = None
+    # The address waiting for its verification (users.pending_email) instead of the current one.
+    to_pending_email: bool = False
 
 
 @dataclass
@@ -152,7 +154,7 @@ class NotificationActivities:
             )
         return Recipient(
             user_id=user.id,
-            email=user.email or None,
+            email=(user.pending_email if query.to_pending_email else user.email) or None,
             phone=user.phone or None,
             locale=normalize_locale(query.locale or user.locale or self._default_locale),
             first_name=user.first_name or "",

@@ -30,6 +30,7 @@ class Page(BaseModel, Generic[T]):
 
 class ErrorBody(BaseModel):
     code: str = Field(examples=["INVALID_TRANSITION"])
+    message: str = Field(examples=["A confirmed booking cannot move back to under review"])
     details: Any = None
 
 
@@ -37,6 +38,16 @@ class ErrorEnvelope(BaseModel):
     success: bool = False
     message: str
     error: ErrorBody
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    """Every error's body, whoever answers (a route, the error handlers, the middleware):
+    {"success": false, "message", "error": {"code", "message", "details"}}."""
+    return {
+        "success": False,
+        "message": message,
+        "error": {"code": code, "message": message, "details": details},
+    }
 
 
 def ok(data: T, message: str = "OK") -> Envelope[T]:

@@ -13,6 +13,8 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
 from api import context
+from api.envelope import error_body
+from api.middleware import BodyTooLarge
 from domain import errors
 from runtime.logging import log
 from workflows._kit import domain_error as refused_as_domain_error
@@ -45,8 +47,10 @@ HTTP_CODES = {
 def error_response(
     status: int, code: str, message: str, details: Any = None, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    body = {"success": False, "message": message, "error": {"code": code, "details": details}}
-    return JSONResponse(body, status_code=status, headers=headers)
+    return JSONResponse(error_body(code, message, details), status_code=status, headers=headers)
+
+
+JSON_TOO_DEEP = "The request body is not valid JSON: it is nested too deeply"
 
 
 def _status_of(exc: errors.DomainError) -> int:
@@ -84,6 +88,11 @@ async def validation_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    # FastAPI turns any failure to parse the body into a bare 400: name what happened.
+    if isinstance(exc.__cause__, BodyTooLarge):
+        return error_response(413, "PAYLOAD_TOO_LARGE", str(exc.__cause__))
+    if isinstance(exc.__cause__, RecursionError):
+        return error_response(400, "MALFORMED_JSON", JSON_TOO_DEEP)
     code = HTTP_CODES.get(exc.status_code, "HTTP_ERROR")
     message = str(exc.detail) if exc.detail else code.replace("_", " ").capitalize()
     return error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None))

@@ -14,6 +14,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import context
+from api.envelope import error_body
 from runtime.logging import log
 
 SECURITY_HEADERS = [
@@ -143,6 +144,7 @@ class RequestMiddleware:
         is_json = "json" in headers.get("content-type", "")
         tail = b""
         nul_seen = {"seen": False}
+        too_large = {"seen": False}
 
         async def limited_receive() -> Message:
             nonlocal received, tail
@@ -151,7 +153,10 @@ class RequestMiddleware:
                 chunk = message.get("body", b"")
                 received += len(chunk)
                 if received > limit:
-                    raise BodyTooLarge
+                    # Whatever the app makes of it (a parser may wrap it in its own 400), the
+                    # answer is ours: a 413 in the envelope (see send_with_headers).
+                    too_large["seen"] = True
+                    raise BodyTooLarge(f"The request body is larger than {limit} bytes")
                 if is_json:
                     window = tail + chunk
                     if b"\\u0000" in window or b"\x00" in window:
@@ -162,6 +167,17 @@ class RequestMiddleware:
             return message
 
         async def send_with_headers(message: Message) -> None:
+            if too_large["seen"]:
+                if message["type"] == "http.response.start" and status_holder["status"] is None:
+                    status_holder["status"] = 413
+                    await self._send_error(
+                        send,
+                        request_id,
+                        413,
+                        "PAYLOAD_TOO_LARGE",
+                        f"The request body is larger than {limit} bytes",
+                    )
+                return
             if nul_seen["seen"]:
                 if message["type"] == "http.response.start" and status_holder["status"] is None:
                     status_holder["status"] = 400
@@ -170,13 +186,15 @@ class RequestMiddleware:
             if message["type"] == "http.response.start":
                 status_holder["status"] = message["status"]
                 extra = [(b"x-request-id", request_id.encode())]
-                existing = {k.lower() for k, _ in message.get("headers", [])}
+                # No header names the software that answers (uvicorn's is off in cli.main).
+                kept = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"server"]
+                existing = {k.lower() for k, _ in kept}
                 for key, value in SECURITY_HEADERS:
                     if key not in existing:
                         extra.append((key, value))
                 if not path.startswith(DOC_PATHS) and path != "/openapi.json":
                     extra.append(API_CSP)
-                message["headers"] = [*message.get("headers", []), *extra]
+                message["headers"] = [*kept, *extra]
             await send(message)
 
         try:
@@ -226,9 +244,7 @@ class RequestMiddleware:
     async def _send_error(
         send: Send, request_id: str, status: int, code: str, message: str, details: Any = None
     ) -> None:
-        body = json.dumps(
-            {"success": False, "message": message, "error": {"code": code, "details": details}}
-        ).encode()
+        body = json.dumps(error_body(code, message, details)).encode()
         headers = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

@@ -3,6 +3,7 @@ used by every list and detail query, so that a row a predicate refuses is never 
 answers 404, like a row that does not exist).
 
     booking_scope(user)                       ~ access.involved
+    booking_medical_scope(user)               ~ access.sees_booking_medical
     care_scope(user, patient_col, ...)        ~ access.in_care_team / access.sees_care_row
     hospital_scope(user, hospital_col)        ~ access.manages_hospital
     appointment_scope(user)                   ~ access.in_appointment
@@ -80,6 +81,14 @@ def booking_scope(user: User | None) -> ColumnElement[bool]:
     if role == Role.COORDINATOR:
         return or_(Booking.coordinator_id == user.id, Booking.coordinator_id.is_(None))
     return false()
+
+
+def booking_medical_scope(user: User | None) -> ColumnElement[bool]:
+    """The bookings whose medical and travel details and notes this person sees
+    (access.sees_booking_medical): those they see, but a coordinator only their assigned ones."""
+    if user is not None and user.user_type == Role.COORDINATOR:
+        return Booking.coordinator_id == user.id
+    return booking_scope(user)
 
 
 def care_scope(

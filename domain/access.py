@@ -70,6 +70,21 @@ def involved(person: Person, parties: BookingParties) -> bool:
     return False
 
 
+def sees_booking_medical(person: Person, parties: BookingParties) -> bool:
+    """Whether this person sees the booking's medical and travel details and its notes (minimum
+    necessary): everyone involved in it, except that a coordinator sees them only once the
+    booking is assigned to them; the queue shows unassigned bookings as a summary."""
+    if not involved(person, parties):
+        return False
+    if person.role == Role.COORDINATOR and not person.system:
+        return parties.coordinator_id is not None and parties.coordinator_id == person.user_id
+    return True
+
+
+# The parts of a booking that only sees_booking_medical shows; null for everyone else.
+BOOKING_MEDICAL_FIELDS: tuple[str, ...] = ("medical_details", "travel_details", "notes")
+
+
 @dataclass(frozen=True)
 class CareTeam:
     """Who cares for one patient, as stored: the patient's own account, the doctors with an
@@ -155,3 +170,34 @@ def in_appointment(person: Person, parties: AppointmentParties) -> bool:
     if person.role == Role.HOSPITAL_ADMIN:
         return person.approved and person.user_id in parties.hospital_admin_user_ids
     return False
+
+
+@dataclass(frozen=True)
+class RoleHoldings:
+    """What an account holds that belongs to its role: its patient or doctor profile, the
+    hospitals it administers, the open bookings it coordinates."""
+
+    patient_profile: bool = False
+    doctor_profile: bool = False
+    administered_hospitals: int = 0
+    coordinated_open_bookings: int = 0
+
+
+# Each holding, and the only role it may stay with.
+HOLDING_ROLE: dict[str, Role] = {
+    "patient_profile": Role.PATIENT,
+    "doctor_profile": Role.DOCTOR,
+    "administered_hospitals": Role.HOSPITAL_ADMIN,
+    "coordinated_open_bookings": Role.COORDINATOR,
+}
+
+
+def role_change_blockers(new_role: str, holdings: RoleHoldings) -> list[str]:
+    """What a move to new_role would orphan or mislabel (a doctor profile under a patient, a
+    hospital administered by a coordinator, a booking coordinated by a doctor): empty when the
+    move is clean. Each must be removed or handed over first."""
+    return [
+        name
+        for name, role in HOLDING_ROLE.items()
+        if getattr(holdings, name) and Role(new_role) != role
+    ]

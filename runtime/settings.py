@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     workflow_deadline_seconds: float = Field(default=5, gt=0)
     # A worker whose newest poll is older than this is stale (an idle poll lasts about a minute).
     worker_stale_seconds: float = Field(default=90, gt=0)
+    # Tasks waiting on the queue longer than this mean no worker takes them (a frozen one still
+    # looks listed): stale sooner. The server refreshes its backlog figures every few seconds.
+    worker_backlog_stale_seconds: float = Field(default=20, gt=0)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

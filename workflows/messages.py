@@ -319,6 +319,9 @@ class NotificationRequest(BaseModel):
     # Channels held back: each, in order, replaces a channel that failed (its send failed for
     # good, or its receipt said undelivered or failed). Each is used at most once.
     fallback: list[Channel] = Field(default_factory=list)
+    # Send the e-mail to the address the user asked to change to (users.pending_email), not
+    # their current one: the link in it proves the new address is theirs.
+    to_pending_email: bool = False
 
 
 __all__ = [

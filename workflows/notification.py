@@ -72,7 +72,11 @@ class DeliverNotification:
     async def run(self, request: NotificationRequest) -> NotificationResult:
         recipient = await workflow.execute_local_activity_method(
             NotificationActivities.load_recipient,
-            RecipientQuery(user_id=request.user_id, locale=request.locale),
+            RecipientQuery(
+                user_id=request.user_id,
+                locale=request.locale,
+                to_pending_email=request.to_pending_email,
+            ),
             **DB_ACTIVITY,
         )
         context = {"first_name": recipient.first_name, **request.context}

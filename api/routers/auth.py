@@ -29,6 +29,7 @@ from api.schemas.auth import (
 from api.schemas.users import ProfileOut, ProfileUpdate
 from api.services import auth as service
 from api.services import notifications as notices
+from api.services import users as users_service
 from domain.access import Role
 from domain.errors import Unauthorized
 from domain.models.users import User
@@ -152,8 +153,8 @@ async def _resend_verification(
     try:
         async with sessionmaker() as db:
             user = await service.find_active_by_email(db, email)
-            if user is None or user.is_verified:
-                return
+            if user is None or (user.is_verified and user.pending_email is None):
+                return  # (a waiting change's link goes to the new address again)
             verification_id, token = await service.new_email_verification(db, settings, user)
             await db.commit()
         await notices.send_verification(temporal, settings, user, verification_id, token)
@@ -212,14 +213,18 @@ async def get_profile(user: CurrentUser, db: DbSession) -> Envelope[ProfileOut]:
 
 @router.patch("/profile", response_model=Envelope[ProfileOut])
 async def update_profile(
-    body: ProfileUpdate, user: CurrentUser, db: DbSession
+    body: ProfileUpdate, user: CurrentUser, db: DbSession, settings: SettingsDep, temporal: Temporal
 ) -> Envelope[ProfileOut]:
     changes = body.model_dump(exclude_unset=True)
+    email = changes.pop("email", None)
     await service.ensure_unique(db, None, changes.get("phone"), exclude=user.id)
     for key, value in changes.items():
         if value is None and key in ("locale",):
             continue
         setattr(user, key, value)
     await db.flush()
+    message = "Profile updated"
+    if email and await users_service.change_email(db, temporal, settings, user, email):
+        message += users_service.EMAIL_CHANGE_SENT
     await db.refresh(user)
-    return ok(await profile_of(db, user), "Profile updated")
+    return ok(await profile_of(db, user), message)

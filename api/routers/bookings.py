@@ -27,7 +27,8 @@ from api.schemas.bookings import (
     Timeline,
 )
 from api.services import bookings as service
-from domain.access import Role
+from domain.access import BOOKING_MEDICAL_FIELDS, Role
+from domain.errors import Forbidden
 from domain.models.users import User
 from workflows.booking import (
     BookingWorkflow,
@@ -110,6 +111,15 @@ async def update_booking(
 ) -> Envelope[BookingOut]:
     check_horizon(settings, requested_date=body.requested_date)
     changes = body.model_dump(exclude_unset=True)
+    hidden = sorted(set(BOOKING_MEDICAL_FIELDS) & changes.keys())
+    if hidden and not booking.medical_visible:
+        # Minimum necessary: who may not read the medical details may not write them either.
+        raise Forbidden(
+            "Take the booking first: its medical and travel details and notes are its "
+            "coordinator's",
+            code="BOOKING_NOT_ASSIGNED",
+            details={"fields": hidden},
+        )
     if changes:
         await service.command(
             temporal,

@@ -13,10 +13,13 @@ from sqlalchemy import text
 from temporalio.api.enums.v1 import TaskQueueType
 from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+from temporalio.client import Client
 
-from api.deps import AdaptersDep, SettingsDep, get_temporal
-from api.envelope import Envelope, ok
+from api.deps import AdaptersDep, MaybeUser, SettingsDep, get_temporal
+from api.envelope import Envelope, error_body, ok
+from domain.access import STAFF
 from runtime.logging import log
+from runtime.settings import Settings
 
 TAG = {"name": "health", "description": "Liveness and the services Medivoy needs"}
 
@@ -27,12 +30,7 @@ def _answer(healthy: bool, data: dict[str, Any], what: str) -> JSONResponse:
     if healthy:
         return JSONResponse(ok(data, f"{what} is healthy").model_dump(mode="json"))
     return JSONResponse(
-        {
-            "success": False,
-            "message": f"{what} is unhealthy",
-            "error": {"code": "SERVICE_UNAVAILABLE", "details": data},
-        },
-        status_code=503,
+        error_body("SERVICE_UNAVAILABLE", f"{what} is unhealthy", data), status_code=503
     )
 
 
@@ -71,8 +69,59 @@ async def redis_health(settings: SettingsDep) -> JSONResponse:
         await client.aclose()
 
 
-@router.get("/services", summary="Temporal, a worker on the task queue, the providers in use")
-async def services(request: Request, settings: SettingsDep, adapters: AdaptersDep) -> JSONResponse:
+def _describe(client: Client, task_queue: str, kind: TaskQueueType.ValueType) -> Any:
+    return asyncio.wait_for(
+        client.workflow_service.describe_task_queue(
+            DescribeTaskQueueRequest(
+                namespace=client.namespace,
+                task_queue=TaskQueue(name=task_queue),
+                task_queue_type=kind,
+                report_stats=True,
+            )
+        ),
+        timeout=3,
+    )
+
+
+def _worker_state(
+    settings: Settings, workflows: Any, activities: Any
+) -> tuple[bool, dict[str, Any]]:
+    """Whether a worker serves the task queue, and what tells: someone polls, their newest poll
+    is recent, and no task has waited long (a frozen worker stays listed and its last polls
+    look fresh for up to a minute, but what it should take piles up)."""
+    worker: dict[str, Any] = {"task_queue": settings.task_queue, "pollers": len(workflows.pollers)}
+    # The server lists a poller for minutes after its last poll, so its newest must be recent.
+    newest = max((p.last_access_time.ToDatetime(UTC) for p in workflows.pollers), default=None)
+    waited = max(
+        (
+            d.stats.approximate_backlog_age.ToTimedelta().total_seconds()
+            for d in (workflows, activities)
+            if d.HasField("stats") and d.stats.approximate_backlog_count > 0
+        ),
+        default=0.0,
+    )
+    if newest is None:
+        worker["status"] = "no worker is polling the task queue"
+        return False, worker
+    if (datetime.now(UTC) - newest).total_seconds() > settings.worker_stale_seconds:
+        worker["status"] = "stale: no worker has polled the task queue lately"
+        worker["last_poll"] = newest.isoformat()
+        return False, worker
+    if waited > settings.worker_backlog_stale_seconds:
+        worker["status"] = "stale: tasks wait on the task queue and no worker takes them"
+        worker["oldest_task_waited_seconds"] = round(waited, 1)
+        return False, worker
+    worker["status"] = "up"
+    return True, worker
+
+
+@router.get(
+    "/services",
+    summary="Temporal and a worker on the task queue: up or down (staff: the details)",
+)
+async def services(
+    request: Request, settings: SettingsDep, adapters: AdaptersDep, caller: MaybeUser
+) -> JSONResponse:
     # The adapters the API built at start, by the same wiring as the worker's: what is named
     # here is what serves (e-mail, SMS, WhatsApp, file storage, payment gateways).
     data: dict[str, Any] = {"providers": adapters.in_use()}
@@ -81,34 +130,18 @@ async def services(request: Request, settings: SettingsDep, adapters: AdaptersDe
         client = await get_temporal(request)
         await asyncio.wait_for(client.service_client.check_health(), timeout=3)
         data["temporal"] = "up"
-        described = await asyncio.wait_for(
-            client.workflow_service.describe_task_queue(
-                DescribeTaskQueueRequest(
-                    namespace=client.namespace,
-                    task_queue=TaskQueue(name=settings.task_queue),
-                    task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-                )
-            ),
-            timeout=3,
+        workflows, activities = await asyncio.gather(
+            _describe(client, settings.task_queue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW),
+            _describe(client, settings.task_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
         )
-        pollers = len(described.pollers)
-        data["worker"] = {"task_queue": settings.task_queue, "pollers": pollers}
-        # The server lists a poller for minutes after its last poll: a frozen worker stays
-        # listed, so its newest poll must be recent (an idle long poll lasts about a minute).
-        newest = max((p.last_access_time.ToDatetime(UTC) for p in described.pollers), default=None)
-        if newest is None:
-            healthy = False
-            data["worker"]["status"] = "no worker is polling the task queue"
-        elif (datetime.now(UTC) - newest).total_seconds() > settings.worker_stale_seconds:
-            healthy = False
-            data["worker"]["status"] = "stale: no worker has polled the task queue lately"
-            data["worker"]["last_poll"] = newest.isoformat()
-        else:
-            data["worker"]["status"] = "up"
+        healthy, data["worker"] = _worker_state(settings, workflows, activities)
     except Exception as exc:
         healthy = False
         data.setdefault("temporal", "down")
         data["error"] = type(exc).__name__
         # The answer names the class only; the log keeps what the server said.
         log.warning("health_services_down", error=type(exc).__name__, detail=str(exc)[:300])
+    if caller is None or caller.user_type not in STAFF:
+        # The public learns up or down; the task queue, workers and providers are staff's.
+        data = {"services": "up" if healthy else "down"}
     return _answer(healthy, data, "Services")

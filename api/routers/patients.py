@@ -31,11 +31,11 @@ from api.resources import (
 from api.routers.medical_records import ENTITY_TYPE as RECORD_ENTITY
 from api.routers.medical_records import medical_records
 from api.routers.prescriptions import prescriptions
+from api.schemas.bookings import BookingFilters, BookingOut
 from api.schemas.medical_records import MedicalRecordOut
 from api.schemas.patients import (
     MEDICAL_FIELDS,
     PatientAppointmentOut,
-    PatientBookingOut,
     PatientCreate,
     PatientFilters,
     PatientOut,
@@ -44,6 +44,7 @@ from api.schemas.patients import (
     PatientWrite,
 )
 from api.schemas.prescriptions import PrescriptionOut
+from api.services import bookings as bookings_service
 from api.services import care
 from domain.access import Role
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
@@ -147,13 +148,6 @@ class AppointmentsOfPatient(Access[Appointment]):
         return stmt.where(policies.appointment_scope(user))
 
 
-class BookingsOfPatient(Access[Booking]):
-    """The patient, admins, the booking's coordinator and its hospital's admin."""
-
-    def visible(self, user: User | None, stmt: Select[Any]) -> Select[Any]:
-        return stmt.where(policies.booking_scope(user))
-
-
 class PaymentsOfPatient(Access[Payment]):
     """Money is the patient's, the admins' and the coordinator's of the booking paid for."""
 
@@ -179,9 +173,6 @@ appointments_of = Resource(
     access=AppointmentsOfPatient(),
     sortable=("created_at", "scheduled_date"),
     default_sort="-scheduled_date",
-)
-bookings_of = Resource(
-    model=Booking, name="booking", out=PatientBookingOut, access=BookingsOfPatient()
 )
 payments_of = Resource(
     model=Payment, name="payment", out=PatientPaymentOut, access=PaymentsOfPatient()
@@ -326,8 +317,14 @@ async def patient_appointments(
 @router.get("/{id}/bookings", summary=SUB_LIST.format("bookings"), name="patient_bookings")
 async def patient_bookings(
     row_id: RowId, db: DbSession, user: CurrentUser, paging: Paging
-) -> Page[PatientBookingOut]:
-    return await _of_patient(db, user, paging, row_id, bookings_of, Booking.patient_id)
+) -> Page[BookingOut]:
+    """The same rows, fields and redaction as GET /bookings?patient_id=… (one query for both):
+    a coordinator sees the medical details of the bookings assigned to them only."""
+    await get_visible(db, patients, user, row_id)
+    rows, total = await bookings_service.list_bookings(
+        db, user, BookingFilters(patient_id=row_id), offset=paging.offset, limit=paging.limit
+    )
+    return page(rows, page=paging.page, limit=paging.limit, total=total)
 
 
 @router.get(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, status
 
-from api.deps import AdminUser, CurrentUser, DbSession, Paging
+from api.deps import AdminUser, CurrentUser, DbSession, Paging, SettingsDep, Temporal
 from api.envelope import Envelope, Page, ok, page
 from api.schemas.users import UserCreate, UserFilters, UserOut, UserUpdate
 from api.services import auth
@@ -78,10 +78,12 @@ async def update_user(
     body: UserUpdate,
     caller: CurrentUser,
     db: DbSession,
+    settings: SettingsDep,
+    temporal: Temporal,
 ) -> Envelope[UserOut]:
     changes = body.model_dump(exclude_unset=True)
     if caller.user_type != Role.ADMIN:
-        privileged = sorted({"email", "user_type", "is_verified", "is_approved"} & changes.keys())
+        privileged = sorted({"user_type", "is_verified", "is_approved"} & changes.keys())
         if privileged:
             raise Forbidden(
                 "Only an administrator may change " + ", ".join(privileged),
@@ -89,7 +91,12 @@ async def update_user(
                 details={"fields": privileged},
             )
     user = await service.update_user(db, await service.get_user(db, user_id), changes)
-    return ok(UserOut.model_validate(user), "User updated")
+    message = "User updated"
+    if changes.get("email") and await service.change_email(
+        db, temporal, settings, user, changes["email"]
+    ):
+        message += service.EMAIL_CHANGE_SENT
+    return ok(UserOut.model_validate(user), message)
 
 
 @router.delete("/{user_id}", response_model=Envelope[None], summary="Delete a user (admin)")

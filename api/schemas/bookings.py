@@ -146,6 +146,9 @@ class BookingFilters(BaseModel):
 
 
 class BookingOut(BaseModel):
+    """medical_details, travel_details and notes are null unless medical_visible: a coordinator
+    sees them only on the bookings assigned to them (the queue shows the rest as a summary)."""
+
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
@@ -172,6 +175,7 @@ class BookingOut(BaseModel):
     refund_requested: dict[str, Any] | None
     notes: str | None
     coordinator_id: uuid.UUID | None
+    medical_visible: bool = False
     created_at: datetime
     updated_at: datetime
 

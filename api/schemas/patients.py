@@ -104,25 +104,6 @@ class PatientAppointmentOut(BaseModel):
     created_at: datetime
 
 
-class PatientBookingOut(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
-    id: uuid.UUID
-    booking_number: str
-    hospital_id: uuid.UUID | None
-    treatment_id: uuid.UUID | None
-    package_id: uuid.UUID | None
-    booking_type: str | None
-    status: str
-    payment_status: str
-    requested_date: date | None
-    confirmed_date: date | None
-    total_amount: Decimal | None
-    currency: str | None
-    coordinator_id: uuid.UUID | None
-    created_at: datetime
-
-
 class PatientPaymentOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

@@ -53,6 +53,9 @@ class UserOut(BaseModel):
     is_verified: bool
     is_approved: bool
     is_active: bool
+    pending_email: str | None = Field(
+        None, description="An e-mail change waiting for its link to be confirmed"
+    )
     last_login: datetime | None
     created_at: datetime
     updated_at: datetime
@@ -69,6 +72,9 @@ class ProfileUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    email: Email | None = Field(
+        None, description="Takes effect once the link sent to the new address is confirmed"
+    )
     first_name: Name | None = None
     last_name: Name | None = None
     phone: Phone = None
@@ -94,7 +100,6 @@ class UserCreate(BaseModel):
 class UserUpdate(ProfileUpdate):
     """An admin may also approve, verify and change the role."""
 
-    email: Email | None = None
     user_type: Role | None = None
     is_verified: bool | None = None
     is_approved: bool | None = None

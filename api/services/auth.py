@@ -94,12 +94,21 @@ async def create_user(
     )
     db.add(user)
     await db.flush()
-    if user_type == Role.PATIENT:
-        db.add(Patient(id=uuid.uuid4(), user_id=user.id))
-    elif user_type == Role.DOCTOR:
-        db.add(Doctor(id=uuid.uuid4(), user_id=user.id))
-    await db.flush()
+    await ensure_role_record(db, user)
     return user
+
+
+async def ensure_role_record(db: AsyncSession, user: User) -> None:
+    """The record of the user's role (a patients or doctors row), made when missing."""
+    if user.user_type == Role.PATIENT:
+        model: type[Patient] | type[Doctor] = Patient
+    elif user.user_type == Role.DOCTOR:
+        model = Doctor
+    else:
+        return
+    if await db.scalar(select(model.id).where(model.user_id == user.id)) is None:
+        db.add(model(id=uuid.uuid4(), user_id=user.id))
+        await db.flush()
 
 
 async def role_record_ids(db: AsyncSession, user: User) -> dict[str, uuid.UUID | None]:
@@ -269,10 +278,37 @@ async def new_email_verification(
 
 
 async def verify_email(db: AsyncSession, plain: str) -> User:
+    """The link's address is the user's, verified. While a change waits, the only live link was
+    sent to the new address (issuing one ends the earlier ones): it makes that address theirs."""
     row, user = await _redeem(db, EmailVerification, plain, "verification", "VERIFICATION_TOKEN")
+    if user.pending_email is not None:
+        await ensure_unique(db, user.pending_email, None, exclude=user.id)
+        user.email, user.pending_email = user.pending_email, None
     _use(row)
     user.is_verified = True
     return user
+
+
+async def request_email_change(
+    db: AsyncSession, settings: Settings, user: User, email: str
+) -> tuple[uuid.UUID, str] | None:
+    """An e-mail change waits in users.pending_email until the link sent to the new address is
+    confirmed; until then the current address stays the login. Asking for the current address
+    again withdraws a waiting change (its link stops working). The verification's id and token
+    to send, or None when there is nothing to send."""
+    await db.execute(
+        update(EmailVerification)
+        .where(EmailVerification.user_id == user.id, EmailVerification.is_used.is_(False))
+        .values(is_used=True, used_at=now())
+    )
+    if email == user.email:
+        user.pending_email = None
+        await db.flush()
+        return None
+    await ensure_unique(db, email, None, exclude=user.id)
+    user.pending_email = email
+    await db.flush()
+    return await new_email_verification(db, settings, user)
 
 
 async def new_password_reset(

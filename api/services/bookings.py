@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, func, select, text
+from sqlalchemy import ColumnElement, and_, case, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from temporalio.client import Client
@@ -30,7 +30,7 @@ from api.schemas.bookings import (
 )
 from api.services import appointments as appointment_service
 from api.services import lifecycle
-from domain.access import Role
+from domain.access import BOOKING_MEDICAL_FIELDS, Role
 from domain.booking import TERMINAL, BookingStatus, next_statuses
 from domain.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from domain.models.appointments import Appointment
@@ -59,8 +59,9 @@ def caller_of(user: User) -> Caller:
     return Caller(user_id=user.id, role=Role(user.user_type))
 
 
-def _detail_query() -> Any:
-    """One query: the booking with the names of its patient, hospital, treatment and package."""
+def _detail_query(user: User) -> Any:
+    """One query: the booking with the names of its patient, hospital, treatment and package,
+    and whether the caller sees its medical details (policies.booking_medical_scope)."""
     patient_name = func.nullif(
         func.concat_ws(" ", PatientUser.first_name, PatientUser.last_name), ""
     ).label("patient_name")
@@ -71,6 +72,7 @@ def _detail_query() -> Any:
             Hospital.name.label("hospital_name"),
             Treatment.name.label("treatment_name"),
             Package.name.label("package_name"),
+            case((policies.booking_medical_scope(user), True), else_=False).label("medical"),
         )
         .join(Patient, Patient.id == Booking.patient_id)
         .outerjoin(PatientUser, PatientUser.id == Patient.user_id)
@@ -83,16 +85,20 @@ def _detail_query() -> Any:
 
 
 def _out(row: Any) -> BookingOut:
-    booking, patient_name, hospital_name, treatment_name, package_name = row
+    """The booking as the caller may see it: the medical and travel details and the notes are
+    null unless medical_visible (a coordinator sees them once the booking is theirs)."""
+    booking, patient_name, hospital_name, treatment_name, package_name, medical = row
     out = BookingOut.model_validate(booking)
-    return out.model_copy(
-        update={
-            "patient_name": patient_name,
-            "hospital_name": hospital_name,
-            "treatment_name": treatment_name,
-            "package_name": package_name,
-        }
-    )
+    update: dict[str, Any] = {
+        "patient_name": patient_name,
+        "hospital_name": hospital_name,
+        "treatment_name": treatment_name,
+        "package_name": package_name,
+        "medical_visible": bool(medical),
+    }
+    if not medical:
+        update.update(dict.fromkeys(BOOKING_MEDICAL_FIELDS))
+    return out.model_copy(update=update)
 
 
 async def list_bookings(
@@ -115,7 +121,7 @@ async def list_bookings(
     where = and_(*conditions)
     total = await db.scalar(select(func.count()).select_from(Booking).where(where))
     rows = await db.execute(
-        _detail_query()
+        _detail_query(user)
         .where(where)
         .order_by(Booking.created_at.desc(), Booking.id.desc())
         .offset(offset)
@@ -127,7 +133,7 @@ async def list_bookings(
 async def get_booking(db: AsyncSession, user: User, booking_id: uuid.UUID) -> BookingOut:
     row = (
         await db.execute(
-            _detail_query().where(Booking.id == booking_id, policies.booking_scope(user))
+            _detail_query(user).where(Booking.id == booking_id, policies.booking_scope(user))
         )
     ).one_or_none()
     if row is None:

@@ -47,6 +47,9 @@ async def start(
 async def send_verification(
     temporal: Client, settings: Settings, user: User, verification_id: uuid.UUID, token: str
 ) -> bool:
+    """The verification link, to the address it verifies: the pending one while a change waits
+    (by e-mail only: an in-app copy would let a session confirm an address it does not hold)."""
+    pending = user.pending_email is not None
     return await start(
         temporal,
         settings,
@@ -54,7 +57,8 @@ async def send_verification(
             dedupe_key=f"verify-email:{verification_id}",
             user_id=user.id,
             template="verify_email",
-            channels=[Channel.EMAIL, Channel.IN_APP],
+            channels=[Channel.EMAIL] if pending else [Channel.EMAIL, Channel.IN_APP],
+            to_pending_email=pending,
             type="account",
             context={
                 "first_name": user.first_name or "",

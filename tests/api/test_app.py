@@ -57,3 +57,94 @@ async def test_nul_characters_are_refused_with_a_clear_error(client):
     )
     assert body.status_code == 400
     assert body.json()["error"]["code"] == "INVALID_CHARACTERS"
+
+
+def _same_envelope(response, status: int, code: str) -> dict:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert set(body) == {"success", "message", "error"}, body
+    assert set(body["error"]) == {"code", "message", "details"}, body
+    assert body["success"] is False and body["error"]["code"] == code, body
+    assert body["error"]["message"] == body["message"] and body["message"], body
+    return body
+
+
+async def test_errors_the_middleware_makes_have_the_envelope_and_codes_of_the_rest(client):
+    json_type = {"content-type": "application/json"}
+    # What the routes answer, for comparison.
+    _same_envelope(await client.get("/no-such-thing"), 404, "NOT_FOUND")
+    _same_envelope(
+        await client.post("/auth/login", content=b"{not json", headers=json_type),
+        400,
+        "MALFORMED_JSON",
+    )
+    _same_envelope(await client.post("/auth/login", json={}), 422, "VALIDATION_ERROR")
+
+    too_big = b'{"email": "' + b"a" * 2_000_000 + b'"}'
+    _same_envelope(
+        await client.post("/auth/login", content=too_big, headers=json_type),
+        413,
+        "PAYLOAD_TOO_LARGE",
+    )
+
+    async def streamed():  # no Content-Length: the limit is found while reading
+        yield b'{"email": "'
+        for _ in range(40):
+            yield b"a" * 50_000
+        yield b'"}'
+
+    _same_envelope(
+        await client.post("/auth/login", content=streamed(), headers=json_type),
+        413,
+        "PAYLOAD_TOO_LARGE",
+    )
+    _same_envelope(await client.get("/hospitals/abc%00"), 400, "INVALID_CHARACTERS")
+    _same_envelope(
+        await client.post("/auth/login", content=b'{"email": "a\\u0000"}', headers=json_type),
+        400,
+        "INVALID_CHARACTERS",
+    )
+    for deep in (b"[" * 5000 + b"]" * 5000, b'{"a":' * 5000 + b"1" + b"}" * 5000):
+        body = _same_envelope(
+            await client.post("/auth/login", content=deep, headers=json_type),
+            400,
+            "MALFORMED_JSON",
+        )
+        assert "nested too deeply" in body["message"]
+
+
+async def test_no_response_names_the_server_software(app, client, settings):
+    import asyncio
+
+    import httpx
+    import uvicorn
+
+    from cli.main import api_server_config
+    from runtime.postgres import free_port
+
+    async def named_server() -> str:
+        raise RuntimeError("boom")
+
+    app.add_api_route("/api/v1/boom-server", named_server)
+    paths = ["/health", "/no-such-thing", "/boom-server", "/hospitals/abc%00"]
+    for path in paths:
+        assert "server" not in (await client.get(path)).headers, path
+
+    # uvicorn as `medivoy api` runs it: its own "Server: uvicorn" is off too.
+    config = api_server_config(settings.model_copy(update={"api_port": free_port()}), app)
+    assert config.server_header is False
+    config.lifespan = "off"  # the app fixture has run its lifespan already
+    server = uvicorn.Server(config)
+    serving = asyncio.create_task(server.serve())
+    try:
+        while not server.started:  # noqa: ASYNC110 - uvicorn exposes a flag, not an event
+            await asyncio.sleep(0.05)
+        base = f"http://127.0.0.1:{config.port}/api/v1"
+        async with httpx.AsyncClient(base_url=base) as real:
+            for path in paths:
+                response = await real.get(path)
+                assert "server" not in response.headers, (path, response.headers)
+                assert response.headers["x-request-id"], path
+    finally:
+        server.should_exit = True
+        await serving

@@ -541,7 +541,7 @@ async def test_a_worker_killed_mid_journey_leaves_no_duplicate_history_or_notifi
         await _polling(temporal_client, settings.task_queue, first)
         async with httpx.AsyncClient(transport=transport, base_url="http://t/api/v1") as client:
             people = await _people(client, sessionmaker)
-            booking_id = (await _request(client, people))["id"]
+            booking_id = (await _request_once_a_worker_takes_it(client, people))["id"]
             await _move(client, people.coordinator, booking_id, "under_review")
 
             in_flight = asyncio.ensure_future(
@@ -596,6 +596,25 @@ async def test_a_worker_killed_mid_journey_leaves_no_duplicate_history_or_notifi
                 except subprocess.TimeoutExpired:
                     process.kill()
                     process.wait()
+
+
+async def _request_once_a_worker_takes_it(
+    client: httpx.AsyncClient, people: People
+) -> dict[str, Any]:
+    """The worker process may still be starting: past the API's deadline the create is a 503
+    that says to repeat it with the same Idempotency-Key, which is what a client does."""
+    key = {"Idempotency-Key": uuid.uuid4().hex}
+    for _ in range(12):
+        response = await client.post(
+            "/bookings",
+            headers={**people.patient, **key},
+            json={"hospital_id": str(people.hospital_id), "treatment_id": str(people.treatment_id)},
+        )
+        if response.status_code == 201:
+            return response.json()["data"]
+        assert response.status_code == 503, response.text
+        assert response.json()["error"]["code"] == "WORKFLOW_UNAVAILABLE"
+    raise AssertionError("no worker took the booking")
 
 
 async def _journey_after_accepted(
@@ -680,3 +699,76 @@ def test_an_update_that_met_the_workflow_closing_is_asked_again_and_nothing_else
     assert not _workflow_busy_closing(gone)
     other = RPCError("namespace invalid", RPCStatusCode.FAILED_PRECONDITION, b"")
     assert not _workflow_busy_closing(other)
+
+
+PDF_BYTES = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+async def test_a_coordinator_sees_the_queue_as_a_summary_and_medical_data_once_assigned(
+    client, people, sessionmaker
+):
+    from domain.access import Role
+    from tests.builders.users import create_user, headers_for
+
+    other = headers_for(await create_user(sessionmaker, Role.COORDINATOR, first_name="Other"))
+    booking = await _request(client, people)
+    booking_id, patient_id = booking["id"], booking["patient_id"]
+    record = await client.post(
+        "/medical-records",
+        headers=people.patient,
+        data={"record_type": "xray", "title": "Knee X-Ray"},
+        files={"file": ("knee.pdf", PDF_BYTES, "application/pdf")},
+    )
+    assert record.status_code == 201, record.text
+    record_url = f"/medical-records/{record.json()['data']['id']}"
+
+    # In the queue: the summary, without the medical and travel details or the notes ...
+    detail = (await client.get(f"/bookings/{booking_id}", headers=people.coordinator)).json()
+    summary = detail["data"]
+    assert summary["status"] == "requested" and summary["booking_number"]
+    assert summary["medical_visible"] is False
+    assert (summary["medical_details"], summary["travel_details"], summary["notes"]) == (
+        None,
+        None,
+        None,
+    )
+    # ... the same on every read of it: the patient's bookings and the booking list agree.
+    of_patient = await client.get(f"/patients/{patient_id}/bookings", headers=people.coordinator)
+    assert of_patient.status_code == 200, of_patient.text
+    assert [b for b in of_patient.json()["data"] if b["id"] == booking_id] == [summary]
+    listed = await client.get("/bookings", headers=people.coordinator)
+    assert [b for b in listed.json()["data"] if b["id"] == booking_id] == [summary]
+    # Neither the patient's medical records, nor writing the booking's medical details.
+    assert (await client.get(record_url, headers=people.coordinator)).status_code == 404
+    edit = await client.patch(record_url, headers=people.coordinator, json={"title": "Mine"})
+    assert edit.status_code == 404
+    refused = await client.patch(
+        f"/bookings/{booking_id}",
+        headers=people.coordinator,
+        json={"medical_details": {"diagnosis": "none"}},
+    )
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["error"]["code"] == "BOOKING_NOT_ASSIGNED"
+    own = (await client.get(f"/bookings/{booking_id}", headers=people.patient)).json()["data"]
+    assert own["medical_details"] == {"diagnosis": "osteoarthritis"}
+    assert own["notes"] == "Wheelchair at the airport" and own["medical_visible"] is True
+
+    # Taken: the coordinator sees it whole, and the patient's records; another does not.
+    me = (await client.get("/auth/profile", headers=people.coordinator)).json()["data"]
+    taken = await client.patch(
+        f"/bookings/{booking_id}/coordinator",
+        headers=people.coordinator,
+        json={"coordinator_id": me["id"]},
+    )
+    assert taken.status_code == 200, taken.text
+    whole = taken.json()["data"]
+    assert whole["medical_visible"] is True
+    assert whole["medical_details"] == {"diagnosis": "osteoarthritis"}
+    assert whole["notes"] == "Wheelchair at the airport"
+    of_patient = await client.get(f"/patients/{patient_id}/bookings", headers=people.coordinator)
+    assert [b for b in of_patient.json()["data"] if b["id"] == booking_id] == [
+        (await client.get(f"/bookings/{booking_id}", headers=people.coordinator)).json()["data"]
+    ]
+    assert (await client.get(record_url, headers=people.coordinator)).status_code == 200
+    assert (await client.get(f"/bookings/{booking_id}", headers=other)).status_code == 404
+    assert (await client.get(record_url, headers=other)).status_code == 404

@@ -152,3 +152,103 @@ async def test_admin_deletes_a_user_and_the_audit_trail_records_who(client, sess
         assert entry.ip_address
         total = await db.scalar(select(func.count()).select_from(AuditLog))
     assert total >= 1
+
+
+async def test_role_changes_that_would_orphan_or_mislabel_a_profile_are_refused(
+    client, sessionmaker
+):
+    import uuid
+
+    from domain.models.catalog import Hospital
+    from tests.builders.users import headers_for
+
+    admin = await create_user(sessionmaker, Role.ADMIN)
+    headers = await login_headers(client, admin.email)
+    doctor = await create_user(sessionmaker, Role.DOCTOR)
+    patient = await create_user(sessionmaker, Role.PATIENT)
+    manager = await create_user(sessionmaker, Role.HOSPITAL_ADMIN)
+    async with sessionmaker() as db, db.begin():
+        db.add(Hospital(id=uuid.uuid4(), name="Bosphorus Clinic", admin_user_id=manager.id))
+
+    for user, to, held in (
+        (doctor, "patient", ["doctor_profile"]),
+        (patient, "doctor", ["patient_profile"]),
+        (manager, "coordinator", ["administered_hospitals"]),
+    ):
+        refused = await client.patch(f"/users/{user.id}", headers=headers, json={"user_type": to})
+        assert refused.status_code == 409, refused.text
+        error = refused.json()["error"]
+        assert error["code"] == "ROLE_CHANGE_ORPHANS_PROFILE"
+        assert error["details"] == {"from": user.user_type, "to": to, "held": held}
+        kept = await client.get(f"/users/{user.id}", headers=headers)
+        assert kept.json()["data"]["user_type"] == user.user_type
+
+    # A clean move is made, and the new role gets its profile.
+    coordinator = await create_user(sessionmaker, Role.COORDINATOR)
+    moved = await client.patch(
+        f"/users/{coordinator.id}", headers=headers, json={"user_type": "doctor"}
+    )
+    assert moved.status_code == 200, moved.text
+    profile = await client.get("/auth/profile", headers=headers_for(coordinator))
+    assert profile.json()["data"]["user_type"] == "doctor"
+    assert profile.json()["data"]["doctor_id"] is not None
+
+
+async def test_an_email_change_takes_effect_once_the_new_address_confirms_it(
+    client_with_worker, sessionmaker
+):
+    from tests.builders.helpers import outbox_for, token_in
+
+    client = client_with_worker
+    user = await create_user(sessionmaker, email="ayse.old@example.com")
+    taken = await create_user(sessionmaker, email="taken@example.com")
+    own = await login_headers(client, user.email)
+
+    clash = await client.patch("/auth/profile", headers=own, json={"email": taken.email})
+    assert clash.status_code == 409 and clash.json()["error"]["code"] == "EMAIL_TAKEN"
+
+    asked = await client.patch("/auth/profile", headers=own, json={"email": "Ayse.New@example.com"})
+    assert asked.status_code == 200, asked.text
+    data = asked.json()["data"]
+    assert (data["email"], data["pending_email"]) == (
+        "ayse.old@example.com",
+        "ayse.new@example.com",
+    )
+    [mail] = await outbox_for(sessionmaker, "ayse.new@example.com")
+    token = token_in(mail.body_text)
+
+    # Until the new address confirms, the login stays on the old one.
+    login = {"password": PASSWORD}
+    new_login = await client.post("/auth/login", json={**login, "email": "ayse.new@example.com"})
+    assert new_login.status_code == 401
+    old_login = await client.post("/auth/login", json={**login, "email": "ayse.old@example.com"})
+    assert old_login.status_code == 200
+
+    confirmed = await client.post("/auth/verify-email", json={"token": token})
+    assert confirmed.status_code == 200, confirmed.text
+    assert confirmed.json()["data"]["email"] == "ayse.new@example.com"
+    assert confirmed.json()["data"]["pending_email"] is None
+    assert (
+        await client.post("/auth/login", json={**login, "email": "ayse.new@example.com"})
+    ).status_code == 200
+    assert (
+        await client.post("/auth/login", json={**login, "email": "ayse.old@example.com"})
+    ).status_code == 401
+    again = await client.post("/auth/verify-email", json={"token": token})
+    assert again.status_code == 400
+
+    # An admin's change waits for the same confirmation.
+    admin = await create_user(sessionmaker, Role.ADMIN)
+    admin_headers = await login_headers(client, admin.email)
+    by_admin = await client.patch(
+        f"/users/{user.id}", headers=admin_headers, json={"email": "ayse.third@example.com"}
+    )
+    assert by_admin.status_code == 200, by_admin.text
+    assert by_admin.json()["data"]["email"] == "ayse.new@example.com"
+    assert by_admin.json()["data"]["pending_email"] == "ayse.third@example.com"
+    [mail] = await outbox_for(sessionmaker, "ayse.third@example.com")
+    assert (
+        await client.post("/auth/login", json={**login, "email": "ayse.third@example.com"})
+    ).status_code == 401
+    confirmed = await client.post("/auth/verify-email", json={"token": token_in(mail.body_text)})
+    assert confirmed.json()["data"]["email"] == "ayse.third@example.com"

@@ -18,6 +18,7 @@ from domain.access import (
     in_care_team,
     involved,
     manages_hospital,
+    sees_booking_medical,
     sees_care_row,
 )
 
@@ -67,6 +68,21 @@ def test_any_coordinator_is_involved_in_an_unassigned_booking():
     queue = BookingParties(patient_user_id=PATIENT, hospital_admin_user_id=HOSPITAL_ADMIN)
     assert involved(person(Role.COORDINATOR, OTHER), queue)
     assert not involved(person(Role.PATIENT, OTHER), queue)
+
+
+def test_a_coordinator_sees_a_bookings_medical_details_only_once_it_is_theirs():
+    queue = BookingParties(patient_user_id=PATIENT, hospital_admin_user_id=HOSPITAL_ADMIN)
+    assert involved(person(Role.COORDINATOR, COORDINATOR), queue)
+    assert not sees_booking_medical(person(Role.COORDINATOR, COORDINATOR), queue)
+    assert sees_booking_medical(person(Role.COORDINATOR, COORDINATOR), PARTIES)
+    assert not sees_booking_medical(person(Role.COORDINATOR, OTHER), PARTIES)
+    # Everyone else involved sees them, assigned or not; who is not involved never does.
+    for booking in (queue, PARTIES):
+        assert sees_booking_medical(person(Role.PATIENT, PATIENT), booking)
+        assert sees_booking_medical(person(Role.HOSPITAL_ADMIN, HOSPITAL_ADMIN), booking)
+        assert sees_booking_medical(person(Role.ADMIN, OTHER), booking)
+        assert not sees_booking_medical(person(Role.PATIENT, OTHER), booking)
+        assert not sees_booking_medical(person(Role.DOCTOR, DOCTOR), booking)
 
 
 # ---- the care team --------------------------------------------------------------------------
@@ -138,3 +154,17 @@ def test_who_manages_a_hospital(who, expected):
 def test_nobody_but_admins_manages_a_hospital_without_an_administrator():
     assert manages_hospital(person(Role.ADMIN, OTHER), None)
     assert not manages_hospital(person(Role.HOSPITAL_ADMIN, HOSPITAL_ADMIN), None)
+
+
+def test_a_role_change_is_clean_only_when_nothing_of_the_old_role_is_left_behind():
+    from domain.access import RoleHoldings, role_change_blockers
+
+    assert role_change_blockers("patient", RoleHoldings(doctor_profile=True)) == ["doctor_profile"]
+    assert role_change_blockers("doctor", RoleHoldings(doctor_profile=True)) == []
+    held = RoleHoldings(administered_hospitals=2, coordinated_open_bookings=1)
+    assert role_change_blockers("admin", held) == [
+        "administered_hospitals",
+        "coordinated_open_bookings",
+    ]
+    assert role_change_blockers("hospital_admin", held) == ["coordinated_open_bookings"]
+    assert role_change_blockers("coordinator", RoleHoldings()) == []
