@@ -163,3 +163,13 @@ def appointment_scope(user: User | None) -> ColumnElement[bool]:
         )
         return Appointment.doctor_id.in_(doctors)
     return false()
+
+
+def appointment_medical_scope(user: User | None) -> ColumnElement[bool]:
+    """The appointments whose clinical text this person sees (access.APPOINTMENT_MEDICAL_FIELDS),
+    among those appointment_scope lets them see."""
+    if user is None or user.user_type == Role.HOSPITAL_ADMIN:
+        return false()
+    if user.user_type == Role.COORDINATOR:
+        return Appointment.patient_id.in_(coordinated_patient_ids(user))
+    return true()

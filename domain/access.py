@@ -81,6 +81,12 @@ def sees_booking_medical(person: Person, parties: BookingParties) -> bool:
     return True
 
 
+# An appointment's clinical text (the complaint, the doctor's notes): the patient, the doctor and
+# admins see it; a coordinator only for a patient of a booking assigned to them (staff schedule
+# every teleconsultation, minimum necessary for the rest); a hospital admin runs the schedule,
+# never the consultation. Its SQL: api/policies.appointment_medical_scope.
+APPOINTMENT_MEDICAL_FIELDS: tuple[str, ...] = ("chief_complaint", "notes")
+
 # The parts of a booking that only sees_booking_medical shows; null for everyone else.
 BOOKING_MEDICAL_FIELDS: tuple[str, ...] = ("medical_details", "travel_details", "notes")
 

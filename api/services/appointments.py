@@ -30,7 +30,7 @@ from api.schemas.appointments import (
     VideoCallOut,
 )
 from api.services import lifecycle
-from domain.access import STAFF, Role
+from domain.access import APPOINTMENT_MEDICAL_FIELDS, STAFF, Role
 from domain.appointment import (
     CONSULTED,
     TERMINAL,
@@ -72,12 +72,13 @@ def _name(model: Any) -> Any:
     return func.nullif(func.concat_ws(" ", model.first_name, model.last_name), "")
 
 
-def _detail_query() -> Any:
+def _detail_query(user: User) -> Any:
     return (
         select(
             Appointment,
             _name(PatientUser).label("patient_name"),
             _name(DoctorUser).label("doctor_name"),
+            policies.appointment_medical_scope(user).label("medical_visible"),
         )
         .join(Patient, Patient.id == Appointment.patient_id)
         .outerjoin(PatientUser, PatientUser.id == Patient.user_id)
@@ -88,7 +89,7 @@ def _detail_query() -> Any:
 
 
 def _out(row: Any, user: User) -> AppointmentOut:
-    appointment, patient_name, doctor_name = row
+    appointment, patient_name, doctor_name, medical_visible = row
     out = AppointmentOut.model_validate(appointment)
     update: dict[str, Any] = {
         "patient_name": patient_name,
@@ -96,9 +97,8 @@ def _out(row: Any, user: User) -> AppointmentOut:
         "has_video_room": appointment.video_room_id is not None,
         "next_statuses": next_statuses(AppointmentStatus(appointment.status), user.user_type),
     }
-    if user.user_type == Role.HOSPITAL_ADMIN:
-        # Minimum necessary: the hospital's admin runs the schedule, not the consultation.
-        update.update(chief_complaint=None, notes=None)
+    if not medical_visible:
+        update.update(dict.fromkeys(APPOINTMENT_MEDICAL_FIELDS))
     return out.model_copy(update=update)
 
 
@@ -128,7 +128,7 @@ async def list_appointments(
     where = and_(*conditions)
     total = await db.scalar(select(func.count()).select_from(Appointment).where(where))
     rows = await db.execute(
-        _detail_query()
+        _detail_query(user)
         .where(where)
         .order_by(Appointment.scheduled_date.desc(), Appointment.id.desc())
         .offset(offset)
@@ -142,7 +142,7 @@ async def get_appointment(
 ) -> AppointmentOut:
     row = (
         await db.execute(
-            _detail_query().where(
+            _detail_query(user).where(
                 Appointment.id == appointment_id, policies.appointment_scope(user)
             )
         )

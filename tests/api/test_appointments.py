@@ -18,6 +18,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from domain.access import Role
 from domain.models.appointments import Appointment, AppointmentStatusHistory
 from runtime.settings import Settings
 from tests.builders.appointment_builders import Clinic, book, booked, clinic, grid, later
@@ -665,3 +666,14 @@ async def test_a_coordinator_schedules_a_teleconsult_for_a_booking_and_its_timel
         assert datetime.fromisoformat(shown["scheduled_date"]) == when
     elsewhere = await client.get(f"/bookings/{other.id}/timeline", headers=c["coordinator"])
     assert elsewhere.json()["data"]["appointments"] == []
+    # Every coordinator sees the consultation; its clinical text only the patient's coordinator.
+    assert (await client.get(f"/appointments/{made['id']}", headers=c["coordinator"])).json()[
+        "data"
+    ]["chief_complaint"] == "Persistent headaches"
+    unassigned = headers_for(await create_user(sessionmaker, Role.COORDINATOR))
+    seen = await client.get(f"/appointments/{made['id']}", headers=unassigned)
+    assert seen.status_code == 200
+    assert seen.json()["data"]["chief_complaint"] is None
+    assert (
+        "Persistent headaches" not in (await client.get("/appointments", headers=unassigned)).text
+    )
