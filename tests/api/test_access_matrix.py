@@ -143,7 +143,7 @@ async def test_no_stranger_reaches_an_object_by_its_id(app, client, sessionmaker
                 world.proven[prefix] = ""
         url = url_of(path, seeded)
         allowed = granted(method, path)
-        for caller in CALLERS:
+        for caller in (*CALLERS, *seeded.refused):
             if caller in allowed:
                 continue
             body = None if method == "GET" else {}

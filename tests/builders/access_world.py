@@ -69,6 +69,8 @@ class Seeded:
     secrets: tuple[str, ...]  # never in a stranger's answer: the id, distinctive values
     owner: str  # the party (World.people key, or "admin") who sees it
     read: str  # a GET path (under /api/v1) where the owner finds the secrets
+    # People of the owners' side with no part in this object: refused like the strangers.
+    refused: tuple[str, ...] = ()
 
 
 @dataclass
@@ -238,6 +240,7 @@ async def _user(w: World) -> Seeded:
         (str(user.id), user.email, str(user.last_name)),
         "patient",
         f"/users/{user.id}",
+        refused=("doctor", "hospital_admin", "coordinator"),
     )
 
 
@@ -248,6 +251,7 @@ async def _hospital(w: World) -> Seeded:
         (str(w.hospital.id), w.hospital.name),
         "hospital_admin",
         f"/hospitals/{w.hospital.id}",
+        refused=("patient", "doctor", "coordinator"),
     )
 
 
@@ -260,6 +264,7 @@ async def _hospital_doctor(w: World) -> Seeded:
         (str(w.hospital.id), str(doctor)),
         "hospital_admin",
         f"/hospitals/{w.hospital.id}/doctors",
+        refused=("patient", "doctor", "coordinator"),
     )
 
 
@@ -299,7 +304,11 @@ async def _laboratory(w: World) -> Seeded:
     row = Laboratory(id=uuid.uuid4(), name=marked("lab"), hospital_id=w.hospital.id)
     await w.add(row)
     return Seeded(
-        {"id": str(row.id)}, (str(row.id), row.name), "hospital_admin", f"/laboratories/{row.id}"
+        {"id": str(row.id)},
+        (str(row.id), row.name),
+        "hospital_admin",
+        f"/laboratories/{row.id}",
+        refused=("patient", "doctor", "coordinator"),
     )
 
 
@@ -322,6 +331,7 @@ async def _booking(w: World) -> Seeded:
         (str(row.id), row.booking_number),
         "patient",
         f"/bookings/{row.id}",
+        refused=("doctor",),
     )
 
 
@@ -360,7 +370,11 @@ async def _medical_record(w: World) -> Seeded:
     )
     await w.add(row)
     return Seeded(
-        {"id": str(row.id)}, (str(row.id), row.title), "patient", f"/medical-records/{row.id}"
+        {"id": str(row.id)},
+        (str(row.id), row.title),
+        "patient",
+        f"/medical-records/{row.id}",
+        refused=("hospital_admin",),
     )
 
 
@@ -380,6 +394,7 @@ async def _prescription(w: World) -> Seeded:
         (str(row.id), str(row.instructions), row.medications[0]["name"]),
         "patient",
         f"/prescriptions/{row.id}",
+        refused=("hospital_admin",),
     )
 
 
@@ -415,7 +430,11 @@ async def _media(w: World) -> Seeded:
     )
     await w.add(row)
     return Seeded(
-        {"id": str(row.id)}, (str(row.id), str(row.file_name)), "patient", f"/media/{row.id}"
+        {"id": str(row.id)},
+        (str(row.id), str(row.file_name)),
+        "patient",
+        f"/media/{row.id}",
+        refused=("doctor", "hospital_admin", "coordinator"),
     )
 
 
@@ -431,7 +450,11 @@ async def _review(w: World) -> Seeded:
     )
     await w.add(row)
     return Seeded(
-        {"id": str(row.id)}, (str(row.id), str(row.review_text)), "patient", f"/reviews/{row.id}"
+        {"id": str(row.id)},
+        (str(row.id), str(row.review_text)),
+        "patient",
+        f"/reviews/{row.id}",
+        refused=("doctor", "hospital_admin", "coordinator"),
     )
 
 
@@ -474,7 +497,11 @@ async def _payment(w: World) -> Seeded:
     )
     await w.add(row)
     return Seeded(
-        {"id": str(row.id)}, (str(row.id), row.transaction_id), "patient", f"/payments/{row.id}"
+        {"id": str(row.id)},
+        (str(row.id), row.transaction_id),
+        "patient",
+        f"/payments/{row.id}",
+        refused=("doctor", "hospital_admin"),
     )
 
 
@@ -494,7 +521,11 @@ async def _invoice(w: World) -> Seeded:
     )
     await w.add(row)
     return Seeded(
-        {"id": str(row.id)}, (str(row.id), row.invoice_number), "patient", f"/invoices/{row.id}"
+        {"id": str(row.id)},
+        (str(row.id), row.invoice_number),
+        "patient",
+        f"/invoices/{row.id}",
+        refused=("doctor", "hospital_admin"),
     )
 
 
@@ -536,6 +567,7 @@ async def _ticket(w: World) -> Seeded:
         (str(row.id), row.ticket_number, row.subject),
         "patient",
         f"/support/tickets/{row.id}",
+        refused=("doctor", "hospital_admin"),
     )
 
 
@@ -555,6 +587,7 @@ async def _notification(w: World) -> Seeded:
         (str(row.id), str(row.title)),
         "patient",
         "/notifications",
+        refused=("doctor", "hospital_admin", "coordinator"),
     )
 
 
