@@ -9,7 +9,8 @@ by their workflows, and every path parameter it has a seeder for is filled with 
 code) of such a row, so the fuzzer reaches the code behind the object lookups. The callers are
 the world's strangers: the rows belong to someone else.
 
-Run time (2 cores): examples per operation are kept low (MEDIVOY_FUZZ_EXAMPLES, default 3);
+Run time (2 cores): examples per operation are kept low (MEDIVOY_FUZZ_EXAMPLES; by default 3 for
+anonymous and admin, who fuzz the whole spec, 2 for the roles aimed at operations with an id);
 MEDIVOY_FUZZ_DEEP=1 adds the boundary-value "coverage" phase, which triples the time."""
 
 from __future__ import annotations
@@ -54,11 +55,12 @@ CALLERS = {
 
 
 @pytest.fixture
-def settings(make_settings: Callable[..., Settings]) -> Settings:
+def settings(make_settings: Callable[..., Settings], tmp_path: Path) -> Settings:
     """The fuzzer sends requests two at a time while the worker renders PDFs on a loaded
     machine: the workflow deadline (5 s) would then answer its documented 503, which
-    tests/api/test_workflow_deadline.py holds; here it is raised, so a 5xx is a real fault."""
-    return make_settings(workflow_deadline_seconds=15)
+    tests/api/test_workflow_deadline.py holds; here it is raised, so a 5xx is a real fault.
+    Uploads go to this test's own folder."""
+    return make_settings(workflow_deadline_seconds=15, storage_dir=str(tmp_path / "files"))
 
 
 # Anonymous and admin fuzz the whole spec; the other roles only the operations with an object
@@ -104,11 +106,11 @@ async def aim_at_seeded_rows(
 
 
 async def run_schemathesis(
-    base: str, config: Path, report_dir: Path, phases: str, *extra: str
+    base: str, config: Path, report_dir: Path, phases: str, whole: bool, *extra: str
 ) -> tuple[int, str]:
     cli = shutil.which("schemathesis", path=str(Path(sys.executable).parent))
     assert cli, "schemathesis is a dev dependency"
-    examples = os.environ.get("MEDIVOY_FUZZ_EXAMPLES", "3")
+    examples = os.environ.get("MEDIVOY_FUZZ_EXAMPLES", "3" if whole else "2")
     args = [cli, "--config-file", str(config), "run", f"{base}/openapi.json"]
     args += ["--checks", CHECKS, "--phases", phases]
     args += ["--max-examples", examples, "--seed", "20261125", "--generation-deterministic"]
@@ -133,7 +135,11 @@ async def test_fuzzing_the_openapi_spec_finds_no_server_error_or_schema_mismatch
     role, app, worker, sessionmaker, settings, temporal_client, task_queue, tmp_path
 ):
     world = await build_world(
-        sessionmaker, settings, temporal=temporal_client, task_queue=task_queue
+        sessionmaker,
+        settings,
+        temporal=temporal_client,
+        task_queue=task_queue,
+        storage=app.state.adapters.storage,
     )
     config = tmp_path / "schemathesis.toml"
     aimed = await aim_at_seeded_rows(
@@ -161,6 +167,7 @@ async def test_fuzzing_the_openapi_spec_finds_no_server_error_or_schema_mismatch
             config,
             tmp_path / role,
             phases,
+            role in WHOLE_SPEC,
             *extra,
         )
         assert code == 0, output[-8000:]

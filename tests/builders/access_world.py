@@ -24,6 +24,7 @@ from temporalio.client import Client
 
 from activities.appointments import NewAppointment
 from activities.bookings import NewBooking
+from activities.providers.storage import Storage, new_key
 from domain.access import Role
 from domain.models.appointments import Appointment
 from domain.models.bookings import Booking
@@ -59,6 +60,9 @@ ROLES = {
 }
 
 
+PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
+
+
 def marked(what: str) -> str:
     return f"{MARK}-{what}-{uuid.uuid4().hex[:6]}"
 
@@ -82,6 +86,7 @@ class World:
     other_hospital: Hospital
     booking_id: uuid.UUID
     appointment_id: uuid.UUID
+    storage: Storage | None = None  # where seeded files go (the app's store), when given
     seeded: dict[str, Seeded] = field(default_factory=dict)
     proven: dict[str, str] = field(default_factory=dict)  # prefix -> the owner's read of it
 
@@ -100,6 +105,14 @@ class World:
 
     def user_id(self, who: str) -> uuid.UUID:
         return self.people[who].user.id
+
+    async def stored_file(self, what: str) -> str | None:
+        """A small PDF in the app's store, for rows that carry a file (None without a store)."""
+        if self.storage is None:
+            return None
+        key = new_key(what, self.patient_id())
+        await self.storage.put(key, PDF, "application/pdf", {})
+        return key
 
     async def add(self, *rows: Any) -> None:
         async with self.sessionmaker() as db, db.begin():
@@ -139,6 +152,7 @@ async def build_world(
     *,
     temporal: Client | None = None,
     task_queue: str | None = None,
+    storage: Storage | None = None,
 ) -> World:
     """Everyone, their hospitals, and the owners' booking and appointment. With a Temporal client
     (and a worker on task_queue) the booking and the appointment are opened by their workflows,
@@ -226,7 +240,9 @@ async def build_world(
         )
         appointment = await add_appointment(sessionmaker, patient_id, doctor_id)
         booking_id, appointment_id = booking.id, appointment.id
-    return World(sessionmaker, settings, people, hospital, other, booking_id, appointment_id)
+    return World(
+        sessionmaker, settings, people, hospital, other, booking_id, appointment_id, storage
+    )
 
 
 # ---- seeders, one per resource ---------------------------------------------------------------
@@ -366,6 +382,8 @@ async def _medical_record(w: World) -> Seeded:
         patient_id=w.patient_id(),
         record_type="lab_report",
         title=marked("record"),
+        file_url=await w.stored_file("record"),
+        file_type="application/pdf",
         uploaded_by_user_id=w.user_id("patient"),
     )
     await w.add(row)
@@ -408,7 +426,8 @@ async def _lab_test(w: World) -> Seeded:
         doctor_id=w.doctor_id(),
         lab_id=uuid.UUID(lab.params["id"]),
         test_name=marked("lab-test"),
-        status="requested",
+        result_url=(result := await w.stored_file("lab-result")),
+        status="completed" if result else "requested",
     )
     await w.add(row)
     return Seeded(
@@ -424,8 +443,9 @@ async def _media(w: World) -> Seeded:
     row = Media(
         id=uuid.uuid4(),
         file_name=marked("file") + ".pdf",
+        file_url=await w.stored_file("media"),
         file_type="application/pdf",
-        file_size=10,
+        file_size=len(PDF),
         uploaded_by_user_id=w.user_id("patient"),
     )
     await w.add(row)
