@@ -137,6 +137,9 @@ def test_every_operation_with_an_id_has_a_seeder_or_is_public_by_design(app):
     assert not stale, f"PUBLIC names operations that no longer exist: {stale}"
     unused = sorted(p for p in SEEDERS if not any(seeder_for(q) == p for q in paths | public))
     assert not unused, f"seeders for paths that no longer exist: {unused}"
+    reviewed = [p for _, p in GRANTED] + list(OWNER_GET_ASIDE)
+    gone = sorted(p for p in reviewed if not any(q == p or q.startswith(p + "/") for q in paths))
+    assert not gone, f"GRANTED / OWNER_GET_ASIDE name paths that no longer exist: {gone}"
 
 
 async def test_no_stranger_reaches_an_object_by_its_id(app, client, sessionmaker, settings):
