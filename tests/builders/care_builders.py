@@ -39,7 +39,7 @@ async def person(
         password_hash="unusable",
         user_type=role.value,
         first_name=role.value.title(),
-        last_name="Tester",
+        last_name=fields.pop("last_name", "Tester"),
         is_verified=True,
         is_approved=fields.pop("approved", True),
         is_active=True,
