@@ -97,6 +97,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import (
         INVOICE_WORKFLOW,
         PAYMENT_WORKFLOW,
+        AppointmentCancelled,
+        AppointmentSignal,
         AttachmentRef,
         BookingCancelled,
         BookingSignal,
@@ -108,6 +110,7 @@ with workflow.unsafe.imports_passed_through():
         PaymentEvent,
         PaymentSignal,
         RefundSettled,
+        appointment_workflow_id,
         booking_workflow_id,
         invoice_workflow_id,
         payment_workflow_id,
@@ -118,6 +121,17 @@ LEGACY_ENTITY_STATUS = SearchAttributeKey.for_keyword("EntityStatus")
 # Patch ids (workflow.patched): behaviour added after histories were recorded.
 REFUND_FOLLOWUPS = "refund-followups"
 INVOICE_CHILD = "invoice-child"
+# An appointment's payment: the appointment is told payment_*/refund_settled, its refund request
+# (cancel_for_appointment) is acted on, and its invoice waits for the consultation's completion.
+APPOINTMENT_PAYMENT = "appointment-payment"
+# What the payment tells its booking, by the name the appointment takes for the same event.
+APPOINTMENT_SIGNALS = {
+    BookingSignal.PAYMENT_STARTED: AppointmentSignal.PAYMENT_STARTED,
+    BookingSignal.PAYMENT_SUCCEEDED: AppointmentSignal.PAYMENT_SUCCEEDED,
+    BookingSignal.PAYMENT_FAILED: AppointmentSignal.PAYMENT_FAILED,
+    BookingSignal.REFUND_SETTLED: AppointmentSignal.REFUND_SETTLED,
+    BookingSignal.INVOICE_SENT: AppointmentSignal.INVOICE_SENT,
+}
 
 # The payment's id, the caller and the webhook payload, importable from here.
 workflow_id = payment_workflow_id
@@ -204,8 +218,9 @@ class PaymentWorkflow:
         self._failure_reason: str | None = None
         self._invoice: IssuedInvoice | None = None
         self._refund_log: list[dict[str, str]] = []
-        # The booking was cancelled (signal cancel_for_booking): cancel, or refund by policy.
-        self._cancellation: BookingCancelled | None = None
+        # The booking was cancelled (signal cancel_for_booking), or the appointment ended
+        # without a consultation (cancel_for_appointment): cancel, or refund by policy.
+        self._cancellation: BookingCancelled | AppointmentCancelled | None = None
         self._cancellation_answered = False
         # Cancelled before the money arrived: no invoice, everything goes back.
         self._cancelled_while_open = False
@@ -374,20 +389,31 @@ class PaymentWorkflow:
             BookingSignal.PAYMENT_STARTED, PaymentEvent(payment_id=stored.payment_id)
         )
         if not started and self._cancellation is None:
-            # The booking's workflow has ended since the row was checked: it was cancelled or
-            # closed meanwhile. Nothing may be collected for it.
-            assert stored.booking_id is not None
-            self._cancellation = BookingCancelled(
-                booking_id=stored.booking_id, percent=Decimal(100), reason="booking_closed"
-            )
+            # The booking's (appointment's) workflow has ended since the row was checked: it
+            # was cancelled or closed meanwhile. Nothing may be collected for it.
+            refused: Conflict
+            if stored.booking_id is not None:
+                self._cancellation = BookingCancelled(
+                    booking_id=stored.booking_id, percent=Decimal(100), reason="booking_closed"
+                )
+                refused = Conflict(
+                    "The booking was closed before it could be paid.",
+                    code="BOOKING_NOT_PAYABLE",
+                )
+            else:
+                assert stored.appointment_id is not None
+                self._cancellation = AppointmentCancelled(
+                    appointment_id=stored.appointment_id,
+                    percent=Decimal(100),
+                    reason="appointment_closed",
+                )
+                refused = Conflict(
+                    "The appointment was closed before it could be paid.",
+                    code="APPOINTMENT_NOT_PAYABLE",
+                )
             await self._cancel_open()
             if stored.status == PaymentStatus.CANCELLED:
-                raise refusal(
-                    Conflict(
-                        "The booking was closed before it could be paid.",
-                        code="BOOKING_NOT_PAYABLE",
-                    )
-                )
+                raise refusal(refused)
         self._checkout = checkout.model_copy(
             update={
                 "gateway_id": created.gateway_id,
@@ -445,8 +471,13 @@ class PaymentWorkflow:
                 break
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    lambda: bool(self._events), timeout=min(poll, deadline - now)
+                    lambda: bool(self._events) or self._appointment_unanswered(),
+                    timeout=min(poll, deadline - now),
                 )
+            if self._appointment_unanswered():
+                # Nothing was paid: the appointment need not wait for the watch to end. Money
+                # arriving later is still given back in full (below).
+                await self._answer_cancellation("nothing_to_refund")
             self._events.clear()
             state = await self._retrieve()
             if state is None:
@@ -629,7 +660,11 @@ class PaymentWorkflow:
                 # The wrong amount arrived: it was given back already.
                 await self._answer_cancellation("payment_cancelled")
             return
-        reason = "booking_cancelled"
+        reason = (
+            "appointment_cancelled"
+            if isinstance(self._cancellation, AppointmentCancelled)
+            else "booking_cancelled"
+        )
         self._failure_reason = reason
         await self._transition(
             PaymentStatus.CANCELLED, reason, PaymentChanges(failure_reason=reason)
@@ -654,10 +689,11 @@ class PaymentWorkflow:
                 if cancellation.requested_by is not None
                 else None
             )
+            what = "appointment" if isinstance(cancellation, AppointmentCancelled) else "booking"
             try:
                 await self._refund_locked(
                     amount,
-                    f"booking cancelled: {cancellation.reason or 'no reason given'}"[:500],
+                    f"{what} cancelled: {cancellation.reason or 'no reason given'}"[:500],
                     actor,
                     for_cancellation=True,
                 )
@@ -839,6 +875,10 @@ class PaymentWorkflow:
         All of it is the InvoiceDeliveryWorkflow child (workflows/invoice.py); runs recorded
         before it existed did the same steps here."""
         payment = self._require()
+        if self._for_appointment() and workflow.patched(APPOINTMENT_PAYMENT):
+            # An appointment's invoice is issued once its consultation is completed, by the
+            # appointment's workflow (the same invoice child and id): nothing to do here.
+            return
         if workflow.patched(INVOICE_CHILD):
             delivery = InvoiceDelivery(
                 invoice_id=invoice_id_for(payment.payment_id),
@@ -939,6 +979,20 @@ class PaymentWorkflow:
         if self._cancellation is None:
             self._cancellation = cancelled
 
+    @workflow.signal(name=PaymentSignal.CANCEL_FOR_APPOINTMENT)
+    def cancel_for_appointment(self, cancelled: AppointmentCancelled) -> None:
+        """The appointment ended without a consultation (cancelled, no-show): cancel the
+        payment if still open, else refund `percent` of what was paid; then refund_settled.
+        The first word counts. Runs from before the patch left this signal unread."""
+        payment = self._payment
+        if payment is None or payment.appointment_id != cancelled.appointment_id:
+            workflow.logger.warning("refund request for another appointment ignored")
+            return
+        if not workflow.patched(APPOINTMENT_PAYMENT):
+            return
+        if self._cancellation is None:
+            self._cancellation = cancelled
+
     @workflow.update
     async def open(self) -> PaymentCheckout:
         """The update of update-with-start: the checkout once the intent exists, or the refusal."""
@@ -1017,19 +1071,39 @@ class PaymentWorkflow:
         )
         self._index()
 
+    def _for_appointment(self) -> bool:
+        payment = self._payment
+        return (
+            payment is not None
+            and payment.booking_id is None
+            and (payment.appointment_id is not None)
+        )
+
+    def _appointment_unanswered(self) -> bool:
+        """An appointment's refund request has come and is not answered yet."""
+        return isinstance(self._cancellation, AppointmentCancelled) and (
+            not self._cancellation_answered
+        )
+
     async def _signal_booking(
         self, name: str, event: PaymentEvent | InvoiceEvent | RefundSettled
     ) -> bool:
-        """Tell the booking; False when its workflow has ended (nothing to tell, or too late)."""
+        """Tell the booking (or the appointment: the signal of the same meaning); False when
+        its workflow has ended (nothing to tell, or too late)."""
         payment = self._require()
-        if payment.booking_id is None:
+        if payment.booking_id is not None:
+            target = booking_workflow_id(payment.booking_id)
+        elif payment.appointment_id is not None and workflow.patched(APPOINTMENT_PAYMENT):
+            target = appointment_workflow_id(payment.appointment_id)
+            name = APPOINTMENT_SIGNALS[name]
+        else:
             return True
-        handle = workflow.get_external_workflow_handle(booking_workflow_id(payment.booking_id))
+        handle = workflow.get_external_workflow_handle(target)
         try:
             await handle.signal(name, event)
         except FailureError as err:
             # The booking's workflow is gone (closed): the payment goes on regardless.
-            workflow.logger.warning("booking signal %s not delivered: %s", name, err.message)
+            workflow.logger.warning("signal %s not delivered: %s", name, err.message)
             return False
         return True
 
