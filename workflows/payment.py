@@ -391,12 +391,12 @@ class PaymentWorkflow:
         if not started and self._cancellation is None:
             # The booking's (appointment's) workflow has ended since the row was checked: it
             # was cancelled or closed meanwhile. Nothing may be collected for it.
-            refused: Conflict
+            closed: Conflict
             if stored.booking_id is not None:
                 self._cancellation = BookingCancelled(
                     booking_id=stored.booking_id, percent=Decimal(100), reason="booking_closed"
                 )
-                refused = Conflict(
+                closed = Conflict(
                     "The booking was closed before it could be paid.",
                     code="BOOKING_NOT_PAYABLE",
                 )
@@ -407,13 +407,13 @@ class PaymentWorkflow:
                     percent=Decimal(100),
                     reason="appointment_closed",
                 )
-                refused = Conflict(
+                closed = Conflict(
                     "The appointment was closed before it could be paid.",
                     code="APPOINTMENT_NOT_PAYABLE",
                 )
             await self._cancel_open()
             if stored.status == PaymentStatus.CANCELLED:
-                raise refusal(refused)
+                raise refusal(closed)
         self._checkout = checkout.model_copy(
             update={
                 "gateway_id": created.gateway_id,

@@ -124,7 +124,7 @@ async def _invoices(
         )
 
 
-async def test_a_prepaid_appointment_is_confirmable_once_paid_and_a_cancellation_with_notice_refunds_all(
+async def test_a_prepaid_appointment_confirms_once_paid_and_full_notice_refunds_all(
     client: httpx.AsyncClient,
     temporal_client: Client,
     localstripe: LocalStripe,
