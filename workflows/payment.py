@@ -96,6 +96,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.messages import (
         INVOICE_WORKFLOW,
+        NOTIFICATION_WORKFLOW,
         PAYMENT_WORKFLOW,
         AppointmentCancelled,
         AppointmentSignal,
@@ -113,6 +114,7 @@ with workflow.unsafe.imports_passed_through():
         appointment_workflow_id,
         booking_workflow_id,
         invoice_workflow_id,
+        notification_workflow_id,
         payment_workflow_id,
     )
 
@@ -124,6 +126,10 @@ INVOICE_CHILD = "invoice-child"
 # An appointment's payment: the appointment is told payment_*/refund_settled, its refund request
 # (cancel_for_appointment) is acted on, and its invoice waits for the consultation's completion.
 APPOINTMENT_PAYMENT = "appointment-payment"
+# The run closes only once the notifications it started (a refund's e-mail) have finished: a run
+# closing with a child in flight leaves the time-skipping test server locked, and in production
+# its end then means its messages are out.
+SETTLE_CHILDREN = "payment-settle-children"
 # What the payment tells its booking, by the name the appointment takes for the same event.
 APPOINTMENT_SIGNALS = {
     BookingSignal.PAYMENT_STARTED: AppointmentSignal.PAYMENT_STARTED,
@@ -207,6 +213,36 @@ def _as_refusal(err: ActivityError | ApplicationError) -> ApplicationError:
     return refusal(Unavailable("The payment gateway did not answer.", code="GATEWAY_UNAVAILABLE"))
 
 
+class _SettlingNotifier(Notifier):
+    """The kit's Notifier, keeping the children it started so that the run can wait for them."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.started: list[workflow.ChildWorkflowHandle[Any, Any]] = []
+
+    async def start(self, request: NotificationRequest) -> None:
+        try:
+            handle = await workflow.start_child_workflow(
+                NOTIFICATION_WORKFLOW,
+                request,
+                id=notification_workflow_id(request.dedupe_key),
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            return
+        self.started.append(handle)
+
+    async def settle(self) -> None:
+        while self.started:
+            child = self.started[0]
+            try:
+                await child
+            except ChildWorkflowError as err:
+                workflow.logger.warning("notification %s failed: %s", child.id, err.message)
+            self.started.pop(0)
+
+
 @workflow.defn(name=PAYMENT_WORKFLOW)
 class PaymentWorkflow:
     def __init__(self) -> None:
@@ -232,7 +268,7 @@ class PaymentWorkflow:
         self._watching = False
         # Refund updates run one at a time; so do status writes.
         self._lock = asyncio.Lock()
-        self._notifier = Notifier([])
+        self._notifier = _SettlingNotifier()
 
     @workflow.run
     async def run(self, input: PaymentInput) -> PaymentView:
@@ -278,6 +314,9 @@ class PaymentWorkflow:
         if self._cancellation is not None and not self._cancellation_answered:
             # Cancelled after this payment had already ended (failed, expired): nothing to do.
             await self._answer_cancellation("nothing_to_refund")
+        if self._notifier.started and workflow.patched(SETTLE_CHILDREN):
+            await self._notifier.settle()
+            await workflow.wait_condition(workflow.all_handlers_finished)
         return self._view()
 
     async def _refund_window(self, until: timedelta) -> None:
