@@ -13,6 +13,12 @@ gateway's dashboard (refund webhooks) and the booking's cancellation (`cancel_fo
 cancel if still open, else refund by the booking's policy, then `refund_settled` back to the
 booking). A completed payment never moves back to failed.
 
+An appointment's payment (patch appointment-payment) tells the AppointmentWorkflow the same
+events (payment_started / payment_succeeded / payment_failed / refund_settled), acts on its
+`cancel_for_appointment` (cancellation by notice, no-show) the same way as a booking's, and
+issues no invoice itself: the appointment's workflow starts the same invoice child (same id)
+once the consultation is completed.
+
 Retrying after a failure is a new payment (a new POST): a booking has at most one open
 (pending / processing) payment at a time, enforced where the row is inserted.
 """

@@ -6,6 +6,7 @@ leaves nothing to refund and nothing to wait for."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -275,3 +276,35 @@ async def test_a_declined_payment_leaves_nothing_to_refund_and_the_cancellation_
     async with sessionmaker() as db:
         row = await db.get(Appointment, id_of(handle))
     assert row is not None and row.status == S.CANCELLED
+
+
+async def test_a_declined_attempt_still_payable_answers_the_cancellation_at_once(
+    indexed_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    gateway: FakeGateway,
+    worker: Worker,
+) -> None:
+    # As with Razorpay: a declined attempt cannot be made unpayable, so the payment watches it.
+    gateway.cancellable = False
+    cast = await make_cast(sessionmaker, fee=Decimal("80.00"))
+    now = await indexed_env.get_current_time()
+    handle = await book(indexed_env, task_queue, cast, now + timedelta(days=3), prepay=True)
+    gateway_id, payment = await checkout(indexed_env, task_queue, cast, handle)
+    gateway.decline(gateway_id)
+    await gateway_says(payment, Outcome.FAILED)
+    payment_id = (await payment.query(PaymentWorkflow.view)).payment_id
+    await row_becomes(sessionmaker, Payment, payment_id, P.FAILED)
+    await handle.execute_update(
+        AppointmentWorkflow.cancel,
+        Cancellation(caller=cast.caller("patient"), reason="found another doctor"),
+    )
+    # Answered while the watch goes on (no time skipped): nothing was paid.
+    told = await asyncio.wait_for(handle.result(), 30)
+    assert (told["refunded"], told["refund_outcome"]) == ("0", "nothing_to_refund")
+    # Money that arrives on the attempt anyway goes back in full.
+    gateway.pay(gateway_id)
+    await gateway_says(payment, Outcome.SUCCEEDED)
+    view = await payment.result()
+    assert view.status == P.FAILED and view.refunded == Decimal("80.00")
+    assert gateway.refunded(gateway_id) == 8000
