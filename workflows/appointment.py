@@ -198,6 +198,9 @@ class AppointmentState(BaseModel):
     # The share of a payment that goes back, once the appointment has ended without a
     # consultation (cancelled, no-show): what the payment workflow is asked to refund.
     refund_percent: Decimal | None = None
+    # The payment workflow's answer (refund_settled): refunded so far, and how it ended.
+    refunded: Decimal | None = None
+    refund_outcome: str | None = None
     invoice_started: bool = False
     pending: list[NotificationRequest] = Field(default_factory=list)
 
@@ -222,6 +225,9 @@ class AppointmentView(BaseModel):
     reschedule_count: int = 0
     # See AppointmentState.refund_percent (None while nothing is due back).
     refund_percent: Decimal | None = None
+    # See AppointmentState.refunded / refund_outcome (None until the payment has answered).
+    refunded: Decimal | None = None
+    refund_outcome: str | None = None
     no_show_party: NoShowParty | None = None
 
 
@@ -789,6 +795,8 @@ class AppointmentWorkflow:
     @workflow.signal(name=AppointmentSignal.REFUND_SETTLED)
     async def refund_settled(self, event: RefundSettled) -> None:
         state = self._require_state()
+        state.refunded = event.refunded_total
+        state.refund_outcome = event.outcome
         if event.for_cancellation:
             state.refund_awaited = False
         self._timers.changed()
@@ -1218,6 +1226,8 @@ class AppointmentWorkflow:
             ends_at=state.ends_at,
             reschedule_count=state.reschedule_count,
             refund_percent=state.refund_percent,
+            refunded=state.refunded,
+            refund_outcome=state.refund_outcome,
             no_show_party=state.no_show_party,
         )
 

@@ -13,6 +13,12 @@ gateway's dashboard (refund webhooks) and the booking's cancellation (`cancel_fo
 cancel if still open, else refund by the booking's policy, then `refund_settled` back to the
 booking). A completed payment never moves back to failed.
 
+An appointment's payment (patch appointment-payment) tells the AppointmentWorkflow the same
+events (payment_started / payment_succeeded / payment_failed / refund_settled), acts on its
+`cancel_for_appointment` (cancellation by notice, no-show) the same way as a booking's, and
+issues no invoice itself: the appointment's workflow starts the same invoice child (same id)
+once the consultation is completed.
+
 Retrying after a failure is a new payment (a new POST): a booking has at most one open
 (pending / processing) payment at a time, enforced where the row is inserted.
 """
@@ -96,7 +102,10 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.messages import (
         INVOICE_WORKFLOW,
+        NOTIFICATION_WORKFLOW,
         PAYMENT_WORKFLOW,
+        AppointmentCancelled,
+        AppointmentSignal,
         AttachmentRef,
         BookingCancelled,
         BookingSignal,
@@ -108,8 +117,10 @@ with workflow.unsafe.imports_passed_through():
         PaymentEvent,
         PaymentSignal,
         RefundSettled,
+        appointment_workflow_id,
         booking_workflow_id,
         invoice_workflow_id,
+        notification_workflow_id,
         payment_workflow_id,
     )
 
@@ -118,6 +129,21 @@ LEGACY_ENTITY_STATUS = SearchAttributeKey.for_keyword("EntityStatus")
 # Patch ids (workflow.patched): behaviour added after histories were recorded.
 REFUND_FOLLOWUPS = "refund-followups"
 INVOICE_CHILD = "invoice-child"
+# An appointment's payment: the appointment is told payment_*/refund_settled, its refund request
+# (cancel_for_appointment) is acted on, and its invoice waits for the consultation's completion.
+APPOINTMENT_PAYMENT = "appointment-payment"
+# The run closes only once the notifications it started (a refund's e-mail) have finished: a run
+# closing with a child in flight leaves the time-skipping test server locked, and in production
+# its end then means its messages are out.
+SETTLE_CHILDREN = "payment-settle-children"
+# What the payment tells its booking, by the name the appointment takes for the same event.
+APPOINTMENT_SIGNALS = {
+    BookingSignal.PAYMENT_STARTED: AppointmentSignal.PAYMENT_STARTED,
+    BookingSignal.PAYMENT_SUCCEEDED: AppointmentSignal.PAYMENT_SUCCEEDED,
+    BookingSignal.PAYMENT_FAILED: AppointmentSignal.PAYMENT_FAILED,
+    BookingSignal.REFUND_SETTLED: AppointmentSignal.REFUND_SETTLED,
+    BookingSignal.INVOICE_SENT: AppointmentSignal.INVOICE_SENT,
+}
 
 # The payment's id, the caller and the webhook payload, importable from here.
 workflow_id = payment_workflow_id
@@ -193,6 +219,36 @@ def _as_refusal(err: ActivityError | ApplicationError) -> ApplicationError:
     return refusal(Unavailable("The payment gateway did not answer.", code="GATEWAY_UNAVAILABLE"))
 
 
+class _SettlingNotifier(Notifier):
+    """The kit's Notifier, keeping the children it started so that the run can wait for them."""
+
+    def __init__(self) -> None:
+        super().__init__([])
+        self.started: list[workflow.ChildWorkflowHandle[Any, Any]] = []
+
+    async def start(self, request: NotificationRequest) -> None:
+        try:
+            handle = await workflow.start_child_workflow(
+                NOTIFICATION_WORKFLOW,
+                request,
+                id=notification_workflow_id(request.dedupe_key),
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            return
+        self.started.append(handle)
+
+    async def settle(self) -> None:
+        while self.started:
+            child = self.started[0]
+            try:
+                await child
+            except ChildWorkflowError as err:
+                workflow.logger.warning("notification %s failed: %s", child.id, err.message)
+            self.started.pop(0)
+
+
 @workflow.defn(name=PAYMENT_WORKFLOW)
 class PaymentWorkflow:
     def __init__(self) -> None:
@@ -204,8 +260,9 @@ class PaymentWorkflow:
         self._failure_reason: str | None = None
         self._invoice: IssuedInvoice | None = None
         self._refund_log: list[dict[str, str]] = []
-        # The booking was cancelled (signal cancel_for_booking): cancel, or refund by policy.
-        self._cancellation: BookingCancelled | None = None
+        # The booking was cancelled (signal cancel_for_booking), or the appointment ended
+        # without a consultation (cancel_for_appointment): cancel, or refund by policy.
+        self._cancellation: BookingCancelled | AppointmentCancelled | None = None
         self._cancellation_answered = False
         # Cancelled before the money arrived: no invoice, everything goes back.
         self._cancelled_while_open = False
@@ -217,7 +274,7 @@ class PaymentWorkflow:
         self._watching = False
         # Refund updates run one at a time; so do status writes.
         self._lock = asyncio.Lock()
-        self._notifier = Notifier([])
+        self._notifier = _SettlingNotifier()
 
     @workflow.run
     async def run(self, input: PaymentInput) -> PaymentView:
@@ -263,6 +320,9 @@ class PaymentWorkflow:
         if self._cancellation is not None and not self._cancellation_answered:
             # Cancelled after this payment had already ended (failed, expired): nothing to do.
             await self._answer_cancellation("nothing_to_refund")
+        if self._notifier.started and workflow.patched(SETTLE_CHILDREN):
+            await self._notifier.settle()
+            await workflow.wait_condition(workflow.all_handlers_finished)
         return self._view()
 
     async def _refund_window(self, until: timedelta) -> None:
@@ -374,20 +434,31 @@ class PaymentWorkflow:
             BookingSignal.PAYMENT_STARTED, PaymentEvent(payment_id=stored.payment_id)
         )
         if not started and self._cancellation is None:
-            # The booking's workflow has ended since the row was checked: it was cancelled or
-            # closed meanwhile. Nothing may be collected for it.
-            assert stored.booking_id is not None
-            self._cancellation = BookingCancelled(
-                booking_id=stored.booking_id, percent=Decimal(100), reason="booking_closed"
-            )
+            # The booking's (appointment's) workflow has ended since the row was checked: it
+            # was cancelled or closed meanwhile. Nothing may be collected for it.
+            closed: Conflict
+            if stored.booking_id is not None:
+                self._cancellation = BookingCancelled(
+                    booking_id=stored.booking_id, percent=Decimal(100), reason="booking_closed"
+                )
+                closed = Conflict(
+                    "The booking was closed before it could be paid.",
+                    code="BOOKING_NOT_PAYABLE",
+                )
+            else:
+                assert stored.appointment_id is not None
+                self._cancellation = AppointmentCancelled(
+                    appointment_id=stored.appointment_id,
+                    percent=Decimal(100),
+                    reason="appointment_closed",
+                )
+                closed = Conflict(
+                    "The appointment was closed before it could be paid.",
+                    code="APPOINTMENT_NOT_PAYABLE",
+                )
             await self._cancel_open()
             if stored.status == PaymentStatus.CANCELLED:
-                raise refusal(
-                    Conflict(
-                        "The booking was closed before it could be paid.",
-                        code="BOOKING_NOT_PAYABLE",
-                    )
-                )
+                raise refusal(closed)
         self._checkout = checkout.model_copy(
             update={
                 "gateway_id": created.gateway_id,
@@ -445,8 +516,13 @@ class PaymentWorkflow:
                 break
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
-                    lambda: bool(self._events), timeout=min(poll, deadline - now)
+                    lambda: bool(self._events) or self._appointment_unanswered(),
+                    timeout=min(poll, deadline - now),
                 )
+            if self._appointment_unanswered():
+                # Nothing was paid: the appointment need not wait for the watch to end. Money
+                # arriving later is still given back in full (below).
+                await self._answer_cancellation("nothing_to_refund")
             self._events.clear()
             state = await self._retrieve()
             if state is None:
@@ -629,7 +705,11 @@ class PaymentWorkflow:
                 # The wrong amount arrived: it was given back already.
                 await self._answer_cancellation("payment_cancelled")
             return
-        reason = "booking_cancelled"
+        reason = (
+            "appointment_cancelled"
+            if isinstance(self._cancellation, AppointmentCancelled)
+            else "booking_cancelled"
+        )
         self._failure_reason = reason
         await self._transition(
             PaymentStatus.CANCELLED, reason, PaymentChanges(failure_reason=reason)
@@ -654,10 +734,11 @@ class PaymentWorkflow:
                 if cancellation.requested_by is not None
                 else None
             )
+            what = "appointment" if isinstance(cancellation, AppointmentCancelled) else "booking"
             try:
                 await self._refund_locked(
                     amount,
-                    f"booking cancelled: {cancellation.reason or 'no reason given'}"[:500],
+                    f"{what} cancelled: {cancellation.reason or 'no reason given'}"[:500],
                     actor,
                     for_cancellation=True,
                 )
@@ -839,6 +920,10 @@ class PaymentWorkflow:
         All of it is the InvoiceDeliveryWorkflow child (workflows/invoice.py); runs recorded
         before it existed did the same steps here."""
         payment = self._require()
+        if self._for_appointment() and workflow.patched(APPOINTMENT_PAYMENT):
+            # An appointment's invoice is issued once its consultation is completed, by the
+            # appointment's workflow (the same invoice child and id): nothing to do here.
+            return
         if workflow.patched(INVOICE_CHILD):
             delivery = InvoiceDelivery(
                 invoice_id=invoice_id_for(payment.payment_id),
@@ -939,6 +1024,20 @@ class PaymentWorkflow:
         if self._cancellation is None:
             self._cancellation = cancelled
 
+    @workflow.signal(name=PaymentSignal.CANCEL_FOR_APPOINTMENT)
+    def cancel_for_appointment(self, cancelled: AppointmentCancelled) -> None:
+        """The appointment ended without a consultation (cancelled, no-show): cancel the
+        payment if still open, else refund `percent` of what was paid; then refund_settled.
+        The first word counts. Runs from before the patch left this signal unread."""
+        payment = self._payment
+        if payment is None or payment.appointment_id != cancelled.appointment_id:
+            workflow.logger.warning("refund request for another appointment ignored")
+            return
+        if not workflow.patched(APPOINTMENT_PAYMENT):
+            return
+        if self._cancellation is None:
+            self._cancellation = cancelled
+
     @workflow.update
     async def open(self) -> PaymentCheckout:
         """The update of update-with-start: the checkout once the intent exists, or the refusal."""
@@ -1017,19 +1116,39 @@ class PaymentWorkflow:
         )
         self._index()
 
+    def _for_appointment(self) -> bool:
+        payment = self._payment
+        return (
+            payment is not None
+            and payment.booking_id is None
+            and (payment.appointment_id is not None)
+        )
+
+    def _appointment_unanswered(self) -> bool:
+        """An appointment's refund request has come and is not answered yet."""
+        return isinstance(self._cancellation, AppointmentCancelled) and (
+            not self._cancellation_answered
+        )
+
     async def _signal_booking(
         self, name: str, event: PaymentEvent | InvoiceEvent | RefundSettled
     ) -> bool:
-        """Tell the booking; False when its workflow has ended (nothing to tell, or too late)."""
+        """Tell the booking (or the appointment: the signal of the same meaning); False when
+        its workflow has ended (nothing to tell, or too late)."""
         payment = self._require()
-        if payment.booking_id is None:
+        if payment.booking_id is not None:
+            target = booking_workflow_id(payment.booking_id)
+        elif payment.appointment_id is not None and workflow.patched(APPOINTMENT_PAYMENT):
+            target = appointment_workflow_id(payment.appointment_id)
+            name = APPOINTMENT_SIGNALS[name]
+        else:
             return True
-        handle = workflow.get_external_workflow_handle(booking_workflow_id(payment.booking_id))
+        handle = workflow.get_external_workflow_handle(target)
         try:
             await handle.signal(name, event)
         except FailureError as err:
             # The booking's workflow is gone (closed): the payment goes on regardless.
-            workflow.logger.warning("booking signal %s not delivered: %s", name, err.message)
+            workflow.logger.warning("signal %s not delivered: %s", name, err.message)
             return False
         return True
 

@@ -51,6 +51,7 @@ PUBLIC: dict[tuple[str, str], str] = {
     ("GET", "/insurance/{id}"): "the public catalog: an active insurer",
     ("GET", "/faqs/{id}"): "public content: a published FAQ",
     ("GET", "/website/{slug}"): "public content: a published page",
+    ("GET", "/subscription-plans/{id}"): "the plans on sale are public (retired: admins only)",
     ("GET", "/coupons/{code}"): "whoever holds a code may check what it gives (no list, no id)",
 }
 

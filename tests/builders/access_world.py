@@ -40,6 +40,7 @@ from domain.models.catalog import (
 from domain.models.content import Faq, Media, Review, SupportTicket, Translation, WebsiteContent
 from domain.models.notifications import Notification
 from domain.models.payments import Coupon, Invoice, Payment
+from domain.models.subscriptions import SubscriptionPlan
 from runtime.settings import Settings
 from tests.builders.care_builders import Person, add_appointment, add_booking, person
 from workflows.appointment import AppointmentInput, open_appointment
@@ -483,6 +484,17 @@ async def _faq(w: World) -> Seeded:
     row = Faq(id=uuid.uuid4(), question=marked("question"), answer=marked("answer"))
     await w.add(row)
     return Seeded({"id": str(row.id)}, (str(row.id), row.question), "admin", f"/faqs/{row.id}")
+
+
+@seeder("/subscription-plans/{id}")
+async def _plan(w: World) -> Seeded:
+    row = SubscriptionPlan(
+        id=uuid.uuid4(), name=marked("plan"), target_user="hospital", price_monthly=Decimal("10")
+    )
+    await w.add(row)
+    return Seeded(
+        {"id": str(row.id)}, (str(row.id), row.name), "admin", f"/subscription-plans/{row.id}"
+    )
 
 
 @seeder("/website/{id}")

@@ -1037,12 +1037,241 @@ async def _record_prescription_delivery() -> None:
     print(f"recorded {out}")
 
 
+async def _record_appointment_payment() -> None:
+    """Run one prepaid appointment's payment on a throwaway stack (patch appointment-payment):
+    checkout for the appointment, paid (the appointment is told payment_started and
+    payment_succeeded), confirmed by the doctor, cancelled by the patient three days ahead
+    (cancel_for_appointment at 100 %), refunded at the gateway and refund_settled back. Saves
+    the payment's history (payment_appointment.json) and the appointment's
+    (appointment_payment.json)."""
+    import tempfile
+    import uuid
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import timedelta
+    from decimal import Decimal
+
+    from sqlalchemy import select, update
+    from temporalio.api.enums.v1 import IndexedValueType
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+    from temporalio.testing import WorkflowEnvironment
+    from temporalio.worker import Worker
+
+    from activities.appointments import (
+        AppointmentActivities,
+        NewAppointment,
+        appointment_activity_list,
+    )
+    from activities.coupons import CouponActivities, coupon_activity_list
+    from activities.documents import build_document_activities, document_activity_list
+    from activities.notify import build_notification_activities, notification_activity_list
+    from activities.payments import NewPayment, PaymentActivities, payment_activity_list
+    from activities.providers.video import JitsiRooms
+    from activities.providers.webhooks import Outcome
+    from activities.providers.wiring import build_adapters
+    from domain.access import Role
+    from domain.appointment import AppointmentStatus as S
+    from domain.models.catalog import Doctor
+    from domain.models.users import Patient
+    from domain.payment import PaymentGateway as GatewayName
+    from domain.payment import PaymentStatus
+    from runtime.db import make_engine, make_sessionmaker
+    from runtime.migrate import upgrade
+    from runtime.postgres import EmbeddedPostgres, free_port
+    from runtime.settings import Settings
+    from runtime.temporal_server import SEARCH_ATTRIBUTES, binary
+    from tests.builders.payment_builders import FakeGateway
+    from tests.builders.users import create_user
+    from workflows._kit import Caller
+    from workflows.appointment import (
+        AppointmentInput,
+        AppointmentWorkflow,
+        Cancellation,
+        StatusChange,
+        open_appointment,
+    )
+    from workflows.messages import appointment_workflow_id
+    from workflows.payment import (
+        GatewayEventSignal,
+        PaymentInput,
+        PaymentTimers,
+        PaymentView,
+        PaymentWorkflow,
+        open_payment,
+    )
+    from workflows.payment import workflow_id as payment_workflow_id
+
+    scratch = Path(tempfile.mkdtemp())
+    pg = EmbeddedPostgres(scratch / "pg", free_port(), durable=False)
+    pg.start()
+    try:
+        await asyncio.to_thread(upgrade, pg.url)
+        engine = make_engine(pg.url)
+        sessionmaker = make_sessionmaker(engine)
+        patient = await create_user(sessionmaker, Role.PATIENT)
+        doctor = await create_user(sessionmaker, Role.DOCTOR)
+        admin = await create_user(sessionmaker, Role.ADMIN)
+        async with sessionmaker() as db, db.begin():
+            await db.execute(
+                update(Doctor)
+                .where(Doctor.user_id == doctor.id)
+                .values(consultation_fee=Decimal("80.00"))
+            )
+            patient_id = await db.scalar(select(Patient.id).where(Patient.user_id == patient.id))
+            doctor_id = await db.scalar(select(Doctor.id).where(Doctor.user_id == doctor.id))
+        assert patient_id is not None and doctor_id is not None
+        env = await WorkflowEnvironment.start_time_skipping(
+            data_converter=pydantic_data_converter,
+            test_server_existing_path=binary("temporal-test-server"),
+        )
+        await env.client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(
+                namespace=env.client.namespace,
+                search_attributes={
+                    name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
+                    for name, kind in SEARCH_ATTRIBUTES.items()
+                    if kind == "Keyword"
+                },
+            )
+        )
+        settings = Settings(
+            database_url=pg.url, jwt_secret="x" * 32, storage_dir=str(scratch / "files")
+        )
+        gateway = FakeGateway()
+        adapters = build_adapters(settings, sessionmaker)
+        appointment_id = uuid.UUID("00000000-0000-4000-8000-00000000a702")
+        payment_id = uuid.UUID("00000000-0000-4000-8000-00000000a002")
+        async with Worker(
+            env.client,
+            task_queue="record",
+            workflows=ALL_WORKFLOWS,
+            activities=[
+                *payment_activity_list(
+                    PaymentActivities(sessionmaker, {GatewayName.STRIPE: gateway}, settings)
+                ),
+                *coupon_activity_list(CouponActivities(sessionmaker)),
+                *document_activity_list(
+                    build_document_activities(settings, sessionmaker, adapters.storage)
+                ),
+                *appointment_activity_list(
+                    AppointmentActivities(sessionmaker, JitsiRooms("https://meet.test", "k"))
+                ),
+                *notification_activity_list(
+                    build_notification_activities(settings, sessionmaker, adapters)
+                ),
+            ],
+            activity_executor=ThreadPoolExecutor(max_workers=4),
+        ):
+            now = await env.get_current_time()
+            starts = (now + timedelta(days=3)).replace(minute=0, second=0, microsecond=0)
+            await open_appointment(
+                env.client,
+                "record",
+                AppointmentInput(
+                    appointment=NewAppointment(
+                        appointment_id=appointment_id,
+                        appointment_number="MV-AP-2026-000002",
+                        patient_id=patient_id,
+                        doctor_id=doctor_id,
+                        starts_at=starts,
+                        consultation_fee=Decimal("80.00"),
+                        currency="USD",
+                        created_by_user_id=admin.id,
+                        created_by_role=Role.ADMIN.value,
+                        override=True,
+                    ),
+                    requires_prepayment=True,
+                ),
+            )
+            appointment = env.client.get_workflow_handle(appointment_workflow_id(appointment_id))
+            checkout = await open_payment(
+                env.client,
+                "record",
+                PaymentInput(
+                    payment=NewPayment(
+                        payment_id=payment_id,
+                        appointment_id=appointment_id,
+                        currency="USD",
+                        payment_method="card",
+                        gateway=GatewayName.STRIPE,
+                        created_by_user_id=patient.id,
+                        created_by_role="patient",
+                    ),
+                    timers=PaymentTimers(refund_days=30),
+                ),
+            )
+            assert checkout.gateway_id is not None
+            gateway.pay(checkout.gateway_id)
+            handle = env.client.get_workflow_handle_for(
+                PaymentWorkflow.run, payment_workflow_id(payment_id)
+            )
+            await handle.signal(
+                PaymentWorkflow.gateway_event,
+                GatewayEventSignal(
+                    event_id="evt_record_appointment",
+                    event_type="payment_intent.succeeded",
+                    outcome=Outcome.SUCCEEDED,
+                ),
+            )
+            for _ in range(400):
+                waiting = await appointment.query(AppointmentWorkflow.waiting_for)
+                if not waiting.description.startswith("payment"):
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise RuntimeError("the appointment never heard of its payment")
+            await appointment.execute_update(
+                AppointmentWorkflow.change_status,
+                StatusChange(
+                    caller=Caller(user_id=doctor.id, role=Role.DOCTOR),
+                    status=S.APPOINTMENT_CONFIRMED,
+                ),
+            )
+            await appointment.execute_update(
+                AppointmentWorkflow.cancel,
+                Cancellation(caller=Caller(user_id=patient.id, role=Role.PATIENT), reason="x"),
+            )
+            view: PaymentView = await handle.result()
+            assert view.status == PaymentStatus.REFUNDED, view
+            told = await appointment.result()
+            assert told["refund_outcome"] == "refunded", told
+            histories = {
+                "payment_appointment": (
+                    "PaymentWorkflow",
+                    handle.id,
+                    await handle.fetch_history(),
+                ),
+                "appointment_payment": (
+                    "AppointmentWorkflow",
+                    appointment.id,
+                    await appointment.fetch_history(),
+                ),
+            }
+        await env.shutdown()
+        await engine.dispose()
+    finally:
+        pg.stop()
+    for name, (kind, wid, history) in histories.items():
+        out = HISTORIES / f"{name}.json"
+        out.write_text(
+            json.dumps(
+                {
+                    "workflow_type": kind,
+                    "workflow_id": wid,
+                    "history": json.loads(history.to_json()),
+                },
+                indent=1,
+            )
+        )
+        print(f"recorded {out}")
+
+
 RECORDERS = {
     "notification": _record_notification,
     "booking": _record_booking,
     "booking-kit": _record_booking_on_the_kit,
     "payment_invoice": _record_payment_invoice,
     "appointment": _record_appointment,
+    "appointment_payment": _record_appointment_payment,
     "waitlist": _record_waitlist,
     "translation": _record_translation,
     "prescription_delivery": _record_prescription_delivery,
