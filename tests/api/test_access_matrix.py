@@ -67,6 +67,23 @@ GRANTED: dict[tuple[str, str], dict[str, str]] = {
         "other_coordinator": "coordinators look every patient up (GET /patients is theirs); the "
         "sub-lists filter their rows by the rows' own rules (medical data: the care team only)"
     },
+    ("GET", "/doctors/{id}/appointments"): {
+        "other_coordinator": f"{STAFF_WORK} schedule every doctor's consultations"
+    },
+    ("GET", "/doctors/{id}/patients"): {
+        "other_coordinator": "coordinators look every patient up; the clinical text stays the "
+        "care team's (policies.appointment_medical_scope)"
+    },
+    ("POST", "/doctors/{id}/waitlist"): {
+        "other_patient": "any patient may wait for any doctor's day (the body decides: 422 here)"
+    },
+    ("GET", "/doctors/{id}/waitlist"): {
+        "other_patient": "a patient sees their own entries only (none here)",
+        "other_coordinator": f"{STAFF_WORK} see every doctor's waitlist",
+    },
+    ("DELETE", "/doctors/{id}/waitlist/{entry_id}"): {
+        "other_coordinator": f"{STAFF_WORK} take any patient off a waitlist"
+    },
     ("*", "/payments/{id}"): {"other_coordinator": f"{STAFF_WORK} see and refund every payment"},
     ("*", "/invoices/{id}"): {"other_coordinator": f"{STAFF_WORK} see and send every invoice"},
     ("*", "/support/tickets/{id}"): {
@@ -84,6 +101,7 @@ GRANTED: dict[tuple[str, str], dict[str, str]] = {
 OWNER_GET_ASIDE: dict[str, str] = {
     "/appointments/{appointment_id}/video-call": "opens shortly before the start (409 until)",
     "/invoices/{id}/pdf": "rendered by the worker, which this test does not run",
+    "/prescriptions/{id}/pdf": "rendered by the worker, which this test does not run",
 }
 
 

@@ -26,7 +26,7 @@ from activities.appointments import NewAppointment
 from activities.bookings import NewBooking
 from activities.providers.storage import Storage, new_key
 from domain.access import Role
-from domain.models.appointments import Appointment
+from domain.models.appointments import Appointment, DoctorWaitlist
 from domain.models.bookings import Booking
 from domain.models.care import LabTest, MedicalRecord, Prescription
 from domain.models.catalog import (
@@ -293,6 +293,25 @@ async def _doctor(w: World) -> Seeded:
         (str(doctor), str(w.people["doctor"].user.last_name)),
         "doctor",
         f"/doctors/{doctor}",
+    )
+
+
+@seeder("/doctors/{id}/waitlist/{entry_id}")
+async def _waitlist_entry(w: World) -> Seeded:
+    doctor, today = w.doctor_id(), datetime.now(UTC).date()
+    row = DoctorWaitlist(
+        id=uuid.uuid4(),
+        doctor_id=doctor,
+        patient_id=w.patient_id(),
+        date_from=today + timedelta(days=7),
+        date_to=today + timedelta(days=9),
+    )
+    await w.add(row)
+    return Seeded(
+        {"id": str(doctor), "entry_id": str(row.id)},
+        (str(row.id),),
+        "patient",
+        f"/doctors/{doctor}/waitlist",
     )
 
 
