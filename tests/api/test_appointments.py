@@ -677,3 +677,48 @@ async def test_a_coordinator_schedules_a_teleconsult_for_a_booking_and_its_timel
     assert (
         "Persistent headaches" not in (await client.get("/appointments", headers=unassigned)).text
     )
+
+
+async def test_a_follow_up_is_booked_during_the_consultation_and_the_first_waits_for_it(
+    client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    c = await clinic(sessionmaker, client)
+    soon = (datetime.now(UTC) + timedelta(minutes=10)).replace(second=0, microsecond=0)
+    first = await _confirmed(client, c, soon)
+    # Not before the consultation has begun, and only with the same doctor and patient.
+    early = await book(client, c["patient"], c.doctor_id, later(days=5), follow_up_of=first["id"])
+    assert early.status_code == 409 and _error(early)["code"] == "FOLLOW_UP_NOT_ALLOWED"
+    for who in ("doctor", "patient"):
+        joined = await client.get(f"/appointments/{first['id']}/video-call", headers=c[who])
+        assert joined.status_code == 200, joined.text
+
+    async def status_is(status: str) -> Appointment | None:
+        row = await _row(sessionmaker, first["id"])
+        return row if row.status == status else None
+
+    await eventually(lambda: status_is("consultation_in_progress"))
+    elsewhere = await book(
+        client, c["patient"], c.other_doctor_id, later(days=5), follow_up_of=first["id"]
+    )
+    assert elsewhere.status_code == 400 and _error(elsewhere)["code"] == "APPOINTMENT_NOT_FOUND"
+    stranger = await book(
+        client, c["other_patient"], c.doctor_id, later(days=5), follow_up_of=first["id"]
+    )
+    assert stranger.status_code == 400
+    before = await _history(sessionmaker, first["id"])
+    assert [s for _, s in before][-1] == "consultation_in_progress"
+
+    follow = await booked(
+        client, c["patient"], c.doctor_id, later(days=5), follow_up_of=first["id"]
+    )
+    assert follow["follow_up_of"] == first["id"] and follow["status"] == "requested"
+    await eventually(lambda: status_is("follow_up_scheduled"))
+    done = await client.patch(
+        f"/appointments/{first['id']}/status",
+        headers=c["doctor"],
+        json={"status": "consultation_completed"},
+    )
+    assert done.status_code == 200, done.text
+    statuses = [s for _, s in await _history(sessionmaker, first["id"])]
+    assert statuses[len(before) :] == ["follow_up_scheduled", "consultation_completed"]
+    assert (await _row(sessionmaker, follow["id"])).follow_up_of == uuid.UUID(first["id"])
