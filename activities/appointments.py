@@ -429,15 +429,20 @@ class AppointmentActivities:
     @activity.defn
     async def record_override(self, record: RescheduleRecord) -> None:
         """A staff override of a cancellation's notice limit, in the audit log (keyed: once)."""
+        action = "appointment.cancel_override"
         async with self._sessionmaker() as session, session.begin():
-            session.add(
-                AuditLog(
+            # Keyed by the appointment (it is cancelled once): a retry writes nothing more.
+            await session.execute(
+                insert(AuditLog)
+                .values(
+                    id=uuid.uuid5(record.appointment_id, action),
                     user_id=record.actor_user_id,
-                    action="appointment.cancel_override",
+                    action=action,
                     entity_type="appointment",
                     entity_id=record.appointment_id,
                     changes={"role": record.actor_role, "reason": record.reason},
                 )
+                .on_conflict_do_nothing(index_elements=["id"])
             )
 
     @activity.defn

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.access import Role
 from domain.models.appointments import Appointment, AppointmentStatusHistory
+from domain.models.audit import AuditLog
 from runtime.settings import Settings
 from tests.builders.appointment_builders import Clinic, book, booked, clinic, grid, later
 from tests.builders.care_builders import add_booking
@@ -722,3 +723,47 @@ async def test_a_follow_up_is_booked_during_the_consultation_and_the_first_waits
     statuses = [s for _, s in await _history(sessionmaker, first["id"])]
     assert statuses[len(before) :] == ["follow_up_scheduled", "consultation_completed"]
     assert (await _row(sessionmaker, follow["id"])).follow_up_of == uuid.UUID(first["id"])
+
+
+async def test_inside_the_notice_only_staff_cancel_and_the_override_is_audited_once(
+    client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    c = await clinic(sessionmaker, client)
+    soon = (datetime.now(UTC) + timedelta(hours=3)).replace(second=0, microsecond=0)
+    made = await _confirmed(client, c, soon)
+    path = f"/appointments/{made['id']}"
+    late = await client.request(
+        "DELETE", path, headers=c["patient"], json={"reason": "Cannot make it"}
+    )
+    assert late.status_code == 409, late.text
+    # A patient cannot override the limit either; nothing moved, nothing audited.
+    forced = await client.request(
+        "DELETE", path, headers=c["patient"], json={"reason": "Please", "override": True}
+    )
+    assert forced.status_code in (403, 409), forced.text
+    # (Within 24 h of its start the platform moves it on to awaiting_consultation.)
+    assert (await _row(sessionmaker, made["id"])).status in (
+        "appointment_confirmed",
+        "awaiting_consultation",
+    )
+
+    done = await client.request(
+        "DELETE",
+        path,
+        headers=c["coordinator"],
+        json={"reason": "The patient is in hospital", "override": True},
+    )
+    assert done.status_code == 200, done.text
+    assert done.json()["data"]["status"] == "cancelled"
+    async with sessionmaker() as db:
+        audited = list(
+            await db.scalars(
+                select(AuditLog).where(
+                    AuditLog.entity_id == uuid.UUID(made["id"]),
+                    AuditLog.action == "appointment.cancel_override",
+                )
+            )
+        )
+    assert len(audited) == 1
+    assert audited[0].user_id == c.users["coordinator"].id
+    assert audited[0].changes == {"role": "coordinator", "reason": "The patient is in hospital"}
