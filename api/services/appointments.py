@@ -330,15 +330,20 @@ async def timeline(
     ]
     # Reminders sent: the stored notifications; pending: the workflow's plan (its one live
     # detail, rule 6). A closed workflow has nothing pending.
-    sent_keys = await db.scalars(
-        select(Notification.dedupe_key)
+    sent_rows = await db.execute(
+        select(Notification.dedupe_key, func.min(Notification.created_at))
         .where(
             Notification.reference_id == appointment.id,
             Notification.dedupe_key.like(f"appointment:{appointment.id}:reminder:%"),
         )
-        .distinct()
+        .group_by(Notification.dedupe_key)
     )
-    sent_labels = {key.split(":")[4] for key in sent_keys if len(key.split(":")) > 4}
+    # One notification a channel: a reminder was sent when its first one was.
+    sent_at: dict[str, datetime] = {}
+    for key, at in sent_rows.all():
+        parts = key.split(":")
+        if len(parts) > 4:
+            sent_at[parts[4]] = min(at, sent_at.get(parts[4], at))
     out = AppointmentTimeline(events=events)
     if AppointmentStatus(appointment.status) not in TERMINAL:
         handle = temporal.get_workflow_handle(appointment_workflow_id(appointment.id))
@@ -357,8 +362,8 @@ async def timeline(
             ]
             return out
     out.reminders = [
-        ReminderOut(label=label, at=appointment.scheduled_date, state="sent")
-        for label in sorted(sent_labels)
+        ReminderOut(label=label, at=at, state="sent")
+        for label, at in sorted(sent_at.items(), key=lambda item: item[1])
     ]
     return out
 

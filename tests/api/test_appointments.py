@@ -767,3 +767,29 @@ async def test_inside_the_notice_only_staff_cancel_and_the_override_is_audited_o
     assert len(audited) == 1
     assert audited[0].user_id == c.users["coordinator"].id
     assert audited[0].changes == {"role": "coordinator", "reason": "The patient is in hospital"}
+
+
+async def test_the_timeline_shows_the_moves_and_the_pending_reminders_until_cancelled(
+    client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    c = await clinic(sessionmaker, client)
+    starts = later(days=3)
+    made = await _confirmed(client, c, starts)
+    path = f"/appointments/{made['id']}/timeline"
+    shown = (await client.get(path, headers=c["patient"])).json()["data"]
+    assert [e["status"] for e in shown["events"]] == ["requested", "appointment_confirmed"]
+    assert shown["events"][1]["by"]["role"] == "doctor"
+    reminders = shown["reminders"]
+    assert len(reminders) == 2 and {r["state"] for r in reminders} == {"pending"}
+    # Before the start, the earlier one first (24 h and 1 h ahead unless quiet hours move them).
+    instants = [datetime.fromisoformat(r["at"]) for r in reminders]
+    assert instants == sorted(instants) and instants[-1] <= starts - timedelta(hours=1)
+    assert instants[0] <= starts - timedelta(hours=24)
+
+    cancelled = await client.request(
+        "DELETE", f"/appointments/{made['id']}", headers=c["patient"], json={"reason": "Better"}
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    after = (await client.get(path, headers=c["patient"])).json()["data"]
+    assert after["events"][-1]["status"] == "cancelled"
+    assert after["reminders"] == [] and after["waiting_for"] is None
