@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,9 +14,6 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.api.enums.v1 import TaskQueueType
-from temporalio.api.taskqueue.v1 import TaskQueue
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -27,6 +21,7 @@ from domain.models.bookings import BookingStatusHistory
 from domain.models.notifications import Notification, OutboxMessage
 from tests.builders.booking_builders import People, booking_people
 from tests.builders.helpers import eventually
+from tests.builders.worker_process import polling, start_worker, stop
 from workflows.booking import (
     BookingWorkflow,
     FeedbackEvent,
@@ -42,7 +37,6 @@ def client(client: httpx.AsyncClient, worker: Worker) -> httpx.AsyncClient:
     return client
 
 
-ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 async def _people(
@@ -488,45 +482,6 @@ async def test_details_change_until_confirmed_and_cancel_after_payment_asks_for_
 # ---- a worker dies mid-journey ----------------------------------------------------------------
 
 
-def _start_worker(settings, temporal_address: str, data_dir: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "MEDIVOY_DATABASE_URL": settings.database_url,
-        "MEDIVOY_TEMPORAL_ADDRESS": temporal_address,
-        "MEDIVOY_TASK_QUEUE": settings.task_queue,
-        "MEDIVOY_JWT_SECRET": settings.jwt_secret.get_secret_value(),
-        "MEDIVOY_DATA_DIR": str(data_dir),
-        "MEDIVOY_LOG_JSON": "false",
-        "MEDIVOY_LOG_LEVEL": "WARNING",
-    }
-    return subprocess.Popen(
-        [sys.executable, "-m", "cli.main", "worker"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
-async def _polling(temporal: Client, task_queue: str, process: subprocess.Popen[bytes]) -> None:
-    """Until the worker process polls the task queue (its default identity is "pid@host"): it
-    boots in seconds, longer than the API's workflow deadline on a loaded machine."""
-
-    async def polls() -> bool:
-        described = await temporal.workflow_service.describe_task_queue(
-            DescribeTaskQueueRequest(
-                namespace=temporal.namespace,
-                task_queue=TaskQueue(name=task_queue),
-                task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-            )
-        )
-        assert process.poll() is None, "the worker process exited"
-        return any(p.identity.startswith(f"{process.pid}@") for p in described.pollers)
-
-    await eventually(polls, within=60)
-
-
 async def test_a_worker_killed_mid_journey_leaves_no_duplicate_history_or_notification(
     app, settings, sessionmaker, temporal_client, temporal_dev_server, tmp_path
 ):
@@ -535,10 +490,10 @@ async def test_a_worker_killed_mid_journey_leaves_no_duplicate_history_or_notifi
     it. A second process picks the bookings up from their histories; the keyed writes and the
     notification dedupe keys make whatever the first one had done count exactly once."""
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-    first = _start_worker(settings, temporal_dev_server.address, tmp_path)
+    first = start_worker(settings, temporal_dev_server.address, tmp_path)
     second: subprocess.Popen[bytes] | None = None
     try:
-        await _polling(temporal_client, settings.task_queue, first)
+        await polling(temporal_client, settings.task_queue, first)
         async with httpx.AsyncClient(transport=transport, base_url="http://t/api/v1") as client:
             people = await _people(client, sessionmaker)
             booking_id = (await _request_once_a_worker_takes_it(client, people))["id"]
@@ -550,8 +505,8 @@ async def test_a_worker_killed_mid_journey_leaves_no_duplicate_history_or_notifi
             await asyncio.sleep(0.05)
             first.send_signal(signal.SIGKILL)
             first.wait()
-            second = _start_worker(settings, temporal_dev_server.address, tmp_path)
-            await _polling(temporal_client, settings.task_queue, second)
+            second = start_worker(settings, temporal_dev_server.address, tmp_path)
+            await polling(temporal_client, settings.task_queue, second)
             # The API waits its deadline at most: a 503 says the move may still be applied,
             # and the second worker applies it.
             answered = await asyncio.wait_for(in_flight, 60)
@@ -588,14 +543,7 @@ async def test_a_worker_killed_mid_journey_leaves_no_duplicate_history_or_notifi
         assert notifications and all(count == 1 for *_, count in notifications)
         assert mails and all(count == 1 for _, count in mails)
     finally:
-        for process in (first, second):
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+        stop(first, second)
 
 
 async def _request_once_a_worker_takes_it(
