@@ -37,8 +37,6 @@ def client(client: httpx.AsyncClient, worker: Worker) -> httpx.AsyncClient:
     return client
 
 
-
-
 async def _people(
     client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
 ) -> People:
