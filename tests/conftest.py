@@ -18,8 +18,6 @@ import pytest_asyncio
 from fastapi import FastAPI
 from hypothesis import settings as hypothesis_settings
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
-from temporalio.api.enums.v1 import IndexedValueType
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
@@ -31,7 +29,8 @@ from runtime.migrate import upgrade
 from runtime.postgres import EmbeddedPostgres, free_port
 from runtime.settings import Settings
 from runtime.temporal import converter
-from runtime.temporal_server import SEARCH_ATTRIBUTES, TemporalDevServer, binary
+from runtime.temporal_server import TemporalDevServer, binary
+from tests.fixtures.time_skipping import start_indexed
 from tests.fixtures.workers import SANDBOX
 
 os.environ.setdefault("MEDIVOY_JWT_SECRET", "test-secret-" + uuid.uuid4().hex)
@@ -164,20 +163,7 @@ async def indexed_env() -> AsyncIterator[WorkflowEnvironment]:
     each test gets a fresh server. That is cheap: the server binary starts in about 0.15 s here
     (measured, 2 cores under load); what made workflow tests slow was validating the workflow
     sandbox for every new Worker, which tests/fixtures/workers.py now does once."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=CONVERTER,
-        test_server_existing_path=binary("temporal-test-server"),
-    )
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace=env.client.namespace,
-            search_attributes={
-                name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-                for name, kind in SEARCH_ATTRIBUTES.items()
-                if kind == "Keyword"
-            },
-        )
-    )
+    env = await start_indexed(CONVERTER)
     yield env
     await env.shutdown()
 

@@ -15,6 +15,7 @@ from temporalio.worker import Replayer
 
 from runtime.settings import Settings
 from runtime.temporal import converter
+from tests.fixtures.time_skipping import start_indexed
 from workflows import ALL_WORKFLOWS
 
 HISTORIES = Path(__file__).resolve().parent.parent / "histories"
@@ -129,9 +130,6 @@ async def _record_booking(file_name: str = "booking_journey.json") -> None:
     from datetime import timedelta
     from decimal import Decimal
 
-    from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-    from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker
 
     from activities.bookings import BookingActivities, NewBooking, booking_activity_list
@@ -145,7 +143,6 @@ async def _record_booking(file_name: str = "booking_journey.json") -> None:
     from runtime.db import make_engine, make_sessionmaker
     from runtime.postgres import EmbeddedPostgres, free_port
     from runtime.settings import Settings
-    from runtime.temporal_server import SEARCH_ATTRIBUTES, binary
     from workflows.booking import (
         BookingInput,
         BookingWorkflow,
@@ -187,20 +184,7 @@ async def _record_booking(file_name: str = "booking_journey.json") -> None:
             db.add_all(people.values())
             await db.flush()
             db.add_all([patient, hospital])
-        env = await WorkflowEnvironment.start_time_skipping(
-            data_converter=pydantic_data_converter,
-            test_server_existing_path=binary("temporal-test-server"),
-        )
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={
-                    name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-                    for name, kind in SEARCH_ATTRIBUTES.items()
-                    if kind == "Keyword"
-                },
-            )
-        )
+        env = await start_indexed(pydantic_data_converter)
         settings = Settings(database_url=pg.url, jwt_secret="x" * 32)
         booking_id = uuid.UUID("00000000-0000-4000-8000-00000000b001")
 
@@ -308,9 +292,6 @@ async def _record_payment_invoice() -> None:
     from concurrent.futures import ThreadPoolExecutor
     from decimal import Decimal
 
-    from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-    from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker
 
     from activities.bookings import BookingActivities, booking_activity_list
@@ -330,7 +311,6 @@ async def _record_payment_invoice() -> None:
     from runtime.migrate import upgrade
     from runtime.postgres import EmbeddedPostgres, free_port
     from runtime.settings import Settings
-    from runtime.temporal_server import SEARCH_ATTRIBUTES, binary
     from tests.builders.payment_builders import FakeGateway, confirmed_booking, make_cast
     from workflows.messages import InvoiceDelivery, invoice_workflow_id
     from workflows.payment import (
@@ -350,20 +330,7 @@ async def _record_payment_invoice() -> None:
         engine = make_engine(pg.url)
         sessionmaker = make_sessionmaker(engine)
         cast = await make_cast(sessionmaker)
-        env = await WorkflowEnvironment.start_time_skipping(
-            data_converter=pydantic_data_converter,
-            test_server_existing_path=binary("temporal-test-server"),
-        )
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={
-                    name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-                    for name, kind in SEARCH_ATTRIBUTES.items()
-                    if kind == "Keyword"
-                },
-            )
-        )
+        env = await start_indexed(pydantic_data_converter)
         settings = Settings(
             database_url=pg.url,
             jwt_secret="x" * 32,
@@ -478,9 +445,6 @@ async def _record_appointment() -> None:
     from datetime import datetime, timedelta
 
     from sqlalchemy import select
-    from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-    from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker
 
     from activities.appointments import (
@@ -499,7 +463,6 @@ async def _record_appointment() -> None:
     from runtime.migrate import upgrade
     from runtime.postgres import EmbeddedPostgres, free_port
     from runtime.settings import Settings
-    from runtime.temporal_server import SEARCH_ATTRIBUTES, binary
     from tests.builders.users import create_user
     from workflows._kit import Caller
     from workflows.appointment import (
@@ -526,20 +489,7 @@ async def _record_appointment() -> None:
             patient_id = await db.scalar(select(Patient.id).where(Patient.user_id == patient.id))
             doctor_id = await db.scalar(select(Doctor.id).where(Doctor.user_id == doctor.id))
         assert patient_id is not None and doctor_id is not None
-        env = await WorkflowEnvironment.start_time_skipping(
-            data_converter=pydantic_data_converter,
-            test_server_existing_path=binary("temporal-test-server"),
-        )
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={
-                    name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-                    for name, kind in SEARCH_ATTRIBUTES.items()
-                    if kind == "Keyword"
-                },
-            )
-        )
+        env = await start_indexed(pydantic_data_converter)
         settings = Settings(database_url=pg.url, jwt_secret="x" * 32)
         appointment_id = uuid.UUID("00000000-0000-4000-8000-00000000a701")
         as_doctor = Caller(user_id=doctor.id, role=Role.DOCTOR)
@@ -636,9 +586,6 @@ async def _record_waitlist() -> None:
     import tempfile
     from datetime import UTC, datetime, timedelta
 
-    from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-    from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker
 
     from activities.appointments import AppointmentActivities, appointment_activity_list
@@ -651,7 +598,6 @@ async def _record_waitlist() -> None:
     from runtime.db import make_engine, make_sessionmaker
     from runtime.migrate import upgrade
     from runtime.postgres import EmbeddedPostgres, free_port
-    from runtime.temporal_server import SEARCH_ATTRIBUTES, binary
     from tests.builders.waitlist_builders import book, entry_status, join, slot_in, waitlist_cast
     from workflows._kit import Caller
     from workflows.appointment import AppointmentWorkflow, Reschedule
@@ -674,20 +620,7 @@ async def _record_waitlist() -> None:
         engine = make_engine(pg.url)
         sessionmaker = make_sessionmaker(engine)
         cast = await waitlist_cast(sessionmaker, patients=3)
-        env = await WorkflowEnvironment.start_time_skipping(
-            data_converter=pydantic_data_converter,
-            test_server_existing_path=binary("temporal-test-server"),
-        )
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={
-                    name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-                    for name, kind in SEARCH_ATTRIBUTES.items()
-                    if kind == "Keyword"
-                },
-            )
-        )
+        env = await start_indexed(pydantic_data_converter)
         notifications = NotificationActivities(
             sessionmaker,
             OutboxEmail(sessionmaker),
@@ -923,9 +856,6 @@ async def _record_prescription_delivery() -> None:
     import uuid
     from concurrent.futures import ThreadPoolExecutor
 
-    from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-    from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker
 
     from activities.notify import build_notification_activities, notification_activity_list
@@ -940,7 +870,6 @@ async def _record_prescription_delivery() -> None:
     from runtime.migrate import upgrade
     from runtime.postgres import EmbeddedPostgres, free_port
     from runtime.settings import Settings
-    from runtime.temporal_server import SEARCH_ATTRIBUTES, binary
     from tests.builders.care_builders import add_appointment, person
     from workflows.messages import PrescriptionDelivery, prescription_workflow_id
     from workflows.prescription import PrescriptionDeliveryWorkflow
@@ -980,20 +909,7 @@ async def _record_prescription_delivery() -> None:
                     instructions="Take after meals.",
                 )
             )
-        env = await WorkflowEnvironment.start_time_skipping(
-            data_converter=pydantic_data_converter,
-            test_server_existing_path=binary("temporal-test-server"),
-        )
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={
-                    name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-                    for name, kind in SEARCH_ATTRIBUTES.items()
-                    if kind == "Keyword"
-                },
-            )
-        )
+        env = await start_indexed(pydantic_data_converter)
         adapters = build_adapters(settings, sessionmaker)
         delivery = PrescriptionDelivery(prescription_id=prescription_id)
         async with Worker(
@@ -1051,9 +967,6 @@ async def _record_appointment_payment() -> None:
     from decimal import Decimal
 
     from sqlalchemy import select, update
-    from temporalio.api.enums.v1 import IndexedValueType
-    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-    from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker
 
     from activities.appointments import (
@@ -1078,7 +991,6 @@ async def _record_appointment_payment() -> None:
     from runtime.migrate import upgrade
     from runtime.postgres import EmbeddedPostgres, free_port
     from runtime.settings import Settings
-    from runtime.temporal_server import SEARCH_ATTRIBUTES, binary
     from tests.builders.payment_builders import FakeGateway
     from tests.builders.users import create_user
     from workflows._kit import Caller
@@ -1119,20 +1031,7 @@ async def _record_appointment_payment() -> None:
             patient_id = await db.scalar(select(Patient.id).where(Patient.user_id == patient.id))
             doctor_id = await db.scalar(select(Doctor.id).where(Doctor.user_id == doctor.id))
         assert patient_id is not None and doctor_id is not None
-        env = await WorkflowEnvironment.start_time_skipping(
-            data_converter=pydantic_data_converter,
-            test_server_existing_path=binary("temporal-test-server"),
-        )
-        await env.client.operator_service.add_search_attributes(
-            AddSearchAttributesRequest(
-                namespace=env.client.namespace,
-                search_attributes={
-                    name: IndexedValueType.INDEXED_VALUE_TYPE_KEYWORD
-                    for name, kind in SEARCH_ATTRIBUTES.items()
-                    if kind == "Keyword"
-                },
-            )
-        )
+        env = await start_indexed(pydantic_data_converter)
         settings = Settings(
             database_url=pg.url, jwt_secret="x" * 32, storage_dir=str(scratch / "files")
         )
