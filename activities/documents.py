@@ -23,16 +23,15 @@ key and URL are activities/invoicing.py.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import unicodedata
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
@@ -54,9 +53,8 @@ from activities.invoicing import (
     invoice_pdf_url,
 )
 from activities.providers.storage import (
-    ObjectNotFound,
     Storage,
-    StoredObject,
+    store_once,
 )
 from activities.render import RTL_LOCALES, normalize_locale
 from domain.errors import NotFound
@@ -73,8 +71,6 @@ PACKAGE = Path(__file__).resolve().parent
 INVOICE_TEMPLATES = PACKAGE / "templates" / "invoice"
 FONTS = PACKAGE / "fonts"
 NO_VALUE = "\u2013"  # an en dash where a date or name is missing
-
-T = TypeVar("T")
 
 
 class InvoiceRef(BaseModel):
@@ -413,32 +409,20 @@ class DocumentActivities:
         the worker's loop is neither blocked nor touched."""
         key = invoice_pdf_key(document.invoice_id)
         file_name = invoice_pdf_file_name(document.invoice_number)
-        existing = _run(self._head(key))
-        if existing is not None:
-            return InvoicePdf(
-                invoice_id=document.invoice_id,
-                storage_key=key,
-                file_name=file_name,
-                content_type=existing.content_type or PDF_CONTENT_TYPE,
-                size=existing.size,
-                rendered=False,
-            )
-        data = render_invoice_pdf_bytes(document)
-        stored = _run(
-            self._storage.put(
-                key,
-                data,
-                PDF_CONTENT_TYPE,
-                {"invoice-number": document.invoice_number, "file-name": file_name},
-            )
+        stored, rendered = store_once(
+            self._storage,
+            key,
+            lambda: render_invoice_pdf_bytes(document),
+            PDF_CONTENT_TYPE,
+            {"invoice-number": document.invoice_number, "file-name": file_name},
         )
         return InvoicePdf(
             invoice_id=document.invoice_id,
-            storage_key=stored.key,
+            storage_key=key,
             file_name=file_name,
-            content_type=stored.content_type,
+            content_type=stored.content_type or PDF_CONTENT_TYPE,
             size=stored.size,
-            rendered=True,
+            rendered=rendered,
         )
 
     @activity.defn
@@ -470,18 +454,6 @@ class DocumentActivities:
                 raise ApplicationError(
                     missing.message, type=INVOICE_NOT_FOUND, non_retryable=True
                 ) from None
-
-    async def _head(self, key: str) -> StoredObject | None:
-        try:
-            return await self._storage.head(key)
-        except ObjectNotFound:
-            return None
-
-
-def _run(coroutine: Coroutine[Any, Any, T]) -> T:
-    # A sync activity's thread has no event loop; asyncio.run raises if one is running here,
-    # which would mean the activity was called on the loop by mistake.
-    return asyncio.run(coroutine)
 
 
 def document_activity_list(activities: DocumentActivities) -> list[Callable[..., Any]]:

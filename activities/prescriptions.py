@@ -17,13 +17,12 @@ The medications are printed as the doctor wrote them; only the labels are transl
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from datetime import date, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
@@ -37,7 +36,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities.documents import NO_VALUE, package_url_fetcher, text_direction
 from activities.invoicing import PDF_CONTENT_TYPE
-from activities.providers.storage import ObjectNotFound, Storage, StoredObject, check_key
+from activities.providers.storage import Storage, check_key, store_once
 from activities.render import RTL_LOCALES, normalize_locale
 from domain.models.appointments import Appointment
 from domain.models.care import Prescription
@@ -49,8 +48,6 @@ if TYPE_CHECKING:
 
 PRESCRIPTION_TEMPLATES = Path(__file__).resolve().parent / "templates" / "prescription"
 PRESCRIPTION_NOT_FOUND = "PRESCRIPTION_NOT_FOUND"
-
-T = TypeVar("T")
 
 
 def prescription_pdf_key(prescription_id: uuid.UUID) -> str:
@@ -405,25 +402,20 @@ class PrescriptionActivities:
         file_name = prescription_pdf_file_name(
             document.appointment_number, document.prescription_id
         )
-        existing = _run(self._head(key))
-        if existing is not None:
-            return PrescriptionPdf(
-                prescription_id=document.prescription_id,
-                storage_key=key,
-                file_name=file_name,
-                content_type=existing.content_type or PDF_CONTENT_TYPE,
-                size=existing.size,
-                rendered=False,
-            )
-        data = render_prescription_pdf_bytes(document)
-        stored = _run(self._storage.put(key, data, PDF_CONTENT_TYPE, {"file-name": file_name}))
+        stored, rendered = store_once(
+            self._storage,
+            key,
+            lambda: render_prescription_pdf_bytes(document),
+            PDF_CONTENT_TYPE,
+            {"file-name": file_name},
+        )
         return PrescriptionPdf(
             prescription_id=document.prescription_id,
-            storage_key=stored.key,
+            storage_key=key,
             file_name=file_name,
-            content_type=stored.content_type,
+            content_type=stored.content_type or PDF_CONTENT_TYPE,
             size=stored.size,
-            rendered=True,
+            rendered=rendered,
         )
 
     @activity.defn
@@ -443,17 +435,6 @@ class PrescriptionActivities:
                 non_retryable=True,
             )
         return pdf
-
-    async def _head(self, key: str) -> StoredObject | None:
-        try:
-            return await self._storage.head(key)
-        except ObjectNotFound:
-            return None
-
-
-def _run(coroutine: Coroutine[Any, Any, T]) -> T:
-    # A sync activity's thread has no event loop of its own.
-    return asyncio.run(coroutine)
 
 
 def prescription_activity_list(activities: PrescriptionActivities) -> list[Callable[..., Any]]:

@@ -10,7 +10,7 @@ import os
 import re
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -252,3 +252,27 @@ def s3_client(settings: Settings) -> Any:
         aws_access_key_id=settings.aws_access_key_id or None,
         aws_secret_access_key=secret or None,
     )
+
+
+def store_once(
+    storage: Storage,
+    key: str,
+    render: Callable[[], bytes],
+    content_type: str,
+    metadata: Mapping[str, str],
+) -> tuple[StoredObject, bool]:
+    """From a synchronous activity (a thread of the worker's pool): the object already stored at
+    `key`, else `render()` stored there; and whether it was rendered now. The adapter's calls
+    run on a private event loop of this thread (asyncio.run refuses a running loop, which would
+    mean the activity was called on the worker's loop by mistake)."""
+
+    async def head() -> StoredObject | None:
+        try:
+            return await storage.head(key)
+        except ObjectNotFound:
+            return None
+
+    existing = asyncio.run(head())
+    if existing is not None:
+        return existing, False
+    return asyncio.run(storage.put(key, render(), content_type, metadata)), True
