@@ -109,6 +109,7 @@ async def update_user(db: AsyncSession, user: User, changes: dict[str, Any]) -> 
     nothing of the old role is left behind, and the new role gets its profile."""
     await ensure_unique(db, None, changes.get("phone"), exclude=user.id)
     new_role = changes.get("user_type")
+    old_role = user.user_type
     if new_role is not None:
         await check_role_change(db, user, Role(new_role))
     for key, value in changes.items():
@@ -120,6 +121,10 @@ async def update_user(db: AsyncSession, user: User, changes: dict[str, Any]) -> 
     await db.flush()
     if new_role is not None:
         await ensure_role_record(db, user)
+    if new_role is not None and new_role != old_role:
+        # Sessions of the old role end now: its access tokens (they carry the role) and its
+        # refresh families; the user logs in again in the new role.
+        await revoke_all(db, user.id)
     await db.refresh(user)
     return user
 

@@ -117,9 +117,60 @@ async def test_deactivated_user_is_signed_out_at_once(client, sessionmaker):
     assert (await client.post("/auth/refresh", json={"refresh_token": refresh})).status_code == 401
 
     await client.patch(f"/users/{patient.id}/activate", headers=admin_headers)
+    # Activated again, the sessions of before stay ended: their tokens were revoked, not only
+    # refused while the account was inactive.
+    stale = await client.get("/auth/profile", headers=patient_headers)
+    assert stale.status_code == 401 and stale.json()["error"]["code"] == "TOKEN_REVOKED"
+    stale_refresh = await client.post("/auth/refresh", json={"refresh_token": refresh})
+    assert stale_refresh.status_code == 401
+    assert stale_refresh.json()["error"]["code"] == "INVALID_REFRESH_TOKEN"
     assert (
         await client.post("/auth/login", json={"email": patient.email, "password": PASSWORD})
     ).status_code == 200
+
+
+async def log_in(client, email: str) -> dict[str, str]:
+    response = await client.post("/auth/login", json={"email": email, "password": PASSWORD})
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
+
+
+def bearer(tokens: dict[str, str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {tokens['access_token']}"}
+
+
+async def test_a_role_change_ends_the_sessions_of_the_old_role(client, sessionmaker):
+    admin = await create_user(sessionmaker, Role.ADMIN)
+    admin_headers = await login_headers(client, admin.email)
+    user = await create_user(sessionmaker, Role.COORDINATOR)
+    before = await log_in(client, user.email)
+
+    # A change that leaves the role as it is (the same role named again, a name) ends nothing.
+    same = await client.patch(
+        f"/users/{user.id}",
+        headers=admin_headers,
+        json={"user_type": "coordinator", "first_name": "Ines"},
+    )
+    assert same.status_code == 200, same.text
+    still = await client.get("/auth/profile", headers=bearer(before))
+    assert still.status_code == 200 and still.json()["data"]["user_type"] == "coordinator"
+
+    moved = await client.patch(
+        f"/users/{user.id}", headers=admin_headers, json={"user_type": "doctor"}
+    )
+    assert moved.status_code == 200, moved.text
+    # The coordinator's access token and refresh token are over, whatever they claimed.
+    ended = await client.get("/auth/profile", headers=bearer(before))
+    assert ended.status_code == 401 and ended.json()["error"]["code"] == "TOKEN_REVOKED"
+    assert (await client.get("/bookings", headers=bearer(before))).status_code == 401
+    refreshed = await client.post("/auth/refresh", json={"refresh_token": before["refresh_token"]})
+    assert refreshed.status_code == 401
+    assert refreshed.json()["error"]["code"] == "INVALID_REFRESH_TOKEN"
+    # A new login carries the new role.
+    after = await log_in(client, user.email)
+    assert after["user"]["user_type"] == "doctor"
+    profile = await client.get("/auth/profile", headers=bearer(after))
+    assert profile.status_code == 200 and profile.json()["data"]["user_type"] == "doctor"
 
 
 async def test_admin_cannot_deactivate_or_delete_themselves(client, sessionmaker):
@@ -160,7 +211,6 @@ async def test_role_changes_that_would_orphan_or_mislabel_a_profile_are_refused(
     import uuid
 
     from domain.models.catalog import Hospital
-    from tests.builders.users import headers_for
 
     admin = await create_user(sessionmaker, Role.ADMIN)
     headers = await login_headers(client, admin.email)
@@ -189,7 +239,9 @@ async def test_role_changes_that_would_orphan_or_mislabel_a_profile_are_refused(
         f"/users/{coordinator.id}", headers=headers, json={"user_type": "doctor"}
     )
     assert moved.status_code == 200, moved.text
-    profile = await client.get("/auth/profile", headers=headers_for(coordinator))
+    profile = await client.get(
+        "/auth/profile", headers=await login_headers(client, coordinator.email)
+    )
     assert profile.json()["data"]["user_type"] == "doctor"
     assert profile.json()["data"]["doctor_id"] is not None
 
