@@ -97,13 +97,16 @@ async def verify_email_page(token: str = "") -> HTMLResponse:
 
 
 @router.post("/verify-email", dependencies=Limited)
-async def verify_email(token: Annotated[str, Form()], db: DbSession) -> HTMLResponse:
+async def verify_email(
+    token: Annotated[str, Form()], db: DbSession, settings: SettingsDep, temporal: Temporal
+) -> HTMLResponse:
     try:
         checked = TokenRequest(token=token)
-        await service.verify_email(db, checked.token)
+        verified = await service.verify_email(db, checked.token)
         await db.commit()
     except (ValidationError, DomainError) as exc:
         return _page("Verify your e-mail", f"<p class=error>{escape(_problem(exc))}</p>", 400)
+    await notices.email_confirmed(temporal, settings, verified)
     return _page("E-mail verified", "<p>Thank you: your e-mail address is verified.</p>")
 
 

@@ -322,6 +322,10 @@ class NotificationRequest(BaseModel):
     # Send the e-mail to the address the user asked to change to (users.pending_email), not
     # their current one: the link in it proves the new address is theirs.
     to_pending_email: bool = False
+    # Send the e-mail to this address instead of the user's: the one a confirmed change has just
+    # replaced, so the notice of the change reaches whoever held the account before. It travels
+    # in the payload only (through the data converter), never in an id or a search attribute.
+    to_email: str | None = Field(default=None, max_length=255)
 
 
 __all__ = [

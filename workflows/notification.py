@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import timedelta
 from typing import TYPE_CHECKING, Literal
 
@@ -79,6 +80,9 @@ class DeliverNotification:
             ),
             **DB_ACTIVITY,
         )
+        if request.to_email is not None:
+            # (Set only by requests made since the field exists: no recorded run reaches here.)
+            recipient = dataclasses.replace(recipient, email=request.to_email)
         context = {"first_name": recipient.first_name, **request.context}
         channels = list(dict.fromkeys(request.channels))
         await workflow.execute_local_activity_method(

@@ -187,9 +187,14 @@ async def reset_password(
 
 
 @router.post("/verify-email", dependencies=Limited, response_model=Envelope[ProfileOut])
-async def verify_email(body: TokenRequest, db: DbSession) -> Envelope[ProfileOut]:
-    user = await service.verify_email(db, body.token)
-    return ok(await profile_of(db, user), "E-mail verified")
+async def verify_email(
+    body: TokenRequest, db: DbSession, settings: SettingsDep, temporal: Temporal
+) -> Envelope[ProfileOut]:
+    verified = await service.verify_email(db, body.token)
+    profile = await profile_of(db, verified.user)
+    await db.commit()  # the change is durable before its notice goes out
+    await notices.email_confirmed(temporal, settings, verified)
+    return ok(profile, "E-mail verified")
 
 
 @router.post("/resend-verification", dependencies=Limited, response_model=Envelope[None])

@@ -277,16 +277,26 @@ async def new_email_verification(
     )
 
 
-async def verify_email(db: AsyncSession, plain: str) -> User:
+@dataclass
+class Verified:
+    user: User
+    # The address a confirmed change replaced (it gets the notice of the change), else None.
+    replaced_email: str | None
+    verification_id: uuid.UUID
+
+
+async def verify_email(db: AsyncSession, plain: str) -> Verified:
     """The link's address is the user's, verified. While a change waits, the only live link was
     sent to the new address (issuing one ends the earlier ones): it makes that address theirs."""
     row, user = await _redeem(db, EmailVerification, plain, "verification", "VERIFICATION_TOKEN")
+    replaced = None
     if user.pending_email is not None:
         await ensure_unique(db, user.pending_email, None, exclude=user.id)
+        replaced = user.email
         user.email, user.pending_email = user.pending_email, None
     _use(row)
     user.is_verified = True
-    return user
+    return Verified(user=user, replaced_email=replaced, verification_id=row.id)
 
 
 async def request_email_change(

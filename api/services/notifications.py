@@ -10,6 +10,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
+from api.services.auth import Verified
 from domain.errors import NotFound, Unavailable
 from domain.models.notifications import Channel, Notification
 from domain.models.users import User
@@ -105,6 +106,35 @@ async def send_password_changed(temporal: Client, settings: Settings, user: User
             context={"first_name": user.first_name or ""},
         ),
     )
+
+
+async def send_email_changed(
+    temporal: Client, settings: Settings, user: User, verification_id: uuid.UUID, old_email: str
+) -> bool:
+    """The notice of a confirmed e-mail change, to the address it replaced (by e-mail only): a
+    change made by someone who took the account over does not go unseen. It names neither
+    address (the old one may have passed to someone else)."""
+    return await start(
+        temporal,
+        settings,
+        NotificationRequest(
+            dedupe_key=f"email-changed:{verification_id}",
+            user_id=user.id,
+            template="email_changed",
+            channels=[Channel.EMAIL],
+            to_email=old_email,
+            type="account",
+            context={"first_name": user.first_name or ""},
+        ),
+    )
+
+
+async def email_confirmed(temporal: Client, settings: Settings, verified: Verified) -> None:
+    """After a verification is committed: a confirmed change's notice to the replaced address."""
+    if verified.replaced_email is not None:
+        await send_email_changed(
+            temporal, settings, verified.user, verified.verification_id, verified.replaced_email
+        )
 
 
 async def list_for_user(

@@ -23,6 +23,7 @@ CONTEXTS: dict[str, dict[str, str]] = {
         "minutes": "60",
     },
     "password_changed": {"first_name": "Ana"},
+    "email_changed": {"first_name": "Ana"},
     "account_approved": {"first_name": "Ana", "login_url": "https://app.medivoy.test/login"},
     "generic": {"first_name": "Ana", "title": "Clinic update", "message": "Your visa is ready."},
     "invoice_issued": {

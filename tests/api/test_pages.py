@@ -71,6 +71,22 @@ async def test_a_verification_link_opens_a_button_and_only_its_post_verifies(cli
     assert again.status_code == 400
 
 
+async def test_an_email_change_confirmed_on_the_page_tells_the_address_it_replaced(
+    client, sessionmaker
+):
+    from tests.builders.users import login_headers
+
+    user = await create_user(sessionmaker, email="page.old@example.com")
+    own = await login_headers(client, user.email)
+    asked = await client.patch("/auth/profile", headers=own, json={"email": "page.new@example.com"})
+    assert asked.status_code == 200, asked.text
+    [link] = await outbox_for(sessionmaker, "page.new@example.com")
+    done = await client.post(f"{SITE}/verify-email", data={"token": token_in(link.body_text)})
+    assert done.status_code == 200, done.text
+    [notice] = await outbox_for(sessionmaker, "page.old@example.com")
+    assert notice.subject == "Your e-mail address was changed"
+
+
 async def test_a_reset_link_asks_twice_for_the_new_password_and_refuses_a_weak_one(
     client, sessionmaker
 ):

@@ -280,6 +280,12 @@ async def test_an_email_change_takes_effect_once_the_new_address_confirms_it(
     assert confirmed.status_code == 200, confirmed.text
     assert confirmed.json()["data"]["email"] == "ayse.new@example.com"
     assert confirmed.json()["data"]["pending_email"] is None
+    # The address it replaced is told, so a change by someone who took the account over is seen;
+    # the notice names neither address (the old one may belong to someone else by now).
+    [notice] = await outbox_for(sessionmaker, "ayse.old@example.com")
+    assert notice.subject == "Your e-mail address was changed"
+    assert "no longer signs in" in notice.body_text
+    assert "ayse.new" not in notice.body_text + (notice.body_html or "")
     assert (
         await client.post("/auth/login", json={**login, "email": "ayse.new@example.com"})
     ).status_code == 200
@@ -304,3 +310,8 @@ async def test_an_email_change_takes_effect_once_the_new_address_confirms_it(
     ).status_code == 401
     confirmed = await client.post("/auth/verify-email", json={"token": token_in(mail.body_text)})
     assert confirmed.json()["data"]["email"] == "ayse.third@example.com"
+    *_, notice = await outbox_for(sessionmaker, "ayse.new@example.com", count=2)
+    assert notice.subject == "Your e-mail address was changed"
+    # The new address got its link only; the old one its single notice.
+    assert len(await outbox_for(sessionmaker, "ayse.third@example.com")) == 1
+    assert len(await outbox_for(sessionmaker, "ayse.old@example.com")) == 1

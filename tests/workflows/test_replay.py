@@ -39,8 +39,9 @@ async def test_recorded_history_replays_deterministically(name: str):
     assert result.replay_failure is None, result.replay_failure
 
 
-async def _record_notification() -> None:
-    """Run a verification e-mail through DeliverNotification on a throwaway stack and save it."""
+async def _record_notification(old_address: bool = False) -> None:
+    """Run a verification e-mail through DeliverNotification on a throwaway stack and save it
+    (old_address: the notice of a confirmed e-mail change, to the address it replaced)."""
     import tempfile
     import uuid
 
@@ -49,9 +50,10 @@ async def _record_notification() -> None:
 
     from activities.notify import build_notification_activities, notification_activity_list
     from activities.providers.wiring import build_adapters
-    from domain.models import Base
+    from domain.models.notifications import Channel
     from domain.models.users import User
     from runtime.db import make_engine, make_sessionmaker
+    from runtime.migrate import upgrade
     from runtime.postgres import EmbeddedPostgres, free_port
     from runtime.settings import Settings
     from runtime.temporal_server import binary
@@ -60,9 +62,8 @@ async def _record_notification() -> None:
     pg = EmbeddedPostgres(Path(tempfile.mkdtemp()), free_port(), durable=False)
     pg.start()
     try:
+        await asyncio.to_thread(upgrade, pg.url)
         engine = make_engine(pg.url)
-        async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
         sessionmaker = make_sessionmaker(engine)
         async with sessionmaker() as db, db.begin():
             user = User(
@@ -87,19 +88,28 @@ async def _record_notification() -> None:
             workflows=[DeliverNotification],
             activities=notification_activity_list(acts),
         ):
+            request = NotificationRequest(
+                dedupe_key="verify-email:replay",
+                user_id=user.id,
+                template="verify_email",
+                context={
+                    "first_name": "Replay",
+                    "token": "t" * 20,
+                    "verify_url": "http://x/verify-email?token=" + "t" * 20,
+                },
+            )
+            if old_address:
+                request = NotificationRequest(
+                    dedupe_key="email-changed:replay",
+                    user_id=user.id,
+                    template="email_changed",
+                    channels=[Channel.EMAIL],
+                    to_email="replay.old@example.com",
+                )
             handle = await env.client.start_workflow(
                 DeliverNotification.run,
-                NotificationRequest(
-                    dedupe_key="verify-email:replay",
-                    user_id=user.id,
-                    template="verify_email",
-                    context={
-                        "first_name": "Replay",
-                        "token": "t" * 20,
-                        "verify_url": "http://x/verify-email?token=" + "t" * 20,
-                    },
-                ),
-                id="notification-verify-email:replay",
+                request,
+                id=f"notification-{request.dedupe_key}",
                 task_queue="record",
             )
             await handle.result()
@@ -108,7 +118,9 @@ async def _record_notification() -> None:
         await engine.dispose()
     finally:
         pg.stop()
-    out = HISTORIES / "deliver_notification.json"
+    out = HISTORIES / (
+        "deliver_notification_old_address.json" if old_address else "deliver_notification.json"
+    )
     out.write_text(
         json.dumps(
             {
@@ -1166,6 +1178,7 @@ async def _record_appointment_payment() -> None:
 
 RECORDERS = {
     "notification": _record_notification,
+    "notification_old_address": lambda: _record_notification(old_address=True),
     "booking": _record_booking,
     "booking-kit": _record_booking_on_the_kit,
     "payment_invoice": _record_payment_invoice,
