@@ -7,6 +7,7 @@ answers 404, like a row that does not exist).
     care_scope(user, patient_col, ...)        ~ access.in_care_team / access.sees_care_row
     hospital_scope(user, hospital_col)        ~ access.manages_hospital
     appointment_scope(user)                   ~ access.in_appointment
+    money_scope(user, model)                  ~ access.sees_money
 """
 
 from __future__ import annotations
@@ -173,3 +174,28 @@ def appointment_medical_scope(user: User | None) -> ColumnElement[bool]:
     if user.user_type == Role.COORDINATOR:
         return Appointment.patient_id.in_(coordinated_patient_ids(user))
     return true()
+
+
+def money_scope(user: User | None, model: Any) -> ColumnElement[bool]:
+    """The payments or invoices (`model`: Payment or Invoice, by their booking_id,
+    appointment_id and patient_id) this person sees (access.sees_money), in lists and details
+    alike: a patient their own, admins all, a coordinator those of the bookings assigned to them
+    and the teleconsultation money of those bookings' patients; nobody else any."""
+    if user is None:
+        return false()
+    role = user.user_type
+    if role == Role.ADMIN:
+        return true()
+    if role == Role.PATIENT:
+        return model.patient_id.in_(own_patient_ids(user))  # type: ignore[no-any-return]
+    if role == Role.COORDINATOR:
+        assigned = select(Booking.id).where(Booking.coordinator_id == user.id)
+        return or_(
+            model.booking_id.in_(assigned),
+            and_(
+                model.booking_id.is_(None),
+                model.appointment_id.is_not(None),
+                model.patient_id.in_(coordinated_patient_ids(user)),
+            ),
+        )
+    return false()

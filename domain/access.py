@@ -23,7 +23,7 @@ class Role(StrEnum):
 # admin approves them. Nobody registers as admin or coordinator.
 SELF_REGISTERABLE: frozenset[Role] = frozenset({Role.PATIENT, Role.DOCTOR, Role.HOSPITAL_ADMIN})
 NEEDS_APPROVAL: frozenset[Role] = frozenset({Role.DOCTOR, Role.HOSPITAL_ADMIN})
-# The platform's own people: they see every booking, payment and invoice and may refund.
+# The platform's own people (a coordinator's money: sees_money).
 STAFF: frozenset[Role] = frozenset({Role.ADMIN, Role.COORDINATOR})
 HOSPITAL_SIDE: frozenset[Role] = STAFF | {Role.HOSPITAL_ADMIN}
 PATIENT_OR_STAFF: frozenset[Role] = STAFF | {Role.PATIENT}
@@ -175,6 +175,38 @@ def in_appointment(person: Person, parties: AppointmentParties) -> bool:
         return person.approved and person.user_id == parties.doctor_user_id
     if person.role == Role.HOSPITAL_ADMIN:
         return person.approved and person.user_id in parties.hospital_admin_user_ids
+    return False
+
+
+@dataclass(frozen=True)
+class MoneyParties:
+    """Whom a payment or an invoice concerns: its patient, and who coordinates what it pays for
+    (the booking's coordinator; for a teleconsultation's money, the coordinators of the
+    patient's bookings)."""
+
+    patient_user_id: uuid.UUID | None = None
+    booking_coordinator_id: uuid.UUID | None = None
+    for_booking: bool = True
+    patient_coordinator_ids: frozenset[uuid.UUID] = frozenset()
+
+
+def sees_money(person: Person, parties: MoneyParties) -> bool:
+    """Whether this person sees (and, as staff, refunds or sends) a payment or an invoice, in a
+    list and by its id alike (minimum necessary): the patient their own, admins and the platform
+    every one, a coordinator those of the bookings assigned to them and, for an appointment's
+    money, those of the patients of a booking assigned to them (as for the appointment's
+    clinical text). Nobody else (hospital admins, doctors) sees money. Its SQL:
+    api/policies.money_scope."""
+    if person.system or person.role == Role.ADMIN:
+        return True
+    if person.user_id is None:
+        return False
+    if person.role == Role.PATIENT:
+        return person.user_id == parties.patient_user_id
+    if person.role == Role.COORDINATOR:
+        if parties.for_booking:
+            return parties.booking_coordinator_id == person.user_id
+        return person.user_id in parties.patient_coordinator_ids
     return False
 
 

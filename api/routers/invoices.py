@@ -93,7 +93,7 @@ async def list_invoices(
     paging: Paging,
     filters: Annotated[InvoiceFilters, Depends()],
 ) -> Page[dict[str, Any]]:
-    stmt = await service.visible_to(db, user, select(Invoice), Invoice.patient_id)
+    stmt = service.visible_to(user, select(Invoice), Invoice)
     for name in ("status", "patient_id", "booking_id"):
         value = getattr(filters, name)
         if value is not None:

@@ -49,7 +49,6 @@ from api.services import care
 from domain.access import Role
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from domain.models.appointments import Appointment
-from domain.models.bookings import Booking
 from domain.models.care import MedicalRecord, Prescription
 from domain.models.content import Media
 from domain.models.payments import Payment
@@ -149,21 +148,10 @@ class AppointmentsOfPatient(Access[Appointment]):
 
 
 class PaymentsOfPatient(Access[Payment]):
-    """Money is the patient's, the admins' and the coordinator's of the booking paid for."""
+    """The payments GET /payments and GET /payments/{id} show the caller (policies.money_scope)."""
 
     def visible(self, user: User | None, stmt: Select[Any]) -> Select[Any]:
-        if user is None:
-            return stmt.where(false())
-        role = user.user_type
-        if role == Role.ADMIN:
-            return stmt
-        if role == Role.PATIENT:
-            return stmt.where(Payment.patient_id.in_(policies.own_patient_ids(user)))
-        if role == Role.COORDINATOR:
-            return stmt.where(
-                Payment.booking_id.in_(select(Booking.id).where(Booking.coordinator_id == user.id))
-            )
-        return stmt.where(false())
+        return stmt.where(policies.money_scope(user, Payment))
 
 
 appointments_of = Resource(

@@ -137,7 +137,7 @@ async def list_payments(
     paging: Paging,
     filters: Annotated[PaymentFilters, Depends()],
 ) -> Page[dict[str, Any]]:
-    stmt = await service.visible_to(db, user, select(Payment), Payment.patient_id)
+    stmt = service.visible_to(user, select(Payment), Payment)
     for name in ("status", "payment_gateway", "patient_id", "booking_id", "appointment_id"):
         value = getattr(filters, name)
         if value is not None:
@@ -183,11 +183,19 @@ async def payment_status(
     return ok(result.model_dump())
 
 
+async def refundable_payment(payment_id: PaymentId, db: DbSession, user: Refunder) -> uuid.UUID:
+    """The path's payment, if the caller refunds and sees it (404 otherwise): before the body."""
+    return (await service.payment_for(db, user, payment_id)).id
+
+
 @router.post("/{id}/refund", response_model=Envelope[PaymentOut], summary="Refund a payment")
 async def refund_payment(
-    payment_id: PaymentId, body: RefundBody, db: DbSession, user: Refunder, temporal: Temporal
+    payment_id: Annotated[uuid.UUID, Depends(refundable_payment)],
+    body: RefundBody,
+    db: DbSession,
+    user: Refunder,
+    temporal: Temporal,
 ) -> Envelope[dict[str, Any]]:
-    await service.payment_for(db, user, payment_id)
     caller = Caller(user_id=user.id, role=Role(user.user_type))
     await db.rollback()
     await lifecycle.command(

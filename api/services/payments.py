@@ -10,6 +10,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.providers.webhooks import GatewayEvent
+from api import policies
 from api.dates import day_after, day_start
 from domain.access import PAYERS, STAFF, Role
 from domain.errors import Forbidden, NotFound
@@ -27,19 +28,16 @@ async def patient_id_of(db: AsyncSession, user: User) -> uuid.UUID | None:
     return await db.scalar(select(Patient.id).where(Patient.user_id == user.id))
 
 
-async def visible_to(db: AsyncSession, user: User, stmt: Select[Any], column: Any) -> Select[Any]:
-    """Staff see everything; a patient sees their own rows; other roles see none."""
-    if is_staff(user):
-        return stmt
-    if user.user_type == Role.PATIENT.value:
-        return stmt.where(column == await patient_id_of(db, user))
-    raise Forbidden("Your role may not see payments", code="ROLE_NOT_ALLOWED")
+def visible_to(user: User, stmt: Select[Any], model: type[Payment] | type[Invoice]) -> Select[Any]:
+    """The rows of `model` this caller sees (policies.money_scope, the same for lists and for
+    one by its id); roles that never see money (doctors, hospital admins) are refused."""
+    if user.user_type not in (Role.ADMIN, Role.COORDINATOR, Role.PATIENT):
+        raise Forbidden("Your role may not see payments", code="ROLE_NOT_ALLOWED")
+    return stmt.where(policies.money_scope(user, model))
 
 
 async def payment_for(db: AsyncSession, user: User, payment_id: uuid.UUID) -> Payment:
-    stmt = await visible_to(
-        db, user, select(Payment).where(Payment.id == payment_id), Payment.patient_id
-    )
+    stmt = visible_to(user, select(Payment).where(Payment.id == payment_id), Payment)
     payment: Payment | None = await db.scalar(stmt)
     if payment is None:
         raise NotFound("Payment not found", code="PAYMENT_NOT_FOUND")
@@ -47,9 +45,7 @@ async def payment_for(db: AsyncSession, user: User, payment_id: uuid.UUID) -> Pa
 
 
 async def invoice_for(db: AsyncSession, user: User, invoice_id: uuid.UUID) -> Invoice:
-    stmt = await visible_to(
-        db, user, select(Invoice).where(Invoice.id == invoice_id), Invoice.patient_id
-    )
+    stmt = visible_to(user, select(Invoice).where(Invoice.id == invoice_id), Invoice)
     invoice: Invoice | None = await db.scalar(stmt)
     if invoice is None:
         raise NotFound("Invoice not found", code="INVOICE_NOT_FOUND")

@@ -84,8 +84,6 @@ GRANTED: dict[tuple[str, str], dict[str, str]] = {
     ("DELETE", "/doctors/{id}/waitlist/{entry_id}"): {
         "other_coordinator": f"{STAFF_WORK} take any patient off a waitlist"
     },
-    ("*", "/payments/{id}"): {"other_coordinator": f"{STAFF_WORK} see and refund every payment"},
-    ("*", "/invoices/{id}"): {"other_coordinator": f"{STAFF_WORK} see and send every invoice"},
     ("*", "/support/tickets/{id}"): {
         "other_coordinator": f"{STAFF_WORK} work the whole support queue"
     },

@@ -13,6 +13,7 @@ from domain.access import (
     STAFF,
     BookingParties,
     CareTeam,
+    MoneyParties,
     Person,
     Role,
     in_care_team,
@@ -20,6 +21,7 @@ from domain.access import (
     manages_hospital,
     sees_booking_medical,
     sees_care_row,
+    sees_money,
 )
 
 PATIENT, HOSPITAL_ADMIN, COORDINATOR, DOCTOR, OTHER = (uuid.uuid4() for _ in range(5))
@@ -168,3 +170,43 @@ def test_a_role_change_is_clean_only_when_nothing_of_the_old_role_is_left_behind
     ]
     assert role_change_blockers("hospital_admin", held) == ["coordinated_open_bookings"]
     assert role_change_blockers("coordinator", RoleHoldings()) == []
+
+
+# ---- money ----------------------------------------------------------------------------------
+
+BOOKING_MONEY = MoneyParties(patient_user_id=PATIENT, booking_coordinator_id=COORDINATOR)
+CONSULT_MONEY = MoneyParties(
+    patient_user_id=PATIENT, for_booking=False, patient_coordinator_ids=frozenset({COORDINATOR})
+)
+
+
+@pytest.mark.parametrize("parties", [BOOKING_MONEY, CONSULT_MONEY])
+@pytest.mark.parametrize(
+    ("who", "expected"),
+    [
+        (person(Role.ADMIN, OTHER), True),
+        (Person(role="system", system=True), True),
+        (person(Role.PATIENT, PATIENT), True),
+        (person(Role.PATIENT, OTHER), False),
+        (person(Role.COORDINATOR, COORDINATOR), True),
+        (person(Role.COORDINATOR, OTHER), False),
+        (person(Role.DOCTOR, DOCTOR), False),
+        (person(Role.HOSPITAL_ADMIN, HOSPITAL_ADMIN), False),
+        (person(Role.COORDINATOR, None), False),
+    ],
+)
+def test_who_sees_a_payment_or_an_invoice(who, expected, parties):
+    assert sees_money(who, parties) is expected
+
+
+def test_a_coordinator_sees_no_money_of_a_booking_in_the_queue_or_of_a_patient_not_theirs():
+    coordinator = person(Role.COORDINATOR, COORDINATOR)
+    assert not sees_money(coordinator, MoneyParties(patient_user_id=PATIENT))
+    # Coordinating the patient's other booking is not coordinating this booking.
+    other_booking = MoneyParties(
+        patient_user_id=PATIENT,
+        booking_coordinator_id=OTHER,
+        patient_coordinator_ids=frozenset({COORDINATOR}),
+    )
+    assert not sees_money(coordinator, other_booking)
+    assert not sees_money(coordinator, MoneyParties(patient_user_id=PATIENT, for_booking=False))
