@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities import scheduling
 from domain.access import Role
-from domain.availability import DAY_NAMES, MAX_DAYS_AHEAD, Availability, free_slots
+from domain.availability import DAY_NAMES, MAX_DAYS_AHEAD, Availability, Slot, free_slots
 from domain.errors import Forbidden
 from domain.models.catalog import Doctor, Hospital, HospitalDoctor
 from domain.models.users import Patient, User
@@ -125,20 +125,26 @@ async def schedule(
     zone = await viewer_zone(db, user, tz, av.timezone)
     today = now.astimezone(ZoneInfo(zone)).date()
     first = date_from or today
-    last = date_to or (first + timedelta(days=DEFAULT_DAYS - 1))
-    if last < first:
+    latest = today + timedelta(days=MAX_DAYS_AHEAD)
+    if first > latest:
+        raise refuse("from", f"at most {MAX_DAYS_AHEAD} days ahead")
+    if date_to is not None and date_to < first:
         raise refuse("to", "must be on or after from")
-    if last > today + timedelta(days=MAX_DAYS_AHEAD):
+    # The past has no free slot: the asked span starts yesterday at the earliest (a zone ahead).
+    first = max(first, today - timedelta(days=1))
+    # Without `to`: the default span, cut at the horizon (never past the calendar's end).
+    last = date_to or min(first + timedelta(days=DEFAULT_DAYS - 1), latest)
+    if last > latest:
         raise refuse("to", f"at most {MAX_DAYS_AHEAD} days ahead")
-    if first < today - timedelta(days=1):
-        first = today - timedelta(days=1)
-    lo = datetime.combine(first, datetime.min.time(), tzinfo=ZoneInfo(zone)) - timedelta(days=1)
-    hi = datetime.combine(last, datetime.min.time(), tzinfo=ZoneInfo(zone)) + timedelta(days=2)
-    taken = await scheduling.taken_ranges(db, doctor.id, lo, hi)
-    taken += await scheduling.hold_ranges(
-        db, doctor.id, lo, hi, except_patient=await patient_id_of(db, user)
-    )
-    slots = free_slots(av, taken, first, last, now, tz=zone) if first <= last else []
+    slots: list[Slot] = []
+    if first <= last:  # (else the span is all past: nothing to look up)
+        lo = datetime.combine(first, datetime.min.time(), tzinfo=ZoneInfo(zone)) - timedelta(days=1)
+        hi = datetime.combine(last, datetime.min.time(), tzinfo=ZoneInfo(zone)) + timedelta(days=2)
+        taken = await scheduling.taken_ranges(db, doctor.id, lo, hi)
+        taken += await scheduling.hold_ranges(
+            db, doctor.id, lo, hi, except_patient=await patient_id_of(db, user)
+        )
+        slots = free_slots(av, taken, first, last, now, tz=zone)
     view = ZoneInfo(zone)
     return {
         "doctor_id": doctor.id,

@@ -31,12 +31,13 @@ def _date_format(schema: dict[str, Any]) -> str | None:
     return None
 
 
-def date_filters(spec: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(path, parameter, format) of every GET without ids in its path that filters by a date."""
+def date_filters(spec: dict[str, Any], *, with_ids: bool = False) -> list[tuple[str, str, str]]:
+    """(path, parameter, format) of every GET that filters by a date: those without ids in
+    their path, or (with_ids) those of one object (a doctor's schedule, their appointments)."""
     found = []
     for path, item in spec["paths"].items():
         operation = item.get("get")
-        if operation is None or "{" in path:
+        if operation is None or ("{" in path) != with_ids:
             continue
         for parameter in operation.get("parameters", []):
             if parameter["in"] != "query":
@@ -60,6 +61,33 @@ async def test_every_date_filter_answers_the_extremes_without_a_server_error(
     for path, name, kind in filters:
         for value in EXTREMES[kind]:
             response = await client.get(path, params={name: value}, headers=admin)
+            answers[(path, name, value)] = response.status_code
+            if response.status_code == 422:
+                assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    broken = {k: v for k, v in answers.items() if v not in (200, 422)}
+    assert not broken, broken
+
+
+async def test_the_date_filters_of_one_objects_lists_answer_the_extremes_too(
+    app, client, sessionmaker, settings
+):
+    """The same sweep where the path names an object: a real one (the access matrix's seeded
+    rows, read as an admin), so the date is used, not refused with a 404 before it."""
+    from tests.builders.access_world import build_world, seed, seeder_for
+
+    spec = (await client.get("/../../openapi.json")).json()
+    filters = date_filters(spec, with_ids=True)
+    assert ("/doctors/{id}/schedule", "to", "date") in filters
+    world = await build_world(sessionmaker, settings, storage=app.state.adapters.storage)
+    answers = {}
+    for path, name, kind in filters:
+        prefix = seeder_for(path)
+        assert prefix is not None, f"add a seeder for {path} (tests/builders/access_world.py)"
+        seeded = await seed(world, prefix)
+        url = path.format(**seeded.params)
+        assert (await client.get(url, headers=world.headers("admin"))).status_code == 200, url
+        for value in EXTREMES[kind]:
+            response = await client.get(url, params={name: value}, headers=world.headers("admin"))
             answers[(path, name, value)] = response.status_code
             if response.status_code == 422:
                 assert response.json()["error"]["code"] == "VALIDATION_ERROR"
