@@ -12,16 +12,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from activities.providers.webhooks import GatewayEvent
 from api import policies
 from api.dates import day_after, day_start
-from domain.access import PAYERS, STAFF, Role
+from domain.access import PAYERS, Role
 from domain.errors import Forbidden, NotFound
 from domain.models.appointments import Appointment
 from domain.models.bookings import Booking
 from domain.models.payments import Invoice, Payment
 from domain.models.users import Patient, User
-
-
-def is_staff(user: User) -> bool:
-    return user.user_type in STAFF
 
 
 async def patient_id_of(db: AsyncSession, user: User) -> uuid.UUID | None:
@@ -58,21 +54,42 @@ async def check_payable_by(
     booking_id: uuid.UUID | None,
     appointment_id: uuid.UUID | None,
 ) -> None:
-    """The caller may pay for it: staff for anyone, a patient only for their own (404 else)."""
+    """The caller may pay for it: an admin for anyone, a patient only for their own, a
+    coordinator for what the money rule shows them (policies.money_scope: a booking assigned to
+    them, a teleconsultation of its patient), so nobody makes a payment they may not read (404
+    else, like a booking that does not exist)."""
     if user.user_type not in PAYERS:
         raise Forbidden("Your role may not make payments", code="ROLE_NOT_ALLOWED")
     owner: uuid.UUID | None
     if booking_id is not None:
-        owner = await db.scalar(select(Booking.patient_id).where(Booking.id == booking_id))
+        row = (
+            await db.execute(
+                select(Booking.patient_id, Booking.coordinator_id).where(Booking.id == booking_id)
+            )
+        ).one_or_none()
+        owner, coordinator = (row[0], row[1]) if row is not None else (None, None)
         missing = NotFound("Booking not found", code="BOOKING_NOT_FOUND")
+        coordinates = coordinator is not None and coordinator == user.id
     else:
         owner = await db.scalar(
             select(Appointment.patient_id).where(Appointment.id == appointment_id)
         )
         missing = NotFound("Appointment not found", code="APPOINTMENT_NOT_FOUND")
+        coordinates = owner is not None and (
+            await db.scalar(
+                policies.coordinated_patient_ids(user).where(Booking.patient_id == owner).limit(1)
+            )
+            is not None
+        )
     if owner is None:
         raise missing
-    if not is_staff(user) and owner != await patient_id_of(db, user):
+    if user.user_type == Role.ADMIN:
+        return
+    if user.user_type == Role.COORDINATOR:
+        if not coordinates:
+            raise missing
+        return
+    if owner != await patient_id_of(db, user):
         raise missing
 
 

@@ -183,6 +183,23 @@ async def test_lists_and_details_of_money_agree_and_a_coordinator_sees_only_thei
         )
         assert refused.status_code == 404, (name, refused.text)
 
+    # Nobody makes a payment they may not read: the coordinator pays only for what they see.
+    for target, named_as in (
+        ({"booking_id": str(queued.id)}, "BOOKING_NOT_FOUND"),
+        ({"booking_id": str(theirs.id)}, "BOOKING_NOT_FOUND"),
+        ({"appointment_id": str(other_consult.id)}, "APPOINTMENT_NOT_FOUND"),
+    ):
+        body = {**target, "currency": "USD", "payment_gateway": "stripe"}
+        refused = await client.post("/payments", headers=coordinator.headers, json=body)
+        assert refused.status_code == 404, (target, refused.text)
+        assert refused.json()["error"]["code"] == named_as
+    for target in ({"booking_id": str(assigned.id)}, {"appointment_id": str(consult.id)}):
+        body = {**target, "currency": "USD", "payment_gateway": "stripe"}
+        allowed = await client.post("/payments", headers=coordinator.headers, json=body)
+        # Past the access check: this test stack has no gateway to pay with.
+        assert allowed.status_code == 400, (target, allowed.text)
+        assert allowed.json()["error"]["code"] == "GATEWAY_NOT_CONFIGURED"
+
     # Roles that never see money are refused the lists.
     for role in (Role.DOCTOR, Role.HOSPITAL_ADMIN):
         listed = await client.get("/payments", headers=new[role].headers)
