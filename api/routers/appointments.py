@@ -8,10 +8,12 @@ allowed next statuses, 403 for a role that may not ask, nothing written either w
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Header, Query, status
 
+from api.dates import check_horizon
 from api.deps import AdaptersDep, DbSession, Paging, SettingsDep, Temporal, require_roles
 from api.envelope import Envelope, Page, ok, page
 from api.schemas.appointments import (
@@ -29,7 +31,7 @@ from api.schemas.prescriptions import AppointmentPrescriptionIn, AppointmentPres
 from api.services import appointments as service
 from api.services import prescriptions
 from domain.access import Role
-from domain.errors import Invalid
+from domain.errors import Invalid, Unprocessable
 from domain.models.users import User
 from workflows.appointment import (
     AppointmentWorkflow,
@@ -85,8 +87,17 @@ async def create_appointment(
     settings: SettingsDep,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
 ) -> Envelope[AppointmentOut]:
+    check_horizon(settings, scheduled_date=body.scheduled_date)
+    refuse_past(body.scheduled_date, "The requested time is in the past")
     created = await service.create_appointment(db, temporal, settings, user, body, idempotency_key)
     return ok(created, "Appointment requested")
+
+
+def refuse_past(starts_at: datetime, message: str) -> None:
+    """A consultation starts ahead, even with a staff override (it lifts the doctor's hours and
+    notice, not the clock): refused here, before the workflow computes its timers from it."""
+    if starts_at <= datetime.now(UTC):
+        raise Unprocessable(message, code="APPOINTMENT_IN_PAST")
 
 
 @router.get("/{appointment_id}", response_model=Envelope[AppointmentOut], summary="An appointment")
@@ -147,7 +158,10 @@ async def reschedule(
     user: AppointmentUser,
     db: DbSession,
     temporal: Temporal,
+    settings: SettingsDep,
 ) -> Envelope[AppointmentOut]:
+    check_horizon(settings, new_scheduled_date=body.new_scheduled_date)
+    refuse_past(body.new_scheduled_date, "The new time is in the past")
     await service.command(
         temporal,
         appointment,

@@ -194,3 +194,84 @@ async def test_a_quotation_item_that_costs_nothing_is_refused(client, sessionmak
         headers=t.coordinator.headers,
     )
     refused_field(response, "items.1.amount")
+
+
+async def test_the_dates_of_appointments_waitlists_and_coupons_at_the_extremes(
+    client_with_worker, sessionmaker, settings
+):
+    """The dates a body carries, at the ends of the calendar: a clear 4xx or a stored row, never
+    a 5xx (a day or a duration added to 9999-12-31 overflows) and never a stuck workflow (a
+    staff override at 0001-01-01 reached AppointmentWorkflow, whose timers overflowed); a
+    consultation starts ahead and no further than MEDIVOY_MAX_YEARS_AHEAD, even with an
+    override (it lifts the doctor's hours and notice, not the clock)."""
+    from domain.models.appointments import Appointment, DoctorWaitlist
+    from tests.builders.appointment_builders import booked, clinic, later
+    from tests.builders.waitlist_builders import waitlist_cast
+
+    client = client_with_worker
+    c = await clinic(sessionmaker, client)
+    mine = await booked(client, c["patient"], c.doctor_id, later(days=2))
+    cast = await waitlist_cast(sessionmaker, patients=1)
+    waiting = headers_for(cast.patients[0].user, settings)
+    admin = headers_for(await create_user(sessionmaker, Role.ADMIN), settings)
+    beyond = datetime.combine(
+        latest_plannable(settings) + timedelta(days=1), datetime.min.time(), tzinfo=UTC
+    ).isoformat()
+    answers: dict[tuple[str, str], int] = {}
+    for when in [*EXTREMES["date-time"][:2], beyond]:
+        for who, override in (("patient", False), ("coordinator", True)):
+            body = {
+                "doctor_id": str(c.doctor_id),
+                "scheduled_date": when,
+                "chief_complaint": "Persistent headaches",
+                "override": override,
+            }
+            if who == "coordinator":
+                body["patient_id"] = str(c.patient_id)
+            made = await client.post("/appointments", json=body, headers=c[who])
+            answers[(f"POST /appointments as {who}", when)] = made.status_code
+            if when == EXTREMES["date-time"][0]:  # an override lifts the hours, not the clock
+                assert made.status_code == 422, made.text
+                assert made.json()["error"]["code"] == "APPOINTMENT_IN_PAST"
+            else:
+                refused_field(made, "scheduled_date")
+            moved = await client.post(
+                f"/appointments/{mine['id']}/reschedule",
+                json={"new_scheduled_date": when, "override": override},
+                headers=c[who],
+            )
+            answers[(f"POST /appointments/{{id}}/reschedule as {who}", when)] = moved.status_code
+            if when == EXTREMES["date-time"][0]:
+                assert moved.status_code == 422, moved.text
+                assert moved.json()["error"]["code"] == "APPOINTMENT_IN_PAST"
+            else:
+                refused_field(moved, "new_scheduled_date")
+    for day in EXTREMES["date"]:
+        for body in (
+            {"date": day},
+            {"date_from": day, "date_to": day},
+            {"date_from": str(datetime.now(UTC).date()), "date_to": day},
+        ):
+            joined = await client.post(
+                f"/doctors/{cast.doctor_id}/waitlist", json=body, headers=waiting
+            )
+            answers[("POST /doctors/{id}/waitlist", str(body))] = joined.status_code
+        for field in ("valid_from", "valid_until"):
+            coupon = await client.post(
+                "/coupons",
+                json={
+                    "code": f"EDGE{field[-4:].upper()}{day[:4]}",
+                    "discount_type": "percentage",
+                    "discount_value": "10",
+                    field: day,
+                },
+                headers=admin,
+            )
+            answers[("POST /coupons", f"{field}={day}")] = coupon.status_code
+    broken = {k: v for k, v in answers.items() if v >= 500}
+    assert not broken, broken
+    async with sessionmaker() as db:
+        assert await db.scalar(select(func.count()).select_from(Appointment)) == 1
+        assert await db.scalar(select(func.count()).select_from(DoctorWaitlist)) == 0
+    kept = (await client.get(f"/appointments/{mine['id']}", headers=c["patient"])).json()["data"]
+    assert kept["scheduled_date"] == mine["scheduled_date"]
