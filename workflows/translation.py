@@ -102,8 +102,9 @@ class TranslationWorkflow:
                 if workflow.all_handlers_finished() and not self._dirty:
                     break
         await quiesce()
-        show(headline, "done", None)
-        return self._progress
+        progress = self._progress
+        show(headline, f"done, {progress.translated} translated, {len(progress.refused)} refused")
+        return progress
 
     def _show(self, headline: str) -> None:
         """The run's details in the Temporal UI: counts, and the engine's pause if any."""

@@ -8,11 +8,12 @@ import hmac
 import json
 import time
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import stripe
 
-from tests.fixtures.payment_fixtures import LocalStripe
+if TYPE_CHECKING:
+    from tests.fixtures.payment_fixtures import LocalStripe
 
 
 def customer_pays(localstripe: LocalStripe, intent_id: str) -> None:

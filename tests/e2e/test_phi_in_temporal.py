@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -30,17 +30,21 @@ from tests.builders.helpers import eventually
 from tests.builders.stripe_builders import customer_pays, signed_succeeded_event
 from tests.builders.temporal_histories import UiView, found_in, history_payloads, ui_view
 from tests.builders.users import create_user, headers_for
-from tests.fixtures.payment_fixtures import LocalStripe
 from workflows.booking import BookingWorkflow, FeedbackEvent, InvoiceEvent, PaymentEvent
 from workflows.messages import (
+    APPOINTMENT_WORKFLOW,
     BOOKING_WORKFLOW,
     INVOICE_WORKFLOW,
     NOTIFICATION_WORKFLOW,
     PAYMENT_WORKFLOW,
+    PRESCRIPTION_WORKFLOW,
     appointment_workflow_id,
     booking_workflow_id,
     payment_workflow_id,
 )
+
+if TYPE_CHECKING:
+    from tests.fixtures.payment_fixtures import LocalStripe
 
 pytestmark = pytest.mark.usefixtures("worker")
 pytest_plugins = ["tests.fixtures.payment_fixtures"]
@@ -459,3 +463,109 @@ async def test_a_booking_paid_at_stripe_with_its_invoice_holds_no_personal_text_
     for notification in by_type[NOTIFICATION_WORKFLOW]:
         assert notification.static_summary and " to user " in notification.static_summary
         assert notification.current_details.startswith(f"**{notification.static_summary}**")
+
+
+MEDICATION = "Sumatriptan nasal spray"
+DOSAGE = "20mg at onset"
+INSTRUCTION = "Stop if chest tightness from the migraine medication"
+
+
+async def test_a_prescriptions_delivery_holds_no_medication_and_reads_like_the_product(
+    client_with_worker: httpx.AsyncClient,
+    temporal_client: Client,
+    temporal_dev_server: TemporalDevServer,
+    sessionmaker,
+    task_queue: str,
+):
+    """A teleconsultation under way, its prescription written (medications, instructions), the
+    PDF rendered and mailed by PrescriptionDeliveryWorkflow: no personal or medical text in any
+    raw history, id or summary of the appointment, the delivery or its notifications; the UI
+    shows the appointment number, statuses and deadlines."""
+    client = client_with_worker
+    patient_user = await create_user(
+        sessionmaker, Role.PATIENT, email=EMAIL, phone=PHONE, first_name=FIRST, last_name=LAST
+    )
+    doctor_user = await create_user(sessionmaker, Role.DOCTOR)
+    doctor = headers_for(doctor_user)
+    admin = headers_for(await create_user(sessionmaker, Role.ADMIN))
+    async with sessionmaker() as db:
+        patient_id = await db.scalar(select(Patient.id).where(Patient.user_id == patient_user.id))
+        doctor_id = await db.scalar(select(Doctor.id).where(Doctor.user_id == doctor_user.id))
+    created = await client.post(
+        "/appointments",
+        headers=admin,
+        json={
+            "patient_id": str(patient_id),
+            "doctor_id": str(doctor_id),
+            "scheduled_date": (datetime.now(UTC) + timedelta(minutes=5)).isoformat(),
+            "chief_complaint": APPOINTMENT_COMPLAINT,
+            "override": True,
+        },
+    )
+    assert created.status_code == 201, created.text
+    appointment = created.json()["data"]
+    appointment_id, number = appointment["id"], appointment["appointment_number"]
+    for step in ("appointment_confirmed", "consultation_in_progress"):
+        moved = await client.patch(
+            f"/appointments/{appointment_id}/status", headers=doctor, json={"status": step}
+        )
+        assert moved.status_code == 200, moved.text
+    wid = appointment_workflow_id(uuid.UUID(appointment_id))
+    running = await ui_view(temporal_client, wid)
+    written = await client.post(
+        f"/appointments/{appointment_id}/prescription",
+        headers=doctor,
+        json={
+            "medications": [
+                {"name": MEDICATION, "dosage": DOSAGE, "frequency": "once", "duration": "3 days"}
+            ],
+            "instructions": INSTRUCTION,
+            "valid_until": "2030-06-30",
+        },
+    )
+    assert written.status_code == 201, written.text
+    prescription_id = written.json()["data"]["prescription"]["id"]
+
+    async def mailed() -> bool | None:
+        view = await ui_view(temporal_client, f"prescription-{prescription_id}")
+        return True if "`delivered`" in view.current_details else None
+
+    await eventually(mailed, within=60)
+    executions = await _workflows_of(temporal_client, task_queue, wid, PRESCRIPTION_WORKFLOW)
+    medical = {APPOINTMENT_COMPLAINT, MEDICATION, DOSAGE, INSTRUCTION}
+    await _outsider_sees_nothing_staff_see_all(
+        client,
+        temporal_dev_server,
+        temporal_client,
+        executions,
+        admin,
+        medical,
+        personal_in_payloads=False,
+    )
+
+    views = [await ui_view(temporal_client, e.id, e.run_id) for e in executions]
+    shown = [
+        text.encode() for view in [running, *views] for text in [view.workflow_id, *view.texts()]
+    ]
+    assert found_in(shown, PERSONAL | medical) == set()
+    by_type: dict[str, list[UiView]] = {}
+    for view in views:
+        by_type.setdefault(view.workflow_type, []).append(view)
+    [lifecycle] = by_type[APPOINTMENT_WORKFLOW]
+    assert lifecycle.static_summary == f"Appointment {number}"
+    assert lifecycle.static_details is not None and str(doctor_id) in lifecycle.static_details
+    assert f"**Appointment {number}**" in running.current_details
+    assert "`consultation_in_progress`" in running.current_details
+    assert "`prescription_provided`" in lifecycle.current_details
+    assert (
+        "status consultation_in_progress → prescription_provided"
+        in (lifecycle.event_summaries["EVENT_TYPE_MARKER_RECORDED"])
+    )
+    children = lifecycle.event_summaries["EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED"]
+    assert f"Prescription {prescription_id}: PDF and e-mail" in children
+    [delivery] = by_type[PRESCRIPTION_WORKFLOW]
+    assert delivery.static_summary == f"Prescription {prescription_id}: PDF and e-mail"
+    assert (
+        "render the prescription PDF"
+        in (delivery.event_summaries["EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"])
+    )
