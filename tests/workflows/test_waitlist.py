@@ -135,8 +135,10 @@ async def test_waitlist_offers_in_order(
     taken = await refused(book(indexed_env.client, task_queue, cast, other, slot))
     assert code_of(taken) == "SLOT_TAKEN"
     # The Temporal UI: the doctor's waitlist, its open offer and until when it holds (ids only).
+    # (Its static summary, given at signal-with-start, the Java test server does not keep:
+    # tests/api/test_doctor_waitlist.py reads it from the dev server.)
     shown = await ui_view(indexed_env.client, waitlist_workflow_id(cast.doctor_id))
-    assert shown.static_summary == f"Waitlist of doctor {cast.doctor_id}"
+    assert shown.current_details.startswith(f"**Waitlist of doctor {cast.doctor_id}**")
     assert "`1 open offers, 0 slots to offer, 1 made`" in shown.current_details
     assert "waits for: hold " in shown.current_details and " UTC" in shown.current_details
 
