@@ -260,9 +260,9 @@ class StateTimers:
         if not due:
             await workflow.wait_condition(woken)
             return None
-        delay = min(when for when, _ in due) - workflow.now()
+        earliest = min(when for when, _ in due)
+        delay = earliest - workflow.now()
         if delay > timedelta(0):
-            earliest = min(when for when, _ in due)
             names = [name for when, name in due if when == earliest]
             try:
                 await workflow.wait_condition(
