@@ -115,6 +115,7 @@ class WaitlistActivities:
             task_queue=activity.info().task_queue,
             start_signal=WaitlistSignal.SLOT_FREED,
             start_signal_args=[SlotFreed(**freed.model_dump())],
+            static_summary=f"Waitlist of doctor {freed.doctor_id}",
         )
 
     @activity.defn

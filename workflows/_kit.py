@@ -9,14 +9,16 @@
   DeliverNotification children that outlive the parent;
 - `StateTimers`: timers derived from the state, waiting for a change or the next one;
 - `quiesce` and `should_continue_as_new`, for a clean end or hand-over;
-- `index`: one search-attribute scheme for every lifecycle (EntityKind, EntityStatus, ids).
+- `index`: one search-attribute scheme for every lifecycle (EntityKind, EntityStatus, ids);
+- `show` and `notification_summary`: what the Temporal UI shows of a run (its current details,
+  the summaries of its children); ids, numbers, statuses and deadlines only, never PHI.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, TypedDict, TypeVar
 from uuid import UUID
@@ -62,9 +64,11 @@ __all__ = [
     "code_of",
     "domain_error",
     "index",
+    "notification_summary",
     "quiesce",
     "refusal",
     "should_continue_as_new",
+    "show",
     "unwrap",
     "update_with_start",
 ]
@@ -151,17 +155,22 @@ async def update_with_start(
     *,
     id: str,
     task_queue: str,
+    summary: str | None = None,
+    details: str | None = None,
 ) -> R:
     """Start the entity's workflow (or reach the running one) and return its update's answer.
 
     USE_EXISTING makes a retry of the same request (same entity id) land on the same workflow;
     REJECT_DUPLICATE keeps a closed one from being started again (the caller then reads the
-    stored row: the start raises WorkflowAlreadyStartedError)."""
+    stored row: the start raises WorkflowAlreadyStartedError). `summary` and `details` are the
+    run's static summary and details in the Temporal UI (ids and numbers only)."""
     start = WithStartWorkflowOperation(
         run,
         input,
         id=id,
         task_queue=task_queue,
+        static_summary=summary,
+        static_details=details,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
     )
@@ -198,6 +207,7 @@ class Notifier:
                 id=notification_workflow_id(request.dedupe_key),
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=notification_summary(request),
             )
         except WorkflowAlreadyStartedError:
             return
@@ -210,6 +220,7 @@ class Notifier:
                 request,
                 id=notification_workflow_id(request.dedupe_key),
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=notification_summary(request),
             )
         except WorkflowAlreadyStartedError:
             return
@@ -219,8 +230,19 @@ class StateTimers:
     """Timers derived from the state: a workflow lists what its state implies (`due`), moves
     call `changed()`, and the main loop waits for a change or the earliest timer."""
 
-    def __init__(self) -> None:
+    def __init__(self, labels: Mapping[str, str] | None = None) -> None:
         self.version = 0
+        # What the UI calls each timer ("expiry": "quotation expiry"); "reminder:24h" reads as
+        # "<reminder's label> 24h"; "*" formats any other name ("offer expiry, hold {}").
+        self.labels = dict(labels or {})
+
+    def label(self, name: str) -> str:
+        if name in self.labels:
+            return self.labels[name]
+        head, _, tail = name.partition(":")
+        if tail and head in self.labels:
+            return f"{self.labels[head]} {tail}"
+        return self.labels.get("*", "{}").format(name)
 
     def changed(self) -> None:
         self.version += 1
@@ -238,10 +260,16 @@ class StateTimers:
         if not due:
             await workflow.wait_condition(woken)
             return None
-        delay = min(when for when, _ in due) - workflow.now()
+        earliest = min(when for when, _ in due)
+        delay = earliest - workflow.now()
         if delay > timedelta(0):
+            names = [name for when, name in due if when == earliest]
             try:
-                await workflow.wait_condition(woken, timeout=delay)
+                await workflow.wait_condition(
+                    woken,
+                    timeout=delay,
+                    timeout_summary=", ".join(self.label(n) for n in names),
+                )
             except TimeoutError:
                 pass
             else:
@@ -302,3 +330,25 @@ def index(
         if value is not None:
             updates.append(ENTITY_KEYS[name].value_set(str(value)))
     workflow.upsert_search_attributes(updates)
+
+
+def notification_summary(request: NotificationRequest) -> str:
+    """A notification child in the UI: its template, the recipient's user id, its key (ids)."""
+    return f"{request.template} to user {request.user_id} ({request.dedupe_key})"
+
+
+def show(
+    headline: str,
+    status: StrEnum | str,
+    waits: str | None = None,
+    until: datetime | None = None,
+) -> None:
+    """The run's current details in the Temporal UI (the `__temporal_workflow_metadata` query):
+    what it is, its status, what it waits for and until when. Ids, numbers, statuses and
+    deadlines only: callers pass no names, contact details or medical text."""
+    value = status.value if isinstance(status, StrEnum) else status
+    lines = [f"**{headline}**", f"status: `{value}`"]
+    if waits:
+        deadline = f" until {until.astimezone(UTC):%Y-%m-%d %H:%M} UTC" if until else ""
+        lines.append(f"waits for: {waits}{deadline}")
+    workflow.set_current_details("\n\n".join(lines))

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -83,9 +83,11 @@ with workflow.unsafe.imports_passed_through():
         Notifier,
         StateTimers,
         index,
+        notification_summary,
         quiesce,
         refusal,
         should_continue_as_new,
+        show,
         update_with_start,
     )
     from workflows.messages import (
@@ -107,9 +109,11 @@ with workflow.unsafe.imports_passed_through():
         SlotFreed,
         WaitlistSignal,
         appointment_workflow_id,
+        invoice_summary,
         invoice_workflow_id,
         notification_workflow_id,
         payment_workflow_id,
+        prescription_summary,
         prescription_workflow_id,
         waitlist_workflow_id,
     )
@@ -300,6 +304,7 @@ class SettlingNotifier(Notifier):
                 id=notification_workflow_id(request.dedupe_key),
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=notification_summary(request),
             )
         except WorkflowAlreadyStartedError:
             return
@@ -327,7 +332,15 @@ class AppointmentWorkflow:
         self._input: AppointmentInput | None = None
         self._refused: ApplicationError | None = None
         self._lock = asyncio.Lock()
-        self._timers = StateTimers()
+        self._timers = StateTimers(
+            {
+                "hold": "confirmation deadline",
+                "unpaid": "payment deadline",
+                "awaiting": "awaiting consultation",
+                "reminder": "reminder",
+                "no_show": "no-show check",
+            }
+        )
         self._notifier = SettlingNotifier([])
 
     @workflow.run
@@ -343,6 +356,7 @@ class AppointmentWorkflow:
                     AppointmentActivities.create_appointment,
                     new,
                     **DB_ACTIVITY,
+                    summary="create the appointment row",
                 )
             except Exception as err:
                 refused = unwrap(err)
@@ -368,6 +382,7 @@ class AppointmentWorkflow:
         state = self._state
         while True:
             await self._notifier.flush()
+            self._show()
             if state.status in TERMINAL:
                 while True:
                     await self._await_refund()
@@ -501,6 +516,7 @@ class AppointmentWorkflow:
                     doctor_id=state.doctor_id, patient_id=state.patient_id, after=workflow.now()
                 ),
                 **DB_ACTIVITY,
+                summary="find free slots",
             )
             context = {"status": S.NO_SHOW.value, "reason": "doctor_no_show", **self._when()}
             if slots:
@@ -570,6 +586,7 @@ class AppointmentWorkflow:
                     override=True,
                 ),
                 **DB_ACTIVITY,
+                summary="record the staff override",
             )
         await self._revoke_room()
         await self._release(state.starts_at, state.ends_at)
@@ -601,6 +618,7 @@ class AppointmentWorkflow:
                     override=overridden or change.override,
                 ),
                 **DB_ACTIVITY,
+                summary="reschedule",
             )
             state.starts_at = moved.starts_at
             state.ends_at = moved.ends_at
@@ -683,6 +701,7 @@ class AppointmentWorkflow:
                     **change.model_dump(exclude={"caller"}),
                 ),
                 **DB_ACTIVITY,
+                summary="update the appointment details",
             )
         return self._view()
 
@@ -718,6 +737,7 @@ class AppointmentWorkflow:
                     **order.model_dump(exclude={"caller"}),
                 ),
                 **DB_ACTIVITY,
+                summary="record the prescription",
             )
             delivery = PrescriptionDelivery(prescription_id=order.prescription_id)
             # Already started (a retried activation): it renders and mails once either way.
@@ -728,6 +748,7 @@ class AppointmentWorkflow:
                     id=prescription_workflow_id(delivery),
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                    static_summary=prescription_summary(delivery),
                 )
         return view
 
@@ -751,6 +772,7 @@ class AppointmentWorkflow:
             AppointmentActivities.record_joined,
             JoinRecord(appointment_id=state.appointment_id, party=event.party, at=event.at),
             **DB_ACTIVITY,
+            summary="record who joined",
         )
         if state.patient_joined and state.doctor_joined and state.status in UPCOMING:
             await self._try_system_move(
@@ -809,6 +831,18 @@ class AppointmentWorkflow:
     async def follow_up_booked(self, event: FollowUpBooked) -> None:
         await self._try_system_move(
             S.FOLLOW_UP_SCHEDULED, f"follow-up {event.appointment_id}", follow_up=True
+        )
+
+    def _show(self) -> None:
+        """The run's details in the Temporal UI: the appointment number, status, what it waits
+        for and until when."""
+        state = self._require_state()
+        waiting = self.waiting_for()
+        show(
+            f"Appointment {state.appointment_number}",
+            state.status,
+            waiting.description,
+            waiting.until,
         )
 
     @workflow.query
@@ -924,6 +958,7 @@ class AppointmentWorkflow:
                     changes=changes,
                 ),
                 **DB_ACTIVITY,
+                summary=f"status {source.value} → {target.value}",
             )
             self._index()
             context = {"status": target.value}
@@ -953,6 +988,7 @@ class AppointmentWorkflow:
                 ends_at=state.ends_at,
             ),
             **GATEWAY_CREATE,
+            summary="open the video room",
         )
         state.video_room_id = room.room_id
 
@@ -965,6 +1001,7 @@ class AppointmentWorkflow:
             AppointmentActivities.revoke_video_room,
             VideoRoomRevocation(appointment_id=state.appointment_id, room_id=room_id),
             **GATEWAY_CREATE,
+            summary="revoke the video room",
         )
 
     async def _release(self, starts_at: datetime, ends_at: datetime) -> None:
@@ -978,6 +1015,7 @@ class AppointmentWorkflow:
             AppointmentActivities.anyone_waiting,
             FreedSlot(doctor_id=state.doctor_id, starts_at=starts_at),
             **DB_ACTIVITY,
+            summary="anyone on the waitlist?",
         )
         if not waiting:
             return
@@ -988,6 +1026,7 @@ class AppointmentWorkflow:
                 WaitlistActivities.start_doctor_waitlist,
                 WaitlistSlot(**freed.model_dump()),
                 **GATEWAY_SETTLE,
+                summary="start the doctor's waitlist",
             )
             return
         handle = workflow.get_external_workflow_handle(waitlist_workflow_id(state.doctor_id))
@@ -1036,7 +1075,11 @@ class AppointmentWorkflow:
         if not state.refund_awaited:
             return
         try:
-            await workflow.wait_condition(lambda: not state.refund_awaited, timeout=REFUND_WAIT)
+            await workflow.wait_condition(
+                lambda: not state.refund_awaited,
+                timeout=REFUND_WAIT,
+                timeout_summary=f"refund wait, payment {state.payment_id}",
+            )
         except TimeoutError:
             state.refund_awaited = False
 
@@ -1059,6 +1102,7 @@ class AppointmentWorkflow:
                 id=invoice_workflow_id(delivery),
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                static_summary=invoice_summary(delivery),
             )
         except WorkflowAlreadyStartedError:
             return
@@ -1246,4 +1290,15 @@ async def open_appointment(
         input,
         id=appointment_workflow_id(input.appointment.appointment_id),
         task_queue=task_queue,
+        summary=f"Appointment {input.appointment.appointment_number}",
+        details=appointment_details(input),
+    )
+
+
+def appointment_details(input: AppointmentInput) -> str:
+    """The run's static details in the Temporal UI: ids and the start (UTC) only."""
+    new = input.appointment
+    return (
+        f"appointment `{new.appointment_id}` · patient `{new.patient_id}` · doctor "
+        f"`{new.doctor_id}` · starts {new.starts_at.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
     )

@@ -62,6 +62,7 @@ with workflow.unsafe.imports_passed_through():
         quiesce,
         refusal,
         should_continue_as_new,
+        show,
         update_with_start,
     )
     from workflows.messages import (
@@ -241,7 +242,13 @@ class BookingWorkflow:
         self._input: BookingInput | None = None
         # Moves run one at a time: checked, applied to the state, written, notified.
         self._lock = asyncio.Lock()
-        self._timers = StateTimers()
+        self._timers = StateTimers(
+            {
+                "review": "review SLA alert",
+                "reminder": "quotation reminder",
+                "expiry": "quotation expiry",
+            }
+        )
         self._notifier = Notifier([])
 
     @workflow.run
@@ -255,6 +262,7 @@ class BookingWorkflow:
                 BookingActivities.create_booking,
                 input.booking,
                 **DB_ACTIVITY,
+                summary="create the booking row",
             )
             self._state = self._initial_state(stored)
             self._notifier = Notifier(self._state.pending)
@@ -266,6 +274,7 @@ class BookingWorkflow:
         state = self._state
         while True:
             await self._notifier.flush()
+            self._show()
             if state.status in TERMINAL:
                 # A payment signal handled while quiescing may have asked for a refund too.
                 while True:
@@ -289,7 +298,11 @@ class BookingWorkflow:
         if not state.refund_awaited:
             return
         try:
-            await workflow.wait_condition(lambda: not state.refund_awaited, timeout=REFUND_WAIT)
+            await workflow.wait_condition(
+                lambda: not state.refund_awaited,
+                timeout=REFUND_WAIT,
+                timeout_summary=f"refund wait, payment {state.payment_id}",
+            )
         except TimeoutError:
             state.refund_awaited = False
             await self._record_refund(
@@ -359,9 +372,7 @@ class BookingWorkflow:
         if state.coordinator_id is not None:
             return [state.coordinator_id]
         return await workflow.execute_local_activity_method(
-            BookingActivities.find_admins,
-            AdminsQuery(),
-            **DB_ACTIVITY,
+            BookingActivities.find_admins, AdminsQuery(), **DB_ACTIVITY, summary="find the admins"
         )
 
     @workflow.update
@@ -421,6 +432,7 @@ class BookingWorkflow:
                     **change.model_dump(exclude={"caller"}),
                 ),
                 **DB_ACTIVITY,
+                summary="update the booking details",
             )
         return self._view()
 
@@ -453,6 +465,7 @@ class BookingWorkflow:
                     booking_id=state.booking_id, coordinator_id=change.coordinator_id
                 ),
                 **DB_ACTIVITY,
+                summary=f"assign coordinator {change.coordinator_id}",
             )
             if change.coordinator_id != change.caller.user_id:
                 self._notify(
@@ -620,6 +633,7 @@ class BookingWorkflow:
             BookingActivities.record_refund,
             record,
             **DB_ACTIVITY,
+            summary="record the refund outcome",
         )
 
     async def _system_move(
@@ -644,6 +658,12 @@ class BookingWorkflow:
             workflow.logger.info("%s ignored: %s", target.value, refused.message)
             return False
         return True
+
+    def _show(self) -> None:
+        """The run's details in the Temporal UI: the booking number, status, what it waits for."""
+        state = self._require_state()
+        waiting = self.waiting_for()
+        show(f"Booking {state.booking_number}", state.status, waiting.description, waiting.until)
 
     @workflow.query
     def waiting_for(self) -> WaitingFor:
@@ -753,6 +773,7 @@ class BookingWorkflow:
                     changes=changes,
                 ),
                 **DB_ACTIVITY,
+                summary=f"status {source.value} → {target.value}",
             )
             self._index()
             context = {"status": target.value}
@@ -923,7 +944,15 @@ async def open_booking(client: Client, task_queue: str, input: BookingInput) -> 
         input,
         id=booking_workflow_id(input.booking.booking_id),
         task_queue=task_queue,
+        summary=f"Booking {input.booking.booking_number}",
+        details=booking_details(input),
     )
+
+
+def booking_details(input: BookingInput) -> str:
+    """The run's static details in the Temporal UI: ids only."""
+    new = input.booking
+    return f"booking `{new.booking_id}` · patient `{new.patient_id}` · hospital `{new.hospital_id}`"
 
 
 async def signal_record_uploaded(client: Client, booking_id: UUID, record_id: UUID) -> None:

@@ -27,7 +27,7 @@ with workflow.unsafe.imports_passed_through():
     from domain.errors import Conflict
     from domain.invoices import sending_refusal
     from domain.notification import Channel
-    from workflows._kit import DB_ACTIVITY, PDF_ACTIVITY, Notifier
+    from workflows._kit import DB_ACTIVITY, PDF_ACTIVITY, Notifier, show
     from workflows.messages import (
         INVOICE_WORKFLOW,
         AttachmentRef,
@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         InvoiceEvent,
         NotificationRequest,
         booking_workflow_id,
+        invoice_summary,
         invoice_workflow_id,
     )
 
@@ -50,12 +51,14 @@ class InvoiceDeliveryWorkflow:
     async def run(self, delivery: InvoiceDelivery) -> InvoiceDelivered:
         issued: IssuedInvoice | None = None
         invoice_id = delivery.invoice_id
+        show(invoice_summary(delivery), "issuing" if delivery.payment_id else "loading")
         if delivery.payment_id is not None:
             assert delivery.issued_on is not None
             issued = await workflow.execute_local_activity_method(
                 PaymentActivities.create_invoice,
                 InvoiceRequest(payment_id=delivery.payment_id, issued_on=delivery.issued_on),
                 **DB_ACTIVITY,
+                summary="issue the invoice",
             )
             invoice_id = issued.invoice_id
         ref = InvoiceRef(invoice_id=invoice_id)
@@ -63,6 +66,7 @@ class InvoiceDeliveryWorkflow:
             DocumentActivities.load_invoice_mail,
             ref,
             **DB_ACTIVITY,
+            summary="load the invoice e-mail",
         )
         refusal = sending_refusal(mail.status, has_account=mail.patient_user_id is not None)
         # A payment's invoice is paid, so only the account can be missing: it is still
@@ -78,12 +82,16 @@ class InvoiceDeliveryWorkflow:
                 type=type(refusal).__name__,
                 non_retryable=True,
             )
+        headline = f"Invoice {mail.invoice_number}"
+        show(headline, "rendering", "the PDF")
         pdf_key = await self._stored_pdf(ref)
         dedupe_key: str | None = None
         if delivery.mails and mail.patient_user_id is not None:
+            show(headline, "mailing", f"the e-mail to user {mail.patient_user_id}")
             dedupe_key = await self._mail(delivery, mail, pdf_key)
         if delivery.booking_id is not None:
             await self._tell_booking(delivery.booking_id, invoice_id)
+        show(headline, "delivered" if dedupe_key else "stored")
         return InvoiceDelivered(
             invoice_id=invoice_id,
             invoice_number=mail.invoice_number,
@@ -99,6 +107,7 @@ class InvoiceDeliveryWorkflow:
             DocumentActivities.load_invoice_document,
             ref,
             **DB_ACTIVITY,
+            summary="load the invoice document",
         )
         if document.pdf_storage_key is not None:
             return document.pdf_storage_key
@@ -106,11 +115,13 @@ class InvoiceDeliveryWorkflow:
             DocumentActivities.render_invoice_pdf,
             document,
             **PDF_ACTIVITY,
+            summary="render the invoice PDF",
         )
         await workflow.execute_local_activity_method(
             DocumentActivities.record_invoice_pdf,
             pdf,
             **DB_ACTIVITY,
+            summary="record the invoice PDF",
         )
         return pdf.storage_key
 
@@ -177,6 +188,7 @@ async def deliver_invoice(
             delivery,
             id=wid,
             task_queue=task_queue,
+            static_summary=invoice_summary(delivery),
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             # A finished delivery is never run again; a failed one may be asked again.
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,

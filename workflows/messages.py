@@ -59,6 +59,11 @@ def translation_workflow_id(target: TranslationTarget) -> str:
     return f"translation-{target.entity_type}-{target.entity_id}-{target.locale}"
 
 
+def translation_summary(target: TranslationTarget) -> str:
+    """The run in the Temporal UI (ids only)."""
+    return f"Translation of {target.entity_type} {target.entity_id} into {target.locale}"
+
+
 def notification_workflow_id(dedupe_key: str) -> str:
     return f"notification-{dedupe_key}"
 
@@ -108,6 +113,15 @@ def invoice_workflow_id(delivery: InvoiceDelivery) -> str:
     return f"invoice-{delivery.invoice_id}"
 
 
+def invoice_summary(delivery: InvoiceDelivery) -> str:
+    """The delivery in the Temporal UI (ids only)."""
+    if delivery.send_id is not None:
+        return f"Invoice {delivery.invoice_id}: send {delivery.send_id}"
+    if delivery.payment_id is None:
+        return f"Invoice {delivery.invoice_id}: PDF"
+    return f"Invoice {delivery.invoice_id} of payment {delivery.payment_id}"
+
+
 class PrescriptionDelivery(BaseModel):
     """The input of a PrescriptionDeliveryWorkflow: render a prescription's PDF once and store
     it, then (mails) e-mail it to the patient. Without mails, the PDF only (a download of a
@@ -127,6 +141,12 @@ class PrescriptionDelivered(BaseModel):
 def prescription_workflow_id(delivery: PrescriptionDelivery) -> str:
     suffix = "" if delivery.mails else "-pdf"
     return f"prescription-{delivery.prescription_id}{suffix}"
+
+
+def prescription_summary(delivery: PrescriptionDelivery) -> str:
+    """The delivery in the Temporal UI (ids only)."""
+    what = "PDF and e-mail" if delivery.mails else "PDF"
+    return f"Prescription {delivery.prescription_id}: {what}"
 
 
 class BookingSignal:
@@ -369,10 +389,13 @@ __all__ = [
     "WaitlistStart",
     "appointment_workflow_id",
     "booking_workflow_id",
+    "invoice_summary",
     "invoice_workflow_id",
     "notification_workflow_id",
     "payment_workflow_id",
+    "prescription_summary",
     "prescription_workflow_id",
+    "translation_summary",
     "translation_workflow_id",
     "waitlist_workflow_id",
 ]

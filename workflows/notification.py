@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
         notification_activity_list,
     )
     from domain.notification import Channel, DeliveryStatus
-    from workflows._kit import DB_ACTIVITY, NOTIFY_ACTIVITY
+    from workflows._kit import DB_ACTIVITY, NOTIFY_ACTIVITY, notification_summary, show
     from workflows.messages import (
         NOTIFICATION_WORKFLOW,
         DeliveryReceiptEvent,
@@ -71,6 +71,8 @@ class DeliverNotification:
 
     @workflow.run
     async def run(self, request: NotificationRequest) -> NotificationResult:
+        headline = notification_summary(request)
+        show(headline, "preparing")
         recipient = await workflow.execute_local_activity_method(
             NotificationActivities.load_recipient,
             RecipientQuery(
@@ -79,6 +81,7 @@ class DeliverNotification:
                 to_pending_email=request.to_pending_email,
             ),
             **DB_ACTIVITY,
+            summary="load the recipient",
         )
         if request.to_email is not None:
             # (Set only by requests made since the field exists: no recorded run reaches here.)
@@ -99,7 +102,9 @@ class DeliverNotification:
                 reference_id=request.reference_id,
             ),
             **DB_ACTIVITY,
+            summary="record the notification",
         )
+        show(headline, "sending", "delivery by " + ", ".join(c.value for c in channels))
         if workflow.patched("notification-fallback"):
             outcomes = await self._deliver_with_fallback(channels, request, recipient, context)
         else:
@@ -107,6 +112,7 @@ class DeliverNotification:
             outcomes = await asyncio.gather(
                 *(self._deliver(channel, request, recipient, context) for channel in channels)
             )
+        show(headline, ", ".join(f"{o.channel.value} {o.status}" for o in outcomes))
         return NotificationResult(
             dedupe_key=request.dedupe_key,
             channels={outcome.channel: outcome for outcome in outcomes},
@@ -145,6 +151,7 @@ class DeliverNotification:
                         reference_id=request.reference_id,
                     ),
                     **DB_ACTIVITY,
+                    summary="record the notification",
                 )
                 await run(following)
 
@@ -159,6 +166,7 @@ class DeliverNotification:
             await workflow.wait_condition(
                 lambda: message_id in self._receipts,
                 timeout=timedelta(seconds=outcome.receipt_wait_seconds),
+                timeout_summary=f"{outcome.channel.value} delivery receipt",
             )
         except TimeoutError:
             # No word within the wait: taken as sent; a later receipt is still recorded.
@@ -214,6 +222,7 @@ class DeliverNotification:
                 NotificationActivities.deliver_in_app,
                 InAppDelivery(dedupe_key=request.dedupe_key),
                 **DB_ACTIVITY,
+                summary="deliver in app",
             )
         senders = {
             Channel.EMAIL: (NotificationActivities.send_email, recipient.email),
@@ -232,6 +241,7 @@ class DeliverNotification:
                 attachments=request.attachments if channel == Channel.EMAIL else [],
             ),
             **NOTIFY_ACTIVITY,
+            summary=f"send {request.template} by {channel.value}",
         )
 
 
@@ -261,6 +271,7 @@ async def notify(client: Client, task_queue: str, request: NotificationRequest) 
             DeliverNotification.run,
             request,
             id=notification_workflow_id(request.dedupe_key),
+            static_summary=notification_summary(request),
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
         )

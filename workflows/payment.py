@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -96,7 +96,9 @@ with workflow.unsafe.imports_passed_through():
         code_of,
         domain_error,
         index,
+        notification_summary,
         refusal,
+        show,
         unwrap,
         update_with_start,
     )
@@ -119,6 +121,7 @@ with workflow.unsafe.imports_passed_through():
         RefundSettled,
         appointment_workflow_id,
         booking_workflow_id,
+        invoice_summary,
         invoice_workflow_id,
         notification_workflow_id,
         payment_workflow_id,
@@ -234,6 +237,7 @@ class _SettlingNotifier(Notifier):
                 id=notification_workflow_id(request.dedupe_key),
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=notification_summary(request),
             )
         except WorkflowAlreadyStartedError:
             return
@@ -296,10 +300,12 @@ class PaymentWorkflow:
             if now >= deadline:
                 await self._expire()
                 break
+            self._show(f"the customer to pay at {payment.gateway}", deadline)
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda: bool(self._events) or self._cancellation is not None,
                     timeout=min(poll, deadline - now),
+                    timeout_summary="gateway poll" if poll < deadline - now else "payment expiry",
                 )
             if self._cancellation is not None:
                 continue
@@ -323,6 +329,7 @@ class PaymentWorkflow:
         if self._notifier.started and workflow.patched(SETTLE_CHILDREN):
             await self._notifier.settle()
             await workflow.wait_condition(workflow.all_handlers_finished)
+        self._show()
         return self._view()
 
     async def _refund_window(self, until: timedelta) -> None:
@@ -341,6 +348,7 @@ class PaymentWorkflow:
             now = workflow.now()
             if now >= deadline:
                 return
+            self._show("refunds (the refund window)", deadline)
             try:
                 await workflow.wait_condition(
                     lambda: (
@@ -349,6 +357,7 @@ class PaymentWorkflow:
                         or bool(self._refund_hints)
                     ),
                     timeout=deadline - now,
+                    timeout_summary="refund window close",
                 )
             except TimeoutError:
                 return
@@ -360,6 +369,7 @@ class PaymentWorkflow:
                 PaymentActivities.create_payment,
                 new,
                 **DB_ACTIVITY,
+                summary="create the payment row",
             )
         except (ActivityError, ApplicationError) as err:
             raise _as_refusal(err) from None
@@ -377,6 +387,7 @@ class PaymentWorkflow:
                         today=workflow.now().date(),
                     ),
                     **DB_ACTIVITY,
+                    summary="reserve the coupon",
                 )
             except (ActivityError, ApplicationError) as err:
                 refused = _as_refusal(err)
@@ -387,6 +398,7 @@ class PaymentWorkflow:
             PaymentActivities.price_payment,
             PricingRequest(payment_id=stored.payment_id),
             **DB_ACTIVITY,
+            summary="price the payment",
         )
         stored.amount = pricing.amount
         checkout = PaymentCheckout(
@@ -414,6 +426,7 @@ class PaymentWorkflow:
                     description=f"Medivoy {stored.reference or stored.payment_id}",
                 ),
                 **GATEWAY_CREATE,
+                summary="create the gateway intent",
             )
         except ActivityError as err:
             refused = _as_refusal(err)
@@ -478,6 +491,7 @@ class PaymentWorkflow:
                 PaymentActivities.retrieve_gateway_state,
                 GatewayRef(gateway=payment.gateway, gateway_id=payment.gateway_id),
                 **GATEWAY_POLL,
+                summary="poll the gateway",
             )
         except ActivityError:
             workflow.logger.warning("gateway read failed; trying again at the next poll")
@@ -493,6 +507,7 @@ class PaymentWorkflow:
                 PaymentActivities.cancel_gateway_intent,
                 GatewayRef(gateway=payment.gateway, gateway_id=payment.gateway_id),
                 **GATEWAY_SETTLE,
+                summary="cancel the gateway intent",
             )
         except ActivityError:
             state = await self._retrieve()
@@ -514,10 +529,12 @@ class PaymentWorkflow:
             now = workflow.now()
             if now >= deadline:
                 break
+            self._show(f"a late payment at {self._require().gateway}, to refund", deadline)
             with contextlib.suppress(TimeoutError):
                 await workflow.wait_condition(
                     lambda: bool(self._events) or self._appointment_unanswered(),
                     timeout=min(poll, deadline - now),
+                    timeout_summary="late payment poll",
                 )
             if self._appointment_unanswered():
                 # Nothing was paid: the appointment need not wait for the watch to end. Money
@@ -819,6 +836,7 @@ class PaymentWorkflow:
                 number=number,
             ),
             **GATEWAY_SETTLE,
+            summary="refund at the gateway",
         )
 
     async def _record_refunded(
@@ -913,6 +931,7 @@ class PaymentWorkflow:
             CouponActivities.release_coupon,
             CouponReleaseRequest(payment_id=payment.payment_id),
             **DB_ACTIVITY,
+            summary="release the coupon",
         )
 
     async def _after_success(self) -> None:
@@ -938,6 +957,7 @@ class PaymentWorkflow:
                     id=invoice_workflow_id(delivery),
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     result_type=InvoiceDelivered,
+                    static_summary=invoice_summary(delivery),
                 )
             except WorkflowAlreadyStartedError:
                 # Delivered by an earlier run of this payment: only learn the invoice.
@@ -945,6 +965,7 @@ class PaymentWorkflow:
                     PaymentActivities.create_invoice,
                     InvoiceRequest(payment_id=payment.payment_id, issued_on=workflow.now().date()),
                     **DB_ACTIVITY,
+                    summary="issue the invoice",
                 )
                 return
             except ChildWorkflowError as err:
@@ -958,12 +979,14 @@ class PaymentWorkflow:
             PaymentActivities.create_invoice,
             InvoiceRequest(payment_id=payment.payment_id, issued_on=workflow.now().date()),
             **DB_ACTIVITY,
+            summary="issue the invoice",
         )
         self._invoice = invoice
         document = await workflow.execute_activity_method(
             DocumentActivities.load_invoice_document,
             InvoiceRef(invoice_id=invoice.invoice_id),
             **DB_ACTIVITY,
+            summary="load the invoice document",
         )
         pdf_key = document.pdf_storage_key
         if pdf_key is None:
@@ -971,11 +994,13 @@ class PaymentWorkflow:
                 DocumentActivities.render_invoice_pdf,
                 document,
                 **PDF_ACTIVITY,
+                summary="render the invoice PDF",
             )
             await workflow.execute_local_activity_method(
                 DocumentActivities.record_invoice_pdf,
                 pdf,
                 **DB_ACTIVITY,
+                summary="record the invoice PDF",
             )
             pdf_key = pdf.storage_key
         await self._notify(
@@ -1113,6 +1138,7 @@ class PaymentWorkflow:
                 changes=changes or PaymentChanges(),
             ),
             **DB_ACTIVITY,
+            summary=f"status {source.value} → {target.value}",
         )
         self._index()
 
@@ -1206,6 +1232,13 @@ class PaymentWorkflow:
             legacy,
         )
 
+    def _show(self, waits: str | None = None, until: datetime | None = None) -> None:
+        """The run's details in the Temporal UI: the payment, what it pays for (the booking or
+        appointment number), its status, what it waits for and until when."""
+        payment = self._require()
+        of = f" for {payment.reference}" if payment.reference else ""
+        show(f"Payment {payment.payment_id}{of}", payment.status, waits, until)
+
     def _require(self) -> StoredPayment:
         assert self._payment is not None, "the payment is not stored yet"
         return self._payment
@@ -1244,7 +1277,20 @@ async def open_payment(client: Client, task_queue: str, input: PaymentInput) -> 
         input,
         id=payment_workflow_id(input.payment.payment_id),
         task_queue=task_queue,
+        summary=f"Payment {input.payment.payment_id}",
+        details=payment_details(input),
     )
+
+
+def payment_details(input: PaymentInput) -> str:
+    """The run's static details in the Temporal UI: ids and the gateway only."""
+    new = input.payment
+    of = (
+        f"booking `{new.booking_id}`"
+        if new.booking_id is not None
+        else f"appointment `{new.appointment_id}`"
+    )
+    return f"payment `{new.payment_id}` · {of} · gateway {new.gateway} · {new.currency}"
 
 
 async def signal_gateway_event(client: Client, payment_id: UUID, event: GatewayEventSignal) -> None:

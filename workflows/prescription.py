@@ -26,13 +26,14 @@ with workflow.unsafe.imports_passed_through():
         PrescriptionRef,
     )
     from domain.notification import Channel
-    from workflows._kit import DB_ACTIVITY, PDF_ACTIVITY, Notifier
+    from workflows._kit import DB_ACTIVITY, PDF_ACTIVITY, Notifier, show
     from workflows.messages import (
         PRESCRIPTION_WORKFLOW,
         AttachmentRef,
         NotificationRequest,
         PrescriptionDelivered,
         PrescriptionDelivery,
+        prescription_summary,
         prescription_workflow_id,
     )
 
@@ -47,13 +48,19 @@ class PrescriptionDeliveryWorkflow:
     @workflow.run
     async def run(self, delivery: PrescriptionDelivery) -> PrescriptionDelivered:
         ref = PrescriptionRef(prescription_id=delivery.prescription_id)
+        headline = prescription_summary(delivery)
+        show(headline, "rendering", "the PDF")
         document = await workflow.execute_activity_method(
-            PrescriptionActivities.load_prescription_document, ref, **DB_ACTIVITY
+            PrescriptionActivities.load_prescription_document,
+            ref,
+            **DB_ACTIVITY,
+            summary="load the prescription document",
         )
         key, file_name = await self._stored_pdf(document)
         dedupe_key: str | None = None
         if delivery.mails and document.patient_user_id is not None:
             dedupe_key = f"prescription:{document.prescription_id}:mail"
+            show(headline, "mailing", f"the e-mail to user {document.patient_user_id}")
             await Notifier([]).deliver(
                 NotificationRequest(
                     dedupe_key=dedupe_key,
@@ -79,6 +86,7 @@ class PrescriptionDeliveryWorkflow:
                     ],
                 )
             )
+        show(headline, "delivered" if dedupe_key else "stored")
         return PrescriptionDelivered(
             prescription_id=document.prescription_id, pdf_storage_key=key, dedupe_key=dedupe_key
         )
@@ -87,11 +95,17 @@ class PrescriptionDeliveryWorkflow:
         """The PDF's storage key and file name: rendered (in the worker's thread pool) and
         recorded unless it already is."""
         pdf = await workflow.execute_activity_method(
-            PrescriptionActivities.render_prescription_pdf, document, **PDF_ACTIVITY
+            PrescriptionActivities.render_prescription_pdf,
+            document,
+            **PDF_ACTIVITY,
+            summary="render the prescription PDF",
         )
         if document.pdf_storage_key is None:
             await workflow.execute_local_activity_method(
-                PrescriptionActivities.record_prescription_pdf, pdf, **DB_ACTIVITY
+                PrescriptionActivities.record_prescription_pdf,
+                pdf,
+                **DB_ACTIVITY,
+                summary="record the prescription PDF",
             )
         return pdf.storage_key, pdf.file_name
 
@@ -115,6 +129,7 @@ async def deliver_prescription(
             delivery,
             id=wid,
             task_queue=task_queue,
+            static_summary=prescription_summary(delivery),
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
         )

@@ -56,7 +56,12 @@ SCHEDULES: list[ScheduledWorkflow] = [
 def _schedule(declared: ScheduledWorkflow, task_queue: str) -> Schedule:
     return Schedule(
         action=ScheduleActionStartWorkflow(
-            declared.workflow, args=declared.args, id=declared.id, task_queue=task_queue
+            declared.workflow,
+            args=declared.args,
+            id=declared.id,
+            task_queue=task_queue,
+            # What each firing's run shows in the Temporal UI.
+            static_summary=f"{declared.workflow} by schedule {declared.id}",
         ),
         spec=declared.spec,
         policy=SchedulePolicy(overlap=declared.overlap),

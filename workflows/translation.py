@@ -31,12 +31,13 @@ with workflow.unsafe.imports_passed_through():
         TranslationView,
     )
     from domain.translation import TranslationStatus
-    from workflows._kit import DB_ACTIVITY, ActivityOptions, quiesce, unwrap
+    from workflows._kit import DB_ACTIVITY, ActivityOptions, quiesce, show, unwrap
     from workflows.messages import (
         TRANSLATION_SWEEP_WORKFLOW,
         TRANSLATION_WORKFLOW,
         SourceChanged,
         TranslationSignal,
+        translation_summary,
         translation_workflow_id,
     )
 
@@ -76,7 +77,9 @@ class TranslationWorkflow:
     @workflow.run
     async def run(self, target: TranslationTarget) -> TranslationProgress:
         self._target = target
+        headline = translation_summary(target)
         while True:
+            self._show(headline)
             if self._dirty:
                 self._dirty = False
                 retranslate, self._retranslate = sorted(self._retranslate), set()
@@ -84,6 +87,7 @@ class TranslationWorkflow:
                     TranslationActivities.plan_translation,
                     PlanInput(target=target, retranslate=retranslate),
                     **DB_ACTIVITY,
+                    summary="plan the translation",
                 )
                 if not plan.exists:
                     break
@@ -91,12 +95,25 @@ class TranslationWorkflow:
                     await self._machine(target, plan.to_translate)
                 continue
             try:
-                await workflow.wait_condition(lambda: self._dirty, timeout=IDLE)
+                await workflow.wait_condition(
+                    lambda: self._dirty, timeout=IDLE, timeout_summary="idle close"
+                )
             except TimeoutError:
                 if workflow.all_handlers_finished() and not self._dirty:
                     break
         await quiesce()
-        return self._progress
+        progress = self._progress
+        show(headline, f"done, {progress.translated} translated, {len(progress.refused)} refused")
+        return progress
+
+    def _show(self, headline: str) -> None:
+        """The run's details in the Temporal UI: counts, and the engine's pause if any."""
+        progress = self._progress
+        status = f"{progress.translated} translated, {len(progress.refused)} refused"
+        if progress.paused_until is not None:
+            show(headline, status, "the engine's monthly budget", progress.paused_until)
+        else:
+            show(headline, status, "a source change or a review", workflow.now() + IDLE)
 
     async def _machine(self, target: TranslationTarget, fields: list[str]) -> None:
         while fields:
@@ -104,6 +121,7 @@ class TranslationWorkflow:
                 TranslationActivities.machine_translate,
                 MachineInput(target=target, fields=fields, now=workflow.now()),
                 **ENGINE_ACTIVITY,
+                summary="machine translation",
             )
             self._progress.translated += len(result.translated)
             self._progress.refused.extend(result.refused)
@@ -112,7 +130,11 @@ class TranslationWorkflow:
                 return
             # The month's characters are spent: wait for the next month, then go on.
             self._progress.paused_until = result.over_budget_until
-            await workflow.sleep(max(result.over_budget_until - workflow.now(), timedelta(0)))
+            self._show(translation_summary(target))
+            await workflow.sleep(
+                max(result.over_budget_until - workflow.now(), timedelta(0)),
+                summary="translation budget pause",
+            )
             self._progress.paused_until = None
             fields = result.remaining
 
@@ -126,7 +148,10 @@ class TranslationWorkflow:
         asked again) or an edit that waits for approval."""
         try:
             view = await workflow.execute_local_activity_method(
-                TranslationActivities.record_review, review, **DB_ACTIVITY
+                TranslationActivities.record_review,
+                review,
+                **DB_ACTIVITY,
+                summary="record the review",
             )
         except Exception as err:
             refused = unwrap(err)
@@ -164,8 +189,10 @@ class TranslationSweepWorkflow:
             TranslationActivities.find_untranslated,
             SWEEP_LIMIT,
             start_to_close_timeout=timedelta(minutes=5),
+            summary="find untranslated content",
         )
         summary = SweepSummary()
+        show("Translation sweep", f"{len(found.targets)} targets found")
 
         async def start(target: TranslationTarget) -> None:
             wid = translation_workflow_id(target)
@@ -176,6 +203,7 @@ class TranslationSweepWorkflow:
                     id=wid,
                     parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                     id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+                    static_summary=translation_summary(target),
                 )
                 summary.started += 1
             except WorkflowAlreadyStartedError:
@@ -185,6 +213,7 @@ class TranslationSweepWorkflow:
                 summary.signalled += 1
 
         await asyncio.gather(*(start(target) for target in found.targets))
+        show("Translation sweep", f"{summary.started} started, {summary.signalled} signalled")
         return summary
 
 
@@ -200,6 +229,7 @@ async def source_changed(client: Client, task_queue: str, target: TranslationTar
             target,
             id=translation_workflow_id(target),
             task_queue=task_queue,
+            static_summary=translation_summary(target),
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
             id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
         )
@@ -231,6 +261,7 @@ async def review(client: Client, task_queue: str, decision: ReviewInput) -> Tran
         decision.target,
         id=translation_workflow_id(decision.target),
         task_queue=task_queue,
+        static_summary=translation_summary(decision.target),
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
     )

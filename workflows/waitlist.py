@@ -33,8 +33,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows._kit import (
         DB_ACTIVITY,
         StateTimers,
+        notification_summary,
         quiesce,
         should_continue_as_new,
+        show,
     )
     from workflows.messages import (
         NOTIFICATION_WORKFLOW,
@@ -100,7 +102,7 @@ class WaitlistView(BaseModel):
 class DoctorWaitlistWorkflow:
     def __init__(self) -> None:
         self._state = WaitlistState()
-        self._timers = StateTimers()
+        self._timers = StateTimers({"*": "offer expiry, hold {}"})
         # Notification children started by this run: awaited before it ends, so none is left
         # in flight when the run closes.
         self._sent: list[Any] = []
@@ -123,6 +125,7 @@ class DoctorWaitlistWorkflow:
                 if not state.freed and not state.offers:
                     await asyncio.gather(*self._sent, return_exceptions=True)
                     if not state.freed and workflow.all_handlers_finished():
+                        show(f"Waitlist of doctor {input.doctor_id}", f"{state.made} offers made")
                         return WaitlistView(doctor_id=input.doctor_id, offers_made=state.made)
                 continue
             if should_continue_as_new(input.max_history_events):
@@ -130,6 +133,7 @@ class DoctorWaitlistWorkflow:
                 await self._send_pending()
                 await asyncio.gather(*self._sent, return_exceptions=True)
                 workflow.continue_as_new(input.model_copy(update={"carried": state}))
+            self._show(input)
             fired = await self._timers.wait_for_change_or_timer(
                 [(offer.expires_at, str(offer.hold_id)) for offer in state.offers],
                 wake=lambda: bool(state.freed),
@@ -153,6 +157,18 @@ class DoctorWaitlistWorkflow:
             if offer.entry_id == withdrawn.entry_id:
                 offer.expires_at = min(offer.expires_at, workflow.now())
                 self._timers.changed()
+
+    def _show(self, input: WaitlistInput) -> None:
+        """The run's details in the Temporal UI: the open offers (holds) and their deadline."""
+        state = self._state
+        soonest = min(state.offers, key=lambda o: o.expires_at, default=None)
+        show(
+            f"Waitlist of doctor {input.doctor_id}",
+            f"{len(state.offers)} open offers, {len(state.freed)} slots to offer, "
+            f"{state.made} made",
+            f"hold {soonest.hold_id} to be booked" if soonest else None,
+            soonest.expires_at if soonest else None,
+        )
 
     @workflow.query
     def open_offers(self) -> list[OpenOffer]:
@@ -181,6 +197,7 @@ class DoctorWaitlistWorkflow:
                 skip=slot.tried,
             ),
             **DB_ACTIVITY,
+            summary="offer the freed slot",
         )
         if offer is None:
             # Nobody waits for it, or it is not bookable any more: nothing to offer.
@@ -218,6 +235,7 @@ class DoctorWaitlistWorkflow:
             WaitlistActivities.end_waitlist_offer,
             OfferEnd(hold_id=offer.hold_id, entry_id=offer.entry_id),
             **DB_ACTIVITY,
+            summary="end the offer",
         )
         state.offers = [o for o in state.offers if o.hold_id != offer.hold_id]
         self._timers.changed()
@@ -238,6 +256,7 @@ class DoctorWaitlistWorkflow:
                     id=notification_workflow_id(request.dedupe_key),
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                    static_summary=notification_summary(request),
                 )
             except WorkflowAlreadyStartedError:
                 pass

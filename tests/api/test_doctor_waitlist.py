@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
 from temporalio.worker import Worker
 
 from domain.access import Role
@@ -19,6 +20,7 @@ from domain.models.appointments import DoctorWaitlist
 from domain.models.catalog import Doctor
 from tests.builders.catalog_builders import add_hospital, affiliate
 from tests.builders.helpers import eventually, outbox_for
+from tests.builders.temporal_histories import found_in, ui_view
 from tests.builders.users import create_user, headers_for
 from tests.builders.waitlist_builders import (
     WaitlistCast,
@@ -28,6 +30,7 @@ from tests.builders.waitlist_builders import (
     slot_in,
     waitlist_cast,
 )
+from workflows.messages import waitlist_workflow_id
 
 TODAY = datetime.now(UTC).date()
 
@@ -230,6 +233,7 @@ async def test_the_offered_slot_is_held_for_its_patient_who_books_it_others_409(
     client: httpx.AsyncClient,
     sessionmaker: async_sessionmaker[AsyncSession],
     worker: Worker,
+    temporal_client: Client,
 ) -> None:
     cast = await waitlist_cast(sessionmaker, patients=3)
     first, waiting, other = cast.patients
@@ -265,6 +269,13 @@ async def test_the_offered_slot_is_held_for_its_patient_who_books_it_others_409(
     assert datetime.fromisoformat(listed["offered_start"]) == slot
     expires = datetime.fromisoformat(listed["offer_expires_at"])
     assert timedelta(minutes=29) < expires - datetime.now(UTC) <= timedelta(minutes=30)
+    # The Temporal UI names the doctor's waitlist and its open hold (ids only), until when.
+    shown = await ui_view(temporal_client, waitlist_workflow_id(cast.doctor_id))
+    assert shown.static_summary == f"Waitlist of doctor {cast.doctor_id}"
+    assert "`1 open offers, 0 slots to offer, 1 made`" in shown.current_details
+    assert f"until {expires.astimezone(UTC):%Y-%m-%d %H:%M} UTC" in shown.current_details
+    emails = {p.user.email for p in cast.patients}
+    assert found_in([t.encode() for t in shown.texts()], emails) == set()
 
     # The schedule shows it free to the holder only.
     async def free_for(who: Any) -> bool:

@@ -198,6 +198,24 @@ def test_the_stack_has_every_part_with_health_checks_restarts_and_volumes() -> N
     assert services["redis"]["volumes"][0].split(":")[0] in compose["volumes"]
 
 
+def test_the_temporal_ui_decodes_through_the_apis_codec_endpoint_only_from_its_origin() -> None:
+    services = _compose()["services"]
+    ui = _service_env(services["temporal-ui"], {})
+    api = _service_env(
+        services["api"],
+        {"POSTGRES_PASSWORD": "x", "MEDIVOY_JWT_SECRET": "x" * 40, "MEDIVOY_PAYLOAD_KEYS": "{}"},
+    )
+    # The UI's browser calls the API through the proxy's one port, with the codec cookie.
+    (published,) = services["proxy"]["ports"]
+    port = _interpolate(published, {}).split(":")[-2]
+    assert ui["TEMPORAL_CODEC_ENDPOINT"] == f"http://localhost:{port}/api/v1/codec"
+    assert ui["TEMPORAL_CODEC_INCLUDE_CREDENTIALS"] == "true"
+    # The codec answers that origin only: the UI's public URL, as the UI itself is published.
+    assert json.loads(api["MEDIVOY_CODEC_CORS_ORIGINS"]) == [ui["TEMPORAL_CORS_ORIGINS"]]
+    ui_port = _interpolate(services["temporal-ui"]["ports"][0], {}).split(":")[-2]
+    assert ui["TEMPORAL_CORS_ORIGINS"] == f"http://localhost:{ui_port}"
+
+
 def test_one_port_in_front_of_the_api_replicas() -> None:
     compose = _compose()
     proxy = compose["services"]["proxy"]

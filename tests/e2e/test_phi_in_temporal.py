@@ -6,10 +6,13 @@ endpoint see them all."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -17,17 +20,51 @@ from sqlalchemy import select
 from temporalio.client import Client, WorkflowExecution
 
 from domain.access import Role
+from domain.models.bookings import Booking
 from domain.models.catalog import Doctor
 from domain.models.users import Patient
+from runtime.settings import Settings
 from runtime.temporal_server import TemporalDevServer
 from tests.builders.booking_builders import People, booking_people
 from tests.builders.helpers import eventually
-from tests.builders.temporal_histories import found_in, history_payloads
+from tests.builders.stripe_builders import customer_pays, signed_succeeded_event
+from tests.builders.temporal_histories import UiView, found_in, history_payloads, ui_view
 from tests.builders.users import create_user, headers_for
 from workflows.booking import BookingWorkflow, FeedbackEvent, InvoiceEvent, PaymentEvent
-from workflows.messages import appointment_workflow_id, booking_workflow_id
+from workflows.messages import (
+    APPOINTMENT_WORKFLOW,
+    BOOKING_WORKFLOW,
+    INVOICE_WORKFLOW,
+    NOTIFICATION_WORKFLOW,
+    PAYMENT_WORKFLOW,
+    PRESCRIPTION_WORKFLOW,
+    appointment_workflow_id,
+    booking_workflow_id,
+    payment_workflow_id,
+)
+
+if TYPE_CHECKING:
+    from tests.fixtures.payment_fixtures import LocalStripe
 
 pytestmark = pytest.mark.usefixtures("worker")
+pytest_plugins = ["tests.fixtures.payment_fixtures"]
+
+WEBHOOK_SECRET = "whsec_medivoy_phi"
+
+
+@pytest.fixture
+def settings(
+    make_settings: Callable[..., Settings], localstripe: LocalStripe, tmp_path: Path
+) -> Settings:
+    """Stripe is localstripe (for the journey paid at the gateway); files in this test's dir."""
+    return make_settings(
+        stripe_secret_key=localstripe.api_key,
+        stripe_api_base=localstripe.url,
+        stripe_publishable_key="pk_test_medivoy",
+        stripe_webhook_secret=WEBHOOK_SECRET,
+        storage_dir=str(tmp_path / "files"),
+    )
+
 
 FIRST, LAST = "Zenobia", "Quarrington"
 EMAIL = "zenobia.quarrington@example.com"
@@ -43,8 +80,16 @@ MEDICAL = {COMPLAINT, DIAGNOSIS, HISTORY, NOTES, EDITED, MOVE_NOTE}
 
 
 async def _book_and_travel(
-    client: httpx.AsyncClient, temporal: Client, people: People, patient: dict[str, str]
+    client: httpx.AsyncClient,
+    temporal: Client,
+    people: People,
+    patient: dict[str, str],
+    *,
+    on_quoted: Callable[[str], Awaitable[None]] | None = None,
+    pay: Callable[[str], Awaitable[None]] | None = None,
 ) -> str:
+    """The whole journey; `on_quoted` looks at the booking once its quotation is out, `pay`
+    pays it for real (through to invoice_sent) instead of signalling what a payment would."""
     created = await client.post(
         "/bookings",
         headers=patient,
@@ -95,13 +140,18 @@ async def _book_and_travel(
         },
     )
     assert quoted.status_code == 200, quoted.text
+    if on_quoted is not None:
+        await on_quoted(booking_id)
     await move(patient, "confirmed")
     handle = temporal.get_workflow_handle(booking_workflow_id(uuid.UUID(booking_id)))
-    await handle.signal(BookingWorkflow.payment_started, PaymentEvent())
-    await reaches("payment_pending")
-    await handle.signal(BookingWorkflow.payment_succeeded, PaymentEvent())
-    await reaches("payment_completed")
-    await handle.signal(BookingWorkflow.invoice_sent, InvoiceEvent())
+    if pay is not None:
+        await pay(booking_id)
+    else:
+        await handle.signal(BookingWorkflow.payment_started, PaymentEvent())
+        await reaches("payment_pending")
+        await handle.signal(BookingWorkflow.payment_succeeded, PaymentEvent())
+        await reaches("payment_completed")
+        await handle.signal(BookingWorkflow.invoice_sent, InvoiceEvent())
     await reaches("invoice_sent")
     await move(people.coordinator, "travel_arrangement")
     await move(people.hospital_admin, "in_treatment")
@@ -111,15 +161,17 @@ async def _book_and_travel(
     return booking_id
 
 
-async def _workflows_of(temporal: Client, task_queue: str, workflow_id: str) -> list[Any]:
-    """Every workflow the journey ran on this test's task queue, once the lifecycle's own and
-    its notifications are listed."""
+async def _workflows_of(
+    temporal: Client, task_queue: str, workflow_id: str, *also: str
+) -> list[Any]:
+    """Every workflow the journey ran on this test's task queue, once the lifecycle's own, its
+    notifications and the workflow types in `also` are listed."""
 
     async def listed() -> list[WorkflowExecution] | None:
         found = [w async for w in temporal.list_workflows(f"TaskQueue = '{task_queue}'")]
         types = {w.workflow_type for w in found}
         ids = {w.id for w in found}
-        ready = workflow_id in ids and "DeliverNotification" in types
+        ready = workflow_id in ids and {"DeliverNotification", *also} <= types
         return found if ready else None
 
     return await eventually(listed, within=30)
@@ -276,4 +328,246 @@ async def test_an_appointments_raw_history_holds_no_personal_or_medical_text(
         admin,
         {APPOINTMENT_COMPLAINT, APPOINTMENT_EDITED, APPOINTMENT_NOTES, DOCTOR_NOTE},
         personal_in_payloads=False,
+    )
+
+
+async def test_a_booking_paid_at_stripe_with_its_invoice_holds_no_personal_text_and_reads_like_the_product(  # noqa: E501
+    client_with_worker: httpx.AsyncClient,
+    temporal_client: Client,
+    temporal_dev_server: TemporalDevServer,
+    sessionmaker,
+    task_queue: str,
+    localstripe: LocalStripe,
+):
+    """The journey with a real PaymentWorkflow (Stripe SDK against localstripe, a signed
+    webhook) and its InvoiceDeliveryWorkflow child: no personal or medical text in any raw
+    history, id, search attribute, memo or summary; and what the Temporal UI shows of each run
+    (summary, details, current details, the summaries of its activities, timers and children),
+    decoded as staff read it, is ids, numbers, statuses and deadlines only."""
+    client = client_with_worker
+    people = await booking_people(sessionmaker)
+    patient = headers_for(
+        await create_user(
+            sessionmaker, Role.PATIENT, email=EMAIL, phone=PHONE, first_name=FIRST, last_name=LAST
+        )
+    )
+    seen: dict[str, str] = {}
+
+    async def on_quoted(booking_id: str) -> None:
+        async def quoted() -> str | None:
+            view = await ui_view(temporal_client, booking_workflow_id(uuid.UUID(booking_id)))
+            return view.current_details if "`quotation_sent`" in view.current_details else None
+
+        seen["quoted"] = await eventually(quoted, within=30)
+
+    async def pay(booking_id: str) -> None:
+        created = await client.post(
+            "/payments",
+            headers={**patient, "Idempotency-Key": f"phi-{booking_id}"},
+            json={
+                "booking_id": booking_id,
+                "currency": "USD",
+                "payment_method": "card",
+                "payment_gateway": "stripe",
+                "amount": "7000.00",
+            },
+        )
+        assert created.status_code == 201, created.text
+        checkout = created.json()["data"]
+        payment_id, intent_id = checkout["payment_id"], checkout["gateway_id"]
+        seen["payment_id"] = payment_id
+
+        async def waiting() -> str | None:
+            view = await ui_view(temporal_client, payment_workflow_id(uuid.UUID(payment_id)))
+            return view.current_details if "the customer to pay" in view.current_details else None
+
+        seen["paying"] = await eventually(waiting, within=30)
+        await asyncio.to_thread(customer_pays, localstripe, intent_id)
+        body, signature = signed_succeeded_event(intent_id, payment_id, WEBHOOK_SECRET)
+        answer = await client.post("/webhooks/stripe", content=body, headers=signature)
+        assert answer.status_code == 200, answer.text
+
+    booking_id = await _book_and_travel(
+        client, temporal_client, people, patient, on_quoted=on_quoted, pay=pay
+    )
+    executions = await _workflows_of(
+        temporal_client,
+        task_queue,
+        booking_workflow_id(uuid.UUID(booking_id)),
+        PAYMENT_WORKFLOW,
+        INVOICE_WORKFLOW,
+    )
+    assert {BOOKING_WORKFLOW, PAYMENT_WORKFLOW, INVOICE_WORKFLOW, NOTIFICATION_WORKFLOW} <= {
+        e.workflow_type for e in executions
+    }
+    await _outsider_sees_nothing_staff_see_all(
+        client,
+        temporal_dev_server,
+        temporal_client,
+        executions,
+        people.coordinator,
+        MEDICAL,
+        personal_in_payloads=True,
+    )
+
+    # What the Temporal UI shows, decoded with the codec: the product's words, ids and numbers.
+    views = [await ui_view(temporal_client, e.id, e.run_id) for e in executions]
+    shown = [text.encode() for view in views for text in [view.workflow_id, *view.texts()]]
+    shown += [text.encode() for text in seen.values()]
+    assert found_in(shown, PERSONAL | MEDICAL) == set()
+    by_type: dict[str, list[UiView]] = {}
+    for view in views:
+        by_type.setdefault(view.workflow_type, []).append(view)
+    async with sessionmaker() as db:
+        number = await db.scalar(
+            select(Booking.booking_number).where(Booking.id == uuid.UUID(booking_id))
+        )
+    payment_id = seen["payment_id"]
+
+    [booking] = by_type[BOOKING_WORKFLOW]
+    assert booking.static_summary == f"Booking {number}"
+    assert booking.static_details is not None and booking_id in booking.static_details
+    assert f"**Booking {number}**" in booking.current_details
+    assert "`feedback_received`" in booking.current_details
+    assert f"**Booking {number}**" in seen["quoted"]
+    assert "quotation expires" in seen["quoted"] and "until 2026-12-" in seen["quoted"]
+    timers = booking.event_summaries["EVENT_TYPE_TIMER_STARTED"]
+    assert "review SLA alert" in timers and "quotation reminder" in timers
+    children = booking.event_summaries["EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED"]
+    assert any(c.startswith("booking_status_changed to user ") for c in children)
+    moves = booking.event_summaries["EVENT_TYPE_MARKER_RECORDED"]
+    assert "create the booking row" in moves and "status confirmed → payment_pending" in moves
+
+    [payment] = by_type[PAYMENT_WORKFLOW]
+    assert payment.static_summary == f"Payment {payment_id}"
+    assert payment.static_details is not None and booking_id in payment.static_details
+    assert f"**Payment {payment_id} for {number}**" in seen["paying"]
+    assert "the customer to pay at stripe" in seen["paying"] and " UTC" in seen["paying"]
+    assert (
+        "create the gateway intent" in payment.event_summaries["EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"]
+    )
+    assert "gateway poll" in payment.event_summaries["EVENT_TYPE_TIMER_STARTED"]
+    [invoice_child] = payment.event_summaries[
+        "EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED"
+    ][:1]
+    assert invoice_child.startswith("Invoice ") and f"of payment {payment_id}" in invoice_child
+
+    [invoice] = by_type[INVOICE_WORKFLOW]
+    assert invoice.static_summary == invoice_child
+    assert (
+        invoice.current_details.startswith("**Invoice ")
+        and "`delivered`" in invoice.current_details
+    )
+    assert "render the invoice PDF" in invoice.event_summaries["EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"]
+
+    for notification in by_type[NOTIFICATION_WORKFLOW]:
+        assert notification.static_summary and " to user " in notification.static_summary
+        assert notification.current_details.startswith(f"**{notification.static_summary}**")
+
+
+MEDICATION = "Sumatriptan nasal spray"
+DOSAGE = "20mg at onset"
+INSTRUCTION = "Stop if chest tightness from the migraine medication"
+
+
+async def test_a_prescriptions_delivery_holds_no_medication_and_reads_like_the_product(
+    client_with_worker: httpx.AsyncClient,
+    temporal_client: Client,
+    temporal_dev_server: TemporalDevServer,
+    sessionmaker,
+    task_queue: str,
+):
+    """A teleconsultation under way, its prescription written (medications, instructions), the
+    PDF rendered and mailed by PrescriptionDeliveryWorkflow: no personal or medical text in any
+    raw history, id or summary of the appointment, the delivery or its notifications; the UI
+    shows the appointment number, statuses and deadlines."""
+    client = client_with_worker
+    patient_user = await create_user(
+        sessionmaker, Role.PATIENT, email=EMAIL, phone=PHONE, first_name=FIRST, last_name=LAST
+    )
+    doctor_user = await create_user(sessionmaker, Role.DOCTOR)
+    doctor = headers_for(doctor_user)
+    admin = headers_for(await create_user(sessionmaker, Role.ADMIN))
+    async with sessionmaker() as db:
+        patient_id = await db.scalar(select(Patient.id).where(Patient.user_id == patient_user.id))
+        doctor_id = await db.scalar(select(Doctor.id).where(Doctor.user_id == doctor_user.id))
+    created = await client.post(
+        "/appointments",
+        headers=admin,
+        json={
+            "patient_id": str(patient_id),
+            "doctor_id": str(doctor_id),
+            "scheduled_date": (datetime.now(UTC) + timedelta(minutes=5)).isoformat(),
+            "chief_complaint": APPOINTMENT_COMPLAINT,
+            "override": True,
+        },
+    )
+    assert created.status_code == 201, created.text
+    appointment = created.json()["data"]
+    appointment_id, number = appointment["id"], appointment["appointment_number"]
+    for step in ("appointment_confirmed", "consultation_in_progress"):
+        moved = await client.patch(
+            f"/appointments/{appointment_id}/status", headers=doctor, json={"status": step}
+        )
+        assert moved.status_code == 200, moved.text
+    wid = appointment_workflow_id(uuid.UUID(appointment_id))
+    running = await ui_view(temporal_client, wid)
+    written = await client.post(
+        f"/appointments/{appointment_id}/prescription",
+        headers=doctor,
+        json={
+            "medications": [
+                {"name": MEDICATION, "dosage": DOSAGE, "frequency": "once", "duration": "3 days"}
+            ],
+            "instructions": INSTRUCTION,
+            "valid_until": "2030-06-30",
+        },
+    )
+    assert written.status_code == 201, written.text
+    prescription_id = written.json()["data"]["prescription"]["id"]
+
+    async def mailed() -> bool | None:
+        view = await ui_view(temporal_client, f"prescription-{prescription_id}")
+        return True if "`delivered`" in view.current_details else None
+
+    await eventually(mailed, within=60)
+    executions = await _workflows_of(temporal_client, task_queue, wid, PRESCRIPTION_WORKFLOW)
+    medical = {APPOINTMENT_COMPLAINT, MEDICATION, DOSAGE, INSTRUCTION}
+    await _outsider_sees_nothing_staff_see_all(
+        client,
+        temporal_dev_server,
+        temporal_client,
+        executions,
+        admin,
+        medical,
+        personal_in_payloads=False,
+    )
+
+    views = [await ui_view(temporal_client, e.id, e.run_id) for e in executions]
+    shown = [
+        text.encode() for view in [running, *views] for text in [view.workflow_id, *view.texts()]
+    ]
+    assert found_in(shown, PERSONAL | medical) == set()
+    by_type: dict[str, list[UiView]] = {}
+    for view in views:
+        by_type.setdefault(view.workflow_type, []).append(view)
+    [lifecycle] = by_type[APPOINTMENT_WORKFLOW]
+    assert lifecycle.static_summary == f"Appointment {number}"
+    assert lifecycle.static_details is not None and str(doctor_id) in lifecycle.static_details
+    assert f"**Appointment {number}**" in running.current_details
+    assert "`consultation_in_progress`" in running.current_details
+    assert "`prescription_provided`" in lifecycle.current_details
+    assert (
+        "status consultation_in_progress → prescription_provided"
+        in (lifecycle.event_summaries["EVENT_TYPE_MARKER_RECORDED"])
+    )
+    children = lifecycle.event_summaries["EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED"]
+    assert f"Prescription {prescription_id}: PDF and e-mail" in children
+    assert "no-show check" in lifecycle.event_summaries["EVENT_TYPE_TIMER_STARTED"]
+    assert "open the video room" in lifecycle.event_summaries["EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"]
+    [delivery] = by_type[PRESCRIPTION_WORKFLOW]
+    assert delivery.static_summary == f"Prescription {prescription_id}: PDF and e-mail"
+    assert (
+        "render the prescription PDF"
+        in (delivery.event_summaries["EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"])
     )

@@ -301,3 +301,48 @@ def test_a_killed_worker_comes_back_and_a_dead_database_stops_the_stack(stack: S
     still = [p.pid for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not still, f"left running: {still}"
     assert not (stack.data_dir / "stack.json").exists()
+
+
+def test_a_killed_api_comes_back_with_backoff_and_a_dead_temporal_stops_the_stack(
+    stack: Stack,
+) -> None:
+    stack.start()
+
+    def api_replaced(old: int) -> Callable[[], bool]:
+        def probe() -> bool:
+            apis = _children_named(stack, "api")
+            if not apis or apis[0].pid == old:
+                return False
+            try:
+                return httpx.get(stack.api_url + "/api/v1/health", timeout=5).status_code == 200
+            except httpx.HTTPError:
+                return False
+
+        return probe
+
+    # Killed twice in a row: the second restart waits twice as long (the backoff).
+    for wait in (1, 2):
+        (api,) = _children_named(stack, "api")
+        api.kill()  # SIGKILL
+        _wait_for(f"the API back after {wait} s", api_replaced(api.pid), stack)
+        said = stack.output_file.read_text()
+        assert f"Restarting it in {wait} s" in said, said
+    assert said.count("the api died (killed by SIGKILL") == 2
+    assert "the api restarted (pid" in said and "restart 2)" in said
+
+    assert stack.process is not None
+    children = psutil.Process(stack.process.pid).children(recursive=True)
+    temporal = next(c for c in children if c.name() == "temporal" and c.ppid() == stack.process.pid)
+    temporal.kill()
+    try:
+        code = stack.process.wait(STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"medivoy dev stayed half up without Temporal:\n{stack.output()}")
+    assert code == 1
+    said = stack.output_file.read_text()
+    assert "the Temporal dev server exited unexpectedly (exit code -9)" in said
+    assert "stopping the stack" in said
+    _, alive = psutil.wait_procs(children, timeout=10)
+    still = [p.pid for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not still, f"left running: {still}"
+    assert not (stack.data_dir / "stack.json").exists()

@@ -1,22 +1,31 @@
 """With MEDIVOY_ENV=production, `medivoy api` and `medivoy worker` refuse unsafe settings with a
-message naming the setting, and start without any embedded server when the settings are sound."""
+message naming the setting, and start without any embedded server when the settings are sound
+(the worker then runs workflows against the real PostgreSQL and Temporal it is given)."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 import os
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import httpx
 import pytest
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 from runtime.postgres import free_port
 from runtime.production import production_problems
 from runtime.settings import Settings
+from runtime.temporal_server import TemporalDevServer
+from workflows.messages import TRANSLATION_SWEEP_SCHEDULE, TRANSLATION_SWEEP_WORKFLOW
+from workflows.translation import SweepSummary
 
 MEDIVOY = str(Path(sys.executable).parent / "medivoy")
 GOOD_SECRET = "prod-secret-" + "x" * 40
@@ -198,3 +207,54 @@ def test_a_sound_production_api_starts_without_embedded_servers(tmp_path: Path) 
     finally:
         process.terminate()
         process.wait(15)
+
+
+async def test_a_sound_production_worker_starts_without_embedded_servers_and_runs_workflows(
+    tmp_path: Path,
+    database_url: str,
+    temporal_dev_server: TemporalDevServer,
+    temporal_client: Client,
+    task_queue: str,
+) -> None:
+    """`medivoy worker` with production settings against a real PostgreSQL and Temporal: it
+    starts nothing of its own and runs a workflow (the translation sweep, which reads the
+    database) sent to its task queue, with the same payload keys as the client."""
+    env = _env(
+        tmp_path,
+        MEDIVOY_DATABASE_URL=database_url,
+        MEDIVOY_TEMPORAL_ADDRESS=temporal_dev_server.address,
+        MEDIVOY_TASK_QUEUE=task_queue,
+        MEDIVOY_PAYLOAD_KEYS=os.environ["MEDIVOY_PAYLOAD_KEYS"],
+        MEDIVOY_PAYLOAD_KEY_ID=os.environ["MEDIVOY_PAYLOAD_KEY_ID"],
+    )
+    process = await asyncio.create_subprocess_exec(
+        MEDIVOY,
+        "worker",
+        env=env,
+        cwd=tmp_path,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        result = await asyncio.wait_for(
+            temporal_client.execute_workflow(
+                TRANSLATION_SWEEP_WORKFLOW,
+                id="production-worker-" + uuid.uuid4().hex,
+                task_queue=task_queue,
+                result_type=SweepSummary,
+            ),
+            timeout=120,
+        )
+        assert process.returncode is None
+        assert result == SweepSummary(started=0, signalled=0)
+        import psutil
+
+        assert psutil.Process(process.pid).children(recursive=True) == []
+        assert not (tmp_path / "data").exists()
+    finally:
+        process.terminate()
+        output = (await asyncio.wait_for(process.communicate(), 30))[0].decode()
+        # The worker declares the Schedules on the server it joins: leave the session's clean.
+        with contextlib.suppress(RPCError):
+            await temporal_client.get_schedule_handle(TRANSLATION_SWEEP_SCHEDULE).delete()
+    assert "worker_started" in output, output

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import sys
 import uuid
 from datetime import timedelta
@@ -17,6 +18,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
+from runtime.codec import new_key
 from runtime.temporal_server import TemporalDevServer
 from tests.builders.helpers import eventually
 from workflows.messages import TRANSLATION_SWEEP_WORKFLOW
@@ -106,6 +108,10 @@ async def test_replay_passes_current_histories_and_fails_a_non_deterministic_one
     assert f"FAIL  {bad} (TranslationSweepWorkflow" in both
     assert "Nondeterminism" in both or "nondeterminism" in both.lower(), both
     assert f"2 replayed, 1 not deterministic: {bad}" in both
+    # The event that differs is named: the recorded timer where the current code schedules its
+    # activity.
+    failed = next(line for line in both.splitlines() if line.startswith(f"FAIL  {bad}"))
+    assert re.search(r"HistoryEvent\(id: \d+, TimerStarted\)", failed), failed
 
     assert query_code == 0, query
     assert f"ok    {good}" in query and "1 replayed, 0 not deterministic" in query
@@ -120,12 +126,27 @@ async def test_replay_passes_current_histories_and_fails_a_non_deterministic_one
     # The saved files replay: the encrypted one with the key, the decrypted one without any
     # (as tests/histories/ does in CI); the encrypted one without its key does not.
     keyless = {**env, "MEDIVOY_PAYLOAD_KEYS": "{}", "MEDIVOY_PAYLOAD_KEY_ID": ""}
-    (kept_code, kept_out), (corpus_code, corpus_out), (lost_code, lost_out) = await asyncio.gather(
+    # After a rotation (a new key seals, the old one still opens) the old history replays.
+    rotated_keys = {**json.loads(os.environ["MEDIVOY_PAYLOAD_KEYS"]), "rotated": new_key()}
+    rotated = {
+        **env,
+        "MEDIVOY_PAYLOAD_KEYS": json.dumps(rotated_keys),
+        "MEDIVOY_PAYLOAD_KEY_ID": "rotated",
+    }
+    (
+        (kept_code, kept_out),
+        (corpus_code, corpus_out),
+        (lost_code, lost_out),
+        (rotated_code, rotated_out),
+    ) = await asyncio.gather(
         _medivoy(env, "--file", str(kept)),
         _medivoy(keyless, "--file", str(corpus)),
         _medivoy(keyless, "--file", str(kept)),
+        _medivoy(rotated, "--file", str(kept)),
     )
     assert kept_code == 0, kept_out
     assert corpus_code == 0, corpus_out
     assert lost_code == 1, lost_out
     assert f"FAIL  {good}" in lost_out
+    assert rotated_code == 0, rotated_out
+    assert f"ok    {good}" in rotated_out

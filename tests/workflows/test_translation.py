@@ -35,6 +35,7 @@ from domain.translation import source_hash
 from runtime.settings import Settings
 from tests.builders.catalog_builders import add_hospital, add_treatment
 from tests.builders.helpers import eventually
+from tests.builders.temporal_histories import ui_view
 from tests.builders.users import create_user
 from tests.fixtures.workers import new_worker
 from workflows.messages import translation_workflow_id
@@ -212,6 +213,12 @@ async def test_over_budget_the_workflow_waits_for_next_month_then_finishes(
         assert waiting.paused_until == next_month(started_at)
         assert waiting.translated == 2
         assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+        # The Temporal UI says what it is and what it waits for, until when.
+        shown = await ui_view(indexed_env.client, translation_workflow_id(target))
+        assert shown.static_summary == f"Translation of treatments {treatment.id} into es"
+        assert "`2 translated, 0 refused`" in shown.current_details
+        pause = f"waits for: the engine's monthly budget until {next_month(started_at):%Y-%m-%d}"
+        assert pause in shown.current_details
         rows = await _rows(sessionmaker, treatment.id)
         assert {f: r.status for (_, f), r in rows.items()} == {
             "name": S.MACHINE_TRANSLATED.value,
@@ -221,6 +228,11 @@ async def test_over_budget_the_workflow_waits_for_next_month_then_finishes(
         }
         assert libretranslate.texts() == ["Knee Replacement", "A new knee joint."]
         progress = await _finish(indexed_env, target)
+        shown = await ui_view(indexed_env.client, translation_workflow_id(target))
+    assert "`done, 4 translated, 0 refused`" in shown.current_details
+    timers = shown.event_summaries["EVENT_TYPE_TIMER_STARTED"]
+    assert timers.count("translation budget pause") == 2 and "idle close" in timers
+    assert "machine translation" in shown.event_summaries["EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"]
     assert progress.translated == 4
     assert progress.paused_until is None
     month = month_of(started_at)

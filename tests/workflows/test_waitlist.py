@@ -25,6 +25,7 @@ from domain.access import Role
 from domain.models.appointments import Appointment
 from domain.models.notifications import Channel, OutboxMessage
 from tests.builders.helpers import eventually, outbox_for, refused
+from tests.builders.temporal_histories import found_in, ui_view
 from tests.builders.waitlist_builders import (
     WaitlistCast,
     book,
@@ -133,6 +134,13 @@ async def test_waitlist_offers_in_order(
     # Meanwhile nobody else can book it.
     taken = await refused(book(indexed_env.client, task_queue, cast, other, slot))
     assert code_of(taken) == "SLOT_TAKEN"
+    # The Temporal UI: the doctor's waitlist, its open offer and until when it holds (ids only).
+    # (Its static summary, given at signal-with-start, the Java test server does not keep:
+    # tests/api/test_doctor_waitlist.py reads it from the dev server.)
+    shown = await ui_view(indexed_env.client, waitlist_workflow_id(cast.doctor_id))
+    assert shown.current_details.startswith(f"**Waitlist of doctor {cast.doctor_id}**")
+    assert "`1 open offers, 0 slots to offer, 1 made`" in shown.current_details
+    assert "waits for: hold " in shown.current_details and " UTC" in shown.current_details
 
     # Untaken when the hold expires: the entry expires and the next patient is offered it.
     await indexed_env.sleep(timedelta(minutes=OFFER_MINUTES + 1))
@@ -162,6 +170,12 @@ async def test_waitlist_offers_in_order(
     await indexed_env.sleep(timedelta(minutes=OFFER_MINUTES + 1))
     view = await waitlist.result()
     assert view.offers_made == 2
+    shown = await ui_view(indexed_env.client, waitlist_workflow_id(cast.doctor_id))
+    assert "`2 offers made`" in shown.current_details
+    timers = shown.event_summaries["EVENT_TYPE_TIMER_STARTED"]
+    assert timers and all(t.startswith("offer expiry, hold ") for t in timers)
+    emails = {p.user.email for p in cast.patients}
+    assert found_in([t.encode() for t in shown.texts()], emails) == set()
     assert await entry_status(sessionmaker, first_entry) == "expired"
     assert await offer_mails(sessionmaker, first.user.email) == [mail.subject]
 
