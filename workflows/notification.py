@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
         InAppDelivery,
         NotificationActivities,
         NotificationRecord,
+        PushDelivery,
         Recipient,
         RecipientQuery,
         notification_activity_list,
@@ -35,6 +36,11 @@ with workflow.unsafe.imports_passed_through():
 
 if TYPE_CHECKING:
     from temporalio.client import Client
+
+# Patch ids (workflow.patched): behaviour added after histories were recorded.
+# Push (FCM) joins the channels of an in-app message when the worker has push configured and the
+# user a registered device.
+PUSH_CHANNEL = "notification-push"
 
 
 class ChannelOutcome(BaseModel):
@@ -81,6 +87,15 @@ class DeliverNotification:
         )
         context = {"first_name": recipient.first_name, **request.context}
         channels = list(dict.fromkeys(request.channels))
+        if (
+            recipient.has_push_device
+            and Channel.IN_APP in channels
+            and Channel.PUSH not in channels
+            and not request.to_pending_email
+            and workflow.patched(PUSH_CHANNEL)
+        ):
+            # The device alert of an in-app message (never of a message to a pending address).
+            channels.append(Channel.PUSH)
         await workflow.execute_local_activity_method(
             NotificationActivities.record_notification,
             NotificationRecord(
@@ -211,6 +226,21 @@ class DeliverNotification:
                 InAppDelivery(dedupe_key=request.dedupe_key),
                 **DB_ACTIVITY,
             )
+        if channel == Channel.PUSH:
+            return await workflow.execute_activity_method(
+                NotificationActivities.send_push,
+                PushDelivery(
+                    dedupe_key=request.dedupe_key,
+                    user_id=request.user_id,
+                    template=request.template,
+                    locale=recipient.locale,
+                    context=context,
+                    type=request.type,
+                    reference_type=request.reference_type,
+                    reference_id=request.reference_id,
+                ),
+                **NOTIFY_ACTIVITY,
+            )
         senders = {
             Channel.EMAIL: (NotificationActivities.send_email, recipient.email),
             Channel.SMS: (NotificationActivities.send_sms, recipient.phone),
@@ -235,6 +265,7 @@ WORKFLOWS: list[type] = [DeliverNotification]
 # NotificationRequest (from workflows.messages), AttachmentRef and the activities
 # DeliverNotification runs (for the worker) are re-exported.
 __all__ = [
+    "PUSH_CHANNEL",
     "WORKFLOWS",
     "AttachmentRef",
     "ChannelOutcome",
