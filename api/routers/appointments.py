@@ -89,9 +89,13 @@ async def create_appointment(
     return ok(created, "Appointment requested")
 
 
-@router.get("/{appointment_id}", response_model=Envelope[AppointmentOut], summary="An appointment")
-async def get_appointment(appointment: Visible) -> Envelope[AppointmentOut]:
-    return ok(appointment)
+@router.get(
+    "/{appointment_id}",
+    response_model=Envelope[AppointmentOut],
+    summary="An appointment, with its payments and refunds",
+)
+async def get_appointment(appointment: Visible, db: DbSession) -> Envelope[AppointmentOut]:
+    return ok(await service.with_payments(db, appointment))
 
 
 @router.patch(
