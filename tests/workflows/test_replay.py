@@ -1164,6 +1164,64 @@ async def _record_appointment_payment() -> None:
         print(f"recorded {out}")
 
 
+async def _record_waitlist_expiry() -> None:
+    """The hourly sweep expiring a waitlist entry whose day is past (waitlist_expiry.json)."""
+    import tempfile
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from temporalio.worker import Worker
+
+    from activities.waitlist import WaitlistActivities, waitlist_activity_list
+    from runtime.db import make_engine, make_sessionmaker
+    from runtime.migrate import upgrade
+    from runtime.postgres import EmbeddedPostgres, free_port
+    from tests.builders.waitlist_builders import entry_status, join, waitlist_cast
+    from workflows.waitlist import WaitlistExpiryWorkflow
+
+    scratch = Path(tempfile.mkdtemp())
+    pg = EmbeddedPostgres(scratch / "pg", free_port(), durable=False)
+    pg.start()
+    try:
+        await asyncio.to_thread(upgrade, pg.url)
+        engine = make_engine(pg.url)
+        sessionmaker = make_sessionmaker(engine)
+        cast = await waitlist_cast(sessionmaker, patients=1)
+        past = datetime.now(UTC).date() - timedelta(days=2)
+        entry = await join(sessionmaker, cast.doctor_id, cast.patients[0], past)
+        env = await start_indexed(pydantic_data_converter)
+        async with Worker(
+            env.client,
+            task_queue="record",
+            workflows=[WaitlistExpiryWorkflow],
+            activities=waitlist_activity_list(WaitlistActivities(sessionmaker)),
+        ):
+            handle = await env.client.start_workflow(
+                WaitlistExpiryWorkflow.run,
+                id=f"waitlist-expiry-{uuid.uuid4()}",
+                task_queue="record",
+            )
+            assert await handle.result() == 1
+            assert await entry_status(sessionmaker, entry) == "expired"
+            history = await handle.fetch_history()
+        await env.shutdown()
+        await engine.dispose()
+    finally:
+        pg.stop()
+    out = HISTORIES / "waitlist_expiry.json"
+    out.write_text(
+        json.dumps(
+            {
+                "workflow_type": "WaitlistExpiryWorkflow",
+                "workflow_id": handle.id,
+                "history": json.loads(history.to_json()),
+            },
+            indent=1,
+        )
+    )
+    print(f"recorded {out}")
+
+
 RECORDERS = {
     "notification": _record_notification,
     "booking": _record_booking,
@@ -1172,6 +1230,7 @@ RECORDERS = {
     "appointment": _record_appointment,
     "appointment_payment": _record_appointment_payment,
     "waitlist": _record_waitlist,
+    "waitlist_expiry": _record_waitlist_expiry,
     "translation": _record_translation,
     "prescription_delivery": _record_prescription_delivery,
 }

@@ -7,9 +7,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest_asyncio
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
@@ -22,7 +24,7 @@ from activities.providers.outbox import OutboxEmail, OutboxMessages
 from activities.providers.video import JitsiRooms
 from activities.waitlist import WaitlistActivities, waitlist_activity_list
 from domain.access import Role
-from domain.models.appointments import Appointment
+from domain.models.appointments import Appointment, DoctorWaitlist, SlotHold
 from domain.models.notifications import Channel, OutboxMessage
 from tests.builders.helpers import eventually, outbox_for, refused
 from tests.builders.waitlist_builders import (
@@ -31,6 +33,7 @@ from tests.builders.waitlist_builders import (
     entry_status,
     holders,
     join,
+    patient,
     slot_in,
     waitlist_cast,
 )
@@ -39,9 +42,15 @@ from workflows._kit import Caller
 from workflows.appointment import AppointmentWorkflow, Reschedule
 from workflows.messages import SlotFreed, WaitlistSignal, waitlist_workflow_id
 from workflows.notification import WORKFLOWS as NOTIFICATION_WORKFLOWS
-from workflows.waitlist import DoctorWaitlistWorkflow, WaitlistInput, WaitlistView
+from workflows.waitlist import (
+    DoctorWaitlistWorkflow,
+    WaitlistExpiryWorkflow,
+    WaitlistInput,
+    WaitlistView,
+)
 
 OFFER_MINUTES = 30
+H = timedelta(hours=1)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -61,6 +70,7 @@ async def worker(
         task_queue,
         AppointmentWorkflow,
         DoctorWaitlistWorkflow,
+        WaitlistExpiryWorkflow,
         *NOTIFICATION_WORKFLOWS,
         activities=[
             *appointment_activity_list(
@@ -241,3 +251,83 @@ async def test_an_open_offer_survives_continue_as_new(
     assert view.offers_made == 2
     assert await entry_status(sessionmaker, entry) == "expired"
     assert await holders(sessionmaker, cast.doctor_id) == []
+
+
+async def test_entries_whose_dates_are_past_expire_in_the_patients_own_zone(
+    indexed_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    worker: Worker,
+) -> None:
+    cast = await waitlist_cast(sessionmaker, patients=2)
+    in_utc, other = cast.patients
+    kolkata = await patient(sessionmaker, zone="Asia/Kolkata")
+    now = datetime.now(UTC)
+    today_utc = now.date()
+    today_kolkata = now.astimezone(ZoneInfo("Asia/Kolkata")).date()
+    yesterday = await join(
+        sessionmaker,
+        cast.doctor_id,
+        in_utc,
+        today_utc - timedelta(days=3),
+        today_utc - timedelta(days=1),
+    )
+    today = await join(sessionmaker, cast.doctor_id, other, today_utc)
+    kolkata_today = await join(sessionmaker, cast.doctor_id, kolkata, today_kolkata)
+    kolkata_past = await join(
+        sessionmaker, cast.doctor_id, kolkata, today_kolkata - timedelta(days=1)
+    )
+    # An offer on a past day whose hold has run out (its workflow never ended it): expired, and
+    # its hold gone; a live offer is left to its workflow.
+    stale = await join(sessionmaker, cast.doctor_id, other, today_utc - timedelta(days=1))
+    live = await join(sessionmaker, cast.doctor_id, kolkata, today_kolkata - timedelta(days=2))
+    async with sessionmaker() as db, db.begin():
+        for entry_id, expires in ((stale, now - timedelta(hours=1)), (live, now + H)):
+            entry = await db.get(DoctorWaitlist, entry_id)
+            assert entry is not None
+            entry.status, entry.offer_expires_at = "offered", expires
+            db.add(
+                SlotHold(
+                    doctor_id=cast.doctor_id,
+                    patient_id=entry.patient_id,
+                    held_range=Range(now + 2 * H, now + 3 * H),
+                    expires_at=expires,
+                    waitlist_id=entry_id,
+                )
+            )
+
+    expired = await indexed_env.client.execute_workflow(
+        WaitlistExpiryWorkflow.run, id=f"waitlist-expiry-{uuid.uuid4()}", task_queue=task_queue
+    )
+
+    assert expired >= 3
+    assert {
+        name: await entry_status(sessionmaker, entry_id)
+        for name, entry_id in {
+            "yesterday": yesterday,
+            "today": today,
+            "kolkata_today": kolkata_today,
+            "kolkata_past": kolkata_past,
+            "stale": stale,
+            "live": live,
+        }.items()
+    } == {
+        "yesterday": "expired",
+        "today": "waiting",
+        "kolkata_today": "waiting",
+        "kolkata_past": "expired",
+        "stale": "expired",
+        "live": "offered",
+    }
+    async with sessionmaker() as db:
+        held = set(
+            await db.scalars(
+                select(SlotHold.waitlist_id).where(SlotHold.waitlist_id.in_([stale, live]))
+            )
+        )
+    assert held == {live}
+    # Again: nothing more to expire among these.
+    await indexed_env.client.execute_workflow(
+        WaitlistExpiryWorkflow.run, id=f"waitlist-expiry-{uuid.uuid4()}", task_queue=task_queue
+    )
+    assert await entry_status(sessionmaker, today) == "waiting"
