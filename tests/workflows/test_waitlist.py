@@ -39,7 +39,7 @@ from tests.builders.waitlist_builders import (
 )
 from tests.fixtures.workers import new_worker
 from workflows._kit import Caller
-from workflows.appointment import AppointmentWorkflow, Reschedule
+from workflows.appointment import AppointmentWorkflow, Cancellation, Reschedule
 from workflows.messages import SlotFreed, WaitlistSignal, waitlist_workflow_id
 from workflows.notification import WORKFLOWS as NOTIFICATION_WORKFLOWS
 from workflows.waitlist import (
@@ -331,3 +331,40 @@ async def test_entries_whose_dates_are_past_expire_in_the_patients_own_zone(
         WaitlistExpiryWorkflow.run, id=f"waitlist-expiry-{uuid.uuid4()}", task_queue=task_queue
     )
     assert await entry_status(sessionmaker, today) == "waiting"
+
+
+async def test_a_cancellation_and_an_unconfirmed_hold_free_their_slots_to_the_waitlist(
+    indexed_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    worker: Worker,
+) -> None:
+    cast = await waitlist_cast(sessionmaker, patients=4)
+    holder, canceller, waits_for_cancelled, waits_for_lapsed = cast.patients
+    now = await indexed_env.get_current_time()
+    cancelled_slot, lapsed_slot = slot_in(3, now=now), slot_in(4, now=now)
+    for_cancelled = await join(
+        sessionmaker, cast.doctor_id, waits_for_cancelled, cancelled_slot.date()
+    )
+    for_lapsed = await join(sessionmaker, cast.doctor_id, waits_for_lapsed, lapsed_slot.date())
+    cancelled = await book(indexed_env.client, task_queue, cast, canceller, cancelled_slot)
+    # Requested and never confirmed by the doctor: held until its confirmation deadline (24 h).
+    await book(indexed_env.client, task_queue, cast, holder, lapsed_slot)
+
+    await cancelled.execute_update(
+        AppointmentWorkflow.cancel,
+        Cancellation(caller=Caller(user_id=canceller.user.id, role=Role.PATIENT), reason="x"),
+    )
+
+    await eventually(lambda: _is(sessionmaker, for_cancelled, "offered"))
+    assert await entry_status(sessionmaker, for_lapsed) == "waiting"
+    assert await eventually(lambda: offer_mails(sessionmaker, waits_for_cancelled.user.email)) == [
+        f"A slot with Ada Waits is free: {cancelled_slot:%Y-%m-%d %H:%M}"
+    ]
+
+    # The request's hold lapses unconfirmed: cancelled, and its time offered to who waits.
+    await indexed_env.sleep(timedelta(hours=24, minutes=1))
+    await eventually(lambda: _is(sessionmaker, for_lapsed, "offered"))
+    assert await eventually(lambda: offer_mails(sessionmaker, waits_for_lapsed.user.email)) == [
+        f"A slot with Ada Waits is free: {lapsed_slot:%Y-%m-%d %H:%M}"
+    ]
