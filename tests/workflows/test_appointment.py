@@ -648,3 +648,36 @@ async def test_a_doctor_no_show_is_refunded_in_full_and_a_patient_no_show_pays_t
     ), [n.message for n in told]
     told_too = await notifications_of(sessionmaker, cast.patient, id_of(patient_missing))
     assert not any("refunded in full" in (n.message or "") for n in told_too)
+
+
+async def test_the_appointment_is_indexed_by_the_kits_scheme_with_ids_and_status_only(
+    indexed_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    worker: Worker,
+) -> None:
+    cast = await make_cast(sessionmaker)
+    starts = (await indexed_env.get_current_time() + timedelta(days=3)).replace(
+        minute=0, second=0, microsecond=0
+    )
+    handle = await book(indexed_env, task_queue, cast, starts)
+
+    async def indexed() -> dict[str, Any]:
+        description = await handle.describe()
+        assert description.typed_search_attributes is not None
+        found = {p.key.name: p.value for p in description.typed_search_attributes}
+        found.pop("TemporalChangeVersion", None)  # the patch markers, Temporal's own
+        return found
+
+    assert await indexed() == {
+        "EntityKind": "appointment",
+        "EntityStatus": "requested",
+        "AppointmentId": str(id_of(handle)),
+        "PatientId": str(cast.patient_id),
+    }
+    await move(handle, cast, "doctor", S.APPOINTMENT_CONFIRMED)
+    assert (await indexed())["EntityStatus"] == "appointment_confirmed"
+    # Nothing about the person in the memo or the summary.
+    description = await handle.describe()
+    assert not await description.memo()
+    assert not await description.static_summary()
