@@ -175,7 +175,8 @@ async def with_payments(db: AsyncSession, appointment: AppointmentOut) -> Appoin
     )
     payments = [AppointmentPaymentOut.model_validate(row) for row in rows]
     taken = [p for p in payments if p.status in _MONEY_TAKEN]
-    current = (taken or payments or [None])[-1]
+    chosen = taken or payments
+    current = chosen[-1] if chosen else None
     refunded = sum((p.refund_amount or Decimal("0") for p in payments), Decimal("0"))
     return appointment.model_copy(
         update={
