@@ -140,7 +140,8 @@ class DeliverNotification:
             if outcome.status == "sent" and outcome.provider_message_id:
                 outcome = await self._await_receipt(outcome)
             outcomes.append(outcome)
-            if outcome.status == "failed" and spare:
+            # Push only accompanies the other channels: its failure takes no fallback.
+            if outcome.status == "failed" and spare and channel != Channel.PUSH:
                 following = spare.pop(0)
                 await workflow.execute_local_activity_method(
                     NotificationActivities.record_notification,

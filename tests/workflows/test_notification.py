@@ -647,3 +647,24 @@ async def test_without_firebase_settings_push_never_joins(
 
     assert set(result.channels) == {Channel.EMAIL, Channel.IN_APP}
     assert set(await rows_of(sessionmaker, request.dedupe_key)) == {"email", "in_app"}
+
+
+async def test_a_failed_push_takes_no_fallback_channel(
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    push_worker: Worker,
+    google: Google,
+) -> None:
+    user = await create_user(sessionmaker, phone="+14155550100")
+    gone = f"gone-{user.id.hex}"
+    google.unregistered.add(gone)
+    await add_device(sessionmaker, user, gone)
+    request = appointment_request(user).model_copy(update={"fallback": [Channel.SMS]})
+
+    result = await deliver(time_skipping_env, task_queue, request)
+
+    assert result.channels[Channel.PUSH].status == "failed"
+    # The e-mail and in-app were sent: the SMS held back for them stays unused.
+    assert set(result.channels) == {Channel.EMAIL, Channel.IN_APP, Channel.PUSH}
+    assert "sms" not in await rows_of(sessionmaker, request.dedupe_key)
