@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateError
 from pydantic import BaseModel, Field
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import func
@@ -22,13 +22,15 @@ from activities.providers.channels import (
     EmailChannel,
     MessageChannel,
 )
+from activities.providers.fcm_push import DeviceTokenInvalid
 from activities.providers.storage import ObjectNotFound, Storage, StorageError
 from activities.render import Rendered, UnknownTemplate, normalize_locale, render
-from domain.models.notifications import Channel, Notification
+from domain.models.notifications import Channel, Notification, UserDevice
 from domain.models.users import User
 from runtime.metrics import count_notification
 
 if TYPE_CHECKING:
+    from activities.providers.fcm_push import FcmPush
     from activities.providers.wiring import Adapters
     from runtime.settings import Settings
 
@@ -78,6 +80,9 @@ class Recipient:
     phone: str | None
     locale: str
     first_name: str = ""
+    # Push is configured on this worker and the user has a registered device: push joins the
+    # channels of their in-app messages. Defaulted: results recorded before push decode as False.
+    has_push_device: bool = False
 
 
 @dataclass
@@ -112,6 +117,21 @@ class InAppDelivery:
 
 
 @dataclass
+class PushDelivery:
+    """One message to every device the user registered (send_push). The push shows the in-app
+    copy (title, summary): templates keep links and tokens out of it."""
+
+    dedupe_key: str
+    user_id: uuid.UUID
+    template: str
+    locale: str
+    context: dict[str, str] = field(default_factory=dict)
+    type: str | None = None
+    reference_type: str | None = None
+    reference_id: uuid.UUID | None = None
+
+
+@dataclass
 class DeliveryReceipt:
     channel: Channel
     provider: str | None
@@ -133,8 +153,11 @@ class NotificationActivities:
         storage: Storage | None = None,
         default_locale: str = "en",
         receipt_wait_seconds: float = 0.0,
+        push: FcmPush | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
+        # FCM (the Firebase settings), or None: no push channel on this worker.
+        self._push = push
         # Given to the workflow with each message whose channel sends receipts.
         self._receipt_wait_seconds = receipt_wait_seconds
         self._email = email_channel
@@ -148,6 +171,13 @@ class NotificationActivities:
     async def load_recipient(self, query: RecipientQuery) -> Recipient:
         async with self._sessionmaker() as session:
             user = await session.get(User, query.user_id)
+            has_device = False
+            if user is not None and self._push is not None:
+                has_device = (
+                    await session.scalar(
+                        select(UserDevice.id).where(UserDevice.user_id == user.id).limit(1)
+                    )
+                ) is not None
         if user is None:
             raise ApplicationError(
                 f"user {query.user_id} not found", type=USER_NOT_FOUND, non_retryable=True
@@ -158,6 +188,7 @@ class NotificationActivities:
             phone=user.phone or None,
             locale=normalize_locale(query.locale or user.locale or self._default_locale),
             first_name=user.first_name or "",
+            has_push_device=has_device,
         )
 
     @activity.defn
@@ -230,6 +261,87 @@ class NotificationActivities:
         if getattr(channel, "reports_delivery", False) and self._receipt_wait_seconds > 0:
             receipt.receipt_wait_seconds = self._receipt_wait_seconds
         return receipt
+
+    @activity.defn
+    async def send_push(self, delivery: PushDelivery) -> DeliveryReceipt:
+        """The message to each of the user's devices through FCM. A device FCM no longer knows
+        is forgotten; one device reached is the message sent (a retry would push the others'
+        twice). No device left, or push not configured: failed for good."""
+        push = self._push
+        async with self._sessionmaker() as session:
+            row = await self._find(session, delivery.dedupe_key, Channel.PUSH)
+            devices = (
+                await session.execute(
+                    select(UserDevice.id, UserDevice.token)
+                    .where(UserDevice.user_id == delivery.user_id)
+                    .order_by(UserDevice.updated_at.desc(), UserDevice.id)
+                )
+            ).all()
+        if row.is_sent:
+            return DeliveryReceipt(Channel.PUSH, row.provider, row.provider_message_id, True)
+        if push is None or not devices:
+            what = "push is not configured" if push is None else "the user has no push device"
+            await self._record_failure(row.id, what)
+            count_notification(Channel.PUSH.value, "no_address")
+            raise ApplicationError(what, type=NO_RECIPIENT_ADDRESS, non_retryable=True)
+        try:
+            message = render(delivery.template, delivery.locale, delivery.context)
+        except (UnknownTemplate, TemplateError) as exc:
+            await self._record_failure(row.id, f"{type(exc).__name__}: {exc}")
+            count_notification(Channel.PUSH.value, "template_error")
+            raise ApplicationError(str(exc), type=TEMPLATE_ERROR, non_retryable=True) from None
+        # Ids only: the app opens the notification it refers to.
+        data = {
+            "dedupe_key": delivery.dedupe_key,
+            "type": delivery.type or delivery.template,
+            **({"reference_type": delivery.reference_type} if delivery.reference_type else {}),
+            **({"reference_id": str(delivery.reference_id)} if delivery.reference_id else {}),
+        }
+        sent: list[str] = []
+        gone: list[uuid.UUID] = []
+        errors: list[DeliveryError] = []
+        for device_id, token in devices:
+            try:
+                sent.append(await push.send_push(token, message.title, message.summary, data))
+            except DeviceTokenInvalid:
+                gone.append(device_id)
+            except DeliveryError as exc:
+                errors.append(exc)
+        if gone:
+            async with self._sessionmaker() as session, session.begin():
+                await session.execute(delete(UserDevice).where(UserDevice.id.in_(gone)))
+        if not sent:
+            if not errors:
+                await self._record_failure(row.id, "every push device was unregistered")
+                count_notification(Channel.PUSH.value, "no_address")
+                raise ApplicationError(
+                    "the user has no push device FCM knows",
+                    type=NO_RECIPIENT_ADDRESS,
+                    non_retryable=True,
+                )
+            first = errors[0]
+            permanent = all(exc.permanent for exc in errors)
+            await self._record_failure(row.id, "; ".join(str(exc) for exc in errors))
+            count_notification(Channel.PUSH.value, "rejected" if permanent else "failed")
+            raise ApplicationError(
+                first.summary,
+                type=DELIVERY_REJECTED if permanent else DELIVERY_FAILED,
+                non_retryable=permanent,
+            )
+        async with self._sessionmaker() as session, session.begin():
+            await session.execute(
+                update(Notification)
+                .where(Notification.id == row.id)
+                .values(
+                    is_sent=True,
+                    sent_at=func.now(),
+                    provider=push.provider,
+                    provider_message_id=sent[0][:255],
+                    attempts=Notification.attempts + 1,
+                )
+            )
+        count_notification(Channel.PUSH.value, "sent")
+        return DeliveryReceipt(Channel.PUSH, push.provider, sent[0])
 
     @activity.defn
     async def deliver_in_app(self, delivery: InAppDelivery) -> DeliveryReceipt:
@@ -388,6 +500,7 @@ def notification_activity_list(
         activities.send_sms,
         activities.send_whatsapp,
         activities.deliver_in_app,
+        activities.send_push,
     ]
 
 
@@ -404,4 +517,5 @@ def build_notification_activities(
         storage=adapters.storage,
         default_locale=settings.default_locale,
         receipt_wait_seconds=settings.delivery_receipt_wait_minutes * 60.0,
+        push=adapters.push,
     )

@@ -111,6 +111,10 @@ class PricingRequest(BaseModel):
     payment_id: uuid.UUID
 
 
+class AppointmentEndQuery(BaseModel):
+    appointment_id: uuid.UUID
+
+
 class Pricing(BaseModel):
     payment_id: uuid.UUID
     subtotal: Decimal
@@ -337,6 +341,15 @@ class PaymentActivities:
             return await self._stored(session, payment)
 
     @activity.defn
+    async def appointment_end(self, query: AppointmentEndQuery) -> datetime | None:
+        """When the appointment ends now (a reschedule moves it): its payment's refund window
+        lasts past it, so that a cancellation or a no-show can still be refunded."""
+        async with self._sessionmaker() as session:
+            return await session.scalar(
+                select(Appointment.ends_at).where(Appointment.id == query.appointment_id)
+            )
+
+    @activity.defn
     async def price_payment(self, request: PricingRequest) -> Pricing:
         """Add the tax of the hospital's country to what is left after the coupon, so the charge
         equals the invoice's final amount. Priced once: a repeat returns the stored price."""
@@ -526,4 +539,5 @@ def payment_activity_list(activities: PaymentActivities) -> list[Callable[..., A
         activities.cancel_gateway_intent,
         activities.refund_at_gateway,
         activities.create_invoice,
+        activities.appointment_end,
     ]

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -81,6 +81,63 @@ class OfferEnd(BaseModel):
 
 def hold_id_for(doctor_id: uuid.UUID, offer_key: str) -> uuid.UUID:
     return uuid.uuid5(HOLD_NAMESPACE, f"{doctor_id}:{offer_key}")
+
+
+class ExpirySweep(BaseModel):
+    """Expire the entries whose dates are past (the doctor's only, when given)."""
+
+    doctor_id: uuid.UUID | None = None
+
+
+def _local_today(zone: str | None, default_timezone: str, now: datetime) -> date:
+    try:
+        tz = ZoneInfo(zone or default_timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        tz = ZoneInfo(default_timezone)
+    return now.astimezone(tz).date()
+
+
+async def expire_past_entries(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    default_timezone: str,
+    doctor_id: uuid.UUID | None = None,
+) -> list[uuid.UUID]:
+    """Entries whose last day is over in the patient's own zone become expired: a waiting one,
+    or an offered one whose hold has run out (a live offer is its workflow's to end). Keyed by
+    status: a repeat changes nothing. Answers the entries expired; the caller commits."""
+    conditions = [
+        # The latest any zone's today can be is the UTC date plus one: nothing later is past.
+        DoctorWaitlist.date_to <= now.astimezone(UTC).date(),
+        or_(
+            DoctorWaitlist.status == "waiting",
+            (DoctorWaitlist.status == "offered") & (DoctorWaitlist.offer_expires_at <= now),
+        ),
+    ]
+    if doctor_id is not None:
+        conditions.append(DoctorWaitlist.doctor_id == doctor_id)
+    rows = await session.execute(
+        select(DoctorWaitlist.id, DoctorWaitlist.date_to, User.timezone)
+        .join(Patient, Patient.id == DoctorWaitlist.patient_id)
+        .outerjoin(User, User.id == Patient.user_id)
+        .where(*conditions)
+    )
+    past = [
+        entry_id
+        for entry_id, date_to, zone in rows.all()
+        if date_to < _local_today(zone, default_timezone, now)
+    ]
+    if not past:
+        return []
+    await session.execute(delete(SlotHold).where(SlotHold.waitlist_id.in_(past)))
+    expired = await session.scalars(
+        update(DoctorWaitlist)
+        .where(DoctorWaitlist.id.in_(past), DoctorWaitlist.status.in_(ACTIVE))
+        .values(status="expired")
+        .returning(DoctorWaitlist.id)
+    )
+    return list(expired)
 
 
 class WaitlistActivities:
@@ -273,22 +330,37 @@ class WaitlistActivities:
                 entry.status = "expired"
             return entry.status
 
+    @activity.defn
+    async def expire_past_waitlist_entries(self, sweep: ExpirySweep) -> int:
+        """The hourly sweep's write: entries whose dates are past become expired."""
+        async with self._sessionmaker() as session, session.begin():
+            expired = await expire_past_entries(
+                session,
+                now=datetime.now(UTC),
+                default_timezone=self._default_timezone,
+                doctor_id=sweep.doctor_id,
+            )
+        return len(expired)
+
 
 def waitlist_activity_list(activities: WaitlistActivities) -> list[Callable[..., Awaitable[Any]]]:
     return [
         activities.start_doctor_waitlist,
         activities.offer_waitlist_slot,
         activities.end_waitlist_offer,
+        activities.expire_past_waitlist_entries,
     ]
 
 
 __all__ = [
     "ACTIVE",
+    "ExpirySweep",
     "OfferEnd",
     "SlotOfferRequest",
     "WaitlistActivities",
     "WaitlistOffer",
     "WaitlistSlot",
+    "expire_past_entries",
     "hold_id_for",
     "waitlist_activity_list",
 ]

@@ -10,6 +10,8 @@ class Channel(StrEnum):
     SMS = "sms"
     WHATSAPP = "whatsapp"
     IN_APP = "in_app"
+    # Firebase Cloud Messaging to the user's registered devices (user_devices), when configured.
+    PUSH = "push"
 
 
 class DeliveryStatus(StrEnum):

@@ -35,6 +35,8 @@ TRANSLATION_WORKFLOW = "TranslationWorkflow"
 TRANSLATION_SWEEP_WORKFLOW = "TranslationSweepWorkflow"
 # The hourly sweep's Schedule (its runs' ids start with it).
 TRANSLATION_SWEEP_SCHEDULE = "translation-sweep"
+WAITLIST_EXPIRY_WORKFLOW = "WaitlistExpiryWorkflow"
+WAITLIST_EXPIRY_SCHEDULE = "waitlist-expiry"
 
 
 def booking_workflow_id(booking_id: UUID) -> str:
@@ -358,6 +360,8 @@ __all__ = [
     "TRANSLATION_SWEEP_SCHEDULE",
     "TRANSLATION_SWEEP_WORKFLOW",
     "TRANSLATION_WORKFLOW",
+    "WAITLIST_EXPIRY_SCHEDULE",
+    "WAITLIST_EXPIRY_WORKFLOW",
     "WAITLIST_WORKFLOW",
     "AppointmentCancelled",
     "AppointmentSignal",

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
         InAppDelivery,
         NotificationActivities,
         NotificationRecord,
+        PushDelivery,
         Recipient,
         RecipientQuery,
         notification_activity_list,
@@ -36,6 +37,11 @@ with workflow.unsafe.imports_passed_through():
 
 if TYPE_CHECKING:
     from temporalio.client import Client
+
+# Patch ids (workflow.patched): behaviour added after histories were recorded.
+# Push (FCM) joins the channels of an in-app message when the worker has push configured and the
+# user a registered device.
+PUSH_CHANNEL = "notification-push"
 
 
 class ChannelOutcome(BaseModel):
@@ -88,6 +94,15 @@ class DeliverNotification:
             recipient = dataclasses.replace(recipient, email=request.to_email)
         context = {"first_name": recipient.first_name, **request.context}
         channels = list(dict.fromkeys(request.channels))
+        if (
+            recipient.has_push_device
+            and Channel.IN_APP in channels
+            and Channel.PUSH not in channels
+            and not request.to_pending_email
+            and workflow.patched(PUSH_CHANNEL)
+        ):
+            # The device alert of an in-app message (never of a message to a pending address).
+            channels.append(Channel.PUSH)
         await workflow.execute_local_activity_method(
             NotificationActivities.record_notification,
             NotificationRecord(
@@ -135,7 +150,8 @@ class DeliverNotification:
             if outcome.status == "sent" and outcome.provider_message_id:
                 outcome = await self._await_receipt(outcome)
             outcomes.append(outcome)
-            if outcome.status == "failed" and spare:
+            # Push only accompanies the other channels: its failure takes no fallback.
+            if outcome.status == "failed" and spare and channel != Channel.PUSH:
                 following = spare.pop(0)
                 await workflow.execute_local_activity_method(
                     NotificationActivities.record_notification,
@@ -224,6 +240,22 @@ class DeliverNotification:
                 **DB_ACTIVITY,
                 summary="deliver in app",
             )
+        if channel == Channel.PUSH:
+            return await workflow.execute_activity_method(
+                NotificationActivities.send_push,
+                PushDelivery(
+                    dedupe_key=request.dedupe_key,
+                    user_id=request.user_id,
+                    template=request.template,
+                    locale=recipient.locale,
+                    context=context,
+                    type=request.type,
+                    reference_type=request.reference_type,
+                    reference_id=request.reference_id,
+                ),
+                **NOTIFY_ACTIVITY,
+                summary="push to the user's devices",
+            )
         senders = {
             Channel.EMAIL: (NotificationActivities.send_email, recipient.email),
             Channel.SMS: (NotificationActivities.send_sms, recipient.phone),
@@ -249,6 +281,7 @@ WORKFLOWS: list[type] = [DeliverNotification]
 # NotificationRequest (from workflows.messages), AttachmentRef and the activities
 # DeliverNotification runs (for the worker) are re-exported.
 __all__ = [
+    "PUSH_CHANNEL",
     "WORKFLOWS",
     "AttachmentRef",
     "ChannelOutcome",

@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.documents import DocumentActivities, InvoiceRef
     from activities.invoicing import PDF_CONTENT_TYPE, invoice_pdf_file_name
     from activities.payments import (
+        AppointmentEndQuery,
         GatewayRef,
         IntentRequest,
         InvoiceRequest,
@@ -139,6 +140,13 @@ APPOINTMENT_PAYMENT = "appointment-payment"
 # closing with a child in flight leaves the time-skipping test server locked, and in production
 # its end then means its messages are out.
 SETTLE_CHILDREN = "payment-settle-children"
+# An appointment's payment takes refunds until a day after the appointment's end when that is
+# later than refund_days after the payment: paid long before its date, it can still be refunded
+# on a cancellation by notice or a doctor's no-show.
+APPOINTMENT_REFUND_WINDOW = "appointment-refund-window"
+# How long after the appointment's end its payment still takes the appointment's refund request
+# (the no-show grace and the appointment's answer fit well within it).
+APPOINTMENT_REFUND_GRACE = timedelta(days=1)
 # What the payment tells its booking, by the name the appointment takes for the same event.
 APPOINTMENT_SIGNALS = {
     BookingSignal.PAYMENT_STARTED: AppointmentSignal.PAYMENT_STARTED,
@@ -347,7 +355,11 @@ class PaymentWorkflow:
                 continue
             now = workflow.now()
             if now >= deadline:
-                return
+                later = await self._after_appointment(deadline)
+                if later is None:
+                    return
+                deadline = later
+                continue
             self._show("refunds (the refund window)", deadline)
             try:
                 await workflow.wait_condition(
@@ -360,7 +372,31 @@ class PaymentWorkflow:
                     timeout_summary="refund window close",
                 )
             except TimeoutError:
-                return
+                later = await self._after_appointment(deadline)
+                if later is None:
+                    return
+                deadline = later
+
+    async def _after_appointment(self, deadline: datetime) -> datetime | None:
+        """The window closes at `deadline`; an appointment's payment stays open until a day after
+        the appointment's end (read again each time: a reschedule moves it). None: close."""
+        payment = self._require()
+        if (
+            not self._for_appointment()
+            or payment.appointment_id is None
+            or not workflow.patched(APPOINTMENT_REFUND_WINDOW)
+        ):
+            return None
+        ends_at = await workflow.execute_local_activity_method(
+            PaymentActivities.appointment_end,
+            AppointmentEndQuery(appointment_id=payment.appointment_id),
+            **DB_ACTIVITY,
+            summary="the appointment's end",
+        )
+        if ends_at is None:
+            return None
+        later = ends_at + APPOINTMENT_REFUND_GRACE
+        return later if later > max(deadline, workflow.now()) else None
 
     async def _open(self, input: PaymentInput) -> None:
         new = input.payment

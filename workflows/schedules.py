@@ -26,7 +26,12 @@ from temporalio.client import (
     ScheduleUpdateInput,
 )
 
-from workflows.messages import TRANSLATION_SWEEP_SCHEDULE, TRANSLATION_SWEEP_WORKFLOW
+from workflows.messages import (
+    TRANSLATION_SWEEP_SCHEDULE,
+    TRANSLATION_SWEEP_WORKFLOW,
+    WAITLIST_EXPIRY_SCHEDULE,
+    WAITLIST_EXPIRY_WORKFLOW,
+)
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,12 @@ SCHEDULES: list[ScheduledWorkflow] = [
         spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(hours=1))]),
         workflow=TRANSLATION_SWEEP_WORKFLOW,
         note="Start the translation of content that has none for its current text",
+    ),
+    ScheduledWorkflow(
+        id=WAITLIST_EXPIRY_SCHEDULE,
+        spec=ScheduleSpec(intervals=[ScheduleIntervalSpec(every=timedelta(hours=1))]),
+        workflow=WAITLIST_EXPIRY_WORKFLOW,
+        note="Expire the waitlist entries whose dates are past",
     ),
 ]
 

@@ -25,6 +25,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
     from activities.waitlist import (
+        ExpirySweep,
         OfferEnd,
         SlotOfferRequest,
         WaitlistActivities,
@@ -40,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.messages import (
         NOTIFICATION_WORKFLOW,
+        WAITLIST_EXPIRY_WORKFLOW,
         WAITLIST_WORKFLOW,
         NotificationRequest,
         OfferWithdrawn,
@@ -55,6 +57,7 @@ __all__ = [
     "WORKFLOWS",
     "DoctorWaitlistWorkflow",
     "OpenOffer",
+    "WaitlistExpiryWorkflow",
     "WaitlistInput",
     "WaitlistState",
     "WaitlistView",
@@ -265,4 +268,19 @@ class DoctorWaitlistWorkflow:
             del state.pending[0]
 
 
-WORKFLOWS: list[type] = [DoctorWaitlistWorkflow]
+@workflow.defn(name=WAITLIST_EXPIRY_WORKFLOW)
+class WaitlistExpiryWorkflow:
+    """Entries whose dates are past become expired (no longer waiting, never offered). Run by the
+    hourly Schedule (workflows/schedules.py); answers how many it expired."""
+
+    @workflow.run
+    async def run(self) -> int:
+        return await workflow.execute_activity_method(
+            WaitlistActivities.expire_past_waitlist_entries,
+            ExpirySweep(),
+            start_to_close_timeout=timedelta(minutes=5),
+            summary="expire past waitlist entries",
+        )
+
+
+WORKFLOWS: list[type] = [DoctorWaitlistWorkflow, WaitlistExpiryWorkflow]

@@ -100,9 +100,13 @@ def refuse_past(starts_at: datetime, message: str) -> None:
         raise Unprocessable(message, code="APPOINTMENT_IN_PAST")
 
 
-@router.get("/{appointment_id}", response_model=Envelope[AppointmentOut], summary="An appointment")
-async def get_appointment(appointment: Visible) -> Envelope[AppointmentOut]:
-    return ok(appointment)
+@router.get(
+    "/{appointment_id}",
+    response_model=Envelope[AppointmentOut],
+    summary="An appointment, with its payments and refunds",
+)
+async def get_appointment(appointment: Visible, db: DbSession) -> Envelope[AppointmentOut]:
+    return ok(await service.with_payments(db, appointment))
 
 
 @router.patch(

@@ -172,8 +172,33 @@ async def update_prescription(
     db: DbSession,
     user: CurrentUser,
 ) -> Envelope[PrescriptionOut]:
-    await update_row(db, prescriptions, user, row, body.model_dump(exclude_unset=True))
+    changes = body.model_dump(exclude_unset=True)
+    _refuse_changes_once_issued(row, changes)
+    await update_row(db, prescriptions, user, row, changes)
     return ok(PrescriptionOut.model_validate(row), "Prescription updated")
+
+
+# What the issued PDF says: once it is out (e-mailed, downloadable), the record must keep saying
+# the same, or a pharmacist holding the PDF and one reading the record would dispense different
+# things. A correction is a new prescription (its own id, PDF and e-mail); the issued one stays
+# as it was, for the record. Marking it dispensed stays possible.
+ISSUED_FIELDS = ("medications", "instructions", "valid_until")
+
+
+def _refuse_changes_once_issued(row: Prescription, changes: dict[str, Any]) -> None:
+    if row.pdf_url is None:
+        return
+    changed = sorted(
+        name for name in ISSUED_FIELDS if name in changes and changes[name] != getattr(row, name)
+    )
+    if changed:
+        raise Conflict(
+            "This prescription's PDF has been issued: its "
+            + ", ".join(changed)
+            + " can no longer change. Write a new prescription instead.",
+            code="PRESCRIPTION_ISSUED",
+            details={"fields": changed},
+        )
 
 
 @router.delete(

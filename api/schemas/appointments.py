@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from domain.appointment import AppointmentStatus, AppointmentType
+from domain.payment import PaymentStatus
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, max_length=5000)]
 Reason = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
@@ -80,6 +81,23 @@ class AppointmentFilters(BaseModel):
     date_to: date | None = None
 
 
+class AppointmentPaymentOut(BaseModel):
+    """A payment made for the appointment, as its payment workflow recorded it (refunds of a
+    cancellation by notice or a doctor's no-show included)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    status: PaymentStatus
+    amount: Decimal
+    currency: str
+    payment_gateway: str
+    payment_date: datetime | None = None
+    refund_amount: Decimal | None = None
+    refund_date: datetime | None = None
+    created_at: datetime
+
+
 class AppointmentOut(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -110,6 +128,11 @@ class AppointmentOut(BaseModel):
     completed_at: datetime | None = None
     has_video_room: bool = False
     next_statuses: list[AppointmentStatus] = Field(default_factory=list)
+    # GET /appointments/:id only (None in lists): the status of the payment that took the money
+    # (else of the latest attempt), everything refunded, and every attempt, oldest first.
+    payment_status: PaymentStatus | None = None
+    refunded_amount: Decimal | None = None
+    payments: list[AppointmentPaymentOut] | None = None
     created_at: datetime
     updated_at: datetime
 

@@ -38,7 +38,7 @@ class NotificationCreate(BaseModel):
     message: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=5000)]
     type: Annotated[str, StringConstraints(max_length=50)] = "general"
     channels: list[Channel] = Field(
-        default_factory=lambda: [Channel.IN_APP], min_length=1, max_length=4
+        default_factory=lambda: [Channel.IN_APP], min_length=1, max_length=len(Channel)
     )
     reference_type: Annotated[str, StringConstraints(max_length=50)] | None = None
     reference_id: uuid.UUID | None = None

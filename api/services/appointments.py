@@ -24,6 +24,7 @@ from api.schemas.appointments import (
     AppointmentCreate,
     AppointmentFilters,
     AppointmentOut,
+    AppointmentPaymentOut,
     AppointmentTimeline,
     ReminderOut,
     TimelineEvent,
@@ -44,7 +45,9 @@ from domain.models.appointments import Appointment, AppointmentStatusHistory
 from domain.models.bookings import Booking
 from domain.models.catalog import Doctor
 from domain.models.notifications import Notification
+from domain.models.payments import Payment
 from domain.models.users import Patient, User
+from domain.payment import PaymentStatus
 from runtime.settings import Settings
 from workflows._kit import Caller
 from workflows.appointment import (
@@ -150,6 +153,38 @@ async def get_appointment(
     if row is None:
         raise NotFound("Appointment not found", code="APPOINTMENT_NOT_FOUND")
     return _out(row, user)
+
+
+# A payment that took the money (its state is the appointment's payment state).
+_MONEY_TAKEN = {
+    PaymentStatus.COMPLETED,
+    PaymentStatus.PARTIALLY_REFUNDED,
+    PaymentStatus.REFUNDED,
+}
+
+
+async def with_payments(db: AsyncSession, appointment: AppointmentOut) -> AppointmentOut:
+    """The appointment with its payments and refunds, read from the payments rows (their
+    workflow is their writer)."""
+    rows = list(
+        await db.scalars(
+            select(Payment)
+            .where(Payment.appointment_id == appointment.id)
+            .order_by(Payment.created_at, Payment.id)
+        )
+    )
+    payments = [AppointmentPaymentOut.model_validate(row) for row in rows]
+    taken = [p for p in payments if p.status in _MONEY_TAKEN]
+    chosen = taken or payments
+    current = chosen[-1] if chosen else None
+    refunded = sum((p.refund_amount or Decimal("0") for p in payments), Decimal("0"))
+    return appointment.model_copy(
+        update={
+            "payments": payments,
+            "payment_status": current.status if current is not None else None,
+            "refunded_amount": refunded if payments else None,
+        }
+    )
 
 
 def appointment_id_for(patient_id: uuid.UUID, idempotency_key: str | None) -> uuid.UUID:

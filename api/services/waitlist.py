@@ -7,7 +7,9 @@ Who may do what:
 - leave: the entry's patient, or staff (coordinator, admin). An open offer's hold goes with it:
   the slot is free for anyone at once, and the workflow is told to offer it to the next patient.
 - read: the doctor, an admin of a hospital they work at, and staff see every entry (with the
-  patient's name); a patient sees their own; anyone else 403."""
+  patient's name); a patient sees their own; anyone else 403.
+- expiry: an entry whose last day is over (in the patient's zone) is expired, by the hourly
+  Schedule's sweep (workflows/waitlist.WaitlistExpiryWorkflow) and before each listing."""
 
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities import scheduling
+from activities.waitlist import expire_past_entries
 from api.schemas.waitlist import WaitlistEntryOut, WaitlistFilters, WaitlistJoin
 from api.services.availability import is_hospital_admin_of
 from domain.access import STAFF, Role
@@ -200,6 +203,11 @@ async def listing(
                 code="NOT_THIS_DOCTOR",
             )
         conditions.append(DoctorWaitlist.patient_id == await _own_patient_id(db, user))
+    # Entries whose dates are past are expired first (the hourly sweep's keyed write, for this
+    # doctor now), so that none is listed waiting or offered.
+    await expire_past_entries(
+        db, now=datetime.now(UTC), default_timezone=default_timezone, doctor_id=doctor.id
+    )
     if filters.status is not None:
         conditions.append(DoctorWaitlist.status == filters.status.value)
     where = and_(*conditions)

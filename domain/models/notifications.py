@@ -66,7 +66,11 @@ class OutboxMessage(Base):
 
     __tablename__ = "outbox_messages"
     __table_args__ = (
-        one_of("channel", [c.value for c in Channel if c != Channel.IN_APP], nullable=False),
+        one_of(
+            "channel",
+            [c.value for c in Channel if c not in (Channel.IN_APP, Channel.PUSH)],
+            nullable=False,
+        ),
         UniqueConstraint("dedupe_key", "channel"),
         Index("ix_outbox_messages_created_at", "created_at"),
     )

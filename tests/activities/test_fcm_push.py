@@ -3,101 +3,22 @@
 
 from __future__ import annotations
 
-import json
-from urllib.parse import parse_qs
-
-import jwt
 import pytest
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import SecretStr
 from pytest_httpserver import HTTPServer
-from werkzeug import Request, Response
 
 from activities.providers.channels import DeliveryError
-from activities.providers.fcm_push import SCOPE, DeviceTokenInvalid, FcmPush
+from activities.providers.fcm_push import DeviceTokenInvalid, FcmPush
 from activities.providers.wiring import build_push
 from runtime.settings import Settings
+from tests.fixtures.fcm import CLIENT_EMAIL, PROJECT, SEND_PATH, Google, fcm_push, google, key_pair
 
-PROJECT = "medivoy-test"
-CLIENT_EMAIL = "push@medivoy-test.iam.gserviceaccount.com"
-SEND_PATH = f"/v1/projects/{PROJECT}/messages:send"
-ACCESS_TOKEN = "ya29.local-access-token"
-
-
-@pytest.fixture(scope="module")
-def key_pair() -> tuple[str, rsa.RSAPublicKey]:
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    pem = private.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()
-    return pem, private.public_key()
-
-
-class Google:
-    """The token endpoint checks the assertion the way Google does (RS256 under the service
-    account's key, issuer, audience, scope); messages:send wants the token it handed out."""
-
-    def __init__(self, public_key: rsa.RSAPublicKey, token_uri: str) -> None:
-        self.public_key = public_key
-        self.token_uri = token_uri
-        self.tokens_issued = 0
-        self.sent: list[dict[str, object]] = []
-        self.unregistered: set[str] = set()
-
-    def token(self, request: Request) -> Response:
-        form = parse_qs(request.get_data(as_text=True))
-        assert form["grant_type"] == ["urn:ietf:params:oauth:grant-type:jwt-bearer"]
-        claims = jwt.decode(
-            form["assertion"][0], self.public_key, algorithms=["RS256"], audience=self.token_uri
-        )
-        assert claims["iss"] == CLIENT_EMAIL and claims["scope"] == SCOPE
-        self.tokens_issued += 1
-        body = {"access_token": ACCESS_TOKEN, "expires_in": 3599, "token_type": "Bearer"}
-        return Response(json.dumps(body), content_type="application/json")
-
-    def send(self, request: Request) -> Response:
-        if request.headers.get("Authorization") != f"Bearer {ACCESS_TOKEN}":
-            return Response(json.dumps({"error": {"code": 401}}), status=401)
-        message = request.get_json()["message"]
-        self.sent.append(message)
-        if message["token"] in self.unregistered:
-            error = {
-                "error": {
-                    "code": 404,
-                    "status": "NOT_FOUND",
-                    "details": [
-                        {
-                            "@type": "type.googleapis.com/google.firebase.fcm.v1.FcmError",
-                            "errorCode": "UNREGISTERED",
-                        }
-                    ],
-                }
-            }
-            return Response(json.dumps(error), status=404, content_type="application/json")
-        name = f"projects/{PROJECT}/messages/{len(self.sent)}"
-        return Response(json.dumps({"name": name}), content_type="application/json")
-
-
-@pytest.fixture
-def google(httpserver: HTTPServer, key_pair: tuple[str, rsa.RSAPublicKey]) -> Google:
-    server = Google(key_pair[1], httpserver.url_for("/token"))
-    httpserver.expect_request("/token", method="POST").respond_with_handler(server.token)
-    httpserver.expect_request(SEND_PATH, method="POST").respond_with_handler(server.send)
-    return server
+__all__ = ["google", "key_pair"]  # fixtures of the local FCM peer
 
 
 def _push(httpserver: HTTPServer, key_pair: tuple[str, rsa.RSAPublicKey]) -> FcmPush:
-    return FcmPush(
-        PROJECT,
-        CLIENT_EMAIL,
-        # As an environment variable carries it: newlines escaped.
-        key_pair[0].replace("\n", "\\n"),
-        token_uri=httpserver.url_for("/token"),
-        base_url=httpserver.url_for("/").rstrip("/"),
-    )
+    return fcm_push(httpserver, key_pair)
 
 
 async def test_a_push_is_sent_with_a_service_account_token_reused_until_it_expires(

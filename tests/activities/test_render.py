@@ -55,8 +55,54 @@ CONTEXTS: dict[str, dict[str, str]] = {
         "valid_until": "2026-12-31",
         "prescription_url": "https://api.medivoy.test/api/v1/prescriptions/9/pdf",
     },
+    # As the appointment's and the waitlist's workflows send them (wall times in the patient's
+    # zone, formatted by domain.appointment.local_wall_time).
+    "appointment_reminder": {
+        "first_name": "Ana",
+        "appointment_number": "MV-AP-2026-00000000000B",
+        "before": "24h",
+        "starts_at": "2026-03-29 10:00",
+        "timezone": "Europe/Berlin",
+    },
+    "appointment_rescheduled": {
+        "first_name": "Ana",
+        "appointment_number": "MV-AP-2026-00000000000C",
+        "starts_at": "2026-04-02 16:30",
+        "timezone": "Asia/Kolkata",
+    },
+    "appointment_status_changed": {
+        "first_name": "Ana",
+        "appointment_number": "MV-AP-2026-00000000000D",
+        "status": "cancelled",
+        "reason": "doctor_no_show",
+        "next_slots": "2026-04-03 09:00, 2026-04-03 09:30",
+        "starts_at": "2026-04-02 16:30",
+        "timezone": "Asia/Kolkata",
+    },
+    "waitlist_offer": {
+        "first_name": "Ana",
+        "doctor_name": "Rahul Mehta",
+        "starts_at": "2026-04-03 09:00",
+        "expires_at": "2026-04-02 17:00",
+        "timezone": "Asia/Kolkata",
+    },
 }
 PAYMENT_MESSAGES = ("invoice_issued", "invoice_sent", "payment_failed")
+APPOINTMENT_MESSAGES = (
+    "appointment_reminder",
+    "appointment_rescheduled",
+    "appointment_status_changed",
+    "waitlist_offer",
+)
+# How each language names a cancelled appointment, and says a doctor's absence is refunded.
+CANCELLED = {"en": "cancelled", "ar": "ملغى", "hi": "रद्द", "es": "cancelada", "fr": "annulé"}
+REFUNDED_IN_FULL = {
+    "en": "refunded in full",
+    "ar": "المبلغ كاملًا",
+    "hi": "पूरी राशि",
+    "es": "importe íntegro",
+    "fr": "remboursé intégralement",
+}
 INVOICE_MESSAGES = ("invoice_issued", "invoice_sent")
 # A letter of the language's own script or accents, proof the words are not English.
 SCRIPT = {
@@ -285,3 +331,58 @@ def test_prescription_email_is_in_the_patients_language_and_says_the_pdf_is_atta
         "2026-12-31"
         not in render("prescription_issued", locale, {**context, "valid_until": ""}).text
     )
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+@pytest.mark.parametrize("template", APPOINTMENT_MESSAGES)
+def test_appointment_and_waitlist_messages_are_written_in_the_patients_language(
+    template: str, locale: str
+) -> None:
+    context = CONTEXTS[template]
+
+    rendered = render(template, locale, context)
+
+    assert resolve_locale(template, locale) == locale
+    if locale != "en":
+        english = render(template, "en", context)
+        for part in ("subject", "text", "html", "sms", "title", "summary"):
+            assert getattr(rendered, part) != getattr(english, part), f"{part} is English"
+        if locale in ("ar", "hi"):
+            parts: tuple[str, ...] = ("subject", "title", "summary", "sms", "text", "html")
+        else:
+            parts = ("text", "html")
+        for part in parts:
+            assert SCRIPT[locale].search(getattr(rendered, part)), f"{part} is not in {locale}"
+    # Every time and its zone reach the patient, in the text, the e-mail and the SMS.
+    for name in ("starts_at", "expires_at", "timezone", "appointment_number", "doctor_name"):
+        if name in context:
+            for body in (rendered.text, rendered.html, rendered.sms):
+                assert context[name] in body, f"{name} missing"
+    assert "http" not in rendered.title + rendered.summary
+    anonymous = render(template, locale, {**context, "first_name": ""})
+    assert "Ana" not in anonymous.text
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+def test_a_status_change_names_the_status_and_its_reason_in_the_patients_language(
+    locale: str,
+) -> None:
+    context = CONTEXTS["appointment_status_changed"]
+
+    rendered = render("appointment_status_changed", locale, context)
+
+    for body in (rendered.subject, rendered.text, rendered.html, rendered.sms):
+        assert CANCELLED[locale] in body
+    for body in (rendered.text, rendered.html, rendered.summary):
+        assert REFUNDED_IN_FULL[locale] in body
+        assert context["next_slots"] in body
+    # Without a reason or free times, neither sentence appears.
+    bare = render(
+        "appointment_status_changed",
+        locale,
+        {k: v for k, v in context.items() if k not in ("reason", "next_slots")},
+    )
+    assert REFUNDED_IN_FULL[locale] not in bare.text and context["next_slots"] not in bare.text
+    # A waitlist offer without the doctor's name still reads whole.
+    offer = render("waitlist_offer", locale, {**CONTEXTS["waitlist_offer"], "doctor_name": ""})
+    assert offer.subject.strip() and "Rahul" not in offer.text

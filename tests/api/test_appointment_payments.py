@@ -136,6 +136,8 @@ async def test_a_prepaid_appointment_confirms_once_paid_and_full_notice_refunds_
     assert made["payment_due_at"] is not None
     unpaid = await _confirm(client, c, appointment_id)
     assert unpaid.status_code == 409 and unpaid.json()["error"]["code"] == "PAYMENT_REQUIRED"
+    before = (await client.get(f"/appointments/{appointment_id}", headers=c["patient"])).json()
+    assert before["data"]["payments"] == [] and before["data"]["payment_status"] is None
 
     payment_id = await _pay(client, localstripe, sessionmaker, c, appointment_id)
     confirmed = await _confirm(client, c, appointment_id)
@@ -164,6 +166,18 @@ async def test_a_prepaid_appointment_confirms_once_paid_and_full_notice_refunds_
     assert (view["refunded"], view["refund_outcome"]) == ("80.00", "refunded")
     await mails_about(sessionmaker, c.users["patient"].email, "Refund of USD 80.00")
     assert await _invoices(sessionmaker, appointment_id) == []
+    # The refund is on the appointment, for the patient and the doctor alike.
+    for who in ("patient", "doctor"):
+        got = await client.get(f"/appointments/{appointment_id}", headers=c[who])
+        data = got.json()["data"]
+        assert (data["payment_status"], data["refunded_amount"]) == ("refunded", "80.00")
+        [shown] = data["payments"]
+        assert shown["id"] == payment_id and shown["status"] == "refunded"
+        assert (shown["amount"], shown["refund_amount"]) == ("80.00", "80.00")
+        assert shown["refund_date"] is not None
+    # Lists leave the payments out (None), only the detail reads them.
+    listed = await client.get("/appointments", headers=c["patient"])
+    assert all(a["payments"] is None for a in listed.json()["data"])
 
 
 async def test_a_late_cancellation_refunds_the_late_percent_at_the_gateway(
@@ -195,6 +209,11 @@ async def test_a_late_cancellation_refunds_the_late_percent_at_the_gateway(
     view: dict[str, Any] = await asyncio.wait_for(handle.result(), 30)
     assert view["refund_percent"] == "50"
     assert (view["refunded"], view["refund_outcome"]) == ("40.00", "refunded")
+    got = (await client.get(f"/appointments/{appointment_id}", headers=c["patient"])).json()
+    assert (got["data"]["payment_status"], got["data"]["refunded_amount"]) == (
+        "partially_refunded",
+        "40.00",
+    )
 
 
 async def test_a_completed_consultation_issues_one_invoice_and_emails_it_once(

@@ -456,3 +456,44 @@ async def test_only_the_appointments_doctor_prescribes_during_the_consultation(
         for m in await read_outbox(sessionmaker, recipient=cast.patient.user.email)
         if "prescription:" in m.dedupe_key
     ]
+
+
+async def test_an_issued_prescription_keeps_its_medications_and_only_becomes_dispensed(
+    client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
+) -> None:
+    cast = await make_cast(sessionmaker, settings, "en")
+    appointment_id = await appointment_in(client, cast, "consultation_in_progress")
+    made = await client.post(
+        f"/appointments/{appointment_id}/prescription",
+        json=prescription_body("en"),
+        headers=cast.doctor.headers,
+    )
+    assert made.status_code == 201, made.text
+    prescription_id = made.json()["data"]["prescription"]["id"]
+    await prescription_mail(sessionmaker, cast.patient.user.email)
+    url = f"/prescriptions/{prescription_id}"
+    issued = await client.get(f"{url}/pdf", headers=cast.patient.headers)
+    assert issued.status_code == 200
+
+    for change in (
+        {"medications": [{**MEDICATIONS[0], "dosage": "1000mg"}]},
+        {"instructions": "Take before meals."},
+        {"valid_until": "2099-01-01", "is_dispensed": True},
+    ):
+        refused = await client.patch(url, json=change, headers=cast.doctor.headers)
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["error"]["code"] == "PRESCRIPTION_ISSUED"
+    async with sessionmaker() as db:
+        row = await db.get(Prescription, uuid.UUID(prescription_id))
+    assert row is not None and row.medications == MEDICATIONS and not row.is_dispensed
+
+    # The same words again are no change; being dispensed is no change to what it says.
+    same = await client.patch(
+        url,
+        json={"instructions": row.instructions, "is_dispensed": True},
+        headers=cast.doctor.headers,
+    )
+    assert same.status_code == 200, same.text
+    assert same.json()["data"]["is_dispensed"] is True
+    again = await client.get(f"{url}/pdf", headers=cast.patient.headers)
+    assert again.content == issued.content

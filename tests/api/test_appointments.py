@@ -793,3 +793,48 @@ async def test_the_timeline_shows_the_moves_and_the_pending_reminders_until_canc
     after = (await client.get(path, headers=c["patient"])).json()["data"]
     assert after["events"][-1]["status"] == "cancelled"
     assert after["reminders"] == [] and after["waiting_for"] is None
+
+
+async def test_a_patient_reschedules_at_most_twice_refusals_do_not_count_staff_override(
+    client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    c = await clinic(sessionmaker, client)
+    first = later(days=4)
+    mine = await booked(client, c["patient"], c.doctor_id, first)
+    taken = first + timedelta(hours=3)
+    await booked(client, c["other_patient"], c.doctor_id, taken)
+    path = f"/appointments/{mine['id']}/reschedule"
+
+    async def move_to(when: datetime, who: str = "patient", **extra: Any) -> httpx.Response:
+        body = {"new_scheduled_date": when.isoformat(), "reason": "Work", **extra}
+        return await client.post(path, headers=c[who], json=body)
+
+    assert (await move_to(first + timedelta(hours=1))).status_code == 200
+    # A refused attempt (the slot is someone else's) is not one of the two.
+    assert (await move_to(taken)).status_code == 409
+    second = await move_to(first + timedelta(hours=2))
+    assert second.status_code == 200, second.text
+    assert second.json()["data"]["reschedule_count"] == 2
+
+    third = await move_to(first + timedelta(hours=4))
+    assert third.status_code == 409, third.text
+    assert _error(third)["code"] == "RESCHEDULE_LIMIT_REACHED"
+    row = await _row(sessionmaker, mine["id"])
+    assert (row.scheduled_date, row.reschedule_count) == (first + timedelta(hours=2), 2)
+
+    # Staff may go past the limit, saying so; the patient may not.
+    forced = await move_to(first + timedelta(hours=4), override=True)
+    assert forced.status_code in (403, 409), forced.text
+    staff = await move_to(first + timedelta(hours=4), "coordinator", override=True)
+    assert staff.status_code == 200, staff.text
+    assert staff.json()["data"]["reschedule_count"] == 3
+    async with sessionmaker() as db:
+        audited = list(
+            await db.scalars(
+                select(AuditLog).where(
+                    AuditLog.entity_id == uuid.UUID(mine["id"]),
+                    AuditLog.action.like("appointment.%override"),
+                )
+            )
+        )
+    assert [a.user_id for a in audited] == [c.users["coordinator"].id]

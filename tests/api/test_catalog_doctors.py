@@ -321,3 +321,59 @@ async def test_admin_reads_any_doctors_appointments(client, sessionmaker):
     assert response.status_code == 200 and response.json()["meta"]["total"] == 0
     async with sessionmaker() as db:
         assert await db.scalar(select(Doctor.id).where(Doctor.id == doctor.id))
+
+
+async def test_the_schedule_is_in_the_askers_zone_across_the_berlin_clock_change(
+    client, sessionmaker
+):
+    # A Berlin doctor free 09:00-10:00 every day; the clocks go forward on Sunday 28 March 2027.
+    user, doctor = await add_doctor(sessionmaker)
+    every_day = [{"day": d, "start": "09:00", "end": "10:00"} for d in range(7)]
+    saved = await client.patch(
+        f"/doctors/{doctor.id}/availability",
+        headers=headers_for(user),
+        json={
+            "timezone": "Europe/Berlin",
+            "weekly_hours": every_day,
+            "slot_minutes": 30,
+            "minimum_notice_hours": 0,
+        },
+    )
+    assert saved.status_code == 200, saved.text
+    week = {"from": "2027-03-27", "to": "2027-03-29"}
+
+    in_kolkata = await client.get(
+        f"/doctors/{doctor.id}/schedule", params={**week, "tz": "Asia/Kolkata"}
+    )
+    assert in_kolkata.status_code == 200, in_kolkata.text
+    assert in_kolkata.json()["data"]["timezone"] == "Asia/Kolkata"
+    starts = [datetime.fromisoformat(s["starts_at"]) for s in in_kolkata.json()["data"]["slots"]]
+    # 09:00 Berlin is 08:00 UTC on the Saturday (CET), 07:00 UTC from the Sunday (CEST).
+    assert [s.astimezone(UTC).strftime("%d %H:%M") for s in starts] == [
+        "27 08:00",
+        "27 08:30",
+        "28 07:00",
+        "28 07:30",
+        "29 07:00",
+        "29 07:30",
+    ]
+    assert all(s.utcoffset() == timedelta(hours=5, minutes=30) for s in starts)
+
+    # Without tz, the signed-in asker's own zone.
+    asker = await create_user(sessionmaker)
+    async with sessionmaker() as db, db.begin():
+        (await db.get(type(asker), asker.id)).timezone = "America/New_York"
+    mine = await client.get(
+        f"/doctors/{doctor.id}/schedule", params=week, headers=headers_for(asker)
+    )
+    assert mine.json()["data"]["timezone"] == "America/New_York"
+    offsets = {
+        datetime.fromisoformat(s["starts_at"]).utcoffset() for s in mine.json()["data"]["slots"]
+    }
+    assert offsets == {timedelta(hours=-4)}
+
+    too_far = await client.get(
+        f"/doctors/{doctor.id}/schedule",
+        params={"to": str(datetime.now(UTC).date() + timedelta(days=200))},
+    )
+    assert too_far.status_code == 422

@@ -350,3 +350,32 @@ async def test_an_offered_patient_who_leaves_passes_the_slot_to_the_next_at_once
     await eventually(lambda: _status_is(sessionmaker, entries[1], "offered"), within=30)
     assert await holders(sessionmaker, cast.doctor_id) == [second.patient_id]
     assert await entry_status(sessionmaker, entries[0]) == "left"
+
+
+async def test_an_entry_whose_dates_are_past_is_listed_expired_not_waiting(
+    client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    cast = await waitlist_cast(sessionmaker, patients=2)
+    first, second = cast.patients
+    joined = await join(client, cast, first.user, {"date": TODAY.isoformat()})
+    assert joined.status_code == 201
+    # Joined for today, now the day is over (as the days pass): stored as it was.
+    async with sessionmaker() as db, db.begin():
+        entry = await db.get(DoctorWaitlist, uuid.UUID(joined.json()["data"]["id"]))
+        assert entry is not None
+        entry.date_from = entry.date_to = TODAY - timedelta(days=2)
+    current = await join(
+        client, cast, second.user, {"date": (TODAY + timedelta(days=1)).isoformat()}
+    )
+    assert current.status_code == 201
+
+    waiting = await client.get(
+        path(cast), params={"status": "waiting"}, headers=headers_for(cast.doctor)
+    )
+    assert [i["patient_id"] for i in waiting.json()["data"]] == [str(second.patient_id)]
+    everything = await client.get(path(cast), headers=headers_for(first.user))
+    assert [i["status"] for i in everything.json()["data"]] == ["expired"]
+    assert await entry_status(sessionmaker, entry.id) == "expired"
+    # An expired entry is closed: nothing to leave.
+    left = await client.delete(f"{path(cast)}/{entry.id}", headers=headers_for(first.user))
+    assert left.status_code == 409 and left.json()["error"]["code"] == "WAITLIST_ENTRY_CLOSED"

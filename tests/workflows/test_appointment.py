@@ -3,6 +3,7 @@ the Jitsi adapter and DeliverNotification children delivering to the outbox."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -25,6 +26,7 @@ from activities.appointments import (
 from activities.notify import NotificationActivities, notification_activity_list
 from activities.providers.outbox import OutboxEmail, OutboxMessages
 from activities.providers.video import JitsiRooms
+from activities.render import render
 from domain.access import Role
 from domain.appointment import AppointmentStatus
 from domain.models.appointments import Appointment, AppointmentStatusHistory
@@ -331,6 +333,48 @@ async def test_in_kolkata_a_reminder_due_in_quiet_hours_goes_the_evening_before(
     assert (await reminders(handle))["1h"][1] is True
 
 
+async def test_a_reminder_is_written_in_the_patients_language_at_their_wall_time(
+    indexed_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    worker: Worker,
+) -> None:
+    # 15:00 IST (09:30 UTC) for a patient who reads Hindi: the reminder says 15:00 in Hindi.
+    cast = await make_cast(sessionmaker, "Asia/Kolkata")
+    async with sessionmaker() as db, db.begin():
+        await db.execute(update(User).where(User.id == cast.patient.id).values(locale="hi"))
+    starts = datetime(2027, 1, 21, 9, 30, tzinfo=UTC)
+    handle = await book(indexed_env, task_queue, cast, starts)
+    await move(handle, cast, "doctor", S.APPOINTMENT_CONFIRMED)
+
+    await skip_to(indexed_env, datetime(2027, 1, 20, 9, 31, tzinfo=UTC))
+
+    assert (await reminders(handle))["24h"][1] is True
+    reminders_sent = [
+        n
+        for n in await notifications_of(sessionmaker, cast.patient, id_of(handle))
+        if ":reminder:" in n.dedupe_key and ":24h:" in n.dedupe_key
+    ]
+    # One message, on each of the patient's channels: every copy in Hindi.
+    assert reminders_sent
+    reminder = reminders_sent[0]
+    number = (await row(sessionmaker, id_of(handle))).appointment_number
+    expected = render(
+        "appointment_reminder",
+        "hi",
+        {
+            "first_name": cast.patient.first_name or "",
+            "appointment_number": number,
+            "before": "24h",
+            "starts_at": "2027-01-21 15:00",
+            "timezone": "Asia/Kolkata",
+        },
+    )
+    assert (reminder.title, reminder.message) == (expected.title, expected.summary)
+    assert "2027-01-21 15:00 (Asia/Kolkata)" in (reminder.message or "")
+    assert re.search(r"[\u0900-\u097f]", reminder.message or "")
+
+
 async def test_an_unconfirmed_request_is_cancelled_at_its_hold_and_the_patient_told(
     indexed_env: WorkflowEnvironment,
     task_queue: str,
@@ -604,3 +648,36 @@ async def test_a_doctor_no_show_is_refunded_in_full_and_a_patient_no_show_pays_t
     ), [n.message for n in told]
     told_too = await notifications_of(sessionmaker, cast.patient, id_of(patient_missing))
     assert not any("refunded in full" in (n.message or "") for n in told_too)
+
+
+async def test_the_appointment_is_indexed_by_the_kits_scheme_with_ids_and_status_only(
+    indexed_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    worker: Worker,
+) -> None:
+    cast = await make_cast(sessionmaker)
+    starts = (await indexed_env.get_current_time() + timedelta(days=3)).replace(
+        minute=0, second=0, microsecond=0
+    )
+    handle = await book(indexed_env, task_queue, cast, starts)
+
+    async def indexed() -> dict[str, Any]:
+        description = await handle.describe()
+        assert description.typed_search_attributes is not None
+        found = {p.key.name: p.value for p in description.typed_search_attributes}
+        found.pop("TemporalChangeVersion", None)  # the patch markers, Temporal's own
+        return found
+
+    assert await indexed() == {
+        "EntityKind": "appointment",
+        "EntityStatus": "requested",
+        "AppointmentId": str(id_of(handle)),
+        "PatientId": str(cast.patient_id),
+    }
+    await move(handle, cast, "doctor", S.APPOINTMENT_CONFIRMED)
+    assert (await indexed())["EntityStatus"] == "appointment_confirmed"
+    # Nothing about the person in the memo or the summary.
+    description = await handle.describe()
+    assert not await description.memo()
+    assert not await description.static_summary()

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import pytest
 import pytest_asyncio
+from cryptography.hazmat.primitives.asymmetric.rsa import RSAPublicKey
 from pydantic import ValidationError
+from pytest_httpserver import HTTPServer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.common import WorkflowIDReusePolicy
@@ -25,8 +27,10 @@ from activities.providers.outbox import (
     read_outbox_attachment,
 )
 from activities.providers.storage import LocalStorage, Storage
-from domain.models.notifications import Channel, Notification
+from activities.render import render
+from domain.models.notifications import Channel, Notification, UserDevice
 from domain.models.users import User
+from tests.fixtures.fcm import Google, fcm_push, google, key_pair
 from tests.fixtures.workers import new_worker
 from workflows.notification import (
     WORKFLOWS,
@@ -37,6 +41,8 @@ from workflows.notification import (
     notify,
     workflow_id,
 )
+
+__all__ = ["google", "key_pair"]  # fixtures of the local FCM peer
 
 TOKEN = "tok_" + "x" * 40
 VERIFY_URL = f"https://app.medivoy.test/verify-email?token={TOKEN}"
@@ -498,3 +504,167 @@ def test_attachment_reference_refuses_unsafe_names(field: dict[str, str]) -> Non
     assert AttachmentRef.model_validate(good).content_type == "application/octet-stream"
     with pytest.raises(ValidationError):
         AttachmentRef.model_validate({**good, **field})
+
+
+# Push (FCM HTTP v1) against the local FCM peer of tests/fixtures/fcm.py.
+
+
+async def add_device(
+    sessionmaker: async_sessionmaker[AsyncSession], user: User, token: str
+) -> None:
+    async with sessionmaker() as db, db.begin():
+        db.add(UserDevice(user_id=user.id, token=token, platform="android"))
+
+
+async def devices_of(sessionmaker: async_sessionmaker[AsyncSession], user: User) -> set[str]:
+    async with sessionmaker() as db:
+        return set(await db.scalars(select(UserDevice.token).where(UserDevice.user_id == user.id)))
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def push_worker(
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    httpserver: HTTPServer,
+    key_pair: tuple[str, RSAPublicKey],
+    google: Google,
+) -> AsyncIterator[Worker]:
+    activities = NotificationActivities(
+        sessionmaker,
+        OutboxEmail(sessionmaker),
+        OutboxMessages(sessionmaker, Channel.SMS),
+        OutboxMessages(sessionmaker, Channel.WHATSAPP),
+        push=fcm_push(httpserver, key_pair),
+    )
+    running = new_worker(
+        time_skipping_env, task_queue, *WORKFLOWS, activities=notification_activity_list(activities)
+    )
+    async with running:
+        yield running
+
+
+def appointment_request(user: User) -> NotificationRequest:
+    appointment_id = uuid.uuid4()
+    return NotificationRequest(
+        dedupe_key=f"appointment:{appointment_id}:reminder:24h",
+        user_id=user.id,
+        template="appointment_reminder",
+        channels=[Channel.EMAIL, Channel.IN_APP],
+        context={
+            "appointment_number": "MV-AP-2026-000000000042",
+            "starts_at": "2026-12-10 10:00",
+            "timezone": "Europe/Berlin",
+            "before": "24h",
+        },
+        type="appointment",
+        reference_type="appointment",
+        reference_id=appointment_id,
+    )
+
+
+async def test_push_joins_an_in_app_message_on_every_registered_device(
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    push_worker: Worker,
+    google: Google,
+) -> None:
+    user = await create_user(sessionmaker, locale="hi")
+    await add_device(sessionmaker, user, f"phone-{user.id.hex}")
+    await add_device(sessionmaker, user, f"tablet-{user.id.hex}")
+    request = appointment_request(user)
+
+    result = await deliver(time_skipping_env, task_queue, request)
+
+    assert {c: o.status for c, o in result.channels.items()} == {
+        Channel.EMAIL: "sent",
+        Channel.IN_APP: "sent",
+        Channel.PUSH: "sent",
+    }
+    assert {m["token"] for m in google.sent} == {f"phone-{user.id.hex}", f"tablet-{user.id.hex}"}
+    rendered = render("appointment_reminder", "hi", {"first_name": "Ana", **request.context})
+    for message in google.sent:
+        # The in-app copy in the user's language, and ids only in the data.
+        assert message["notification"] == {"title": rendered.title, "body": rendered.summary}
+        assert message["data"] == {
+            "dedupe_key": request.dedupe_key,
+            "type": "appointment",
+            "reference_type": "appointment",
+            "reference_id": str(request.reference_id),
+        }
+    rows = await rows_of(sessionmaker, request.dedupe_key)
+    assert rows["push"].is_sent and rows["push"].provider == "fcm"
+    assert rows["push"].provider_message_id == result.channels[Channel.PUSH].provider_message_id
+    assert google.tokens_issued == 1
+
+    # The same key again sends nothing more.
+    await notify(time_skipping_env.client, task_queue, request)
+    assert len(google.sent) == 2
+
+
+async def test_push_forgets_a_device_fcm_no_longer_knows_and_stays_out_without_devices(
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    push_worker: Worker,
+    google: Google,
+) -> None:
+    user = await create_user(sessionmaker)
+    gone = f"gone-{user.id.hex}"
+    google.unregistered.add(gone)
+    await add_device(sessionmaker, user, gone)
+
+    result = await deliver(time_skipping_env, task_queue, appointment_request(user))
+
+    assert result.channels[Channel.PUSH].status == "failed"
+    assert result.channels[Channel.PUSH].error_type == "NO_RECIPIENT_ADDRESS"
+    assert result.channels[Channel.EMAIL].status == "sent"
+    assert await devices_of(sessionmaker, user) == set()
+
+    # No device left: push no longer joins; an e-mail-only message never took it.
+    later = await deliver(time_skipping_env, task_queue, appointment_request(user))
+    assert set(later.channels) == {Channel.EMAIL, Channel.IN_APP}
+    await add_device(sessionmaker, user, f"new-{user.id.hex}")
+    mail_only = verify_email_request(user, channels=[Channel.EMAIL])
+    assert set((await deliver(time_skipping_env, task_queue, mail_only)).channels) == {
+        Channel.EMAIL
+    }
+    assert [m["token"] for m in google.sent] == [gone]
+
+
+async def test_without_firebase_settings_push_never_joins(
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    worker: Worker,
+) -> None:
+    user = await create_user(sessionmaker)
+    await add_device(sessionmaker, user, f"phone-{user.id.hex}")
+    request = appointment_request(user)
+
+    result = await deliver(time_skipping_env, task_queue, request)
+
+    assert set(result.channels) == {Channel.EMAIL, Channel.IN_APP}
+    assert set(await rows_of(sessionmaker, request.dedupe_key)) == {"email", "in_app"}
+
+
+async def test_a_failed_push_takes_no_fallback_channel(
+    time_skipping_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    push_worker: Worker,
+    google: Google,
+) -> None:
+    user = await create_user(sessionmaker, phone="+14155550100")
+    gone = f"gone-{user.id.hex}"
+    google.unregistered.add(gone)
+    await add_device(sessionmaker, user, gone)
+    request = appointment_request(user).model_copy(update={"fallback": [Channel.SMS]})
+
+    result = await deliver(time_skipping_env, task_queue, request)
+
+    assert result.channels[Channel.PUSH].status == "failed"
+    # The e-mail and in-app were sent: the SMS held back for them stays unused.
+    assert set(result.channels) == {Channel.EMAIL, Channel.IN_APP, Channel.PUSH}
+    assert "sms" not in await rows_of(sessionmaker, request.dedupe_key)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest_asyncio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import WorkflowHandle
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -308,3 +308,63 @@ async def test_a_declined_attempt_still_payable_answers_the_cancellation_at_once
     view = await payment.result()
     assert view.status == P.FAILED and view.refunded == Decimal("80.00")
     assert gateway.refunded(gateway_id) == 8000
+
+
+async def test_an_appointment_paid_long_before_its_date_is_still_refunded_on_cancellation(
+    indexed_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    gateway: FakeGateway,
+    worker: Worker,
+) -> None:
+    cast = await make_cast(sessionmaker, fee=Decimal("80.00"))
+    now = await indexed_env.get_current_time()
+    # Paid today, with a refund window of 30 days (checkout's timers); the consultation is in 40.
+    starts = (now + timedelta(days=40)).replace(minute=0, second=0, microsecond=0)
+    handle = await book(indexed_env, task_queue, cast, starts, prepay=True)
+    gateway_id, payment = await paid(indexed_env, task_queue, cast, gateway, handle, sessionmaker)
+    await move(handle, cast, "doctor", S.APPOINTMENT_CONFIRMED)
+
+    await skip_to(indexed_env, now + timedelta(days=35))
+    # Past refund_days, the payment still takes the appointment's refund request.
+    assert (await payment.describe()).status == WorkflowExecutionStatus.RUNNING
+    assert (await payment.query(PaymentWorkflow.view)).status == P.COMPLETED
+    await handle.execute_update(
+        AppointmentWorkflow.cancel,
+        Cancellation(caller=cast.caller("patient"), reason="cannot make it"),
+    )
+
+    told = await handle.result()
+    assert (told["refunded"], told["refund_outcome"]) == ("80.00", "refunded")
+    assert gateway.refunded(gateway_id) == 8000
+    assert (await payment.result()).status == P.REFUNDED
+
+
+async def test_an_appointment_payment_takes_refunds_until_a_day_after_the_appointment(
+    indexed_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    gateway: FakeGateway,
+    worker: Worker,
+) -> None:
+    cast = await make_cast(sessionmaker, fee=Decimal("80.00"))
+    now = await indexed_env.get_current_time()
+    starts = (now + timedelta(days=40)).replace(minute=0, second=0, microsecond=0)
+    handle = await book(indexed_env, task_queue, cast, starts, prepay=True)
+    _, payment = await paid(indexed_env, task_queue, cast, gateway, handle, sessionmaker)
+    await move(handle, cast, "doctor", S.APPOINTMENT_CONFIRMED)
+
+    # Still open after the 30 days of refund_days.
+    await skip_to(indexed_env, now + timedelta(days=31))
+    assert (await payment.describe()).status == WorkflowExecutionStatus.RUNNING
+    # The patient does not come (the default fee keeps everything): nothing to refund, and the
+    # window stays open until a day after the appointment's end, then closes.
+    await skip_to(indexed_env, starts)
+    await join(handle, cast, "doctor", starts)
+    await skip_to(indexed_env, starts + timedelta(minutes=16))
+    assert (await handle.result())["no_show_party"] == "patient"
+    await skip_to(indexed_env, starts + timedelta(hours=12))
+    assert (await payment.describe()).status == WorkflowExecutionStatus.RUNNING
+    await skip_to(indexed_env, starts + timedelta(days=1, hours=1))
+    view = await asyncio.wait_for(payment.result(), 60)
+    assert view.status == P.COMPLETED and view.refunded == Decimal("0")

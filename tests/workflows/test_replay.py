@@ -134,6 +134,123 @@ async def _record_notification(old_address: bool = False) -> None:
     print(f"recorded {out}")
 
 
+async def _record_notification_push() -> None:
+    """An appointment reminder to a user with a registered device, push configured (patch
+    notification-push): e-mail, in-app and push through a local FCM peer. Saves the
+    DeliverNotification history (deliver_notification_push.json)."""
+    import tempfile
+    import uuid
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from pytest_httpserver import HTTPServer
+    from temporalio.testing import WorkflowEnvironment
+    from temporalio.worker import Worker
+
+    from activities.notify import NotificationActivities, notification_activity_list
+    from activities.providers.fcm_push import FcmPush
+    from activities.providers.outbox import OutboxEmail, OutboxMessages
+    from domain.models.notifications import Channel, UserDevice
+    from domain.models.users import User
+    from runtime.db import make_engine, make_sessionmaker
+    from runtime.migrate import upgrade
+    from runtime.postgres import EmbeddedPostgres, free_port
+    from runtime.temporal_server import binary
+    from tests.fixtures.fcm import CLIENT_EMAIL, PROJECT, SEND_PATH, Google
+    from workflows.notification import DeliverNotification, NotificationRequest
+
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = private.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    fcm = HTTPServer(host="127.0.0.1", port=0)
+    fcm.start()
+    google = Google(private.public_key(), fcm.url_for("/token"))
+    fcm.expect_request("/token", method="POST").respond_with_handler(google.token)
+    fcm.expect_request(SEND_PATH, method="POST").respond_with_handler(google.send)
+    pg = EmbeddedPostgres(Path(tempfile.mkdtemp()), free_port(), durable=False)
+    pg.start()
+    try:
+        await asyncio.to_thread(upgrade, pg.url)
+        engine = make_engine(pg.url)
+        sessionmaker = make_sessionmaker(engine)
+        async with sessionmaker() as db, db.begin():
+            user = User(
+                id=uuid.uuid4(),
+                email="replay-push@example.com",
+                password_hash="x",
+                user_type="patient",
+                first_name="Replay",
+            )
+            db.add(user)
+            await db.flush()
+            db.add(UserDevice(user_id=user.id, token="replay-device", platform="android"))
+        env = await WorkflowEnvironment.start_time_skipping(
+            data_converter=pydantic_data_converter,
+            test_server_existing_path=binary("temporal-test-server"),
+        )
+        acts = NotificationActivities(
+            sessionmaker,
+            OutboxEmail(sessionmaker),
+            OutboxMessages(sessionmaker, Channel.SMS),
+            OutboxMessages(sessionmaker, Channel.WHATSAPP),
+            push=FcmPush(
+                PROJECT,
+                CLIENT_EMAIL,
+                pem,
+                token_uri=fcm.url_for("/token"),
+                base_url=fcm.url_for("/").rstrip("/"),
+            ),
+        )
+        async with Worker(
+            env.client,
+            task_queue="record",
+            workflows=[DeliverNotification],
+            activities=notification_activity_list(acts),
+        ):
+            handle = await env.client.start_workflow(
+                DeliverNotification.run,
+                NotificationRequest(
+                    dedupe_key="reminder:replay-push:24h",
+                    user_id=user.id,
+                    template="appointment_reminder",
+                    channels=[Channel.EMAIL, Channel.IN_APP],
+                    context={
+                        "appointment_number": "MV-AP-2026-000009",
+                        "before": "24h",
+                        "starts_at": "2026-12-10 10:00",
+                        "timezone": "UTC",
+                    },
+                    type="appointment",
+                ),
+                id="notification-reminder:replay-push:24h",
+                task_queue="record",
+            )
+            result = await handle.result()
+            assert "push" in result.channels, result
+            assert [m["token"] for m in google.sent] == ["replay-device"], google.sent
+            history = await handle.fetch_history()
+        await env.shutdown()
+        await engine.dispose()
+    finally:
+        pg.stop()
+        fcm.stop()
+    out = HISTORIES / "deliver_notification_push.json"
+    out.write_text(
+        json.dumps(
+            {
+                "workflow_type": "DeliverNotification",
+                "workflow_id": handle.id,
+                "history": json.loads(history.to_json()),
+            },
+            indent=1,
+        )
+    )
+    print(f"recorded {out}")
+
+
 async def _record_booking(file_name: str = "booking_journey.json") -> None:
     """Run one booking from request to feedback (quotation, payment signals and a record upload
     included) on a throwaway stack and save its history."""
@@ -965,13 +1082,17 @@ async def _record_prescription_delivery() -> None:
     print(f"recorded {out}")
 
 
-async def _record_appointment_payment() -> None:
+async def _record_appointment_payment(past_refund_days: bool = False) -> None:
     """Run one prepaid appointment's payment on a throwaway stack (patch appointment-payment):
     checkout for the appointment, paid (the appointment is told payment_started and
     payment_succeeded), confirmed by the doctor, cancelled by the patient three days ahead
     (cancel_for_appointment at 100 %), refunded at the gateway and refund_settled back. Saves
     the payment's history (payment_appointment.json) and the appointment's
-    (appointment_payment.json)."""
+    (appointment_payment.json).
+
+    past_refund_days (patch appointment-refund-window): refund_days is 1, and the patient
+    cancels a day and a half after paying, over a day before the start: the window stayed open past
+    refund_days for it. Saves the payment's history only (payment_appointment_window.json)."""
     import tempfile
     import uuid
     from concurrent.futures import ThreadPoolExecutor
@@ -979,6 +1100,7 @@ async def _record_appointment_payment() -> None:
     from decimal import Decimal
 
     from sqlalchemy import select, update
+    from temporalio.client import WorkflowExecutionStatus
     from temporalio.worker import Worker
 
     from activities.appointments import (
@@ -1107,7 +1229,7 @@ async def _record_appointment_payment() -> None:
                         created_by_user_id=patient.id,
                         created_by_role="patient",
                     ),
-                    timers=PaymentTimers(refund_days=30),
+                    timers=PaymentTimers(refund_days=1 if past_refund_days else 30),
                 ),
             )
             assert checkout.gateway_id is not None
@@ -1137,6 +1259,10 @@ async def _record_appointment_payment() -> None:
                     status=S.APPOINTMENT_CONFIRMED,
                 ),
             )
+            if past_refund_days:
+                await env.sleep(timedelta(days=1, hours=12))
+                described = await handle.describe()
+                assert described.status == WorkflowExecutionStatus.RUNNING, described.status
             await appointment.execute_update(
                 AppointmentWorkflow.cancel,
                 Cancellation(caller=Caller(user_id=patient.id, role=Role.PATIENT), reason="x"),
@@ -1157,6 +1283,8 @@ async def _record_appointment_payment() -> None:
                     await appointment.fetch_history(),
                 ),
             }
+            if past_refund_days:
+                histories = {"payment_appointment_window": histories["payment_appointment"]}
         await env.shutdown()
         await engine.dispose()
     finally:
@@ -1176,15 +1304,76 @@ async def _record_appointment_payment() -> None:
         print(f"recorded {out}")
 
 
+async def _record_waitlist_expiry() -> None:
+    """The hourly sweep expiring a waitlist entry whose day is past (waitlist_expiry.json)."""
+    import tempfile
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from temporalio.worker import Worker
+
+    from activities.waitlist import WaitlistActivities, waitlist_activity_list
+    from runtime.db import make_engine, make_sessionmaker
+    from runtime.migrate import upgrade
+    from runtime.postgres import EmbeddedPostgres, free_port
+    from tests.builders.waitlist_builders import entry_status, join, waitlist_cast
+    from workflows.waitlist import WaitlistExpiryWorkflow
+
+    scratch = Path(tempfile.mkdtemp())
+    pg = EmbeddedPostgres(scratch / "pg", free_port(), durable=False)
+    pg.start()
+    try:
+        await asyncio.to_thread(upgrade, pg.url)
+        engine = make_engine(pg.url)
+        sessionmaker = make_sessionmaker(engine)
+        cast = await waitlist_cast(sessionmaker, patients=1)
+        past = datetime.now(UTC).date() - timedelta(days=2)
+        entry = await join(sessionmaker, cast.doctor_id, cast.patients[0], past)
+        env = await start_indexed(pydantic_data_converter)
+        async with Worker(
+            env.client,
+            task_queue="record",
+            workflows=[WaitlistExpiryWorkflow],
+            activities=waitlist_activity_list(WaitlistActivities(sessionmaker)),
+        ):
+            handle = await env.client.start_workflow(
+                WaitlistExpiryWorkflow.run,
+                id=f"waitlist-expiry-{uuid.uuid4()}",
+                task_queue="record",
+            )
+            assert await handle.result() == 1
+            assert await entry_status(sessionmaker, entry) == "expired"
+            history = await handle.fetch_history()
+        await env.shutdown()
+        await engine.dispose()
+    finally:
+        pg.stop()
+    out = HISTORIES / "waitlist_expiry.json"
+    out.write_text(
+        json.dumps(
+            {
+                "workflow_type": "WaitlistExpiryWorkflow",
+                "workflow_id": handle.id,
+                "history": json.loads(history.to_json()),
+            },
+            indent=1,
+        )
+    )
+    print(f"recorded {out}")
+
+
 RECORDERS = {
     "notification": _record_notification,
     "notification_old_address": lambda: _record_notification(old_address=True),
+    "notification_push": _record_notification_push,
     "booking": _record_booking,
     "booking-kit": _record_booking_on_the_kit,
     "payment_invoice": _record_payment_invoice,
     "appointment": _record_appointment,
     "appointment_payment": _record_appointment_payment,
+    "appointment_payment_window": lambda: _record_appointment_payment(past_refund_days=True),
     "waitlist": _record_waitlist,
+    "waitlist_expiry": _record_waitlist_expiry,
     "translation": _record_translation,
     "prescription_delivery": _record_prescription_delivery,
 }

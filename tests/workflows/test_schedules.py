@@ -19,6 +19,8 @@ from workflows.messages import (
     NOTIFICATION_WORKFLOW,
     TRANSLATION_SWEEP_SCHEDULE,
     TRANSLATION_SWEEP_WORKFLOW,
+    WAITLIST_EXPIRY_SCHEDULE,
+    WAITLIST_EXPIRY_WORKFLOW,
 )
 from workflows.schedules import SCHEDULES, ScheduledWorkflow, ensure_schedules
 
@@ -67,5 +69,19 @@ async def test_the_translation_sweep_runs_hourly_and_skips_overlapping_runs(
         action = description.schedule.action
         assert isinstance(action, ScheduleActionStartWorkflow)
         assert action.workflow == TRANSLATION_SWEEP_WORKFLOW
+    finally:
+        await temporal_client.get_schedule_handle(schedule_id).delete()
+
+
+async def test_the_waitlist_expiry_runs_hourly(temporal_client: Client, task_queue: str) -> None:
+    [sweep] = [s for s in SCHEDULES if s.id == WAITLIST_EXPIRY_SCHEDULE]
+    schedule_id = f"test-{sweep.id}-{uuid.uuid4().hex}"
+    try:
+        await ensure_schedules(temporal_client, task_queue, [replace(sweep, id=schedule_id)])
+        description = await temporal_client.get_schedule_handle(schedule_id).describe()
+        assert [i.every for i in description.schedule.spec.intervals] == [timedelta(hours=1)]
+        action = description.schedule.action
+        assert isinstance(action, ScheduleActionStartWorkflow)
+        assert action.workflow == WAITLIST_EXPIRY_WORKFLOW
     finally:
         await temporal_client.get_schedule_handle(schedule_id).delete()

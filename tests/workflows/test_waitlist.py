@@ -7,9 +7,11 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest_asyncio
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import Range
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
@@ -22,7 +24,7 @@ from activities.providers.outbox import OutboxEmail, OutboxMessages
 from activities.providers.video import JitsiRooms
 from activities.waitlist import WaitlistActivities, waitlist_activity_list
 from domain.access import Role
-from domain.models.appointments import Appointment
+from domain.models.appointments import Appointment, DoctorWaitlist, SlotHold
 from domain.models.notifications import Channel, OutboxMessage
 from tests.builders.helpers import eventually, outbox_for, refused
 from tests.builders.temporal_histories import found_in, ui_view
@@ -32,17 +34,24 @@ from tests.builders.waitlist_builders import (
     entry_status,
     holders,
     join,
+    patient,
     slot_in,
     waitlist_cast,
 )
 from tests.fixtures.workers import new_worker
 from workflows._kit import Caller
-from workflows.appointment import AppointmentWorkflow, Reschedule
+from workflows.appointment import AppointmentWorkflow, Cancellation, Reschedule
 from workflows.messages import SlotFreed, WaitlistSignal, waitlist_workflow_id
 from workflows.notification import WORKFLOWS as NOTIFICATION_WORKFLOWS
-from workflows.waitlist import DoctorWaitlistWorkflow, WaitlistInput, WaitlistView
+from workflows.waitlist import (
+    DoctorWaitlistWorkflow,
+    WaitlistExpiryWorkflow,
+    WaitlistInput,
+    WaitlistView,
+)
 
 OFFER_MINUTES = 30
+H = timedelta(hours=1)
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -62,6 +71,7 @@ async def worker(
         task_queue,
         AppointmentWorkflow,
         DoctorWaitlistWorkflow,
+        WaitlistExpiryWorkflow,
         *NOTIFICATION_WORKFLOWS,
         activities=[
             *appointment_activity_list(
@@ -255,3 +265,120 @@ async def test_an_open_offer_survives_continue_as_new(
     assert view.offers_made == 2
     assert await entry_status(sessionmaker, entry) == "expired"
     assert await holders(sessionmaker, cast.doctor_id) == []
+
+
+async def test_entries_whose_dates_are_past_expire_in_the_patients_own_zone(
+    indexed_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    worker: Worker,
+) -> None:
+    cast = await waitlist_cast(sessionmaker, patients=2)
+    in_utc, other = cast.patients
+    kolkata = await patient(sessionmaker, zone="Asia/Kolkata")
+    now = datetime.now(UTC)
+    today_utc = now.date()
+    today_kolkata = now.astimezone(ZoneInfo("Asia/Kolkata")).date()
+    yesterday = await join(
+        sessionmaker,
+        cast.doctor_id,
+        in_utc,
+        today_utc - timedelta(days=3),
+        today_utc - timedelta(days=1),
+    )
+    today = await join(sessionmaker, cast.doctor_id, other, today_utc)
+    kolkata_today = await join(sessionmaker, cast.doctor_id, kolkata, today_kolkata)
+    kolkata_past = await join(
+        sessionmaker, cast.doctor_id, kolkata, today_kolkata - timedelta(days=1)
+    )
+    # An offer on a past day whose hold has run out (its workflow never ended it): expired, and
+    # its hold gone; a live offer is left to its workflow.
+    stale = await join(sessionmaker, cast.doctor_id, other, today_utc - timedelta(days=1))
+    live = await join(sessionmaker, cast.doctor_id, kolkata, today_kolkata - timedelta(days=2))
+    async with sessionmaker() as db, db.begin():
+        for entry_id, expires in ((stale, now - timedelta(hours=1)), (live, now + H)):
+            entry = await db.get(DoctorWaitlist, entry_id)
+            assert entry is not None
+            entry.status, entry.offer_expires_at = "offered", expires
+            db.add(
+                SlotHold(
+                    doctor_id=cast.doctor_id,
+                    patient_id=entry.patient_id,
+                    held_range=Range(now + 2 * H, now + 3 * H),
+                    expires_at=expires,
+                    waitlist_id=entry_id,
+                )
+            )
+
+    expired = await indexed_env.client.execute_workflow(
+        WaitlistExpiryWorkflow.run, id=f"waitlist-expiry-{uuid.uuid4()}", task_queue=task_queue
+    )
+
+    assert expired >= 3
+    assert {
+        name: await entry_status(sessionmaker, entry_id)
+        for name, entry_id in {
+            "yesterday": yesterday,
+            "today": today,
+            "kolkata_today": kolkata_today,
+            "kolkata_past": kolkata_past,
+            "stale": stale,
+            "live": live,
+        }.items()
+    } == {
+        "yesterday": "expired",
+        "today": "waiting",
+        "kolkata_today": "waiting",
+        "kolkata_past": "expired",
+        "stale": "expired",
+        "live": "offered",
+    }
+    async with sessionmaker() as db:
+        held = set(
+            await db.scalars(
+                select(SlotHold.waitlist_id).where(SlotHold.waitlist_id.in_([stale, live]))
+            )
+        )
+    assert held == {live}
+    # Again: nothing more to expire among these.
+    await indexed_env.client.execute_workflow(
+        WaitlistExpiryWorkflow.run, id=f"waitlist-expiry-{uuid.uuid4()}", task_queue=task_queue
+    )
+    assert await entry_status(sessionmaker, today) == "waiting"
+
+
+async def test_a_cancellation_and_an_unconfirmed_hold_free_their_slots_to_the_waitlist(
+    indexed_env: WorkflowEnvironment,
+    task_queue: str,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    worker: Worker,
+) -> None:
+    cast = await waitlist_cast(sessionmaker, patients=4)
+    holder, canceller, waits_for_cancelled, waits_for_lapsed = cast.patients
+    now = await indexed_env.get_current_time()
+    cancelled_slot, lapsed_slot = slot_in(3, now=now), slot_in(4, now=now)
+    for_cancelled = await join(
+        sessionmaker, cast.doctor_id, waits_for_cancelled, cancelled_slot.date()
+    )
+    for_lapsed = await join(sessionmaker, cast.doctor_id, waits_for_lapsed, lapsed_slot.date())
+    cancelled = await book(indexed_env.client, task_queue, cast, canceller, cancelled_slot)
+    # Requested and never confirmed by the doctor: held until its confirmation deadline (24 h).
+    await book(indexed_env.client, task_queue, cast, holder, lapsed_slot)
+
+    await cancelled.execute_update(
+        AppointmentWorkflow.cancel,
+        Cancellation(caller=Caller(user_id=canceller.user.id, role=Role.PATIENT), reason="x"),
+    )
+
+    await eventually(lambda: _is(sessionmaker, for_cancelled, "offered"))
+    assert await entry_status(sessionmaker, for_lapsed) == "waiting"
+    assert await eventually(lambda: offer_mails(sessionmaker, waits_for_cancelled.user.email)) == [
+        f"A slot with Ada Waits is free: {cancelled_slot:%Y-%m-%d %H:%M}"
+    ]
+
+    # The request's hold lapses unconfirmed: cancelled, and its time offered to who waits.
+    await indexed_env.sleep(timedelta(hours=24, minutes=1))
+    await eventually(lambda: _is(sessionmaker, for_lapsed, "offered"))
+    assert await eventually(lambda: offer_mails(sessionmaker, waits_for_lapsed.user.email)) == [
+        f"A slot with Ada Waits is free: {lapsed_slot:%Y-%m-%d %H:%M}"
+    ]
