@@ -331,15 +331,7 @@ class Bench:
                     {"id": item},
                 )
         port = free_port()
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        server = subprocess.Popen(
-            [sys.executable, "-m", "bench.plain", self.stack.database_url, str(port)],
-            cwd=ROOT,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        server = _start_plain(self.stack.database_url, port)
         try:
             async with httpx.AsyncClient(
                 base_url=f"http://127.0.0.1:{port}", timeout=HTTP_TIMEOUT
@@ -469,6 +461,17 @@ class Bench:
     @property
     def toy_queue(self) -> str:
         return self.args.toy_queue  # type: ignore[no-any-return]
+
+
+def _start_plain(database_url: str, port: int) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.plain", database_url, str(port)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _plain_schema() -> list[str]:

@@ -192,7 +192,7 @@ def scrape(url: str) -> dict[str, float]:
     for line in text.splitlines():
         match = _SAMPLE.match(line.strip())
         if match and not line.startswith("#"):
-            name, labels, value = match.groups()
+            name, _labels, value = match.groups()
             if name.endswith("_bucket"):
                 continue
             with contextlib.suppress(ValueError):
