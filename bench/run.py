@@ -50,7 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--moves", type=int, default=60, help="sequential moves (and SQL updates)")
     p.add_argument("--list-rows", type=int, default=100_000, help="bookings seeded for lists")
     p.add_argument("--list-requests", type=int, default=30, help="requests per list kind")
-    p.add_argument("--idle", type=int, default=300, help="idle bookings waiting on timers")
+    p.add_argument("--idle", type=int, default=200, help="idle bookings waiting on timers")
     p.add_argument("--idle-clients", type=int, default=5, help="clients creating them")
     p.add_argument(
         "--worker-cache", type=int, help="MEDIVOY_WORKER_MAX_CACHED_WORKFLOWS (own stack)"
@@ -77,6 +77,7 @@ class Bench:
         self.temporal: Client | None = None
         self.people: People | None = None
         self.result: dict[str, Any] = {}
+        self.errors = 0
 
     # helpers -------------------------------------------------------------------------------
 
@@ -92,6 +93,16 @@ class Bench:
             raise RuntimeError(f"HTTP {response.status_code}: {response.text[:200]}")
         bucket.append(took)
         return response
+
+    async def _attempt(self, bucket: list[float], call: Awaitable[httpx.Response]) -> bool:
+        """`_timed`, with a failure counted (in self.errors) and shown instead of raised."""
+        try:
+            await self._timed(bucket, call)
+        except Exception as exc:
+            self.errors += 1
+            self.progress.console.print(f"[red]error[/red] {type(exc).__name__}: {exc}"[:300])
+            return False
+        return True
 
     def _body(self, patient: Person) -> dict[str, Any]:
         people = self._people()
@@ -241,14 +252,15 @@ class Bench:
         for booking_id in bookings:
             await self._timed([], self._move_call(booking_id, "under_review", patient))
         state = {b: "under_review" for b in bookings}
+        errors_before = self.errors
         before_db = await self._xacts()
         before_sdk = scrape(self.stack.sdk_metrics_url)
         moves: list[float] = []
         for i in range(n):
             booking_id = bookings[i % len(bookings)]
             target = "on_hold" if state[booking_id] == "under_review" else "under_review"
-            await self._timed(moves, self._move_call(booking_id, target, patient))
-            state[booking_id] = target
+            if await self._attempt(moves, self._move_call(booking_id, target, patient)):
+                state[booking_id] = target
             self.progress.advance(task)
         await asyncio.sleep(2)  # the notifications the moves started run to their end
         after_sdk = scrape(self.stack.sdk_metrics_url)
@@ -260,6 +272,7 @@ class Bench:
                 "booking move over HTTP": stats.summary(moves),
                 "plain SQL UPDATE over HTTP": stats.summary(plain),
             },
+            "booking move errors": self.errors - errors_before,
             "raw": {"booking": moves, "plain": plain},
         }
         self.result["anatomy"] = {
@@ -424,8 +437,9 @@ class Bench:
         oldest = ids[: min(30, len(ids))]
         task = self.progress.add_task("moves on the oldest idle bookings", total=len(oldest))
         moves: list[float] = []
+        errors_before = self.errors
         for booking_id in oldest:
-            await self._timed(
+            await self._attempt(
                 moves, self._move_call(booking_id, "under_review", people.patients[0])
             )
             self.progress.advance(task)
@@ -434,6 +448,7 @@ class Bench:
         self.result["open_bookings"] = {
             "idle bookings made": len(ids),
             "errors": errors,
+            "errors of the moves on the oldest": self.errors - errors_before,
             "creates per s": len(ids) / seconds if seconds else math.nan,
             "latencies": {
                 f"create, all ({clients} clients)": stats.summary(creates),
@@ -611,14 +626,21 @@ def write(result: dict[str, Any], label: str) -> list[Path]:
 
 async def _phases(bench: Bench, skip: set[str]) -> None:
     await bench.setup()
-    if "journeys" not in skip:
-        await bench.journeys()
-    if "sequential" not in skip:
-        await bench.sequential()
-    if "idle" not in skip:
-        await bench.idle()
-    if "lists" not in skip:
-        await bench.lists()
+    phases = {
+        "journeys": bench.journeys,
+        "sequential": bench.sequential,
+        "idle": bench.idle,
+        "lists": bench.lists,
+    }
+    for name, phase in phases.items():
+        if name in skip:
+            continue
+        try:
+            await phase()
+        except Exception as exc:  # the other phases still run; the report says what failed
+            message = f"phase {name} failed: {type(exc).__name__}: {exc}"[:400]
+            bench.result.setdefault("failures", []).append(message)
+            bench.progress.console.print(f"[red]{message}[/red]")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -689,6 +711,7 @@ def main(argv: list[str] | None = None) -> int:
         if own:
             stack.stop()
         signal.signal(signal.SIGTERM, previous)
+    notes += result.get("failures", [])
     result["notes"] = notes
     result["ratios"] = ratios(result)
     for path in write(result, label):
