@@ -104,7 +104,7 @@ def _out(row: Any) -> BookingOut:
 async def list_bookings(
     db: AsyncSession, user: User, filters: BookingFilters, *, offset: int, limit: int
 ) -> tuple[list[BookingOut], int]:
-    conditions: list[ColumnElement[bool]] = [policies.booking_scope(user)]
+    conditions: list[ColumnElement[bool]] = [await policies.booking_scope_read_first(db, user)]
     if filters.status is not None:
         conditions.append(Booking.status == filters.status.value)
     if filters.patient_id is not None:
