@@ -1,6 +1,6 @@
 # Developer entry points. Only python3, pip and make are needed: `make install` fetches uv.
 .DEFAULT_GOAL := help
-.PHONY: help install dev test lint fmt
+.PHONY: help install dev test lint fmt bench
 
 PYTHON ?= python3
 UV_VERSION ?= 0.13.9
@@ -14,6 +14,7 @@ help:
 	@echo "make test      lint, then the tests"
 	@echo "make lint      ruff check, ruff format --check, mypy"
 	@echo "make fmt       ruff format and the safe ruff fixes"
+	@echo "make bench     the speed of a stack over HTTP (BENCH_ARGS=--help for sizes)"
 
 install:
 	@if [ "$(UV)" = "$(TOOLS_UV)" ] && [ ! -x "$(TOOLS_UV)" ]; then \
@@ -37,3 +38,7 @@ test: lint
 fmt: install
 	$(UV) run --frozen ruff format .
 	$(UV) run --frozen ruff check --fix .
+
+# Starts its own stack (own data dir and ports), or drives a running one: BENCH_ARGS="--stack DIR".
+bench: install
+	$(UV) run --frozen python -m bench $(BENCH_ARGS)

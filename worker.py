@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
-from temporalio.worker import Worker, WorkflowRunner
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.appointments import AppointmentActivities, appointment_activity_list
@@ -73,6 +73,18 @@ def all_activities(
     ]
 
 
+def workflow_runner_for(settings: Settings) -> WorkflowRunner:
+    """The SDK's sandbox re-imports the workflow's modules (pydantic models and all) into a fresh
+    sandbox for every workflow run: measured by `make bench` as most of a create's and of each
+    notification child's first task, and about 1 MiB per cached run (bench/README.md). With
+    MEDIVOY_WORKER_WORKFLOW_SANDBOX off, runs share the modules imported once. The sandbox's
+    checks still run on every workflow in the tests (tests/fixtures/workers.py) and on the
+    recorded histories (tests/workflows/test_replay.py)."""
+    if settings.worker_workflow_sandbox:
+        return SandboxedWorkflowRunner()
+    return UnsandboxedWorkflowRunner()
+
+
 def build_worker(
     client: Client,
     settings: Settings,
@@ -91,7 +103,8 @@ def build_worker(
         activities=all_activities(settings, sessionmaker, adapters),
         # Synchronous activities (PDF rendering) run here, never on the event loop.
         activity_executor=ThreadPoolExecutor(max_workers=8),
-        workflow_runner=workflow_runner or SandboxedWorkflowRunner(),
+        workflow_runner=workflow_runner or workflow_runner_for(settings),
+        max_cached_workflows=settings.worker_max_cached_workflows,
         interceptors=worker_interceptors(),
     )
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.access import Person, Role
 from domain.appointment import AppointmentStatus
@@ -67,6 +68,13 @@ def hospital_patient_ids(user: User) -> Select[Any]:
     return select(Booking.patient_id).where(Booking.hospital_id.in_(managed_hospital_ids(user)))
 
 
+# The roles whose bookings are those of some ids: the booking's column and the ids' query.
+BOOKING_SCOPE_IDS: dict[str, tuple[Any, Any]] = {
+    Role.PATIENT: (Booking.patient_id, own_patient_ids),
+    Role.HOSPITAL_ADMIN: (Booking.hospital_id, managed_hospital_ids),
+}
+
+
 def booking_scope(user: User | None) -> ColumnElement[bool]:
     """The bookings this person may see (access.involved): their own, their hospital's, their
     assigned ones and the unassigned queue, or all (admins). Everyone else's answer 404."""
@@ -75,13 +83,23 @@ def booking_scope(user: User | None) -> ColumnElement[bool]:
     role = user.user_type
     if role == Role.ADMIN:
         return true()
-    if role == Role.PATIENT:
-        return Booking.patient_id.in_(own_patient_ids(user))
-    if role == Role.HOSPITAL_ADMIN:
-        return Booking.hospital_id.in_(managed_hospital_ids(user))
+    if role in BOOKING_SCOPE_IDS:
+        column, ids = BOOKING_SCOPE_IDS[role]
+        return column.in_(ids(user))  # type: ignore[no-any-return]
     if role == Role.COORDINATOR:
         return or_(Booking.coordinator_id == user.id, Booking.coordinator_id.is_(None))
     return false()
+
+
+async def booking_scope_read_first(db: AsyncSession, user: User | None) -> ColumnElement[bool]:
+    """booking_scope, the same predicate, with the patient's or hospital's ids read first: for
+    lists, whose count and page the planner then reads from the (patient_id | hospital_id,
+    created_at, id) indexes; with the ids as a subquery it hash-joined every booking instead
+    (measured by `make bench`, bench/README.md)."""
+    if user is not None and user.user_type in BOOKING_SCOPE_IDS:
+        column, ids = BOOKING_SCOPE_IDS[user.user_type]
+        return column.in_(list(await db.scalars(ids(user))))  # type: ignore[no-any-return]
+    return booking_scope(user)
 
 
 def booking_medical_scope(user: User | None) -> ColumnElement[bool]:

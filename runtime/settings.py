@@ -20,6 +20,8 @@ from runtime.codec import EncryptionCodec, codec_from_settings, parse_key
 
 # MEDIVOY_ENV values that turn on the production checks (runtime/production.py).
 PRODUCTION_ENVS = frozenset({"production", "prod", "staging"})
+# The worker's workflow cache, chosen by `make bench` (see worker_max_cached_workflows).
+WORKER_CACHE_DEFAULT = 250
 
 
 class Settings(BaseSettings):
@@ -43,6 +45,13 @@ class Settings(BaseSettings):
     # Tasks waiting on the queue longer than this mean no worker takes them (a frozen one still
     # looks listed): stale sooner. The server refreshes its backlog figures every few seconds.
     worker_backlog_stale_seconds: float = Field(default=20, gt=0)
+    # Workflows the worker keeps in memory between their tasks (the SDK's sticky cache; its
+    # default is 1,000). Measured by `make bench` (bench/README.md): about 1 MiB each for a
+    # booking, and a move on an evicted one replays its short history in milliseconds.
+    worker_max_cached_workflows: int = Field(default=WORKER_CACHE_DEFAULT, ge=0)
+    # Run workflows in the SDK's sandbox (a fresh import of their modules for every run); off:
+    # every run shares the modules imported once (worker.workflow_runner_for, bench/README.md).
+    worker_workflow_sandbox: bool = False
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
