@@ -63,7 +63,7 @@ def _load(module: Any, state: Path) -> None:
     def try_load_from_disk() -> None:
         try:
             with open(state, "rb") as f:
-                old = pickle.load(f)  # noqa: S301 - our own file, in our own data dir
+                old = pickle.load(f)  # our own file, in our own data dir
         except FileNotFoundError:
             return
         dict.clear(store)
