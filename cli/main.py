@@ -431,6 +431,12 @@ def cmd_pay(args: argparse.Namespace) -> int:
     return pay(settings, args.payment_id, card=args.card, decline=args.decline, wait=args.wait)
 
 
+def cmd_chaos(args: argparse.Namespace) -> int:
+    from cli.chaos import run_chaos
+
+    return run_chaos(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="medivoy",
@@ -501,6 +507,38 @@ def build_parser() -> argparse.ArgumentParser:
         help="how long to wait for Medivoy to record the outcome (default: 60; 0: do not wait)",
     )
     pay.set_defaults(handler=cmd_pay)
+
+    chaos = verbs.add_parser(
+        "chaos",
+        help="booking journeys with payment while the worker, Temporal and PostgreSQL are broken",
+        description=(
+            "Starts its own embedded stack (fresh data dir, free ports), runs booking journeys "
+            "with payment over HTTP while it SIGKILLs the worker at random moments and restarts "
+            "the Temporal dev server and PostgreSQL once each, then checks that nothing was lost "
+            "or done twice. Exit 0: all held; 1: a loss, a duplicate, or too little breakage."
+        ),
+    )
+    chaos.add_argument("--journeys", type=int, default=100, help="default: 100")
+    chaos.add_argument("--clients", type=int, default=5, help="concurrent clients (default: 5)")
+    chaos.add_argument("--patients", type=int, default=5, help="default: 5")
+    chaos.add_argument(
+        "--worker-kills", type=int, default=10, help="at least this many (default: 10)"
+    )
+    chaos.add_argument(
+        "--kill-every",
+        type=float,
+        default=6.0,
+        help="a breakage comes up to this many seconds after it is due, and half of it at "
+        "least after the one before (default: 6)",
+    )
+    chaos.add_argument("--seed", type=int, default=None, help="for the random moments")
+    chaos.add_argument(
+        "--timeout", type=float, default=1800.0, help="for all journeys (default: 1800 s)"
+    )
+    chaos.add_argument(
+        "--data-dir", type=Path, default=None, help="keep the run's data here (default: a temp dir)"
+    )
+    chaos.set_defaults(handler=cmd_chaos)
 
     probe = verbs.add_parser(
         "probe", help="exit 0 when a URL answers 2xx (default: this host's API health)"

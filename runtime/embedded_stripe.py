@@ -110,7 +110,7 @@ def build_app(state: Path, webhook_url: str, webhook_secret: str) -> web.Applica
         # localstripe registers plain functions as handlers, which aiohttp warns about.
         warnings.simplefilter("ignore", DeprecationWarning)
         from localstripe import resources, webhooks
-        from localstripe.server import app
+        from localstripe.server import app as localstripe_app
 
     _load(resources, state)
     pending: set[asyncio.Task[None]] = set()
@@ -125,7 +125,7 @@ def build_app(state: Path, webhook_url: str, webhook_secret: str) -> web.Applica
     # resources imported schedule_webhook by name: replace it where it is called.
     resources.schedule_webhook = schedule
     webhooks.schedule_webhook = schedule
-    app: web.Application = app
+    app: web.Application = localstripe_app
     return app
 
 
