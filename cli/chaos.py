@@ -18,6 +18,7 @@ import contextlib
 import os
 import pickle
 import random
+import re
 import shutil
 import signal
 import socket
@@ -87,6 +88,9 @@ class Journey:
     payment_id: str | None = None
     intent_id: str | None = None
     retries: int = 0
+    read_token: str = ""
+    asks: dict[str, tuple[str, str, str, dict[str, Any]]] = field(default_factory=dict)
+    divergences: list[str] = field(default_factory=list)
     done: bool = False
     error: str | None = None
 
@@ -168,46 +172,52 @@ async def _status(client: Client, http: httpx.AsyncClient, token: str) -> str:
     return str(_data(answer)["status"])
 
 
-async def _move(
-    client: Client, http: httpx.AsyncClient, token: str, target: str, **kwargs: Any
-) -> None:
+async def _send(client: Client, http: httpx.AsyncClient, target: str) -> httpx.Response | None:
+    token, method, path, body = client.journey.asks[target]
+    return await client.call(http, method, path, token, ok_conflict=True, once=True, json=body)
+
+
+def _workflow_at(answer: httpx.Response) -> str | None:
+    """The status the workflow holds, from its refusal ("cannot move from X to Y")."""
+    with contextlib.suppress(ValueError, KeyError, TypeError):
+        found = re.search(r"from (\w+) to", answer.json()["error"]["message"])
+        if found and found.group(1) in PATH:
+            return found.group(1)
+    return None
+
+
+async def _move(client: Client, http: httpx.AsyncClient, target: str) -> None:
     """One move, asked again only once it is clear that the earlier attempt did not make it: an
     attempt that timed out (503) can still be applied by its workflow a moment later, and a
-    quotation sent again would be a second quotation (the route takes no Idempotency-Key)."""
-    booking = client.journey.booking_id
+    quotation sent again would be a second quotation (the route takes no Idempotency-Key).
+
+    A refusal that shows the workflow behind its own row (the row says under_review, the
+    workflow still requested: the status write of a move landed, the move itself was lost with
+    its workflow task) is recorded, and the lost move is asked again so the journey goes on."""
+    journey = client.journey
     deadline = time.monotonic() + STEP_DEADLINE
     while time.monotonic() < deadline:
-        if PATH.index(await _status(client, http, token)) >= PATH.index(target):
+        row = await _status(client, http, journey.read_token)
+        if PATH.index(row) >= PATH.index(target):
             return
-        if "json" in kwargs:  # the quotation
-            answer = await client.call(
-                http,
-                "POST",
-                f"/bookings/{booking}/quotation",
-                token,
-                ok_conflict=True,
-                once=True,
-                **kwargs,
-            )
-        else:
-            answer = await client.call(
-                http,
-                "PATCH",
-                f"/bookings/{booking}/status",
-                token,
-                ok_conflict=True,
-                once=True,
-                json={"status": target},
-            )
+        answer = await _send(client, http, target)
         if answer is not None and answer.status_code < 300:
             return
+        if answer is not None:  # 409
+            held = _workflow_at(answer)
+            if held is not None and PATH.index(held) < PATH.index(row):
+                journey.divergences.append(f"workflow at {held}, its row at {row}")
+                lost = PATH[PATH.index(held) + 1]
+                if lost in journey.asks:
+                    await _send(client, http, lost)
+                continue
         # A 5xx or 409: wait until the booking is there, or clearly is not going to be.
         settle = time.monotonic() + LANDING_WAIT
         while time.monotonic() < settle:
             await asyncio.sleep(1.0)
-            if PATH.index(await _status(client, http, token)) >= PATH.index(target):
+            if PATH.index(await _status(client, http, journey.read_token)) >= PATH.index(target):
                 return
-    raise StepFailed(f"booking {booking} did not reach {target}")
+    raise StepFailed(f"booking {journey.booking_id} did not reach {target}")
 
 
 def _confirm_at_stripe(api_base: str, intent_id: str) -> None:
@@ -247,16 +257,22 @@ async def _journey(
     )
     booking = _data(created)
     journey.booking_id, journey.booking_number = booking["id"], booking["booking_number"]
-    await _move(client, http, admin, "under_review")
-    await _move(client, http, admin, "accepted")
     valid_until = (datetime.now(UTC) + timedelta(days=14)).strftime("%Y-%m-%dT%H:%M:%SZ")
     quotation = {
         "items": [{"description": d, "amount": a} for d, a in QUOTE],
         "currency": "USD",
         "valid_until": valid_until,
     }
-    await _move(client, http, admin, "quotation_sent", json=quotation)
-    await _move(client, http, patient, "confirmed")
+    moves = f"/bookings/{journey.booking_id}"
+    journey.read_token = admin
+    journey.asks = {
+        "under_review": (admin, "PATCH", moves + "/status", {"status": "under_review"}),
+        "accepted": (admin, "PATCH", moves + "/status", {"status": "accepted"}),
+        "quotation_sent": (admin, "POST", moves + "/quotation", quotation),
+        "confirmed": (patient, "PATCH", moves + "/status", {"status": "confirmed"}),
+    }
+    for target in journey.asks:
+        await _move(client, http, target)
     checkout = _data(
         await client.call(
             http,
@@ -550,6 +566,8 @@ class Chaos:
                     problems.append(("loss", journey.index, f"never created: {journey.error}"))
                     continue
                 b = journey.booking_id
+                for seen in sorted(set(journey.divergences)):
+                    problems.append(("diverged", journey.index, seen))
                 row = conn.execute(
                     "SELECT status, payment_status, booking_number, patient_id FROM bookings "
                     "WHERE id = %s",
@@ -766,6 +784,10 @@ def report(
         ("gap", "histories with a gap"),
         ("history", "histories off the path"),
         ("stuck", "workflows stuck"),
+        (
+            "diverged",
+            "bookings whose workflow fell behind its own row (a move lost after its write)",
+        ),
     ):
         print(f"| {label} | {kinds.get(kind, 0)} |")
     print(f"| succeeded charges at the embedded Stripe | {chaos.charges} |")
