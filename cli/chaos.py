@@ -349,7 +349,7 @@ class Chaos:
         )
         # No developer's .env: the stack and its children run in the data dir.
         os.chdir(data_dir)
-        stack = DevStack(Settings(_env_file=None))  # type: ignore[call-arg]
+        stack = DevStack(Settings(_env_file=None))
         signal.signal(signal.SIGINT, stack.on_signal)
         signal.signal(signal.SIGTERM, stack.on_signal)
         stack.start()
@@ -513,7 +513,8 @@ class Chaos:
                             if not journey.done and not journey.error:
                                 journey.error = f"not finished within {self.args.timeout:.0f} s"
                         break
-                    await asyncio.wait({clients, breaker}, timeout=0.5)
+                    waiting: set[asyncio.Future[Any]] = {clients, breaker}
+                    await asyncio.wait(waiting, timeout=0.5)
             finally:
                 for task in (clients, breaker):
                     task.cancel()
@@ -599,10 +600,11 @@ class Chaos:
                     "SELECT status, count(*) FROM payments WHERE booking_id = %s GROUP BY status",
                     (b,),
                 ).fetchall()
-                completed = dict(payments).get("completed", 0)
+                by_status: dict[str, int] = {str(k): int(v) for k, v in payments}
+                completed = by_status.get("completed", 0)
                 if completed != 1:
                     kind = "duplicate" if completed > 1 else "loss"
-                    problems.append((kind, journey.index, f"{number} payments {dict(payments)}"))
+                    problems.append((kind, journey.index, f"{number} payments {by_status}"))
                 invoices = conn.execute(
                     "SELECT invoice_number FROM invoices WHERE booking_id = %s", (b,)
                 ).fetchall()
@@ -678,7 +680,7 @@ class Chaos:
         from runtime.settings import Settings
         from runtime.temporal import connect
 
-        settings = Settings(_env_file=None)  # type: ignore[call-arg]
+        settings = Settings(_env_file=None)
         client = await connect(settings, stack.env["MEDIVOY_TEMPORAL_ADDRESS"])
         problems: list[tuple[str, int, str]] = []
         running = 0
