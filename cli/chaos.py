@@ -91,6 +91,8 @@ class Journey:
     read_token: str = ""
     asks: dict[str, tuple[str, str, str, dict[str, Any]]] = field(default_factory=dict)
     divergences: list[str] = field(default_factory=list)
+    # What the API answered when it did not answer 2xx/409 (HTTP 503, ConnectError, ...).
+    answers: Counter[str] = field(default_factory=Counter)
     done: bool = False
     error: str | None = None
 
@@ -151,6 +153,7 @@ class Client:
                 problem = f"HTTP {answer.status_code}"
             except httpx.TransportError as exc:
                 problem = type(exc).__name__
+            self.journey.answers[problem] += 1
             if once:
                 self.journey.retries += 1
                 return None  # the caller looks whether it happened before asking again
@@ -773,6 +776,11 @@ def report(
         f"| client retries (5xx, connection errors, 409 re-reads) | "
         f"{sum(j.retries for j in journeys)} |"
     )
+    answers: Counter[str] = Counter()
+    for journey in journeys:
+        answers.update(journey.answers)
+    seen = ", ".join(f"{k}: {v}" for k, v in answers.most_common()) or "none"
+    print(f"| what the API answered instead (each retried) | {seen} |")
     print(f"| wall time | {elapsed:.0f} s |")
     print()
     print("What it found")
