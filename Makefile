@@ -1,6 +1,6 @@
 # Developer entry points. Only python3, pip and make are needed: `make install` fetches uv.
 .DEFAULT_GOAL := help
-.PHONY: help install dev test lint fmt bench
+.PHONY: help install dev test lint fmt bench chaos
 
 PYTHON ?= python3
 UV_VERSION ?= 0.13.9
@@ -15,6 +15,7 @@ help:
 	@echo "make lint      ruff check, ruff format --check, mypy"
 	@echo "make fmt       ruff format and the safe ruff fixes"
 	@echo "make bench     the speed of a stack over HTTP (BENCH_ARGS=--help for sizes)"
+	@echo "make chaos     100 paid booking journeys while the worker, Temporal and PostgreSQL are broken (CHAOS_ARGS=--help)"
 
 install:
 	@if [ "$(UV)" = "$(TOOLS_UV)" ] && [ ! -x "$(TOOLS_UV)" ]; then \
@@ -34,6 +35,9 @@ lint: install
 
 test: lint
 	$(UV) run --frozen pytest -n 2
+
+chaos: install
+	$(UV) run --frozen medivoy chaos $(CHAOS_ARGS)
 
 fmt: install
 	$(UV) run --frozen ruff format .

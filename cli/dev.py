@@ -1,10 +1,11 @@
-"""`medivoy dev`: PostgreSQL, Temporal, the worker and the API as children of one process.
+"""`medivoy dev`: PostgreSQL, Temporal, the worker and the API as children of one process,
+and localstripe as the embedded Stripe when no Stripe key is set.
 
 Every process is our child and is stopped by us, in order (API, worker, Temporal, PostgreSQL),
 on Ctrl-C, on SIGTERM, or when PostgreSQL or Temporal dies (then nothing can work: the stack stops
 with a message naming which). A worker or API that dies is started again with backoff, and the
 output says why it died. The data stays in the data dir, so a restart finds the users and the
-workflows where they were.
+workflows where they were (and the embedded Stripe its payments).
 """
 
 from __future__ import annotations
@@ -31,17 +32,26 @@ import psutil
 import psycopg
 
 from cli.admin import DEFAULT_ADMIN_EMAIL, ensure_admin
+from runtime import embedded_stripe
 from runtime import stack as stack_file
 from runtime.codec import new_key
 from runtime.db import make_engine, make_sessionmaker
 from runtime.migrate import upgrade
 from runtime.postgres import PG_USER, EmbeddedPostgres
 from runtime.settings import Settings
-from runtime.stack import JWT_SECRET_FILE, PAYLOAD_KEYS_FILE, StackInfo, read_payload_keys
+from runtime.stack import (
+    JWT_SECRET_FILE,
+    PAYLOAD_KEYS_FILE,
+    STRIPE_STATE_FILE,
+    STRIPE_WEBHOOK_SECRET_FILE,
+    StackInfo,
+    read_payload_keys,
+)
 from runtime.temporal_server import TemporalDevServer
 
 DATABASE = "medivoy"
 HEALTH_PATH = "/api/v1/health"
+STRIPE_WEBHOOK_PATH = "/api/v1/webhooks/stripe"
 HEALTH_TIMEOUT = 90.0
 STOP_TIMEOUT = 15.0
 
@@ -89,6 +99,7 @@ class Child:
     name: str
     process: subprocess.Popen[bytes]
     log: Path
+    command: list[str]
     started: float = 0.0
     restarts: int = 0
     backoff: float = RESTART_BACKOFF_MIN
@@ -123,7 +134,7 @@ class DevStack:
         self.data_dir = settings.data_dir.resolve()
         self.postgres: EmbeddedPostgres | None = None
         self.temporal: TemporalDevServer | None = None
-        self.children: list[Child] = []  # in start order: worker, api
+        self.children: list[Child] = []  # in start order: [stripe,] worker, api
         self.env: dict[str, str] = {}
         self._lock: IO[bytes] | None = None
         self._wrote_stack_file = False
@@ -136,6 +147,12 @@ class DevStack:
             f"http://127.0.0.1:{settings.temporal_ui_port}"
             if not settings.temporal_address
             else None
+        )
+        # No Stripe key set: localstripe is the embedded Stripe, on loopback.
+        self.stripe_url = (
+            None
+            if settings.stripe_secret_key.get_secret_value()
+            else f"http://{embedded_stripe.HOST}:{settings.stripe_port}"
         )
 
     def on_signal(self, signum: int, frame: FrameType | None) -> None:
@@ -195,14 +212,21 @@ class DevStack:
         }
         if self.ui_url and not s.temporal_ui_url:
             env["MEDIVOY_TEMPORAL_UI_URL"] = self.ui_url
+        if self.stripe_url:
+            env.update(self._stripe_env())
         self._check_stop()
-        _say("Starting the worker and the API")
         self.env = env
+        if self.stripe_url:
+            _say(f"Starting the embedded Stripe (localstripe) on {self.stripe_url}")
+            self._spawn("stripe", env)
+        _say("Starting the worker and the API")
         self._spawn("worker", env)
         self._spawn("api", env)
         self._record_pids()
         self._wait_for_api()
         self._wait_for_worker(temporal_address)
+        if self.stripe_url:
+            self._wait_for_stripe()
         self._check_stop()
         self._write_stack_file(database_url, temporal_address)
         self._banner(database_url, admin_email)
@@ -270,6 +294,8 @@ class DevStack:
         if not s.temporal_address:
             wanted.append(("MEDIVOY_TEMPORAL_PORT", "127.0.0.1", s.temporal_port))
             wanted.append(("MEDIVOY_TEMPORAL_UI_PORT", "127.0.0.1", s.temporal_ui_port))
+        if self.stripe_url:
+            wanted.append(("MEDIVOY_STRIPE_PORT", embedded_stripe.HOST, s.stripe_port))
         seen: dict[int, str] = {}
         for name, host, port in wanted:
             if port in seen:
@@ -347,6 +373,41 @@ class DevStack:
                 json.dump(keys, out)
         return read_payload_keys(path)
 
+    def _stripe_env(self) -> dict[str, str]:
+        """The Stripe settings that point the worker and the API at the embedded Stripe: its
+        URL, its test keys, and a webhook secret generated on first start and kept in the data
+        dir (the embedded Stripe signs its events with it)."""
+        path = self.data_dir / STRIPE_WEBHOOK_SECRET_FILE
+        secret = path.read_text().strip() if path.exists() else ""
+        if not secret:
+            path.unlink(missing_ok=True)
+            secret = "whsec_" + secrets.token_urlsafe(32)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secret + "\n")
+        assert self.stripe_url is not None
+        return {
+            "MEDIVOY_STRIPE_SECRET_KEY": embedded_stripe.SECRET_KEY,
+            "MEDIVOY_STRIPE_PUBLISHABLE_KEY": embedded_stripe.PUBLISHABLE_KEY,
+            "MEDIVOY_STRIPE_API_BASE": self.stripe_url,
+            "MEDIVOY_STRIPE_WEBHOOK_SECRET": secret,
+        }
+
+    def _command(self, name: str) -> list[str]:
+        if name == "stripe":
+            return [
+                sys.executable,
+                "-m",
+                "runtime.embedded_stripe",
+                "--port",
+                str(self.settings.stripe_port),
+                "--state",
+                str(self.data_dir / STRIPE_STATE_FILE),
+                "--webhook-url",
+                self.api_url + STRIPE_WEBHOOK_PATH,
+            ]
+        return [sys.executable, "-m", "cli.main", name]
+
     def _codec_origins(self) -> dict[str, str]:
         """The embedded Web UI's origins for the codec endpoint's CORS, unless set."""
         if self.settings.codec_cors_origins:
@@ -383,8 +444,9 @@ class DevStack:
         with open(log, "ab") as out:
             out.write(f"--- medivoy {name} starting {datetime.now(UTC).isoformat()}\n".encode())
             out.flush()
+            command = replacing.command if replacing is not None else self._command(name)
             process = subprocess.Popen(
-                [sys.executable, "-m", "cli.main", name],
+                command,
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
@@ -398,7 +460,7 @@ class DevStack:
             replacing.started = time.monotonic()
             replacing.restart_at = None
             return
-        self.children.append(Child(name, process, log, started=time.monotonic()))
+        self.children.append(Child(name, process, log, command, started=time.monotonic()))
 
     def _wait_for_api(self) -> None:
         url = self.api_url + HEALTH_PATH
@@ -417,6 +479,27 @@ class DevStack:
                 raise StackError(
                     f"the API did not answer {url} within {HEALTH_TIMEOUT:.0f} s; "
                     f"see {self.data_dir / 'api.log'}"
+                )
+            time.sleep(0.2)
+
+    def _wait_for_stripe(self) -> None:
+        """Until the embedded Stripe answers (its own route for Stripe.js: no key needed)."""
+        url = f"{self.stripe_url}/js.stripe.com/v3/"
+        deadline = time.monotonic() + HEALTH_TIMEOUT
+        while True:
+            self._check_stop()
+            died = self._dead_child()
+            if died:
+                raise StackError(died)
+            try:
+                if httpx.get(url, timeout=2.0).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise StackError(
+                    f"the embedded Stripe did not answer {url} within {HEALTH_TIMEOUT:.0f} s; "
+                    f"see {self.data_dir / 'stripe.log'}"
                 )
             time.sleep(0.2)
 
@@ -470,7 +553,8 @@ class DevStack:
             database_url=database_url,
             temporal_address=temporal_address,
             temporal_ui_url=self.ui_url,
-            logs=stack_file.log_files(self.data_dir),
+            stripe_api_base=self.stripe_url,
+            logs=stack_file.log_files(self.data_dir, stripe=self.stripe_url is not None),
         )
         stack_file.write(self.data_dir, info)
         self._wrote_stack_file = True
@@ -485,12 +569,19 @@ class DevStack:
         _say(f"  API docs      {self.api_url}/docs")
         if self.ui_url:
             _say(f"  Temporal UI   {self.ui_url}")
+        if self.stripe_url:
+            _say(f"  Stripe        {self.stripe_url} (embedded localstripe; test cards only)")
         _say(f"  Database      {database_url}")
         _say(f"  Admin         {admin_email.lower()}")
-        _say(f"  Logs          {self.data_dir}/{{api,worker,temporal,postgres}}.log")
+        logs = "api,worker,temporal,postgres" + (",stripe" if self.stripe_url else "")
+        _say(f"  Logs          {self.data_dir}/{{{logs}}}.log")
         _say()
         _say("Read the e-mail and SMS the app sent (verification mail included), in another")
         _say(f"terminal:  {env_hint}uv run medivoy outbox [--to ADDRESS] [--limit N]")
+        if self.stripe_url:
+            _say(
+                f"Pay a pending payment with a test card:  {env_hint}uv run medivoy pay PAYMENT_ID"
+            )
         _say("Stop everything with Ctrl-C.")
         _say()
 
@@ -571,7 +662,7 @@ class DevStack:
         started = psutil.Process().children(recursive=True)
         if self._wrote_stack_file:
             stack_file.remove(self.data_dir)
-        for child in reversed(self.children):  # the API first, then the worker
+        for child in reversed(self.children):  # the API first, then the worker, then Stripe
             self._stop_process(child.name, child.process, signal.SIGTERM)
         if self.temporal:
             self.temporal.stop(STOP_TIMEOUT)
@@ -616,7 +707,7 @@ def run_dev(settings: Settings) -> int:
         stack.start()
         code = stack.watch()
     except _Stop:
-        _say("\nStopping (API, worker, Temporal, PostgreSQL)...")
+        _say("\nStopping (API, worker, Stripe, Temporal, PostgreSQL)...")
         code = 0
     except StackError as exc:
         print(f"medivoy dev: {exc}", file=sys.stderr, flush=True)

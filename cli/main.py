@@ -35,7 +35,9 @@ class CliError(Exception):
     """A problem the person at the terminal can fix; printed without a traceback."""
 
 
-def resolve_settings(*, need_temporal: bool, need_database: bool = True) -> Settings:
+def resolve_settings(
+    *, need_temporal: bool, need_database: bool = True, need_stripe: bool = False
+) -> Settings:
     """Settings from MEDIVOY_*, completed from the running dev stack where they are unset.
 
     What is filled in is exported to the environment too, so code that calls get_settings()
@@ -59,8 +61,11 @@ def resolve_settings(*, need_temporal: bool, need_database: bool = True) -> Sett
                 "taken from a `medivoy dev` stack"
             )
         return settings
-    wants_stack = (need_database and not settings.database_url) or (
-        need_temporal and not settings.temporal_address
+    no_stripe = not settings.stripe_secret_key.get_secret_value()
+    wants_stack = (
+        (need_database and not settings.database_url)
+        or (need_temporal and not settings.temporal_address)
+        or (need_stripe and no_stripe)
     )
     stack = read_running(settings) if wants_stack else None
     exported: dict[str, str] = {}
@@ -75,6 +80,14 @@ def resolve_settings(*, need_temporal: bool, need_database: bool = True) -> Sett
             exported["MEDIVOY_TEMPORAL_ADDRESS"] = stack.temporal_address
         else:
             missing.append("MEDIVOY_TEMPORAL_ADDRESS")
+    if need_stripe and no_stripe:
+        if stack and stack.stripe_api_base:
+            from runtime import embedded_stripe
+
+            exported["MEDIVOY_STRIPE_SECRET_KEY"] = embedded_stripe.SECRET_KEY
+            exported["MEDIVOY_STRIPE_API_BASE"] = stack.stripe_api_base
+        else:
+            missing.append("MEDIVOY_STRIPE_SECRET_KEY")
     if missing:
         raise CliError(
             f"{' and '.join(missing)} not set, and no `medivoy dev` stack is running with its "
@@ -411,6 +424,19 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_pay(args: argparse.Namespace) -> int:
+    from cli.pay import pay
+
+    settings = resolve_settings(need_temporal=False, need_stripe=True)
+    return pay(settings, args.payment_id, card=args.card, decline=args.decline, wait=args.wait)
+
+
+def cmd_chaos(args: argparse.Namespace) -> int:
+    from cli.chaos import run_chaos
+
+    return run_chaos(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="medivoy",
@@ -453,6 +479,66 @@ def build_parser() -> argparse.ArgumentParser:
         help="write the listed messages' attachments to DIR/<message id>/<file name>",
     )
     outbox.set_defaults(handler=cmd_outbox)
+
+    pay = verbs.add_parser(
+        "pay",
+        help="pay a pending Stripe payment with a test card, as the browser checkout would",
+        description=(
+            "Confirms the payment's Stripe PaymentIntent with a test card against the configured "
+            "Stripe (the embedded localstripe under `medivoy dev`), then waits until Medivoy has "
+            "recorded the outcome from the webhook. Exit 0: paid; 1: declined (or not recorded "
+            "within --wait); 2: the payment cannot be paid (unknown, not pending, not Stripe)."
+        ),
+    )
+    pay.add_argument("payment_id", help="the payment's id (POST /payments answers it)")
+    card = pay.add_mutually_exclusive_group()
+    card.add_argument(
+        "--card",
+        default="4242424242424242",
+        metavar="NUMBER",
+        help="a Stripe test card number (default: 4242424242424242, which succeeds)",
+    )
+    card.add_argument("--decline", action="store_true", help="pay with a card the bank declines")
+    pay.add_argument(
+        "--wait",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="how long to wait for Medivoy to record the outcome (default: 60; 0: do not wait)",
+    )
+    pay.set_defaults(handler=cmd_pay)
+
+    chaos = verbs.add_parser(
+        "chaos",
+        help="booking journeys with payment while the worker, Temporal and PostgreSQL are broken",
+        description=(
+            "Starts its own embedded stack (fresh data dir, free ports), runs booking journeys "
+            "with payment over HTTP while it SIGKILLs the worker at random moments and restarts "
+            "the Temporal dev server and PostgreSQL once each, then checks that nothing was lost "
+            "or done twice. Exit 0: all held; 1: a loss, a duplicate, or too little breakage."
+        ),
+    )
+    chaos.add_argument("--journeys", type=int, default=100, help="default: 100")
+    chaos.add_argument("--clients", type=int, default=5, help="concurrent clients (default: 5)")
+    chaos.add_argument("--patients", type=int, default=5, help="default: 5")
+    chaos.add_argument(
+        "--worker-kills", type=int, default=10, help="at least this many (default: 10)"
+    )
+    chaos.add_argument(
+        "--kill-every",
+        type=float,
+        default=6.0,
+        help="a breakage comes up to this many seconds after it is due, and half of it at "
+        "least after the one before (default: 6)",
+    )
+    chaos.add_argument("--seed", type=int, default=None, help="for the random moments")
+    chaos.add_argument(
+        "--timeout", type=float, default=1800.0, help="for all journeys (default: 1800 s)"
+    )
+    chaos.add_argument(
+        "--data-dir", type=Path, default=None, help="keep the run's data here (default: a temp dir)"
+    )
+    chaos.set_defaults(handler=cmd_chaos)
 
     probe = verbs.add_parser(
         "probe", help="exit 0 when a URL answers 2xx (default: this host's API health)"

@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     stripe_publishable_key: str = ""
     stripe_webhook_secret: SecretStr = SecretStr("")
     stripe_api_base: str = ""
+    # The embedded Stripe's port on 127.0.0.1: `medivoy dev` runs localstripe there when no
+    # Stripe key is set.
+    stripe_port: int = Field(default=8420, ge=1, le=65535)
     stripe_webhook_tolerance_seconds: int = Field(default=300, ge=1)
     razorpay_key_id: str = ""
     razorpay_key_secret: SecretStr = SecretStr("")

@@ -20,6 +20,9 @@ STACK_FILE = "stack.json"
 JWT_SECRET_FILE = "jwt_secret"
 # The development payload key `medivoy dev` generates: {"<key id>": "<base64 key>"}.
 PAYLOAD_KEYS_FILE = "payload_keys.json"
+# The embedded Stripe's store (localstripe's objects, pickled) and its webhook signing secret.
+STRIPE_STATE_FILE = "stripe.pickle"
+STRIPE_WEBHOOK_SECRET_FILE = "stripe_webhook_secret"
 LOGS = ("api", "worker", "temporal", "postgres")
 
 
@@ -31,6 +34,8 @@ class StackInfo:
     database_url: str
     temporal_address: str
     temporal_ui_url: str | None = None
+    # The embedded Stripe (localstripe) when `medivoy dev` runs one, else None.
+    stripe_api_base: str | None = None
     started_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     logs: dict[str, str] = field(default_factory=dict)
 
@@ -60,6 +65,9 @@ class StackInfo:
                 temporal_ui_url=(
                     str(data["temporal_ui_url"]) if data.get("temporal_ui_url") else None
                 ),
+                stripe_api_base=(
+                    str(data["stripe_api_base"]) if data.get("stripe_api_base") else None
+                ),
                 started_at=str(data.get("started_at", "")),
                 logs={str(k): str(v) for k, v in logs.items()} if isinstance(logs, dict) else {},
             )
@@ -71,8 +79,9 @@ def stack_file(data_dir: Path) -> Path:
     return data_dir / STACK_FILE
 
 
-def log_files(data_dir: Path) -> dict[str, str]:
-    return {name: str(data_dir / f"{name}.log") for name in LOGS}
+def log_files(data_dir: Path, *, stripe: bool = False) -> dict[str, str]:
+    names = (*LOGS, "stripe") if stripe else LOGS
+    return {name: str(data_dir / f"{name}.log") for name in names}
 
 
 def write(data_dir: Path, info: StackInfo) -> Path:

@@ -54,7 +54,7 @@ class Stack:
     def __init__(self, tmp: Path) -> None:
         self.tmp = tmp
         self.data_dir = tmp / "data"
-        self.api, self.temporal, self.ui, self.postgres = _free_ports(4)
+        self.api, self.temporal, self.ui, self.postgres, self.stripe = _free_ports(5)
         env = {k: v for k, v in os.environ.items() if not k.upper().startswith("MEDIVOY_")}
         env.update(
             MEDIVOY_DATA_DIR=str(self.data_dir),
@@ -62,6 +62,7 @@ class Stack:
             MEDIVOY_TEMPORAL_PORT=str(self.temporal),
             MEDIVOY_TEMPORAL_UI_PORT=str(self.ui),
             MEDIVOY_POSTGRES_PORT=str(self.postgres),
+            MEDIVOY_STRIPE_PORT=str(self.stripe),
             MEDIVOY_ADMIN_EMAIL=ADMIN_EMAIL,
             MEDIVOY_ADMIN_PASSWORD=ADMIN_PASSWORD,
             MEDIVOY_LOG_JSON="false",
@@ -80,7 +81,7 @@ class Stack:
 
     def output(self) -> str:
         text = self.output_file.read_text(errors="replace")
-        for name in ("api", "worker", "temporal", "postgres"):
+        for name in ("api", "worker", "temporal", "postgres", "stripe"):
             log = self.data_dir / f"{name}.log"
             if log.exists():
                 text += f"\n--- {name}.log (end)\n" + log.read_text(errors="replace")[-3000:]
@@ -138,9 +139,12 @@ class Stack:
             check=True,
         )
 
+    @property
+    def database_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.postgres}/medivoy"
+
     def admin_row(self) -> tuple[str, bool, bool, bool] | None:
-        url = f"postgresql://postgres@127.0.0.1:{self.postgres}/medivoy"
-        with psycopg.connect(url) as conn:
+        with psycopg.connect(self.database_url) as conn:
             row = conn.execute(
                 "SELECT user_type, is_verified, is_approved, is_active FROM users WHERE email = %s",
                 (ADMIN_EMAIL,),
@@ -168,7 +172,8 @@ def _assert_all_stopped(stack: Stack, code: int, children: list[psutil.Process])
         except psutil.NoSuchProcess:
             pass
     assert not still, f"left running: {still}"
-    busy = [p for p in (stack.api, stack.temporal, stack.ui, stack.postgres) if not _port_free(p)]
+    ports = (stack.api, stack.temporal, stack.ui, stack.postgres, stack.stripe)
+    busy = [p for p in ports if not _port_free(p)]
     assert not busy, f"ports still in use: {busy}"
     assert not (stack.data_dir / "stack.json").exists()
 
@@ -346,3 +351,116 @@ def test_a_killed_api_comes_back_with_backoff_and_a_dead_temporal_stops_the_stac
     still = [p.pid for p in alive if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not still, f"left running: {still}"
     assert not (stack.data_dir / "stack.json").exists()
+
+
+def _call(method: str, url: str, token: str | None = None, **kwargs: Any) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    answer = httpx.request(method, url, headers=headers, timeout=30, **kwargs)
+    assert answer.status_code < 300, f"{method} {url}: {answer.status_code} {answer.text}"
+    data: dict[str, Any] = answer.json()["data"]
+    return data
+
+
+def test_dev_stack_takes_a_payment_through_its_embedded_stripe(stack: Stack) -> None:
+    """No Stripe key set: localstripe runs on loopback with its state in the data dir, and a
+    payment made with `medivoy pay` reaches the API's webhook: paid, invoiced."""
+    stack.start()
+    assert stack.process is not None
+    (stripe_process,) = [
+        c
+        for c in psutil.Process(stack.process.pid).children()
+        if "runtime.embedded_stripe" in c.cmdline()
+    ]
+    listening = [
+        c.laddr
+        for c in psutil.net_connections(kind="inet")
+        if c.pid == stripe_process.pid and c.status == psutil.CONN_LISTEN
+    ]
+    assert listening and all(a.ip == "127.0.0.1" and a.port == stack.stripe for a in listening)
+    info = json.loads((stack.data_dir / "stack.json").read_text())
+    assert info["stripe_api_base"] == f"http://127.0.0.1:{stack.stripe}"
+
+    api = stack.api_url + "/api/v1"
+    hospital_id = uuid.uuid4()
+    with psycopg.connect(stack.database_url) as conn:
+        conn.execute(
+            "INSERT INTO hospitals (id, name, country) VALUES (%s, 'Anatolia Clinic', 'Turkey')",
+            (hospital_id,),
+        )
+    email, password = "leyla.demir@example.com", "Bosphorus-Knee-2026!"
+    _call(
+        "POST",
+        api + "/auth/register",
+        json={"email": email, "password": password, "first_name": "Leyla", "last_name": "Demir"},
+    )
+    patient = _call("POST", api + "/auth/login", json={"email": email, "password": password})
+    admin = _call(
+        "POST", api + "/auth/login", json={"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+    )
+    p, a = patient["access_token"], admin["access_token"]
+    booking = _call("POST", api + "/bookings", p, json={"hospital_id": str(hospital_id)})
+    moves = api + f"/bookings/{booking['id']}"
+    _call("PATCH", moves + "/status", a, json={"status": "under_review"})
+    _call("PATCH", moves + "/status", a, json={"status": "accepted"})
+    valid = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() + 14 * 86400))
+    items = [{"description": "Knee replacement", "amount": "4200.00"}]
+    _call(
+        "POST",
+        moves + "/quotation",
+        a,
+        json={"items": items, "currency": "USD", "valid_until": valid},
+    )
+    _call("PATCH", moves + "/status", p, json={"status": "confirmed"})
+    checkout = _call(
+        "POST",
+        api + "/payments",
+        p,
+        json={
+            "booking_id": booking["id"],
+            "amount": "4200.00",
+            "currency": "USD",
+            "payment_gateway": "stripe",
+            "payment_method": "card",
+        },
+    )
+    assert checkout["publishable_key"].startswith("pk_test_")
+
+    paid = subprocess.run(
+        [sys.executable, "-m", "cli.main", "pay", checkout["payment_id"], "--wait", "90"],
+        env=stack.env,
+        cwd=stack.tmp,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert paid.returncode == 0, paid.stdout + paid.stderr + stack.output()
+    assert "completed in Medivoy" in paid.stdout
+    again = subprocess.run(
+        [sys.executable, "-m", "cli.main", "pay", checkout["payment_id"]],
+        env=stack.env,
+        cwd=stack.tmp,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert again.returncode == 2 and "not pending" in again.stderr, again.stderr
+
+    with psycopg.connect(stack.database_url) as conn:
+        status = conn.execute(
+            "SELECT status, payment_status FROM bookings WHERE id = %s", (booking["id"],)
+        ).fetchone()
+        invoices = conn.execute(
+            "SELECT count(*) FROM invoices WHERE booking_id = %s", (booking["id"],)
+        ).fetchone()
+        events = conn.execute(
+            "SELECT event_type, signature_verified, processed_at IS NOT NULL FROM webhook_events"
+        ).fetchall()
+    assert status == ("invoice_sent", "paid")
+    assert invoices == (1,)
+    # The event came from the embedded Stripe, signed with the stack's secret, and was acted on.
+    assert ("payment_intent.succeeded", True, True) in events
+    state = stack.data_dir / "stripe.pickle"
+    assert checkout["gateway_id"].encode() in state.read_bytes()
+
+    code, children = stack.interrupt()
+    _assert_all_stopped(stack, code, children)
