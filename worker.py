@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from activities.analytics import AnalyticsActivities, analytics_activity_list
 from activities.appointments import AppointmentActivities, appointment_activity_list
 from activities.bookings import booking_activity_list, build_booking_activities
 from activities.coupons import build_coupon_activities, coupon_activity_list
@@ -35,7 +36,7 @@ from runtime.telemetry import (
 )
 from runtime.temporal import connect
 from workflows import ALL_WORKFLOWS
-from workflows.schedules import ensure_schedules
+from workflows.schedules import ensure_schedules, schedules_for
 
 
 def all_activities(
@@ -60,6 +61,7 @@ def all_activities(
         default_timezone=settings.default_timezone,
         offer_minutes=settings.waitlist_hold_minutes,
     )
+    analytics = AnalyticsActivities(sessionmaker, settings)
     return [
         *notification_activity_list(notifications),
         *booking_activity_list(bookings),
@@ -70,6 +72,7 @@ def all_activities(
         *appointment_activity_list(appointments),
         *translation_activity_list(translations),
         *waitlist_activity_list(waitlist),
+        *analytics_activity_list(analytics),
     ]
 
 
@@ -109,7 +112,7 @@ async def run_worker(settings: Settings | None = None) -> None:
     )
     if settings.worker_metrics_port:
         metrics.serve(settings.metrics_host, settings.worker_metrics_port)
-    await ensure_schedules(client, settings.task_queue)
+    await ensure_schedules(client, settings.task_queue, schedules_for(settings))
     worker = build_worker(client, settings, make_sessionmaker(engine))
     log.info("worker_started", task_queue=settings.task_queue)
     try:

@@ -103,6 +103,11 @@ class Settings(BaseSettings):
     default_timezone: str = "UTC"
     # How long a waitlist offer keeps a freed slot for the patient it is offered to.
     waitlist_hold_minutes: int = Field(default=30, ge=1)
+    # Analytics: the zone whose calendar days the daily roll-up counts (its schedule fires at
+    # midnight there), and how long an analytics or dashboard answer is cached (Redis when
+    # MEDIVOY_REDIS_URL is set, else the API process's memory; 0: not cached).
+    analytics_timezone: str = "UTC"
+    analytics_cache_seconds: int = Field(default=300, ge=0)
     email_from: str = "no-reply@medivoy.local"
     sendgrid_api_key: SecretStr = SecretStr("")
     sendgrid_host: str = "https://api.sendgrid.com"
@@ -230,7 +235,7 @@ class Settings(BaseSettings):
     def _appointment_refunds(cls, value: dict[int, Decimal]) -> dict[int, Decimal]:
         return check_appointment_refund_policy(value)
 
-    @field_validator("default_timezone")
+    @field_validator("default_timezone", "analytics_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         return check_timezone(value)

@@ -1,5 +1,6 @@
 """Durable state machines, one module per lifecycle. ALL_WORKFLOWS is what the worker runs."""
 
+from workflows.analytics import WORKFLOWS as ANALYTICS_WORKFLOWS
 from workflows.appointment import WORKFLOWS as APPOINTMENT_WORKFLOWS
 from workflows.booking import WORKFLOWS as BOOKING_WORKFLOWS
 from workflows.invoice import WORKFLOWS as INVOICE_WORKFLOWS
@@ -18,4 +19,5 @@ ALL_WORKFLOWS: list[type] = [
     *PRESCRIPTION_WORKFLOWS,
     *TRANSLATION_WORKFLOWS,
     *WAITLIST_WORKFLOWS,
+    *ANALYTICS_WORKFLOWS,
 ]

@@ -35,6 +35,9 @@ TRANSLATION_WORKFLOW = "TranslationWorkflow"
 TRANSLATION_SWEEP_WORKFLOW = "TranslationSweepWorkflow"
 # The hourly sweep's Schedule (its runs' ids start with it).
 TRANSLATION_SWEEP_SCHEDULE = "translation-sweep"
+ANALYTICS_ROLLUP_WORKFLOW = "AnalyticsRollUpWorkflow"
+# The daily roll-up's Schedule (midnight in MEDIVOY_ANALYTICS_TIMEZONE).
+ANALYTICS_ROLLUP_SCHEDULE = "analytics-roll-up"
 
 
 def booking_workflow_id(booking_id: UUID) -> str:
@@ -325,6 +328,8 @@ class NotificationRequest(BaseModel):
 
 
 __all__ = [
+    "ANALYTICS_ROLLUP_SCHEDULE",
+    "ANALYTICS_ROLLUP_WORKFLOW",
     "APPOINTMENT_WORKFLOW",
     "BOOKING_WORKFLOW",
     "INVOICE_WORKFLOW",

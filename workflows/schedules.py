@@ -17,16 +17,25 @@ from temporalio.client import (
     Schedule,
     ScheduleActionStartWorkflow,
     ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
     ScheduleIntervalSpec,
     ScheduleOverlapPolicy,
     SchedulePolicy,
+    ScheduleRange,
     ScheduleSpec,
     ScheduleState,
     ScheduleUpdate,
     ScheduleUpdateInput,
 )
 
-from workflows.messages import TRANSLATION_SWEEP_SCHEDULE, TRANSLATION_SWEEP_WORKFLOW
+from runtime.settings import Settings
+from workflows.analytics import RollUpRequest
+from workflows.messages import (
+    ANALYTICS_ROLLUP_SCHEDULE,
+    ANALYTICS_ROLLUP_WORKFLOW,
+    TRANSLATION_SWEEP_SCHEDULE,
+    TRANSLATION_SWEEP_WORKFLOW,
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +50,9 @@ class ScheduledWorkflow:
     note: str = ""
     # A firing while the last run still goes is skipped.
     overlap: ScheduleOverlapPolicy = ScheduleOverlapPolicy.SKIP
+    # Firings missed while the server was down are still taken this long after their time
+    # (None: Temporal's default, a year).
+    catchup_window: timedelta | None = None
 
 
 SCHEDULES: list[ScheduledWorkflow] = [
@@ -52,6 +64,33 @@ SCHEDULES: list[ScheduledWorkflow] = [
     ),
 ]
 
+# A midnight run missed while the cluster was down is still taken within this window; the run
+# itself also rolls up the days of the last week that were never rolled up.
+ROLLUP_CATCHUP = timedelta(days=1)
+
+
+def daily_at_midnight(zone: str) -> ScheduleSpec:
+    midnight = [ScheduleRange(0)]
+    return ScheduleSpec(
+        calendars=[ScheduleCalendarSpec(hour=midnight, minute=midnight, second=midnight)],
+        time_zone_name=zone,
+    )
+
+
+def schedules_for(settings: Settings) -> list[ScheduledWorkflow]:
+    """Every Schedule the worker ensures: SCHEDULES and those whose spec comes from settings."""
+    return [
+        *SCHEDULES,
+        ScheduledWorkflow(
+            id=ANALYTICS_ROLLUP_SCHEDULE,
+            spec=daily_at_midnight(settings.analytics_timezone),
+            workflow=ANALYTICS_ROLLUP_WORKFLOW,
+            args=(RollUpRequest(),),
+            note="Roll up the day that just ended (and missed days) into analytics_daily",
+            catchup_window=ROLLUP_CATCHUP,
+        ),
+    ]
+
 
 def _schedule(declared: ScheduledWorkflow, task_queue: str) -> Schedule:
     return Schedule(
@@ -59,7 +98,11 @@ def _schedule(declared: ScheduledWorkflow, task_queue: str) -> Schedule:
             declared.workflow, args=declared.args, id=declared.id, task_queue=task_queue
         ),
         spec=declared.spec,
-        policy=SchedulePolicy(overlap=declared.overlap),
+        policy=(
+            SchedulePolicy(overlap=declared.overlap, catchup_window=declared.catchup_window)
+            if declared.catchup_window is not None
+            else SchedulePolicy(overlap=declared.overlap)
+        ),
         state=ScheduleState(note=declared.note),
     )
 

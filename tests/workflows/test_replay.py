@@ -1164,6 +1164,73 @@ async def _record_appointment_payment() -> None:
         print(f"recorded {out}")
 
 
+async def _record_analytics_rollup() -> None:
+    """The daily roll-up on a throwaway stack: a backfill of a range longer than one activity
+    call takes (two chunks) and the scheduled run (the day before, and missed days)."""
+    import tempfile
+    from datetime import date
+
+    from temporalio.testing import WorkflowEnvironment
+    from temporalio.worker import Worker
+
+    from activities.analytics import AnalyticsActivities, analytics_activity_list
+    from runtime.db import make_engine, make_sessionmaker
+    from runtime.migrate import upgrade
+    from runtime.postgres import EmbeddedPostgres, free_port
+    from runtime.temporal_server import binary
+    from workflows.analytics import AnalyticsRollUpWorkflow, RollUpRequest
+
+    pg = EmbeddedPostgres(Path(tempfile.mkdtemp()), free_port(), durable=False)
+    pg.start()
+    histories: dict[str, WorkflowHistory] = {}
+    try:
+        await asyncio.to_thread(upgrade, pg.url)
+        engine = make_engine(pg.url)
+        settings = Settings(_env_file=None, database_url=pg.url, jwt_secret="x" * 32)
+        env = await WorkflowEnvironment.start_time_skipping(
+            data_converter=pydantic_data_converter,
+            test_server_existing_path=binary("temporal-test-server"),
+        )
+        try:
+            async with Worker(
+                env.client,
+                task_queue="record",
+                workflows=[AnalyticsRollUpWorkflow],
+                activities=analytics_activity_list(
+                    AnalyticsActivities(make_sessionmaker(engine), settings)
+                ),
+            ):
+                for name, request in (
+                    (
+                        "analytics_backfill",
+                        RollUpRequest(first=date(2026, 10, 1), last=date(2026, 11, 5)),
+                    ),
+                    ("analytics_rollup", RollUpRequest()),
+                ):
+                    handle = await env.client.start_workflow(
+                        AnalyticsRollUpWorkflow.run,
+                        request,
+                        id=f"{name}-record",
+                        task_queue="record",
+                    )
+                    await handle.result()
+                    histories[name] = await handle.fetch_history()
+        finally:
+            await env.shutdown()
+        await engine.dispose()
+    finally:
+        pg.stop()
+    for name, history in histories.items():
+        out = HISTORIES / f"{name}.json"
+        saved = {
+            "workflow_type": "AnalyticsRollUpWorkflow",
+            "workflow_id": history.workflow_id,
+            "history": json.loads(history.to_json()),
+        }
+        out.write_text(json.dumps(saved, indent=1))
+        print(f"recorded {out} ({len(history.events)} events)")
+
+
 RECORDERS = {
     "notification": _record_notification,
     "booking": _record_booking,
@@ -1174,6 +1241,7 @@ RECORDERS = {
     "waitlist": _record_waitlist,
     "translation": _record_translation,
     "prescription_delivery": _record_prescription_delivery,
+    "analytics_rollup": _record_analytics_rollup,
 }
 
 if __name__ == "__main__" and sys.argv[1:2] == ["record"]:
