@@ -157,8 +157,8 @@ async def day_figures(session: AsyncSession, day: date, zone: ZoneInfo) -> Figur
         .where(Payment.refund_amount > 0, _in(Payment.refund_date, start, end))
         .group_by(Booking.hospital_id, Payment.currency)
     )
-    for hospital, currency, n, total in refunded:
-        tally.add(hospital, "revenue.refunds", count=n, amount=total, currency=currency)
+    for hospital, currency, n, back in refunded:
+        tally.add(hospital, "revenue.refunds", count=n, amount=back, currency=currency)
 
     registered = await session.execute(
         select(Patient.country, func.count())
