@@ -18,10 +18,12 @@ from activities.appointments import AppointmentActivities, appointment_activity_
 from activities.bookings import booking_activity_list, build_booking_activities
 from activities.coupons import build_coupon_activities, coupon_activity_list
 from activities.documents import build_document_activities, document_activity_list
+from activities.maintenance import CleanupActivities, cleanup_activity_list
 from activities.notify import build_notification_activities, notification_activity_list
 from activities.payments import build_payment_activities, payment_activity_list
 from activities.prescriptions import build_prescription_activities, prescription_activity_list
 from activities.providers.wiring import Adapters, build_adapters
+from activities.reminders import ReminderActivities, reminder_activity_list
 from activities.translate import build_translation_activities, translation_activity_list
 from activities.waitlist import WaitlistActivities, waitlist_activity_list
 from runtime import metrics
@@ -73,6 +75,8 @@ def all_activities(
         *translation_activity_list(translations),
         *waitlist_activity_list(waitlist),
         *analytics_activity_list(analytics),
+        *cleanup_activity_list(CleanupActivities(sessionmaker, adapters.storage, settings)),
+        *reminder_activity_list(ReminderActivities(sessionmaker, settings)),
     ]
 
 

@@ -108,6 +108,14 @@ class Settings(BaseSettings):
     # MEDIVOY_REDIS_URL is set, else the API process's memory; 0: not cached).
     analytics_timezone: str = "UTC"
     analytics_cache_seconds: int = Field(default=300, ge=0)
+    # Clean-up: an upload attached to nothing is removed this long after it came; local outbox
+    # messages are kept this many days.
+    cleanup_upload_grace_hours: int = Field(default=24, ge=1)
+    outbox_retention_days: int = Field(default=90, ge=1)
+    # Payment reminders: the first goes out this many days before the due day, the second once
+    # it is overdue; a booking waiting for its payment is due this many days after it asked.
+    payment_reminder_days_before: int = Field(default=3, ge=0)
+    booking_payment_due_days: int = Field(default=7, ge=1)
     email_from: str = "no-reply@medivoy.local"
     sendgrid_api_key: SecretStr = SecretStr("")
     sendgrid_host: str = "https://api.sendgrid.com"

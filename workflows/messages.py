@@ -38,6 +38,10 @@ TRANSLATION_SWEEP_SCHEDULE = "translation-sweep"
 ANALYTICS_ROLLUP_WORKFLOW = "AnalyticsRollUpWorkflow"
 # The daily roll-up's Schedule (midnight in MEDIVOY_ANALYTICS_TIMEZONE).
 ANALYTICS_ROLLUP_SCHEDULE = "analytics-roll-up"
+CLEANUP_WORKFLOW = "PlatformCleanupWorkflow"
+CLEANUP_SCHEDULE = "platform-cleanup"
+PAYMENT_REMINDER_WORKFLOW = "PaymentReminderWorkflow"
+PAYMENT_REMINDER_SCHEDULE = "payment-reminders"
 
 
 def booking_workflow_id(booking_id: UUID) -> str:
@@ -332,8 +336,12 @@ __all__ = [
     "ANALYTICS_ROLLUP_WORKFLOW",
     "APPOINTMENT_WORKFLOW",
     "BOOKING_WORKFLOW",
+    "CLEANUP_SCHEDULE",
+    "CLEANUP_WORKFLOW",
     "INVOICE_WORKFLOW",
     "NOTIFICATION_WORKFLOW",
+    "PAYMENT_REMINDER_SCHEDULE",
+    "PAYMENT_REMINDER_WORKFLOW",
     "PAYMENT_WORKFLOW",
     "PRESCRIPTION_WORKFLOW",
     "TRANSLATION_SWEEP_SCHEDULE",

@@ -33,6 +33,10 @@ from workflows.analytics import RollUpRequest
 from workflows.messages import (
     ANALYTICS_ROLLUP_SCHEDULE,
     ANALYTICS_ROLLUP_WORKFLOW,
+    CLEANUP_SCHEDULE,
+    CLEANUP_WORKFLOW,
+    PAYMENT_REMINDER_SCHEDULE,
+    PAYMENT_REMINDER_WORKFLOW,
     TRANSLATION_SWEEP_SCHEDULE,
     TRANSLATION_SWEEP_WORKFLOW,
 )
@@ -69,10 +73,10 @@ SCHEDULES: list[ScheduledWorkflow] = [
 ROLLUP_CATCHUP = timedelta(days=1)
 
 
-def daily_at_midnight(zone: str) -> ScheduleSpec:
-    midnight = [ScheduleRange(0)]
+def daily_at(hour: int, zone: str) -> ScheduleSpec:
+    zero = [ScheduleRange(0)]
     return ScheduleSpec(
-        calendars=[ScheduleCalendarSpec(hour=midnight, minute=midnight, second=midnight)],
+        calendars=[ScheduleCalendarSpec(hour=[ScheduleRange(hour)], minute=zero, second=zero)],
         time_zone_name=zone,
     )
 
@@ -83,11 +87,25 @@ def schedules_for(settings: Settings) -> list[ScheduledWorkflow]:
         *SCHEDULES,
         ScheduledWorkflow(
             id=ANALYTICS_ROLLUP_SCHEDULE,
-            spec=daily_at_midnight(settings.analytics_timezone),
+            spec=daily_at(0, settings.analytics_timezone),
             workflow=ANALYTICS_ROLLUP_WORKFLOW,
             args=(RollUpRequest(),),
             note="Roll up the day that just ended (and missed days) into analytics_daily",
             catchup_window=ROLLUP_CATCHUP,
+        ),
+        ScheduledWorkflow(
+            id=CLEANUP_SCHEDULE,
+            spec=daily_at(3, settings.analytics_timezone),
+            workflow=CLEANUP_WORKFLOW,
+            note="Remove used and expired tokens, uploads attached to nothing, old outbox mail",
+            catchup_window=timedelta(hours=12),
+        ),
+        ScheduledWorkflow(
+            id=PAYMENT_REMINDER_SCHEDULE,
+            spec=daily_at(9, settings.analytics_timezone),
+            workflow=PAYMENT_REMINDER_WORKFLOW,
+            note="Remind patients of unpaid invoices and booking payments, due soon or overdue",
+            catchup_window=timedelta(hours=12),
         ),
     ]
 
