@@ -15,6 +15,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from activities.analytics import AnalyticsActivities, analytics_activity_list
 from activities.appointments import AppointmentActivities, appointment_activity_list
+from activities.backup import BackupActivities, backup_activity_list
 from activities.bookings import booking_activity_list, build_booking_activities
 from activities.coupons import build_coupon_activities, coupon_activity_list
 from activities.documents import build_document_activities, document_activity_list
@@ -77,6 +78,7 @@ def all_activities(
         *analytics_activity_list(analytics),
         *cleanup_activity_list(CleanupActivities(sessionmaker, adapters.storage, settings)),
         *reminder_activity_list(ReminderActivities(sessionmaker, settings)),
+        *backup_activity_list(BackupActivities(settings, adapters.storage)),
     ]
 
 

@@ -456,6 +456,31 @@ def cmd_schedules(args: argparse.Namespace) -> int:
     return asyncio.run(_schedules(settings, args))
 
 
+async def _backup(settings: Settings, args: argparse.Namespace) -> int:
+    from activities.backup import BackupError, read_index, restore_backup
+    from activities.providers.wiring import build_storage
+
+    storage = build_storage(settings)
+    if args.backup_verb == "list":
+        for key in await read_index(storage):
+            print(key)
+        return 0
+    target = args.database_url or settings.database_url
+    if not target:
+        raise CliError("give --database-url (an empty database) or set MEDIVOY_DATABASE_URL")
+    try:
+        key = await restore_backup(settings, storage, args.key, target)
+    except BackupError as exc:
+        raise CliError(str(exc)) from None
+    print(f"restored {key}")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    settings = resolve_settings(need_temporal=False, need_database=args.backup_verb == "restore")
+    return asyncio.run(_backup(settings, args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="medivoy",
@@ -554,6 +579,16 @@ def build_parser() -> argparse.ArgumentParser:
     backfill.add_argument("name", choices=["roll-up"], help="roll-up")
     backfill.add_argument("--from", dest="first", type=date.fromisoformat, required=True)
     backfill.add_argument("--to", dest="last", type=date.fromisoformat, required=True)
+
+    backup = verbs.add_parser("backup", help="the database backups in the storage backend")
+    backup.set_defaults(handler=cmd_backup)
+    backup_verbs = backup.add_subparsers(dest="backup_verb", required=True, metavar="VERB")
+    backup_verbs.add_parser("list", help="the backups kept, oldest first")
+    restore = backup_verbs.add_parser("restore", help="load a backup into an empty database")
+    restore.add_argument("--key", help="the backup (default: the newest)")
+    restore.add_argument(
+        "--database-url", help="the empty database (default: MEDIVOY_DATABASE_URL)"
+    )
 
     temporal = verbs.add_parser("temporal", help="Temporal chores for a real cluster")
     temporal_verbs = temporal.add_subparsers(dest="temporal_verb", required=True, metavar="VERB")

@@ -15,6 +15,7 @@ from runtime.settings import Settings
 from workflows.analytics import AnalyticsRollUpWorkflow, RollUpRequest, RollUpSummary
 from workflows.messages import (
     ANALYTICS_ROLLUP_SCHEDULE,
+    BACKUP_SCHEDULE,
     CLEANUP_SCHEDULE,
     PAYMENT_REMINDER_SCHEDULE,
     TRANSLATION_SWEEP_SCHEDULE,
@@ -25,6 +26,7 @@ from workflows.schedules import schedules_for
 ALIASES = {
     "roll-up": ANALYTICS_ROLLUP_SCHEDULE,
     "cleanup": CLEANUP_SCHEDULE,
+    "backup": BACKUP_SCHEDULE,
     "payment-reminders": PAYMENT_REMINDER_SCHEDULE,
     "translation-sweep": TRANSLATION_SWEEP_SCHEDULE,
 }

@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     # it is overdue; a booking waiting for its payment is due this many days after it asked.
     payment_reminder_days_before: int = Field(default=3, ge=0)
     booking_payment_due_days: int = Field(default=7, ge=1)
+    # Backups: pg_dump / pg_restore from this folder (empty: the embedded server's binaries),
+    # and how many backups the storage backend keeps.
+    backup_pg_bin_dir: str = ""
+    backup_retention_count: int = Field(default=7, ge=1)
     email_from: str = "no-reply@medivoy.local"
     sendgrid_api_key: SecretStr = SecretStr("")
     sendgrid_host: str = "https://api.sendgrid.com"

@@ -1,7 +1,8 @@
-"""The platform's scheduled chores: PlatformCleanupWorkflow (tokens, unattached uploads, old
-outbox messages; its result says what it removed) and PaymentReminderWorkflow (a reminder per
-debt and step, each once for good: its notification's dedupe key names the debt and the step).
-Each is started by its Schedule (workflows/schedules.py)."""
+"""The platform's scheduled chores: DatabaseBackupWorkflow (pg_dump into the storage backend),
+PlatformCleanupWorkflow (tokens, unattached uploads, old outbox messages; its result says what it
+removed) and PaymentReminderWorkflow (a reminder per debt and step, each once for good: its
+notification's dedupe key names the debt and the step). Each is started by its Schedule
+(workflows/schedules.py)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,12 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from activities.backup import BackupActivities, BackupRequest, BackupResult
     from activities.maintenance import CleanupActivities, CleanupReport, CleanupRequest
     from activities.reminders import ReminderActivities, RemindersRequest
     from workflows._kit import Notifier
     from workflows.messages import (
+        BACKUP_WORKFLOW,
         CLEANUP_WORKFLOW,
         PAYMENT_REMINDER_WORKFLOW,
         NotificationRequest,
@@ -76,4 +79,19 @@ class PaymentReminderWorkflow:
         return RemindersSent(reminders=len(found.reminders))
 
 
-WORKFLOWS: list[type] = [PlatformCleanupWorkflow, PaymentReminderWorkflow]
+@workflow.defn(name=BACKUP_WORKFLOW)
+class DatabaseBackupWorkflow:
+    """A pg_dump into the storage backend, named for this run's start (a retry rewrites the
+    same backup), and the oldest beyond the retention count removed."""
+
+    @workflow.run
+    async def run(self) -> BackupResult:
+        return await workflow.execute_activity_method(
+            BackupActivities.back_up_database,
+            BackupRequest(as_of=workflow.now()),
+            start_to_close_timeout=timedelta(hours=2),
+            retry_policy=CHORE_RETRY,
+        )
+
+
+WORKFLOWS: list[type] = [PlatformCleanupWorkflow, PaymentReminderWorkflow, DatabaseBackupWorkflow]

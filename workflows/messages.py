@@ -42,6 +42,8 @@ CLEANUP_WORKFLOW = "PlatformCleanupWorkflow"
 CLEANUP_SCHEDULE = "platform-cleanup"
 PAYMENT_REMINDER_WORKFLOW = "PaymentReminderWorkflow"
 PAYMENT_REMINDER_SCHEDULE = "payment-reminders"
+BACKUP_WORKFLOW = "DatabaseBackupWorkflow"
+BACKUP_SCHEDULE = "database-backup"
 
 
 def booking_workflow_id(booking_id: UUID) -> str:
@@ -335,6 +337,8 @@ __all__ = [
     "ANALYTICS_ROLLUP_SCHEDULE",
     "ANALYTICS_ROLLUP_WORKFLOW",
     "APPOINTMENT_WORKFLOW",
+    "BACKUP_SCHEDULE",
+    "BACKUP_WORKFLOW",
     "BOOKING_WORKFLOW",
     "CLEANUP_SCHEDULE",
     "CLEANUP_WORKFLOW",

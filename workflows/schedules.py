@@ -33,6 +33,8 @@ from workflows.analytics import RollUpRequest
 from workflows.messages import (
     ANALYTICS_ROLLUP_SCHEDULE,
     ANALYTICS_ROLLUP_WORKFLOW,
+    BACKUP_SCHEDULE,
+    BACKUP_WORKFLOW,
     CLEANUP_SCHEDULE,
     CLEANUP_WORKFLOW,
     PAYMENT_REMINDER_SCHEDULE,
@@ -92,6 +94,13 @@ def schedules_for(settings: Settings) -> list[ScheduledWorkflow]:
             args=(RollUpRequest(),),
             note="Roll up the day that just ended (and missed days) into analytics_daily",
             catchup_window=ROLLUP_CATCHUP,
+        ),
+        ScheduledWorkflow(
+            id=BACKUP_SCHEDULE,
+            spec=daily_at(2, settings.analytics_timezone),
+            workflow=BACKUP_WORKFLOW,
+            note="pg_dump the database into the storage backend, keep the newest backups",
+            catchup_window=timedelta(hours=12),
         ),
         ScheduledWorkflow(
             id=CLEANUP_SCHEDULE,

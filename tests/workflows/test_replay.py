@@ -1232,8 +1232,9 @@ async def _record_analytics_rollup() -> None:
 
 
 async def _record_platform_chores() -> None:
-    """The clean-up (a used token and an unattached upload removed) and the payment reminders
-    (an invoice due tomorrow: one DeliverNotification child started) on a throwaway stack."""
+    """The clean-up (a used token and an unattached upload removed), the payment reminders (an
+    invoice due tomorrow: one DeliverNotification child started) and a database backup, on a
+    throwaway stack."""
     import tempfile
     import uuid
     from datetime import UTC, datetime, timedelta
@@ -1242,6 +1243,7 @@ async def _record_platform_chores() -> None:
     from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker
 
+    from activities.backup import BackupActivities, backup_activity_list
     from activities.maintenance import CleanupActivities, cleanup_activity_list
     from activities.notify import build_notification_activities, notification_activity_list
     from activities.providers.storage import new_key
@@ -1254,7 +1256,11 @@ async def _record_platform_chores() -> None:
     from runtime.migrate import upgrade
     from runtime.postgres import EmbeddedPostgres, free_port
     from runtime.temporal_server import binary
-    from workflows.maintenance import PaymentReminderWorkflow, PlatformCleanupWorkflow
+    from workflows.maintenance import (
+        DatabaseBackupWorkflow,
+        PaymentReminderWorkflow,
+        PlatformCleanupWorkflow,
+    )
     from workflows.notification import DeliverNotification
 
     pg = EmbeddedPostgres(Path(tempfile.mkdtemp()), free_port(), durable=False)
@@ -1315,10 +1321,16 @@ async def _record_platform_chores() -> None:
             async with Worker(
                 env.client,
                 task_queue="record",
-                workflows=[PlatformCleanupWorkflow, PaymentReminderWorkflow, DeliverNotification],
+                workflows=[
+                    PlatformCleanupWorkflow,
+                    PaymentReminderWorkflow,
+                    DatabaseBackupWorkflow,
+                    DeliverNotification,
+                ],
                 activities=[
                     *cleanup_activity_list(CleanupActivities(sm, adapters.storage, settings)),
                     *reminder_activity_list(ReminderActivities(sm, settings)),
+                    *backup_activity_list(BackupActivities(settings, adapters.storage)),
                     *notification_activity_list(
                         build_notification_activities(settings, sm, adapters)
                     ),
@@ -1327,6 +1339,7 @@ async def _record_platform_chores() -> None:
                 for name, run in (
                     ("platform_cleanup", PlatformCleanupWorkflow.run),
                     ("payment_reminders", PaymentReminderWorkflow.run),
+                    ("database_backup", DatabaseBackupWorkflow.run),
                 ):
                     handle = await env.client.start_workflow(
                         run,  # type: ignore[arg-type]
