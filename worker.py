@@ -23,6 +23,7 @@ from activities.maintenance import CleanupActivities, cleanup_activity_list
 from activities.notify import build_notification_activities, notification_activity_list
 from activities.payments import build_payment_activities, payment_activity_list
 from activities.prescriptions import build_prescription_activities, prescription_activity_list
+from activities.providers.analytics_sink import MongoAnalyticsSink
 from activities.providers.wiring import Adapters, build_adapters
 from activities.reminders import ReminderActivities, reminder_activity_list
 from activities.translate import build_translation_activities, translation_activity_list
@@ -64,7 +65,12 @@ def all_activities(
         default_timezone=settings.default_timezone,
         offer_minutes=settings.waitlist_hold_minutes,
     )
-    analytics = AnalyticsActivities(sessionmaker, settings)
+    mongodb = settings.mongodb_url.get_secret_value()
+    analytics = AnalyticsActivities(
+        sessionmaker,
+        settings,
+        MongoAnalyticsSink(mongodb, settings.mongodb_database) if mongodb else None,
+    )
     return [
         *notification_activity_list(notifications),
         *booking_activity_list(bookings),

@@ -18,6 +18,9 @@ never need another hospital's rows. The metrics (key: what the count is broken d
   counted for each hospital the doctor works at (hospital_doctors);
 - hospitals.new, hospitals.country: hospitals that joined that day (the platform's rows).
 
+Where MongoDB is configured, each rolled-up day is also written to its analytics collection
+(activities/providers/analytics_sink.py).
+
 Rolling a day up replaces its rows in one transaction under an advisory lock; row ids are uuid5
 of the row's identity, so a day rolled up twice has exactly the same rows.
 """
@@ -39,6 +42,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.providers.analytics_sink import AnalyticsSink
 from domain.models.analytics import AnalyticsDaily, AnalyticsDay
 from domain.models.appointments import Appointment
 from domain.models.bookings import Booking, BookingStatusHistory
@@ -222,7 +226,7 @@ def row_id(day: date, key: FigureKey) -> uuid.UUID:
     )
 
 
-async def store_day(session: AsyncSession, day: date, zone: ZoneInfo) -> int:
+async def store_day(session: AsyncSession, day: date, zone: ZoneInfo) -> list[dict[str, Any]]:
     """Replace the day's rows with its figures now (in the caller's transaction). The advisory
     lock serializes two roll-ups of one day (a backfill and the schedule)."""
     await session.execute(
@@ -253,7 +257,7 @@ async def store_day(session: AsyncSession, day: date, zone: ZoneInfo) -> int:
             set_={"timezone": zone.key, "rows": len(rows), "computed_at": func.now()},
         )
     )
-    return len(rows)
+    return rows
 
 
 def local_day(moment: datetime, zone: ZoneInfo) -> date:
@@ -283,9 +287,15 @@ class RollUpResult(BaseModel):
 
 
 class AnalyticsActivities:
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        settings: Settings,
+        sink: AnalyticsSink | None = None,
+    ) -> None:
         self._sessionmaker = sessionmaker
         self._zone = ZoneInfo(settings.analytics_timezone)
+        self._sink = sink
 
     @activity.defn
     async def roll_up_analytics_days(self, request: RollUpInput) -> RollUpResult:
@@ -319,7 +329,10 @@ class AnalyticsActivities:
         for day in days:
             async with self._sessionmaker() as session, session.begin():
                 rows = await store_day(session, day, self._zone)
-            rolled.append(RolledUpDay(day=day, rows=rows))
+            if self._sink is not None:
+                # After the commit: PostgreSQL is the truth, the sink a copy of the day.
+                await self._sink.replace_day(day, rows)
+            rolled.append(RolledUpDay(day=day, rows=len(rows)))
             if activity.in_activity():
                 activity.heartbeat(day.isoformat())
         return RollUpResult(timezone=self._zone.key, days=rolled)

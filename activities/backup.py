@@ -125,7 +125,9 @@ async def restore_backup(
     settings: Settings, storage: Storage, key: str | None, target_url: str
 ) -> str:
     """Load the backup `key` (None: the newest) into the empty database at target_url."""
-    import asyncpg
+    from sqlalchemy import text
+
+    from runtime.db import make_engine
 
     if key is None:
         listed = await read_index(storage)
@@ -133,20 +135,17 @@ async def restore_backup(
             raise BackupError("no backup in the storage backend")
         key = listed[-1]
     target = make_url(target_url)
-    conn = await asyncpg.connect(
-        host=target.host,
-        port=target.port,
-        user=target.username,
-        password=target.password,
-        database=target.database,
-    )
+    engine = make_engine(target_url)
     try:
-        tables = await conn.fetchval(
-            "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', "
-            "'information_schema')"
-        )
+        async with engine.connect() as conn:
+            tables = await conn.scalar(
+                text(
+                    "SELECT count(*) FROM pg_tables WHERE schemaname NOT IN ('pg_catalog', "
+                    "'information_schema')"
+                )
+            )
     finally:
-        await conn.close()
+        await engine.dispose()
     if tables:
         raise BackupError(f"the target database is not empty ({tables} tables): restore refused")
     try:

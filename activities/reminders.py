@@ -138,20 +138,20 @@ class ReminderActivities:
                 .order_by(Booking.created_at, Booking.id)
                 .limit(REMINDER_LIMIT)
             )
-            for row in bookings:
-                since = row.entered or now
+            for b in bookings:
+                since = b.entered or now
                 due = (since + self._booking_due).astimezone(self._zone).date()
                 step = step_of(today, due, self._days_before)
                 if step is not None and len(found) < REMINDER_LIMIT:
                     found.append(
                         PaymentReminder(
                             kind="booking",
-                            entity_id=row.id,
-                            user_id=row.user_id,
+                            entity_id=b.id,
+                            user_id=b.user_id,
                             step=step,
-                            reference=row.booking_number,
-                            amount=str(row.total_amount or ""),
-                            currency=row.currency or "",
+                            reference=b.booking_number,
+                            amount=str(b.total_amount or ""),
+                            currency=b.currency or "",
                             due_date=due,
                         )
                     )

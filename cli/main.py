@@ -437,7 +437,7 @@ async def _schedules(settings: Settings, args: argparse.Namespace) -> int:
             await schedules.unpause(client, args.name, args.note)
             print(f"{schedules.schedule_id(args.name)}: unpaused")
         elif action == "backfill":
-            if args.name not in ("roll-up", schedules.ANALYTICS_ROLLUP_SCHEDULE):
+            if args.name != "roll-up":
                 raise CliError("only the analytics roll-up is backfilled (`backfill roll-up`)")
             if args.last < args.first:
                 raise CliError("--to is before --from")

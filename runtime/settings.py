@@ -120,6 +120,10 @@ class Settings(BaseSettings):
     # and how many backups the storage backend keeps.
     backup_pg_bin_dir: str = ""
     backup_retention_count: int = Field(default=7, ge=1)
+    # MongoDB (the plan's analytics collection): the roll-up also writes its rows there when a
+    # URL is set; PostgreSQL stays the truth.
+    mongodb_url: SecretStr = SecretStr("")
+    mongodb_database: str = "medivoy"
     email_from: str = "no-reply@medivoy.local"
     sendgrid_api_key: SecretStr = SecretStr("")
     sendgrid_host: str = "https://api.sendgrid.com"
