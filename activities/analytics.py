@@ -37,9 +37,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, delete, func, select, text
+from sqlalchemy import and_, delete, exists, func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import aliased
 from temporalio import activity
 
 from activities.providers.analytics_sink import AnalyticsSink
@@ -172,16 +173,20 @@ async def day_figures(session: AsyncSession, day: date, zone: ZoneInfo) -> Figur
     for country, n in registered:
         tally.add(None, "patients.new", count=n)
         tally.add(None, "patients.country", country or "", count=n)
-    first = (
-        select(Booking.hospital_id, func.min(Booking.created_at).label("first"))
-        .where(Booking.hospital_id.is_not(None))
-        .group_by(Booking.hospital_id, Booking.patient_id)
-        .subquery()
-    )
+    # A hospital's new patients: booked there that day, and never there before.
+    earlier = aliased(Booking)
     firsts = await session.execute(
-        select(first.c.hospital_id, func.count())
-        .where(_in(first.c.first, start, end))
-        .group_by(first.c.hospital_id)
+        select(Booking.hospital_id, func.count(func.distinct(Booking.patient_id)))
+        .where(
+            Booking.hospital_id.is_not(None),
+            _in(Booking.created_at, start, end),
+            ~exists().where(
+                earlier.patient_id == Booking.patient_id,
+                earlier.hospital_id == Booking.hospital_id,
+                earlier.created_at < start,
+            ),
+        )
+        .group_by(Booking.hospital_id)
     )
     for hospital, n in firsts:
         tally.add(hospital, "patients.new", count=n, platform=False)

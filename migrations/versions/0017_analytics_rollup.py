@@ -1,4 +1,5 @@
-"""The daily analytics roll-up (analytics_daily) and the days it has computed (analytics_days).
+"""The daily analytics roll-up (analytics_daily) and the days it has computed (analytics_days);
+payments indexed by the day their money arrived and was refunded (what the roll-up reads).
 
 Revision ID: 0017
 Revises: 0013
@@ -51,6 +52,8 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_analytics_daily_hospital_id_day"), "analytics_daily", ["hospital_id", "day"]
     )
+    op.create_index(op.f("ix_payments_payment_date"), "payments", ["payment_date"])
+    op.create_index(op.f("ix_payments_refund_date"), "payments", ["refund_date"])
     op.create_table(
         "analytics_days",
         sa.Column("day", sa.Date(), nullable=False),
@@ -65,6 +68,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("analytics_days")
+    op.drop_index(op.f("ix_payments_refund_date"), table_name="payments")
+    op.drop_index(op.f("ix_payments_payment_date"), table_name="payments")
     op.drop_index(op.f("ix_analytics_daily_hospital_id_day"), table_name="analytics_daily")
     op.drop_index(op.f("ix_analytics_daily_day"), table_name="analytics_daily")
     op.drop_table("analytics_daily")
