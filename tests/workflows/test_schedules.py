@@ -24,7 +24,7 @@ from temporalio.client import (
 )
 from temporalio.service import RPCError
 
-from cli.schedules import list_schedules, pause, unpause
+from cli.schedules import ScheduleLine, list_schedules, pause, trigger, unpause
 from runtime.settings import Settings
 from runtime.temporal_server import TemporalDevServer
 from tests.builders.helpers import eventually
@@ -171,6 +171,17 @@ async def test_the_worker_ensures_the_platform_schedules_at_start_and_the_cli_li
         assert not (
             await temporal_client.get_schedule_handle(ANALYTICS_ROLLUP_SCHEDULE).describe()
         ).schedule.state.paused
+
+        # Triggered now, the roll-up runs on the started worker; its result shows in the list
+        await trigger(temporal_client, "roll-up")
+
+        async def completed() -> ScheduleLine | None:
+            lines = await list_schedules(temporal_client, settings)
+            [line] = [x for x in lines if x.id == ANALYTICS_ROLLUP_SCHEDULE]
+            return line if line.last_result == "completed" else None
+
+        done = await eventually(completed, within=90)
+        assert done.last_run is not None
     finally:
         running.cancel()
         with contextlib.suppress(asyncio.CancelledError):
