@@ -119,7 +119,10 @@ async def _answer(
     now = datetime.now(UTC)
     today = now.astimezone(zone).date()
     last = span.last or today
-    first = span.first or (last - timedelta(days=DEFAULT_DAYS - 1))
+    try:
+        first = span.first or (last - timedelta(days=DEFAULT_DAYS - 1))
+    except OverflowError:
+        raise errors.Invalid("`to` is too early", code="INVALID_RANGE") from None
     if (last - first).days >= service.MAX_RANGE_DAYS:
         raise errors.Invalid(
             f"a range covers at most {service.MAX_RANGE_DAYS} days", code="INVALID_RANGE"
