@@ -154,6 +154,10 @@ async def test_admin_figures_come_from_the_roll_up_for_past_days_and_live_for_to
         )
         assert bad.status_code == 400, bad.text
         assert bad.json()["error"]["code"] == "INVALID_RANGE"
+        early = await c.get(
+            "/analytics/bookings", params={"to": "0001-01-05"}, headers=headers_for(admin)
+        )
+        assert early.status_code == 400, early.text
         unknown = await c.get(
             "/analytics/bookings", params={"group_by": "year"}, headers=headers_for(admin)
         )
