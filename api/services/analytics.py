@@ -51,7 +51,12 @@ async def daily_metrics(
     rolled = set(
         await session.scalars(
             select(AnalyticsDay.day).where(
-                AnalyticsDay.day >= first, AnalyticsDay.day <= last, AnalyticsDay.day < today
+                AnalyticsDay.day >= first,
+                AnalyticsDay.day <= last,
+                AnalyticsDay.day < today,
+                # A day rolled up in another zone (the setting changed since) is computed live
+                # until it is rolled up again.
+                AnalyticsDay.timezone == zone.key,
             )
         )
     )

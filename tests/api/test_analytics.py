@@ -163,6 +163,17 @@ async def test_admin_figures_come_from_the_roll_up_for_past_days_and_live_for_to
         )
         assert unknown.status_code == 422
 
+    # The zone changed since the roll-up: its days are computed live in the new zone (b1, b4,
+    # b5 and the late booking fall on Nov 10 in UTC)
+    utc = settings.model_copy(update={"analytics_timezone": "UTC"})
+    async with api(utc, temporal_client) as (_, c):
+        answer = await c.get(
+            "/analytics/bookings",
+            params={"from": "2026-11-10", "to": "2026-11-10"},
+            headers=headers_for(admin),
+        )
+        assert answer.json()["data"]["totals"]["bookings"] == 4
+
 
 async def test_a_hospital_admin_sees_only_their_own_hospitals_numbers(
     make_settings: Callable[..., Settings],
