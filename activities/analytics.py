@@ -37,7 +37,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, delete, exists, func, select, text
+from sqlalchemy import (
+    Numeric,
+    String,
+    and_,
+    cast,
+    delete,
+    exists,
+    func,
+    literal,
+    null,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
@@ -119,64 +132,92 @@ class _Tally:
             self.figures[FigureKey(str(hospital), metric, label, currency)].add(count, amount)
 
 
-async def day_figures(session: AsyncSession, day: date, zone: ZoneInfo) -> Figures:
-    """Every figure of the day (see the module's docstring), read from PostgreSQL."""
-    start, end = day_bounds(day, zone)
-    tally = _Tally()
+def _part(kind: str, hospital: Any, a: Any, b: Any, n: Any, amount: Any) -> Any:
+    """One part of the day's single query, in the shape every part shares."""
+    none = null()
+    return (
+        literal(kind, String).label("kind"),
+        (none if hospital is None else hospital).label("hospital_id"),
+        cast(none if a is None else a, String).label("a"),
+        cast(none if b is None else b, String).label("b"),
+        n.label("n"),
+        cast(none if amount is None else amount, Numeric(14, 2)).label("amount"),
+    )
 
-    created = await session.execute(
-        select(Booking.hospital_id, Booking.treatment_id, Patient.country, func.count())
+
+def _day_query(start: datetime, end: datetime) -> Any:
+    """Every figure of [start, end) in one round trip: a UNION ALL of one part per source."""
+    earlier = aliased(Booking)
+    in_range = _in(Appointment.scheduled_date, start, end)
+    parts = [
+        select(
+            *_part(
+                "created",
+                Booking.hospital_id,
+                Booking.treatment_id,
+                Patient.country,
+                func.count(),
+                None,
+            )
+        )
         .join(Patient, Patient.id == Booking.patient_id)
         .where(_in(Booking.created_at, start, end))
-        .group_by(Booking.hospital_id, Booking.treatment_id, Patient.country)
-    )
-    for hospital, treatment, country, n in created:
-        tally.add(hospital, "bookings.created", count=n)
-        tally.add(hospital, "bookings.country", country or "", count=n)
-        tally.add(hospital, "bookings.treatment", treatment or "", count=n)
-        tally.add(None, "bookings.hospital", hospital or "", count=n)
-
-    moves = await session.execute(
-        select(Booking.hospital_id, BookingStatusHistory.to_status, func.count())
+        .group_by(Booking.hospital_id, Booking.treatment_id, Patient.country),
+        select(
+            *_part(
+                "moved",
+                Booking.hospital_id,
+                BookingStatusHistory.to_status,
+                None,
+                func.count(),
+                None,
+            )
+        )
         .join(Booking, Booking.id == BookingStatusHistory.booking_id)
         .where(_in(BookingStatusHistory.created_at, start, end))
-        .group_by(Booking.hospital_id, BookingStatusHistory.to_status)
-    )
-    for hospital, status, n in moves:
-        tally.add(hospital, "bookings.status", status, count=n)
-
-    received = await session.execute(
-        select(Booking.hospital_id, Payment.currency, func.count(), func.sum(Payment.amount))
+        .group_by(Booking.hospital_id, BookingStatusHistory.to_status),
+        select(
+            *_part(
+                "received",
+                Booking.hospital_id,
+                Payment.currency,
+                None,
+                func.count(),
+                func.sum(Payment.amount),
+            )
+        )
         .select_from(Payment)
         .outerjoin(Booking, Booking.id == Payment.booking_id)
         .where(Payment.status.in_(RECEIVED), _in(Payment.payment_date, start, end))
-        .group_by(Booking.hospital_id, Payment.currency)
-    )
-    for hospital, currency, n, total in received:
-        tally.add(hospital, "revenue.gross", count=n, amount=total, currency=currency)
-
-    refunded = await session.execute(
-        select(Booking.hospital_id, Payment.currency, func.count(), func.sum(Payment.refund_amount))
+        .group_by(Booking.hospital_id, Payment.currency),
+        select(
+            *_part(
+                "refunded",
+                Booking.hospital_id,
+                Payment.currency,
+                None,
+                func.count(),
+                func.sum(Payment.refund_amount),
+            )
+        )
         .select_from(Payment)
         .outerjoin(Booking, Booking.id == Payment.booking_id)
         .where(Payment.refund_amount > 0, _in(Payment.refund_date, start, end))
-        .group_by(Booking.hospital_id, Payment.currency)
-    )
-    for hospital, currency, n, back in refunded:
-        tally.add(hospital, "revenue.refunds", count=n, amount=back, currency=currency)
-
-    registered = await session.execute(
-        select(Patient.country, func.count())
+        .group_by(Booking.hospital_id, Payment.currency),
+        select(*_part("registered", None, Patient.country, None, func.count(), None))
         .where(_in(Patient.created_at, start, end))
-        .group_by(Patient.country)
-    )
-    for country, n in registered:
-        tally.add(None, "patients.new", count=n)
-        tally.add(None, "patients.country", country or "", count=n)
-    # A hospital's new patients: booked there that day, and never there before.
-    earlier = aliased(Booking)
-    firsts = await session.execute(
-        select(Booking.hospital_id, func.count(func.distinct(Booking.patient_id)))
+        .group_by(Patient.country),
+        # A hospital's new patients: booked there that day, and never there before.
+        select(
+            *_part(
+                "first",
+                Booking.hospital_id,
+                None,
+                None,
+                func.count(func.distinct(Booking.patient_id)),
+                None,
+            )
+        )
         .where(
             Booking.hospital_id.is_not(None),
             _in(Booking.created_at, start, end),
@@ -186,42 +227,75 @@ async def day_figures(session: AsyncSession, day: date, zone: ZoneInfo) -> Figur
                 earlier.created_at < start,
             ),
         )
-        .group_by(Booking.hospital_id)
-    )
-    for hospital, n in firsts:
-        tally.add(hospital, "patients.new", count=n, platform=False)
-
-    appointments = await session.execute(
-        select(Appointment.doctor_id, Appointment.status, func.count())
-        .where(_in(Appointment.scheduled_date, start, end))
-        .group_by(Appointment.doctor_id, Appointment.status)
-    )
-    by_doctor = list(appointments)
-    if by_doctor:
-        works_at: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
-        affiliations = await session.execute(
-            select(HospitalDoctor.doctor_id, HospitalDoctor.hospital_id).where(
-                HospitalDoctor.doctor_id.in_({doctor for doctor, _, _ in by_doctor})
+        .group_by(Booking.hospital_id),
+        select(
+            *_part(
+                "appointment",
+                None,
+                Appointment.doctor_id,
+                Appointment.status,
+                func.count(),
+                None,
             )
         )
-        for doctor, hospital in affiliations:
-            works_at[doctor].append(hospital)
-        for doctor, status, n in by_doctor:
-            tally.add(None, "appointments.doctor", doctor, count=n)
-            tally.add(None, "appointments.status", status, count=n)
-            for hospital in works_at.get(doctor, []):
-                tally.add(hospital, "appointments.doctor", doctor, count=n, platform=False)
-                tally.add(hospital, "appointments.status", status, count=n, platform=False)
-
-    joined = await session.execute(
-        select(Hospital.country, func.count())
+        .where(in_range)
+        .group_by(Appointment.doctor_id, Appointment.status),
+        # The hospitals of the day's doctors (their appointments count for each).
+        select(
+            *_part(
+                "works_at",
+                HospitalDoctor.hospital_id,
+                HospitalDoctor.doctor_id,
+                None,
+                func.count(),
+                None,
+            )
+        )
+        .where(HospitalDoctor.doctor_id.in_(select(Appointment.doctor_id).where(in_range)))
+        .group_by(HospitalDoctor.hospital_id, HospitalDoctor.doctor_id),
+        select(*_part("joined", None, Hospital.country, None, func.count(), None))
         .where(_in(Hospital.created_at, start, end))
-        .group_by(Hospital.country)
-    )
-    for country, n in joined:
-        tally.add(None, "hospitals.new", count=n)
-        tally.add(None, "hospitals.country", country or "", count=n)
+        .group_by(Hospital.country),
+    ]
+    return union_all(*parts)
 
+
+async def day_figures(session: AsyncSession, day: date, zone: ZoneInfo) -> Figures:
+    """Every figure of the day (see the module's docstring), read from PostgreSQL."""
+    start, end = day_bounds(day, zone)
+    tally = _Tally()
+    appointments: list[tuple[str, str, int]] = []
+    works_at: dict[str, list[uuid.UUID]] = defaultdict(list)
+    for kind, hospital, a, b, n, amount in await session.execute(_day_query(start, end)):
+        if kind == "created":
+            tally.add(hospital, "bookings.created", count=n)
+            tally.add(hospital, "bookings.country", b or "", count=n)
+            tally.add(hospital, "bookings.treatment", a or "", count=n)
+            tally.add(None, "bookings.hospital", hospital or "", count=n)
+        elif kind == "moved":
+            tally.add(hospital, "bookings.status", a, count=n)
+        elif kind == "received":
+            tally.add(hospital, "revenue.gross", count=n, amount=amount, currency=a)
+        elif kind == "refunded":
+            tally.add(hospital, "revenue.refunds", count=n, amount=amount, currency=a)
+        elif kind == "registered":
+            tally.add(None, "patients.new", count=n)
+            tally.add(None, "patients.country", a or "", count=n)
+        elif kind == "first":
+            tally.add(hospital, "patients.new", count=n, platform=False)
+        elif kind == "appointment":
+            appointments.append((a, b, n))
+        elif kind == "works_at":
+            works_at[a].append(hospital)
+        elif kind == "joined":
+            tally.add(None, "hospitals.new", count=n)
+            tally.add(None, "hospitals.country", a or "", count=n)
+    for doctor, status, n in appointments:
+        tally.add(None, "appointments.doctor", doctor, count=n)
+        tally.add(None, "appointments.status", status, count=n)
+        for hospital in works_at.get(doctor, []):
+            tally.add(hospital, "appointments.doctor", doctor, count=n, platform=False)
+            tally.add(hospital, "appointments.status", status, count=n, platform=False)
     return dict(tally.figures)
 
 
