@@ -41,8 +41,10 @@ async def daily_metrics(
     hospital_id: uuid.UUID | None,
     zone: ZoneInfo,
     now: datetime,
+    metrics: frozenset[str] | None = None,
 ) -> dict[date, Metrics]:
-    """metric -> key -> figure for each day first..last of the scope (None: the platform)."""
+    """metric -> key -> figure for each day first..last of the scope (None: the platform);
+    only these metrics when given."""
     today = now.astimezone(zone).date()
     last = min(last, today)
     found: dict[date, Metrics] = defaultdict(lambda: defaultdict(dict))
@@ -74,7 +76,11 @@ async def daily_metrics(
                 AnalyticsDaily.currency,
                 AnalyticsDaily.count,
                 AnalyticsDaily.amount,
-            ).where(scope, AnalyticsDaily.day.in_(rolled))
+            ).where(
+                scope,
+                AnalyticsDaily.day.in_(rolled),
+                *([AnalyticsDaily.metric.in_(metrics)] if metrics is not None else []),
+            )
         )
         for day, metric, key, currency, count, amount in rows:
             found[day][metric][currency or key] = Figure(count, amount)
@@ -85,7 +91,7 @@ async def daily_metrics(
         if day not in rolled:
             live: Figures = await day_figures(session, day, zone)
             for k, figure in live.items():
-                if k.hospital_id == wanted:
+                if k.hospital_id == wanted and (metrics is None or k.metric in metrics):
                     found[day][k.metric][k.currency or k.key] = figure
         day += timedelta(days=1)
     return found
@@ -171,6 +177,34 @@ def overview_view(m: Metrics) -> dict[str, Any]:
     }
 
 
+# What each view reads (the roll-up's other rows are not fetched).
+VIEW_METRICS: dict[str, frozenset[str]] = {
+    "overview": frozenset(
+        {
+            "bookings.created",
+            "bookings.status",
+            "revenue.gross",
+            "revenue.refunds",
+            "patients.new",
+            "appointments.status",
+            "hospitals.new",
+        }
+    ),
+    "bookings": frozenset(
+        {
+            "bookings.created",
+            "bookings.status",
+            "bookings.country",
+            "bookings.treatment",
+            "bookings.hospital",
+        }
+    ),
+    "revenue": frozenset({"revenue.gross", "revenue.refunds"}),
+    "patients": frozenset({"patients.new", "patients.country"}),
+    "doctors": frozenset({"appointments.doctor", "appointments.status"}),
+    "hospitals": frozenset({"hospitals.new", "hospitals.country", "bookings.hospital"}),
+}
+
 VIEWS: dict[str, Callable[[Metrics], dict[str, Any]]] = {
     "overview": overview_view,
     "bookings": bookings_view,
@@ -206,7 +240,7 @@ async def answer(
     zone: ZoneInfo,
     now: datetime,
 ) -> dict[str, Any]:
-    days = await daily_metrics(session, first, last, hospital_id, zone, now)
+    days = await daily_metrics(session, first, last, hospital_id, zone, now, VIEW_METRICS[what])
     periods, totals = grouped(days, group_by, VIEWS[what])
     return {
         "from": first.isoformat(),
