@@ -13,14 +13,19 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from activities.analytics import AnalyticsActivities, analytics_activity_list
 from activities.appointments import AppointmentActivities, appointment_activity_list
+from activities.backup import BackupActivities, backup_activity_list
 from activities.bookings import booking_activity_list, build_booking_activities
 from activities.coupons import build_coupon_activities, coupon_activity_list
 from activities.documents import build_document_activities, document_activity_list
+from activities.maintenance import CleanupActivities, cleanup_activity_list
 from activities.notify import build_notification_activities, notification_activity_list
 from activities.payments import build_payment_activities, payment_activity_list
 from activities.prescriptions import build_prescription_activities, prescription_activity_list
+from activities.providers.analytics_sink import MongoAnalyticsSink
 from activities.providers.wiring import Adapters, build_adapters
+from activities.reminders import ReminderActivities, reminder_activity_list
 from activities.translate import build_translation_activities, translation_activity_list
 from activities.waitlist import WaitlistActivities, waitlist_activity_list
 from runtime import metrics
@@ -35,7 +40,7 @@ from runtime.telemetry import (
 )
 from runtime.temporal import connect
 from workflows import ALL_WORKFLOWS
-from workflows.schedules import ensure_schedules
+from workflows.schedules import ensure_schedules, schedules_for
 
 
 def all_activities(
@@ -60,6 +65,12 @@ def all_activities(
         default_timezone=settings.default_timezone,
         offer_minutes=settings.waitlist_hold_minutes,
     )
+    mongodb = settings.mongodb_url.get_secret_value()
+    analytics = AnalyticsActivities(
+        sessionmaker,
+        settings,
+        MongoAnalyticsSink(mongodb, settings.mongodb_database) if mongodb else None,
+    )
     return [
         *notification_activity_list(notifications),
         *booking_activity_list(bookings),
@@ -70,6 +81,10 @@ def all_activities(
         *appointment_activity_list(appointments),
         *translation_activity_list(translations),
         *waitlist_activity_list(waitlist),
+        *analytics_activity_list(analytics),
+        *cleanup_activity_list(CleanupActivities(sessionmaker, adapters.storage, settings)),
+        *reminder_activity_list(ReminderActivities(sessionmaker, settings)),
+        *backup_activity_list(BackupActivities(settings, adapters.storage)),
     ]
 
 
@@ -122,7 +137,7 @@ async def run_worker(settings: Settings | None = None) -> None:
     )
     if settings.worker_metrics_port:
         metrics.serve(settings.metrics_host, settings.worker_metrics_port)
-    await ensure_schedules(client, settings.task_queue)
+    await ensure_schedules(client, settings.task_queue, schedules_for(settings))
     worker = build_worker(client, settings, make_sessionmaker(engine))
     log.info("worker_started", task_queue=settings.task_queue)
     try:

@@ -16,6 +16,7 @@ from temporalio.client import Client
 from activities.providers.wiring import Adapters, build_adapters
 from api import errors, metrics, pages
 from api.audit import AuditedSession
+from api.cache import build_cache
 from api.deadline import bounded
 from api.envelope import ERROR_RESPONSES
 from api.i18n import platform_locales
@@ -62,9 +63,11 @@ def create_app(
         redis = settings.redis_url
         storage_url = "async+memory://" if not redis else "async+" + redis
         app.state.limiter = MovingWindowRateLimiter(storage_from_string(storage_url))
+        app.state.answer_cache = build_cache(redis)
         try:
             yield
         finally:
+            await app.state.answer_cache.close()
             await engine.dispose()
             if own_traces and traces is not None:
                 traces.shutdown()

@@ -9,6 +9,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import suppress
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -437,6 +438,75 @@ def cmd_chaos(args: argparse.Namespace) -> int:
     return run_chaos(args)
 
 
+async def _schedules(settings: Settings, args: argparse.Namespace) -> int:
+    from temporalio.service import RPCError
+
+    from cli import schedules
+    from runtime.temporal import connect
+
+    try:
+        client = await connect(settings)
+    except RuntimeError as exc:
+        raise CliError(f"Temporal at {settings.temporal_address}: {exc}") from None
+    action = args.schedules_verb or "list"
+    try:
+        if action == "list":
+            for line in await schedules.list_schedules(client, settings):
+                print(line.render())
+        elif action == "trigger":
+            await schedules.trigger(client, args.name)
+            print(f"{schedules.schedule_id(args.name)}: triggered")
+        elif action == "pause":
+            await schedules.pause(client, args.name, args.note)
+            print(f"{schedules.schedule_id(args.name)}: paused")
+        elif action == "unpause":
+            await schedules.unpause(client, args.name, args.note)
+            print(f"{schedules.schedule_id(args.name)}: unpaused")
+        elif action == "backfill":
+            if args.name != "roll-up":
+                raise CliError("only the analytics roll-up is backfilled (`backfill roll-up`)")
+            if args.last < args.first:
+                raise CliError("--to is before --from")
+            summary = await schedules.backfill_roll_up(
+                client, settings.task_queue, args.first, args.last
+            )
+            rows = sum(d.rows for d in summary.days)
+            print(f"rolled up {len(summary.days)} days ({rows} rows) in {summary.timezone}")
+    except RPCError as exc:
+        raise CliError(f"{action}: {exc.message}") from None
+    return 0
+
+
+def cmd_schedules(args: argparse.Namespace) -> int:
+    settings = resolve_settings(need_temporal=True, need_database=False)
+    return asyncio.run(_schedules(settings, args))
+
+
+async def _backup(settings: Settings, args: argparse.Namespace) -> int:
+    from activities.backup import BackupError, read_index, restore_backup
+    from activities.providers.wiring import build_storage
+
+    storage = build_storage(settings)
+    if args.backup_verb == "list":
+        for key in await read_index(storage):
+            print(key)
+        return 0
+    target = args.database_url or settings.database_url
+    if not target:
+        raise CliError("give --database-url (an empty database) or set MEDIVOY_DATABASE_URL")
+    try:
+        key = await restore_backup(settings, storage, args.key, target)
+    except BackupError as exc:
+        raise CliError(str(exc)) from None
+    print(f"restored {key}")
+    return 0
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    settings = resolve_settings(need_temporal=False, need_database=args.backup_verb == "restore")
+    return asyncio.run(_backup(settings, args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="medivoy",
@@ -574,6 +644,37 @@ def build_parser() -> argparse.ArgumentParser:
         "committed and replayed without the keys)",
     )
     replay.set_defaults(handler=cmd_replay, skip_finalization=True)
+
+    schedules = verbs.add_parser(
+        "schedules",
+        help="the Temporal Schedules: list (next run, last result), trigger, pause, backfill",
+    )
+    schedules.set_defaults(handler=cmd_schedules, skip_finalization=True, schedules_verb=None)
+    schedule_verbs = schedules.add_subparsers(dest="schedules_verb", metavar="VERB")
+    schedule_verbs.add_parser("list", help="every schedule, its next run and last result")
+    for name, text in (
+        ("trigger", "start a run now"),
+        ("pause", "stop the runs"),
+        ("unpause", "start the runs again"),
+    ):
+        verb = schedule_verbs.add_parser(name, help=text)
+        verb.add_argument("name", help="roll-up, cleanup, payment-reminders, translation-sweep")
+        if name != "trigger":
+            verb.add_argument("--note", default=f"{name}d with medivoy schedules", help="why")
+    backfill = schedule_verbs.add_parser("backfill", help="rebuild the roll-up of a range")
+    backfill.add_argument("name", choices=["roll-up"], help="roll-up")
+    backfill.add_argument("--from", dest="first", type=date.fromisoformat, required=True)
+    backfill.add_argument("--to", dest="last", type=date.fromisoformat, required=True)
+
+    backup = verbs.add_parser("backup", help="the database backups in the storage backend")
+    backup.set_defaults(handler=cmd_backup)
+    backup_verbs = backup.add_subparsers(dest="backup_verb", required=True, metavar="VERB")
+    backup_verbs.add_parser("list", help="the backups kept, oldest first")
+    restore = backup_verbs.add_parser("restore", help="load a backup into an empty database")
+    restore.add_argument("--key", help="the backup (default: the newest)")
+    restore.add_argument(
+        "--database-url", help="the empty database (default: MEDIVOY_DATABASE_URL)"
+    )
 
     temporal = verbs.add_parser("temporal", help="Temporal chores for a real cluster")
     temporal_verbs = temporal.add_subparsers(dest="temporal_verb", required=True, metavar="VERB")

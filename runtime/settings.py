@@ -112,6 +112,27 @@ class Settings(BaseSettings):
     default_timezone: str = "UTC"
     # How long a waitlist offer keeps a freed slot for the patient it is offered to.
     waitlist_hold_minutes: int = Field(default=30, ge=1)
+    # Analytics: the zone whose calendar days the daily roll-up counts (its schedule fires at
+    # midnight there), and how long an analytics or dashboard answer is cached (Redis when
+    # MEDIVOY_REDIS_URL is set, else the API process's memory; 0: not cached).
+    analytics_timezone: str = "UTC"
+    analytics_cache_seconds: int = Field(default=300, ge=0)
+    # Clean-up: an upload attached to nothing is removed this long after it came; local outbox
+    # messages are kept this many days.
+    cleanup_upload_grace_hours: int = Field(default=24, ge=1)
+    outbox_retention_days: int = Field(default=90, ge=1)
+    # Payment reminders: the first goes out this many days before the due day, the second once
+    # it is overdue; a booking waiting for its payment is due this many days after it asked.
+    payment_reminder_days_before: int = Field(default=3, ge=0)
+    booking_payment_due_days: int = Field(default=7, ge=1)
+    # Backups: pg_dump / pg_restore from this folder (empty: the embedded server's binaries),
+    # and how many backups the storage backend keeps.
+    backup_pg_bin_dir: str = ""
+    backup_retention_count: int = Field(default=7, ge=1)
+    # MongoDB (the plan's analytics collection): the roll-up also writes its rows there when a
+    # URL is set; PostgreSQL stays the truth.
+    mongodb_url: SecretStr = SecretStr("")
+    mongodb_database: str = "medivoy"
     email_from: str = "no-reply@medivoy.local"
     sendgrid_api_key: SecretStr = SecretStr("")
     sendgrid_host: str = "https://api.sendgrid.com"
@@ -242,7 +263,7 @@ class Settings(BaseSettings):
     def _appointment_refunds(cls, value: dict[int, Decimal]) -> dict[int, Decimal]:
         return check_appointment_refund_policy(value)
 
-    @field_validator("default_timezone")
+    @field_validator("default_timezone", "analytics_timezone")
     @classmethod
     def _known_zone(cls, value: str) -> str:
         return check_timezone(value)

@@ -37,6 +37,15 @@ TRANSLATION_SWEEP_WORKFLOW = "TranslationSweepWorkflow"
 TRANSLATION_SWEEP_SCHEDULE = "translation-sweep"
 WAITLIST_EXPIRY_WORKFLOW = "WaitlistExpiryWorkflow"
 WAITLIST_EXPIRY_SCHEDULE = "waitlist-expiry"
+ANALYTICS_ROLLUP_WORKFLOW = "AnalyticsRollUpWorkflow"
+# The daily roll-up's Schedule (midnight in MEDIVOY_ANALYTICS_TIMEZONE).
+ANALYTICS_ROLLUP_SCHEDULE = "analytics-roll-up"
+CLEANUP_WORKFLOW = "PlatformCleanupWorkflow"
+CLEANUP_SCHEDULE = "platform-cleanup"
+PAYMENT_REMINDER_WORKFLOW = "PaymentReminderWorkflow"
+PAYMENT_REMINDER_SCHEDULE = "payment-reminders"
+BACKUP_WORKFLOW = "DatabaseBackupWorkflow"
+BACKUP_SCHEDULE = "database-backup"
 
 
 def booking_workflow_id(booking_id: UUID) -> str:
@@ -351,10 +360,18 @@ class NotificationRequest(BaseModel):
 
 
 __all__ = [
+    "ANALYTICS_ROLLUP_SCHEDULE",
+    "ANALYTICS_ROLLUP_WORKFLOW",
     "APPOINTMENT_WORKFLOW",
+    "BACKUP_SCHEDULE",
+    "BACKUP_WORKFLOW",
     "BOOKING_WORKFLOW",
+    "CLEANUP_SCHEDULE",
+    "CLEANUP_WORKFLOW",
     "INVOICE_WORKFLOW",
     "NOTIFICATION_WORKFLOW",
+    "PAYMENT_REMINDER_SCHEDULE",
+    "PAYMENT_REMINDER_WORKFLOW",
     "PAYMENT_WORKFLOW",
     "PRESCRIPTION_WORKFLOW",
     "TRANSLATION_SWEEP_SCHEDULE",

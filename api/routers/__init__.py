@@ -6,11 +6,13 @@ from __future__ import annotations
 from types import ModuleType
 
 from api.routers import (
+    analytics,
     appointments,
     auth,
     bookings,
     codec,
     coupons,
+    dashboard,
     devices,
     doctors,
     faqs,
@@ -69,6 +71,8 @@ ROUTERS: tuple[ModuleType, ...] = (
     support,
     notifications,
     devices,
+    analytics,
+    dashboard,
     health,
     codec,
 )

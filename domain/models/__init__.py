@@ -1,5 +1,6 @@
 """The SQLAlchemy models of the schema, one module per aggregate. Importing this registers all."""
 
+from domain.models.analytics import AnalyticsDaily, AnalyticsDay
 from domain.models.appointments import (
     Appointment,
     AppointmentStatusHistory,
@@ -45,6 +46,8 @@ from domain.models.subscriptions import Subscription, SubscriptionPlan, Subscrip
 from domain.models.users import EmailVerification, PasswordReset, Patient, RefreshToken, User
 
 __all__ = [
+    "AnalyticsDaily",
+    "AnalyticsDay",
     "Appointment",
     "AppointmentStatusHistory",
     "AuditLog",

@@ -43,6 +43,9 @@ class Payment(Base):
         ),
         CheckConstraint("status_seq >= 0", name="status_seq_non_negative"),
         Index(None, "created_at"),
+        # The analytics roll-up reads money by the day it arrived and the day it was refunded.
+        Index(None, "payment_date"),
+        Index(None, "refund_date"),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

@@ -48,6 +48,14 @@ CONTEXTS: dict[str, dict[str, str]] = {
         "reference": "MV-BK-2026-000042",
         "reason": "card_declined",
     },
+    "payment_reminder": {
+        "first_name": "Ana",
+        "reference": "MV-INV-2026-000007",
+        "amount": "1180.00",
+        "currency": "USD",
+        "due_date": "2026-05-31",
+        "overdue": "yes",
+    },
     "prescription_issued": {
         "first_name": "Ana",
         "appointment_number": "MV-AP-2026-00000000000A",

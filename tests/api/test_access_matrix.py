@@ -60,6 +60,12 @@ PUBLIC: dict[tuple[str, str], str] = {
 # A path here covers the paths under it.
 STAFF_WORK = "staff (every coordinator) by design: domain.access.STAFF"
 GRANTED: dict[tuple[str, str], dict[str, str]] = {
+    ("GET", "/hospitals/{id}/analytics"): {
+        "coordinator": f"{STAFF_WORK} read every hospital's figures (counts and money, no "
+        "patient data)",
+        "other_coordinator": f"{STAFF_WORK} read every hospital's figures (counts and money, no "
+        "patient data)",
+    },
     ("*", "/appointments/{appointment_id}"): {
         "other_coordinator": f"{STAFF_WORK} schedule every appointment (in_appointment)"
     },

@@ -1360,6 +1360,206 @@ async def _record_waitlist_expiry() -> None:
         )
     )
     print(f"recorded {out}")
+async def _record_analytics_rollup() -> None:
+    """The daily roll-up on a throwaway stack: a backfill of a range longer than one activity
+    call takes (two chunks) and the scheduled run (the day before, and missed days)."""
+    import tempfile
+    from datetime import date
+
+    from temporalio.testing import WorkflowEnvironment
+    from temporalio.worker import Worker
+
+    from activities.analytics import AnalyticsActivities, analytics_activity_list
+    from runtime.db import make_engine, make_sessionmaker
+    from runtime.migrate import upgrade
+    from runtime.postgres import EmbeddedPostgres, free_port
+    from runtime.temporal_server import binary
+    from workflows.analytics import AnalyticsRollUpWorkflow, RollUpRequest
+
+    pg = EmbeddedPostgres(Path(tempfile.mkdtemp()), free_port(), durable=False)
+    pg.start()
+    histories: dict[str, WorkflowHistory] = {}
+    try:
+        await asyncio.to_thread(upgrade, pg.url)
+        engine = make_engine(pg.url)
+        settings = Settings(_env_file=None, database_url=pg.url, jwt_secret="x" * 32)
+        env = await WorkflowEnvironment.start_time_skipping(
+            data_converter=pydantic_data_converter,
+            test_server_existing_path=binary("temporal-test-server"),
+        )
+        try:
+            async with Worker(
+                env.client,
+                task_queue="record",
+                workflows=[AnalyticsRollUpWorkflow],
+                activities=analytics_activity_list(
+                    AnalyticsActivities(make_sessionmaker(engine), settings)
+                ),
+            ):
+                for name, request in (
+                    (
+                        "analytics_backfill",
+                        RollUpRequest(first=date(2026, 10, 1), last=date(2026, 11, 5)),
+                    ),
+                    ("analytics_rollup", RollUpRequest()),
+                ):
+                    handle = await env.client.start_workflow(
+                        AnalyticsRollUpWorkflow.run,
+                        request,
+                        id=f"{name}-record",
+                        task_queue="record",
+                    )
+                    await handle.result()
+                    histories[name] = await handle.fetch_history()
+        finally:
+            await env.shutdown()
+        await engine.dispose()
+    finally:
+        pg.stop()
+    for name, history in histories.items():
+        out = HISTORIES / f"{name}.json"
+        saved = {
+            "workflow_type": "AnalyticsRollUpWorkflow",
+            "workflow_id": history.workflow_id,
+            "history": json.loads(history.to_json()),
+        }
+        out.write_text(json.dumps(saved, indent=1))
+        print(f"recorded {out} ({len(history.events)} events)")
+
+
+async def _record_platform_chores() -> None:
+    """The clean-up (a used token and an unattached upload removed), the payment reminders (an
+    invoice due tomorrow: one DeliverNotification child started) and a database backup, on a
+    throwaway stack."""
+    import tempfile
+    import uuid
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from temporalio.testing import WorkflowEnvironment
+    from temporalio.worker import Worker
+
+    from activities.backup import BackupActivities, backup_activity_list
+    from activities.maintenance import CleanupActivities, cleanup_activity_list
+    from activities.notify import build_notification_activities, notification_activity_list
+    from activities.providers.storage import new_key
+    from activities.providers.wiring import build_adapters
+    from activities.reminders import ReminderActivities, reminder_activity_list
+    from domain.models.content import Media
+    from domain.models.payments import Invoice
+    from domain.models.users import PasswordReset, Patient, User
+    from runtime.db import make_engine, make_sessionmaker
+    from runtime.migrate import upgrade
+    from runtime.postgres import EmbeddedPostgres, free_port
+    from runtime.temporal_server import binary
+    from workflows.maintenance import (
+        DatabaseBackupWorkflow,
+        PaymentReminderWorkflow,
+        PlatformCleanupWorkflow,
+    )
+    from workflows.notification import DeliverNotification
+
+    pg = EmbeddedPostgres(Path(tempfile.mkdtemp()), free_port(), durable=False)
+    pg.start()
+    histories: dict[str, tuple[str, WorkflowHistory]] = {}
+    try:
+        await asyncio.to_thread(upgrade, pg.url)
+        engine = make_engine(pg.url)
+        sm = make_sessionmaker(engine)
+        settings = Settings(
+            _env_file=None,
+            database_url=pg.url,
+            jwt_secret="x" * 32,
+            storage_dir=tempfile.mkdtemp(),
+        )
+        now = datetime.now(UTC)
+        user = User(
+            id=uuid.UUID("00000000-0000-4000-8000-00000000d001"),
+            email="chores@example.com",
+            password_hash="x",
+            user_type="patient",
+            first_name="Replay",
+            locale="fr",
+        )
+        patient = Patient(id=uuid.UUID("00000000-0000-4000-8000-00000000d002"), user_id=user.id)
+        async with sm() as db, db.begin():
+            db.add(user)
+            await db.flush()
+            db.add(patient)
+            await db.flush()
+            db.add_all(
+                [
+                    PasswordReset(
+                        user_id=user.id,
+                        token_hash="used",
+                        expires_at=now + timedelta(hours=1),
+                        is_used=True,
+                    ),
+                    Media(file_url=new_key("images", user.id), created_at=now - timedelta(days=2)),
+                    Invoice(
+                        invoice_number="INV-REPLAY-1",
+                        patient_id=patient.id,
+                        total_amount=Decimal("100.00"),
+                        final_amount=Decimal("100.00"),
+                        currency="EUR",
+                        status="issued",
+                        invoice_date=now.date(),
+                        due_date=now.date() + timedelta(days=1),
+                    ),
+                ]
+            )
+        adapters = build_adapters(settings, sm)
+        env = await WorkflowEnvironment.start_time_skipping(
+            data_converter=pydantic_data_converter,
+            test_server_existing_path=binary("temporal-test-server"),
+        )
+        try:
+            async with Worker(
+                env.client,
+                task_queue="record",
+                workflows=[
+                    PlatformCleanupWorkflow,
+                    PaymentReminderWorkflow,
+                    DatabaseBackupWorkflow,
+                    DeliverNotification,
+                ],
+                activities=[
+                    *cleanup_activity_list(CleanupActivities(sm, adapters.storage, settings)),
+                    *reminder_activity_list(ReminderActivities(sm, settings)),
+                    *backup_activity_list(BackupActivities(settings, adapters.storage)),
+                    *notification_activity_list(
+                        build_notification_activities(settings, sm, adapters)
+                    ),
+                ],
+            ):
+                for name, run in (
+                    ("platform_cleanup", PlatformCleanupWorkflow.run),
+                    ("payment_reminders", PaymentReminderWorkflow.run),
+                    ("database_backup", DatabaseBackupWorkflow.run),
+                ):
+                    handle = await env.client.start_workflow(
+                        run,  # type: ignore[arg-type]
+                        id=f"{name}-record",
+                        task_queue="record",
+                    )
+                    result = await handle.result()
+                    print(name, result)
+                    kind = (await handle.describe()).workflow_type
+                    histories[name] = (kind, await handle.fetch_history())
+        finally:
+            await env.shutdown()
+        await engine.dispose()
+    finally:
+        pg.stop()
+    for name, (kind, history) in histories.items():
+        out = HISTORIES / f"{name}.json"
+        saved = {
+            "workflow_type": kind,
+            "workflow_id": history.workflow_id,
+            "history": json.loads(history.to_json()),
+        }
+        out.write_text(json.dumps(saved, indent=1))
+        print(f"recorded {out} ({len(history.events)} events)")
 
 
 RECORDERS = {
@@ -1376,6 +1576,8 @@ RECORDERS = {
     "waitlist_expiry": _record_waitlist_expiry,
     "translation": _record_translation,
     "prescription_delivery": _record_prescription_delivery,
+    "analytics_rollup": _record_analytics_rollup,
+    "platform_chores": _record_platform_chores,
 }
 
 if __name__ == "__main__" and sys.argv[1:2] == ["record"]:

@@ -1,0 +1,253 @@
+"""Analytics answers: the figures of a date range for the platform or one hospital, grouped by
+day, week or month. Past days come from the roll-up (analytics_daily); today, and any past day
+the roll-up has not computed yet, are computed live by the roll-up's own query
+(activities.analytics.day_figures), so both always agree. Money stays per currency."""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from activities.analytics import Figure, Figures, day_figures
+from domain.models.analytics import AnalyticsDaily, AnalyticsDay
+
+GroupBy = Literal["day", "week", "month"]
+# The longest range one answer covers.
+MAX_RANGE_DAYS = 731
+Metrics = dict[str, dict[str, Figure]]  # metric -> key (or currency) -> figure
+
+
+def bucket(day: date, group_by: GroupBy) -> date:
+    """The first day of the period the day falls in (weeks start on Monday, ISO 8601)."""
+    if group_by == "week":
+        return day - timedelta(days=day.weekday())
+    if group_by == "month":
+        return day.replace(day=1)
+    return day
+
+
+async def daily_metrics(
+    session: AsyncSession,
+    first: date,
+    last: date,
+    hospital_id: uuid.UUID | None,
+    zone: ZoneInfo,
+    now: datetime,
+    metrics: frozenset[str] | None = None,
+) -> dict[date, Metrics]:
+    """metric -> key -> figure for each day first..last of the scope (None: the platform);
+    only these metrics when given."""
+    today = now.astimezone(zone).date()
+    last = min(last, today)
+    found: dict[date, Metrics] = defaultdict(lambda: defaultdict(dict))
+    if last < first:
+        return found
+    rolled = set(
+        await session.scalars(
+            select(AnalyticsDay.day).where(
+                AnalyticsDay.day >= first,
+                AnalyticsDay.day <= last,
+                AnalyticsDay.day < today,
+                # A day rolled up in another zone (the setting changed since) is computed live
+                # until it is rolled up again.
+                AnalyticsDay.timezone == zone.key,
+            )
+        )
+    )
+    if rolled:
+        scope = (
+            AnalyticsDaily.hospital_id.is_(None)
+            if hospital_id is None
+            else AnalyticsDaily.hospital_id == hospital_id
+        )
+        rows = await session.execute(
+            select(
+                AnalyticsDaily.day,
+                AnalyticsDaily.metric,
+                AnalyticsDaily.key,
+                AnalyticsDaily.currency,
+                AnalyticsDaily.count,
+                AnalyticsDaily.amount,
+            ).where(
+                scope,
+                AnalyticsDaily.day.in_(rolled),
+                *([AnalyticsDaily.metric.in_(metrics)] if metrics is not None else []),
+            )
+        )
+        for day, metric, key, currency, count, amount in rows:
+            found[day][metric][currency or key] = Figure(count, amount)
+    wanted = "" if hospital_id is None else str(hospital_id)
+    day = first
+    while day <= last:
+        found[day]  # every day of the range is a period, zero or not
+        if day not in rolled:
+            live: Figures = await day_figures(session, day, zone)
+            for k, figure in live.items():
+                if k.hospital_id == wanted and (metrics is None or k.metric in metrics):
+                    found[day][k.metric][k.currency or k.key] = figure
+        day += timedelta(days=1)
+    return found
+
+
+def _count(metrics: Metrics, metric: str) -> int:
+    return sum(f.count for f in metrics.get(metric, {}).values())
+
+
+def _counts(metrics: Metrics, metric: str) -> dict[str, int]:
+    return {k: f.count for k, f in sorted(metrics.get(metric, {}).items())}
+
+
+def _merge(into: Metrics, other: Metrics) -> None:
+    for metric, keyed in other.items():
+        target = into.setdefault(metric, {})
+        for key, figure in keyed.items():
+            total = target.setdefault(key, Figure())
+            total.add(figure.count, figure.amount)
+
+
+def _money(metrics: Metrics) -> dict[str, dict[str, Any]]:
+    """Per currency: received (gross), refunded and net, with the number of payments and
+    refunds. Never a total across currencies."""
+    gross, refunds = metrics.get("revenue.gross", {}), metrics.get("revenue.refunds", {})
+    out: dict[str, dict[str, Any]] = {}
+    for currency in sorted(set(gross) | set(refunds)):
+        g = gross.get(currency, Figure())
+        r = refunds.get(currency, Figure())
+        received, refunded = g.amount or Decimal("0.00"), r.amount or Decimal("0.00")
+        out[currency] = {
+            "gross": str(received),
+            "refunds": str(refunded),
+            "net": str(received - refunded),
+            "payments": g.count,
+            "refund_count": r.count,
+        }
+    return out
+
+
+def bookings_view(m: Metrics) -> dict[str, Any]:
+    return {
+        "bookings": _count(m, "bookings.created"),
+        "by_status": _counts(m, "bookings.status"),
+        "by_country": _counts(m, "bookings.country"),
+        "by_treatment": _counts(m, "bookings.treatment"),
+        "by_hospital": _counts(m, "bookings.hospital"),
+    }
+
+
+def revenue_view(m: Metrics) -> dict[str, Any]:
+    return {"currencies": _money(m)}
+
+
+def patients_view(m: Metrics) -> dict[str, Any]:
+    return {"new_patients": _count(m, "patients.new"), "by_country": _counts(m, "patients.country")}
+
+
+def doctors_view(m: Metrics) -> dict[str, Any]:
+    return {
+        "appointments": _count(m, "appointments.status"),
+        "by_doctor": _counts(m, "appointments.doctor"),
+        "by_status": _counts(m, "appointments.status"),
+    }
+
+
+def hospitals_view(m: Metrics) -> dict[str, Any]:
+    return {
+        "new_hospitals": _count(m, "hospitals.new"),
+        "by_country": _counts(m, "hospitals.country"),
+        "bookings_by_hospital": _counts(m, "bookings.hospital"),
+    }
+
+
+def overview_view(m: Metrics) -> dict[str, Any]:
+    return {
+        "bookings": _count(m, "bookings.created"),
+        "by_status": _counts(m, "bookings.status"),
+        "revenue": _money(m),
+        "new_patients": _count(m, "patients.new"),
+        "appointments": _count(m, "appointments.status"),
+        "new_hospitals": _count(m, "hospitals.new"),
+    }
+
+
+# What each view reads (the roll-up's other rows are not fetched).
+VIEW_METRICS: dict[str, frozenset[str]] = {
+    "overview": frozenset(
+        {
+            "bookings.created",
+            "bookings.status",
+            "revenue.gross",
+            "revenue.refunds",
+            "patients.new",
+            "appointments.status",
+            "hospitals.new",
+        }
+    ),
+    "bookings": frozenset(
+        {
+            "bookings.created",
+            "bookings.status",
+            "bookings.country",
+            "bookings.treatment",
+            "bookings.hospital",
+        }
+    ),
+    "revenue": frozenset({"revenue.gross", "revenue.refunds"}),
+    "patients": frozenset({"patients.new", "patients.country"}),
+    "doctors": frozenset({"appointments.doctor", "appointments.status"}),
+    "hospitals": frozenset({"hospitals.new", "hospitals.country", "bookings.hospital"}),
+}
+
+VIEWS: dict[str, Callable[[Metrics], dict[str, Any]]] = {
+    "overview": overview_view,
+    "bookings": bookings_view,
+    "revenue": revenue_view,
+    "patients": patients_view,
+    "doctors": doctors_view,
+    "hospitals": hospitals_view,
+}
+
+
+def grouped(
+    days: dict[date, Metrics], group_by: GroupBy, view: Callable[[Metrics], dict[str, Any]]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    periods: dict[date, Metrics] = {}
+    totals: Metrics = {}
+    for day in sorted(days):
+        _merge(periods.setdefault(bucket(day, group_by), {}), days[day])
+        _merge(totals, days[day])
+    return (
+        [{"period": start.isoformat(), **view(m)} for start, m in sorted(periods.items())],
+        view(totals),
+    )
+
+
+async def answer(
+    session: AsyncSession,
+    what: str,
+    *,
+    first: date,
+    last: date,
+    group_by: GroupBy,
+    hospital_id: uuid.UUID | None,
+    zone: ZoneInfo,
+    now: datetime,
+) -> dict[str, Any]:
+    days = await daily_metrics(session, first, last, hospital_id, zone, now, VIEW_METRICS[what])
+    periods, totals = grouped(days, group_by, VIEWS[what])
+    return {
+        "from": first.isoformat(),
+        "to": last.isoformat(),
+        "group_by": group_by,
+        "timezone": zone.key,
+        "hospital_id": str(hospital_id) if hospital_id else None,
+        "periods": periods,
+        "totals": totals,
+    }
