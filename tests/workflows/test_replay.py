@@ -1360,6 +1360,8 @@ async def _record_waitlist_expiry() -> None:
         )
     )
     print(f"recorded {out}")
+
+
 async def _record_analytics_rollup() -> None:
     """The daily roll-up on a throwaway stack: a backfill of a range longer than one activity
     call takes (two chunks) and the scheduled run (the day before, and missed days)."""
