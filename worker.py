@@ -21,6 +21,7 @@ from activities.notify import build_notification_activities, notification_activi
 from activities.payments import build_payment_activities, payment_activity_list
 from activities.prescriptions import build_prescription_activities, prescription_activity_list
 from activities.providers.wiring import Adapters, build_adapters
+from activities.subscriptions import SubscriptionActivities, subscription_activity_list
 from activities.translate import build_translation_activities, translation_activity_list
 from activities.waitlist import WaitlistActivities, waitlist_activity_list
 from runtime import metrics
@@ -70,6 +71,9 @@ def all_activities(
         *appointment_activity_list(appointments),
         *translation_activity_list(translations),
         *waitlist_activity_list(waitlist),
+        *subscription_activity_list(
+            SubscriptionActivities(sessionmaker, adapters.gateways, settings)
+        ),
     ]
 
 

@@ -6,6 +6,7 @@ from workflows.invoice import WORKFLOWS as INVOICE_WORKFLOWS
 from workflows.notification import WORKFLOWS as NOTIFICATION_WORKFLOWS
 from workflows.payment import WORKFLOWS as PAYMENT_WORKFLOWS
 from workflows.prescription import WORKFLOWS as PRESCRIPTION_WORKFLOWS
+from workflows.subscription import WORKFLOWS as SUBSCRIPTION_WORKFLOWS
 from workflows.translation import WORKFLOWS as TRANSLATION_WORKFLOWS
 from workflows.waitlist import WORKFLOWS as WAITLIST_WORKFLOWS
 
@@ -18,4 +19,5 @@ ALL_WORKFLOWS: list[type] = [
     *PRESCRIPTION_WORKFLOWS,
     *TRANSLATION_WORKFLOWS,
     *WAITLIST_WORKFLOWS,
+    *SUBSCRIPTION_WORKFLOWS,
 ]

@@ -117,11 +117,13 @@ with workflow.unsafe.imports_passed_through():
         PaymentEvent,
         PaymentSignal,
         RefundSettled,
+        SubscriptionSignal,
         appointment_workflow_id,
         booking_workflow_id,
         invoice_workflow_id,
         notification_workflow_id,
         payment_workflow_id,
+        subscription_workflow_id,
     )
 
 # The search attribute of runs recorded before the kit's scheme (workflows/_kit.index).
@@ -136,6 +138,9 @@ APPOINTMENT_PAYMENT = "appointment-payment"
 # closing with a child in flight leaves the time-skipping test server locked, and in production
 # its end then means its messages are out.
 SETTLE_CHILDREN = "payment-settle-children"
+# A subscription's first charge: the subscription is told payment_succeeded / payment_failed,
+# and issues the invoice itself (renewals are its own off-session charges).
+SUBSCRIPTION_PAYMENT = "subscription-payment"
 # What the payment tells its booking, by the name the appointment takes for the same event.
 APPOINTMENT_SIGNALS = {
     BookingSignal.PAYMENT_STARTED: AppointmentSignal.PAYMENT_STARTED,
@@ -143,6 +148,11 @@ APPOINTMENT_SIGNALS = {
     BookingSignal.PAYMENT_FAILED: AppointmentSignal.PAYMENT_FAILED,
     BookingSignal.REFUND_SETTLED: AppointmentSignal.REFUND_SETTLED,
     BookingSignal.INVOICE_SENT: AppointmentSignal.INVOICE_SENT,
+}
+
+SUBSCRIPTION_SIGNALS = {
+    BookingSignal.PAYMENT_SUCCEEDED: SubscriptionSignal.PAYMENT_SUCCEEDED,
+    BookingSignal.PAYMENT_FAILED: SubscriptionSignal.PAYMENT_FAILED,
 }
 
 # The payment's id, the caller and the webhook payload, importable from here.
@@ -412,6 +422,7 @@ class PaymentWorkflow:
                     amount=pricing.amount,
                     currency=stored.currency,
                     description=f"Medivoy {stored.reference or stored.payment_id}",
+                    customer_id=stored.customer_id,
                 ),
                 **GATEWAY_CREATE,
             )
@@ -920,6 +931,9 @@ class PaymentWorkflow:
         All of it is the InvoiceDeliveryWorkflow child (workflows/invoice.py); runs recorded
         before it existed did the same steps here."""
         payment = self._require()
+        if payment.subscription_id is not None and workflow.patched(SUBSCRIPTION_PAYMENT):
+            # The subscription's workflow invoices its periods, the first one included.
+            return
         if self._for_appointment() and workflow.patched(APPOINTMENT_PAYMENT):
             # An appointment's invoice is issued once its consultation is completed, by the
             # appointment's workflow (the same invoice child and id): nothing to do here.
@@ -1141,6 +1155,11 @@ class PaymentWorkflow:
         elif payment.appointment_id is not None and workflow.patched(APPOINTMENT_PAYMENT):
             target = appointment_workflow_id(payment.appointment_id)
             name = APPOINTMENT_SIGNALS[name]
+        elif payment.subscription_id is not None and workflow.patched(SUBSCRIPTION_PAYMENT):
+            if name not in SUBSCRIPTION_SIGNALS:
+                return True
+            target = subscription_workflow_id(payment.subscription_id)
+            name = SUBSCRIPTION_SIGNALS[name]
         else:
             return True
         handle = workflow.get_external_workflow_handle(target)
