@@ -86,6 +86,9 @@ GRANTED: dict[tuple[str, str], dict[str, str]] = {
     },
     ("*", "/payments/{id}"): {"other_coordinator": f"{STAFF_WORK} see and refund every payment"},
     ("*", "/invoices/{id}"): {"other_coordinator": f"{STAFF_WORK} see and send every invoice"},
+    ("*", "/subscriptions/{id}"): {
+        "other_coordinator": f"{STAFF_WORK} see every subscription and cancel one now (refund)"
+    },
     ("*", "/support/tickets/{id}"): {
         "other_coordinator": f"{STAFF_WORK} work the whole support queue"
     },
