@@ -163,8 +163,10 @@ async def create_subscription(
     new = await _holder(db, user, body)
     if new.gateway not in gateways:
         raise Invalid(f"{new.gateway.value} is not available", code="GATEWAY_NOT_CONFIGURED")
+    user_id, role = user.id, user.user_type
     if idempotency_key:
-        new.subscription_id = uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{user.id}:{idempotency_key}")
+        new.subscription_id = uuid.uuid5(IDEMPOTENCY_NAMESPACE, f"{user_id}:{idempotency_key}")
+    # Nothing is written here (the workflows write the rows): free the connection meanwhile.
     await db.rollback()
     try:
         view = await open_subscription(
@@ -183,10 +185,12 @@ async def create_subscription(
                     currency=view.currency,
                     payment_method="card",
                     gateway=new.gateway,
-                    created_by_user_id=user.id,
-                    created_by_role=user.user_type,
+                    created_by_user_id=user_id,
+                    created_by_role=role,
                 ),
-                timers=payment_timers(settings),
+                # Closed once paid: its refunds (a cancellation now) are the subscription's,
+                # so the subscription's workflow stays the one writer of its charges.
+                timers=payment_timers(settings).model_copy(update={"refund_days": 0}),
             ),
         )
     except WorkflowAlreadyStartedError:
@@ -310,16 +314,16 @@ async def cancel_subscription(
 ) -> Envelope[dict[str, Any]]:
     if now and user.user_type not in STAFF:
         raise Forbidden("Only staff end a subscription now.", code="ROLE_NOT_ALLOWED")
-    caller = _caller(user)
+    caller, subscription_id = _caller(user), row.id
     await db.rollback()
     await lifecycle.command(
         temporal,
-        subscription_workflow_id(row.id),
+        subscription_workflow_id(subscription_id),
         SubscriptionWorkflow.cancel,
         CancelCommand(caller=caller, at_period_end=not now),
         closed=CLOSED,
     )
-    stored = await db.get(Subscription, row.id, populate_existing=True)
+    stored = await db.get(Subscription, subscription_id, populate_existing=True)
     assert stored is not None
     return ok(_out(stored), "Subscription cancelled")
 
@@ -332,11 +336,11 @@ async def cancel_subscription(
 async def change_subscription(
     row: Visible, body: SubscriptionUpdate, db: DbSession, user: CurrentUser, temporal: Temporal
 ) -> Envelope[dict[str, Any]]:
-    caller = _caller(user)
+    caller, subscription_id = _caller(user), row.id
     await db.rollback()
     await lifecycle.command(
         temporal,
-        subscription_workflow_id(row.id),
+        subscription_workflow_id(subscription_id),
         SubscriptionWorkflow.change,
         ChangeCommand(
             caller=caller,
@@ -347,6 +351,6 @@ async def change_subscription(
         ),
         closed=CLOSED,
     )
-    stored = await db.get(Subscription, row.id, populate_existing=True)
+    stored = await db.get(Subscription, subscription_id, populate_existing=True)
     assert stored is not None
     return ok(_out(stored), "Subscription changed")

@@ -220,7 +220,7 @@ async def subscribe(
                 created_by_user_id=who.hospital_admin.id,
                 created_by_role=Role.HOSPITAL_ADMIN.value,
             ),
-            timers=PaymentTimers(reconcile_minutes=10, window_hours=24, refund_days=1),
+            timers=PaymentTimers(reconcile_minutes=10, window_hours=24, refund_days=0),
         ),
     )
     if pay:
@@ -247,3 +247,31 @@ async def current(handle: WorkflowHandle[Any, Any]) -> SubscriptionView:
 
 
 Probe = Callable[[SubscriptionView], bool]
+
+
+def stripe_card(api_base: str, api_key: str, number: str) -> str:
+    """A card at the gateway as Stripe.js makes it (blocking: run it in a thread)."""
+    import stripe
+
+    client = stripe.StripeClient(api_key, base_addresses={"api": api_base})
+    method = client.v1.payment_methods.create(
+        params={
+            "type": "card",
+            "card": {"number": number, "exp_month": 12, "exp_year": 2040, "cvc": "123"},
+        }
+    )
+    return str(method.id)
+
+
+def stripe_customer_pays(api_base: str, api_key: str, intent_id: str, method: str) -> None:
+    """What Stripe.js does in the browser: the card on the intent, then confirm."""
+    import stripe
+
+    client = stripe.StripeClient(api_key, base_addresses={"api": api_base})
+    client.v1.payment_intents.update(intent_id, params={"payment_method": method})
+    client.v1.payment_intents.confirm(intent_id)
+
+
+VISA = "4242424242424242"
+# Attaches fine; every charge of it is declined (Stripe's documented test card).
+DECLINES_CHARGES = "4000000000000341"
