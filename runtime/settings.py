@@ -165,14 +165,13 @@ class Settings(BaseSettings):
     # Subscriptions: the first payment's window (unpaid: incomplete, then expired); the renewal
     # reminder this many days before a period ends; dunning retries this many days after a
     # failed renewal, expired past the grace; the limits of a holder without an active plan
-    # (null: none); Stripe's setup_future_usage on a first charge (localstripe refuses it: the
+    # ({"doctors": 3, "appointments_per_month": 50}; a missing key: no limit); Stripe's setup_future_usage on a first charge (localstripe refuses it: the
     # method is attached to the customer after the charge either way).
     subscription_payment_window_hours: int = Field(default=24, ge=1)
     subscription_reminder_days: int = Field(default=7, ge=0)
     subscription_retry_days: list[int] = Field(default_factory=lambda: [1, 3, 7])
     subscription_grace_days: int = Field(default=14, ge=0)
-    subscription_default_max_doctors: int | None = Field(default=3, ge=0)
-    subscription_default_max_appointments_per_month: int | None = Field(default=50, ge=0)
+    subscription_default_limits: dict[str, int] = Field(default_factory=dict)
     stripe_setup_future_usage: bool = True
     # The cancellation policy: percent of the payment refunded when a paid booking is cancelled,
     # by the status it was in, e.g. {"payment_completed": 100, "travel_arrangement": 50}.
