@@ -164,9 +164,10 @@ class Settings(BaseSettings):
     payment_refund_days: int = Field(default=180, ge=0)
     # Subscriptions: the first payment's window (unpaid: incomplete, then expired); the renewal
     # reminder this many days before a period ends; dunning retries this many days after a
-    # failed renewal, expired past the grace; the limits of a holder without an active plan
-    # ({"doctors": 3, "appointments_per_month": 50}; a missing key: no limit); Stripe's setup_future_usage on a first charge (localstripe refuses it: the
-    # method is attached to the customer after the charge either way).
+    # failed renewal, expired past the grace; the limits of a holder without a plan in force
+    # ({"doctors": 3, "appointments_per_month": 50}; a missing key: no limit); Stripe's
+    # setup_future_usage on a first charge (localstripe refuses it: the method is attached to
+    # the customer after the charge either way).
     subscription_payment_window_hours: int = Field(default=24, ge=1)
     subscription_reminder_days: int = Field(default=7, ge=0)
     subscription_retry_days: list[int] = Field(default_factory=lambda: [1, 3, 7])
