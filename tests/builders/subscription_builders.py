@@ -180,7 +180,7 @@ async def subscribe(
     client: Client,
     task_queue: str,
     who: Subscribers,
-    gateway: FakeGateway,
+    gateway: FakeGateway | None,
     *,
     timers: SubscriptionTimers,
     plan_id: uuid.UUID | None = None,
@@ -224,7 +224,7 @@ async def subscribe(
         ),
     )
     if pay:
-        assert checkout.gateway_id is not None
+        assert checkout.gateway_id is not None and gateway is not None
         gateway.pay(checkout.gateway_id)
         await client.get_workflow_handle(payment_workflow_id(view.first_payment_id)).signal(
             PaymentWorkflow.gateway_event,
