@@ -253,6 +253,9 @@ class SubscriptionActivities:
             existing = await session.get(Subscription, new.subscription_id)
             if existing is not None:
                 return await self._stored(session, existing)
+            # Renewals are charged off-session on a saved method: a gateway without one
+            # (Razorpay here) is refused before anything is written.
+            self._saver(new.gateway)
             plan = await session.get(SubscriptionPlan, new.plan_id)
             if plan is None or not plan.is_active:
                 raise refusal(NotFound("No such plan is on sale.", code=PLAN_NOT_FOUND))

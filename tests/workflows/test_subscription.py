@@ -15,13 +15,18 @@ import pytest_asyncio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.notify import NotificationActivities, notification_activity_list
 from activities.payments import PaymentActivities, payment_activity_list
 from activities.providers.outbox import OutboxEmail, OutboxMessages
-from activities.subscriptions import SubscriptionActivities, subscription_activity_list
+from activities.subscriptions import (
+    NewSubscription,
+    SubscriptionActivities,
+    subscription_activity_list,
+)
 from domain.models.notifications import Channel, Notification
 from domain.models.payments import Invoice, Payment
 from domain.models.subscriptions import Subscription, SubscriptionStatusHistory
@@ -30,6 +35,7 @@ from domain.payment import PaymentStatus
 from domain.subscription import BillingCycle, SubscriptionStatus
 from runtime.settings import Settings
 from tests.builders.helpers import eventually
+from tests.builders.payment_builders import FakeGateway
 from tests.builders.subscription_builders import (
     SavingGateway,
     Subscribers,
@@ -43,9 +49,11 @@ from workflows.payment import PaymentWorkflow
 from workflows.subscription import (
     CancelCommand,
     ChangeCommand,
+    SubscriptionInput,
     SubscriptionTimers,
     SubscriptionView,
     SubscriptionWorkflow,
+    open_subscription,
 )
 
 S = SubscriptionStatus
@@ -83,7 +91,11 @@ async def worker(
         OutboxMessages(sessionmaker, Channel.SMS),
         OutboxMessages(sessionmaker, Channel.WHATSAPP),
     )
-    gateways = {GatewayName.STRIPE: gateway}
+    gateways = {
+        GatewayName.STRIPE: gateway,
+        # Orders only (no saved cards): a subscription is refused on it.
+        GatewayName.RAZORPAY: FakeGateway(name=GatewayName.RAZORPAY, cancellable=False),
+    }
     running = new_worker(
         env,
         task_queue,
@@ -183,6 +195,19 @@ async def test_thirteen_monthly_renewals_charge_once_each(
         stored = await row(sessionmaker, view.subscription_id)
         await skip_to(env, end_of(stored) + timedelta(minutes=1))
         stored = await becomes(sessionmaker, view.subscription_id, S.ACTIVE, number)
+    async with sessionmaker() as db:
+        reminders = list(
+            await db.scalars(
+                select(Notification.message).where(
+                    Notification.user_id == who.hospital_admin.id,
+                    Notification.channel == Channel.IN_APP.value,
+                    Notification.title == "Your subscription renews soon",
+                )
+            )
+        )
+    # A reminder before each renewal: the amount, the plan and the card's last digits.
+    assert len(reminders) == 13
+    assert all("100.00 USD" in m and "Standard" in m and "4242" in m for m in reminders)
     renewals = [k for k, _ in gateway.succeeded_charges()]
     assert len(renewals) == 13 and len(set(renewals)) == 13
     assert all(amount == 10000 for _, amount in gateway.succeeded_charges())
@@ -426,6 +451,16 @@ async def test_auto_renew_off_ends_at_the_end_date_and_can_be_undone(
     assert ended.end_date == stored.end_date
     assert not gateway.charges
 
+    async def told() -> bool:
+        async with sessionmaker() as db:
+            return "Subscription ended" in list(
+                await db.scalars(
+                    select(Notification.title).where(Notification.user_id == who.hospital_admin.id)
+                )
+            )
+
+    assert await eventually(told)
+
 
 async def test_staff_cancel_now_refunds_the_days_left(
     env: WorkflowEnvironment,
@@ -481,3 +516,32 @@ async def test_never_paid_in_the_window_expires(
     await skip_to(env, await env.get_current_time() + timedelta(hours=2))
     stored = await becomes(sessionmaker, view.subscription_id, S.EXPIRED)
     assert stored.start_date is None and not gateway.charges
+
+
+async def test_a_gateway_without_saved_cards_is_refused_before_anything_is_written(
+    env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    task_queue: str,
+    who: Subscribers,
+) -> None:
+    subscription_id = uuid.uuid4()
+    with pytest.raises(WorkflowUpdateFailedError) as refused:
+        await open_subscription(
+            env.client,
+            task_queue,
+            SubscriptionInput(
+                subscription=NewSubscription(
+                    subscription_id=subscription_id,
+                    plan_id=who.monthly,
+                    hospital_id=who.hospital_id,
+                    billing_cycle=BillingCycle.MONTHLY,
+                    gateway=GatewayName.RAZORPAY,
+                ),
+                timers=TIMERS,
+            ),
+        )
+    cause = refused.value.cause
+    assert isinstance(cause, ApplicationError)
+    assert cause.details and cause.details[0]["code"] == "SAVED_METHOD_UNSUPPORTED"
+    async with sessionmaker() as db:
+        assert await db.get(Subscription, subscription_id) is None
