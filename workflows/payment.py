@@ -666,9 +666,25 @@ class PaymentWorkflow:
             ),
         )
         if self._cancellation is None:
-            await self._signal_booking(
+            told = await self._signal_booking(
                 BookingSignal.PAYMENT_SUCCEEDED, PaymentEvent(payment_id=payment.payment_id)
             )
+            if (
+                not told
+                and payment.subscription_id is not None
+                and state is not None
+                and workflow.patched(SUBSCRIPTION_PAYMENT)
+            ):
+                # The subscription ended (cancelled, or its window passed) before its first
+                # payment arrived: nothing may be kept for it.
+                self._cancelled_while_open = True
+                async with self._lock:
+                    await self._refund_locked(
+                        payment.amount,
+                        "the subscription had ended before it was paid",
+                        None,
+                        for_cancellation=True,
+                    )
 
     async def _fail(
         self,

@@ -22,6 +22,7 @@ from temporalio.worker import Worker
 from activities.notify import NotificationActivities, notification_activity_list
 from activities.payments import PaymentActivities, payment_activity_list
 from activities.providers.outbox import OutboxEmail, OutboxMessages
+from activities.providers.webhooks import Outcome
 from activities.subscriptions import (
     NewSubscription,
     SubscriptionActivities,
@@ -45,7 +46,8 @@ from tests.builders.subscription_builders import (
 )
 from tests.fixtures.workers import new_worker
 from workflows.notification import WORKFLOWS as NOTIFICATION_WORKFLOWS
-from workflows.payment import PaymentWorkflow
+from workflows.payment import GatewayEventSignal, PaymentWorkflow
+from workflows.payment import workflow_id as payment_workflow_id
 from workflows.subscription import (
     CancelCommand,
     ChangeCommand,
@@ -545,3 +547,40 @@ async def test_a_gateway_without_saved_cards_is_refused_before_anything_is_writt
     assert cause.details and cause.details[0]["code"] == "SAVED_METHOD_UNSUPPORTED"
     async with sessionmaker() as db:
         assert await db.get(Subscription, subscription_id) is None
+
+
+async def test_a_first_payment_arriving_after_the_subscription_ended_is_refunded(
+    env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    task_queue: str,
+    who: Subscribers,
+    gateway: SavingGateway,
+) -> None:
+    view, handle = await subscribe(env.client, task_queue, who, gateway, timers=TIMERS, pay=False)
+    gone = await handle.execute_update(
+        SubscriptionWorkflow.cancel, CancelCommand(caller=who.caller(who.hospital_admin))
+    )
+    assert gone.status == S.CANCELLED
+    await handle.result()
+    assert view.first_payment_id is not None
+    intent = gateway.intent_of(view.first_payment_id)
+    gateway.pay(intent.id)
+    payment = env.client.get_workflow_handle(payment_workflow_id(view.first_payment_id))
+    await payment.signal(
+        PaymentWorkflow.gateway_event,
+        GatewayEventSignal(
+            event_id=f"evt_{uuid.uuid4().hex}",
+            event_type="payment_intent.succeeded",
+            outcome=Outcome.SUCCEEDED,
+        ),
+    )
+
+    async def refunded() -> Payment | None:
+        async with sessionmaker() as db:
+            found = await db.get(Payment, view.first_payment_id)
+        return found if found is not None and found.status == PaymentStatus.REFUNDED.value else None
+
+    paid = await eventually(refunded, within=30)
+    assert paid.refund_amount == paid.amount == Decimal("100.00")
+    assert gateway.refunded(intent.id) == 10000
+    assert (await row(sessionmaker, view.subscription_id)).status == S.CANCELLED.value
