@@ -584,3 +584,36 @@ async def test_a_first_payment_arriving_after_the_subscription_ended_is_refunded
     assert paid.refund_amount == paid.amount == Decimal("100.00")
     assert gateway.refunded(intent.id) == 10000
     assert (await row(sessionmaker, view.subscription_id)).status == S.CANCELLED.value
+
+
+async def test_periods_follow_the_subscribers_calendar_and_renew_at_their_midnight(
+    env: WorkflowEnvironment,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    task_queue: str,
+    gateway: SavingGateway,
+) -> None:
+    from zoneinfo import ZoneInfo
+
+    kolkata = await make_subscribers(sessionmaker, timezone="Asia/Kolkata")
+    # 20:00 UTC is already the next day in Kolkata (UTC+5:30): the period starts on that day.
+    now = await env.get_current_time()
+    await skip_to(
+        env, (now + timedelta(days=2)).replace(hour=20, minute=0, second=0, microsecond=0)
+    )
+    paid_at = await env.get_current_time()
+    view, _, stored = await active(env, sessionmaker, task_queue, kolkata, gateway)
+    local_today = paid_at.astimezone(ZoneInfo("Asia/Kolkata")).date()
+    assert stored.timezone == "Asia/Kolkata"
+    assert stored.start_date == local_today != paid_at.date()
+    assert stored.end_date is not None
+    midnight = datetime.combine(
+        stored.end_date, datetime.min.time(), tzinfo=ZoneInfo("Asia/Kolkata")
+    )
+    assert stored.next_charge_at == midnight.astimezone(UTC)
+    # A minute before the subscriber's midnight nothing is charged; just after, the renewal is.
+    await skip_to(env, midnight.astimezone(UTC) - timedelta(minutes=1))
+    assert not gateway.charges
+    await skip_to(env, midnight.astimezone(UTC) + timedelta(minutes=1))
+    renewed = await becomes(sessionmaker, view.subscription_id, S.ACTIVE, 1)
+    assert renewed.start_date == stored.end_date
+    assert len(gateway.succeeded_charges()) == 1
