@@ -430,8 +430,8 @@ __all__ = [
     "payment_workflow_id",
     "prescription_summary",
     "prescription_workflow_id",
-    "translation_summary",
     "subscription_workflow_id",
+    "translation_summary",
     "translation_workflow_id",
     "waitlist_workflow_id",
 ]
