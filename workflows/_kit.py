@@ -244,6 +244,7 @@ class SettlingNotifier(Notifier):
                 id=notification_workflow_id(request.dedupe_key),
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                static_summary=notification_summary(request),
             )
         except WorkflowAlreadyStartedError:
             return

@@ -83,6 +83,7 @@ with workflow.unsafe.imports_passed_through():
         index,
         quiesce,
         refusal,
+        show,
         unwrap,
         update_with_start,
     )
@@ -231,7 +232,14 @@ class SubscriptionWorkflow:
         self._input: SubscriptionInput | None = None
         self._state: SubscriptionState | None = None
         self._refusal: ApplicationError | None = None
-        self._timers = StateTimers()
+        self._timers = StateTimers(
+            {
+                "end": "renewal charge",
+                "reminder": "renewal reminder",
+                "retry": "dunning retry",
+                "grace": "dunning grace end",
+            }
+        )
         self._lock = asyncio.Lock()
         self._renewed = False
         self._notifier = SettlingNotifier([])
@@ -263,7 +271,15 @@ class SubscriptionWorkflow:
                         state=state,
                     )
                 )
-            fired = await self._timers.wait_for_change_or_timer(self._due())
+            due = self._due()
+            next_due = min(due, default=None)
+            show(
+                f"Subscription {state.stored.subscription_id}",
+                state.status,
+                self._timers.label(next_due[1]) if next_due else None,
+                next_due[0] if next_due else None,
+            )
+            fired = await self._timers.wait_for_change_or_timer(due)
             if not fired:
                 continue
             async with self._lock:
@@ -291,7 +307,10 @@ class SubscriptionWorkflow:
     async def _create(self, new: NewSubscription) -> None:
         try:
             stored = await workflow.execute_local_activity_method(
-                SubscriptionActivities.create_subscription, new, **DB_ACTIVITY
+                SubscriptionActivities.create_subscription,
+                new,
+                **DB_ACTIVITY,
+                summary="record the subscription",
             )
         except (ActivityError, ApplicationError) as err:
             raise _refused(err) from None
@@ -304,6 +323,7 @@ class SubscriptionWorkflow:
                     SubscriptionActivities.create_subscription_customer,
                     CustomerRequest(subscription_id=stored.subscription_id, gateway=stored.gateway),
                     **GATEWAY_CREATE,
+                    summary="create the gateway customer",
                 )
             except ActivityError as err:
                 refused = _refused(err)
@@ -317,6 +337,7 @@ class SubscriptionWorkflow:
             await workflow.wait_condition(
                 lambda: state.first_paid or state.status in TERMINAL,
                 timeout=deadline - workflow.now(),
+                timeout_summary="first payment window",
             )
         async with self._lock:
             if state.status in TERMINAL:
@@ -361,6 +382,7 @@ class SubscriptionWorkflow:
                     payment_method_id=payment_method_id,
                 ),
                 **GATEWAY_CREATE,
+                summary="save the payment method",
             )
         except ActivityError as err:
             if payment_method_id is not None:
@@ -560,6 +582,7 @@ class SubscriptionWorkflow:
                     at=workflow.now(),
                 ),
                 **CHARGE_ACTIVITY,
+                summary="renewal charge",
             )
         except ActivityError:
             workflow.logger.warning("a subscription charge could not reach the gateway")
@@ -579,6 +602,7 @@ class SubscriptionWorkflow:
                     issued_on=local_date(workflow.now(), state.stored.timezone),
                 ),
                 **DB_ACTIVITY,
+                summary="issue the invoice",
             )
         except (ActivityError, ApplicationError):
             workflow.logger.error("a subscription invoice could not be issued")
@@ -691,6 +715,7 @@ class SubscriptionWorkflow:
                         at=workflow.now(),
                     ),
                     **GATEWAY_SETTLE,
+                    summary="refund the charge",
                 )
             except ActivityError as err:
                 raise _refused(err) from None
@@ -794,7 +819,10 @@ class SubscriptionWorkflow:
         cycle = command.billing_cycle or state.stored.billing_cycle
         try:
             terms: PlanTerms = await workflow.execute_local_activity_method(
-                SubscriptionActivities.read_plan_terms, plan_id, **DB_ACTIVITY
+                SubscriptionActivities.read_plan_terms,
+                plan_id,
+                **DB_ACTIVITY,
+                summary="read the plan terms",
             )
             new_price = terms.price(cycle)
         except (ActivityError, ApplicationError) as err:
@@ -933,6 +961,7 @@ class SubscriptionWorkflow:
                 changes=changes or SubscriptionChanges(),
             ),
             **DB_ACTIVITY,
+            summary=f"status {source.value} → {target.value}",
         )
         self._index()
         self._timers.changed()
@@ -1030,4 +1059,6 @@ async def open_subscription(
         input,
         id=subscription_workflow_id(input.subscription.subscription_id),
         task_queue=task_queue,
+        summary=f"Subscription {input.subscription.subscription_id}",
+        details=f"plan {input.subscription.plan_id}, {input.subscription.billing_cycle.value}",
     )
