@@ -207,7 +207,11 @@ async def test_subscribe_pay_read_cancel_undo_and_a_declining_card(
     staff_now = await client.delete(f"/subscriptions/{sid}?now=true", headers=headers_for(admin))
     assert staff_now.status_code == 200, staff_now.text
     assert staff_now.json()["data"]["status"] == "cancelled"
-    refunds = await asyncio.to_thread(lambda: api.v1.refunds.list(params={"limit": 10}).data)
+    # This subscription's first charge only: the test's localstripe also holds other tests' refunds.
+    first_charge = checkout["gateway_id"]
+    refunds = await asyncio.to_thread(
+        lambda: api.v1.refunds.list(params={"payment_intent": first_charge, "limit": 10}).data
+    )
     days = (row.end_date - row.start_date).days
     expected = (Decimal("100.00") * (days - 0) / days).quantize(Decimal("0.01"))
     assert [r.amount for r in refunds] == [int(expected * 100)]
