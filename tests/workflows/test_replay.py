@@ -412,6 +412,11 @@ async def _record_booking_on_the_kit() -> None:
     await _record_booking("booking_journey_kit.json")
 
 
+async def _record_booking_after_accept() -> None:
+    """The journey recorded after the move-after-accept patch (status writes as activities)."""
+    await _record_booking("booking_journey_accept.json")
+
+
 async def _record_payment_invoice() -> None:
     """Run one payment from checkout to its invoice on a throwaway stack: the invoice goes
     through the InvoiceDeliveryWorkflow child (patch invoice-child). Saves the payment's
@@ -564,11 +569,11 @@ async def _record_payment_invoice() -> None:
         print(f"recorded {out}")
 
 
-async def _record_appointment() -> None:
+async def _record_appointment(file_name: str = "appointment_consultation.json") -> None:
     """Run one teleconsultation on a throwaway stack and save its history
-    (appointment_consultation.json): requested, rescheduled by staff, confirmed (the video
-    room), awaiting_consultation (the system move), both reminders, both parties joining,
-    completed."""
+    (appointment_consultation.json, or `file_name`): requested, rescheduled by staff, confirmed
+    (the video room), awaiting_consultation (the system move), both reminders, both parties
+    joining, completed."""
     import tempfile
     import uuid
     from datetime import datetime, timedelta
@@ -694,7 +699,7 @@ async def _record_appointment() -> None:
         await engine.dispose()
     finally:
         pg.stop()
-    out = HISTORIES / "appointment_consultation.json"
+    out = HISTORIES / file_name
     out.write_text(
         json.dumps(
             {
@@ -1570,8 +1575,10 @@ RECORDERS = {
     "notification_push": _record_notification_push,
     "booking": _record_booking,
     "booking-kit": _record_booking_on_the_kit,
+    "booking-accept": _record_booking_after_accept,
     "payment_invoice": _record_payment_invoice,
     "appointment": _record_appointment,
+    "appointment-accept": lambda: _record_appointment("appointment_consultation_accept.json"),
     "appointment_payment": _record_appointment_payment,
     "appointment_payment_window": lambda: _record_appointment_payment(past_refund_days=True),
     "waitlist": _record_waitlist,
@@ -1583,6 +1590,7 @@ RECORDERS = {
 }
 
 if __name__ == "__main__" and sys.argv[1:2] == ["record"]:
-    # `record NAME` records that one (booking-kit: the journey after the kit's patch).
+    # `record NAME` records that one (booking-kit: the journey after the kit's patch;
+    # booking-accept, appointment-accept: after the move-after-accept patch).
     for name in sys.argv[2:] or list(RECORDERS):
         asyncio.run(RECORDERS[name]())
