@@ -266,10 +266,10 @@ async def _record_booking(file_name: str = "booking_journey.json") -> None:
     from activities.providers.wiring import build_adapters
     from domain.access import Role
     from domain.booking import BookingStatus as S
-    from domain.models import Base
     from domain.models.catalog import Hospital
     from domain.models.users import Patient, User
     from runtime.db import make_engine, make_sessionmaker
+    from runtime.migrate import upgrade
     from runtime.postgres import EmbeddedPostgres, free_port
     from runtime.settings import Settings
     from workflows.booking import (
@@ -291,9 +291,9 @@ async def _record_booking(file_name: str = "booking_journey.json") -> None:
     pg = EmbeddedPostgres(Path(tempfile.mkdtemp()), free_port(), durable=False)
     pg.start()
     try:
+        # Migrated, as the others are (create_all misses the extensions the schema needs).
+        await asyncio.to_thread(upgrade, pg.url)
         engine = make_engine(pg.url)
-        async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
         sessionmaker = make_sessionmaker(engine)
         people = {
             role: User(
