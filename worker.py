@@ -26,6 +26,7 @@ from activities.prescriptions import build_prescription_activities, prescription
 from activities.providers.analytics_sink import MongoAnalyticsSink
 from activities.providers.wiring import Adapters, build_adapters
 from activities.reminders import ReminderActivities, reminder_activity_list
+from activities.subscriptions import SubscriptionActivities, subscription_activity_list
 from activities.translate import build_translation_activities, translation_activity_list
 from activities.waitlist import WaitlistActivities, waitlist_activity_list
 from runtime import metrics
@@ -85,6 +86,9 @@ def all_activities(
         *cleanup_activity_list(CleanupActivities(sessionmaker, adapters.storage, settings)),
         *reminder_activity_list(ReminderActivities(sessionmaker, settings)),
         *backup_activity_list(BackupActivities(settings, adapters.storage)),
+        *subscription_activity_list(
+            SubscriptionActivities(sessionmaker, adapters.gateways, settings)
+        ),
     ]
 
 

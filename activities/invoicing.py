@@ -33,6 +33,7 @@ from domain.models.appointments import Appointment
 from domain.models.bookings import Booking
 from domain.models.catalog import Hospital
 from domain.models.payments import Invoice
+from domain.models.subscriptions import Subscription, SubscriptionPlan
 from domain.models.users import Patient
 from domain.payment import InvoiceStatus
 
@@ -43,6 +44,7 @@ PDF_CONTENT_TYPE = "application/pdf"
 BOOKING_NOT_FOUND = "BOOKING_NOT_FOUND"
 APPOINTMENT_NOT_FOUND = "APPOINTMENT_NOT_FOUND"
 INVOICE_NOT_FOUND = "INVOICE_NOT_FOUND"
+SUBSCRIPTION_NOT_FOUND = "SUBSCRIPTION_NOT_FOUND"
 
 
 def invoice_pdf_key(invoice_id: uuid.UUID) -> str:
@@ -85,6 +87,21 @@ async def price_of(
     hospital_id: uuid.UUID | None = None
     country: str | None = None
     items: list[LineItem]
+    subscription_id = getattr(billed, "subscription_id", None)
+    if subscription_id is not None:
+        # A plan's price is what the subscriber pays, tax included.
+        subscription = await session.get(Subscription, subscription_id)
+        if subscription is None:
+            raise NotFound("The subscription does not exist.", code=SUBSCRIPTION_NOT_FOUND)
+        plan = await session.get(SubscriptionPlan, subscription.plan_id)
+        name = plan.name if plan is not None else "plan"
+        items = [
+            LineItem(
+                f"Subscription {name} ({subscription.billing_cycle})",
+                getattr(billed, "amount", None) or subscription.amount or Decimal("0"),
+            )
+        ]
+        return items, Decimal("0"), subscription.hospital_id
     if billed.booking_id is not None:
         booking = await session.get(Booking, billed.booking_id)
         if booking is None:
@@ -114,7 +131,7 @@ async def issue_invoice(
     settings: Settings,
     *,
     invoice_id: uuid.UUID,
-    patient_id: uuid.UUID,
+    patient_id: uuid.UUID | None,
     booking_id: uuid.UUID | None,
     appointment_id: uuid.UUID | None,
     currency: str,
@@ -124,6 +141,7 @@ async def issue_invoice(
     hospital_id: uuid.UUID | None,
     issued_on: date,
     status: InvoiceStatus = InvoiceStatus.ISSUED,
+    subscription_id: uuid.UUID | None = None,
 ) -> tuple[Invoice, bool]:
     """Insert the invoice with this id unless it exists (then return that one, and False).
     The payment's invoice and an admin's go through here, so both are numbered and totalled
@@ -141,6 +159,7 @@ async def issue_invoice(
             booking_id=booking_id,
             appointment_id=appointment_id,
             patient_id=patient_id,
+            subscription_id=subscription_id,
             hospital_id=hospital_id,
             total_amount=totals.subtotal,
             tax_rate=totals.tax_rate,

@@ -39,10 +39,12 @@ from domain.lifecycle import SYSTEM, Actor
 from domain.models.appointments import Appointment
 from domain.models.bookings import Booking
 from domain.models.payments import Payment, PaymentStatusHistory
+from domain.models.subscriptions import Subscription
 from domain.models.users import Patient
 from domain.money import to_minor
 from domain.payment import PAYABLE_APPOINTMENT, PAYABLE_BOOKING, InvoiceStatus, PaymentStatus
 from domain.payment import PaymentGateway as GatewayName
+from domain.subscription import SubscriptionStatus
 
 if TYPE_CHECKING:
     from runtime.settings import Settings
@@ -53,6 +55,8 @@ BOOKING_NOT_FOUND = "BOOKING_NOT_FOUND"
 APPOINTMENT_NOT_FOUND = "APPOINTMENT_NOT_FOUND"
 BOOKING_NOT_PAYABLE = "BOOKING_NOT_PAYABLE"
 APPOINTMENT_NOT_PAYABLE = "APPOINTMENT_NOT_PAYABLE"
+SUBSCRIPTION_NOT_FOUND = "SUBSCRIPTION_NOT_FOUND"
+SUBSCRIPTION_NOT_PAYABLE = "SUBSCRIPTION_NOT_PAYABLE"
 PAYMENT_ALREADY_PENDING = "PAYMENT_ALREADY_PENDING"
 AMOUNT_MISMATCH = "AMOUNT_MISMATCH"
 CURRENCY_MISMATCH = "CURRENCY_MISMATCH"
@@ -74,6 +78,8 @@ class NewPayment(BaseModel):
     payment_id: uuid.UUID
     booking_id: uuid.UUID | None = None
     appointment_id: uuid.UUID | None = None
+    # A subscription's first charge (the subscription's workflow stored its price).
+    subscription_id: uuid.UUID | None = None
     currency: str
     payment_method: str | None = None
     gateway: GatewayName
@@ -90,10 +96,14 @@ class StoredPayment(BaseModel):
     payment_id: uuid.UUID
     status: PaymentStatus
     status_seq: int
-    patient_id: uuid.UUID
+    # None for a subscription's payment (a hospital or a doctor pays).
+    patient_id: uuid.UUID | None = None
     patient_user_id: uuid.UUID | None = None
     booking_id: uuid.UUID | None = None
     appointment_id: uuid.UUID | None = None
+    subscription_id: uuid.UUID | None = None
+    # The subscription's customer at the gateway: the method paid with is kept for renewals.
+    customer_id: str | None = None
     # Booking / appointment number, for messages.
     reference: str | None = None
     gateway: GatewayName
@@ -165,6 +175,8 @@ class IntentRequest(BaseModel):
     attempt: int = 1
     # Ids only: it is visible in the gateway's dashboard.
     description: str
+    # A subscription's first charge: its customer, so the method is kept for renewals.
+    customer_id: str | None = None
 
 
 class GatewayRef(BaseModel):
@@ -262,7 +274,32 @@ class PaymentActivities:
                         )
                     )
                 price, price_currency = booking.total_amount, booking.currency
-                patient_id = booking.patient_id
+                patient_id: uuid.UUID | None = booking.patient_id
+            elif new.subscription_id is not None:
+                subscription = await session.scalar(
+                    select(Subscription)
+                    .where(Subscription.id == new.subscription_id)
+                    .with_for_update()
+                )
+                if subscription is None:
+                    raise refusal(
+                        NotFound("The subscription does not exist.", code=SUBSCRIPTION_NOT_FOUND)
+                    )
+                if subscription.status != SubscriptionStatus.INCOMPLETE.value:
+                    raise refusal(
+                        Conflict(
+                            f"This subscription is {subscription.status}: nothing to pay.",
+                            code=SUBSCRIPTION_NOT_PAYABLE,
+                        )
+                    )
+                price, price_currency = subscription.amount, subscription.currency
+                patient_id = None
+                open_payment = await session.scalar(
+                    select(Payment.id).where(
+                        Payment.subscription_id == subscription.id,
+                        Payment.status.in_(OPEN_STATUSES),
+                    )
+                )
             else:
                 appointment = await session.scalar(
                     select(Appointment)
@@ -314,6 +351,7 @@ class PaymentActivities:
                     transaction_id=f"MV-PAY-{new.payment_id.hex[:16].upper()}",
                     booking_id=new.booking_id,
                     appointment_id=new.appointment_id,
+                    subscription_id=new.subscription_id,
                     patient_id=patient_id,
                     amount=price,
                     currency=currency,
@@ -423,6 +461,7 @@ class PaymentActivities:
                 request.description,
                 {"payment_id": str(request.payment_id)},
                 attempt=request.attempt,
+                **({"customer_id": request.customer_id} if request.customer_id else {}),
             )
         except GatewayError as error:
             raise _gateway_failure(error) from None
@@ -492,8 +531,19 @@ class PaymentActivities:
             )
 
     async def _stored(self, session: AsyncSession, payment: Payment) -> StoredPayment:
-        patient_user_id = await session.scalar(
-            select(Patient.user_id).where(Patient.id == payment.patient_id)
+        patient_user_id = (
+            await session.scalar(select(Patient.user_id).where(Patient.id == payment.patient_id))
+            if payment.patient_id is not None
+            else None
+        )
+        customer_id = (
+            await session.scalar(
+                select(Subscription.gateway_customer_id).where(
+                    Subscription.id == payment.subscription_id
+                )
+            )
+            if payment.subscription_id is not None
+            else None
         )
         reference = await invoicing.reference_of(
             session, payment.booking_id, payment.appointment_id
@@ -507,6 +557,8 @@ class PaymentActivities:
             patient_user_id=patient_user_id,
             booking_id=payment.booking_id,
             appointment_id=payment.appointment_id,
+            subscription_id=payment.subscription_id,
+            customer_id=customer_id,
             reference=reference,
             gateway=GatewayName(payment.payment_gateway),
             purchase_amount=Decimal(str(meta.get("purchase_amount", payment.amount))),

@@ -195,6 +195,18 @@ class Settings(BaseSettings):
     payment_reconcile_minutes: int = Field(default=10, ge=1)
     payment_window_hours: int = Field(default=24, ge=1)
     payment_refund_days: int = Field(default=180, ge=0)
+    # Subscriptions: the first payment's window (unpaid: incomplete, then expired); the renewal
+    # reminder this many days before a period ends; dunning retries this many days after a
+    # failed renewal, expired past the grace; the limits of a holder without a plan in force
+    # ({"doctors": 3, "appointments_per_month": 50}; a missing key: no limit); Stripe's
+    # setup_future_usage on a first charge (localstripe refuses it: the method is attached to
+    # the customer after the charge either way).
+    subscription_payment_window_hours: int = Field(default=24, ge=1)
+    subscription_reminder_days: int = Field(default=7, ge=0)
+    subscription_retry_days: list[int] = Field(default_factory=lambda: [1, 3, 7])
+    subscription_grace_days: int = Field(default=14, ge=0)
+    subscription_default_limits: dict[str, int] = Field(default_factory=dict)
+    stripe_setup_future_usage: bool = True
     # The cancellation policy: percent of the payment refunded when a paid booking is cancelled,
     # by the status it was in, e.g. {"payment_completed": 100, "travel_arrangement": 50}.
     cancellation_refund_percent: dict[str, Decimal] = Field(

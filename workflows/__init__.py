@@ -8,6 +8,7 @@ from workflows.maintenance import WORKFLOWS as MAINTENANCE_WORKFLOWS
 from workflows.notification import WORKFLOWS as NOTIFICATION_WORKFLOWS
 from workflows.payment import WORKFLOWS as PAYMENT_WORKFLOWS
 from workflows.prescription import WORKFLOWS as PRESCRIPTION_WORKFLOWS
+from workflows.subscription import WORKFLOWS as SUBSCRIPTION_WORKFLOWS
 from workflows.translation import WORKFLOWS as TRANSLATION_WORKFLOWS
 from workflows.waitlist import WORKFLOWS as WAITLIST_WORKFLOWS
 
@@ -22,4 +23,5 @@ ALL_WORKFLOWS: list[type] = [
     *WAITLIST_WORKFLOWS,
     *ANALYTICS_WORKFLOWS,
     *MAINTENANCE_WORKFLOWS,
+    *SUBSCRIPTION_WORKFLOWS,
 ]

@@ -35,7 +35,12 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import ActivityError, ApplicationError, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    WorkflowAlreadyStartedError,
+)
 from temporalio.workflow import UpdateMethodMultiParam
 
 with workflow.unsafe.imports_passed_through():
@@ -63,6 +68,7 @@ __all__ = [
     "ActivityOptions",
     "Caller",
     "Notifier",
+    "SettlingNotifier",
     "StateTimers",
     "code_of",
     "domain_error",
@@ -228,6 +234,38 @@ class Notifier:
             )
         except WorkflowAlreadyStartedError:
             return
+
+
+class SettlingNotifier(Notifier):
+    """A Notifier that keeps the children it started, so that a run can wait for them before
+    it closes or continues as new (a run closing with a child in flight leaves the
+    time-skipping test server locked; in production its end then means its messages are out)."""
+
+    def __init__(self, pending: list[NotificationRequest]) -> None:
+        super().__init__(pending)
+        self.started: list[workflow.ChildWorkflowHandle[Any, Any]] = []
+
+    async def start(self, request: NotificationRequest) -> None:
+        try:
+            handle = await workflow.start_child_workflow(
+                NOTIFICATION_WORKFLOW,
+                request,
+                id=notification_workflow_id(request.dedupe_key),
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            )
+        except WorkflowAlreadyStartedError:
+            return
+        self.started.append(handle)
+
+    async def settle(self) -> None:
+        while self.started:
+            child = self.started[0]
+            try:
+                await child
+            except ChildWorkflowError as err:
+                workflow.logger.warning("notification %s failed: %s", child.id, err.message)
+            self.started.pop(0)
 
 
 class StateTimers:

@@ -33,6 +33,7 @@ APPOINTMENT_WORKFLOW = "AppointmentWorkflow"
 WAITLIST_WORKFLOW = "DoctorWaitlistWorkflow"
 TRANSLATION_WORKFLOW = "TranslationWorkflow"
 TRANSLATION_SWEEP_WORKFLOW = "TranslationSweepWorkflow"
+SUBSCRIPTION_WORKFLOW = "SubscriptionWorkflow"
 # The hourly sweep's Schedule (its runs' ids start with it).
 TRANSLATION_SWEEP_SCHEDULE = "translation-sweep"
 WAITLIST_EXPIRY_WORKFLOW = "WaitlistExpiryWorkflow"
@@ -54,6 +55,17 @@ def booking_workflow_id(booking_id: UUID) -> str:
 
 def payment_workflow_id(payment_id: UUID) -> str:
     return f"payment-{payment_id}"
+
+
+def subscription_workflow_id(subscription_id: UUID) -> str:
+    return f"subscription-{subscription_id}"
+
+
+class SubscriptionSignal:
+    """What SubscriptionWorkflow hears from its first charge's PaymentWorkflow."""
+
+    PAYMENT_SUCCEEDED = "payment_succeeded"
+    PAYMENT_FAILED = "payment_failed"
 
 
 def appointment_workflow_id(appointment_id: UUID) -> str:
@@ -374,6 +386,7 @@ __all__ = [
     "PAYMENT_REMINDER_WORKFLOW",
     "PAYMENT_WORKFLOW",
     "PRESCRIPTION_WORKFLOW",
+    "SUBSCRIPTION_WORKFLOW",
     "TRANSLATION_SWEEP_SCHEDULE",
     "TRANSLATION_SWEEP_WORKFLOW",
     "TRANSLATION_WORKFLOW",
@@ -404,6 +417,7 @@ __all__ = [
     "RefundSettled",
     "SlotFreed",
     "SourceChanged",
+    "SubscriptionSignal",
     "TranslationSignal",
     "TranslationTarget",
     "WaitlistSignal",
@@ -416,6 +430,7 @@ __all__ = [
     "payment_workflow_id",
     "prescription_summary",
     "prescription_workflow_id",
+    "subscription_workflow_id",
     "translation_summary",
     "translation_workflow_id",
     "waitlist_workflow_id",

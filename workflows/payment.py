@@ -120,12 +120,14 @@ with workflow.unsafe.imports_passed_through():
         PaymentEvent,
         PaymentSignal,
         RefundSettled,
+        SubscriptionSignal,
         appointment_workflow_id,
         booking_workflow_id,
         invoice_summary,
         invoice_workflow_id,
         notification_workflow_id,
         payment_workflow_id,
+        subscription_workflow_id,
     )
 
 # The search attribute of runs recorded before the kit's scheme (workflows/_kit.index).
@@ -147,6 +149,9 @@ APPOINTMENT_REFUND_WINDOW = "appointment-refund-window"
 # How long after the appointment's end its payment still takes the appointment's refund request
 # (the no-show grace and the appointment's answer fit well within it).
 APPOINTMENT_REFUND_GRACE = timedelta(days=1)
+# A subscription's first charge: the subscription is told payment_succeeded / payment_failed,
+# and issues the invoice itself (renewals are its own off-session charges).
+SUBSCRIPTION_PAYMENT = "subscription-payment"
 # What the payment tells its booking, by the name the appointment takes for the same event.
 APPOINTMENT_SIGNALS = {
     BookingSignal.PAYMENT_STARTED: AppointmentSignal.PAYMENT_STARTED,
@@ -154,6 +159,11 @@ APPOINTMENT_SIGNALS = {
     BookingSignal.PAYMENT_FAILED: AppointmentSignal.PAYMENT_FAILED,
     BookingSignal.REFUND_SETTLED: AppointmentSignal.REFUND_SETTLED,
     BookingSignal.INVOICE_SENT: AppointmentSignal.INVOICE_SENT,
+}
+
+SUBSCRIPTION_SIGNALS = {
+    BookingSignal.PAYMENT_SUCCEEDED: SubscriptionSignal.PAYMENT_SUCCEEDED,
+    BookingSignal.PAYMENT_FAILED: SubscriptionSignal.PAYMENT_FAILED,
 }
 
 # The payment's id, the caller and the webhook payload, importable from here.
@@ -460,6 +470,7 @@ class PaymentWorkflow:
                     amount=pricing.amount,
                     currency=stored.currency,
                     description=f"Medivoy {stored.reference or stored.payment_id}",
+                    customer_id=stored.customer_id,
                 ),
                 **GATEWAY_CREATE,
                 summary="create the gateway intent",
@@ -708,9 +719,25 @@ class PaymentWorkflow:
             ),
         )
         if self._cancellation is None:
-            await self._signal_booking(
+            told = await self._signal_booking(
                 BookingSignal.PAYMENT_SUCCEEDED, PaymentEvent(payment_id=payment.payment_id)
             )
+            if (
+                not told
+                and payment.subscription_id is not None
+                and state is not None
+                and workflow.patched(SUBSCRIPTION_PAYMENT)
+            ):
+                # The subscription ended (cancelled, or its window passed) before its first
+                # payment arrived: nothing may be kept for it.
+                self._cancelled_while_open = True
+                async with self._lock:
+                    await self._refund_locked(
+                        payment.amount,
+                        "the subscription had ended before it was paid",
+                        None,
+                        for_cancellation=True,
+                    )
 
     async def _fail(
         self,
@@ -975,6 +1002,9 @@ class PaymentWorkflow:
         All of it is the InvoiceDeliveryWorkflow child (workflows/invoice.py); runs recorded
         before it existed did the same steps here."""
         payment = self._require()
+        if payment.subscription_id is not None and workflow.patched(SUBSCRIPTION_PAYMENT):
+            # The subscription's workflow invoices its periods, the first one included.
+            return
         if self._for_appointment() and workflow.patched(APPOINTMENT_PAYMENT):
             # An appointment's invoice is issued once its consultation is completed, by the
             # appointment's workflow (the same invoice child and id): nothing to do here.
@@ -1203,6 +1233,11 @@ class PaymentWorkflow:
         elif payment.appointment_id is not None and workflow.patched(APPOINTMENT_PAYMENT):
             target = appointment_workflow_id(payment.appointment_id)
             name = APPOINTMENT_SIGNALS[name]
+        elif payment.subscription_id is not None and workflow.patched(SUBSCRIPTION_PAYMENT):
+            if name not in SUBSCRIPTION_SIGNALS:
+                return True
+            target = subscription_workflow_id(payment.subscription_id)
+            name = SUBSCRIPTION_SIGNALS[name]
         else:
             return True
         handle = workflow.get_external_workflow_handle(target)

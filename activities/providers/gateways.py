@@ -116,6 +116,60 @@ def refund_idempotency_key(payment_id: uuid.UUID | str, number: int) -> str:
     return f"payment:{payment_id}:refund:{number}"
 
 
+class SavedMethod(BaseModel):
+    """A payment method kept for off-session charges: the gateway's ids and the card's last
+    digits (never more of the card)."""
+
+    customer_id: str
+    payment_method_id: str
+    last4: str | None = None
+
+
+def subscription_customer_key(subscription_id: uuid.UUID | str) -> str:
+    return f"subscription:{subscription_id}:customer"
+
+
+def subscription_charge_key(
+    subscription_id: uuid.UUID | str, period: int, kind: str, attempt: int
+) -> str:
+    """The key of one charge of a subscription's period: a renewal's tries (1 the first,
+    then the dunning retries) and an upgrade's difference are numbered apart, so a retried
+    activity finds its charge and a period is never charged twice."""
+    if attempt < 1:
+        raise ValueError("attempts count from 1")
+    return f"subscription:{subscription_id}:period:{period}:{kind}:{attempt}"
+
+
+class SavedMethodGateway(Protocol):
+    """A gateway that keeps a customer's payment method and charges it off-session (Stripe)."""
+
+    name: GatewayName
+
+    async def create_customer(self, key: str, metadata: dict[str, str]) -> str:
+        """The customer for a subscriber (ids only in metadata); a repeated key, the same one."""
+        ...
+
+    async def saved_method(self, gateway_id: str, customer_id: str) -> SavedMethod:
+        """The method that paid `gateway_id`, attached to the customer for later charges."""
+        ...
+
+    async def attach_method(self, payment_method_id: str, customer_id: str) -> SavedMethod:
+        """A new method the subscriber gave, attached to their customer."""
+        ...
+
+    async def charge_saved(
+        self,
+        customer_id: str,
+        payment_method_id: str,
+        amount_minor: int,
+        currency: str,
+        key: str,
+        metadata: dict[str, str],
+    ) -> GatewayState:
+        """Charge the saved method off-session; a decline is a FAILED state with its code."""
+        ...
+
+
 class PaymentGateway(Protocol):
     name: GatewayName
 
@@ -128,8 +182,11 @@ class PaymentGateway(Protocol):
         metadata: dict[str, str] | None = None,
         *,
         attempt: int = 1,
+        customer_id: str | None = None,
     ) -> GatewayCheckout:
-        """Create the attempt's PaymentIntent or order; a repeated call returns the same one."""
+        """Create the attempt's PaymentIntent or order; a repeated call returns the same one.
+        With a `customer_id` (a subscription's first charge) the method paid with is kept for
+        off-session charges where the gateway can (Stripe)."""
         ...
 
     async def retrieve(self, gateway_id: str) -> GatewayState:

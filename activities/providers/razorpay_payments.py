@@ -67,7 +67,10 @@ class RazorpayPayments:
         metadata: dict[str, str] | None = None,
         *,
         attempt: int = 1,
+        customer_id: str | None = None,
     ) -> GatewayCheckout:
+        # No saved method here: a subscription's renewals are not charged through Razorpay.
+        del customer_id
         code = currency_code(currency)
         if amount_minor <= 0:
             raise GatewayError("razorpay needs a positive amount", permanent=True)

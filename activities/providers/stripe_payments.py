@@ -16,6 +16,7 @@ from activities.providers.gateways import (
     GatewayState,
     GatewayStatus,
     RefundStatus,
+    SavedMethod,
     intent_idempotency_key,
 )
 from domain.money import currency_code, exponent
@@ -140,8 +141,10 @@ class StripePayments:
         *,
         api_base: str | None = None,
         publishable_key: str | None = None,
+        setup_future_usage: bool = True,
     ) -> None:
         self._publishable_key = publishable_key
+        self._setup_future_usage = setup_future_usage
         self._client = stripe.StripeClient(
             secret_key,
             base_addresses={"api": api_base.rstrip("/")} if api_base else None,
@@ -158,6 +161,7 @@ class StripePayments:
         metadata: dict[str, str] | None = None,
         *,
         attempt: int = 1,
+        customer_id: str | None = None,
     ) -> GatewayCheckout:
         code = currency_code(currency)
         if amount_minor <= 0:
@@ -173,6 +177,10 @@ class StripePayments:
                 "description": description[:500],
             },
         }
+        if customer_id is not None:
+            params["customer"] = customer_id
+            if self._setup_future_usage:
+                params["setup_future_usage"] = "off_session"
         key = intent_idempotency_key(payment_id, attempt)
         intent = await asyncio.to_thread(self._call, "create", params, key)
         state = _state(intent)
@@ -230,6 +238,93 @@ class StripePayments:
             currency=currency,
             charge_id=_id_of(refund.get("charge")),
         )
+
+    async def create_customer(self, key: str, metadata: dict[str, str]) -> str:
+        def call() -> str:
+            try:
+                customer = self._client.v1.customers.create(
+                    params={"metadata": metadata}, options={"idempotency_key": key}
+                )
+            except stripe.StripeError as exc:
+                raise _error(exc) from None
+            return str(customer.id)
+
+        return await asyncio.to_thread(call)
+
+    async def saved_method(self, gateway_id: str, customer_id: str) -> SavedMethod:
+        intent = await asyncio.to_thread(self._intent, "retrieve", gateway_id)
+        method = _id_of(intent.get("payment_method"))
+        if method is None:
+            raise GatewayError("stripe: the intent has no payment method", permanent=True)
+        return await self.attach_method(method, customer_id)
+
+    async def attach_method(self, payment_method_id: str, customer_id: str) -> SavedMethod:
+        """Attached once: with setup_future_usage Stripe has done it at the charge already."""
+
+        def call() -> SavedMethod:
+            try:
+                method = self._client.v1.payment_methods.retrieve(payment_method_id).to_dict()
+                if _id_of(method.get("customer")) != customer_id:
+                    method = self._client.v1.payment_methods.attach(
+                        payment_method_id, params={"customer": customer_id}
+                    ).to_dict()
+            except stripe.StripeError as exc:
+                raise _error(exc) from None
+            card = method.get("card") or {}
+            return SavedMethod(
+                customer_id=customer_id,
+                payment_method_id=str(method["id"]),
+                last4=str(card["last4"]) if card.get("last4") else None,
+            )
+
+        return await asyncio.to_thread(call)
+
+    async def charge_saved(
+        self,
+        customer_id: str,
+        payment_method_id: str,
+        amount_minor: int,
+        currency: str,
+        key: str,
+        metadata: dict[str, str],
+    ) -> GatewayState:
+        code = currency_code(currency)
+        params: dict[str, Any] = {
+            "amount": to_stripe_amount(amount_minor, code),
+            "currency": code.lower(),
+            "customer": customer_id,
+            "payment_method": payment_method_id,
+            "confirm": True,
+            "off_session": True,
+            "metadata": {**metadata, "idempotency_key": key},
+        }
+
+        def call() -> GatewayState:
+            try:
+                intent = self._client.v1.payment_intents.create(
+                    params=params,  # type: ignore[arg-type]
+                    options={"idempotency_key": key},
+                )
+            except stripe.CardError as exc:
+                # Declined off-session: the decline code decides what dunning does.
+                error = exc.error
+                declined = _id_of(getattr(error, "payment_intent", None)) if error else None
+                decline = (getattr(error, "decline_code", None) if error else None) or exc.code
+                return GatewayState(
+                    gateway=GatewayName.STRIPE,
+                    gateway_id=declined or "",
+                    status=GatewayStatus.FAILED,
+                    amount_minor=amount_minor,
+                    amount_received_minor=0,
+                    currency=code,
+                    failure_code=decline or "card_declined",
+                    gateway_status="declined",
+                )
+            except stripe.StripeError as exc:
+                raise _error(exc) from None
+            return _state(dict(intent.to_dict()))
+
+        return await asyncio.to_thread(call)
 
     def _call(self, verb: str, params: dict[str, Any], key: str) -> dict[str, Any]:
         try:

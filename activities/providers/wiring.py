@@ -82,6 +82,7 @@ def build_payment_gateway(settings: Settings, gateway: GatewayName) -> PaymentGa
             secret,
             api_base=settings.stripe_api_base or None,
             publishable_key=settings.stripe_publishable_key or None,
+            setup_future_usage=settings.stripe_setup_future_usage,
         )
     if gateway == GatewayName.RAZORPAY:
         secret = settings.razorpay_key_secret.get_secret_value()

@@ -52,7 +52,7 @@ def range_query(
     ] = "day",
 ) -> RangeQuery:
     if first and last and last < first:
-        raise errors.Invalid("`to` is before `from`", code="INVALID_RANGE")
+        raise errors.Unprocessable("`to` is before `from`", code="INVALID_RANGE")
     return RangeQuery(first=first, last=last, group_by=group_by)
 
 
@@ -122,9 +122,9 @@ async def _answer(
     try:
         first = span.first or (last - timedelta(days=DEFAULT_DAYS - 1))
     except OverflowError:
-        raise errors.Invalid("`to` is too early", code="INVALID_RANGE") from None
+        raise errors.Unprocessable("`to` is too early", code="INVALID_RANGE") from None
     if (last - first).days >= service.MAX_RANGE_DAYS:
-        raise errors.Invalid(
+        raise errors.Unprocessable(
             f"a range covers at most {service.MAX_RANGE_DAYS} days", code="INVALID_RANGE"
         )
     key = f"analytics:{what}:{scope or 'platform'}:{first}:{last}:{span.group_by}:{today}"

@@ -26,6 +26,7 @@ from api.deps import (
     Pagination,
     Paging,
     RequestLocale,
+    SettingsDep,
 )
 from api.envelope import Envelope, Page, ok, page
 from api.resources import (
@@ -55,6 +56,7 @@ from api.schemas.hospitals import (
     HospitalVerify,
 )
 from api.services import catalog
+from api.services import subscriptions as subscription_limits
 from domain import access
 from domain.access import Role
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
@@ -234,10 +236,12 @@ async def list_hospital_doctors(
     summary="Affiliate a doctor with a hospital (admin, the hospital's admin)",
 )
 async def add_hospital_doctor(
-    hospital: ManagedHospital, body: HospitalDoctorCreate, db: DbSession
+    hospital: ManagedHospital, body: HospitalDoctorCreate, db: DbSession, settings: SettingsDep
 ) -> Envelope[Any]:
     if await db.get(Doctor, body.doctor_id) is None:
         raise NotFound("Doctor not found", code="DOCTOR_NOT_FOUND")
+    # The hospital's plan bounds its doctors (409 PLAN_LIMIT_REACHED, nothing written).
+    await subscription_limits.check_doctor_limit(db, settings, hospital.id)
     if body.start_date and body.end_date and body.end_date < body.start_date:
         raise Invalid(
             "end_date is before start_date",

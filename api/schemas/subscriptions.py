@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from api.schemas.payments import Currency, Money
-from domain.subscription import PlanTarget
+from api.schemas.payments import CheckoutOut, Currency, Money
+from domain.payment import PaymentGateway
+from domain.subscription import BillingCycle, PlanTarget, SubscriptionStatus
 
 PlanName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 PlanType = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50)]
@@ -83,3 +84,98 @@ class PlanUpdate(BaseModel):
 class PlanFilters(BaseModel):
     target_user: PlanTarget | None = None
     is_active: bool | None = Field(None, description="Admins only: retired plans too")
+
+
+class SubscriptionCreate(BaseModel):
+    """A hospital admin subscribes their hospital, a doctor themselves; an admin names either."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    plan_id: uuid.UUID
+    billing_cycle: BillingCycle
+    payment_gateway: PaymentGateway = PaymentGateway.STRIPE
+    hospital_id: uuid.UUID | None = None
+    doctor_id: uuid.UUID | None = None
+
+    @model_validator(mode="after")
+    def _one_holder(self) -> Self:
+        if self.hospital_id is not None and self.doctor_id is not None:
+            raise ValueError("a subscription is held by a hospital or by a doctor, not both")
+        return self
+
+
+class SubscriptionUpdate(BaseModel):
+    """`auto_renew: true` undoes a cancellation at the period's end; a dearer plan of the same
+    cycle takes effect now (the days left charged), a cheaper one or another cycle at the next
+    period; `payment_method_id` replaces the card (during dunning: tried at once)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    auto_renew: bool | None = None
+    plan_id: uuid.UUID | None = None
+    billing_cycle: BillingCycle | None = None
+    payment_method_id: str | None = Field(default=None, min_length=1, max_length=255)
+
+    @model_validator(mode="after")
+    def _something(self) -> Self:
+        if all(getattr(self, name) is None for name in type(self).model_fields):
+            raise ValueError("nothing to change")
+        return self
+
+
+class SubscriptionFilters(BaseModel):
+    status: SubscriptionStatus | None = None
+    plan_id: uuid.UUID | None = None
+    hospital_id: uuid.UUID | None = None
+    doctor_id: uuid.UUID | None = None
+
+
+class SubscriptionOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    plan_id: uuid.UUID
+    hospital_id: uuid.UUID | None
+    doctor_id: uuid.UUID | None
+    status: SubscriptionStatus
+    billing_cycle: BillingCycle
+    amount: Decimal | None
+    currency: str | None
+    start_date: date | None = Field(description="The current period's first day")
+    end_date: date | None = Field(description="The day the next period starts (renewal day)")
+    current_period: int
+    auto_renew: bool
+    timezone: str
+    next_charge_at: datetime | None
+    next_charge_amount: Decimal | None
+    pending_change: dict[str, Any] | None = Field(
+        description="A downgrade or cycle change waiting for the next period"
+    )
+    dunning: dict[str, Any] | None = Field(
+        description="While past due: planned retries, grace end, the last decline"
+    )
+    card_last4: str | None
+    payment_gateway: str | None
+    cancelled_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class SubscriptionDetail(SubscriptionOut):
+    plan: PlanOut
+
+
+class SubscriptionCreated(BaseModel):
+    subscription: SubscriptionOut
+    checkout: CheckoutOut
+
+
+class TimelineEntry(BaseModel):
+    at: datetime
+    kind: str = Field(description="status, charge or planned_retry")
+    status: str | None = None
+    notes: str | None = None
+    amount: Decimal | None = None
+    currency: str | None = None
+    payment_id: uuid.UUID | None = None
+    period: int | None = None

@@ -31,6 +31,7 @@ from api.schemas.appointments import (
     VideoCallOut,
 )
 from api.services import lifecycle
+from api.services import subscriptions as subscription_limits
 from domain.access import APPOINTMENT_MEDICAL_FIELDS, STAFF, Role
 from domain.appointment import (
     CONSULTED,
@@ -282,6 +283,10 @@ async def create_appointment(
     await _check_links(db, user, body, patient_id)
     appointment_id = appointment_id_for(patient_id, idempotency_key)
     if await db.get(Appointment, appointment_id) is None:
+        # The doctor's (or their hospital's) plan bounds appointments per month.
+        await subscription_limits.check_appointment_limit(
+            db, settings, doctor.id, body.scheduled_date.astimezone(UTC)
+        )
         fee = doctor.consultation_fee
         new = NewAppointment(
             appointment_id=appointment_id,

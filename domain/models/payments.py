@@ -33,7 +33,12 @@ class Payment(Base):
         one_of("status", [s.value for s in PaymentStatus], nullable=False),
         one_of("payment_gateway", [g.value for g in PaymentGateway], nullable=False),
         CheckConstraint(
-            "booking_id IS NOT NULL OR appointment_id IS NOT NULL", name="pays_for_something"
+            "booking_id IS NOT NULL OR appointment_id IS NOT NULL OR subscription_id IS NOT NULL",
+            name="pays_for_something",
+        ),
+        CheckConstraint(
+            "patient_id IS NOT NULL OR subscription_id IS NOT NULL",
+            name="patient_or_subscription",
         ),
         CheckConstraint("amount >= 0", name="amount_non_negative"),
         CheckConstraint("discount_amount >= 0", name="discount_amount_non_negative"),
@@ -56,8 +61,12 @@ class Payment(Base):
     appointment_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("appointments.id", ondelete="RESTRICT"), index=True
     )
-    patient_id: Mapped[uuid.UUID] = mapped_column(
+    # None only for a subscription's (a hospital or a doctor pays, not a patient).
+    patient_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("patients.id", ondelete="RESTRICT"), index=True
+    )
+    subscription_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="RESTRICT"), index=True
     )
     # What the patient is charged, after discount_amount has been taken off.
     amount: Mapped[Decimal]
@@ -106,6 +115,10 @@ class Invoice(Base):
         CheckConstraint("final_amount >= 0", name="final_amount_non_negative"),
         CheckConstraint("tax_rate BETWEEN 0 AND 100", name="tax_rate_range"),
         CheckConstraint("due_date IS NULL OR due_date >= invoice_date", name="due_after_issue"),
+        CheckConstraint(
+            "patient_id IS NOT NULL OR subscription_id IS NOT NULL",
+            name="patient_or_subscription",
+        ),
         Index(None, "created_at"),
     )
 
@@ -117,8 +130,12 @@ class Invoice(Base):
     appointment_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("appointments.id", ondelete="RESTRICT"), index=True
     )
-    patient_id: Mapped[uuid.UUID] = mapped_column(
+    # None only for a subscription's (a hospital or a doctor pays, not a patient).
+    patient_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("patients.id", ondelete="RESTRICT"), index=True
+    )
+    subscription_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="RESTRICT"), index=True
     )
     hospital_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("hospitals.id", ondelete="RESTRICT"), index=True

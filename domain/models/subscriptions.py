@@ -72,6 +72,25 @@ class Subscription(Base):
     )
     status_seq: Mapped[int] = mapped_column(server_default=text("0"))
     auto_renew: Mapped[bool] = mapped_column(server_default=text("true"))
+    # The subscriber's calendar: periods start at its midnight.
+    timezone: Mapped[str] = mapped_column(String(64), server_default="UTC")
+    payment_gateway: Mapped[str | None] = mapped_column(String(50))
+    # The price of one period of the current plan and cycle.
+    amount: Mapped[Decimal | None]
+    currency: Mapped[str | None] = mapped_column(String(3))
+    # The index of the period start_date..end_date (0 the first; periods count from the anchor).
+    current_period: Mapped[int] = mapped_column(server_default=text("0"))
+    next_charge_at: Mapped[datetime | None]
+    next_charge_amount: Mapped[Decimal | None]
+    cancelled_at: Mapped[datetime | None]
+    # The saved method for off-session renewals: the gateway's ids and the card's last digits.
+    gateway_customer_id: Mapped[str | None] = mapped_column(String(255))
+    gateway_payment_method_id: Mapped[str | None] = mapped_column(String(255))
+    card_last4: Mapped[str | None] = mapped_column(String(4))
+    # A downgrade or cycle change waiting for the next period.
+    pending_change: Mapped[dict[str, Any] | None]
+    # While past due: when it failed, the retries planned, the grace's end, the last decline.
+    dunning: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[datetime] = updated_at_column()
 

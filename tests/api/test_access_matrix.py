@@ -90,6 +90,9 @@ GRANTED: dict[tuple[str, str], dict[str, str]] = {
     ("DELETE", "/doctors/{id}/waitlist/{entry_id}"): {
         "other_coordinator": f"{STAFF_WORK} take any patient off a waitlist"
     },
+    ("*", "/subscriptions/{id}"): {
+        "other_coordinator": f"{STAFF_WORK} see every subscription and cancel one now (refund)"
+    },
     ("*", "/support/tickets/{id}"): {
         "other_coordinator": f"{STAFF_WORK} work the whole support queue"
     },

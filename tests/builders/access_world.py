@@ -40,7 +40,7 @@ from domain.models.catalog import (
 from domain.models.content import Faq, Media, Review, SupportTicket, Translation, WebsiteContent
 from domain.models.notifications import Notification
 from domain.models.payments import Coupon, Invoice, Payment
-from domain.models.subscriptions import SubscriptionPlan
+from domain.models.subscriptions import Subscription, SubscriptionPlan
 from runtime.settings import Settings
 from tests.builders.care_builders import Person, add_appointment, add_booking, person
 from workflows.appointment import AppointmentInput, open_appointment
@@ -513,6 +513,33 @@ async def _plan(w: World) -> Seeded:
     await w.add(row)
     return Seeded(
         {"id": str(row.id)}, (str(row.id), row.name), "admin", f"/subscription-plans/{row.id}"
+    )
+
+
+@seeder("/subscriptions/{id}")
+async def _subscription(w: World) -> Seeded:
+    plan = SubscriptionPlan(
+        id=uuid.uuid4(), name=marked("plan"), target_user="hospital", price_monthly=Decimal("10")
+    )
+    row = Subscription(
+        id=uuid.uuid4(),
+        plan_id=plan.id,
+        hospital_id=w.hospital.id,
+        billing_cycle="monthly",
+        status="active",
+        status_seq=2,
+        amount=Decimal("10.00"),
+        currency="USD",
+        start_date=date(2030, 1, 31),
+        end_date=date(2030, 2, 28),
+    )
+    await w.add(plan, row)
+    return Seeded(
+        {"id": str(row.id)},
+        (str(row.id), plan.name),
+        "hospital_admin",
+        f"/subscriptions/{row.id}",
+        refused=("doctor", "patient"),
     )
 
 

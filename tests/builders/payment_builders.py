@@ -209,6 +209,7 @@ class FakeGateway:
         metadata: dict[str, str] | None = None,
         *,
         attempt: int = 1,
+        customer_id: str | None = None,
     ) -> GatewayCheckout:
         key = intent_idempotency_key(payment_id, attempt)
         self.calls.append(("create", key))

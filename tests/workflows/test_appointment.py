@@ -677,7 +677,11 @@ async def test_the_appointment_is_indexed_by_the_kits_scheme_with_ids_and_status
     }
     await move(handle, cast, "doctor", S.APPOINTMENT_CONFIRMED)
     assert (await indexed())["EntityStatus"] == "appointment_confirmed"
-    # Nothing about the person in the memo or the summary.
+    # Nothing about the person in the memo or the summary: the summary names the appointment
+    # by its number only.
     description = await handle.describe()
     assert not await description.memo()
-    assert not await description.static_summary()
+    summary = await description.static_summary()
+    assert summary is not None and summary.startswith("Appointment MV-AP-"), summary
+    personal = (cast.patient.first_name, cast.patient.last_name, cast.patient.email)
+    assert not [p for p in personal if p and p in summary], summary

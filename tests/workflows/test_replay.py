@@ -1569,7 +1569,119 @@ async def _record_platform_chores() -> None:
         print(f"recorded {out} ({len(history.events)} events)")
 
 
+async def _record_subscription() -> None:
+    """Run one monthly subscription on a throwaway stack: its first charge through the
+    PaymentWorkflow (patch subscription-payment), active, the first renewal declined
+    (insufficient funds: past_due, dunning), paid on the first retry a day later, then
+    continue-as-new. Saves the subscription's first run (subscription_renewal.json) and its
+    first payment's history (payment_subscription.json)."""
+    import tempfile
+    from datetime import UTC, datetime, timedelta
+
+    from temporalio.worker import Worker
+
+    from activities.notify import build_notification_activities, notification_activity_list
+    from activities.payments import PaymentActivities, payment_activity_list
+    from activities.providers.wiring import build_adapters
+    from activities.subscriptions import SubscriptionActivities, subscription_activity_list
+    from domain.models.subscriptions import Subscription
+    from domain.payment import PaymentGateway as GatewayName
+    from runtime.db import make_engine, make_sessionmaker
+    from runtime.migrate import upgrade
+    from runtime.postgres import EmbeddedPostgres, free_port
+    from tests.builders.subscription_builders import SavingGateway, make_subscribers, subscribe
+    from workflows.payment import workflow_id as payment_workflow_id
+    from workflows.subscription import SubscriptionTimers
+
+    scratch = Path(tempfile.mkdtemp())
+    pg = EmbeddedPostgres(scratch / "pg", free_port(), durable=False)
+    pg.start()
+    try:
+        await asyncio.to_thread(upgrade, pg.url)
+        engine = make_engine(pg.url)
+        sessionmaker = make_sessionmaker(engine)
+        who = await make_subscribers(sessionmaker)
+        env = await start_indexed(pydantic_data_converter)
+        settings = Settings(
+            database_url=pg.url, jwt_secret="x" * 32, storage_dir=str(scratch / "files")
+        )
+        gateway = SavingGateway()
+        gateways = {GatewayName.STRIPE: gateway}
+        adapters = build_adapters(settings, sessionmaker)
+        async with Worker(
+            env.client,
+            task_queue="record",
+            workflows=ALL_WORKFLOWS,
+            activities=[
+                *subscription_activity_list(
+                    SubscriptionActivities(sessionmaker, gateways, settings)
+                ),
+                *payment_activity_list(PaymentActivities(sessionmaker, gateways, settings)),
+                *notification_activity_list(
+                    build_notification_activities(settings, sessionmaker, adapters)
+                ),
+            ],
+        ):
+            view, handle = await subscribe(
+                env.client, "record", who, gateway, timers=SubscriptionTimers()
+            )
+            first_run = (await handle.describe()).run_id
+            for _ in range(400):
+                async with sessionmaker() as db:
+                    stored = await db.get(Subscription, view.subscription_id)
+                if stored is not None and stored.status == "active":
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise RuntimeError("the subscription never became active")
+            assert stored.end_date is not None
+            end = datetime.combine(stored.end_date, datetime.min.time(), tzinfo=UTC)
+            gateway.declines = ["insufficient_funds"]
+            await env.sleep(end + timedelta(days=1, hours=1) - await env.get_current_time())
+            for _ in range(400):
+                description = await handle.describe()
+                if description.run_id != first_run:
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise RuntimeError("the subscription never renewed")
+            assert view.first_payment_id is not None
+            payment = env.client.get_workflow_handle(payment_workflow_id(view.first_payment_id))
+            histories = {
+                "subscription_renewal": (
+                    "SubscriptionWorkflow",
+                    handle.id,
+                    await env.client.get_workflow_handle(
+                        handle.id, run_id=first_run
+                    ).fetch_history(),
+                ),
+                "payment_subscription": (
+                    "PaymentWorkflow",
+                    payment.id,
+                    await payment.fetch_history(),
+                ),
+            }
+        await env.shutdown()
+        await engine.dispose()
+    finally:
+        pg.stop()
+    for name, (kind, wid, history) in histories.items():
+        out = HISTORIES / f"{name}.json"
+        out.write_text(
+            json.dumps(
+                {
+                    "workflow_type": kind,
+                    "workflow_id": wid,
+                    "history": json.loads(history.to_json()),
+                },
+                indent=1,
+            )
+        )
+        print(f"recorded {out}")
+
+
 RECORDERS = {
+    "subscription": _record_subscription,
     "notification": _record_notification,
     "notification_old_address": lambda: _record_notification(old_address=True),
     "notification_push": _record_notification_push,

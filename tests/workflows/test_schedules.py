@@ -117,6 +117,11 @@ async def test_the_worker_ensures_the_platform_schedules_at_start_and_the_cli_li
         temporal_address=temporal_dev_server.address, analytics_timezone="Asia/Kolkata"
     )
     ids = [s.id for s in schedules_for(settings)]
+    # Earlier tests' workers (on this session's server) may have ensured them already, with
+    # other settings: gone first, so what is found below is what this worker made.
+    for schedule_id in ids:
+        with contextlib.suppress(RPCError):
+            await temporal_client.get_schedule_handle(schedule_id).delete()
     running = asyncio.create_task(run_worker(settings))
     try:
 

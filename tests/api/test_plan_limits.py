@@ -1,0 +1,173 @@
+"""Plan limits over HTTP: a hospital's plan in force bounds its doctors, a doctor's (or their
+hospital's) plan bounds appointments per month; past a limit 409 PLAN_LIMIT_REACHED with the
+limit and the plan, and nothing is written; without a plan in force the settings' defaults
+apply (an expired subscription no longer counts)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from domain.access import Role
+from domain.models.appointments import Appointment
+from domain.models.catalog import Hospital, HospitalDoctor
+from domain.models.subscriptions import Subscription
+from runtime.settings import Settings
+from tests.builders.catalog_builders import add_doctor
+from tests.builders.subscription_builders import add_plan
+from tests.builders.users import create_user, headers_for
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings(subscription_default_limits={"doctors": 1, "appointments_per_month": 1})
+
+
+async def hold(
+    sessionmaker: async_sessionmaker[AsyncSession],
+    plan_id: uuid.UUID,
+    status: str = "active",
+    *,
+    hospital_id: uuid.UUID | None = None,
+    doctor_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    async with sessionmaker() as db, db.begin():
+        row = Subscription(
+            id=uuid.uuid4(),
+            plan_id=plan_id,
+            hospital_id=hospital_id,
+            doctor_id=doctor_id,
+            billing_cycle="monthly",
+            status=status,
+            status_seq=2,
+            amount=Decimal("100.00"),
+            currency="USD",
+            start_date=datetime.now(UTC).date(),
+            end_date=datetime.now(UTC).date() + timedelta(days=30),
+        )
+        db.add(row)
+    return row.id
+
+
+async def doctors_at(sessionmaker: async_sessionmaker[AsyncSession], hospital_id: uuid.UUID) -> int:
+    async with sessionmaker() as db:
+        return int(
+            await db.scalar(
+                select(func.count())
+                .select_from(HospitalDoctor)
+                .where(HospitalDoctor.hospital_id == hospital_id)
+            )
+            or 0
+        )
+
+
+async def test_a_hospitals_plan_bounds_its_doctors_and_the_defaults_apply_without_one(
+    client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    hospital_admin = await create_user(sessionmaker, Role.HOSPITAL_ADMIN)
+    async with sessionmaker() as db, db.begin():
+        hospital = Hospital(id=uuid.uuid4(), name="Apollo", admin_user_id=hospital_admin.id)
+        db.add(hospital)
+    doctors = [(await add_doctor(sessionmaker, last_name=f"D{i}"))[1] for i in range(4)]
+    mine = headers_for(hospital_admin)
+    path = f"/hospitals/{hospital.id}/doctors"
+
+    first = await client.post(path, json={"doctor_id": str(doctors[0].id)}, headers=mine)
+    assert first.status_code == 201, first.text
+    refused = await client.post(path, json={"doctor_id": str(doctors[1].id)}, headers=mine)
+    assert refused.status_code == 409, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "PLAN_LIMIT_REACHED"
+    assert error["details"]["limit"] == 1 and error["details"]["plan"] == "default"
+    assert await doctors_at(sessionmaker, hospital.id) == 1
+
+    standard = await add_plan(sessionmaker, "Standard", "100.00", None, max_doctors=2)
+    subscription = await hold(sessionmaker, standard, hospital_id=hospital.id)
+    second = await client.post(path, json={"doctor_id": str(doctors[1].id)}, headers=mine)
+    assert second.status_code == 201, second.text
+    third = await client.post(path, json={"doctor_id": str(doctors[2].id)}, headers=mine)
+    assert third.status_code == 409
+    assert third.json()["error"]["details"] == {
+        "limit": 2,
+        "used": 2,
+        "plan": "Standard",
+        "what": "doctors",
+    }
+    assert await doctors_at(sessionmaker, hospital.id) == 2
+
+    # Past the grace the plan is gone: the defaults again (1), already passed.
+    async with sessionmaker() as db, db.begin():
+        row = await db.get(Subscription, subscription)
+        assert row is not None
+        row.status = "expired"
+    expired = await client.post(path, json={"doctor_id": str(doctors[3].id)}, headers=mine)
+    assert expired.status_code == 409
+    assert expired.json()["error"]["details"]["plan"] == "default"
+
+
+async def test_a_doctors_plan_bounds_appointments_per_month(
+    client_with_worker: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    client = client_with_worker
+    admin = await create_user(sessionmaker, Role.ADMIN)
+    patient = await create_user(sessionmaker, Role.PATIENT)
+    from domain.models.users import Patient
+
+    async with sessionmaker() as db:
+        patient_id = await db.scalar(select(Patient.id).where(Patient.user_id == patient.id))
+    _, doctor = await add_doctor(sessionmaker)
+    plan = await add_plan(
+        sessionmaker, "Solo", "20.00", None, target="doctor", max_appointments_per_month=2
+    )
+    await hold(sessionmaker, plan, doctor_id=doctor.id)
+    base = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
+    # Three slots in one calendar month, away from its edges.
+    month_start = base.replace(day=1) + timedelta(days=40)
+    month_start = month_start.replace(day=10)
+
+    async def book(day: int) -> httpx.Response:
+        return await client.post(
+            "/appointments",
+            json={
+                "doctor_id": str(doctor.id),
+                "patient_id": str(patient_id),
+                "scheduled_date": month_start.replace(day=day).isoformat(),
+                "duration_minutes": 30,
+                "override": True,
+            },
+            headers=headers_for(admin),
+        )
+
+    for day in (10, 11):
+        made = await book(day)
+        assert made.status_code == 201, made.text
+    refused = await book(12)
+    assert refused.status_code == 409, refused.text
+    details = refused.json()["error"]["details"]
+    assert refused.json()["error"]["code"] == "PLAN_LIMIT_REACHED"
+    assert details["limit"] == 2 and details["plan"] == "Solo"
+    async with sessionmaker() as db:
+        count = await db.scalar(
+            select(func.count()).select_from(Appointment).where(Appointment.doctor_id == doctor.id)
+        )
+    assert count == 2
+    # The next month is a new count.
+    next_month = await client.post(
+        "/appointments",
+        json={
+            "doctor_id": str(doctor.id),
+            "patient_id": str(patient_id),
+            "scheduled_date": (month_start + timedelta(days=31)).isoformat(),
+            "duration_minutes": 30,
+            "override": True,
+        },
+        headers=headers_for(admin),
+    )
+    assert next_month.status_code == 201, next_month.text
