@@ -85,6 +85,7 @@ with workflow.unsafe.imports_passed_through():
         refusal,
         unwrap,
         update_with_start,
+        write_after_accept,
     )
     from workflows.messages import (
         SUBSCRIPTION_WORKFLOW,
@@ -920,7 +921,8 @@ class SubscriptionWorkflow:
             raise RuntimeError(f"subscription: {refused.message}") from None
         seq = state.seq + 1
         state.status, state.seq = target, seq
-        await workflow.execute_local_activity_method(
+        # Once the update that asked for it is accepted (workflows/_kit.write_after_accept).
+        await write_after_accept(
             SubscriptionActivities.record_subscription_transition,
             SubscriptionTransition(
                 subscription_id=state.stored.subscription_id,
@@ -932,7 +934,7 @@ class SubscriptionWorkflow:
                 notes=notes,
                 changes=changes or SubscriptionChanges(),
             ),
-            **DB_ACTIVITY,
+            summary=f"status {source.value} → {target.value}",
         )
         self._index()
         self._timers.changed()

@@ -1569,12 +1569,13 @@ async def _record_platform_chores() -> None:
         print(f"recorded {out} ({len(history.events)} events)")
 
 
-async def _record_subscription() -> None:
+async def _record_subscription(suffix: str = "") -> None:
     """Run one monthly subscription on a throwaway stack: its first charge through the
     PaymentWorkflow (patch subscription-payment), active, the first renewal declined
     (insufficient funds: past_due, dunning), paid on the first retry a day later, then
     continue-as-new. Saves the subscription's first run (subscription_renewal.json) and its
-    first payment's history (payment_subscription.json)."""
+    first payment's history (payment_subscription.json); `suffix` ends the subscription's file
+    name and leaves the payment's out (subscription_renewal_accept.json: move-after-accept)."""
     import tempfile
     from datetime import UTC, datetime, timedelta
 
@@ -1661,6 +1662,10 @@ async def _record_subscription() -> None:
                     await payment.fetch_history(),
                 ),
             }
+            if suffix:
+                histories = {
+                    f"subscription_renewal{suffix}": histories["subscription_renewal"],
+                }
         await env.shutdown()
         await engine.dispose()
     finally:
@@ -1682,6 +1687,7 @@ async def _record_subscription() -> None:
 
 RECORDERS = {
     "subscription": _record_subscription,
+    "subscription-accept": lambda: _record_subscription("_accept"),
     "notification": _record_notification,
     "notification_old_address": lambda: _record_notification(old_address=True),
     "notification_push": _record_notification_push,
@@ -1703,6 +1709,6 @@ RECORDERS = {
 
 if __name__ == "__main__" and sys.argv[1:2] == ["record"]:
     # `record NAME` records that one (booking-kit: the journey after the kit's patch;
-    # booking-accept, appointment-accept: after the move-after-accept patch).
+    # booking-accept, appointment-accept, subscription-accept: after move-after-accept).
     for name in sys.argv[2:] or list(RECORDERS):
         asyncio.run(RECORDERS[name]())
