@@ -89,8 +89,8 @@ class ActivityOptions(TypedDict, total=False):
     retry_policy: RetryPolicy
 
 
-# A status write takes milliseconds (a local activity, rule 8); an outage heals, so it keeps
-# retrying and the lifecycle simply waits.
+# A DB write takes milliseconds (a local activity, rule 8, unless an Update's move asked for it:
+# write_after_accept); an outage heals, so it keeps retrying and the lifecycle simply waits.
 DB_ACTIVITY: ActivityOptions = {
     "start_to_close_timeout": timedelta(seconds=10),
     "retry_policy": RetryPolicy(
