@@ -8,6 +8,8 @@
 - `Notifier`: notifications decided in a handler, started by the main loop as deduped
   DeliverNotification children that outlive the parent;
 - `StateTimers`: timers derived from the state, waiting for a change or the next one;
+- `write_after_accept`, the DB write of an Update's move (a status, details, a slot), run once
+  that Update is durably accepted (`MOVE_AFTER_ACCEPT_PATCH`);
 - `quiesce` and `should_continue_as_new`, for a clean end or hand-over;
 - `index`: one search-attribute scheme for every lifecycle (EntityKind, EntityStatus, ids);
 - `show` and `notification_summary`: what the Temporal UI shows of a run (its current details,
@@ -33,7 +35,12 @@ from temporalio.common import (
     WorkflowIDConflictPolicy,
     WorkflowIDReusePolicy,
 )
-from temporalio.exceptions import ChildWorkflowError, WorkflowAlreadyStartedError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    WorkflowAlreadyStartedError,
+)
 from temporalio.workflow import UpdateMethodMultiParam
 
 with workflow.unsafe.imports_passed_through():
@@ -54,6 +61,7 @@ __all__ = [
     "GATEWAY_CREATE",
     "GATEWAY_POLL",
     "GATEWAY_SETTLE",
+    "MOVE_AFTER_ACCEPT_PATCH",
     "NOTIFY_ACTIVITY",
     "PDF_ACTIVITY",
     "SEARCH_SCHEME_PATCH",
@@ -72,6 +80,7 @@ __all__ = [
     "show",
     "unwrap",
     "update_with_start",
+    "write_after_accept",
 ]
 
 
@@ -80,8 +89,8 @@ class ActivityOptions(TypedDict, total=False):
     retry_policy: RetryPolicy
 
 
-# A status write takes milliseconds (a local activity, rule 8); an outage heals, so it keeps
-# retrying and the lifecycle simply waits.
+# A DB write takes milliseconds (a local activity, rule 8, unless an Update's move asked for it:
+# write_after_accept); an outage heals, so it keeps retrying and the lifecycle simply waits.
 DB_ACTIVITY: ActivityOptions = {
     "start_to_close_timeout": timedelta(seconds=10),
     "retry_policy": RetryPolicy(
@@ -309,6 +318,39 @@ class StateTimers:
             else:
                 return None
         return [name for when, name in due if when <= workflow.now()]
+
+
+# A move's status write as an ordinary activity, no longer a local one (rule 8's exception). A
+# local activity runs inside the workflow task that also carries the Update's acceptance: when the
+# Temporal server restarts in that moment the task never completes, the Update is lost (the caller
+# sees 503) and the row stays written, ahead of its workflow; the next move then reuses the seq
+# and write_transition takes it for a retry. Scheduling an ordinary activity completes that task:
+# acceptance and schedule become durable together, and the write runs only after both. Runs
+# recorded before it (tests/histories/) replay on the local path.
+MOVE_AFTER_ACCEPT_PATCH = "move-after-accept"
+
+
+async def write_after_accept(
+    activity: Callable[[Any, I], Awaitable[R]],
+    record: I,
+    *,
+    summary: str,
+    options: ActivityOptions = DB_ACTIVITY,
+) -> R:
+    """Run the DB write of an Update's move (an activity method taking one record) once that
+    Update is durably accepted, and return its answer. A refusal it raises reaches the
+    caller as the ApplicationError itself, as a local activity's did, so callers that catch
+    ApplicationError behave alike on both paths."""
+    if not workflow.patched(MOVE_AFTER_ACCEPT_PATCH):
+        return await workflow.execute_local_activity_method(
+            activity, record, **options, summary=summary
+        )
+    try:
+        return await workflow.execute_activity_method(activity, record, **options, summary=summary)
+    except ActivityError as err:
+        if isinstance(err.cause, ApplicationError):
+            raise err.cause from None
+        raise
 
 
 async def quiesce(notifier: Notifier | None = None) -> None:

@@ -89,6 +89,7 @@ with workflow.unsafe.imports_passed_through():
         should_continue_as_new,
         show,
         update_with_start,
+        write_after_accept,
     )
     from workflows.messages import (
         APPOINTMENT_WORKFLOW,
@@ -605,7 +606,7 @@ class AppointmentWorkflow:
             overridden = self._check_change("reschedule", actor, change.override)
             old_start, old_end = state.starts_at, state.ends_at
             duration = change.duration_minutes or state.duration_minutes
-            moved = await workflow.execute_local_activity_method(
+            moved = await write_after_accept(
                 AppointmentActivities.reschedule_appointment,
                 RescheduleRecord(
                     appointment_id=state.appointment_id,
@@ -617,7 +618,6 @@ class AppointmentWorkflow:
                     reason=change.reason,
                     override=overridden or change.override,
                 ),
-                **DB_ACTIVITY,
                 summary="reschedule",
             )
             state.starts_at = moved.starts_at
@@ -694,13 +694,12 @@ class AppointmentWorkflow:
                 check_edit(state.status, change.fields, change.caller.actor(), self._parties())
             except MoveRefused as refused:
                 raise refusal(refused) from None
-            await workflow.execute_local_activity_method(
+            await write_after_accept(
                 AppointmentActivities.update_appointment_details,
                 DetailsUpdate(
                     appointment_id=state.appointment_id,
                     **change.model_dump(exclude={"caller"}),
                 ),
-                **DB_ACTIVITY,
                 summary="update the appointment details",
             )
         return self._view()
@@ -945,7 +944,8 @@ class AppointmentWorkflow:
                 # Ended: the reminders not sent yet are dropped (the timeline lists none).
                 state.reminders = [r for r in state.reminders if r.sent]
             self._timers.changed()
-            await workflow.execute_local_activity_method(
+            # Once the update is accepted (workflows/_kit.write_after_accept).
+            await write_after_accept(
                 AppointmentActivities.record_appointment_transition,
                 TransitionRecord(
                     appointment_id=state.appointment_id,
@@ -957,7 +957,6 @@ class AppointmentWorkflow:
                     notes=notes,
                     changes=changes,
                 ),
-                **DB_ACTIVITY,
                 summary=f"status {source.value} → {target.value}",
             )
             self._index()

@@ -4,9 +4,10 @@ Commands from people are Updates (create, change_status, send_quotation, cancel,
 assign_coordinator): their validators check domain.booking's transition table against the
 caller's role and the current state, so an illegal move is refused before anything is written.
 Events from the platform are Signals (record_uploaded, payment_started, payment_succeeded,
-payment_failed, invoice_sent, feedback_received). Each accepted move runs one local activity that
-writes the row and its history row, then notifies the people involved through DeliverNotification
-children. Quotation expiry, its reminder and the review SLA are timers derived from the state.
+payment_failed, invoice_sent, feedback_received). Each accepted move runs one activity that
+writes the row and its history row once the move's update is durably accepted, then notifies the
+people involved through DeliverNotification children. Quotation expiry, its reminder and the
+review SLA are timers derived from the state.
 """
 
 from __future__ import annotations
@@ -64,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
         should_continue_as_new,
         show,
         update_with_start,
+        write_after_accept,
     )
     from workflows.messages import (
         BOOKING_WORKFLOW,
@@ -425,13 +427,12 @@ class BookingWorkflow:
                 check_edit(state.status, change.fields, change.caller.actor(), self._parties())
             except MoveRefused as refused:
                 raise refusal(refused) from None
-            await workflow.execute_local_activity_method(
+            await write_after_accept(
                 BookingActivities.update_booking_details,
                 DetailsUpdate(
                     booking_id=state.booking_id,
                     **change.model_dump(exclude={"caller"}),
                 ),
-                **DB_ACTIVITY,
                 summary="update the booking details",
             )
         return self._view()
@@ -459,12 +460,11 @@ class BookingWorkflow:
             state.coordinator_id = change.coordinator_id
             state.assignments += 1
             self._timers.changed()
-            await workflow.execute_local_activity_method(
+            await write_after_accept(
                 BookingActivities.assign_coordinator,
                 CoordinatorAssignment(
                     booking_id=state.booking_id, coordinator_id=change.coordinator_id
                 ),
-                **DB_ACTIVITY,
                 summary=f"assign coordinator {change.coordinator_id}",
             )
             if change.coordinator_id != change.caller.user_id:
@@ -760,7 +760,9 @@ class BookingWorkflow:
                 state.total_amount = quotation.total_amount
                 state.currency = quotation.currency
             self._timers.changed()
-            await workflow.execute_local_activity_method(
+            # Once the update is accepted (workflows/_kit.write_after_accept): a write that ran
+            # before could outlive an update the server lost.
+            await write_after_accept(
                 BookingActivities.record_transition,
                 TransitionRecord(
                     booking_id=state.booking_id,
@@ -772,7 +774,6 @@ class BookingWorkflow:
                     notes=notes,
                     changes=changes,
                 ),
-                **DB_ACTIVITY,
                 summary=f"status {source.value} → {target.value}",
             )
             self._index()

@@ -86,6 +86,7 @@ with workflow.unsafe.imports_passed_through():
         show,
         unwrap,
         update_with_start,
+        write_after_accept,
     )
     from workflows.messages import (
         SUBSCRIPTION_WORKFLOW,
@@ -948,7 +949,8 @@ class SubscriptionWorkflow:
             raise RuntimeError(f"subscription: {refused.message}") from None
         seq = state.seq + 1
         state.status, state.seq = target, seq
-        await workflow.execute_local_activity_method(
+        # Once the update that asked for it is accepted (workflows/_kit.write_after_accept).
+        await write_after_accept(
             SubscriptionActivities.record_subscription_transition,
             SubscriptionTransition(
                 subscription_id=state.stored.subscription_id,
@@ -960,7 +962,6 @@ class SubscriptionWorkflow:
                 notes=notes,
                 changes=changes or SubscriptionChanges(),
             ),
-            **DB_ACTIVITY,
             summary=f"status {source.value} → {target.value}",
         )
         self._index()

@@ -31,7 +31,14 @@ with workflow.unsafe.imports_passed_through():
         TranslationView,
     )
     from domain.translation import TranslationStatus
-    from workflows._kit import DB_ACTIVITY, ActivityOptions, quiesce, show, unwrap
+    from workflows._kit import (
+        DB_ACTIVITY,
+        ActivityOptions,
+        quiesce,
+        show,
+        unwrap,
+        write_after_accept,
+    )
     from workflows.messages import (
         TRANSLATION_SWEEP_WORKFLOW,
         TRANSLATION_WORKFLOW,
@@ -147,11 +154,9 @@ class TranslationWorkflow:
         """A person's translation or decision on one field: approved, rejected (the engine is
         asked again) or an edit that waits for approval."""
         try:
-            view = await workflow.execute_local_activity_method(
-                TranslationActivities.record_review,
-                review,
-                **DB_ACTIVITY,
-                summary="record the review",
+            # Once the update is accepted (workflows/_kit.write_after_accept).
+            view = await write_after_accept(
+                TranslationActivities.record_review, review, summary="record the review"
             )
         except Exception as err:
             refused = unwrap(err)

@@ -266,10 +266,10 @@ async def _record_booking(file_name: str = "booking_journey.json") -> None:
     from activities.providers.wiring import build_adapters
     from domain.access import Role
     from domain.booking import BookingStatus as S
-    from domain.models import Base
     from domain.models.catalog import Hospital
     from domain.models.users import Patient, User
     from runtime.db import make_engine, make_sessionmaker
+    from runtime.migrate import upgrade
     from runtime.postgres import EmbeddedPostgres, free_port
     from runtime.settings import Settings
     from workflows.booking import (
@@ -291,9 +291,9 @@ async def _record_booking(file_name: str = "booking_journey.json") -> None:
     pg = EmbeddedPostgres(Path(tempfile.mkdtemp()), free_port(), durable=False)
     pg.start()
     try:
+        # Migrated, as the others are (create_all misses the extensions the schema needs).
+        await asyncio.to_thread(upgrade, pg.url)
         engine = make_engine(pg.url)
-        async with engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
         sessionmaker = make_sessionmaker(engine)
         people = {
             role: User(
@@ -410,6 +410,11 @@ async def _record_booking(file_name: str = "booking_journey.json") -> None:
 async def _record_booking_on_the_kit() -> None:
     """The same journey recorded after the kit's search-attribute patch, kept beside the first."""
     await _record_booking("booking_journey_kit.json")
+
+
+async def _record_booking_after_accept() -> None:
+    """The journey recorded after the move-after-accept patch (status writes as activities)."""
+    await _record_booking("booking_journey_accept.json")
 
 
 async def _record_payment_invoice() -> None:
@@ -564,11 +569,11 @@ async def _record_payment_invoice() -> None:
         print(f"recorded {out}")
 
 
-async def _record_appointment() -> None:
+async def _record_appointment(file_name: str = "appointment_consultation.json") -> None:
     """Run one teleconsultation on a throwaway stack and save its history
-    (appointment_consultation.json): requested, rescheduled by staff, confirmed (the video
-    room), awaiting_consultation (the system move), both reminders, both parties joining,
-    completed."""
+    (appointment_consultation.json, or `file_name`): requested, rescheduled by staff, confirmed
+    (the video room), awaiting_consultation (the system move), both reminders, both parties
+    joining, completed."""
     import tempfile
     import uuid
     from datetime import datetime, timedelta
@@ -694,7 +699,7 @@ async def _record_appointment() -> None:
         await engine.dispose()
     finally:
         pg.stop()
-    out = HISTORIES / "appointment_consultation.json"
+    out = HISTORIES / file_name
     out.write_text(
         json.dumps(
             {
@@ -1564,12 +1569,13 @@ async def _record_platform_chores() -> None:
         print(f"recorded {out} ({len(history.events)} events)")
 
 
-async def _record_subscription() -> None:
+async def _record_subscription(suffix: str = "") -> None:
     """Run one monthly subscription on a throwaway stack: its first charge through the
     PaymentWorkflow (patch subscription-payment), active, the first renewal declined
     (insufficient funds: past_due, dunning), paid on the first retry a day later, then
     continue-as-new. Saves the subscription's first run (subscription_renewal.json) and its
-    first payment's history (payment_subscription.json)."""
+    first payment's history (payment_subscription.json); `suffix` ends the subscription's file
+    name and leaves the payment's out (subscription_renewal_accept.json: move-after-accept)."""
     import tempfile
     from datetime import UTC, datetime, timedelta
 
@@ -1656,6 +1662,10 @@ async def _record_subscription() -> None:
                     await payment.fetch_history(),
                 ),
             }
+            if suffix:
+                histories = {
+                    f"subscription_renewal{suffix}": histories["subscription_renewal"],
+                }
         await env.shutdown()
         await engine.dispose()
     finally:
@@ -1677,13 +1687,16 @@ async def _record_subscription() -> None:
 
 RECORDERS = {
     "subscription": _record_subscription,
+    "subscription-accept": lambda: _record_subscription("_accept"),
     "notification": _record_notification,
     "notification_old_address": lambda: _record_notification(old_address=True),
     "notification_push": _record_notification_push,
     "booking": _record_booking,
     "booking-kit": _record_booking_on_the_kit,
+    "booking-accept": _record_booking_after_accept,
     "payment_invoice": _record_payment_invoice,
     "appointment": _record_appointment,
+    "appointment-accept": lambda: _record_appointment("appointment_consultation_accept.json"),
     "appointment_payment": _record_appointment_payment,
     "appointment_payment_window": lambda: _record_appointment_payment(past_refund_days=True),
     "waitlist": _record_waitlist,
@@ -1695,6 +1708,7 @@ RECORDERS = {
 }
 
 if __name__ == "__main__" and sys.argv[1:2] == ["record"]:
-    # `record NAME` records that one (booking-kit: the journey after the kit's patch).
+    # `record NAME` records that one (booking-kit: the journey after the kit's patch;
+    # booking-accept, appointment-accept, subscription-accept: after move-after-accept).
     for name in sys.argv[2:] or list(RECORDERS):
         asyncio.run(RECORDERS[name]())
