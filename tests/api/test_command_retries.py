@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from api.app import create_app
 from domain.models.bookings import BookingStatusHistory
 from domain.models.notifications import Notification
+from tests.builders.appointment_builders import booked, clinic, later
 from tests.builders.booking_builders import People, booking_people
 from tests.builders.helpers import eventually
 from tests.fixtures.workers import SANDBOX
@@ -110,9 +111,17 @@ async def test_a_quotation_retried_with_its_key_after_a_503_is_sent_once(
     assert late.json()["error"]["code"] == "WORKFLOW_UNAVAILABLE"
 
     async with _worker(temporal_client, settings, sessionmaker):
-        again = await api.post(
-            f"/bookings/{booking_id}/quotation", headers={**people.coordinator, **key}, json=body
-        )
+        # The client asks again with the same key until it is answered (the new worker may
+        # take a moment to get the workflow back).
+        async def answered() -> httpx.Response | None:
+            response = await api.post(
+                f"/bookings/{booking_id}/quotation",
+                headers={**people.coordinator, **key},
+                json=body,
+            )
+            return None if response.status_code == 503 else response
+
+        again = await eventually(answered, within=90)
         assert again.status_code == 200, again.text
         assert again.json()["data"]["status"] == "quotation_sent"
         # Once more, after the first answer arrived: the same answer, nothing sent.
@@ -167,3 +176,26 @@ async def test_a_status_move_retried_with_its_key_answers_200_not_409(
         bare = await api.patch(path, headers=people.coordinator, json={"status": "under_review"})
         assert bare.status_code == 409
         assert await _history(sessionmaker, booking_id) == ["requested", "under_review"]
+
+
+async def test_a_reschedule_retried_with_its_key_does_not_use_up_another_of_the_patients_two(
+    client_with_worker, sessionmaker
+):
+    c = await clinic(sessionmaker, client_with_worker)
+    first = later(days=4)
+    mine = await booked(client_with_worker, c["patient"], c.doctor_id, first)
+    path = f"/appointments/{mine['id']}/reschedule"
+    body = {"new_scheduled_date": (first + timedelta(hours=1)).isoformat(), "reason": "Work"}
+    keyed = {**c["patient"], "Idempotency-Key": "reschedule-" + uuid.uuid4().hex}
+
+    moved = await client_with_worker.post(path, headers=keyed, json=body)
+    again = await client_with_worker.post(path, headers=keyed, json=body)
+
+    assert moved.status_code == 200, moved.text
+    assert again.status_code == 200, again.text
+    assert again.json()["data"]["reschedule_count"] == 1
+    # The patient still has their second reschedule.
+    later_still = {**body, "new_scheduled_date": (first + timedelta(hours=2)).isoformat()}
+    second = await client_with_worker.post(path, headers=c["patient"], json=later_still)
+    assert second.status_code == 200, second.text
+    assert second.json()["data"]["reschedule_count"] == 2
