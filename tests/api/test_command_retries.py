@@ -199,3 +199,23 @@ async def test_a_reschedule_retried_with_its_key_does_not_use_up_another_of_the_
     second = await client_with_worker.post(path, headers=c["patient"], json=later_still)
     assert second.status_code == 200, second.text
     assert second.json()["data"]["reschedule_count"] == 2
+
+
+async def test_a_cancel_retried_with_its_key_after_the_workflow_ended_gets_the_first_answer(
+    client_with_worker, sessionmaker
+):
+    people = await booking_people(sessionmaker)
+    booking_id = await _accepted_booking(client_with_worker, people)
+    keyed = {**people.patient, "Idempotency-Key": "cancel-" + uuid.uuid4().hex}
+    path = f"/bookings/{booking_id}"
+
+    first = await client_with_worker.request(
+        "DELETE", path, headers=keyed, json={"reason": "Visa refused"}
+    )
+    assert first.status_code == 200, first.text
+    again = await client_with_worker.request(
+        "DELETE", path, headers=keyed, json={"reason": "Visa refused"}
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["data"]["status"] == "cancelled"
+    assert (await _history(sessionmaker, booking_id)).count("cancelled") == 1
