@@ -11,12 +11,16 @@ import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import asyncpg
 import httpx
+import pytest
 import pytest_asyncio
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from api.app import create_app
+from api.errors import database_down, database_error
 from domain.models.catalog import Hospital
 from runtime.db import make_engine, make_sessionmaker
 from runtime.migrate import upgrade
@@ -129,3 +133,31 @@ async def test_a_database_restart_gives_prompt_503s_then_the_api_recovers_by_its
             assert (await api.get("/health/db")).status_code == 200
     finally:
         await engine.dispose()
+
+
+async def test_a_connection_closed_under_a_query_is_a_503_not_a_500(db_engine, pg_server):
+    """What a restart does to a request in flight: its connection is closed mid-query."""
+    async with db_engine.connect() as conn:
+        pid = await conn.scalar(text("SELECT pg_backend_pid()"))
+        admin = await asyncpg.connect(f"postgresql://postgres@127.0.0.1:{pg_server.port}/postgres")
+        try:
+            await admin.execute("SELECT pg_terminate_backend($1)", pid)
+        finally:
+            await admin.close()
+        with pytest.raises(DBAPIError) as closed:
+            await conn.execute(text("SELECT 1"))
+    assert database_down(closed.value)
+    answer = await database_error(None, closed.value)  # type: ignore[arg-type]
+    assert answer.status_code == 503
+    assert answer.headers["Retry-After"] == "2"
+    assert b'"DATABASE_UNAVAILABLE"' in answer.body
+    # The pool replaced it: the next checkout answers.
+    async with db_engine.connect() as conn:
+        assert await conn.scalar(text("SELECT 1")) == 1
+
+
+async def test_a_query_of_ours_going_wrong_stays_a_500(db_engine):
+    async with db_engine.connect() as conn:
+        with pytest.raises(DBAPIError) as wrong:
+            await conn.execute(text("SELECT * FROM no_such_table"))
+    assert not database_down(wrong.value)
