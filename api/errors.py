@@ -165,7 +165,11 @@ async def database_error(request: Request, exc: Exception) -> JSONResponse:
     replaces the closed connections by itself once the server is back (pool_pre_ping)."""
     if not database_down(exc):
         return await unexpected(request, exc)
-    log.warning("database_unavailable", error=type(getattr(exc, "orig", None) or exc).__name__)
+    # The driver's own class names what happened (the adapter's wrapper is just "Error").
+    cause: BaseException = exc
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    log.warning("database_unavailable", error=type(cause).__name__)
     return error_response(
         503,
         "DATABASE_UNAVAILABLE",
