@@ -134,7 +134,9 @@ async def run_worker(settings: Settings | None = None) -> None:
     configure_logging(settings.log_level, settings.log_json)
     if not settings.database_url or not settings.temporal_address:
         raise RuntimeError("MEDIVOY_DATABASE_URL and MEDIVOY_TEMPORAL_ADDRESS must be set")
-    engine = make_engine(settings.database_url)
+    engine = make_engine(
+        settings.database_url, connect_timeout=settings.database_connect_timeout_seconds
+    )
     traces = tracer_provider(settings, "medivoy-worker")
     client = await connect(
         settings, interceptors=client_interceptors(traces), runtime=worker_runtime(settings)

@@ -54,7 +54,7 @@ def create_app(
         url = engine_url or settings.database_url
         if not url:
             raise RuntimeError("MEDIVOY_DATABASE_URL is not set")
-        engine = make_engine(url)
+        engine = make_engine(url, connect_timeout=settings.database_connect_timeout_seconds)
         app.state.engine = engine
         app.state.sessionmaker = async_sessionmaker(
             engine, class_=AsyncSession, expire_on_commit=False, sync_session_class=AuditedSession

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Query, Request
+from fastapi import Depends, Header, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from limits import parse
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -124,6 +124,18 @@ async def get_temporal(request: Request) -> Client:
 
 
 Temporal = Annotated[Client, Depends(get_temporal)]
+
+# A retry with the same key gets the first answer and does nothing twice (per caller).
+IdempotencyKey = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        min_length=1,
+        max_length=200,
+        description="Repeat a request with the same key (after a 503 or a lost answer) to get "
+        "the first answer: the command is not carried out twice",
+    ),
+]
 
 bearer = HTTPBearer(auto_error=False, description="The access token from /auth/login")
 

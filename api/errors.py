@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, IntegrityError
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -16,6 +18,7 @@ from api import context
 from api.envelope import error_body
 from api.middleware import BodyTooLarge
 from domain import errors
+from runtime.db import DatabaseUnreachable
 from runtime.logging import log
 from workflows._kit import domain_error as refused_as_domain_error
 
@@ -126,6 +129,56 @@ async def integrity_error(_: Request, exc: Exception) -> JSONResponse:
     )
 
 
+# A PostgreSQL restart takes seconds: ask again after this many.
+DATABASE_RETRY_AFTER = 2
+
+# What asyncpg raises when the server went away under an open connection (a restart, a
+# failover), wrapped by SQLAlchemy as a DBAPIError.
+_DISCONNECTS = (
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.InterfaceError,
+    ConnectionError,
+)
+
+
+def database_down(exc: BaseException) -> bool:
+    """Is this failure PostgreSQL being unreachable (not a query of ours going wrong)?"""
+    if isinstance(exc, DatabaseUnreachable | PoolTimeout):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return False
+    if exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError):
+        return True
+    cause: BaseException | None = exc.orig
+    while cause is not None:
+        if isinstance(cause, _DISCONNECTS):
+            return True
+        cause = cause.__cause__ or cause.__context__
+    return False
+
+
+async def database_error(request: Request, exc: Exception) -> JSONResponse:
+    """PostgreSQL down or restarting: a prompt 503 the client may retry. The request's
+    transaction was rolled back (or never began), so nothing of it is written; the pool
+    replaces the closed connections by itself once the server is back (pool_pre_ping)."""
+    if not database_down(exc):
+        return await unexpected(request, exc)
+    # The driver's own class names what happened (the adapter's wrapper is just "Error").
+    cause: BaseException = exc
+    while cause.__cause__ is not None:
+        cause = cause.__cause__
+    log.warning("database_unavailable", error=type(cause).__name__)
+    return error_response(
+        503,
+        "DATABASE_UNAVAILABLE",
+        "The database is not reachable; nothing was changed. Try again shortly",
+        {"retry_after": DATABASE_RETRY_AFTER},
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+    )
+
+
 async def unexpected(_: Request, exc: Exception) -> JSONResponse:
     ctx = context.get()
     request_id = ctx.request_id if ctx else None
@@ -145,4 +198,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(WorkflowUpdateFailedError, update_failed)
     app.add_exception_handler(DataError, data_error)
     app.add_exception_handler(IntegrityError, integrity_error)
+    app.add_exception_handler(DBAPIError, database_error)
+    app.add_exception_handler(DatabaseUnreachable, database_error)
+    app.add_exception_handler(PoolTimeout, database_error)
     app.add_exception_handler(Exception, unexpected)

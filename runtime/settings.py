@@ -34,6 +34,9 @@ class Settings(BaseSettings):
 
     # Empty means "start the embedded one" (medivoy dev) or "not configured".
     database_url: str = ""
+    # A new PostgreSQL connection not made within this is a 503 DATABASE_UNAVAILABLE (the
+    # driver waits 60 s by default).
+    database_connect_timeout_seconds: float = Field(default=5, gt=0)
     temporal_address: str = ""
     temporal_namespace: str = "default"
     task_queue: str = "medivoy"

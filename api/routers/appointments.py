@@ -14,7 +14,15 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Header, Query, status
 
 from api.dates import check_horizon
-from api.deps import AdaptersDep, DbSession, Paging, SettingsDep, Temporal, require_roles
+from api.deps import (
+    AdaptersDep,
+    DbSession,
+    IdempotencyKey,
+    Paging,
+    SettingsDep,
+    Temporal,
+    require_roles,
+)
 from api.envelope import Envelope, Page, ok, page
 from api.schemas.appointments import (
     AppointmentCreate,
@@ -120,6 +128,7 @@ async def update_appointment(
     user: AppointmentUser,
     db: DbSession,
     temporal: Temporal,
+    idempotency_key: IdempotencyKey = None,
 ) -> Envelope[AppointmentOut]:
     changes = body.model_dump(exclude_unset=True)
     if changes:
@@ -128,6 +137,8 @@ async def update_appointment(
             appointment,
             AppointmentWorkflow.edit,
             DetailsChange(caller=service.caller_of(user), fields=sorted(changes), **changes),
+            caller=user,
+            idempotency_key=idempotency_key,
         )
     return ok(await service.get_appointment(db, user, appointment.id), "Appointment updated")
 
@@ -141,12 +152,15 @@ async def change_status(
     user: AppointmentUser,
     db: DbSession,
     temporal: Temporal,
+    idempotency_key: IdempotencyKey = None,
 ) -> Envelope[AppointmentOut]:
     await service.command(
         temporal,
         appointment,
         AppointmentWorkflow.change_status,
         StatusChange(caller=service.caller_of(user), status=body.status, notes=body.notes),
+        caller=user,
+        idempotency_key=idempotency_key,
     )
     return ok(await service.get_appointment(db, user, appointment.id), "Appointment updated")
 
@@ -163,6 +177,7 @@ async def reschedule(
     db: DbSession,
     temporal: Temporal,
     settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Envelope[AppointmentOut]:
     check_horizon(settings, new_scheduled_date=body.new_scheduled_date)
     refuse_past(body.new_scheduled_date, "The new time is in the past")
@@ -177,6 +192,8 @@ async def reschedule(
             reason=body.reason,
             override=body.override,
         ),
+        caller=user,
+        idempotency_key=idempotency_key,
     )
     return ok(await service.get_appointment(db, user, appointment.id), "Appointment rescheduled")
 
@@ -194,6 +211,7 @@ async def cancel(
     body: Annotated[CancelIn | None, Body()] = None,
     reason: Annotated[str | None, Query(min_length=1, max_length=1000)] = None,
     override: bool = False,
+    idempotency_key: IdempotencyKey = None,
 ) -> Envelope[AppointmentOut]:
     why = (body.reason if body is not None else None) or reason
     if not why:
@@ -211,6 +229,8 @@ async def cancel(
             reason=why,
             override=(body.override if body is not None else False) or override,
         ),
+        caller=user,
+        idempotency_key=idempotency_key,
     )
     return ok(await service.get_appointment(db, user, appointment.id), "Appointment cancelled")
 

@@ -12,7 +12,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, status
 
 from api.dates import check_horizon
-from api.deps import DbSession, Paging, SettingsDep, Temporal, require_roles
+from api.deps import DbSession, IdempotencyKey, Paging, SettingsDep, Temporal, require_roles
 from api.envelope import Envelope, Page, ok, page
 from api.schemas.bookings import (
     BOOKING_ROLES,
@@ -108,6 +108,7 @@ async def update_booking(
     db: DbSession,
     temporal: Temporal,
     settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Envelope[BookingOut]:
     check_horizon(settings, requested_date=body.requested_date)
     changes = body.model_dump(exclude_unset=True)
@@ -126,6 +127,8 @@ async def update_booking(
             booking,
             BookingWorkflow.edit_details,
             DetailsChange(caller=service.caller_of(user), fields=sorted(changes), **changes),
+            caller=user,
+            idempotency_key=idempotency_key,
         )
     return ok(await service.get_booking(db, user, booking.id), "Booking updated")
 
@@ -136,13 +139,20 @@ async def update_booking(
     summary="Cancel (once paid, the payment is refunded by the cancellation policy)",
 )
 async def cancel_booking(
-    booking: VisibleBooking, body: CancelIn, user: BookingUser, db: DbSession, temporal: Temporal
+    booking: VisibleBooking,
+    body: CancelIn,
+    user: BookingUser,
+    db: DbSession,
+    temporal: Temporal,
+    idempotency_key: IdempotencyKey = None,
 ) -> Envelope[BookingOut]:
     await service.command(
         temporal,
         booking,
         BookingWorkflow.cancel,
         Cancellation(caller=service.caller_of(user), reason=body.reason),
+        caller=user,
+        idempotency_key=idempotency_key,
     )
     return ok(await service.get_booking(db, user, booking.id), "Booking cancelled")
 
@@ -154,12 +164,15 @@ async def change_status(
     user: BookingUser,
     db: DbSession,
     temporal: Temporal,
+    idempotency_key: IdempotencyKey = None,
 ) -> Envelope[BookingOut]:
     await service.command(
         temporal,
         booking,
         BookingWorkflow.change_status,
         StatusChange(caller=service.caller_of(user), status=body.status, notes=body.notes),
+        caller=user,
+        idempotency_key=idempotency_key,
     )
     return ok(await service.get_booking(db, user, booking.id), "Booking status updated")
 
@@ -176,6 +189,7 @@ async def send_quotation(
     db: DbSession,
     temporal: Temporal,
     settings: SettingsDep,
+    idempotency_key: IdempotencyKey = None,
 ) -> Envelope[BookingOut]:
     check_horizon(settings, valid_until=body.valid_until)
     assert body.total_amount is not None  # the schema fills it in
@@ -191,6 +205,8 @@ async def send_quotation(
             notes=body.notes,
             total_amount=body.total_amount,
         ),
+        caller=user,
+        idempotency_key=idempotency_key,
     )
     return ok(await service.get_booking(db, user, booking.id), "Quotation sent")
 
@@ -201,7 +217,12 @@ async def send_quotation(
     summary="Assign the coordinator (admins; a coordinator takes an unassigned booking)",
 )
 async def assign_coordinator(
-    booking: VisibleBooking, body: CoordinatorIn, user: Assigner, db: DbSession, temporal: Temporal
+    booking: VisibleBooking,
+    body: CoordinatorIn,
+    user: Assigner,
+    db: DbSession,
+    temporal: Temporal,
+    idempotency_key: IdempotencyKey = None,
 ) -> Envelope[BookingOut]:
     await service.assignable_coordinator(db, body.coordinator_id)
     await service.command(
@@ -209,6 +230,8 @@ async def assign_coordinator(
         booking,
         BookingWorkflow.assign_coordinator,
         CoordinatorChange(caller=service.caller_of(user), coordinator_id=body.coordinator_id),
+        caller=user,
+        idempotency_key=idempotency_key,
     )
     return ok(await service.get_booking(db, user, booking.id), "Coordinator assigned")
 

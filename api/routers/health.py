@@ -34,19 +34,38 @@ def _answer(healthy: bool, data: dict[str, Any], what: str) -> JSONResponse:
     )
 
 
-@router.get("", summary="Liveness: the API process answers")
-async def liveness() -> Envelope[dict[str, str]]:
-    return ok({"status": "ok"}, "Medivoy API is running")
+async def _database(request: Request) -> str | None:
+    """None when PostgreSQL answers within 3 s, else the failure's class name."""
+    try:
+        async with asyncio.timeout(3):
+            async with request.app.state.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        return type(exc).__name__
+    return None
+
+
+@router.get(
+    "",
+    summary="Liveness: the API process answers (200 also while the database is down, "
+    "which it names)",
+)
+async def liveness(request: Request) -> Envelope[dict[str, str]]:
+    # Liveness stays 200: restarting the API does not bring PostgreSQL back. It says so.
+    if await _database(request) is not None:
+        return ok(
+            {"status": "ok", "database": "down"},
+            "Medivoy API is running; the database is down (requests that need it answer 503)",
+        )
+    return ok({"status": "ok", "database": "up"}, "Medivoy API is running")
 
 
 @router.get("/db", summary="Database health")
 async def database(request: Request) -> JSONResponse:
-    try:
-        async with request.app.state.engine.connect() as conn:
-            await asyncio.wait_for(conn.execute(text("SELECT 1")), timeout=3)
-        return _answer(True, {"database": "up"}, "Database")
-    except Exception as exc:
-        return _answer(False, {"database": "down", "error": type(exc).__name__}, "Database")
+    error = await _database(request)
+    if error is not None:
+        return _answer(False, {"database": "down", "error": error}, "Database")
+    return _answer(True, {"database": "up"}, "Database")
 
 
 @router.get("/redis", summary="Redis health ('not configured' when MEDIVOY_REDIS_URL is unset)")
@@ -117,7 +136,8 @@ def _worker_state(
 
 @router.get(
     "/services",
-    summary="Temporal and a worker on the task queue: up or down (staff: the details)",
+    summary="The database, Temporal and a worker on the task queue: up or down (staff: the "
+    "details)",
 )
 async def services(
     request: Request, settings: SettingsDep, adapters: AdaptersDep, caller: MaybeUser
@@ -125,6 +145,8 @@ async def services(
     # The adapters the API built at start, by the same wiring as the worker's: what is named
     # here is what serves (e-mail, SMS, WhatsApp, file storage, payment gateways).
     data: dict[str, Any] = {"providers": adapters.in_use()}
+    down = await _database(request)
+    data["database"] = "up" if down is None else "down"
     healthy = True
     try:
         client = await get_temporal(request)
@@ -135,6 +157,7 @@ async def services(
             _describe(client, settings.task_queue, TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY),
         )
         healthy, data["worker"] = _worker_state(settings, workflows, activities)
+        healthy = healthy and down is None
     except Exception as exc:
         healthy = False
         data.setdefault("temporal", "down")

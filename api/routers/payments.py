@@ -15,7 +15,16 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.payments import NewPayment
 from activities.providers.gateways import GatewayError
-from api.deps import CurrentUser, DbSession, Gateways, Paging, SettingsDep, Temporal, require_roles
+from api.deps import (
+    CurrentUser,
+    DbSession,
+    Gateways,
+    IdempotencyKey,
+    Paging,
+    SettingsDep,
+    Temporal,
+    require_roles,
+)
 from api.envelope import ERROR_RESPONSES, Envelope, Page, ok, page
 from api.schemas.payments import (
     CheckoutOut,
@@ -195,7 +204,10 @@ async def refund_payment(
     db: DbSession,
     user: Refunder,
     temporal: Temporal,
+    idempotency_key: IdempotencyKey = None,
 ) -> Envelope[dict[str, Any]]:
+    """A partial refund asked again is a second refund, unless asked with the same
+    Idempotency-Key: then it gets the first answer and nothing is refunded twice."""
     caller = Caller(user_id=user.id, role=Role(user.user_type))
     await db.rollback()
     await lifecycle.command(
@@ -207,6 +219,8 @@ async def refund_payment(
             "This payment no longer takes refunds (closed or never opened)",
             code="PAYMENT_NOT_REFUNDABLE",
         ),
+        caller_id=caller.user_id,  # read before the rollback expired the caller's row
+        idempotency_key=idempotency_key,
     )
     payment = await db.get(Payment, payment_id, populate_existing=True)
     assert payment is not None

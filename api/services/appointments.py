@@ -334,6 +334,9 @@ async def command(
     appointment: AppointmentOut,
     update: UpdateMethodMultiParam[[AppointmentWorkflow, A], AppointmentView],
     arg: A,
+    *,
+    caller: User | None = None,
+    idempotency_key: str | None = None,
 ) -> AppointmentView:
     status = AppointmentStatus(appointment.status)
     closed = None
@@ -344,7 +347,13 @@ async def command(
             details={"allowed": []},
         )
     return await lifecycle.command(
-        temporal, appointment_workflow_id(appointment.id), update, arg, closed=closed
+        temporal,
+        appointment_workflow_id(appointment.id),
+        update,
+        arg,
+        closed=closed,
+        caller_id=caller.id if caller is not None else None,
+        idempotency_key=idempotency_key,
     )
 
 

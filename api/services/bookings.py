@@ -265,6 +265,9 @@ async def command(
     booking: BookingOut,
     update: UpdateMethodMultiParam[[BookingWorkflow, A], BookingView],
     arg: A,
+    *,
+    caller: User | None = None,
+    idempotency_key: str | None = None,
 ) -> BookingView:
     """Send a command to the booking's workflow; its validator decides. A workflow that has
     ended (a terminal booking) takes no more commands: 409 with nothing allowed."""
@@ -277,7 +280,13 @@ async def command(
             details={"allowed": [s.value for s in next_statuses(status)]},
         )
     return await lifecycle.command(
-        temporal, booking_workflow_id(booking.id), update, arg, closed=closed
+        temporal,
+        booking_workflow_id(booking.id),
+        update,
+        arg,
+        closed=closed,
+        caller_id=caller.id if caller is not None else None,
+        idempotency_key=idempotency_key,
     )
 
 

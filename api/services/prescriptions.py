@@ -67,6 +67,9 @@ async def provide_prescription(
                 instructions=body.instructions,
                 valid_until=body.valid_until,
             ),
+            # A repeat while the first is still in flight joins it (the row is not there yet).
+            caller=user,
+            idempotency_key=idempotency_key,
         )
     row = await db.get(Prescription, prescription_id, populate_existing=True)
     if row is None or row.appointment_id != appointment.id:

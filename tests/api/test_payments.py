@@ -211,13 +211,15 @@ async def test_stripe_checkout_webhook_invoice_email_and_refunds(
             f"/payments/{payment_id}/refund", headers=patient, json={"reason": "mine"}
         )
     ).status_code == 403
-    part = await client.post(
-        f"/payments/{payment_id}/refund",
-        headers=admin,
-        json={"amount": "250.00", "reason": "hotel nights not used"},
-    )
+    part_body = {"amount": "250.00", "reason": "hotel nights not used"}
+    keyed = {**admin, "Idempotency-Key": "refund-hotel"}
+    part = await client.post(f"/payments/{payment_id}/refund", headers=keyed, json=part_body)
     assert part.status_code == 200, part.text
     assert part.json()["data"]["status"] == "partially_refunded"
+    # Asked again with its key (the answer was lost): the first answer, nothing refunded twice.
+    part_again = await client.post(f"/payments/{payment_id}/refund", headers=keyed, json=part_body)
+    assert part_again.status_code == 200, part_again.text
+    assert part_again.json()["data"]["refund_amount"] == part.json()["data"]["refund_amount"]
     over = await client.post(
         f"/payments/{payment_id}/refund",
         headers=admin,
