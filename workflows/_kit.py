@@ -237,13 +237,14 @@ class Notifier:
 
 
 class SettlingNotifier(Notifier):
-    """A Notifier that keeps the children it started, so that a run can wait for them before
-    it closes or continues as new (a run closing with a child in flight leaves the
-    time-skipping test server locked; in production its end then means its messages are out)."""
+    """The kit's Notifier, keeping the children this run started (notifications, the invoice)
+    so that the run closes only once they have: a run that closes while a child of it is still
+    in flight leaves the time-skipping test server's time skipping locked for good, and in
+    production the run's end then also means its last messages are out."""
 
     def __init__(self, pending: list[NotificationRequest]) -> None:
         super().__init__(pending)
-        self.started: list[workflow.ChildWorkflowHandle[Any, Any]] = []
+        self.children: list[workflow.ChildWorkflowHandle[Any, Any]] = []
 
     async def start(self, request: NotificationRequest) -> None:
         try:
@@ -257,16 +258,21 @@ class SettlingNotifier(Notifier):
             )
         except WorkflowAlreadyStartedError:
             return
-        self.started.append(handle)
+        self.children.append(handle)
 
     async def settle(self) -> None:
-        while self.started:
-            child = self.started[0]
+        """Wait until every child this run started has finished (a failed one included: its
+        own retries are over, and the run has nothing more to do about it)."""
+        while self.children:
+            child = self.children[0]
             try:
                 await child
             except ChildWorkflowError as err:
-                workflow.logger.warning("notification %s failed: %s", child.id, err.message)
-            self.started.pop(0)
+                workflow.logger.warning("child %s failed: %s", child.id, err.message)
+            self.children.pop(0)
+
+    def settled(self) -> bool:
+        return not self.pending and all(child.done() for child in self.children)
 
 
 class StateTimers:

@@ -24,7 +24,6 @@ from temporalio.client import Client
 from temporalio.common import SearchAttributeUpdate, WorkflowIDReusePolicy
 from temporalio.exceptions import (
     ApplicationError,
-    ChildWorkflowError,
     FailureError,
     WorkflowAlreadyStartedError,
 )
@@ -80,10 +79,9 @@ with workflow.unsafe.imports_passed_through():
         GATEWAY_CREATE,
         GATEWAY_SETTLE,
         Caller,
-        Notifier,
+        SettlingNotifier,
         StateTimers,
         index,
-        notification_summary,
         quiesce,
         refusal,
         should_continue_as_new,
@@ -94,7 +92,6 @@ with workflow.unsafe.imports_passed_through():
     from workflows.messages import (
         APPOINTMENT_WORKFLOW,
         INVOICE_WORKFLOW,
-        NOTIFICATION_WORKFLOW,
         PRESCRIPTION_WORKFLOW,
         AppointmentCancelled,
         AppointmentSignal,
@@ -112,7 +109,6 @@ with workflow.unsafe.imports_passed_through():
         appointment_workflow_id,
         invoice_summary,
         invoice_workflow_id,
-        notification_workflow_id,
         payment_workflow_id,
         prescription_summary,
         prescription_workflow_id,
@@ -285,45 +281,6 @@ class WaitingFor(BaseModel):
     description: str
     until: datetime | None = None
     reminders: list[ReminderOut] = Field(default_factory=list)
-
-
-class SettlingNotifier(Notifier):
-    """The kit's Notifier, keeping the children this run started (notifications, the invoice)
-    so that the run closes only once they have: a run that closes while a child of it is still
-    in flight leaves the time-skipping test server's time skipping locked for good, and in
-    production the run's end then also means its last messages are out."""
-
-    def __init__(self, pending: list[NotificationRequest]) -> None:
-        super().__init__(pending)
-        self.children: list[workflow.ChildWorkflowHandle[Any, Any]] = []
-
-    async def start(self, request: NotificationRequest) -> None:
-        try:
-            handle = await workflow.start_child_workflow(
-                NOTIFICATION_WORKFLOW,
-                request,
-                id=notification_workflow_id(request.dedupe_key),
-                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                static_summary=notification_summary(request),
-            )
-        except WorkflowAlreadyStartedError:
-            return
-        self.children.append(handle)
-
-    async def settle(self) -> None:
-        """Wait until every child this run started has finished (a failed one included: its
-        own retries are over, and the run has nothing more to do about it)."""
-        while self.children:
-            child = self.children[0]
-            try:
-                await child
-            except ChildWorkflowError as err:
-                workflow.logger.warning("child %s failed: %s", child.id, err.message)
-            self.children.pop(0)
-
-    def settled(self) -> bool:
-        return not self.pending and all(child.done() for child in self.children)
 
 
 @workflow.defn(name=APPOINTMENT_WORKFLOW)

@@ -93,11 +93,10 @@ with workflow.unsafe.imports_passed_through():
         GATEWAY_SETTLE,
         PDF_ACTIVITY,
         Caller,
-        Notifier,
+        SettlingNotifier,
         code_of,
         domain_error,
         index,
-        notification_summary,
         refusal,
         show,
         unwrap,
@@ -105,7 +104,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.messages import (
         INVOICE_WORKFLOW,
-        NOTIFICATION_WORKFLOW,
         PAYMENT_WORKFLOW,
         AppointmentCancelled,
         AppointmentSignal,
@@ -125,7 +123,6 @@ with workflow.unsafe.imports_passed_through():
         booking_workflow_id,
         invoice_summary,
         invoice_workflow_id,
-        notification_workflow_id,
         payment_workflow_id,
         subscription_workflow_id,
     )
@@ -240,37 +237,6 @@ def _as_refusal(err: ActivityError | ApplicationError) -> ApplicationError:
     return refusal(Unavailable("The payment gateway did not answer.", code="GATEWAY_UNAVAILABLE"))
 
 
-class _SettlingNotifier(Notifier):
-    """The kit's Notifier, keeping the children it started so that the run can wait for them."""
-
-    def __init__(self) -> None:
-        super().__init__([])
-        self.started: list[workflow.ChildWorkflowHandle[Any, Any]] = []
-
-    async def start(self, request: NotificationRequest) -> None:
-        try:
-            handle = await workflow.start_child_workflow(
-                NOTIFICATION_WORKFLOW,
-                request,
-                id=notification_workflow_id(request.dedupe_key),
-                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
-                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                static_summary=notification_summary(request),
-            )
-        except WorkflowAlreadyStartedError:
-            return
-        self.started.append(handle)
-
-    async def settle(self) -> None:
-        while self.started:
-            child = self.started[0]
-            try:
-                await child
-            except ChildWorkflowError as err:
-                workflow.logger.warning("notification %s failed: %s", child.id, err.message)
-            self.started.pop(0)
-
-
 @workflow.defn(name=PAYMENT_WORKFLOW)
 class PaymentWorkflow:
     def __init__(self) -> None:
@@ -296,7 +262,7 @@ class PaymentWorkflow:
         self._watching = False
         # Refund updates run one at a time; so do status writes.
         self._lock = asyncio.Lock()
-        self._notifier = _SettlingNotifier()
+        self._notifier = SettlingNotifier([])
 
     @workflow.run
     async def run(self, input: PaymentInput) -> PaymentView:
@@ -344,7 +310,7 @@ class PaymentWorkflow:
         if self._cancellation is not None and not self._cancellation_answered:
             # Cancelled after this payment had already ended (failed, expired): nothing to do.
             await self._answer_cancellation("nothing_to_refund")
-        if self._notifier.started and workflow.patched(SETTLE_CHILDREN):
+        if self._notifier.children and workflow.patched(SETTLE_CHILDREN):
             await self._notifier.settle()
             await workflow.wait_condition(workflow.all_handlers_finished)
         self._show()
