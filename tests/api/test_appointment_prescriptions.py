@@ -160,6 +160,16 @@ async def appointment_in(client: httpx.AsyncClient, cast: Cast, status: str) -> 
         )
         assert moved.status_code == 200, moved.text
         assert moved.json()["data"]["status"] in (step, "awaiting_consultation")
+        if step == "appointment_confirmed":
+            # Starting in minutes, it is near at once: the workflow's own move follows the
+            # doctor's; waited for, so that what the test reads next stays put.
+            async def near() -> bool:
+                read = await client.get(
+                    f"/appointments/{appointment_id}", headers=cast.admin.headers
+                )
+                return bool(read.json()["data"]["status"] == "awaiting_consultation")
+
+            await eventually(near, within=30)
     return appointment_id
 
 

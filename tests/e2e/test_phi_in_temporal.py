@@ -435,8 +435,11 @@ async def test_a_booking_paid_at_stripe_with_its_invoice_holds_no_personal_text_
     assert "review SLA alert" in timers and "quotation reminder" in timers
     children = booking.event_summaries["EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED"]
     assert any(c.startswith("booking_status_changed to user ") for c in children)
-    moves = booking.event_summaries["EVENT_TYPE_MARKER_RECORDED"]
-    assert "create the booking row" in moves and "status confirmed → payment_pending" in moves
+    # The row is created by a local activity (a marker); a move's write runs once its update is
+    # accepted, as an activity (workflows/_kit.write_after_accept).
+    assert "create the booking row" in booking.event_summaries["EVENT_TYPE_MARKER_RECORDED"]
+    moves = booking.event_summaries["EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"]
+    assert "status confirmed → payment_pending" in moves
 
     [payment] = by_type[PAYMENT_WORKFLOW]
     assert payment.static_summary == f"Payment {payment_id}"
@@ -559,7 +562,7 @@ async def test_a_prescriptions_delivery_holds_no_medication_and_reads_like_the_p
     assert "`prescription_provided`" in lifecycle.current_details
     assert (
         "status consultation_in_progress → prescription_provided"
-        in (lifecycle.event_summaries["EVENT_TYPE_MARKER_RECORDED"])
+        in (lifecycle.event_summaries["EVENT_TYPE_ACTIVITY_TASK_SCHEDULED"])
     )
     children = lifecycle.event_summaries["EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED"]
     assert f"Prescription {prescription_id}: PDF and e-mail" in children
