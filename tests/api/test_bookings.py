@@ -6,6 +6,7 @@ import asyncio
 import signal
 import subprocess
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -566,11 +567,35 @@ async def _request_once_a_worker_takes_it(
 async def _journey_after_accepted(
     client: httpx.AsyncClient, temporal: Client, people: People, booking_id: str
 ) -> None:
+    # Right after a worker died, the workflow may still wait for the write the dead worker held
+    # (until that activity's timeout): the API answers 503 and the client repeats the command
+    # with the same Idempotency-Key, as the answer says.
+    async def answered(send: Callable[[dict[str, str]], Awaitable[httpx.Response]]) -> int:
+        key = {"Idempotency-Key": uuid.uuid4().hex}
+        for _ in range(10):
+            response = await send(key)
+            if response.status_code != 503:
+                return response.status_code
+            assert response.json()["error"]["code"] == "WORKFLOW_UNAVAILABLE", response.text
+        return response.status_code
+
     assert (
-        await _move(client, people.coordinator, booking_id, "awaiting_medical_details")
-    ).status_code == 200
-    assert (await _quote(client, people.coordinator, booking_id)).status_code == 200
-    assert (await _move(client, people.patient, booking_id, "confirmed")).status_code == 200
+        await answered(
+            lambda key: _move(
+                client, {**people.coordinator, **key}, booking_id, "awaiting_medical_details"
+            )
+        )
+        == 200
+    )
+    assert (
+        await answered(lambda key: _quote(client, {**people.coordinator, **key}, booking_id)) == 200
+    )
+    assert (
+        await answered(
+            lambda key: _move(client, {**people.patient, **key}, booking_id, "confirmed")
+        )
+        == 200
+    )
     handle = temporal.get_workflow_handle(workflow_id(uuid.UUID(booking_id)))
     for sig, status in (
         (BookingWorkflow.payment_started, "payment_pending"),
