@@ -24,7 +24,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import scheduling
-from activities.lifecycle import refusal, write_transition
+from activities.lifecycle import refusal, write_first_history, write_transition
 from activities.providers.video import VideoRoom, VideoRooms
 from domain import errors
 from domain.appointment import AppointmentStatus
@@ -316,17 +316,14 @@ class AppointmentActivities:
                 payment_due_at=new.payment_due_at,
             )
         )
-        await session.execute(
-            insert(AppointmentStatusHistory)
-            .values(
-                appointment_id=new.appointment_id,
-                seq=1,
-                from_status=None,
-                to_status=AppointmentStatus.REQUESTED.value,
-                changed_by_user_id=new.created_by_user_id,
-                actor_role=new.created_by_role,
-            )
-            .on_conflict_do_nothing(index_elements=["appointment_id", "seq"])
+        await write_first_history(
+            session,
+            Appointment,
+            AppointmentStatusHistory,
+            new.appointment_id,
+            AppointmentStatus.REQUESTED,
+            user_id=new.created_by_user_id,
+            role=new.created_by_role,
         )
         await session.flush()
 

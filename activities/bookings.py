@@ -20,7 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.lifecycle import HISTORY_GAP as HISTORY_GAP
-from activities.lifecycle import write_transition
+from activities.lifecycle import write_first_history, write_transition
 from domain.access import Role
 from domain.booking import BookingStatus
 from domain.lifecycle import Actor
@@ -166,17 +166,14 @@ class BookingActivities:
                 .returning(Booking.id)
             )
             if inserted.scalar_one_or_none() is not None:
-                await session.execute(
-                    insert(BookingStatusHistory)
-                    .values(
-                        booking_id=new.booking_id,
-                        seq=1,
-                        from_status=None,
-                        to_status=BookingStatus.REQUESTED.value,
-                        changed_by_user_id=new.created_by_user_id,
-                        actor_role=new.created_by_role,
-                    )
-                    .on_conflict_do_nothing(index_elements=["booking_id", "seq"])
+                await write_first_history(
+                    session,
+                    Booking,
+                    BookingStatusHistory,
+                    new.booking_id,
+                    BookingStatus.REQUESTED,
+                    user_id=new.created_by_user_id,
+                    role=new.created_by_role,
                 )
             return await self._stored(session, new.booking_id)
 

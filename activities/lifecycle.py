@@ -150,6 +150,37 @@ async def write_transition(
     return True
 
 
+async def write_first_history(
+    session: AsyncSession,
+    model: Any,
+    history_model: Any,
+    entity_id: uuid.UUID,
+    to_status: StrEnum,
+    *,
+    user_id: uuid.UUID | None,
+    role: str | None,
+    notes: str | None = None,
+) -> None:
+    """The history row of a new entity's first status (seq 1, from nothing), written with the
+    row that creates it; a repeated attempt writes nothing more."""
+    entity_column = _entity_column(model, history_model)
+    await session.execute(
+        insert(history_model)
+        .values(
+            {
+                entity_column: entity_id,
+                "seq": 1,
+                "from_status": None,
+                "to_status": to_status.value,
+                "changed_by_user_id": user_id,
+                "actor_role": role,
+                "notes": notes,
+            }
+        )
+        .on_conflict_do_nothing(index_elements=[entity_column, "seq"])
+    )
+
+
 def _entity_column(model: Any, history_model: Any) -> str:
     """The history table's column that points at the entity's row."""
     for column in history_model.__table__.columns:

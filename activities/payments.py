@@ -24,7 +24,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import invoicing
 from activities.lifecycle import HISTORY_GAP as HISTORY_GAP
-from activities.lifecycle import refusal, write_transition
+from activities.lifecycle import refusal, write_first_history, write_transition
 from activities.providers.gateways import (
     GatewayCheckout,
     GatewayError,
@@ -363,15 +363,14 @@ class PaymentActivities:
                 )
             )
             await session.flush()
-            session.add(
-                PaymentStatusHistory(
-                    payment_id=new.payment_id,
-                    seq=1,
-                    from_status=None,
-                    to_status=PaymentStatus.PENDING.value,
-                    changed_by_user_id=new.created_by_user_id,
-                    actor_role=new.created_by_role,
-                )
+            await write_first_history(
+                session,
+                Payment,
+                PaymentStatusHistory,
+                new.payment_id,
+                PaymentStatus.PENDING,
+                user_id=new.created_by_user_id,
+                role=new.created_by_role,
             )
             await session.flush()
             payment = await session.get(Payment, new.payment_id)

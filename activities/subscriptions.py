@@ -19,7 +19,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import invoicing
-from activities.lifecycle import refusal, write_transition
+from activities.lifecycle import refusal, write_first_history, write_transition
 from activities.payments import IssuedInvoice
 from activities.providers.gateways import (
     GatewayError,
@@ -310,15 +310,14 @@ class SubscriptionActivities:
                 )
             )
             await session.flush()
-            session.add(
-                SubscriptionStatusHistory(
-                    subscription_id=new.subscription_id,
-                    seq=1,
-                    from_status=None,
-                    to_status=SubscriptionStatus.INCOMPLETE.value,
-                    changed_by_user_id=new.created_by_user_id,
-                    actor_role=new.created_by_role,
-                )
+            await write_first_history(
+                session,
+                Subscription,
+                SubscriptionStatusHistory,
+                new.subscription_id,
+                SubscriptionStatus.INCOMPLETE,
+                user_id=new.created_by_user_id,
+                role=new.created_by_role,
             )
             await session.flush()
             row = await session.get(Subscription, new.subscription_id)
@@ -435,15 +434,15 @@ class SubscriptionActivities:
                     )
                 )
                 await session.flush()
-                session.add(
-                    PaymentStatusHistory(
-                        payment_id=payment_id,
-                        seq=1,
-                        from_status=None,
-                        to_status=PaymentStatus.PENDING.value,
-                        actor_role=SYSTEM,
-                        notes=f"{request.kind} of period {request.period}",
-                    )
+                await write_first_history(
+                    session,
+                    Payment,
+                    PaymentStatusHistory,
+                    payment_id,
+                    PaymentStatus.PENDING,
+                    user_id=None,
+                    role=SYSTEM,
+                    notes=f"{request.kind} of period {request.period}",
                 )
         gateway = self._saver(request.gateway)
         try:
