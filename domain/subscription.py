@@ -200,8 +200,9 @@ class DeclineAction(StrEnum):
     STOP = "stop"  # never charge this method again (lost or stolen card, fraud)
 
 
-# Decline codes as the gateways report them (Stripe's decline_code / code, Razorpay's error
-# reason); anything not listed is retried.
+# Decline codes as the gateways report them (Stripe's decline_code / code, Razorpay's
+# error_reason from its card and recurring error lists); anything not listed is retried
+# (insufficient_funds, Razorpay's bank_technical_error / gateway_technical_error, ...).
 ASK_CODES = frozenset(
     {
         "expired_card",
@@ -219,6 +220,12 @@ ASK_CODES = frozenset(
         "invalid_account",
         "new_account_information_available",
         "payment_method_missing",
+        # Razorpay: the card must be authenticated, replaced or its token renewed.
+        "authentication_failed",
+        "customer_action_required",
+        "token_not_eligible",
+        "card_number_invalid",
+        "debit_instrument_inactive",
     }
 )
 STOP_CODES = frozenset(
@@ -234,6 +241,8 @@ STOP_CODES = frozenset(
         "revocation_of_authorization",
         "revocation_of_all_authorizations",
         "card_declined_fraud",
+        # Razorpay: the card is blocked by its bank or its holder (reported lost or stolen).
+        "debit_instrument_blocked",
     }
 )
 

@@ -1,8 +1,15 @@
-"""Razorpay orders, payments and refunds through the official SDK (blocking calls run in a thread).
+"""Razorpay orders, payments, refunds and recurring card payments through the official SDK
+(blocking calls run in a thread).
 
-Razorpay takes no idempotency key on orders or refunds, so each create first looks for what an
-earlier try made: orders by their receipt (our payment id) and attempt note, refunds by the
-idempotency key kept in their notes.
+Razorpay takes no idempotency key on orders, refunds or customers, so each create first looks
+for what an earlier try made: orders by their receipt (our payment id) and attempt note, refunds
+and customers by the idempotency key kept in their notes.
+
+Subscriptions use Razorpay's recurring card (token) flow: a customer per subscription; the first
+order names it and asks for a token, so the first payment (Checkout with `recurring: 1`) saves
+the card as the customer's token; each renewal is a new order (receipt: our charge's payment id)
+charged with `POST /v1/payments/create/recurring` on that token. A decline is a failed payment
+whose `error_reason` says why.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from activities.providers.gateways import (
     GatewayState,
     GatewayStatus,
     RefundStatus,
+    SavedMethod,
 )
 from domain.money import currency_code, exponent
 from domain.payment import PaymentGateway as GatewayName
@@ -32,6 +40,12 @@ TIMEOUT_SECONDS = 30.0
 # Razorpay keeps up to 15 notes of up to 256 characters each.
 NOTE_LENGTH = 256
 PAGE = 100
+# Customers looked through for one an earlier try created (newest first): a retried activity
+# runs minutes after the first try, so its customer is among the newest.
+CUSTOMER_PAGES = 3
+# The token's max_amount, as a multiple of the first charge: renewals repeat the amount and an
+# upgrade charges at most the difference to a dearer plan; above it the bank declines.
+RECURRING_HEADROOM = 5
 
 _REFUND_STATUS = {
     "processed": RefundStatus.SUCCEEDED,
@@ -69,8 +83,6 @@ class RazorpayPayments:
         attempt: int = 1,
         customer_id: str | None = None,
     ) -> GatewayCheckout:
-        # No saved method here: a subscription's renewals are not charged through Razorpay.
-        del customer_id
         code = currency_code(currency)
         if amount_minor <= 0:
             raise GatewayError("razorpay needs a positive amount", permanent=True)
@@ -86,11 +98,24 @@ class RazorpayPayments:
                 "attempt": str(attempt),
                 "description": description[:NOTE_LENGTH],
             }
-            order = await asyncio.to_thread(
-                self._call,
-                self._client.order.create,
-                {"amount": amount_minor, "currency": code, "receipt": receipt, "notes": notes},
-            )
+            body: dict[str, Any] = {
+                "amount": amount_minor,
+                "currency": code,
+                "receipt": receipt,
+                "notes": notes,
+            }
+            if customer_id is not None:
+                # A subscription's first charge: the card that pays it is saved as a recurring
+                # token of the customer (Checkout opens with customer_id and recurring: 1).
+                body.update(
+                    customer_id=customer_id,
+                    method="card",
+                    token={
+                        "max_amount": amount_minor * RECURRING_HEADROOM,
+                        "frequency": "as_presented",
+                    },
+                )
+            order = await asyncio.to_thread(self._call, self._client.order.create, body)
         elif int(order["amount"]) != amount_minor or str(order["currency"]).upper() != code:
             raise GatewayError(
                 "razorpay order of this attempt exists with another amount", permanent=True
@@ -143,6 +168,160 @@ class RazorpayPayments:
             charge_id=str(refund.get("payment_id") or payment_ref),
         )
 
+    async def create_customer(self, key: str, metadata: dict[str, str]) -> str:
+        customer = await asyncio.to_thread(self._customer_once, key, metadata)
+        return str(customer["id"])
+
+    async def saved_method(self, gateway_id: str, customer_id: str) -> SavedMethod:
+        """The token the order's captured payment saved (a recurring first payment)."""
+        _order, payments = await asyncio.to_thread(self._order_and_payments, gateway_id)
+        paid = [p for p in payments if p.get("status") in ("captured", "refunded")]
+        token_id = next((str(p["token_id"]) for p in paid if p.get("token_id")), None)
+        if token_id is None:
+            raise GatewayError("razorpay: the payment saved no recurring token", permanent=True)
+        saved = await self.attach_method(token_id, customer_id)
+        # A renewal names the customer's e-mail and phone: keep what Checkout collected.
+        await asyncio.to_thread(self._keep_contact, customer_id, paid[0])
+        return saved
+
+    async def attach_method(self, payment_method_id: str, customer_id: str) -> SavedMethod:
+        """A token of the customer (Razorpay makes tokens only through a payment, so a new
+        card is one the subscriber saved paying with recurring: 1); it must be confirmed for
+        recurring payments."""
+        token = await asyncio.to_thread(
+            self._call, self._client.token.fetch, customer_id, payment_method_id
+        )
+        details = token.get("recurring_details") or {}
+        if not token.get("recurring") or details.get("status") != "confirmed":
+            raise GatewayError(
+                "razorpay: the token is not confirmed for recurring payments", permanent=True
+            )
+        card = token.get("card") or {}
+        return SavedMethod(
+            customer_id=customer_id,
+            payment_method_id=str(token["id"]),
+            last4=str(card["last4"]) if card.get("last4") else None,
+        )
+
+    async def charge_saved(
+        self,
+        customer_id: str,
+        payment_method_id: str,
+        amount_minor: int,
+        currency: str,
+        key: str,
+        metadata: dict[str, str],
+    ) -> GatewayState:
+        """A renewal: its own order (receipt: the charge's payment id, the key in its notes),
+        charged once on the token; a repeated key reads back what the first try did."""
+        code = currency_code(currency)
+        receipt = metadata.get("payment_id") or str(uuid.uuid5(uuid.NAMESPACE_URL, key))
+        return await asyncio.to_thread(
+            self._charge_once,
+            customer_id,
+            payment_method_id,
+            amount_minor,
+            code,
+            receipt,
+            key,
+            metadata,
+        )
+
+    def _charge_once(
+        self,
+        customer_id: str,
+        token_id: str,
+        amount_minor: int,
+        code: str,
+        receipt: str,
+        key: str,
+        metadata: dict[str, str],
+    ) -> GatewayState:
+        order = self._find_order(receipt, 1, key=key)
+        if order is None:
+            notes = {
+                **{k: str(v)[:NOTE_LENGTH] for k, v in metadata.items()},
+                "attempt": "1",
+                "idempotency_key": key[:NOTE_LENGTH],
+            }
+            order = self._call(
+                self._client.order.create,
+                {
+                    "amount": amount_minor,
+                    "currency": code,
+                    "receipt": receipt,
+                    "payment_capture": True,
+                    "notes": notes,
+                },
+            )
+        elif int(order["amount"]) != amount_minor or str(order["currency"]).upper() != code:
+            raise GatewayError(
+                "razorpay order of this charge exists with another amount", permanent=True
+            )
+        order_id = str(order["id"])
+        payments = _items(self._call(self._client.order.payments, order_id, {}))
+        if not payments:
+            customer = self._call(self._client.customer.fetch, customer_id, {})
+            body = {
+                "email": customer.get("email"),
+                "contact": customer.get("contact"),
+                "amount": amount_minor,
+                "currency": code,
+                "order_id": order_id,
+                "customer_id": customer_id,
+                "token": token_id,
+                "recurring": "1",
+                "description": "Medivoy subscription renewal",
+                "notes": {k: str(v)[:NOTE_LENGTH] for k, v in metadata.items()},
+            }
+            try:
+                self._call(self._client.payment.createRecurring, body)
+            except GatewayError as error:
+                # A decline answers 400 and leaves a failed payment on the order (read below);
+                # a request refused before any payment stays a refusal.
+                if not error.permanent:
+                    raise
+                payments = _items(self._call(self._client.order.payments, order_id, {}))
+                if not payments:
+                    raise
+        return self._read(order_id)
+
+    def _read(self, order_id: str) -> GatewayState:
+        order, payments = self._order_and_payments(order_id)
+        return _state(order, payments)
+
+    def _customer_once(self, key: str, metadata: dict[str, str]) -> dict[str, Any]:
+        for page in range(CUSTOMER_PAGES):
+            found = _items(
+                self._call(self._client.customer.all, {"count": PAGE, "skip": page * PAGE})
+            )
+            for customer in found:
+                if _notes(customer.get("notes")).get("idempotency_key") == key:
+                    return customer
+            if len(found) < PAGE:
+                break
+        notes = {k: str(v)[:NOTE_LENGTH] for k, v in metadata.items()}
+        reference = metadata.get("subscription_id", key)[:8]
+        return self._call(
+            self._client.customer.create,
+            {
+                # Ids only: the subscriber's details come from Checkout with the first payment.
+                "name": f"Medivoy subscription {reference}",
+                "fail_existing": "0",
+                "notes": {**notes, "idempotency_key": key[:NOTE_LENGTH]},
+            },
+        )
+
+    def _keep_contact(self, customer_id: str, payment: dict[str, Any]) -> None:
+        customer = self._call(self._client.customer.fetch, customer_id, {})
+        missing = {
+            field: payment[field]
+            for field in ("email", "contact")
+            if not customer.get(field) and payment.get(field)
+        }
+        if missing:
+            self._call(self._client.customer.edit, customer_id, missing)
+
     def _call(self, method: Callable[..., Any], *args: Any) -> dict[str, Any]:
         try:
             result = method(*args, timeout=TIMEOUT_SECONDS)
@@ -159,11 +338,17 @@ class RazorpayPayments:
             raise GatewayError("razorpay sent an unexpected response")
         return result
 
-    def _find_order(self, receipt: str, attempt: int) -> dict[str, Any] | None:
+    def _find_order(
+        self, receipt: str, attempt: int, *, key: str | None = None
+    ) -> dict[str, Any] | None:
         found = self._call(self._client.order.all, {"receipt": receipt, "count": PAGE})
         for order in _items(found):
             notes = _notes(order.get("notes"))
-            if order.get("receipt") == receipt and notes.get("attempt") == str(attempt):
+            if (
+                order.get("receipt") == receipt
+                and notes.get("attempt") == str(attempt)
+                and (key is None or notes.get("idempotency_key") == key[:NOTE_LENGTH])
+            ):
                 return order
         return None
 

@@ -1,5 +1,7 @@
 """The Razorpay adapter with the real SDK against the stateful local Razorpay: orders found again by
-receipt, payments read back, refunds limited by what was captured, failures and bad keys."""
+receipt, payments read back, refunds limited by what was captured, failures and bad keys, and the
+recurring card flow of subscriptions (a customer, the token its first payment saves, renewals
+charged on it once per key, declines with their reason)."""
 
 from __future__ import annotations
 
@@ -16,8 +18,12 @@ from activities.providers.gateways import (
     GatewayStatus,
     RefundStatus,
     refund_idempotency_key,
+    subscription_charge_key,
+    subscription_customer_key,
 )
 from activities.providers.razorpay_payments import RazorpayPayments
+from domain.subscription import DeclineAction, decline_action
+from tests.fixtures.razorpay_fixtures import BLOCKED_CARD, INSUFFICIENT_FUNDS_CARD
 
 if TYPE_CHECKING:
     from tests.fixtures.razorpay_fixtures import LocalRazorpay
@@ -160,3 +166,155 @@ async def test_unknown_ids_and_bad_orders_are_bad_requests(
             client.order.create, {"amount": 100, "currency": "INR", "receipt": "r" * 41}
         )
     assert local_razorpay.orders == {}
+
+
+async def _subscribed(
+    gateway: RazorpayPayments, local_razorpay: LocalRazorpay, card: str
+) -> tuple[uuid.UUID, str, str]:
+    """A subscription's customer and first charge paid with `card` at Checkout (recurring: 1):
+    the subscription id, the customer and the saved token."""
+    subscription_id = uuid.uuid4()
+    key = subscription_customer_key(subscription_id)
+    customer = await gateway.create_customer(key, {"subscription_id": str(subscription_id)})
+    checkout = await gateway.create(
+        uuid.uuid4(), 10000, "INR", "Medivoy subscription", customer_id=customer
+    )
+    assert checkout.order_id is not None
+    local_razorpay.customer_pays(checkout.order_id, recurring=True, card=card)
+    saved = await gateway.saved_method(checkout.order_id, customer)
+    return subscription_id, customer, saved.payment_method_id
+
+
+async def test_the_first_payment_saves_a_token_and_renewals_charge_it_once_per_key(
+    gateway: RazorpayPayments, local_razorpay: LocalRazorpay
+) -> None:
+    subscription_id = uuid.uuid4()
+    key = subscription_customer_key(subscription_id)
+    meta = {"subscription_id": str(subscription_id)}
+    customer = await gateway.create_customer(key, meta)
+    # Razorpay keeps no idempotency key: a retried create finds the customer by its notes.
+    assert await gateway.create_customer(key, meta) == customer
+    assert customer.startswith("cust_") and len(local_razorpay.posted("/v1/customers")) == 1
+    first = uuid.uuid4()
+    checkout = await gateway.create(
+        first, 10000, "INR", "Medivoy subscription", customer_id=customer
+    )
+    assert checkout.order_id is not None
+    sent = local_razorpay.orders_created()[-1].json()
+    assert sent["customer_id"] == customer and sent["method"] == "card"
+    assert sent["token"]["max_amount"] >= 10000 and sent["token"]["frequency"] == "as_presented"
+    # Not paid with recurring: 1, the payment saves no token.
+    with pytest.raises(GatewayError, match="no recurring token"):
+        await gateway.saved_method(
+            (await gateway.create(uuid.uuid4(), 10000, "INR", "x")).gateway_id, customer
+        )
+    paid = local_razorpay.customer_pays(checkout.order_id, recurring=True, email="a@h.example")
+    saved = await gateway.saved_method(checkout.order_id, customer)
+    assert saved.payment_method_id == paid["token_id"] and saved.payment_method_id.startswith(
+        "token_"
+    )
+    assert (saved.customer_id, saved.last4) == (customer, "1111")
+    # The renewal names the e-mail and phone Checkout collected, kept on the customer.
+    assert local_razorpay.customers[customer]["email"] == "a@h.example"
+
+    charge_key = subscription_charge_key(subscription_id, 1, "renewal", 1)
+    charge_meta = {**meta, "payment_id": str(uuid.uuid4()), "period": "1"}
+    renewed = await gateway.charge_saved(
+        customer, saved.payment_method_id, 10000, "INR", charge_key, charge_meta
+    )
+    again = await gateway.charge_saved(
+        customer, saved.payment_method_id, 10000, "INR", charge_key, charge_meta
+    )
+    assert renewed.status == GatewayStatus.SUCCEEDED and renewed.amount_received_minor == 10000
+    assert again.gateway_id == renewed.gateway_id and again.charge_id == renewed.charge_id
+    assert len(local_razorpay.recurring_charges()) == 1
+    order = local_razorpay.order(renewed.gateway_id)
+    assert order["receipt"] == charge_meta["payment_id"] and order["status"] == "paid"
+    assert order["notes"]["idempotency_key"] == charge_key
+    body = local_razorpay.recurring_charges()[0].json()
+    assert (body["customer_id"], body["token"], body["order_id"], body["recurring"]) == (
+        customer,
+        saved.payment_method_id,
+        renewed.gateway_id,
+        "1",
+    )
+    assert body["email"] == "a@h.example" and body["contact"]
+    payment = local_razorpay.payment(str(renewed.charge_id))
+    assert payment["status"] == "captured" and payment["token_id"] == saved.payment_method_id
+
+    # The next period is another order and another charge.
+    next_key = subscription_charge_key(subscription_id, 2, "renewal", 1)
+    nxt = await gateway.charge_saved(
+        customer, saved.payment_method_id, 10000, "INR", next_key, {**meta, "period": "2"}
+    )
+    assert nxt.status == GatewayStatus.SUCCEEDED and nxt.gateway_id != renewed.gateway_id
+    assert len(local_razorpay.recurring_charges()) == 2
+    # Refunded like any Razorpay payment (a cancellation now).
+    refund = await gateway.refund(nxt.gateway_id, 4000, refund_idempotency_key(uuid.uuid4(), 1))
+    assert refund.status == RefundStatus.SUCCEEDED and refund.charge_id == nxt.charge_id
+
+
+async def test_declined_renewals_carry_razorpays_reason_and_are_not_charged_again(
+    gateway: RazorpayPayments, local_razorpay: LocalRazorpay
+) -> None:
+    subscription_id, customer, token = await _subscribed(
+        gateway, local_razorpay, INSUFFICIENT_FUNDS_CARD
+    )
+    key = subscription_charge_key(subscription_id, 1, "renewal", 1)
+    meta = {"payment_id": str(uuid.uuid4())}
+    declined = await gateway.charge_saved(customer, token, 10000, "INR", key, meta)
+    assert declined.status == GatewayStatus.FAILED
+    assert declined.failure_code == "insufficient_funds"
+    assert declined.failure_reason and "insufficient" in declined.failure_reason
+    assert decline_action(declined.failure_code) == DeclineAction.RETRY
+    # A retried activity reads the decline back; the token is not debited twice for one key.
+    assert (await gateway.charge_saved(customer, token, 10000, "INR", key, meta)).status == (
+        GatewayStatus.FAILED
+    )
+    assert len(local_razorpay.recurring_charges()) == 1
+
+    subscription_id, customer, token = await _subscribed(gateway, local_razorpay, BLOCKED_CARD)
+    lost = await gateway.charge_saved(
+        customer, token, 10000, "INR", subscription_charge_key(subscription_id, 1, "renewal", 1), {}
+    )
+    assert lost.status == GatewayStatus.FAILED
+    assert decline_action(lost.failure_code) == DeclineAction.STOP
+
+    # A card that paid before and is then declined by its bank (it now asks to authenticate).
+    subscription_id, customer, token = await _subscribed(
+        gateway, local_razorpay, "4111111111111111"
+    )
+    local_razorpay.bank_declines(token, "authentication_failed", "Authentication failed.")
+    asked = await gateway.charge_saved(
+        customer, token, 10000, "INR", subscription_charge_key(subscription_id, 1, "renewal", 1), {}
+    )
+    assert asked.failure_code == "authentication_failed"
+    assert decline_action(asked.failure_code) == DeclineAction.ASK
+
+
+async def test_a_token_of_another_customer_or_not_recurring_is_refused(
+    gateway: RazorpayPayments, local_razorpay: LocalRazorpay
+) -> None:
+    _, customer, token = await _subscribed(gateway, local_razorpay, "4111111111111111")
+    _, other, _ = await _subscribed(gateway, local_razorpay, "4111111111111111")
+    assert (await gateway.attach_method(token, customer)).payment_method_id == token
+    with pytest.raises(GatewayError, match="does not exist") as refused:
+        await gateway.attach_method(token, other)
+    assert refused.value.permanent
+    with pytest.raises(GatewayError, match="token") as charged:
+        await gateway.charge_saved(other, token, 10000, "INR", "k", {})
+    assert charged.value.permanent
+    client = razorpay.Client(
+        auth=(local_razorpay.key_id, local_razorpay.key_secret), base_url=local_razorpay.url
+    )
+    # A token block needs a customer and method card (Razorpay's recurring authorisation).
+    with pytest.raises(BadRequestError, match="customer_id"):
+        await asyncio.to_thread(
+            client.order.create,
+            {
+                "amount": 100,
+                "currency": "INR",
+                "method": "card",
+                "token": {"max_amount": 100, "frequency": "as_presented"},
+            },
+        )
