@@ -253,8 +253,8 @@ class SubscriptionActivities:
             existing = await session.get(Subscription, new.subscription_id)
             if existing is not None:
                 return await self._stored(session, existing)
-            # Renewals are charged off-session on a saved method: a gateway without one
-            # (Razorpay here) is refused before anything is written.
+            # Renewals are charged off-session on a saved method (Stripe's card, Razorpay's
+            # recurring token): a gateway without one is refused before anything is written.
             self._saver(new.gateway)
             plan = await session.get(SubscriptionPlan, new.plan_id)
             if plan is None or not plan.is_active:
@@ -385,7 +385,12 @@ class SubscriptionActivities:
                 return await gateway.attach_method(request.payment_method_id, request.customer_id)
             async with self._sessionmaker() as session:
                 payment = await session.get(Payment, request.payment_id)
-                intent = payment.gateway_payment_intent_id if payment is not None else None
+                # Stripe's PaymentIntent, or Razorpay's order whose payment saved the token.
+                intent = (
+                    payment.gateway_payment_intent_id or payment.gateway_order_id
+                    if payment is not None
+                    else None
+                )
             if intent is None:
                 raise refusal(NotFound("The first payment has no intent.", code="NO_INTENT"))
             return await gateway.saved_method(intent, request.customer_id)
@@ -410,7 +415,7 @@ class SubscriptionActivities:
                     payment_id=payment_id,
                     succeeded=payment.status == PaymentStatus.COMPLETED.value,
                     decline_code=payment.failure_reason,
-                    gateway_id=payment.gateway_payment_intent_id,
+                    gateway_id=payment.gateway_payment_intent_id or payment.gateway_order_id,
                 )
             if payment is None:
                 session.add(
@@ -478,6 +483,7 @@ class SubscriptionActivities:
             # Off-session charges settle at once; one still pending is retried by Temporal.
             raise ApplicationError("the charge is still pending", type="ChargePending")
         target = PaymentStatus.COMPLETED if succeeded else PaymentStatus.FAILED
+        razorpay = request.gateway == GatewayName.RAZORPAY
         code = None if succeeded else (state.failure_code or "card_declined")
         async with self._sessionmaker() as session, session.begin():
             await write_transition(
@@ -491,7 +497,11 @@ class SubscriptionActivities:
                 Actor(SYSTEM),
                 code or state.gateway_status,
                 {
-                    "gateway_payment_intent_id": state.gateway_id or None,
+                    # Where the payments table keeps each gateway's id (as the PaymentWorkflow):
+                    # Stripe's PaymentIntent, Razorpay's order (its pay_ id the transaction).
+                    ("gateway_order_id" if razorpay else "gateway_payment_intent_id"): (
+                        state.gateway_id or None
+                    ),
                     "gateway_transaction_id": state.charge_id,
                     "failure_reason": code,
                     "payment_date": request.at if succeeded else None,
@@ -546,14 +556,19 @@ class SubscriptionActivities:
         charge, so it happens once."""
         async with self._sessionmaker() as session:
             payment = await session.get(Payment, request.payment_id)
-        if payment is None or payment.gateway_payment_intent_id is None:
+        charged = (
+            payment.gateway_payment_intent_id or payment.gateway_order_id
+            if payment is not None
+            else None
+        )
+        if payment is None or charged is None:
             raise refusal(NotFound("The charge does not exist.", code="PAYMENT_NOT_FOUND"))
         gateway = self._gateways.get(GatewayName(payment.payment_gateway))
         if gateway is None:
             raise refusal(Invalid("The gateway is not configured.", code="GATEWAY_NOT_CONFIGURED"))
         try:
             refund = await gateway.refund(
-                payment.gateway_payment_intent_id,
+                charged,
                 to_minor(request.amount, payment.currency),
                 refund_idempotency_key(payment.id, 1),
                 {"subscription_id": str(request.subscription_id)},

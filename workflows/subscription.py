@@ -109,6 +109,8 @@ __all__ = [
     "open_subscription",
     "workflow_id",
 ]
+# Razorpay subscriptions (recurring card tokens): a customer before the first payment opens.
+RAZORPAY_RENEWALS_PATCH = "subscription-razorpay"
 # Charges a renewal's off-session try may take (the gateway answers at once, or it is down).
 CHARGE_ACTIVITY = GATEWAY_SETTLE
 
@@ -243,6 +245,8 @@ class SubscriptionWorkflow:
         )
         self._lock = asyncio.Lock()
         self._renewed = False
+        # The create update answers once the first payment can be opened (see _create).
+        self._created = False
         self._notifier = SettlingNotifier([])
 
     @workflow.run
@@ -250,6 +254,7 @@ class SubscriptionWorkflow:
         self._input = input
         if input.state is not None:
             self._state = input.state
+            self._created = True
             self._notifier = SettlingNotifier(self._state.notifications)
         else:
             try:
@@ -318,7 +323,14 @@ class SubscriptionWorkflow:
         self._state = SubscriptionState(stored=stored, status=stored.status, seq=stored.status_seq)
         self._notifier = SettlingNotifier(self._state.notifications)
         self._index()
-        if stored.gateway == GatewayName.STRIPE:
+        # Razorpay saves the card for renewals only when the first order names the customer,
+        # so `create` answers (and the API opens that order) once the customer exists. Stripe
+        # attaches the card to the customer after the charge if need be: it answers at once.
+        razorpay = stored.gateway == GatewayName.RAZORPAY and workflow.patched(
+            RAZORPAY_RENEWALS_PATCH
+        )
+        self._created = not razorpay
+        if stored.gateway == GatewayName.STRIPE or razorpay:
             try:
                 self._state.customer_id = await workflow.execute_activity_method(
                     SubscriptionActivities.create_subscription_customer,
@@ -330,6 +342,7 @@ class SubscriptionWorkflow:
                 refused = _refused(err)
                 await self._move(S.EXPIRED, code_of(refused))
                 raise refused from None
+        self._created = True
 
     async def _first_payment(self, timers: SubscriptionTimers) -> None:
         state = self._require()
@@ -627,7 +640,9 @@ class SubscriptionWorkflow:
 
     @workflow.update
     async def create(self) -> SubscriptionView:
-        await workflow.wait_condition(lambda: self._state is not None or self._refusal is not None)
+        await workflow.wait_condition(
+            lambda: (self._state is not None and self._created) or self._refusal is not None
+        )
         if self._refusal is not None:
             raise self._refusal
         return self._view()

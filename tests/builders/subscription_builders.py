@@ -186,6 +186,7 @@ async def subscribe(
     plan_id: uuid.UUID | None = None,
     cycle: BillingCycle = BillingCycle.MONTHLY,
     pay: bool = True,
+    gateway_name: GatewayName = GatewayName.STRIPE,
 ) -> tuple[SubscriptionView, WorkflowHandle[Any, Any]]:
     """Open a subscription and its first payment as POST /subscriptions does; pay it (the
     customer confirms the intent, the gateway's webhook arrives) unless `pay` is False."""
@@ -199,7 +200,7 @@ async def subscribe(
                 plan_id=plan_id or who.monthly,
                 hospital_id=who.hospital_id,
                 billing_cycle=cycle,
-                gateway=GatewayName.STRIPE,
+                gateway=gateway_name,
                 created_by_user_id=who.hospital_admin.id,
                 created_by_role=Role.HOSPITAL_ADMIN.value,
             ),
@@ -216,7 +217,7 @@ async def subscribe(
                 subscription_id=subscription_id,
                 currency=view.currency,
                 payment_method="card",
-                gateway=GatewayName.STRIPE,
+                gateway=gateway_name,
                 created_by_user_id=who.hospital_admin.id,
                 created_by_role=Role.HOSPITAL_ADMIN.value,
             ),
