@@ -1685,8 +1685,146 @@ async def _record_subscription(suffix: str = "") -> None:
         print(f"recorded {out}")
 
 
+async def _record_subscription_razorpay() -> None:
+    """A monthly subscription on Razorpay (patch subscription-razorpay) on a throwaway stack with
+    the local Razorpay and the real adapter: the customer made before `create` answers, the
+    first order paid at Checkout with recurring: 1 (its token saved), the first renewal on the
+    token declined (insufficient funds: past_due), paid on the first retry a day later, then
+    continue-as-new. Saves the first run (subscription_renewal_razorpay.json)."""
+    import tempfile
+    import uuid
+    from datetime import UTC, datetime, timedelta
+
+    from temporalio.worker import Worker
+
+    from activities.notify import build_notification_activities, notification_activity_list
+    from activities.payments import PaymentActivities, payment_activity_list
+    from activities.providers.razorpay_payments import RazorpayPayments
+    from activities.providers.webhooks import Outcome
+    from activities.providers.wiring import build_adapters
+    from activities.subscriptions import SubscriptionActivities, subscription_activity_list
+    from domain.models.payments import Payment
+    from domain.models.subscriptions import Subscription
+    from domain.payment import PaymentGateway as GatewayName
+    from runtime.db import make_engine, make_sessionmaker
+    from runtime.migrate import upgrade
+    from runtime.postgres import EmbeddedPostgres, free_port
+    from tests.builders.subscription_builders import make_subscribers, subscribe
+    from tests.fixtures.razorpay_fixtures import running_local_razorpay
+    from workflows.payment import GatewayEventSignal, PaymentWorkflow
+    from workflows.payment import workflow_id as payment_workflow_id
+    from workflows.subscription import SubscriptionTimers
+
+    scratch = Path(tempfile.mkdtemp())
+    pg = EmbeddedPostgres(scratch / "pg", free_port(), durable=False)
+    pg.start()
+    try:
+        await asyncio.to_thread(upgrade, pg.url)
+        engine = make_engine(pg.url)
+        sessionmaker = make_sessionmaker(engine)
+        who = await make_subscribers(sessionmaker)
+        env = await start_indexed(pydantic_data_converter)
+        settings = Settings(
+            database_url=pg.url, jwt_secret="x" * 32, storage_dir=str(scratch / "files")
+        )
+        adapters = build_adapters(settings, sessionmaker)
+
+        async def row() -> Subscription | None:
+            async with sessionmaker() as db:
+                return await db.get(Subscription, view.subscription_id)
+
+        with running_local_razorpay() as razorpay:
+            gateway = RazorpayPayments(razorpay.key_id, razorpay.key_secret, base_url=razorpay.url)
+            gateways = {GatewayName.RAZORPAY: gateway}
+            async with Worker(
+                env.client,
+                task_queue="record",
+                workflows=ALL_WORKFLOWS,
+                activities=[
+                    *subscription_activity_list(
+                        SubscriptionActivities(sessionmaker, gateways, settings)
+                    ),
+                    *payment_activity_list(PaymentActivities(sessionmaker, gateways, settings)),
+                    *notification_activity_list(
+                        build_notification_activities(settings, sessionmaker, adapters)
+                    ),
+                ],
+            ):
+                view, handle = await subscribe(
+                    env.client,
+                    "record",
+                    who,
+                    None,
+                    timers=SubscriptionTimers(),
+                    pay=False,
+                    gateway_name=GatewayName.RAZORPAY,
+                )
+                first_run = (await handle.describe()).run_id
+                assert view.first_payment_id is not None
+                async with sessionmaker() as db:
+                    first = await db.get(Payment, view.first_payment_id)
+                assert first is not None and first.gateway_order_id is not None
+                razorpay.customer_pays(first.gateway_order_id, recurring=True)
+                payment = env.client.get_workflow_handle(payment_workflow_id(view.first_payment_id))
+                await payment.signal(
+                    PaymentWorkflow.gateway_event,
+                    GatewayEventSignal(
+                        event_id=f"evt_{uuid.uuid4().hex[:14]}",
+                        event_type="payment.captured",
+                        outcome=Outcome.SUCCEEDED,
+                    ),
+                )
+                for _ in range(400):
+                    stored = await row()
+                    if stored is not None and stored.status == "active":
+                        break
+                    await asyncio.sleep(0.05)
+                else:
+                    raise RuntimeError("the subscription never became active")
+                assert stored.end_date is not None and stored.gateway_payment_method_id
+                token = stored.gateway_payment_method_id
+                razorpay.bank_declines(token, "insufficient_funds", "Insufficient balance.")
+                end = datetime.combine(stored.end_date, datetime.min.time(), tzinfo=UTC)
+                await env.sleep(end + timedelta(hours=1) - await env.get_current_time())
+                for _ in range(400):
+                    stored = await row()
+                    if stored is not None and stored.status == "past_due":
+                        break
+                    await asyncio.sleep(0.05)
+                else:
+                    raise RuntimeError("the renewal was never declined")
+                razorpay.bank_accepts(token)
+                await env.sleep(timedelta(days=1))
+                for _ in range(400):
+                    if (await handle.describe()).run_id != first_run:
+                        break
+                    await asyncio.sleep(0.05)
+                else:
+                    raise RuntimeError("the subscription never renewed")
+                history = await env.client.get_workflow_handle(
+                    handle.id, run_id=first_run
+                ).fetch_history()
+        await env.shutdown()
+        await engine.dispose()
+    finally:
+        pg.stop()
+    out = HISTORIES / "subscription_renewal_razorpay.json"
+    out.write_text(
+        json.dumps(
+            {
+                "workflow_type": "SubscriptionWorkflow",
+                "workflow_id": handle.id,
+                "history": json.loads(history.to_json()),
+            },
+            indent=1,
+        )
+    )
+    print(f"recorded {out}")
+
+
 RECORDERS = {
     "subscription": _record_subscription,
+    "subscription-razorpay": _record_subscription_razorpay,
     "subscription-accept": lambda: _record_subscription("_accept"),
     "notification": _record_notification,
     "notification_old_address": lambda: _record_notification(old_address=True),
