@@ -209,6 +209,9 @@ class PaymentCheckout(BaseModel):
     publishable_key: str | None = None
     order_id: str | None = None
     key_id: str | None = None
+    # Razorpay, a subscription's first charge: open Checkout with these to save the card.
+    customer_id: str | None = None
+    recurring: bool = False
 
 
 class PaymentView(BaseModel):
@@ -492,6 +495,8 @@ class PaymentWorkflow:
                 "publishable_key": created.publishable_key,
                 "order_id": created.order_id,
                 "key_id": created.key_id,
+                "customer_id": created.customer_id,
+                "recurring": created.recurring,
             }
         )
 

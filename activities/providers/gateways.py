@@ -48,6 +48,10 @@ class GatewayCheckout(BaseModel):
     key_id: str | None = None
     # Stripe: the publishable key, when configured.
     publishable_key: str | None = None
+    # Razorpay, a subscription's first charge: Checkout opens with the customer and
+    # `recurring: 1`, so the card is saved as the customer's token for the renewals.
+    customer_id: str | None = None
+    recurring: bool = False
 
 
 class GatewayState(BaseModel):
@@ -141,7 +145,8 @@ def subscription_charge_key(
 
 
 class SavedMethodGateway(Protocol):
-    """A gateway that keeps a customer's payment method and charges it off-session (Stripe)."""
+    """A gateway that keeps a customer's payment method and charges it off-session (Stripe's
+    saved card, Razorpay's recurring card token)."""
 
     name: GatewayName
 
@@ -186,7 +191,7 @@ class PaymentGateway(Protocol):
     ) -> GatewayCheckout:
         """Create the attempt's PaymentIntent or order; a repeated call returns the same one.
         With a `customer_id` (a subscription's first charge) the method paid with is kept for
-        off-session charges where the gateway can (Stripe)."""
+        off-session charges (Stripe: setup_future_usage; Razorpay: the order asks for a token)."""
         ...
 
     async def retrieve(self, gateway_id: str) -> GatewayState:

@@ -131,6 +131,8 @@ class RazorpayPayments:
             currency=code,
             order_id=order_id,
             key_id=self._key_id,
+            customer_id=customer_id,
+            recurring=customer_id is not None,
         )
 
     async def retrieve(self, gateway_id: str) -> GatewayState:

@@ -60,7 +60,8 @@ class PaymentCreate(BaseModel):
 
 class CheckoutOut(BaseModel):
     """What the checkout page needs: Stripe's client_secret (+ publishable key) or Razorpay's
-    order_id (+ key_id)."""
+    order_id (+ key_id; for a subscription's first charge also customer_id and recurring, which
+    Razorpay Checkout takes to save the card for the renewals)."""
 
     payment_id: uuid.UUID
     status: PaymentStatus
@@ -74,6 +75,8 @@ class CheckoutOut(BaseModel):
     publishable_key: str | None = None
     order_id: str | None = None
     key_id: str | None = None
+    customer_id: str | None = None
+    recurring: bool = False
 
 
 class PaymentOut(BaseModel):

@@ -102,6 +102,8 @@ async def test_a_razorpay_subscription_is_paid_at_checkout_and_keeps_its_recurri
     row = await stored(sessionmaker, sid)
     assert row.gateway_customer_id is not None
     assert sent["customer_id"] == row.gateway_customer_id and sent["method"] == "card"
+    # What Razorpay Checkout opens with to save the card: the customer and recurring: 1.
+    assert checkout["customer_id"] == row.gateway_customer_id and checkout["recurring"] is True
     assert sent["token"]["max_amount"] >= 10000
     assert local_razorpay.customers[row.gateway_customer_id]["notes"]["subscription_id"] == sid
 

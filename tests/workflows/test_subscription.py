@@ -95,7 +95,8 @@ async def worker(
     )
     gateways = {
         GatewayName.STRIPE: gateway,
-        # Orders only (no saved cards): a subscription is refused on it.
+        # An adapter with orders only and no saved methods (the real Razorpay adapter keeps
+        # recurring tokens: test_subscription_razorpay.py): a subscription is refused on it.
         GatewayName.RAZORPAY: FakeGateway(name=GatewayName.RAZORPAY, cancellable=False),
     }
     running = new_worker(
@@ -520,7 +521,7 @@ async def test_never_paid_in_the_window_expires(
     assert stored.start_date is None and not gateway.charges
 
 
-async def test_a_gateway_without_saved_cards_is_refused_before_anything_is_written(
+async def test_a_gateway_adapter_without_saved_methods_is_refused_before_anything_is_written(
     env: WorkflowEnvironment,
     sessionmaker: async_sessionmaker[AsyncSession],
     task_queue: str,
