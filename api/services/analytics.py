@@ -14,6 +14,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.analytics import Figure, Figures, day_bounds, day_figures
@@ -275,7 +276,7 @@ async def subscription_statuses(
             SubscriptionStatusHistory.created_at < until,
             *([Subscription.hospital_id == hospital_id] if hospital_id is not None else []),
         )
-        .distinct(SubscriptionStatusHistory.subscription_id)
+        .ext(distinct_on(SubscriptionStatusHistory.subscription_id))
         .order_by(SubscriptionStatusHistory.subscription_id, SubscriptionStatusHistory.seq.desc())
         .subquery()
     )
