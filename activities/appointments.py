@@ -233,9 +233,7 @@ class AppointmentActivities:
 
     async def _days_changed(self, session: AsyncSession, *moments: datetime) -> None:
         if self._analytics_zone is not None:
-            await mark_days_changed(
-                session, list(moments), self._analytics_zone, datetime.now(UTC)
-            )
+            await mark_days_changed(session, list(moments), self._analytics_zone, datetime.now(UTC))
 
     async def _next_slots(self, doctor_id: uuid.UUID, after: datetime) -> list[Any]:
         async with self._sessionmaker() as session, session.begin():

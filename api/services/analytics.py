@@ -119,11 +119,11 @@ def _merge(into: Metrics, other: Metrics) -> None:
 
 
 def _money(
-    metrics: Metrics, received: str = "revenue.gross", refunded: str = "revenue.refunds"
+    metrics: Metrics, gross_metric: str = "revenue.gross", refunds_metric: str = "revenue.refunds"
 ) -> dict[str, dict[str, Any]]:
     """Per currency: received (gross), refunded and net, with the number of payments and
     refunds. Never a total across currencies."""
-    gross, refunds = metrics.get(received, {}), metrics.get(refunded, {})
+    gross, refunds = metrics.get(gross_metric, {}), metrics.get(refunds_metric, {})
     out: dict[str, dict[str, Any]] = {}
     for currency in sorted(set(gross) | set(refunds)):
         g = gross.get(currency, Figure())

@@ -154,17 +154,18 @@ async def test_each_partial_refund_is_subtracted_from_its_own_days_net(
     admin = headers_for(await create_user(sessionmaker, Role.ADMIN))
     paid = await paid_booking(sessionmaker)
     payments = PaymentActivities(sessionmaker, {}, settings)
-    for seq, payment, total, when in (
-        (1, paid.usd.id, "100.00", "2026-11-11T10:00"),
-        (2, paid.usd.id, "250.00", "2026-11-12T10:00"),
-        (1, paid.eur.id, "50.00", "2026-11-12T11:00"),
+    partially = PaymentStatus.PARTIALLY_REFUNDED
+    for seq, source, payment, total, when in (
+        (1, PaymentStatus.COMPLETED, paid.usd.id, "100.00", "2026-11-11T10:00"),
+        (2, partially, paid.usd.id, "250.00", "2026-11-12T10:00"),
+        (1, PaymentStatus.COMPLETED, paid.eur.id, "50.00", "2026-11-12T11:00"),
     ):
         await payments.record_payment_transition(
             PaymentTransition(
                 payment_id=payment,
                 seq=seq,
-                from_status=PaymentStatus.COMPLETED if seq == 1 else PaymentStatus.PARTIALLY_REFUNDED,
-                to_status=PaymentStatus.PARTIALLY_REFUNDED,
+                from_status=source,
+                to_status=partially,
                 changes=PaymentChanges(refund_amount=Decimal(total), refund_date=at(when)),
             )
         )
