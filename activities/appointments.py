@@ -354,14 +354,11 @@ class AppointmentActivities:
                 record.changes.model_dump(),
                 not_found_code=APPOINTMENT_NOT_FOUND,
             )
-            if written:
-                when = await session.scalar(
-                    select(Appointment.scheduled_date).where(
-                        Appointment.id == record.appointment_id
-                    )
-                )
-                if when is not None:
-                    await self._days_changed(session, when)
+            if written and self._analytics_zone is not None:
+                # The row write_transition loaded: no second round trip.
+                row = await session.get(Appointment, record.appointment_id)
+                if row is not None:
+                    await self._days_changed(session, row.scheduled_date)
             return written
 
     @activity.defn
