@@ -10,12 +10,20 @@ never need another hospital's rows. The metrics (key: what the count is broken d
   bookings.treatment (treatment id), bookings.hospital (hospital id, the platform's rows only);
 - bookings.status: moves into each status that day (status history), stable once written;
 - revenue.gross: money received that day (payments' payment_date), per currency;
-  revenue.refunds: money given back that day (refund_date), per currency. Net is gross minus
-  refunds of the same currency; nothing is ever summed across currencies;
+  revenue.refunds: money given back that day, per currency: each refund on its own day
+  (payment_refunds, one row per refund), of payments whose money was counted received. Net is
+  gross minus refunds of the same currency; nothing is ever summed across currencies;
+- subscriptions.revenue / subscriptions.refunds: the same for subscriptions' payments, counted
+  for the platform and the subscribing hospital; subscriptions.new (first paid: incomplete →
+  active) and subscriptions.churned (ended after being paid: active or past_due → cancelled or
+  expired), from their status history;
 - patients.new: the platform's new patients (registered that day), patients.country; a
   hospital's new patients are those whose first booking there was made that day;
 - appointments.doctor (doctor id) and appointments.status, of appointments scheduled that day,
-  counted for each hospital the doctor works at (hospital_doctors);
+  counted for each hospital the doctor works at (hospital_doctors). Their status changes after
+  the day: a move of one marks its past day stale (mark_days_changed, by the appointment's
+  status activity), answers compute a stale day live, and the next scheduled run rolls it up
+  again;
 - hospitals.new, hospitals.country: hospitals that joined that day (the platform's rows).
 
 Where MongoDB is configured, each rolled-up day is also written to its analytics collection
