@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from activities.analytics import AnalyticsActivities, RollUpInput
-from activities.appointments import AppointmentActivities, TransitionRecord
+from activities.appointments import AppointmentActivities, RescheduleRecord, TransitionRecord
 from activities.payments import PaymentActivities, PaymentChanges, PaymentTransition
 from api.services.analytics import daily_metrics
 from domain.appointment import AppointmentStatus
@@ -186,6 +186,37 @@ async def test_a_past_days_appointments_follow_a_later_move_live_then_rolled_up_
     # ...and only once: the run after it has nothing stale left
     again = await roll_up.roll_up_analytics_days(RollUpInput(as_of=now))
     assert [r.day for r in again.days] == [yesterday]
+
+
+async def test_moving_a_past_appointment_to_another_day_marks_both_days_stale(
+    sessionmaker: async_sessionmaker[AsyncSession], make_settings: Callable[..., Settings]
+) -> None:
+    patient = Patient(id=uuid.uuid4(), country="Iraq", created_at=at("2026-10-01T00:00"))
+    async with sessionmaker() as db, db.begin():
+        db.add(patient)
+    _, doctor = await add_doctor(sessionmaker)
+    row = await add_appointment(sessionmaker, doctor, patient, at("2026-11-10T12:00"), "no_show")
+    await AnalyticsActivities(
+        sessionmaker, make_settings(analytics_timezone="UTC")
+    ).roll_up_analytics_days(RollUpInput(first=NOV_10, last=NOV_12))
+
+    moved = await AppointmentActivities(
+        sessionmaker, analytics_timezone="UTC"
+    ).reschedule_appointment(
+        RescheduleRecord(
+            appointment_id=row.id,
+            count=1,
+            starts_at=at("2026-11-12T09:00"),
+            duration_minutes=30,
+            actor_role="admin",
+            override=True,
+        )
+    )
+
+    assert moved.starts_at == at("2026-11-12T09:00")
+    async with sessionmaker() as db:
+        markers = {m.day: m.stale for m in await db.scalars(select(AnalyticsDay))}
+    assert markers == {NOV_10: True, NOV_11: False, NOV_12: True}
 
 
 async def test_subscriptions_money_starts_and_churn_are_rolled_up_per_day(
