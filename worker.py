@@ -58,7 +58,10 @@ def all_activities(
     documents = build_document_activities(settings, sessionmaker, adapters.storage)
     prescriptions = build_prescription_activities(settings, sessionmaker, adapters.storage)
     appointments = AppointmentActivities(
-        sessionmaker, adapters.video, default_timezone=settings.default_timezone
+        sessionmaker,
+        adapters.video,
+        default_timezone=settings.default_timezone,
+        analytics_timezone=settings.analytics_timezone,
     )
     translations = build_translation_activities(settings, sessionmaker, adapters.translator)
     waitlist = WaitlistActivities(

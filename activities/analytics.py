@@ -10,12 +10,20 @@ never need another hospital's rows. The metrics (key: what the count is broken d
   bookings.treatment (treatment id), bookings.hospital (hospital id, the platform's rows only);
 - bookings.status: moves into each status that day (status history), stable once written;
 - revenue.gross: money received that day (payments' payment_date), per currency;
-  revenue.refunds: money given back that day (refund_date), per currency. Net is gross minus
-  refunds of the same currency; nothing is ever summed across currencies;
+  revenue.refunds: money given back that day, per currency: each refund on its own day
+  (payment_refunds, one row per refund), of payments whose money was counted received. Net is
+  gross minus refunds of the same currency; nothing is ever summed across currencies;
+- subscriptions.revenue / subscriptions.refunds: the same for subscriptions' payments, counted
+  for the platform and the subscribing hospital; subscriptions.new (first paid: incomplete →
+  active) and subscriptions.churned (ended after being paid: active or past_due → cancelled or
+  expired), from their status history;
 - patients.new: the platform's new patients (registered that day), patients.country; a
   hospital's new patients are those whose first booking there was made that day;
 - appointments.doctor (doctor id) and appointments.status, of appointments scheduled that day,
-  counted for each hospital the doctor works at (hospital_doctors);
+  counted for each hospital the doctor works at (hospital_doctors). Their status changes after
+  the day: a move of one marks its past day stale (mark_days_changed, by the appointment's
+  status activity), answers compute a stale day live, and the next scheduled run rolls it up
+  again;
 - hospitals.new, hospitals.country: hospitals that joined that day (the platform's rows).
 
 Where MongoDB is configured, each rolled-up day is also written to its analytics collection
@@ -47,6 +55,7 @@ from sqlalchemy import (
     func,
     literal,
     null,
+    or_,
     select,
     text,
     union_all,
@@ -61,9 +70,11 @@ from domain.models.analytics import AnalyticsDaily, AnalyticsDay
 from domain.models.appointments import Appointment
 from domain.models.bookings import Booking, BookingStatusHistory
 from domain.models.catalog import Hospital, HospitalDoctor
-from domain.models.payments import Payment
+from domain.models.payments import Payment, PaymentRefund
+from domain.models.subscriptions import Subscription, SubscriptionStatusHistory
 from domain.models.users import Patient
 from domain.payment import PaymentStatus
+from domain.subscription import SubscriptionStatus
 from runtime.settings import Settings
 
 ROW_NAMESPACE = uuid.UUID("0c8e3a1e-61c4-4f57-a2a4-5d7f1b2e9c33")
@@ -73,6 +84,9 @@ RECEIVED = (
     PaymentStatus.REFUNDED.value,
     PaymentStatus.PARTIALLY_REFUNDED.value,
 )
+# A subscriber: a subscription that was paid for; it churns when it ends from there.
+SUBSCRIBED = (SubscriptionStatus.ACTIVE.value, SubscriptionStatus.PAST_DUE.value)
+ENDED = (SubscriptionStatus.CANCELLED.value, SubscriptionStatus.EXPIRED.value)
 # The longest backfill one activity call takes (a workflow asks for longer ranges in chunks).
 MAX_DAYS_PER_CALL = 31
 
@@ -190,20 +204,78 @@ def _day_query(start: datetime, end: datetime) -> Any:
         .outerjoin(Booking, Booking.id == Payment.booking_id)
         .where(Payment.status.in_(RECEIVED), _in(Payment.payment_date, start, end))
         .group_by(Booking.hospital_id, Payment.currency),
+        # Each refund on its own day (payment_refunds), of money that was counted received.
         select(
             *_part(
                 "refunded",
                 Booking.hospital_id,
+                PaymentRefund.currency,
+                None,
+                func.count(),
+                func.sum(PaymentRefund.amount),
+            )
+        )
+        .select_from(PaymentRefund)
+        .join(Payment, Payment.id == PaymentRefund.payment_id)
+        .outerjoin(Booking, Booking.id == Payment.booking_id)
+        .where(Payment.status.in_(RECEIVED), _in(PaymentRefund.refunded_at, start, end))
+        .group_by(Booking.hospital_id, PaymentRefund.currency),
+        select(
+            *_part(
+                "sub_received",
+                Subscription.hospital_id,
                 Payment.currency,
                 None,
                 func.count(),
-                func.sum(Payment.refund_amount),
+                func.sum(Payment.amount),
             )
         )
         .select_from(Payment)
-        .outerjoin(Booking, Booking.id == Payment.booking_id)
-        .where(Payment.refund_amount > 0, _in(Payment.refund_date, start, end))
-        .group_by(Booking.hospital_id, Payment.currency),
+        .join(Subscription, Subscription.id == Payment.subscription_id)
+        .where(Payment.status.in_(RECEIVED), _in(Payment.payment_date, start, end))
+        .group_by(Subscription.hospital_id, Payment.currency),
+        select(
+            *_part(
+                "sub_refunded",
+                Subscription.hospital_id,
+                PaymentRefund.currency,
+                None,
+                func.count(),
+                func.sum(PaymentRefund.amount),
+            )
+        )
+        .select_from(PaymentRefund)
+        .join(Payment, Payment.id == PaymentRefund.payment_id)
+        .join(Subscription, Subscription.id == Payment.subscription_id)
+        .where(Payment.status.in_(RECEIVED), _in(PaymentRefund.refunded_at, start, end))
+        .group_by(Subscription.hospital_id, PaymentRefund.currency),
+        # Subscriptions that started (their first payment made them active) or ended after
+        # having been active (churn); an unpaid one that lapses was never a subscriber.
+        select(
+            *_part(
+                "sub_moved",
+                Subscription.hospital_id,
+                SubscriptionStatusHistory.to_status,
+                None,
+                func.count(),
+                None,
+            )
+        )
+        .join(Subscription, Subscription.id == SubscriptionStatusHistory.subscription_id)
+        .where(
+            _in(SubscriptionStatusHistory.created_at, start, end),
+            or_(
+                and_(
+                    SubscriptionStatusHistory.from_status == SubscriptionStatus.INCOMPLETE.value,
+                    SubscriptionStatusHistory.to_status == SubscriptionStatus.ACTIVE.value,
+                ),
+                and_(
+                    SubscriptionStatusHistory.from_status.in_(SUBSCRIBED),
+                    SubscriptionStatusHistory.to_status.in_(ENDED),
+                ),
+            ),
+        )
+        .group_by(Subscription.hospital_id, SubscriptionStatusHistory.to_status),
         select(*_part("registered", None, Patient.country, None, func.count(), None))
         .where(_in(Patient.created_at, start, end))
         .group_by(Patient.country),
@@ -278,6 +350,13 @@ async def day_figures(session: AsyncSession, day: date, zone: ZoneInfo) -> Figur
             tally.add(hospital, "revenue.gross", count=n, amount=amount, currency=a)
         elif kind == "refunded":
             tally.add(hospital, "revenue.refunds", count=n, amount=amount, currency=a)
+        elif kind == "sub_received":
+            tally.add(hospital, "subscriptions.revenue", count=n, amount=amount, currency=a)
+        elif kind == "sub_refunded":
+            tally.add(hospital, "subscriptions.refunds", count=n, amount=amount, currency=a)
+        elif kind == "sub_moved":
+            new = a == SubscriptionStatus.ACTIVE.value
+            tally.add(hospital, "subscriptions.new" if new else "subscriptions.churned", count=n)
         elif kind == "registered":
             tally.add(None, "patients.new", count=n)
             tally.add(None, "patients.country", a or "", count=n)
@@ -312,6 +391,14 @@ async def store_day(session: AsyncSession, day: date, zone: ZoneInfo) -> list[di
         text("SELECT pg_advisory_xact_lock(hashtext('analytics_daily'), :day)"),
         {"day": day.toordinal()},
     )
+    # The day's marker first: it locks the row, so an appointment's change marking the day
+    # stale (mark_days_changed) either commits before the figures are read (and is counted) or
+    # waits for this transaction and marks the day stale after it.
+    await session.execute(
+        insert(AnalyticsDay)
+        .values(day=day, timezone=zone.key, rows=0, stale=False)
+        .on_conflict_do_update(index_elements=[AnalyticsDay.day], set_={"stale": False})
+    )
     figures = await day_figures(session, day, zone)
     await session.execute(delete(AnalyticsDaily).where(AnalyticsDaily.day == day))
     rows = [
@@ -333,7 +420,12 @@ async def store_day(session: AsyncSession, day: date, zone: ZoneInfo) -> list[di
     await session.execute(
         marker.on_conflict_do_update(
             index_elements=[AnalyticsDay.day],
-            set_={"timezone": zone.key, "rows": len(rows), "computed_at": func.now()},
+            set_={
+                "timezone": zone.key,
+                "rows": len(rows),
+                "computed_at": func.now(),
+                "stale": False,
+            },
         )
     )
     return rows
@@ -341,6 +433,22 @@ async def store_day(session: AsyncSession, day: date, zone: ZoneInfo) -> list[di
 
 def local_day(moment: datetime, zone: ZoneInfo) -> date:
     return moment.astimezone(zone).date()
+
+
+async def mark_days_changed(
+    session: AsyncSession, moments: list[datetime], zone: ZoneInfo, now: datetime
+) -> None:
+    """The past days (in the roll-up zone) of these instants changed after they may have been
+    rolled up: mark them stale (in the caller's transaction), so answers compute them live and
+    the next scheduled roll-up redoes them. Today is live anyway; a future day is not rolled."""
+    today = local_day(now, zone)
+    days = sorted({local_day(m, zone) for m in moments})
+    for day in (d for d in days if d < today):
+        await session.execute(
+            insert(AnalyticsDay)
+            .values(day=day, timezone=zone.key, rows=0, stale=True)
+            .on_conflict_do_update(index_elements=[AnalyticsDay.day], set_={"stale": True})
+        )
 
 
 class RollUpInput(BaseModel):
@@ -397,13 +505,25 @@ class AnalyticsActivities:
                 done = (
                     set(
                         await session.scalars(
-                            select(AnalyticsDay.day).where(AnalyticsDay.day.in_(window))
+                            select(AnalyticsDay.day).where(
+                                AnalyticsDay.day.in_(window), AnalyticsDay.stale.is_(False)
+                            )
                         )
                     )
                     if window
                     else set()
                 )
-            days = [d for d in window if d not in done] + [yesterday]
+                # Days changed since they were rolled up, however old (the oldest first).
+                stale = set(
+                    await session.scalars(
+                        select(AnalyticsDay.day)
+                        .where(AnalyticsDay.stale.is_(True), AnalyticsDay.day < yesterday)
+                        .order_by(AnalyticsDay.day)
+                        .limit(MAX_DAYS_PER_CALL)
+                    )
+                )
+            days = sorted((stale | {d for d in window if d not in done}) - {yesterday})
+            days.append(yesterday)
         rolled: list[RolledUpDay] = []
         for day in days:
             async with self._sessionmaker() as session, session.begin():

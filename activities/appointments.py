@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, Field
 from sqlalchemy import select, update
@@ -24,6 +25,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities import scheduling
+from activities.analytics import mark_days_changed
 from activities.lifecycle import refusal, write_first_history, write_transition
 from activities.providers.video import VideoRoom, VideoRooms
 from domain import errors
@@ -220,10 +222,18 @@ class AppointmentActivities:
         video: VideoRooms | None = None,
         *,
         default_timezone: str = "UTC",
+        analytics_timezone: str | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._video = video
         self._default_timezone = default_timezone
+        # The roll-up's zone: a move of an appointment of a past day marks that day stale (the
+        # roll-up counts appointments by status on their day). None: nothing is marked.
+        self._analytics_zone = ZoneInfo(analytics_timezone) if analytics_timezone else None
+
+    async def _days_changed(self, session: AsyncSession, *moments: datetime) -> None:
+        if self._analytics_zone is not None:
+            await mark_days_changed(session, list(moments), self._analytics_zone, datetime.now(UTC))
 
     async def _next_slots(self, doctor_id: uuid.UUID, after: datetime) -> list[Any]:
         async with self._sessionmaker() as session, session.begin():
@@ -331,7 +341,7 @@ class AppointmentActivities:
     async def record_appointment_transition(self, record: TransitionRecord) -> bool:
         """Move the row and append its history row in one transaction; a repeat is a no-op."""
         async with self._sessionmaker() as session, session.begin():
-            return await write_transition(
+            written = await write_transition(
                 session,
                 Appointment,
                 AppointmentStatusHistory,
@@ -344,6 +354,12 @@ class AppointmentActivities:
                 record.changes.model_dump(),
                 not_found_code=APPOINTMENT_NOT_FOUND,
             )
+            if written and self._analytics_zone is not None:
+                # The row write_transition loaded: no second round trip.
+                row = await session.get(Appointment, record.appointment_id)
+                if row is not None:
+                    await self._days_changed(session, row.scheduled_date)
+            return written
 
     @activity.defn
     async def reschedule_appointment(self, record: RescheduleRecord) -> Rescheduled:
@@ -386,6 +402,7 @@ class AppointmentActivities:
                     row.duration_minutes = record.duration_minutes
                     row.held_range = Range(lo, hi, bounds="[)")
                     row.reschedule_count = record.count
+                    await self._days_changed(session, old, record.starts_at)
                     session.add(
                         AuditLog(
                             user_id=record.actor_user_id,

@@ -17,7 +17,8 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -38,7 +39,7 @@ from domain.invoices import LineItem, compute_invoice
 from domain.lifecycle import SYSTEM, Actor
 from domain.models.appointments import Appointment
 from domain.models.bookings import Booking
-from domain.models.payments import Payment, PaymentStatusHistory
+from domain.models.payments import Payment, PaymentRefund, PaymentStatusHistory
 from domain.models.subscriptions import Subscription
 from domain.models.users import Patient
 from domain.money import to_minor
@@ -424,10 +425,8 @@ class PaymentActivities:
         """Move the row and append its history row in one transaction; a repeat is a no-op."""
         async with self._sessionmaker() as session, session.begin():
             changes = record.changes.model_dump(exclude={"metadata"})
-            written = await write_transition(
+            written = await write_payment_transition(
                 session,
-                Payment,
-                PaymentStatusHistory,
                 record.payment_id,
                 record.seq,
                 record.from_status,
@@ -436,7 +435,6 @@ class PaymentActivities:
                 record.notes,
                 changes,
                 merge={"metadata_": record.changes.metadata or {}},
-                not_found_code=PAYMENT_NOT_FOUND,
             )
         return RecordedPaymentTransition(
             payment_id=record.payment_id, seq=record.seq, status=record.to_status, written=written
@@ -568,6 +566,60 @@ class PaymentActivities:
             refunded=payment.refund_amount or Decimal("0"),
             refunds=int(meta.get("refunds", 0)),
         )
+
+
+async def write_payment_transition(
+    session: AsyncSession,
+    payment_id: uuid.UUID,
+    seq: int,
+    from_status: PaymentStatus | None,
+    to_status: PaymentStatus,
+    actor: Actor,
+    notes: str | None,
+    changes: Mapping[str, Any],
+    *,
+    merge: Mapping[str, Mapping[str, Any]] | None = None,
+) -> bool:
+    """write_transition for a payment, and the refund it records (refund_amount, the running
+    total, grew) on its own payment_refunds row, keyed by the history row: a payment's
+    refund_date is only its last refund's, the row keeps each one's amount and instant."""
+    before = (
+        await session.execute(
+            select(Payment.refund_amount, Payment.currency)
+            .where(Payment.id == payment_id)
+            .with_for_update()
+        )
+    ).first()
+    written = await write_transition(
+        session,
+        Payment,
+        PaymentStatusHistory,
+        payment_id,
+        seq,
+        from_status,
+        to_status,
+        actor,
+        notes,
+        changes,
+        merge=merge,
+        not_found_code=PAYMENT_NOT_FOUND,
+    )
+    total = changes.get("refund_amount")
+    if written and total is not None and before is not None:
+        added = Decimal(total) - (before.refund_amount or Decimal("0"))
+        if added > 0:
+            await session.execute(
+                insert(PaymentRefund)
+                .values(
+                    payment_id=payment_id,
+                    seq=seq,
+                    amount=added,
+                    currency=before.currency,
+                    refunded_at=changes.get("refund_date") or func.now(),
+                )
+                .on_conflict_do_nothing(index_elements=["payment_id", "seq"])
+            )
+    return written
 
 
 def build_payment_activities(

@@ -20,7 +20,7 @@ from temporalio.exceptions import ApplicationError
 
 from activities import invoicing
 from activities.lifecycle import refusal, write_first_history, write_transition
-from activities.payments import IssuedInvoice
+from activities.payments import IssuedInvoice, write_payment_transition
 from activities.providers.gateways import (
     GatewayError,
     GatewayRefund,
@@ -581,10 +581,8 @@ class SubscriptionActivities:
             if row.refund_amount is None:
                 whole = request.amount >= row.amount
                 target = PaymentStatus.REFUNDED if whole else PaymentStatus.PARTIALLY_REFUNDED
-                await write_transition(
+                await write_payment_transition(
                     session,
-                    Payment,
-                    PaymentStatusHistory,
                     row.id,
                     row.status_seq + 1,
                     PaymentStatus(row.status),

@@ -16,7 +16,7 @@ from temporalio.client import Client
 from activities.providers.wiring import Adapters, build_adapters
 from api import errors, metrics, pages
 from api.audit import AuditedSession
-from api.cache import build_cache
+from api.cache import WritesInvalidate, build_cache
 from api.deadline import bounded
 from api.envelope import ERROR_RESPONSES
 from api.i18n import platform_locales
@@ -131,6 +131,13 @@ def create_app(
         }
         # A page of history payloads for the Temporal UI (Temporal's payload limit is 2 MB).
         | {f"{API_PREFIX}{codec.PREFIX}": 8 * 1_048_576},
+    )
+    app.add_middleware(
+        WritesInvalidate,
+        ignore=tuple(
+            f"{API_PREFIX}{path}"
+            for path in ("/auth/login", "/auth/refresh", "/auth/logout", codec.PREFIX)
+        ),
     )
     # Outermost: counts and traces every answer, the middleware's own 400/413 included.
     app.add_middleware(TelemetryMiddleware, tracer=telemetry.tracer(traces))

@@ -1,6 +1,15 @@
 """The short-lived answer cache of the analytics and dashboard routes: Redis when
 MEDIVOY_REDIS_URL is set (shared by every API process), else this process's memory. Answers are
-JSON; each expires MEDIVOY_ANALYTICS_CACHE_SECONDS after it was stored."""
+JSON; each expires MEDIVOY_ANALYTICS_CACHE_SECONDS after it was stored.
+
+Live answers (anything that counts today: a dashboard, a range that reaches today) are also keyed
+by the cache's write version, which WritesInvalidate bumps on every successful write request
+through the API (before its answer goes out): after a write of theirs, the caller's next
+answer is computed anew, not read back stale for five minutes. The version lives where the
+answers live (Redis: shared by every API process; memory: this process's). Changes that reach the
+database without an API request (a workflow's timer: a quotation expiring, a renewal) and the
+roll-up of past days still show within MEDIVOY_ANALYTICS_CACHE_SECONDS. Past-only ranges are
+keyed without the version: writes do not change them."""
 
 from __future__ import annotations
 
@@ -10,10 +19,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runtime.logging import log
 
 PREFIX = "medivoy:answers:"
+VERSION_KEY = "version"
 
 
 class AnswerCache(Protocol):
@@ -22,6 +33,12 @@ class AnswerCache(Protocol):
     async def get(self, key: str) -> Any | None: ...
 
     async def put(self, key: str, value: Any, seconds: int) -> None: ...
+
+    async def version(self) -> int | None:
+        """The write version live answers are keyed by; None: unknown (do not cache)."""
+        ...
+
+    async def bump(self) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -35,6 +52,7 @@ class MemoryCache:
         self._clock = clock
         self._max = max_entries
         self._entries: dict[str, tuple[float, str]] = {}
+        self._version = 0
 
     async def get(self, key: str) -> Any | None:
         entry = self._entries.get(key)
@@ -53,6 +71,12 @@ class MemoryCache:
             if len(self._entries) >= self._max:
                 self._entries.pop(next(iter(self._entries)))
         self._entries[key] = (self._clock() + seconds, json.dumps(value))
+
+    async def version(self) -> int | None:
+        return self._version
+
+    async def bump(self) -> None:
+        self._version += 1
 
     async def close(self) -> None:
         self._entries.clear()
@@ -81,6 +105,20 @@ class RedisCache:
         except Exception as exc:
             log.warning("answer_cache_unavailable", error=type(exc).__name__)
 
+    async def version(self) -> int | None:
+        try:
+            value = await self.redis.get(PREFIX + VERSION_KEY)
+        except Exception as exc:
+            log.warning("answer_cache_unavailable", error=type(exc).__name__)
+            return None
+        return 0 if value is None else int(value)
+
+    async def bump(self) -> None:
+        try:
+            await self.redis.incr(PREFIX + VERSION_KEY)
+        except Exception as exc:
+            log.warning("answer_cache_unavailable", error=type(exc).__name__)
+
     async def close(self) -> None:
         await self.redis.aclose()
 
@@ -90,9 +128,21 @@ def build_cache(redis_url: str) -> AnswerCache:
 
 
 async def cached(
-    cache: AnswerCache, key: str, seconds: int, compute: Callable[[], Awaitable[Any]]
+    cache: AnswerCache,
+    key: str,
+    seconds: int,
+    compute: Callable[[], Awaitable[Any]],
+    *,
+    live: bool = False,
 ) -> Any:
-    """The stored answer for key, else compute, store (for `seconds`; 0: not at all), return."""
+    """The stored answer for key, else compute, store (for `seconds`; 0: not at all), return.
+    `live`: the answer counts today, so it is keyed by the write version too."""
+    if seconds > 0 and live:
+        version = await cache.version()
+        if version is None:
+            seconds = 0
+        else:
+            key = f"{key}:v{version}"
     if seconds > 0:
         hit = await cache.get(key)
         if hit is not None:
@@ -101,3 +151,34 @@ async def cached(
     if seconds > 0:
         await cache.put(key, value, seconds)
     return value
+
+
+WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class WritesInvalidate:
+    """ASGI middleware: a write request that succeeds bumps the answer cache's write version
+    before its answer starts, so no live answer cached before the write is served after it.
+    Paths under `ignore` (signing in, refreshing a token, the codec) change no figures."""
+
+    def __init__(self, app: ASGIApp, ignore: tuple[str, ...] = ()) -> None:
+        self.app = app
+        self.ignore = ignore
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in WRITES
+            or scope["path"].startswith(self.ignore)
+        ):
+            await self.app(scope, receive, send)
+            return
+
+        async def bump_then_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] < 400:
+                cache: AnswerCache | None = getattr(scope["app"].state, "answer_cache", None)
+                if cache is not None:
+                    await cache.bump()
+            await send(message)
+
+        await self.app(scope, receive, bump_then_send)

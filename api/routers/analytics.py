@@ -141,7 +141,9 @@ async def _answer(
             now=now,
         )
 
-    return ok(await cached(cache, key, settings.analytics_cache_seconds, compute))
+    return ok(
+        await cached(cache, key, settings.analytics_cache_seconds, compute, live=last >= today)
+    )
 
 
 def _route(what: str, summary: str) -> None:
@@ -160,9 +162,15 @@ def _route(what: str, summary: str) -> None:
     )
 
 
-_route("overview", "Overview: bookings, revenue per currency, patients, appointments, hospitals")
+_route(
+    "overview",
+    "Overview: bookings, revenue per currency, patients, appointments, hospitals, subscriptions",
+)
 _route("bookings", "Bookings made, and moves into each status, by country, treatment, hospital")
-_route("revenue", "Money received, refunded (on the day of the refund) and net, per currency")
+_route(
+    "revenue",
+    "Money received, refunded (each refund on its day) and net, per currency; subscriptions",
+)
 _route("patients", "New patients (a hospital's: first booking there), by country")
 _route("doctors", "Appointments by doctor and by status")
 _route("hospitals", "New hospitals by country, and bookings by hospital")
@@ -194,4 +202,4 @@ async def hospital_analytics(
     hospital: Annotated[uuid.UUID, Depends(hospital_analyst)],
     span: Range,
 ) -> Envelope[dict[str, Any]]:
-    return await _answer("overview", db, settings, cache, hospital, span)
+    return await _answer("hospital", db, settings, cache, hospital, span)

@@ -89,7 +89,7 @@ async def _answer(
     compute: Callable[[], Awaitable[dict[str, Any]]],
 ) -> Envelope[dict[str, Any]]:
     key = f"dashboard:{user.user_type}:{user.id}"
-    return ok(await cached(cache, key, settings.analytics_cache_seconds, compute))
+    return ok(await cached(cache, key, settings.analytics_cache_seconds, compute, live=True))
 
 
 @router.get(

@@ -13,11 +13,14 @@ from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from activities.analytics import Figure, Figures, day_figures
+from activities.analytics import Figure, Figures, day_bounds, day_figures
 from domain.models.analytics import AnalyticsDaily, AnalyticsDay
+from domain.models.subscriptions import Subscription, SubscriptionStatusHistory
+from domain.subscription import SubscriptionStatus
 
 GroupBy = Literal["day", "week", "month"]
 # The longest range one answer covers.
@@ -59,6 +62,8 @@ async def daily_metrics(
                 # A day rolled up in another zone (the setting changed since) is computed live
                 # until it is rolled up again.
                 AnalyticsDay.timezone == zone.key,
+                # Changed since it was rolled up (an appointment of the day moved): live.
+                AnalyticsDay.stale.is_(False),
             )
         )
     )
@@ -113,10 +118,12 @@ def _merge(into: Metrics, other: Metrics) -> None:
             total.add(figure.count, figure.amount)
 
 
-def _money(metrics: Metrics) -> dict[str, dict[str, Any]]:
+def _money(
+    metrics: Metrics, gross_metric: str = "revenue.gross", refunds_metric: str = "revenue.refunds"
+) -> dict[str, dict[str, Any]]:
     """Per currency: received (gross), refunded and net, with the number of payments and
     refunds. Never a total across currencies."""
-    gross, refunds = metrics.get("revenue.gross", {}), metrics.get("revenue.refunds", {})
+    gross, refunds = metrics.get(gross_metric, {}), metrics.get(refunds_metric, {})
     out: dict[str, dict[str, Any]] = {}
     for currency in sorted(set(gross) | set(refunds)):
         g = gross.get(currency, Figure())
@@ -142,10 +149,6 @@ def bookings_view(m: Metrics) -> dict[str, Any]:
     }
 
 
-def revenue_view(m: Metrics) -> dict[str, Any]:
-    return {"currencies": _money(m)}
-
-
 def patients_view(m: Metrics) -> dict[str, Any]:
     return {"new_patients": _count(m, "patients.new"), "by_country": _counts(m, "patients.country")}
 
@@ -166,7 +169,18 @@ def hospitals_view(m: Metrics) -> dict[str, Any]:
     }
 
 
-def overview_view(m: Metrics) -> dict[str, Any]:
+def subscriptions_view(m: Metrics) -> dict[str, Any]:
+    """What subscribers paid (per currency, refunds on their day), subscriptions that started
+    and that churned; the totals also hold by_status (answer())."""
+    return {
+        "revenue": _money(m, "subscriptions.revenue", "subscriptions.refunds"),
+        "new": _count(m, "subscriptions.new"),
+        "churned": _count(m, "subscriptions.churned"),
+    }
+
+
+def hospital_overview_view(m: Metrics) -> dict[str, Any]:
+    """The overview of /hospitals/{id}/analytics (its staff too): no subscription money."""
     return {
         "bookings": _count(m, "bookings.created"),
         "by_status": _counts(m, "bookings.status"),
@@ -177,19 +191,37 @@ def overview_view(m: Metrics) -> dict[str, Any]:
     }
 
 
+def overview_view(m: Metrics) -> dict[str, Any]:
+    return {**hospital_overview_view(m), "subscriptions": subscriptions_view(m)}
+
+
+def revenue_view(m: Metrics) -> dict[str, Any]:
+    return {"currencies": _money(m), "subscriptions": subscriptions_view(m)}
+
+
+SUBSCRIPTION_METRICS = frozenset(
+    {
+        "subscriptions.revenue",
+        "subscriptions.refunds",
+        "subscriptions.new",
+        "subscriptions.churned",
+    }
+)
+HOSPITAL_OVERVIEW_METRICS = frozenset(
+    {
+        "bookings.created",
+        "bookings.status",
+        "revenue.gross",
+        "revenue.refunds",
+        "patients.new",
+        "appointments.status",
+        "hospitals.new",
+    }
+)
 # What each view reads (the roll-up's other rows are not fetched).
 VIEW_METRICS: dict[str, frozenset[str]] = {
-    "overview": frozenset(
-        {
-            "bookings.created",
-            "bookings.status",
-            "revenue.gross",
-            "revenue.refunds",
-            "patients.new",
-            "appointments.status",
-            "hospitals.new",
-        }
-    ),
+    "overview": HOSPITAL_OVERVIEW_METRICS | SUBSCRIPTION_METRICS,
+    "hospital": HOSPITAL_OVERVIEW_METRICS,
     "bookings": frozenset(
         {
             "bookings.created",
@@ -199,7 +231,7 @@ VIEW_METRICS: dict[str, frozenset[str]] = {
             "bookings.hospital",
         }
     ),
-    "revenue": frozenset({"revenue.gross", "revenue.refunds"}),
+    "revenue": frozenset({"revenue.gross", "revenue.refunds"}) | SUBSCRIPTION_METRICS,
     "patients": frozenset({"patients.new", "patients.country"}),
     "doctors": frozenset({"appointments.doctor", "appointments.status"}),
     "hospitals": frozenset({"hospitals.new", "hospitals.country", "bookings.hospital"}),
@@ -207,6 +239,7 @@ VIEW_METRICS: dict[str, frozenset[str]] = {
 
 VIEWS: dict[str, Callable[[Metrics], dict[str, Any]]] = {
     "overview": overview_view,
+    "hospital": hospital_overview_view,
     "bookings": bookings_view,
     "revenue": revenue_view,
     "patients": patients_view,
@@ -229,6 +262,31 @@ def grouped(
     )
 
 
+async def subscription_statuses(
+    session: AsyncSession, last: date, hospital_id: uuid.UUID | None, zone: ZoneInfo, now: datetime
+) -> dict[str, int]:
+    """How many subscriptions (of the hospital, or all) were in each status at the end of the
+    range (now, when it reaches today): each one's last move before then, from its history."""
+    _, end = day_bounds(last, zone)
+    until = min(end, now)
+    latest = (
+        select(SubscriptionStatusHistory.to_status)
+        .join(Subscription, Subscription.id == SubscriptionStatusHistory.subscription_id)
+        .where(
+            SubscriptionStatusHistory.created_at < until,
+            *([Subscription.hospital_id == hospital_id] if hospital_id is not None else []),
+        )
+        .ext(distinct_on(SubscriptionStatusHistory.subscription_id))
+        .order_by(SubscriptionStatusHistory.subscription_id, SubscriptionStatusHistory.seq.desc())
+        .subquery()
+    )
+    rows = await session.execute(
+        select(latest.c.to_status, func.count()).group_by(latest.c.to_status)
+    )
+    found = {str(status): int(n) for status, n in rows}
+    return {s.value: found.get(s.value, 0) for s in SubscriptionStatus}
+
+
 async def answer(
     session: AsyncSession,
     what: str,
@@ -242,6 +300,10 @@ async def answer(
 ) -> dict[str, Any]:
     days = await daily_metrics(session, first, last, hospital_id, zone, now, VIEW_METRICS[what])
     periods, totals = grouped(days, group_by, VIEWS[what])
+    if "subscriptions" in totals:
+        totals["subscriptions"]["by_status"] = await subscription_statuses(
+            session, last, hospital_id, zone, now
+        )
     return {
         "from": first.isoformat(),
         "to": last.isoformat(),

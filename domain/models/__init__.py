@@ -39,6 +39,7 @@ from domain.models.payments import (
     Coupon,
     Invoice,
     Payment,
+    PaymentRefund,
     PaymentStatusHistory,
     WebhookEvent,
 )
@@ -75,6 +76,7 @@ __all__ = [
     "PasswordReset",
     "Patient",
     "Payment",
+    "PaymentRefund",
     "PaymentStatusHistory",
     "Prescription",
     "RefreshToken",

@@ -47,7 +47,7 @@ class AnalyticsDaily(Base):
 
 
 class AnalyticsDay(Base):
-    """A day the roll-up has computed, in which zone, and when."""
+    """A day the roll-up has computed, in which zone, and when; `stale` when it must be redone."""
 
     __tablename__ = "analytics_days"
 
@@ -55,3 +55,6 @@ class AnalyticsDay(Base):
     timezone: Mapped[str] = mapped_column(String(64))
     rows: Mapped[int] = mapped_column(server_default=text("0"))
     computed_at: Mapped[datetime] = created_at_column()
+    # Something the day's figures count changed after it was rolled up (an appointment of that
+    # day moved): answers compute it live until the next scheduled run rolls it up again.
+    stale: Mapped[bool] = mapped_column(server_default=text("false"))

@@ -105,6 +105,28 @@ class PaymentStatusHistory(StatusHistory, Base):
     payment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("payments.id", ondelete="CASCADE"))
 
 
+class PaymentRefund(Base):
+    """One refund of a payment, on the instant it was made: a payment's refund_amount is the
+    running total and its refund_date the last one's, so several partial refunds need a row each
+    (the analytics roll-up subtracts each on its own day). `seq` is the payment's status history
+    row that recorded it, so a retried write is a no-op."""
+
+    __tablename__ = "payment_refunds"
+    __table_args__ = (
+        UniqueConstraint("payment_id", "seq"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+        Index(None, "refunded_at"),
+    )
+
+    id: Mapped[uuid.UUID] = uuid_pk()
+    payment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("payments.id", ondelete="CASCADE"))
+    seq: Mapped[int]
+    amount: Mapped[Decimal]
+    currency: Mapped[str] = mapped_column(String(3))
+    refunded_at: Mapped[datetime]
+    created_at: Mapped[datetime] = created_at_column()
+
+
 class Invoice(Base):
     __tablename__ = "invoices"
     __table_args__ = (

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.models.bookings import Booking, BookingStatusHistory
 from domain.models.catalog import Doctor, Hospital
-from domain.models.payments import Payment
+from domain.models.payments import Payment, PaymentRefund
 from domain.models.users import Patient
 from tests.builders.catalog_builders import add_appointment, add_doctor, add_treatment, affiliate
 
@@ -154,6 +154,20 @@ async def analytics_world(
         "pay6": payment("b5", "400.00", "USD", "completed", payment_date=at("2026-11-10T18:35")),
     }
     await _add(sessionmaker, *payments.values())
+    # Each refund's own row, as the payment's workflow writes it with the refund's status move
+    await _add(
+        sessionmaker,
+        *(
+            PaymentRefund(
+                payment_id=payments[name].id,
+                seq=2,
+                amount=payments[name].refund_amount,
+                currency=payments[name].currency,
+                refunded_at=payments[name].refund_date,
+            )
+            for name in ("pay2", "pay3")
+        ),
+    )
 
     d1_user, d1 = await add_doctor(sessionmaker, first_name="Deniz")
     _, d2 = await add_doctor(sessionmaker, first_name="Ravi")

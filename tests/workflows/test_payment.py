@@ -37,7 +37,13 @@ from activities.providers.wiring import build_storage
 from domain.booking import BookingStatus
 from domain.models.bookings import Booking
 from domain.models.notifications import Channel
-from domain.models.payments import Coupon, Invoice, Payment, PaymentStatusHistory
+from domain.models.payments import (
+    Coupon,
+    Invoice,
+    Payment,
+    PaymentRefund,
+    PaymentStatusHistory,
+)
 from domain.payment import PaymentGateway as GatewayName
 from domain.payment import PaymentStatus
 from runtime.settings import Settings
@@ -424,6 +430,18 @@ async def test_refunds_are_limited_to_what_was_paid(
     ]
     payment = await payment_becomes(sessionmaker, checkout.payment_id, P.REFUNDED)
     assert payment.refund_amount == Decimal("1180.00") and payment.refund_date is not None
+    # Each refund on its own row with its own amount and instant (the analytics count each on
+    # its day); the last one's instant is the payment's refund_date
+    async with sessionmaker() as db:
+        refunds = (
+            await db.execute(
+                select(PaymentRefund.amount, PaymentRefund.refunded_at)
+                .where(PaymentRefund.payment_id == checkout.payment_id)
+                .order_by(PaymentRefund.seq)
+            )
+        ).all()
+    assert [amount for amount, _ in refunds] == [Decimal("180.00"), Decimal("1000.00")]
+    assert refunds[0][1] <= refunds[1][1] == payment.refund_date
     result = await handle.result()
     assert result.status == P.REFUNDED
     if os.environ.get("MEDIVOY_RECORD_HISTORY"):

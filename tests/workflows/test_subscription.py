@@ -29,7 +29,7 @@ from activities.subscriptions import (
     subscription_activity_list,
 )
 from domain.models.notifications import Channel, Notification
-from domain.models.payments import Invoice, Payment
+from domain.models.payments import Invoice, Payment, PaymentRefund
 from domain.models.subscriptions import Subscription, SubscriptionStatusHistory
 from domain.payment import PaymentGateway as GatewayName
 from domain.payment import PaymentStatus
@@ -494,6 +494,13 @@ async def test_staff_cancel_now_refunds_the_days_left(
     assert [r.amount_minor for r in gateway.refunds.values()] == [int(expected * 100)]
     first = (await charges_of(sessionmaker, view.subscription_id))[0]
     assert first.refund_amount == expected
+    async with sessionmaker() as db:
+        refunds = list(
+            await db.scalars(
+                select(PaymentRefund.amount).where(PaymentRefund.payment_id == first.id)
+            )
+        )
+    assert refunds == [expected]  # on its own row, counted on its day by the analytics
     async with sessionmaker() as db:
         history = list(
             await db.scalars(
