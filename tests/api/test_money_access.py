@@ -17,7 +17,7 @@ import httpx
 from sqlalchemy import select
 
 from api.policies import person_of
-from domain.access import MoneyParties, Role, sees_money
+from domain.access import PATIENT_OR_STAFF, MoneyParties, Role, sees_money
 from domain.models.bookings import Booking
 from domain.models.catalog import Doctor, Hospital
 from domain.models.payments import Invoice, Payment
@@ -214,7 +214,14 @@ async def test_lists_and_details_of_money_agree_and_a_coordinator_sees_only_thei
                     ("GET", f"/payments/{payment.id}/status", None),
                 ):
                     refused = await client.request(method, path, headers=caller.headers, json=body)
-                    assert refused.status_code == 404, (who, method, path, refused.text)
+                    # Hospital admins and doctors send no invoice at all (403, before the id).
+                    sender = caller.user.user_type in PATIENT_OR_STAFF or method == "GET"
+                    assert refused.status_code == (404 if sender else 403), (
+                        who,
+                        method,
+                        path,
+                        refused.text,
+                    )
                     assert str(invoice.invoice_number) not in refused.text
     assert (await ids_listed(client, "/payments", admin)) >= named(payments, *money)
 
@@ -258,3 +265,8 @@ async def test_lists_and_details_of_money_agree_and_a_coordinator_sees_only_thei
         caller = callers[who]
         assert await ids_listed(client, "/payments", caller) == named(payments, *names), who
         assert await ids_listed(client, "/invoices", caller) == named(invoices, *names), who
+        # They read their invoices; the subscription's workflow mails them, not they.
+        for name in names:
+            sent = await client.post(f"/invoices/{invoices[name].id}/send", headers=caller.headers)
+            assert sent.status_code == 403, (who, sent.text)
+            assert sent.json()["error"]["code"] == "ROLE_NOT_ALLOWED"
