@@ -13,6 +13,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker, WorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from activities import plan_limits
 from activities.analytics import AnalyticsActivities, analytics_activity_list
 from activities.appointments import AppointmentActivities, appointment_activity_list
 from activities.backup import BackupActivities, backup_activity_list
@@ -62,6 +63,7 @@ def all_activities(
         adapters.video,
         default_timezone=settings.default_timezone,
         analytics_timezone=settings.analytics_timezone,
+        plan_defaults=plan_limits.limits_of(settings.subscription_default_limits),
     )
     translations = build_translation_activities(settings, sessionmaker, adapters.translator)
     waitlist = WaitlistActivities(

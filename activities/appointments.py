@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities import scheduling
+from activities import plan_limits, scheduling
 from activities.analytics import mark_days_changed
 from activities.lifecycle import refusal, write_first_history, write_transition
 from activities.providers.video import VideoRoom, VideoRooms
@@ -37,6 +37,7 @@ from domain.models.audit import AuditLog
 from domain.models.catalog import Doctor, Hospital, HospitalDoctor
 from domain.models.notifications import Channel
 from domain.models.users import Patient, User
+from domain.subscription import Limits
 
 APPOINTMENT_NOT_FOUND = "APPOINTMENT_NOT_FOUND"
 SLOT_TAKEN = "SLOT_TAKEN"
@@ -223,6 +224,7 @@ class AppointmentActivities:
         *,
         default_timezone: str = "UTC",
         analytics_timezone: str | None = None,
+        plan_defaults: Limits = plan_limits.NO_LIMITS,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._video = video
@@ -230,6 +232,8 @@ class AppointmentActivities:
         # The roll-up's zone: a move of an appointment of a past day marks that day stale (the
         # roll-up counts appointments by status on their day). None: nothing is marked.
         self._analytics_zone = ZoneInfo(analytics_timezone) if analytics_timezone else None
+        # The limits without a plan in force (settings.subscription_default_limits).
+        self._plan_defaults = plan_defaults
 
     async def _days_changed(self, session: AsyncSession, *moments: datetime) -> None:
         if self._analytics_zone is not None:
@@ -279,7 +283,9 @@ class AppointmentActivities:
     @activity.defn
     async def create_appointment(self, new: NewAppointment) -> StoredAppointment:
         """Insert the row, its slot and its first history entry (seq 1, requested) in one
-        transaction. Keyed by the appointment id: a retry finds the row and returns it."""
+        transaction, after the plan's limit is checked under its holder's lock in that same
+        transaction (409 PLAN_LIMIT_REACHED, nothing written). Keyed by the appointment id: a
+        retry finds the row and returns it."""
         async with self._sessionmaker() as session:
             try:
                 async with session.begin():
@@ -296,6 +302,13 @@ class AppointmentActivities:
         doctor = await session.get(Doctor, new.doctor_id)
         if doctor is None:
             raise refusal(errors.Invalid("No such doctor", code="DOCTOR_NOT_FOUND"))
+        # The plan's lock before the doctor's time lock (activities/plan_limits.py).
+        try:
+            await plan_limits.check_appointment_limit(
+                session, self._plan_defaults, new.doctor_id, new.starts_at
+            )
+        except errors.Conflict as exc:
+            raise refusal(exc) from None
         lo, hi = await self._take(
             session,
             doctor,

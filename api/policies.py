@@ -22,6 +22,7 @@ from domain.appointment import AppointmentStatus
 from domain.models.appointments import Appointment
 from domain.models.bookings import Booking
 from domain.models.catalog import Doctor, Hospital, HospitalDoctor
+from domain.models.subscriptions import Subscription
 from domain.models.users import Patient, User
 
 
@@ -196,9 +197,11 @@ def appointment_medical_scope(user: User | None) -> ColumnElement[bool]:
 
 def money_scope(user: User | None, model: Any) -> ColumnElement[bool]:
     """The payments or invoices (`model`: Payment or Invoice, by their booking_id,
-    appointment_id and patient_id) this person sees (access.sees_money), in lists and details
-    alike: a patient their own, admins all, a coordinator those of the bookings assigned to them
-    and the teleconsultation money of those bookings' patients; nobody else any."""
+    appointment_id, patient_id and subscription_id) this person sees (access.sees_money), in
+    lists and details alike: a patient their own, admins all, a coordinator those of the
+    bookings assigned to them and the teleconsultation money of those bookings' patients, a
+    hospital admin the money of their hospitals' subscriptions, a doctor that of their own
+    subscriptions (both once approved); nobody else any."""
     if user is None:
         return false()
     role = user.user_type
@@ -216,4 +219,12 @@ def money_scope(user: User | None, model: Any) -> ColumnElement[bool]:
                 model.patient_id.in_(coordinated_patient_ids(user)),
             ),
         )
+    if role == Role.HOSPITAL_ADMIN:
+        held = select(Subscription.id).where(
+            Subscription.hospital_id.in_(managed_hospital_ids(user))
+        )
+        return model.subscription_id.in_(held)  # type: ignore[no-any-return]
+    if role == Role.DOCTOR and user.is_approved:
+        held = select(Subscription.id).where(Subscription.doctor_id == caller_doctor_id(user))
+        return model.subscription_id.in_(held)  # type: ignore[no-any-return]
     return false()

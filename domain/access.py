@@ -182,12 +182,15 @@ def in_appointment(person: Person, parties: AppointmentParties) -> bool:
 class MoneyParties:
     """Whom a payment or an invoice concerns: its patient, and who coordinates what it pays for
     (the booking's coordinator; for a teleconsultation's money, the coordinators of the
-    patient's bookings)."""
+    patient's bookings); for a subscription's money, its holder (the admin of the subscribing
+    hospital, or the subscribing doctor's user)."""
 
     patient_user_id: uuid.UUID | None = None
     booking_coordinator_id: uuid.UUID | None = None
     for_booking: bool = True
     patient_coordinator_ids: frozenset[uuid.UUID] = frozenset()
+    subscription_hospital_admin_user_id: uuid.UUID | None = None
+    subscription_doctor_user_id: uuid.UUID | None = None
 
 
 def sees_money(person: Person, parties: MoneyParties) -> bool:
@@ -195,8 +198,9 @@ def sees_money(person: Person, parties: MoneyParties) -> bool:
     list and by its id alike (minimum necessary): the patient their own, admins and the platform
     every one, a coordinator those of the bookings assigned to them and, for an appointment's
     money, those of the patients of a booking assigned to them (as for the appointment's
-    clinical text). Nobody else (hospital admins, doctors) sees money. Its SQL:
-    api/policies.money_scope."""
+    clinical text). A subscription's holder sees that subscription's money: the approved admin
+    of the subscribing hospital, the subscribing doctor (approved) themself. Hospital admins and
+    doctors see nothing of patients' money. Its SQL: api/policies.money_scope."""
     if person.system or person.role == Role.ADMIN:
         return True
     if person.user_id is None:
@@ -207,6 +211,10 @@ def sees_money(person: Person, parties: MoneyParties) -> bool:
         if parties.for_booking:
             return parties.booking_coordinator_id == person.user_id
         return person.user_id in parties.patient_coordinator_ids
+    if person.role == Role.HOSPITAL_ADMIN:
+        return person.approved and person.user_id == parties.subscription_hospital_admin_user_id
+    if person.role == Role.DOCTOR:
+        return person.approved and person.user_id == parties.subscription_doctor_user_id
     return False
 
 

@@ -240,14 +240,16 @@ async def add_hospital_doctor(
 ) -> Envelope[Any]:
     if await db.get(Doctor, body.doctor_id) is None:
         raise NotFound("Doctor not found", code="DOCTOR_NOT_FOUND")
-    # The hospital's plan bounds its doctors (409 PLAN_LIMIT_REACHED, nothing written).
-    await subscription_limits.check_doctor_limit(db, settings, hospital.id)
     if body.start_date and body.end_date and body.end_date < body.start_date:
         raise Invalid(
             "end_date is before start_date",
             code="DATES_OUT_OF_ORDER",
             details={"field": "end_date"},
         )
+    # The hospital's plan bounds its doctors (409 PLAN_LIMIT_REACHED, nothing written): counted
+    # under the hospital's plan lock, held by this transaction until the link below commits, so
+    # two concurrent requests for the last slot cannot both pass.
+    await subscription_limits.check_doctor_limit(db, settings, hospital.id)
     link = HospitalDoctor(id=uuid.uuid4(), hospital_id=hospital.id, **body.model_dump())
     db.add(link)
     try:

@@ -23,13 +23,24 @@ from activities.invoicing import (
     invoice_pdf_file_name,
 )
 from api.deadline import temporal_answers, temporal_unavailable
-from api.deps import AdminUser, CurrentUser, DbSession, Paging, SettingsDep, StorageDep, Temporal
+from api.deps import (
+    AdminUser,
+    CurrentUser,
+    DbSession,
+    Paging,
+    SettingsDep,
+    StorageDep,
+    Temporal,
+    require_roles,
+)
 from api.envelope import ERROR_RESPONSES, Envelope, Page, ok, page
 from api.schemas.payments import InvoiceCreate, InvoiceFilters, InvoiceOut
 from api.services import payments as service
 from domain import errors
+from domain.access import PATIENT_OR_STAFF
 from domain.invoices import sending_refusal
 from domain.models.payments import Invoice
+from domain.models.users import User
 from workflows.invoice import DeliveryPending, deliver_invoice
 from workflows.messages import InvoiceDelivered, InvoiceDelivery
 
@@ -48,6 +59,9 @@ def delivery_deadline(settings: SettingsDep) -> timedelta:
 
 
 DeliveryDeadline = Annotated[timedelta, Depends(delivery_deadline)]
+# Who may have an invoice e-mailed (to its patient): staff and the patient. A subscription's
+# holder reads its invoices but does not send them (the subscription's workflow mails them).
+Sender = Annotated[User, Depends(require_roles(*PATIENT_OR_STAFF))]
 
 
 def _out(invoice: Invoice) -> dict[str, Any]:
@@ -177,7 +191,7 @@ async def invoice_pdf(
 async def send_invoice(
     invoice_id: InvoiceId,
     db: DbSession,
-    user: CurrentUser,
+    user: Sender,
     temporal: Temporal,
     settings: SettingsDep,
     deadline: DeliveryDeadline,
@@ -186,7 +200,8 @@ async def send_invoice(
     ] = None,
 ) -> Envelope[dict[str, Any]]:
     """E-mails the invoice, its PDF attached, to the invoice's patient, in the patient's
-    language. Whoever may see the invoice may send it (staff, or the patient themselves); it
+    language. Staff and the patient who may see the invoice may send it (a subscription's holder
+    reads its invoices, not sends them: 403 ROLE_NOT_ALLOWED); it
     always goes to the patient's own address, never to the caller's. A paid invoice is mailed
     as the receipt of the payment (invoice_issued); any other as an amount due (invoice_sent).
     A cancelled invoice is owed by nobody: it is not sent (409).

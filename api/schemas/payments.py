@@ -86,7 +86,9 @@ class PaymentOut(BaseModel):
     transaction_id: str
     booking_id: uuid.UUID | None
     appointment_id: uuid.UUID | None
-    patient_id: uuid.UUID
+    # None for a subscription's charge (a hospital or a doctor pays, not a patient).
+    patient_id: uuid.UUID | None
+    subscription_id: uuid.UUID | None = None
     amount: Decimal
     currency: str
     payment_method: str | None
@@ -140,7 +142,9 @@ class InvoiceOut(BaseModel):
     invoice_number: str
     booking_id: uuid.UUID | None
     appointment_id: uuid.UUID | None
-    patient_id: uuid.UUID
+    # None for a subscription's invoice (a hospital or a doctor pays, not a patient).
+    patient_id: uuid.UUID | None
+    subscription_id: uuid.UUID | None = None
     hospital_id: uuid.UUID | None
     total_amount: Decimal
     tax_rate: Decimal | None

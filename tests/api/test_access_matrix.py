@@ -21,6 +21,7 @@ import pytest
 
 from runtime.settings import Settings
 from tests.builders.access_world import (
+    OWNERS,
     SEEDERS,
     STRANGERS,
     Seeded,
@@ -28,6 +29,7 @@ from tests.builders.access_world import (
     build_world,
     seed,
     seeder_for,
+    subscription_money,
 )
 
 PREFIX = "/api/v1"
@@ -215,3 +217,72 @@ async def test_no_stranger_reaches_an_object_by_its_id(app, client, sessionmaker
             breaches.append(f"{prefix} changed under the strangers' requests")
     assert not breaches, f"{len(breaches)} breaches of {checked}:\n" + "\n".join(breaches)
     assert checked > 300, checked  # the matrix really ran: ~70 operations x 5 callers
+
+
+async def test_a_subscriptions_money_reaches_its_holder_and_staff_only(
+    app, client, sessionmaker, settings
+):
+    """The matrix's /payments/{id} and /invoices/{id} seeds are a patient's money, which no
+    hospital admin or doctor sees. A subscription's charge and invoice are its holder's: the
+    hospital's admin sees their hospital's and not another hospital's nor their doctor's own;
+    a doctor their own and not their hospital's. In the lists and by id (the PDF too)."""
+    world = await build_world(sessionmaker, settings, storage=app.state.adapters.storage)
+    held = await subscription_money(world)
+    patients = [await seed(world, p) for p in ("/payments/{id}", "/invoices/{id}")]
+    everyone = ("anonymous", *OWNERS, *STRANGERS, "admin")
+    lists: dict[str, dict[str, str]] = {}
+    for caller in everyone:
+        if caller == "anonymous":
+            continue
+        lists[caller] = {}
+        for what in ("payments", "invoices"):
+            response = await client.get(
+                f"/{what}", params={"limit": 100}, headers=world.headers(caller)
+            )
+            assert response.status_code == 200, (caller, what, response.text)
+            lists[caller][what] = response.text
+    breaches: list[str] = []
+    for holder, money in held.items():
+        payment, invoice = money.payment, money.invoice
+        secrets = {
+            "payments": (str(payment.id), payment.transaction_id),
+            "invoices": (str(invoice.id), invoice.invoice_number),
+        }
+        reads = (
+            ("payments", f"/payments/{payment.id}"),
+            ("payments", f"/payments/{payment.id}/status"),
+            ("invoices", f"/invoices/{invoice.id}"),
+            ("invoices", f"/invoices/{invoice.id}/pdf"),
+        )
+        for caller in everyone:
+            sees = caller in (holder, "admin")
+            for what, path in reads:
+                response = await client.get(path, headers=world.headers(caller))
+                if sees:
+                    if response.status_code != 200:
+                        breaches.append(f"{caller}: {path} of {holder}'s -> {response.status_code}")
+                    elif path.endswith("/pdf"):
+                        if not response.content.startswith(b"%PDF"):
+                            breaches.append(f"{caller}: {path} of {holder}'s is no PDF")
+                    elif str(payment.id if what == "payments" else invoice.id) not in response.text:
+                        breaches.append(f"{caller}: {path} of {holder}'s lacks its id")
+                    continue
+                refusals = {401, 403, 404} if caller == "anonymous" else {403, 404}
+                if response.status_code not in refusals:
+                    breaches.append(f"{caller}: {path} of {holder}'s -> {response.status_code}")
+                if shown := [s for s in secrets[what] if s in response.text]:
+                    breaches.append(f"{caller}: {path} of {holder}'s shows {shown}")
+            if caller == "anonymous":
+                continue
+            for what in ("payments", "invoices"):
+                listed = secrets[what][0] in lists[caller][what]
+                if listed is not sees:
+                    breaches.append(f"{caller}: /{what} lists {holder}'s: {listed}")
+    # The holders still see nothing of patients' money (the matrix's patient seeds, of the
+    # owners' booking at the hospital admin's hospital): the patient and staff do.
+    for what, seeded in zip(("payments", "invoices"), patients, strict=True):
+        for caller in (*OWNERS, *STRANGERS, "admin"):
+            listed = seeded.secrets[0] in lists[caller][what]
+            if listed is not (caller in ("patient", "coordinator", "admin")):
+                breaches.append(f"{caller}: /{what} lists the patient's: {listed}")
+    assert not breaches, "\n".join(breaches)

@@ -2,7 +2,9 @@
 policies.money_scope) for GET /payments, GET /payments/{id}, GET /patients/{id}/payments, GET
 /invoices, GET /invoices/{id} and what is done by id (refund, PDF, send). A coordinator sees the
 money of the bookings assigned to them and the teleconsultation money of those bookings'
-patients, no other; the lists and the details agree for every caller."""
+patients, no other; a subscription's holder (its hospital's admin, its doctor) sees that
+subscription's charges and invoices and nothing of patients' money; the lists and the details
+agree for every caller."""
 
 from __future__ import annotations
 
@@ -15,11 +17,14 @@ import httpx
 from sqlalchemy import select
 
 from api.policies import person_of
-from domain.access import MoneyParties, Role, sees_money
+from domain.access import PATIENT_OR_STAFF, MoneyParties, Role, sees_money
 from domain.models.bookings import Booking
+from domain.models.catalog import Doctor, Hospital
 from domain.models.payments import Invoice, Payment
+from domain.models.subscriptions import Subscription
 from domain.models.users import Patient
 from tests.builders.care_builders import Person, add_appointment, add_booking, person
+from tests.builders.subscription_money import add_subscription_money
 
 
 async def add_money(
@@ -65,6 +70,17 @@ async def parties_of(sessionmaker, row: Payment | Invoice) -> MoneyParties:
     """What the pure predicate needs to know about one row, read as stored."""
     async with sessionmaker() as db:
         patient_user = await db.scalar(select(Patient.user_id).where(Patient.id == row.patient_id))
+        held = await db.get(Subscription, row.subscription_id) if row.subscription_id else None
+        hospital_admin = (
+            await db.scalar(select(Hospital.admin_user_id).where(Hospital.id == held.hospital_id))
+            if held is not None and held.hospital_id is not None
+            else None
+        )
+        doctor_user = (
+            await db.scalar(select(Doctor.user_id).where(Doctor.id == held.doctor_id))
+            if held is not None and held.doctor_id is not None
+            else None
+        )
         booking_coordinator = (
             await db.scalar(select(Booking.coordinator_id).where(Booking.id == row.booking_id))
             if row.booking_id
@@ -80,6 +96,8 @@ async def parties_of(sessionmaker, row: Payment | Invoice) -> MoneyParties:
             booking_coordinator_id=booking_coordinator,
             for_booking=row.booking_id is not None,
             patient_coordinator_ids=frozenset(c for c in coordinators if c is not None),
+            subscription_hospital_admin_user_id=hospital_admin,
+            subscription_doctor_user_id=doctor_user,
         )
 
 
@@ -115,6 +133,25 @@ async def test_lists_and_details_of_money_agree_and_a_coordinator_sees_only_thei
             sessionmaker, other_patient.patient_id, appointment_id=other_consult.id
         ),
     }
+    other_hospital_admin = await person(sessionmaker, settings, Role.HOSPITAL_ADMIN)
+    unapproved_doctor = await person(sessionmaker, settings, Role.DOCTOR, approved=False)
+    hospital_admin = new[Role.HOSPITAL_ADMIN]
+    assert unapproved_doctor.doctor_id
+    hospitals = [
+        Hospital(id=uuid.uuid4(), name=f"H{i}", admin_user_id=admin_of.user.id)
+        for i, admin_of in enumerate((hospital_admin, other_hospital_admin))
+    ]
+    async with sessionmaker() as db, db.begin():
+        db.add_all(hospitals)
+    for name, holder in (
+        ("hospital_plan", {"hospital_id": hospitals[0].id}),
+        ("other_hospital_plan", {"hospital_id": hospitals[1].id}),
+        ("doctor_plan", {"doctor_id": doctor.doctor_id}),
+        ("other_doctor_plan", {"doctor_id": second_doctor.doctor_id}),
+        ("unapproved_doctor_plan", {"doctor_id": unapproved_doctor.doctor_id}),
+    ):
+        held = await add_subscription_money(sessionmaker, **holder)
+        money[name] = (held.payment, held.invoice)
     payments = {name: pay for name, (pay, _) in money.items()}
     invoices = {name: inv for name, (_, inv) in money.items()}
 
@@ -138,6 +175,11 @@ async def test_lists_and_details_of_money_agree_and_a_coordinator_sees_only_thei
         "coordinator": coordinator,
         "other_coordinator": other_coordinator,
         "admin": admin,
+        "hospital_admin": hospital_admin,
+        "other_hospital_admin": other_hospital_admin,
+        "doctor": doctor,
+        "second_doctor": second_doctor,
+        "unapproved_doctor": unapproved_doctor,
     }
     for who, caller in callers.items():
         listed_payments = await ids_listed(client, "/payments", caller)
@@ -150,15 +192,18 @@ async def test_lists_and_details_of_money_agree_and_a_coordinator_sees_only_thei
             assert detail.status_code == (200 if expected else 404), (who, name, detail.text)
             assert (str(payment.id) in listed_payments) is expected, (who, name)
             of_patient = await client.get(
-                f"/patients/{payment.patient_id}/payments",
+                f"/patients/{payment.patient_id or patient.patient_id}/payments",
                 params={"limit": 100},
                 headers=caller.headers,
             )
             if of_patient.status_code == 200:
+                # A subscription's charge is no patient's: in no patient's list.
                 shown = {row["id"] for row in of_patient.json()["data"]}
-                assert (str(payment.id) in shown) is expected, (who, name)
+                in_list = expected and payment.patient_id is not None
+                assert (str(payment.id) in shown) is in_list, (who, name)
             else:  # the patient is not the caller's to look up at all
-                assert of_patient.status_code == 404 and not expected, (who, name)
+                assert of_patient.status_code in (403, 404), (who, name)
+                assert not expected or payment.patient_id is None, (who, name)
             one = await client.get(f"/invoices/{invoice.id}", headers=caller.headers)
             assert one.status_code == (200 if expected else 404), (who, name, one.text)
             assert (str(invoice.id) in listed_invoices) is expected, (who, name)
@@ -169,7 +214,14 @@ async def test_lists_and_details_of_money_agree_and_a_coordinator_sees_only_thei
                     ("GET", f"/payments/{payment.id}/status", None),
                 ):
                     refused = await client.request(method, path, headers=caller.headers, json=body)
-                    assert refused.status_code == 404, (who, method, path, refused.text)
+                    # Hospital admins and doctors send no invoice at all (403, before the id).
+                    sender = caller.user.user_type in PATIENT_OR_STAFF or method == "GET"
+                    assert refused.status_code == (404 if sender else 403), (
+                        who,
+                        method,
+                        path,
+                        refused.text,
+                    )
                     assert str(invoice.invoice_number) not in refused.text
     assert (await ids_listed(client, "/payments", admin)) >= named(payments, *money)
 
@@ -200,9 +252,21 @@ async def test_lists_and_details_of_money_agree_and_a_coordinator_sees_only_thei
         assert allowed.status_code == 400, (target, allowed.text)
         assert allowed.json()["error"]["code"] == "GATEWAY_NOT_CONFIGURED"
 
-    # Roles that never see money are refused the lists.
-    for role in (Role.DOCTOR, Role.HOSPITAL_ADMIN):
-        listed = await client.get("/payments", headers=new[role].headers)
-        assert listed.status_code == 403 and listed.json()["error"]["code"] == "ROLE_NOT_ALLOWED"
-        one = await client.get(f"/payments/{payments['consult'].id}", headers=new[role].headers)
-        assert one.status_code == 403
+    # A subscription's holder sees its charges and invoices, and nothing of patients' money:
+    # the hospital admin their hospital's, a doctor their own (once approved).
+    subscription_money = {
+        "hospital_admin": ["hospital_plan"],
+        "other_hospital_admin": ["other_hospital_plan"],
+        "doctor": ["doctor_plan"],
+        "second_doctor": ["other_doctor_plan"],
+        "unapproved_doctor": [],
+    }
+    for who, names in subscription_money.items():
+        caller = callers[who]
+        assert await ids_listed(client, "/payments", caller) == named(payments, *names), who
+        assert await ids_listed(client, "/invoices", caller) == named(invoices, *names), who
+        # They read their invoices; the subscription's workflow mails them, not they.
+        for name in names:
+            sent = await client.post(f"/invoices/{invoices[name].id}/send", headers=caller.headers)
+            assert sent.status_code == 403, (who, sent.text)
+            assert sent.json()["error"]["code"] == "ROLE_NOT_ALLOWED"

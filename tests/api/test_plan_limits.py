@@ -1,10 +1,12 @@
 """Plan limits over HTTP: a hospital's plan in force bounds its doctors, a doctor's (or their
 hospital's) plan bounds appointments per month; past a limit 409 PLAN_LIMIT_REACHED with the
 limit and the plan, and nothing is written; without a plan in force the settings' defaults
-apply (an expired subscription no longer counts)."""
+apply (an expired subscription no longer counts). Concurrent requests for the last slot: exactly
+one gets it (the count and the insert are one unit per holder, activities/plan_limits.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -27,7 +29,12 @@ from tests.builders.users import create_user, headers_for
 
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings]) -> Settings:
-    return make_settings(subscription_default_limits={"doctors": 1, "appointments_per_month": 1})
+    # Workflows start at once in the races on a small shared test machine: the API waits for a
+    # workflow longer than its production 5 s.
+    return make_settings(
+        subscription_default_limits={"doctors": 1, "appointments_per_month": 1},
+        workflow_deadline_seconds=30,
+    )
 
 
 async def hold(
@@ -171,3 +178,106 @@ async def test_a_doctors_plan_bounds_appointments_per_month(
         headers=headers_for(admin),
     )
     assert next_month.status_code == 201, next_month.text
+
+
+def refused_by_the_plan(answers: list[httpx.Response], limit: int, plan: str) -> None:
+    """Exactly one answer is a 201; every other one is 409 PLAN_LIMIT_REACHED naming the plan."""
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses == [201] + [409] * (len(answers) - 1), [a.text for a in answers]
+    for lost in (a for a in answers if a.status_code == 409):
+        error = lost.json()["error"]
+        assert error["code"] == "PLAN_LIMIT_REACHED", lost.text
+        assert error["details"]["limit"] == limit and error["details"]["plan"] == plan
+
+
+async def test_concurrent_requests_for_a_hospitals_last_doctor_slot_let_exactly_one_in(
+    client: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    hospital_admin = await create_user(sessionmaker, Role.HOSPITAL_ADMIN)
+    async with sessionmaker() as db, db.begin():
+        hospital = Hospital(id=uuid.uuid4(), name="Apollo", admin_user_id=hospital_admin.id)
+        db.add(hospital)
+    plan = await add_plan(sessionmaker, "Standard", "100.00", None, max_doctors=3)
+    await hold(sessionmaker, plan, hospital_id=hospital.id)
+    doctors = [(await add_doctor(sessionmaker, last_name=f"D{i}"))[1] for i in range(8)]
+    async with sessionmaker() as db, db.begin():
+        for doctor in doctors[:2]:
+            db.add(HospitalDoctor(id=uuid.uuid4(), hospital_id=hospital.id, doctor_id=doctor.id))
+    path = f"/hospitals/{hospital.id}/doctors"
+    mine = headers_for(hospital_admin)
+
+    answers = await asyncio.gather(
+        *(client.post(path, json={"doctor_id": str(d.id)}, headers=mine) for d in doctors[2:])
+    )
+    refused_by_the_plan(list(answers), 3, "Standard")
+    assert await doctors_at(sessionmaker, hospital.id) == 3
+
+
+async def test_concurrent_bookings_for_the_last_appointment_of_the_month_let_exactly_one_in(
+    client_with_worker: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """A doctor's own plan (the doctor's appointments count), and a hospital's plan, where two
+    of its doctors' bookings race for the hospital's one appointment left."""
+    client = client_with_worker
+    admin = headers_for(await create_user(sessionmaker, Role.ADMIN))
+    patient = await create_user(sessionmaker, Role.PATIENT)
+    from domain.models.users import Patient
+
+    async with sessionmaker() as db:
+        patient_id = await db.scalar(select(Patient.id).where(Patient.user_id == patient.id))
+    # A month away, away from its edges: day 10 at noon onwards.
+    month = (datetime.now(UTC) + timedelta(days=40)).replace(
+        day=10, hour=12, minute=0, second=0, microsecond=0
+    )
+
+    async def book(doctor_id: uuid.UUID, day: int) -> httpx.Response:
+        return await client.post(
+            "/appointments",
+            json={
+                "doctor_id": str(doctor_id),
+                "patient_id": str(patient_id),
+                "scheduled_date": month.replace(day=day).isoformat(),
+                "duration_minutes": 30,
+                "override": True,
+            },
+            headers=admin,
+        )
+
+    async def booked(*doctor_ids: uuid.UUID) -> int:
+        async with sessionmaker() as db:
+            return int(
+                await db.scalar(
+                    select(func.count())
+                    .select_from(Appointment)
+                    .where(Appointment.doctor_id.in_(doctor_ids))
+                )
+                or 0
+            )
+
+    _, solo = await add_doctor(sessionmaker, last_name="Solo")
+    plan = await add_plan(
+        sessionmaker, "Solo", "20.00", None, target="doctor", max_appointments_per_month=3
+    )
+    await hold(sessionmaker, plan, doctor_id=solo.id)
+    for day in (10, 11):
+        made = await book(solo.id, day)
+        assert made.status_code == 201, made.text
+    answers = await asyncio.gather(*(book(solo.id, day) for day in range(12, 17)))
+    refused_by_the_plan(list(answers), 3, "Solo")
+    assert await booked(solo.id) == 3
+
+    hospital_admin = await create_user(sessionmaker, Role.HOSPITAL_ADMIN)
+    first, second = [await add_doctor(sessionmaker, last_name=n) for n in ("First", "Second")]
+    async with sessionmaker() as db, db.begin():
+        hospital = Hospital(id=uuid.uuid4(), name="Clinic", admin_user_id=hospital_admin.id)
+        db.add(hospital)
+        await db.flush()
+        for _, doctor in (first, second):
+            db.add(HospitalDoctor(id=uuid.uuid4(), hospital_id=hospital.id, doctor_id=doctor.id))
+    small = await add_plan(sessionmaker, "Small", "50.00", None, max_appointments_per_month=1)
+    await hold(sessionmaker, small, hospital_id=hospital.id)
+    answers = await asyncio.gather(
+        *(book(doctor.id, day) for _, doctor in (first, second) for day in (20, 21))
+    )
+    refused_by_the_plan(list(answers), 1, "Small")
+    assert await booked(first[1].id, second[1].id) == 1

@@ -43,6 +43,7 @@ from domain.models.payments import Coupon, Invoice, Payment
 from domain.models.subscriptions import Subscription, SubscriptionPlan
 from runtime.settings import Settings
 from tests.builders.care_builders import Person, add_appointment, add_booking, person
+from tests.builders.subscription_money import SubscriptionMoney, add_subscription_money
 from workflows.appointment import AppointmentInput, open_appointment
 from workflows.booking import BookingInput, open_booking
 
@@ -605,6 +606,24 @@ async def _invoice(w: World) -> Seeded:
         f"/invoices/{row.id}",
         refused=("doctor", "hospital_admin"),
     )
+
+
+async def subscription_money(w: World) -> dict[str, SubscriptionMoney]:
+    """The charge and invoice (its PDF stored) of three subscriptions, by who holds each: the
+    owners' hospital's (its admin), the owners' doctor's own (a doctor of that hospital), and
+    the stranger hospital's. Each is its holder's to see, and staff's; nobody else's
+    (access.sees_money)."""
+    holders: dict[str, dict[str, uuid.UUID]] = {
+        "hospital_admin": {"hospital_id": w.hospital.id},
+        "doctor": {"doctor_id": w.doctor_id()},
+        "other_hospital_admin": {"hospital_id": w.other_hospital.id},
+    }
+    return {
+        who: await add_subscription_money(
+            w.sessionmaker, mark=MARK, pdf_storage_key=await w.stored_file("invoice"), **holder
+        )
+        for who, holder in holders.items()
+    }
 
 
 @seeder("/coupons/{id}")

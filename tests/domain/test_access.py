@@ -210,3 +210,50 @@ def test_a_coordinator_sees_no_money_of_a_booking_in_the_queue_or_of_a_patient_n
     )
     assert not sees_money(coordinator, other_booking)
     assert not sees_money(coordinator, MoneyParties(patient_user_id=PATIENT, for_booking=False))
+
+
+HOSPITAL_SUBSCRIPTION_MONEY = MoneyParties(subscription_hospital_admin_user_id=HOSPITAL_ADMIN)
+DOCTOR_SUBSCRIPTION_MONEY = MoneyParties(subscription_doctor_user_id=DOCTOR)
+
+
+@pytest.mark.parametrize(
+    ("who", "parties", "expected"),
+    [
+        (person(Role.HOSPITAL_ADMIN, HOSPITAL_ADMIN), HOSPITAL_SUBSCRIPTION_MONEY, True),
+        (
+            person(Role.HOSPITAL_ADMIN, HOSPITAL_ADMIN, approved=False),
+            HOSPITAL_SUBSCRIPTION_MONEY,
+            False,
+        ),
+        (person(Role.HOSPITAL_ADMIN, OTHER), HOSPITAL_SUBSCRIPTION_MONEY, False),
+        (person(Role.HOSPITAL_ADMIN, HOSPITAL_ADMIN), DOCTOR_SUBSCRIPTION_MONEY, False),
+        (person(Role.DOCTOR, DOCTOR), DOCTOR_SUBSCRIPTION_MONEY, True),
+        (person(Role.DOCTOR, DOCTOR, approved=False), DOCTOR_SUBSCRIPTION_MONEY, False),
+        (person(Role.DOCTOR, OTHER), DOCTOR_SUBSCRIPTION_MONEY, False),
+        (person(Role.DOCTOR, DOCTOR), HOSPITAL_SUBSCRIPTION_MONEY, False),
+        (person(Role.ADMIN, OTHER), HOSPITAL_SUBSCRIPTION_MONEY, True),
+        (person(Role.ADMIN, OTHER), DOCTOR_SUBSCRIPTION_MONEY, True),
+        # A subscription's money concerns no patient and pays for no booking.
+        (person(Role.PATIENT, PATIENT), HOSPITAL_SUBSCRIPTION_MONEY, False),
+        (person(Role.COORDINATOR, COORDINATOR), DOCTOR_SUBSCRIPTION_MONEY, False),
+        # The same user id in the wrong role sees nothing.
+        (person(Role.DOCTOR, HOSPITAL_ADMIN), HOSPITAL_SUBSCRIPTION_MONEY, False),
+        (person(Role.HOSPITAL_ADMIN, DOCTOR), DOCTOR_SUBSCRIPTION_MONEY, False),
+    ],
+)
+def test_a_subscriptions_holder_sees_its_money(who, parties, expected):
+    assert sees_money(who, parties) is expected
+
+
+def test_a_subscriber_sees_nothing_of_patients_money():
+    """Hospital admins and doctors see no patient's money, whoever's booking or consultation
+    it pays for (a hospital admin's own hospital's booking included)."""
+    for who in (person(Role.HOSPITAL_ADMIN, HOSPITAL_ADMIN), person(Role.DOCTOR, DOCTOR)):
+        for parties in (
+            BOOKING_MONEY,
+            CONSULT_MONEY,
+            MoneyParties(patient_user_id=who.user_id),
+            MoneyParties(booking_coordinator_id=who.user_id),
+            MoneyParties(for_booking=False, patient_coordinator_ids=frozenset({who.user_id})),
+        ):
+            assert not sees_money(who, parties), (who, parties)
