@@ -1569,22 +1569,28 @@ async def _record_platform_chores() -> None:
         print(f"recorded {out} ({len(history.events)} events)")
 
 
-async def _record_subscription(suffix: str = "") -> None:
+async def _record_subscription(suffix: str = "", mail: bool = False) -> None:
     """Run one monthly subscription on a throwaway stack: its first charge through the
     PaymentWorkflow (patch subscription-payment), active, the first renewal declined
     (insufficient funds: past_due, dunning), paid on the first retry a day later, then
     continue-as-new. Saves the subscription's first run (subscription_renewal.json) and its
     first payment's history (payment_subscription.json); `suffix` ends the subscription's file
-    name and leaves the payment's out (subscription_renewal_accept.json: move-after-accept)."""
+    name and leaves the payment's out (subscription_renewal_accept.json: move-after-accept).
+    `mail` (patch subscription-mail): the worker also renders and mails the invoices, and the
+    first invoice's delivery child is saved too (invoice_delivery_subscription.json)."""
     import tempfile
+    from concurrent.futures import ThreadPoolExecutor
     from datetime import UTC, datetime, timedelta
 
+    from sqlalchemy import select
     from temporalio.worker import Worker
 
+    from activities.documents import build_document_activities, document_activity_list
     from activities.notify import build_notification_activities, notification_activity_list
     from activities.payments import PaymentActivities, payment_activity_list
     from activities.providers.wiring import build_adapters
     from activities.subscriptions import SubscriptionActivities, subscription_activity_list
+    from domain.models.payments import Invoice
     from domain.models.subscriptions import Subscription
     from domain.payment import PaymentGateway as GatewayName
     from runtime.db import make_engine, make_sessionmaker
@@ -1621,7 +1627,15 @@ async def _record_subscription(suffix: str = "") -> None:
                 *notification_activity_list(
                     build_notification_activities(settings, sessionmaker, adapters)
                 ),
+                *(
+                    document_activity_list(
+                        build_document_activities(settings, sessionmaker, adapters.storage)
+                    )
+                    if mail
+                    else []
+                ),
             ],
+            activity_executor=ThreadPoolExecutor(max_workers=2),
         ):
             view, handle = await subscribe(
                 env.client, "record", who, gateway, timers=SubscriptionTimers()
@@ -1666,6 +1680,20 @@ async def _record_subscription(suffix: str = "") -> None:
                 histories = {
                     f"subscription_renewal{suffix}": histories["subscription_renewal"],
                 }
+            if mail:
+                async with sessionmaker() as db:
+                    first_invoice = await db.scalar(
+                        select(Invoice.id)
+                        .where(Invoice.subscription_id == view.subscription_id)
+                        .order_by(Invoice.invoice_number)
+                        .limit(1)
+                    )
+                delivery = env.client.get_workflow_handle(f"invoice-{first_invoice}")
+                histories["invoice_delivery_subscription"] = (
+                    "InvoiceDeliveryWorkflow",
+                    delivery.id,
+                    await delivery.fetch_history(),
+                )
         await env.shutdown()
         await engine.dispose()
     finally:
@@ -1688,6 +1716,7 @@ async def _record_subscription(suffix: str = "") -> None:
 RECORDERS = {
     "subscription": _record_subscription,
     "subscription-accept": lambda: _record_subscription("_accept"),
+    "subscription-mail": lambda: _record_subscription("_mail", mail=True),
     "notification": _record_notification,
     "notification_old_address": lambda: _record_notification(old_address=True),
     "notification_push": _record_notification_push,
@@ -1709,6 +1738,7 @@ RECORDERS = {
 
 if __name__ == "__main__" and sys.argv[1:2] == ["record"]:
     # `record NAME` records that one (booking-kit: the journey after the kit's patch;
-    # booking-accept, appointment-accept, subscription-accept: after move-after-accept).
+    # booking-accept, appointment-accept, subscription-accept: after move-after-accept;
+    # subscription-mail: the subscriber's own messages and the invoices mailed).
     for name in sys.argv[2:] or list(RECORDERS):
         asyncio.run(RECORDERS[name]())

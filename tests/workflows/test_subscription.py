@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,15 +20,8 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.notify import NotificationActivities, notification_activity_list
-from activities.payments import PaymentActivities, payment_activity_list
-from activities.providers.outbox import OutboxEmail, OutboxMessages
 from activities.providers.webhooks import Outcome
-from activities.subscriptions import (
-    NewSubscription,
-    SubscriptionActivities,
-    subscription_activity_list,
-)
+from activities.subscriptions import NewSubscription
 from domain.models.notifications import Channel, Notification
 from domain.models.payments import Invoice, Payment
 from domain.models.subscriptions import Subscription, SubscriptionStatusHistory
@@ -44,8 +38,7 @@ from tests.builders.subscription_builders import (
     make_subscribers,
     subscribe,
 )
-from tests.fixtures.workers import new_worker
-from workflows.notification import WORKFLOWS as NOTIFICATION_WORKFLOWS
+from tests.builders.subscription_worker import subscription_worker
 from workflows.payment import GatewayEventSignal, PaymentWorkflow
 from workflows.payment import workflow_id as payment_workflow_id
 from workflows.subscription import (
@@ -75,8 +68,13 @@ def gateway() -> SavingGateway:
 
 
 @pytest.fixture
-def sub_settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, jwt_secret="x" * 32)
+def sub_settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        jwt_secret="x" * 32,
+        storage_dir=str(tmp_path / "files"),
+        public_base_url="https://api.medivoy.test",
+    )
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -87,32 +85,14 @@ async def worker(
     gateway: SavingGateway,
     sub_settings: Settings,
 ) -> AsyncIterator[Worker]:
-    notifications = NotificationActivities(
-        sessionmaker,
-        OutboxEmail(sessionmaker),
-        OutboxMessages(sessionmaker, Channel.SMS),
-        OutboxMessages(sessionmaker, Channel.WHATSAPP),
-    )
     gateways = {
         GatewayName.STRIPE: gateway,
         # Orders only (no saved cards): a subscription is refused on it.
         GatewayName.RAZORPAY: FakeGateway(name=GatewayName.RAZORPAY, cancellable=False),
     }
-    running = new_worker(
-        env,
-        task_queue,
-        SubscriptionWorkflow,
-        PaymentWorkflow,
-        *NOTIFICATION_WORKFLOWS,
-        activities=[
-            *subscription_activity_list(
-                SubscriptionActivities(sessionmaker, gateways, sub_settings)
-            ),
-            *payment_activity_list(PaymentActivities(sessionmaker, gateways, sub_settings)),
-            *notification_activity_list(notifications),
-        ],
-    )
-    async with running:
+    async with subscription_worker(
+        env, task_queue, sessionmaker, gateways, sub_settings
+    ) as running:
         yield running
 
 
