@@ -20,6 +20,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
+from activities.documents import format_money
 from activities.providers.webhooks import Outcome
 from activities.subscriptions import NewSubscription
 from domain.models.notifications import Channel, Notification
@@ -189,7 +190,8 @@ async def test_thirteen_monthly_renewals_charge_once_each(
         )
     # A reminder before each renewal: the amount, the plan and the card's last digits.
     assert len(reminders) == 13
-    assert all("100.00 USD" in m and "Standard" in m and "4242" in m for m in reminders)
+    hundred = format_money(Decimal("100.00"), "USD", "en")
+    assert all(hundred in m and "Standard" in m and "4242" in m for m in reminders)
     renewals = [k for k, _ in gateway.succeeded_charges()]
     assert len(renewals) == 13 and len(set(renewals)) == 13
     assert all(amount == 10000 for _, amount in gateway.succeeded_charges())
@@ -201,6 +203,9 @@ async def test_thirteen_monthly_renewals_charge_once_each(
             await db.scalars(select(Invoice).where(Invoice.subscription_id == view.subscription_id))
         )
     assert len(invoices) == 14
+    # Each one rendered and mailed with its period's message (tests/workflows/
+    # test_subscription_mail.py reads them).
+    assert all(invoice.pdf_storage_key is not None for invoice in invoices)
     assert stored.start_date is not None and stored.end_date is not None
     # Periods stay on the anchor's day: 13 months on, the 14th period.
     assert stored.current_period == 13
