@@ -406,7 +406,8 @@ class DocumentActivities:
             raise ApplicationError(
                 f"invoice {ref.invoice_id} not found", type=INVOICE_NOT_FOUND, non_retryable=True
             )
-        invoice, patient, user, hospital, booking_number = row
+        invoice, patient, patient_user, hospital, booking_number = row
+        user: User | None = patient_user
         if billed is not None:
             user, name, city, country = billed.user, billed.name, billed.city, billed.country
             provider: Hospital | None = None

@@ -114,7 +114,7 @@ class InvoiceDelivery(BaseModel):
     def _one_cause(self) -> Self:
         causes = [self.payment_id, self.send_id, self.subscription_id]
         if sum(cause is not None for cause in causes) > 1:
-            raise ValueError("give one of payment_id, send_id and subscription_id")
+            raise ValueError("give one of payment_id, send_id and subscription_id, not both")
         if self.payment_id is not None and self.issued_on is None:
             raise ValueError("a payment's invoice needs issued_on")
         return self

@@ -19,7 +19,8 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.documents import format_date, format_money
+from activities.documents import DocumentActivities, InvoiceRef, format_date, format_money
+from activities.providers.wiring import build_storage
 from domain.models.notifications import Channel, OutboxAttachment, OutboxMessage
 from domain.models.payments import Invoice
 from domain.models.subscriptions import Subscription
@@ -61,21 +62,24 @@ def gateway() -> SavingGateway:
     return SavingGateway()
 
 
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        jwt_secret="x" * 32,
+        storage_dir=str(tmp_path / "files"),
+        public_base_url="https://api.medivoy.test",
+    )
+
+
 @pytest_asyncio.fixture(loop_scope="session")
 async def worker(
     env: WorkflowEnvironment,
     task_queue: str,
     sessionmaker: async_sessionmaker[AsyncSession],
     gateway: SavingGateway,
-    database_url: str,
-    tmp_path: Path,
+    settings: Settings,
 ) -> AsyncIterator[Worker]:
-    settings = Settings(
-        database_url=database_url,
-        jwt_secret="x" * 32,
-        storage_dir=str(tmp_path / "files"),
-        public_base_url="https://api.medivoy.test",
-    )
     gateways = {
         GatewayName.STRIPE: gateway,
         GatewayName.RAZORPAY: FakeGateway(name=GatewayName.RAZORPAY, cancellable=False),
@@ -214,6 +218,7 @@ async def test_a_french_subscriber_reads_activation_reminder_and_renewal_with_it
     sessionmaker: async_sessionmaker[AsyncSession],
     task_queue: str,
     gateway: SavingGateway,
+    settings: Settings,
 ) -> None:
     who = await subscriber(sessionmaker, "fr")
     view, _handle, stored = await active(env, sessionmaker, task_queue, who, gateway)
@@ -231,6 +236,15 @@ async def test_a_french_subscriber_reads_activation_reminder_and_renewal_with_it
     assert '<html lang="fr" dir="ltr">' in (activated.body_html or "")
     [pdf] = await attachments(sessionmaker, activated)
     assert pdf.filename == f"{first.invoice_number}.pdf" and pdf.content.startswith(b"%PDF")
+    # Billed to the hospital, by Medivoy, printed in the subscriber's language.
+    printed = await DocumentActivities(sessionmaker, build_storage(settings)).load_invoice_document(
+        InvoiceRef(invoice_id=first.id)
+    )
+    assert (printed.patient_name, printed.hospital_name, printed.locale) == (
+        "Apollo Chennai",
+        "Medivoy",
+        "fr",
+    )
 
     # Seven days before the end: the amount, the plan and the card's last digits.
     await skip_to(env, midnight(stored.end_date) - timedelta(days=7) + timedelta(minutes=1))
