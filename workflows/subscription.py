@@ -37,6 +37,7 @@ from temporalio.exceptions import (
     ChildWorkflowError,
     WorkflowAlreadyStartedError,
 )
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.payments import IssuedInvoice
@@ -667,11 +668,13 @@ class SubscriptionWorkflow:
         return result
 
     async def _invoice(
-        self, payment_id: UUID, mail: Mail | None = None
+        self, payment_id: UUID, mail: Mail | None = None, *, wait: bool = True
     ) -> tuple[IssuedInvoice | None, bool]:
         """The charge's invoice, issued; then (patch subscription-mail) rendered and e-mailed
         with the subscriber's message by the InvoiceDeliveryWorkflow child. True: the message
-        went out with it (else the caller tells the subscriber itself)."""
+        went out with it (else the caller tells the subscriber itself). Without `wait` (an
+        update, whose caller must not wait for a PDF and an e-mail) the child is only started
+        and goes on by itself."""
         state = self._require()
         try:
             issued: IssuedInvoice = await workflow.execute_local_activity_method(
@@ -696,6 +699,18 @@ class SubscriptionWorkflow:
             template=template,
             context=context,
         )
+        if not wait:
+            with contextlib.suppress(WorkflowAlreadyStartedError):
+                await workflow.start_child_workflow(
+                    INVOICE_WORKFLOW,
+                    delivery,
+                    id=invoice_workflow_id(delivery),
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                    result_type=InvoiceDelivered,
+                    static_summary=invoice_summary(delivery),
+                )
+            return issued, True
         try:
             delivered: InvoiceDelivered = await workflow.execute_child_workflow(
                 INVOICE_WORKFLOW,
@@ -1035,7 +1050,7 @@ class SubscriptionWorkflow:
             )
             mailed = False
             if paid is not None:
-                _, mailed = await self._invoice(paid.payment_id, mail)
+                _, mailed = await self._invoice(paid.payment_id, mail, wait=False)
             if not mailed:
                 self._send(f"upgraded:{state.upgrades}:{state.seq}", mail)
         elif paid is not None:
