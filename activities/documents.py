@@ -27,6 +27,7 @@ import json
 import unicodedata
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from functools import lru_cache
@@ -51,6 +52,7 @@ from activities.invoicing import (
     invoice_pdf_file_name,
     invoice_pdf_key,
     invoice_pdf_url,
+    subscriber_user_id,
 )
 from activities.providers.storage import (
     Storage,
@@ -62,6 +64,7 @@ from domain.invoices import line_items_from_json, money
 from domain.models.bookings import Booking
 from domain.models.catalog import Hospital
 from domain.models.payments import Invoice
+from domain.models.subscriptions import Subscription
 from domain.models.users import Patient, User
 
 if TYPE_CHECKING:
@@ -341,6 +344,33 @@ def _full_name(user: User | None) -> str:
     return name or user.email
 
 
+# Who sells a plan: the platform itself (a subscription's invoice has no treatment provider).
+SUBSCRIPTION_SELLER = "Medivoy"
+
+
+@dataclass(frozen=True)
+class _Billed:
+    """Whom a subscription's invoice is billed to."""
+
+    user: User | None
+    name: str
+    city: str | None
+    country: str | None
+
+
+async def _subscriber(session: AsyncSession, subscription_id: uuid.UUID) -> _Billed | None:
+    subscription = await session.get(Subscription, subscription_id)
+    if subscription is None:
+        return None
+    user_id = await subscriber_user_id(session, subscription_id)
+    user = await session.get(User, user_id) if user_id is not None else None
+    if subscription.hospital_id is not None:
+        hospital = await session.get(Hospital, subscription.hospital_id)
+        if hospital is not None:
+            return _Billed(user, hospital.name, hospital.city, hospital.country)
+    return _Billed(user, _full_name(user), None, None)
+
+
 class DocumentActivities:
     def __init__(
         self,
@@ -355,23 +385,37 @@ class DocumentActivities:
 
     @activity.defn
     async def load_invoice_document(self, ref: InvoiceRef) -> InvoiceDocument:
-        """The invoice, its patient (name, language) and hospital, as the PDF prints them."""
+        """The invoice, its patient (name, language) and hospital, as the PDF prints them. A
+        subscription's invoice is billed to the subscriber (the hospital, or the doctor) in
+        their user's language, by Medivoy."""
         async with self._sessionmaker() as session:
             row = (
                 await session.execute(
                     select(Invoice, Patient, User, Hospital, Booking.booking_number)
-                    .join(Patient, Patient.id == Invoice.patient_id)
+                    .outerjoin(Patient, Patient.id == Invoice.patient_id)
                     .outerjoin(User, User.id == Patient.user_id)
                     .outerjoin(Hospital, Hospital.id == Invoice.hospital_id)
                     .outerjoin(Booking, Booking.id == Invoice.booking_id)
                     .where(Invoice.id == ref.invoice_id)
                 )
             ).one_or_none()
-        if row is None:
+            billed: _Billed | None = None
+            if row is not None and row[1] is None and row[0].subscription_id is not None:
+                billed = await _subscriber(session, row[0].subscription_id)
+        if row is None or (row[1] is None and billed is None):
             raise ApplicationError(
                 f"invoice {ref.invoice_id} not found", type=INVOICE_NOT_FOUND, non_retryable=True
             )
-        invoice, patient, user, hospital, booking_number = row
+        invoice, patient, patient_user, hospital, booking_number = row
+        user: User | None = patient_user
+        if billed is not None:
+            user, name, city, country = billed.user, billed.name, billed.city, billed.country
+            provider: Hospital | None = None
+            provider_name: str | None = SUBSCRIPTION_SELLER
+        else:
+            name, city, country = _full_name(user), patient.city, patient.country
+            provider = hospital
+            provider_name = hospital.name if hospital is not None else None
         return InvoiceDocument(
             invoice_id=invoice.id,
             invoice_number=invoice.invoice_number,
@@ -380,13 +424,13 @@ class DocumentActivities:
             invoice_date=invoice.invoice_date,
             due_date=invoice.due_date,
             currency=invoice.currency,
-            patient_name=_full_name(user),
-            patient_city=patient.city,
-            patient_country=patient.country,
-            hospital_name=hospital.name if hospital is not None else None,
-            hospital_address=hospital.address if hospital is not None else None,
-            hospital_city=hospital.city if hospital is not None else None,
-            hospital_country=hospital.country if hospital is not None else None,
+            patient_name=name,
+            patient_city=city,
+            patient_country=country,
+            hospital_name=provider_name,
+            hospital_address=provider.address if provider is not None else None,
+            hospital_city=provider.city if provider is not None else None,
+            hospital_country=provider.country if provider is not None else None,
             booking_number=booking_number,
             items=[
                 InvoiceLine(description=item.description, amount=item.amount)

@@ -31,7 +31,7 @@ from domain.invoices import (
 )
 from domain.models.appointments import Appointment
 from domain.models.bookings import Booking
-from domain.models.catalog import Hospital
+from domain.models.catalog import Doctor, Hospital
 from domain.models.payments import Invoice
 from domain.models.subscriptions import Subscription, SubscriptionPlan
 from domain.models.users import Patient
@@ -237,7 +237,8 @@ class InvoiceMail(BaseModel):
     invoice_id: uuid.UUID
     invoice_number: str
     status: InvoiceStatus
-    # None: the patient has no account to mail.
+    # The account the invoice is mailed to: the patient's, or for a subscription's invoice the
+    # subscriber's (the hospital's admin, or the doctor). None: no account to mail.
     patient_user_id: uuid.UUID | None = None
     booking_id: uuid.UUID | None = None
     template: str
@@ -258,18 +259,38 @@ async def reference_of(
     return None
 
 
+async def subscriber_user_id(session: AsyncSession, subscription_id: uuid.UUID) -> uuid.UUID | None:
+    """Who receives a subscription's mail: its hospital's admin, or its doctor."""
+    subscription = await session.get(Subscription, subscription_id)
+    if subscription is None:
+        return None
+    if subscription.hospital_id is not None:
+        return await session.scalar(
+            select(Hospital.admin_user_id).where(Hospital.id == subscription.hospital_id)
+        )
+    if subscription.doctor_id is not None:
+        return await session.scalar(
+            select(Doctor.user_id).where(Doctor.id == subscription.doctor_id)
+        )
+    return None
+
+
 async def invoice_mail(
     session: AsyncSession, invoice_id: uuid.UUID, public_base_url: str
 ) -> InvoiceMail:
-    """The e-mail of an invoice, to its patient. A paid invoice is mailed as the receipt of
-    the payment (invoice_issued); any other (draft, issued, sent) as an amount still due
-    (invoice_sent, with its due date). NotFound when the invoice does not exist."""
+    """The e-mail of an invoice, to its patient (a subscription's: to its subscriber). A paid
+    invoice is mailed as the receipt of the payment (invoice_issued); any other (draft, issued,
+    sent) as an amount still due (invoice_sent, with its due date). NotFound when the invoice
+    does not exist."""
     invoice = await session.get(Invoice, invoice_id)
     if invoice is None:
         raise NotFound("Invoice not found", code=INVOICE_NOT_FOUND)
-    patient_user_id = await session.scalar(
-        select(Patient.user_id).where(Patient.id == invoice.patient_id)
-    )
+    if invoice.patient_id is None and invoice.subscription_id is not None:
+        patient_user_id = await subscriber_user_id(session, invoice.subscription_id)
+    else:
+        patient_user_id = await session.scalar(
+            select(Patient.user_id).where(Patient.id == invoice.patient_id)
+        )
     context = {
         "reference": (
             await reference_of(session, invoice.booking_id, invoice.appointment_id)

@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateNotFound, pass_context
+from jinja2.runtime import Context
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 DEFAULT_LOCALE = "en"
@@ -36,9 +39,37 @@ class Rendered:
     summary: str
 
 
+@pass_context
+def _money(context: Context, amount: object, currency: object) -> str:
+    """`{{ amount|money(currency) }}`: the amount as the message's language writes money
+    ('USD 1,180.00', '1 180,00 USD'); a value that is no amount is shown as it came."""
+    from activities.documents import format_money
+
+    try:
+        value = Decimal(str(amount))
+    except InvalidOperation:
+        return f"{amount} {currency}".strip()
+    if not value.is_finite():
+        return f"{amount} {currency}".strip()
+    return format_money(value, str(currency), str(context.get("locale", DEFAULT_LOCALE)))
+
+
+@pass_context
+def _day(context: Context, value: object) -> str:
+    """`{{ iso_date|day }}`: '2026-05-31' as the language writes a date ('31 May 2026',
+    '31 mai 2026'); a value that is no ISO date is shown as it came."""
+    from activities.documents import format_date
+
+    try:
+        parsed = date.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    return format_date(parsed, str(context.get("locale", DEFAULT_LOCALE)))
+
+
 @lru_cache(maxsize=1)
 def _environment() -> Environment:
-    return Environment(
+    env = Environment(
         loader=FileSystemLoader(TEMPLATES),
         # Only the .html parts are markup; subjects, SMS and plain text must stay unescaped.
         autoescape=lambda name: name is not None and name.endswith(".html"),
@@ -48,6 +79,9 @@ def _environment() -> Environment:
         lstrip_blocks=True,
         auto_reload=False,
     )
+    env.filters["money"] = _money
+    env.filters["day"] = _day
+    return env
 
 
 def normalize_locale(locale: str | None) -> str:

@@ -1,6 +1,8 @@
 """InvoiceDeliveryWorkflow: issue (or take) an invoice, render its PDF once, e-mail it attached and
-tell the booking. One child serves both callers: PaymentWorkflow once a payment completes, and
-`POST /invoices/:id/send` through the Temporal client, so the API never renders a PDF itself.
+tell the booking. One child serves every caller: PaymentWorkflow once a payment completes,
+SubscriptionWorkflow once a charge of a subscription is invoiced (the e-mail is its message:
+renewed, activated, upgraded), and `POST /invoices/:id/send` through the Temporal client, so the
+API never renders a PDF itself.
 
 A payment's delivery is `invoice-<invoice id>` (the invoice id comes from the payment), a
 sending asked through the API `invoice-<invoice id>-send-<send id>` (the send id from the
@@ -128,20 +130,31 @@ class InvoiceDeliveryWorkflow:
     async def _mail(self, delivery: InvoiceDelivery, mail: InvoiceMail, pdf_key: str) -> str:
         """The invoice's e-mail (DeliverNotification child, once per dedupe key), the PDF
         attached by reference. A payment's invoice keeps the key and channels it always had and
-        waits for the delivery; a sending asked through the API only starts it, so the caller
-        does not wait on an e-mail provider."""
+        waits for the delivery, and so does a subscription's (its own message, the invoice's
+        number and link filled in); a sending asked through the API only starts it, so the
+        caller does not wait on an e-mail provider."""
         assert mail.patient_user_id is not None
         for_payment = delivery.payment_id is not None
+        for_subscription = delivery.subscription_id is not None
         if for_payment:
             dedupe_key = f"payment:{delivery.payment_id}:invoice:{mail.invoice_id}"
+        elif for_subscription:
+            dedupe_key = f"subscription:{delivery.subscription_id}:invoice:{mail.invoice_id}"
         else:
             dedupe_key = f"invoice:{mail.invoice_id}:send:{delivery.send_id}"
+        template, context = mail.template, mail.context
+        if delivery.template is not None:
+            template = delivery.template
+            context = {
+                **delivery.context,
+                **{k: v for k, v in mail.context.items() if k.startswith("invoice_")},
+            }
         request = NotificationRequest(
             dedupe_key=dedupe_key,
             user_id=mail.patient_user_id,
-            template=mail.template,
-            context=mail.context,
-            type="payment" if for_payment else "invoice",
+            template=template,
+            context=context,
+            type="payment" if for_payment else "subscription" if for_subscription else "invoice",
             reference_type="invoice",
             reference_id=mail.invoice_id,
             attachments=[
@@ -150,10 +163,10 @@ class InvoiceDeliveryWorkflow:
                 )
             ],
         )
-        if not for_payment:
+        if not (for_payment or for_subscription):
             request.channels = [Channel.EMAIL]
         notifier = Notifier([])
-        if for_payment:
+        if for_payment or for_subscription:
             await notifier.deliver(request)
         else:
             await notifier.start(request)

@@ -93,9 +93,10 @@ def notification_workflow_id(dedupe_key: str) -> str:
 
 class InvoiceDelivery(BaseModel):
     """The input of an InvoiceDeliveryWorkflow: one delivery of one invoice. At most one of
-    payment_id (issue the invoice of this completed payment first, then mail it) and send_id (a
-    sending asked through the API: each its own e-mail) is set; with neither, the PDF is only
-    rendered and stored (a download of an invoice not rendered yet)."""
+    payment_id (issue the invoice of this completed payment first, then mail it), send_id (a
+    sending asked through the API: each its own e-mail) and subscription_id (a subscription's
+    charge, its invoice issued by the SubscriptionWorkflow: mailed to the subscriber) is set;
+    with none, the PDF is only rendered and stored (a download of an invoice not rendered yet)."""
 
     invoice_id: UUID
     payment_id: UUID | None = None
@@ -103,19 +104,29 @@ class InvoiceDelivery(BaseModel):
     send_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
     # Told invoice_sent once the invoice is out (a payment's booking).
     booking_id: UUID | None = None
+    subscription_id: UUID | None = None
+    # The message the invoice travels with, instead of the invoice's own (a subscription's:
+    # domain/subscription_messages.py); its invoice_number and invoice_url come from the invoice.
+    template: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$")
+    context: dict[str, str] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_cause(self) -> Self:
-        if self.payment_id is not None and self.send_id is not None:
-            raise ValueError("give payment_id or send_id, not both")
+        causes = [self.payment_id, self.send_id, self.subscription_id]
+        if sum(cause is not None for cause in causes) > 1:
+            raise ValueError("give one of payment_id, send_id and subscription_id, not both")
         if self.payment_id is not None and self.issued_on is None:
             raise ValueError("a payment's invoice needs issued_on")
         return self
 
     @property
     def mails(self) -> bool:
-        """False for a PDF only (no payment, no sending)."""
-        return self.payment_id is not None or self.send_id is not None
+        """False for a PDF only (no payment, no sending, no subscription)."""
+        return (
+            self.payment_id is not None
+            or self.send_id is not None
+            or self.subscription_id is not None
+        )
 
 
 class InvoiceDelivered(BaseModel):
@@ -131,7 +142,7 @@ class InvoiceDelivered(BaseModel):
 def invoice_workflow_id(delivery: InvoiceDelivery) -> str:
     if delivery.send_id is not None:
         return f"invoice-{delivery.invoice_id}-send-{delivery.send_id}"
-    if delivery.payment_id is None:
+    if delivery.payment_id is None and delivery.subscription_id is None:
         return f"invoice-{delivery.invoice_id}-pdf"
     return f"invoice-{delivery.invoice_id}"
 
@@ -140,6 +151,8 @@ def invoice_summary(delivery: InvoiceDelivery) -> str:
     """The delivery in the Temporal UI (ids only)."""
     if delivery.send_id is not None:
         return f"Invoice {delivery.invoice_id}: send {delivery.send_id}"
+    if delivery.subscription_id is not None:
+        return f"Invoice {delivery.invoice_id} of subscription {delivery.subscription_id}"
     if delivery.payment_id is None:
         return f"Invoice {delivery.invoice_id}: PDF"
     return f"Invoice {delivery.invoice_id} of payment {delivery.payment_id}"

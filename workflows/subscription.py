@@ -30,7 +30,14 @@ from uuid import UUID
 from pydantic import BaseModel, Field
 from temporalio import workflow
 from temporalio.client import Client
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    ChildWorkflowError,
+    WorkflowAlreadyStartedError,
+)
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from activities.payments import IssuedInvoice
@@ -50,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         SubscriptionTransition,
         first_payment_id_for,
     )
+    from domain import subscription_messages as says
     from domain.access import STAFF
     from domain.errors import Conflict, Forbidden, Invalid, Unavailable
     from domain.lifecycle import SYSTEM, Actor, MoveRefused
@@ -89,10 +97,15 @@ with workflow.unsafe.imports_passed_through():
         write_after_accept,
     )
     from workflows.messages import (
+        INVOICE_WORKFLOW,
         SUBSCRIPTION_WORKFLOW,
+        InvoiceDelivered,
+        InvoiceDelivery,
         NotificationRequest,
         PaymentEvent,
         SubscriptionSignal,
+        invoice_summary,
+        invoice_workflow_id,
         subscription_workflow_id,
     )
 
@@ -113,6 +126,12 @@ __all__ = [
 RAZORPAY_RENEWALS_PATCH = "subscription-razorpay"
 # Charges a renewal's off-session try may take (the gateway answers at once, or it is down).
 CHARGE_ACTIVITY = GATEWAY_SETTLE
+# The subscriber's messages in their language (subscription_* templates, their variables from
+# domain/subscription_messages.py) and each charge's invoice rendered and e-mailed with its
+# message by the InvoiceDeliveryWorkflow child. Runs recorded before it sent the generic
+# English template and only issued the invoice.
+SUBSCRIPTION_MAIL = "subscription-mail"
+Mail = tuple[str, dict[str, str]]
 
 
 class SubscriptionTimers(BaseModel):
@@ -358,7 +377,16 @@ class SubscriptionWorkflow:
                 return
             if not state.first_paid:
                 await self._move(S.EXPIRED, "the first payment was not made in time")
-                self._tell("expired", "Subscription not started", "No payment arrived in time.")
+                self._tell(
+                    "expired",
+                    "Subscription not started",
+                    "No payment arrived in time.",
+                    says.ended(
+                        state.stored.plan.name,
+                        "not_started",
+                        local_date(workflow.now(), state.stored.timezone),
+                    ),
+                )
                 return
             first = first_payment_id_for(state.stored.subscription_id)
             method = await self._save_method(payment_id=first)
@@ -372,12 +400,17 @@ class SubscriptionWorkflow:
                 "first payment received",
                 self._period_changes(method),
             )
-            await self._invoice(first)
-            self._tell(
-                "activated",
-                "Subscription active",
-                f"Your {state.stored.plan.name} plan runs until {current.end.isoformat()}.",
+            mail = says.activated(
+                state.stored.plan.name, state.stored.amount, state.stored.currency, current.end
             )
+            _, mailed = await self._invoice(first, mail)
+            if not mailed:
+                self._tell(
+                    "activated",
+                    "Subscription active",
+                    f"Your {state.stored.plan.name} plan runs until {current.end.isoformat()}.",
+                    mail,
+                )
 
     async def _save_method(
         self, *, payment_id: UUID | None = None, payment_method_id: str | None = None
@@ -443,6 +476,13 @@ class SubscriptionWorkflow:
             "Your subscription renews soon",
             f"On {state.end_date.isoformat()} your {state.stored.plan.name} plan renews for "
             f"{amount} {state.stored.currency}{card}.",
+            says.reminder(
+                state.pending.plan_name if state.pending else state.stored.plan.name,
+                amount,
+                state.stored.currency,
+                state.end_date,
+                state.last4,
+            ),
         )
 
     async def _period_end(self) -> None:
@@ -453,7 +493,13 @@ class SubscriptionWorkflow:
                 "ended at the end of its period",
                 SubscriptionChanges(clear=["next_charge_at", "next_charge_amount"]),
             )
-            self._tell("ended", "Subscription ended", "Your subscription ended as you asked.")
+            assert state.end_date is not None
+            self._tell(
+                "ended",
+                "Subscription ended",
+                "Your subscription ended as you asked.",
+                says.ended(state.stored.plan.name, "ended", state.end_date),
+            )
             return
         pending = state.pending
         if pending is not None:
@@ -509,6 +555,17 @@ class SubscriptionWorkflow:
             ),
         )
         grace = state.dunning.grace_ends.date().isoformat()
+        zone = state.stored.timezone
+        retry_at = state.dunning.next_retry()
+        mail = says.renewal_failed(
+            state.stored.plan.name,
+            state.stored.amount,
+            state.stored.currency,
+            action,
+            code,
+            local_date(retry_at, zone) if retry_at is not None else None,
+            local_date(state.dunning.grace_ends, zone),
+        )
         if action == DeclineAction.RETRY:
             retry = state.dunning.next_retry()
             when = f" We will try again on {retry.date().isoformat()}." if retry else ""
@@ -517,6 +574,7 @@ class SubscriptionWorkflow:
                 "Renewal payment declined",
                 f"Your renewal could not be charged.{when} Add a new card before {grace} "
                 "to keep your plan.",
+                mail,
             )
         elif action == DeclineAction.ASK:
             self._tell(
@@ -524,6 +582,7 @@ class SubscriptionWorkflow:
                 "Action needed on your subscription",
                 f"Your card could not be charged ({code}). Add a new payment method or confirm "
                 f"the payment before {grace} to keep your plan.",
+                mail,
             )
         else:
             self._tell(
@@ -531,6 +590,7 @@ class SubscriptionWorkflow:
                 "Your card can no longer be used",
                 f"Your card was refused ({code}) and will not be charged again. Add a new "
                 f"payment method before {grace} to keep your plan.",
+                mail,
             )
 
     async def _try_again(self) -> None:
@@ -550,14 +610,23 @@ class SubscriptionWorkflow:
             f"period {state.number} paid",
             self._period_changes(None, clear=["dunning", "pending_change"]),
         )
-        invoice = await self._invoice(paid.payment_id)
-        number = f" (invoice {invoice.invoice_number})" if invoice is not None else ""
-        self._tell(
-            f"renewed:{state.number}",
-            "Subscription renewed",
-            f"Your {state.stored.plan.name} plan is renewed until {nxt.end.isoformat()}: "
-            f"{state.stored.amount} {state.stored.currency} charged{number}.",
+        mail = says.renewed(
+            state.stored.plan.name,
+            state.stored.amount,
+            state.stored.currency,
+            nxt.end,
+            state.last4,
         )
+        invoice, mailed = await self._invoice(paid.payment_id, mail)
+        number = f" (invoice {invoice.invoice_number})" if invoice is not None else ""
+        if not mailed:
+            self._tell(
+                f"renewed:{state.number}",
+                "Subscription renewed",
+                f"Your {state.stored.plan.name} plan is renewed until {nxt.end.isoformat()}: "
+                f"{state.stored.amount} {state.stored.currency} charged{number}.",
+                mail,
+            )
         self._renewed = True
         self._timers.changed()
 
@@ -567,10 +636,16 @@ class SubscriptionWorkflow:
             "unpaid past the grace period",
             SubscriptionChanges(clear=["next_charge_at", "next_charge_amount"]),
         )
+        state = self._require()
         self._tell(
             "expired",
             "Subscription expired",
             "The renewal was not paid within the grace period: your plan has ended.",
+            says.ended(
+                state.stored.plan.name,
+                "expired",
+                local_date(workflow.now(), state.stored.timezone),
+            ),
         )
 
     async def _charge(
@@ -605,7 +680,14 @@ class SubscriptionWorkflow:
             )
         return result
 
-    async def _invoice(self, payment_id: UUID) -> IssuedInvoice | None:
+    async def _invoice(
+        self, payment_id: UUID, mail: Mail | None = None, *, wait: bool = True
+    ) -> tuple[IssuedInvoice | None, bool]:
+        """The charge's invoice, issued; then (patch subscription-mail) rendered and e-mailed
+        with the subscriber's message by the InvoiceDeliveryWorkflow child. True: the message
+        went out with it (else the caller tells the subscriber itself). Without `wait` (an
+        update, whose caller must not wait for a PDF and an e-mail) the child is only started
+        and goes on by itself."""
         state = self._require()
         try:
             issued: IssuedInvoice = await workflow.execute_local_activity_method(
@@ -620,8 +702,46 @@ class SubscriptionWorkflow:
             )
         except (ActivityError, ApplicationError):
             workflow.logger.error("a subscription invoice could not be issued")
-            return None
-        return issued
+            return None, False
+        if mail is None or not workflow.patched(SUBSCRIPTION_MAIL):
+            return issued, False
+        template, context = mail
+        delivery = InvoiceDelivery(
+            invoice_id=issued.invoice_id,
+            subscription_id=state.stored.subscription_id,
+            template=template,
+            context=context,
+        )
+        if not wait:
+            with contextlib.suppress(WorkflowAlreadyStartedError):
+                await workflow.start_child_workflow(
+                    INVOICE_WORKFLOW,
+                    delivery,
+                    id=invoice_workflow_id(delivery),
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    parent_close_policy=ParentClosePolicy.ABANDON,
+                    result_type=InvoiceDelivered,
+                    static_summary=invoice_summary(delivery),
+                )
+            return issued, True
+        try:
+            delivered: InvoiceDelivered = await workflow.execute_child_workflow(
+                INVOICE_WORKFLOW,
+                delivery,
+                id=invoice_workflow_id(delivery),
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                result_type=InvoiceDelivered,
+                static_summary=invoice_summary(delivery),
+            )
+        except WorkflowAlreadyStartedError:
+            # Delivered by an earlier run of this subscription.
+            return issued, True
+        except ChildWorkflowError as err:
+            # The charge is in: the subscriber is told without the PDF, which can be sent again
+            # (POST /invoices/:id/send) once whatever failed is fixed.
+            workflow.logger.error("subscription invoice delivery failed: %s", err.message)
+            return issued, False
+        return issued, delivered.dedupe_key is not None
 
     # ---- commands and events ----------------------------------------------------------------
 
@@ -653,6 +773,7 @@ class SubscriptionWorkflow:
             self._check_cancel(command)
             state = self._require()
             caller = command.caller
+            refund: Decimal | None = None
             if state.status in (S.INCOMPLETE, S.PAST_DUE):
                 # Nothing paid is left to keep: it ends now, and no retry follows.
                 await self._move(
@@ -677,13 +798,19 @@ class SubscriptionWorkflow:
                     actor=caller,
                 )
             else:
-                await self._cancel_now(caller)
+                refund = await self._cancel_now(caller)
             self._tell(
                 f"cancelled:{state.seq}",
                 "Subscription cancelled",
                 "Your subscription ends now."
                 if state.status == S.CANCELLED
                 else f"Your subscription ends on {state.end_date}; until then it runs as before.",
+                says.cancelled(
+                    state.stored.plan.name,
+                    None if state.status == S.CANCELLED else state.end_date,
+                    refund,
+                    state.stored.currency,
+                ),
             )
             self._timers.changed()
             return self._view()
@@ -710,7 +837,8 @@ class SubscriptionWorkflow:
         if state.status == S.ACTIVE and command.at_period_end and not state.auto_renew:
             raise refusal(Conflict("It already ends with this period.", code="ALREADY_CANCELLED"))
 
-    async def _cancel_now(self, caller: Caller) -> None:
+    async def _cancel_now(self, caller: Caller) -> Decimal:
+        """Ends it now, the days left refunded: what was refunded."""
         state = self._require()
         assert state.start_date is not None and state.end_date is not None
         refund = Decimal("0")
@@ -746,6 +874,7 @@ class SubscriptionWorkflow:
             ),
             actor=caller,
         )
+        return refund
 
     @workflow.update
     async def change(self, command: ChangeCommand) -> SubscriptionView:
@@ -877,6 +1006,19 @@ class SubscriptionWorkflow:
             ),
             actor=command.caller,
         )
+        if workflow.patched(SUBSCRIPTION_MAIL):
+            assert state.end_date is not None
+            self._send(
+                f"scheduled:{state.seq}",
+                says.changed(
+                    terms.name,
+                    "scheduled",
+                    new_price,
+                    state.stored.currency,
+                    state.end_date,
+                    cycle.value,
+                ),
+            )
 
     async def _upgrade(self, command: ChangeCommand, terms: PlanTerms, new_price: Decimal) -> None:
         """Now: the difference for the days left of the period, charged off-session."""
@@ -911,7 +1053,22 @@ class SubscriptionWorkflow:
             ),
             actor=command.caller,
         )
-        if paid is not None:
+        if workflow.patched(SUBSCRIPTION_MAIL):
+            assert state.end_date is not None
+            mail = says.changed(
+                terms.name,
+                "upgraded",
+                due,
+                state.stored.currency,
+                state.end_date,
+                state.stored.billing_cycle.value,
+            )
+            mailed = False
+            if paid is not None:
+                _, mailed = await self._invoice(paid.payment_id, mail, wait=False)
+            if not mailed:
+                self._send(f"upgraded:{state.upgrades}:{state.seq}", mail)
+        elif paid is not None:
             await self._invoice(paid.payment_id)
 
     @workflow.query
@@ -982,15 +1139,25 @@ class SubscriptionWorkflow:
         self._index()
         self._timers.changed()
 
-    def _tell(self, key: str, title: str, message: str) -> None:
+    def _tell(self, key: str, title: str, message: str, mail: Mail) -> None:
+        """The subscriber's message: its own template in their language (patch
+        subscription-mail), the generic English one in runs recorded before."""
+        if workflow.patched(SUBSCRIPTION_MAIL):
+            self._send(key, mail)
+        else:
+            self._send(key, ("generic", {"title": title, "message": message}))
+
+    def _send(self, key: str, mail: Mail) -> None:
+        """Queued to every holder (ids only: the notification loads each recipient)."""
         state = self._require()
+        template, context = mail
         for user_id in state.stored.holder_user_ids:
             self._notifier.queue(
                 NotificationRequest(
                     dedupe_key=f"subscription:{state.stored.subscription_id}:{key}:{user_id}",
                     user_id=user_id,
-                    template="generic",
-                    context={"title": title, "message": message},
+                    template=template,
+                    context=context,
                     type="subscription",
                     reference_type="subscription",
                     reference_id=state.stored.subscription_id,

@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import re
+from datetime import date
+from decimal import Decimal
 
 import pytest
-from jinja2 import UndefinedError
+from jinja2 import UndefinedError, meta
 
-from activities.render import SUPPORTED_LOCALES, UnknownTemplate, render, resolve_locale
+from activities.documents import format_date, format_money
+from activities.render import (
+    SUPPORTED_LOCALES,
+    TEMPLATES,
+    UnknownTemplate,
+    _environment,
+    render,
+    resolve_locale,
+)
+from domain import subscription_messages as says
+from domain.subscription import DeclineAction
 
 TOKEN = "tok_secret_0123456789"
 CONTEXTS: dict[str, dict[str, str]] = {
@@ -95,6 +107,88 @@ CONTEXTS: dict[str, dict[str, str]] = {
         "timezone": "Asia/Kolkata",
     },
 }
+# What SubscriptionWorkflow sends (domain/subscription_messages.py builds every context), one
+# case per branch of each message; the first of each template joins CONTEXTS.
+PERIOD_END = date(2027, 3, 31)
+GRACE_ENDS = date(2027, 4, 14)
+RETRY_ON = date(2027, 4, 1)
+INVOICE = {
+    "invoice_number": "MV-INV-2027-000031",
+    "invoice_url": "https://api.medivoy.test/api/v1/invoices/31/pdf",
+}
+SUBSCRIPTION_CASES: dict[str, tuple[str, dict[str, str]]] = {
+    "activated": (
+        says.ACTIVATED,
+        {
+            **says.activated("Standard", Decimal("1234.50"), "USD", PERIOD_END)[1],
+            **INVOICE,
+        },
+    ),
+    "reminder": says.reminder("Standard", Decimal("1234.50"), "EUR", PERIOD_END, "4242"),
+    "renewed": (
+        says.RENEWED,
+        {**says.renewed("Standard", Decimal("1234.50"), "USD", PERIOD_END, "4242")[1], **INVOICE},
+    ),
+    "renewed_without_invoice": says.renewed(
+        "Standard", Decimal("1234.50"), "USD", PERIOD_END, None
+    ),
+    "declined_retry": says.renewal_failed(
+        "Standard",
+        Decimal("1234.50"),
+        "USD",
+        DeclineAction.RETRY,
+        "insufficient_funds",
+        RETRY_ON,
+        GRACE_ENDS,
+    ),
+    "declined_expired_card": says.renewal_failed(
+        "Standard", Decimal("1234.50"), "USD", DeclineAction.ASK, "expired_card", None, GRACE_ENDS
+    ),
+    "declined_authentication": says.renewal_failed(
+        "Standard",
+        Decimal("1234.50"),
+        "USD",
+        DeclineAction.ASK,
+        "authentication_required",
+        None,
+        GRACE_ENDS,
+    ),
+    "declined_no_method": says.renewal_failed(
+        "Standard",
+        Decimal("1234.50"),
+        "USD",
+        DeclineAction.ASK,
+        "payment_method_missing",
+        None,
+        GRACE_ENDS,
+    ),
+    "declined_card_details": says.renewal_failed(
+        "Standard", Decimal("1234.50"), "USD", DeclineAction.ASK, "incorrect_cvc", None, GRACE_ENDS
+    ),
+    "declined_stolen": says.renewal_failed(
+        "Standard", Decimal("1234.50"), "USD", DeclineAction.STOP, "stolen_card", None, GRACE_ENDS
+    ),
+    "cancelled_at_period_end": says.cancelled("Standard", PERIOD_END, None, "USD"),
+    "cancelled_now_refunded": says.cancelled("Standard", None, Decimal("1234.50"), "USD"),
+    "cancelled_now": says.cancelled("Standard", None, None, "USD"),
+    "ended": says.ended("Standard", "ended", PERIOD_END),
+    "expired": says.ended("Standard", "expired", GRACE_ENDS),
+    "not_started": says.ended("Standard", "not_started", PERIOD_END),
+    "upgraded": (
+        says.CHANGED,
+        {
+            **says.changed("Premium", "upgraded", Decimal("1234.50"), "USD", PERIOD_END, "monthly")[
+                1
+            ],
+            **INVOICE,
+        },
+    ),
+    "downgrade_scheduled": says.changed(
+        "Basic", "scheduled", Decimal("1234.50"), "USD", PERIOD_END, "yearly"
+    ),
+}
+for _template, _context in SUBSCRIPTION_CASES.values():
+    CONTEXTS.setdefault(_template, {"first_name": "Ana", **_context})
 PAYMENT_MESSAGES = ("invoice_issued", "invoice_sent", "payment_failed")
 APPOINTMENT_MESSAGES = (
     "appointment_reminder",
@@ -137,6 +231,7 @@ RECEIVED = {
     "fr": ("avons bien reçu", "paiement reçu"),
 }
 HOSTILE = '<script>alert("x")</script>'
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
@@ -394,3 +489,105 @@ def test_a_status_change_names_the_status_and_its_reason_in_the_patients_languag
     # A waitlist offer without the doctor's name still reads whole.
     offer = render("waitlist_offer", locale, {**CONTEXTS["waitlist_offer"], "doctor_name": ""})
     assert offer.subject.strip() and "Rahul" not in offer.text
+
+
+def test_every_subscription_message_has_a_template_in_every_language() -> None:
+    for template in says.KEYS:
+        for locale in SUPPORTED_LOCALES:
+            for part in ("txt", "html"):
+                assert (TEMPLATES / locale / f"{template}.{part}").is_file(), (template, locale)
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+@pytest.mark.parametrize("template", sorted(says.KEYS))
+def test_subscription_templates_use_exactly_the_variables_the_workflow_gives(
+    template: str, locale: str
+) -> None:
+    """No language needs a variable the workflow does not send (it would fail at sending), and
+    none leaves out one it sends."""
+    env = _environment()
+    used: set[str] = set()
+    for part in ("txt", "html"):
+        source = (TEMPLATES / locale / f"{template}.{part}").read_text(encoding="utf-8")
+        used |= meta.find_undeclared_variables(env.parse(source))
+    macros = {"greeting", "regards", "team", "footer"}
+    assert used - macros - {"first_name", "locale", "dir", "subject"} == says.KEYS[template]
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+@pytest.mark.parametrize("case", sorted(SUBSCRIPTION_CASES))
+def test_subscription_messages_are_written_in_the_subscribers_language(
+    case: str, locale: str
+) -> None:
+    template, context = SUBSCRIPTION_CASES[case]
+
+    rendered = render(template, locale, {"first_name": "Ana", **context})
+
+    assert resolve_locale(template, locale) == locale
+    direction = "rtl" if locale == "ar" else "ltr"
+    assert f'<html lang="{locale}" dir="{direction}">' in rendered.html
+    if locale != "en":
+        english = render(template, "en", {"first_name": "Ana", **context})
+        for part in ("subject", "text", "html", "sms", "title", "summary"):
+            assert getattr(rendered, part) != getattr(english, part), f"{part} is English"
+        parts: tuple[str, ...] = (
+            ("subject", "title", "summary", "sms", "text", "html")
+            if locale in ("ar", "hi")
+            else ("text", "html")
+        )
+        for part in parts:
+            assert SCRIPT[locale].search(getattr(rendered, part)), f"{part} is not in {locale}"
+    for part in ("subject", "text", "html", "sms", "title", "summary"):
+        assert getattr(rendered, part).strip(), f"{part} is empty"
+        # Nothing unformatted slips through: no ISO date, no bare amount.
+        assert not ISO_DATE.search(getattr(rendered, part)), part
+        assert "1234.50" not in getattr(rendered, part), part
+    assert context["plan"] in rendered.text and context["plan"] in rendered.html
+    assert "Ana" in rendered.text
+    amount = context.get("refund") or context.get("amount")
+    if amount and context.get("action") != "stop":
+        money = format_money(Decimal(amount), context["currency"], locale)
+        assert money in rendered.text and money in rendered.html.replace("&nbsp;", "\u00a0")
+    for name in ("period_end", "renews_on", "grace_ends", "retry_on", "ends_on", "end_date"):
+        if context.get(name) and not (
+            template == says.ENDED and context["reason"] == "not_started"
+        ):
+            day = format_date(date.fromisoformat(context[name]), locale)
+            assert day in rendered.text and day in rendered.html, name
+    if context.get("last4"):
+        # The reminder names the card everywhere (the in-app line and the SMS too).
+        shown = ("summary", "sms", "text", "html") if template == says.REMINDER else ("text",)
+        for part in shown:
+            assert "4242" in getattr(rendered, part), part
+    if context.get("invoice_number"):
+        assert ATTACHED[locale] in rendered.text.lower() or ATTACHED[locale] in rendered.text
+        assert context["invoice_number"] in rendered.text
+        assert context["invoice_url"] in rendered.text and context["invoice_url"] in rendered.html
+    elif template in says.WITH_INVOICE:
+        assert ATTACHED[locale] not in rendered.text
+
+
+@pytest.mark.parametrize("locale", SUPPORTED_LOCALES)
+def test_each_decline_that_asks_to_act_says_its_own_what_to_do(locale: str) -> None:
+    """An expired card, an authentication and a missing or refused card are told apart; a
+    retry says when, a stop says the card is not charged again."""
+    cases = (
+        "declined_expired_card",
+        "declined_authentication",
+        "declined_no_method",
+        "declined_card_details",
+        "declined_retry",
+        "declined_stolen",
+    )
+    texts = {
+        case: render(SUBSCRIPTION_CASES[case][0], locale, SUBSCRIPTION_CASES[case][1]).text
+        for case in cases
+    }
+    assert len(set(texts.values())) == len(cases)
+    # The ask-to-act messages share their ending (the grace date) and differ in what to do.
+    asks = [texts[c] for c in cases[:4]]
+    what_to_do = [t.split("\n\n")[2] for t in asks]
+    assert len(set(what_to_do)) == 4
+    assert format_date(RETRY_ON, locale) in texts["declined_retry"]
+    assert format_date(RETRY_ON, locale) not in texts["declined_stolen"]
+    assert "stolen_card" in texts["declined_stolen"]

@@ -1569,22 +1569,28 @@ async def _record_platform_chores() -> None:
         print(f"recorded {out} ({len(history.events)} events)")
 
 
-async def _record_subscription(suffix: str = "") -> None:
+async def _record_subscription(suffix: str = "", mail: bool = False) -> None:
     """Run one monthly subscription on a throwaway stack: its first charge through the
     PaymentWorkflow (patch subscription-payment), active, the first renewal declined
     (insufficient funds: past_due, dunning), paid on the first retry a day later, then
     continue-as-new. Saves the subscription's first run (subscription_renewal.json) and its
     first payment's history (payment_subscription.json); `suffix` ends the subscription's file
-    name and leaves the payment's out (subscription_renewal_accept.json: move-after-accept)."""
+    name and leaves the payment's out (subscription_renewal_accept.json: move-after-accept).
+    `mail` (patch subscription-mail): the worker also renders and mails the invoices, and the
+    first invoice's delivery child is saved too (invoice_delivery_subscription.json)."""
     import tempfile
+    from concurrent.futures import ThreadPoolExecutor
     from datetime import UTC, datetime, timedelta
 
+    from sqlalchemy import select
     from temporalio.worker import Worker
 
+    from activities.documents import build_document_activities, document_activity_list
     from activities.notify import build_notification_activities, notification_activity_list
     from activities.payments import PaymentActivities, payment_activity_list
     from activities.providers.wiring import build_adapters
     from activities.subscriptions import SubscriptionActivities, subscription_activity_list
+    from domain.models.payments import Invoice
     from domain.models.subscriptions import Subscription
     from domain.payment import PaymentGateway as GatewayName
     from runtime.db import make_engine, make_sessionmaker
@@ -1621,7 +1627,15 @@ async def _record_subscription(suffix: str = "") -> None:
                 *notification_activity_list(
                     build_notification_activities(settings, sessionmaker, adapters)
                 ),
+                *(
+                    document_activity_list(
+                        build_document_activities(settings, sessionmaker, adapters.storage)
+                    )
+                    if mail
+                    else []
+                ),
             ],
+            activity_executor=ThreadPoolExecutor(max_workers=2),
         ):
             view, handle = await subscribe(
                 env.client, "record", who, gateway, timers=SubscriptionTimers()
@@ -1666,6 +1680,20 @@ async def _record_subscription(suffix: str = "") -> None:
                 histories = {
                     f"subscription_renewal{suffix}": histories["subscription_renewal"],
                 }
+            if mail:
+                async with sessionmaker() as db:
+                    first_invoice = await db.scalar(
+                        select(Invoice.id)
+                        .where(Invoice.subscription_id == view.subscription_id)
+                        .order_by(Invoice.invoice_number)
+                        .limit(1)
+                    )
+                delivery = env.client.get_workflow_handle(f"invoice-{first_invoice}")
+                histories["invoice_delivery_subscription"] = (
+                    "InvoiceDeliveryWorkflow",
+                    delivery.id,
+                    await delivery.fetch_history(),
+                )
         await env.shutdown()
         await engine.dispose()
     finally:
@@ -1685,6 +1713,111 @@ async def _record_subscription(suffix: str = "") -> None:
         print(f"recorded {out}")
 
 
+async def _record_subscription_changes() -> None:
+    """Patch subscription-mail on the commands: a monthly subscription upgraded ten days in (the
+    difference charged, its invoice mailed by an abandoned child), a downgrade scheduled, renewal
+    turned off, then ended at the period's end. Saves subscription_changes_mail.json."""
+    import tempfile
+    from concurrent.futures import ThreadPoolExecutor
+    from datetime import UTC, datetime, timedelta
+
+    from temporalio.worker import Worker
+
+    from activities.documents import build_document_activities, document_activity_list
+    from activities.notify import build_notification_activities, notification_activity_list
+    from activities.payments import PaymentActivities, payment_activity_list
+    from activities.providers.wiring import build_adapters
+    from activities.subscriptions import SubscriptionActivities, subscription_activity_list
+    from domain.models.subscriptions import Subscription
+    from domain.payment import PaymentGateway as GatewayName
+    from runtime.db import make_engine, make_sessionmaker
+    from runtime.migrate import upgrade
+    from runtime.postgres import EmbeddedPostgres, free_port
+    from tests.builders.subscription_builders import SavingGateway, make_subscribers, subscribe
+    from workflows.subscription import (
+        CancelCommand,
+        ChangeCommand,
+        SubscriptionTimers,
+        SubscriptionWorkflow,
+    )
+
+    scratch = Path(tempfile.mkdtemp())
+    pg = EmbeddedPostgres(scratch / "pg", free_port(), durable=False)
+    pg.start()
+    try:
+        await asyncio.to_thread(upgrade, pg.url)
+        engine = make_engine(pg.url)
+        sessionmaker = make_sessionmaker(engine)
+        who = await make_subscribers(sessionmaker)
+        env = await start_indexed(pydantic_data_converter)
+        settings = Settings(
+            database_url=pg.url, jwt_secret="x" * 32, storage_dir=str(scratch / "files")
+        )
+        gateway = SavingGateway()
+        gateways = {GatewayName.STRIPE: gateway}
+        adapters = build_adapters(settings, sessionmaker)
+        async with Worker(
+            env.client,
+            task_queue="record",
+            workflows=ALL_WORKFLOWS,
+            activities=[
+                *subscription_activity_list(
+                    SubscriptionActivities(sessionmaker, gateways, settings)
+                ),
+                *payment_activity_list(PaymentActivities(sessionmaker, gateways, settings)),
+                *notification_activity_list(
+                    build_notification_activities(settings, sessionmaker, adapters)
+                ),
+                *document_activity_list(
+                    build_document_activities(settings, sessionmaker, adapters.storage)
+                ),
+            ],
+            activity_executor=ThreadPoolExecutor(max_workers=2),
+        ):
+            view, handle = await subscribe(
+                env.client, "record", who, gateway, timers=SubscriptionTimers(reminder_days=0)
+            )
+            for _ in range(400):
+                async with sessionmaker() as db:
+                    stored = await db.get(Subscription, view.subscription_id)
+                if stored is not None and stored.status == "active":
+                    break
+                await asyncio.sleep(0.05)
+            else:
+                raise RuntimeError("the subscription never became active")
+            assert stored.start_date is not None and stored.end_date is not None
+            start = datetime.combine(stored.start_date, datetime.min.time(), tzinfo=UTC)
+            await env.sleep(start + timedelta(days=10, hours=3) - await env.get_current_time())
+            caller = who.caller(who.hospital_admin)
+            await handle.execute_update(
+                SubscriptionWorkflow.change, ChangeCommand(caller=caller, plan_id=who.premium)
+            )
+            await handle.execute_update(
+                SubscriptionWorkflow.change, ChangeCommand(caller=caller, plan_id=who.basic)
+            )
+            await handle.execute_update(SubscriptionWorkflow.cancel, CancelCommand(caller=caller))
+            end = datetime.combine(stored.end_date, datetime.min.time(), tzinfo=UTC)
+            await env.sleep(end + timedelta(hours=1) - await env.get_current_time())
+            await handle.result()
+            history = await handle.fetch_history()
+        await env.shutdown()
+        await engine.dispose()
+    finally:
+        pg.stop()
+    out = HISTORIES / "subscription_changes_mail.json"
+    out.write_text(
+        json.dumps(
+            {
+                "workflow_type": "SubscriptionWorkflow",
+                "workflow_id": handle.id,
+                "history": json.loads(history.to_json()),
+            },
+            indent=1,
+        )
+    )
+    print(f"recorded {out}")
+
+
 async def _record_subscription_razorpay() -> None:
     """A monthly subscription on Razorpay (patch subscription-razorpay) on a throwaway stack with
     the local Razorpay and the real adapter: the customer made before `create` answers, the
@@ -1697,6 +1830,7 @@ async def _record_subscription_razorpay() -> None:
 
     from temporalio.worker import Worker
 
+    from activities.documents import build_document_activities, document_activity_list
     from activities.notify import build_notification_activities, notification_activity_list
     from activities.payments import PaymentActivities, payment_activity_list
     from activities.providers.razorpay_payments import RazorpayPayments
@@ -1747,6 +1881,9 @@ async def _record_subscription_razorpay() -> None:
                     *payment_activity_list(PaymentActivities(sessionmaker, gateways, settings)),
                     *notification_activity_list(
                         build_notification_activities(settings, sessionmaker, adapters)
+                    ),
+                    *document_activity_list(
+                        build_document_activities(settings, sessionmaker, adapters.storage)
                     ),
                 ],
             ):
@@ -1824,8 +1961,10 @@ async def _record_subscription_razorpay() -> None:
 
 RECORDERS = {
     "subscription": _record_subscription,
-    "subscription-razorpay": _record_subscription_razorpay,
     "subscription-accept": lambda: _record_subscription("_accept"),
+    "subscription-mail": lambda: _record_subscription("_mail", mail=True),
+    "subscription-mail-changes": _record_subscription_changes,
+    "subscription-razorpay": _record_subscription_razorpay,
     "notification": _record_notification,
     "notification_old_address": lambda: _record_notification(old_address=True),
     "notification_push": _record_notification_push,
@@ -1847,6 +1986,8 @@ RECORDERS = {
 
 if __name__ == "__main__" and sys.argv[1:2] == ["record"]:
     # `record NAME` records that one (booking-kit: the journey after the kit's patch;
-    # booking-accept, appointment-accept, subscription-accept: after move-after-accept).
+    # booking-accept, appointment-accept, subscription-accept: after move-after-accept;
+    # subscription-mail, subscription-mail-changes: the subscriber's own messages and the
+    # invoices mailed).
     for name in sys.argv[2:] or list(RECORDERS):
         asyncio.run(RECORDERS[name]())

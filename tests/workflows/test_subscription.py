@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,15 +20,9 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.notify import NotificationActivities, notification_activity_list
-from activities.payments import PaymentActivities, payment_activity_list
-from activities.providers.outbox import OutboxEmail, OutboxMessages
+from activities.documents import format_money
 from activities.providers.webhooks import Outcome
-from activities.subscriptions import (
-    NewSubscription,
-    SubscriptionActivities,
-    subscription_activity_list,
-)
+from activities.subscriptions import NewSubscription
 from domain.models.notifications import Channel, Notification
 from domain.models.payments import Invoice, Payment, PaymentRefund
 from domain.models.subscriptions import Subscription, SubscriptionStatusHistory
@@ -44,8 +39,7 @@ from tests.builders.subscription_builders import (
     make_subscribers,
     subscribe,
 )
-from tests.fixtures.workers import new_worker
-from workflows.notification import WORKFLOWS as NOTIFICATION_WORKFLOWS
+from tests.builders.subscription_worker import subscription_worker
 from workflows.payment import GatewayEventSignal, PaymentWorkflow
 from workflows.payment import workflow_id as payment_workflow_id
 from workflows.subscription import (
@@ -75,8 +69,13 @@ def gateway() -> SavingGateway:
 
 
 @pytest.fixture
-def sub_settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, jwt_secret="x" * 32)
+def sub_settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(
+        database_url=database_url,
+        jwt_secret="x" * 32,
+        storage_dir=str(tmp_path / "files"),
+        public_base_url="https://api.medivoy.test",
+    )
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -87,33 +86,15 @@ async def worker(
     gateway: SavingGateway,
     sub_settings: Settings,
 ) -> AsyncIterator[Worker]:
-    notifications = NotificationActivities(
-        sessionmaker,
-        OutboxEmail(sessionmaker),
-        OutboxMessages(sessionmaker, Channel.SMS),
-        OutboxMessages(sessionmaker, Channel.WHATSAPP),
-    )
     gateways = {
         GatewayName.STRIPE: gateway,
         # An adapter with orders only and no saved methods (the real Razorpay adapter keeps
         # recurring tokens: test_subscription_razorpay.py): a subscription is refused on it.
         GatewayName.RAZORPAY: FakeGateway(name=GatewayName.RAZORPAY, cancellable=False),
     }
-    running = new_worker(
-        env,
-        task_queue,
-        SubscriptionWorkflow,
-        PaymentWorkflow,
-        *NOTIFICATION_WORKFLOWS,
-        activities=[
-            *subscription_activity_list(
-                SubscriptionActivities(sessionmaker, gateways, sub_settings)
-            ),
-            *payment_activity_list(PaymentActivities(sessionmaker, gateways, sub_settings)),
-            *notification_activity_list(notifications),
-        ],
-    )
-    async with running:
+    async with subscription_worker(
+        env, task_queue, sessionmaker, gateways, sub_settings
+    ) as running:
         yield running
 
 
@@ -210,7 +191,8 @@ async def test_thirteen_monthly_renewals_charge_once_each(
         )
     # A reminder before each renewal: the amount, the plan and the card's last digits.
     assert len(reminders) == 13
-    assert all("100.00 USD" in m and "Standard" in m and "4242" in m for m in reminders)
+    hundred = format_money(Decimal("100.00"), "USD", "en")
+    assert all(hundred in m and "Standard" in m and "4242" in m for m in reminders)
     renewals = [k for k, _ in gateway.succeeded_charges()]
     assert len(renewals) == 13 and len(set(renewals)) == 13
     assert all(amount == 10000 for _, amount in gateway.succeeded_charges())
@@ -222,6 +204,9 @@ async def test_thirteen_monthly_renewals_charge_once_each(
             await db.scalars(select(Invoice).where(Invoice.subscription_id == view.subscription_id))
         )
     assert len(invoices) == 14
+    # Each one rendered and mailed with its period's message (tests/workflows/
+    # test_subscription_mail.py reads them).
+    assert all(invoice.pdf_storage_key is not None for invoice in invoices)
     assert stored.start_date is not None and stored.end_date is not None
     # Periods stay on the anchor's day: 13 months on, the 14th period.
     assert stored.current_period == 13

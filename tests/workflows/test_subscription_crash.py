@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from tests.fixtures.payment_fixtures import LocalStripe
 
 pytest_plugins = ["tests.fixtures.payment_fixtures"]
+# The renewal's e-mail (subscription_renewed, English), its invoice attached.
+RENEWED = "Your Standard plan is renewed"
 
 
 def worker_process(
@@ -143,20 +145,34 @@ async def test_a_worker_killed_after_a_renewal_charge_charges_invoices_and_mails
         renewed = await eventually(lambda: period(1), within=180)
         assert renewed.start_date == active.end_date
 
+        async def renewal_invoice() -> str | None:
+            async with sessionmaker() as db:
+                numbers = list(
+                    await db.scalars(
+                        select(Invoice.invoice_number)
+                        .where(Invoice.subscription_id == view.subscription_id)
+                        .order_by(Invoice.invoice_number)
+                    )
+                )
+            return numbers[1] if len(numbers) == 2 else None
+
+        renewal_subject = f"{RENEWED} (invoice {await eventually(renewal_invoice, within=60)})"
+
         async def renewal_mails() -> list[str] | None:
             async with sessionmaker() as db:
                 subjects = list(
                     await db.scalars(
                         select(OutboxMessage.subject).where(
                             OutboxMessage.recipient == who.hospital_admin.email,
-                            OutboxMessage.subject == "Subscription renewed",
+                            OutboxMessage.subject.startswith(RENEWED),
                         )
                     )
                 )
             return [s for s in subjects if s] or None
 
-        # One renewal e-mail, sent by the second worker (before the run hands over).
-        assert await eventually(renewal_mails, within=30) == ["Subscription renewed"]
+        # One renewal e-mail with its invoice, sent by the second worker (before the run
+        # hands over).
+        assert await eventually(renewal_mails, within=60) == [renewal_subject]
     finally:
         stop(first, second)
 
@@ -187,4 +203,4 @@ async def test_a_worker_killed_after_a_renewal_charge_charges_invoices_and_mails
     assert [c.status for c in charges] == ["completed"]
     # The first period's invoice and the renewal's: one each.
     assert invoices == 2
-    assert await renewal_mails() == ["Subscription renewed"]
+    assert await renewal_mails() == [renewal_subject]

@@ -8,6 +8,7 @@ import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -17,13 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.notify import NotificationActivities, notification_activity_list
-from activities.payments import PaymentActivities, payment_activity_list
-from activities.providers.outbox import OutboxEmail, OutboxMessages
 from activities.providers.stripe_payments import StripePayments
 from activities.providers.webhooks import Outcome
-from activities.subscriptions import SubscriptionActivities, subscription_activity_list
-from domain.models.notifications import Channel
 from domain.models.subscriptions import Subscription
 from domain.payment import PaymentGateway as GatewayName
 from domain.subscription import SubscriptionStatus
@@ -38,8 +34,7 @@ from tests.builders.subscription_builders import (
     stripe_customer_pays,
     subscribe,
 )
-from tests.fixtures.workers import new_worker
-from workflows.notification import WORKFLOWS as NOTIFICATION_WORKFLOWS
+from tests.builders.subscription_worker import subscription_worker
 from workflows.payment import GatewayEventSignal, PaymentWorkflow
 from workflows.payment import workflow_id as payment_workflow_id
 from workflows.subscription import ChangeCommand, SubscriptionTimers, SubscriptionWorkflow
@@ -64,30 +59,16 @@ async def worker(
     sessionmaker: async_sessionmaker[AsyncSession],
     localstripe: LocalStripe,
     database_url: str,
+    tmp_path: Path,
 ) -> AsyncIterator[Worker]:
-    settings = Settings(database_url=database_url, jwt_secret="x" * 32)
+    settings = Settings(
+        database_url=database_url, jwt_secret="x" * 32, storage_dir=str(tmp_path / "files")
+    )
     gateway = StripePayments(
         localstripe.api_key, api_base=localstripe.url, setup_future_usage=False
     )
     gateways = {GatewayName.STRIPE: gateway}
-    notifications = NotificationActivities(
-        sessionmaker,
-        OutboxEmail(sessionmaker),
-        OutboxMessages(sessionmaker, Channel.SMS),
-        OutboxMessages(sessionmaker, Channel.WHATSAPP),
-    )
-    async with new_worker(
-        env,
-        task_queue,
-        SubscriptionWorkflow,
-        PaymentWorkflow,
-        *NOTIFICATION_WORKFLOWS,
-        activities=[
-            *subscription_activity_list(SubscriptionActivities(sessionmaker, gateways, settings)),
-            *payment_activity_list(PaymentActivities(sessionmaker, gateways, settings)),
-            *notification_activity_list(notifications),
-        ],
-    ) as running:
+    async with subscription_worker(env, task_queue, sessionmaker, gateways, settings) as running:
         yield running
 
 
