@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateError
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, select, update
+from sqlalchemy import String, cast, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import func
@@ -132,6 +132,46 @@ class PushDelivery:
 
 
 @dataclass
+class BatchedNotification:
+    """One message to one user in a batch (deliver_notifications): a NotificationRequest whose
+    channels need no receipt wait and no fallback (in-app and e-mail; push joins in-app)."""
+
+    dedupe_key: str
+    user_id: uuid.UUID
+    template: str
+    channels: list[Channel]
+    locale: str | None = None
+    context: dict[str, str] = field(default_factory=dict)
+    type: str | None = None
+    reference_type: str | None = None
+    reference_id: uuid.UUID | None = None
+    attachments: list[AttachmentRef] = field(default_factory=list)
+    to_pending_email: bool = False
+    to_email: str | None = None
+
+
+@dataclass
+class NotificationBatch:
+    """The notifications a workflow decided at one step, delivered by one activity."""
+
+    notifications: list[BatchedNotification]
+
+
+@dataclass
+class BatchOutcome:
+    """What became of one message of a batch: its channels sent and failed for good (ids and
+    channel names only)."""
+
+    dedupe_key: str
+    sent: list[Channel] = field(default_factory=list)
+    failed: list[Channel] = field(default_factory=list)
+
+
+# The channels deliver_notifications takes (those that send no receipt to wait for).
+BATCH_CHANNELS = frozenset({Channel.IN_APP, Channel.EMAIL})
+
+
+@dataclass
 class DeliveryReceipt:
     channel: Channel
     provider: str | None
@@ -225,6 +265,158 @@ class NotificationActivities:
                 )
             )
             return {Channel(channel): row_id for channel, row_id in stored.all()}
+
+    @activity.defn
+    async def deliver_notifications(self, batch: NotificationBatch) -> list[BatchOutcome]:
+        """A step's messages at once, each channel at most once (keyed by (dedupe_key,
+        channel), as DeliverNotification's): the recipients in one read, every row recorded and
+        every in-app message delivered in one transaction, then each e-mail (and push) through
+        its provider. A channel that fails for good is recorded and left; one that may heal
+        fails the activity after the others were tried, and the retry skips what went out."""
+        items = batch.notifications
+        user_ids = list(dict.fromkeys(item.user_id for item in items))
+        async with self._sessionmaker() as session:
+            users = {
+                user.id: user
+                for user in (await session.scalars(select(User).where(User.id.in_(user_ids))))
+            }
+            with_device: set[uuid.UUID] = set()
+            if self._push is not None and users:
+                with_device = set(
+                    await session.scalars(
+                        select(UserDevice.user_id)
+                        .where(UserDevice.user_id.in_(list(users)))
+                        .distinct()
+                    )
+                )
+        outcomes = {item.dedupe_key: BatchOutcome(item.dedupe_key) for item in items}
+        plans: list[tuple[BatchedNotification, Recipient, dict[str, str], list[Channel]]] = []
+        rows: list[dict[str, Any]] = []
+        for item in items:
+            user = users.get(item.user_id)
+            if user is None:
+                activity.logger.warning("notification %s: user not found", item.dedupe_key)
+                outcomes[item.dedupe_key].failed.extend(item.channels)
+                continue
+            recipient = Recipient(
+                user_id=user.id,
+                email=item.to_email
+                or (user.pending_email if item.to_pending_email else user.email)
+                or None,
+                phone=user.phone or None,
+                locale=normalize_locale(item.locale or user.locale or self._default_locale),
+                first_name=user.first_name or "",
+                has_push_device=user.id in with_device,
+            )
+            context = {"first_name": recipient.first_name, **item.context}
+            channels = list(dict.fromkeys(item.channels))
+            if (
+                recipient.has_push_device
+                and Channel.IN_APP in channels
+                and Channel.PUSH not in channels
+                and not item.to_pending_email
+            ):
+                channels.append(Channel.PUSH)
+            try:
+                rendered = render(item.template, recipient.locale, context)
+            except (UnknownTemplate, TemplateError) as exc:
+                activity.logger.warning(
+                    "notification %s: %s", item.dedupe_key, type(exc).__name__
+                )
+                outcomes[item.dedupe_key].failed.extend(channels)
+                continue
+            plans.append((item, recipient, context, channels))
+            rows.extend(
+                {
+                    "user_id": item.user_id,
+                    "title": rendered.title[:255],
+                    "message": rendered.summary,
+                    "type": (item.type or item.template)[:50],
+                    "reference_type": item.reference_type,
+                    "reference_id": item.reference_id,
+                    "channel": channel.value,
+                    "dedupe_key": item.dedupe_key,
+                }
+                for channel in channels
+            )
+        if rows:
+            in_app_keys = [item.dedupe_key for item, *_ in plans]
+            async with self._sessionmaker() as session, session.begin():
+                await session.execute(
+                    insert(Notification)
+                    .values(rows)
+                    .on_conflict_do_nothing(index_elements=["dedupe_key", "channel"])
+                )
+                # The row itself is the in-app message (deliver_in_app): sent once.
+                delivered = await session.execute(
+                    update(Notification)
+                    .where(
+                        Notification.dedupe_key.in_(in_app_keys),
+                        Notification.channel == Channel.IN_APP.value,
+                        Notification.is_sent.is_(False),
+                    )
+                    .values(
+                        is_sent=True,
+                        sent_at=func.now(),
+                        provider=IN_APP_PROVIDER,
+                        provider_message_id=cast(Notification.id, String),
+                        attempts=Notification.attempts + 1,
+                    )
+                    .returning(Notification.id)
+                )
+                for _ in delivered.all():
+                    count_notification(Channel.IN_APP.value, "sent")
+        retry: list[str] = []
+        for item, recipient, context, channels in plans:
+            outcome = outcomes[item.dedupe_key]
+            for channel in channels:
+                if channel == Channel.IN_APP:
+                    outcome.sent.append(channel)
+                    continue
+                try:
+                    if channel == Channel.PUSH:
+                        await self.send_push(
+                            PushDelivery(
+                                dedupe_key=item.dedupe_key,
+                                user_id=item.user_id,
+                                template=item.template,
+                                locale=recipient.locale,
+                                context=context,
+                                type=item.type,
+                                reference_type=item.reference_type,
+                                reference_id=item.reference_id,
+                            )
+                        )
+                    elif channel == Channel.EMAIL:
+                        await self.send_email(
+                            Delivery(
+                                dedupe_key=item.dedupe_key,
+                                template=item.template,
+                                locale=recipient.locale,
+                                to=recipient.email,
+                                context=context,
+                                attachments=item.attachments,
+                            )
+                        )
+                    else:
+                        raise ApplicationError(
+                            f"{channel.value} is not delivered in a batch",
+                            type=DELIVERY_REJECTED,
+                            non_retryable=True,
+                        )
+                except ApplicationError as exc:
+                    if exc.non_retryable:
+                        outcome.failed.append(channel)
+                    else:
+                        retry.append(f"{channel.value} of {item.dedupe_key}: {exc.type}")
+                    continue
+                outcome.sent.append(channel)
+        if retry:
+            # Everything else went out (and is skipped next time): the retry sends what is left.
+            raise ApplicationError(
+                f"{len(retry)} deliveries to retry: " + "; ".join(retry), type=DELIVERY_FAILED
+            )
+        return list(outcomes.values())
 
     @activity.defn
     async def send_email(self, delivery: Delivery) -> DeliveryReceipt:
@@ -501,6 +693,7 @@ def notification_activity_list(
         activities.send_whatsapp,
         activities.deliver_in_app,
         activities.send_push,
+        activities.deliver_notifications,
     ]
 
 
