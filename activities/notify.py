@@ -275,7 +275,11 @@ class NotificationActivities:
         fails the activity after the others were tried, and the retry skips what went out."""
         items = batch.notifications
         user_ids = list(dict.fromkeys(item.user_id for item in items))
-        async with self._sessionmaker() as session:
+        outcomes = {item.dedupe_key: BatchOutcome(item.dedupe_key) for item in items}
+        plans: list[tuple[BatchedNotification, Recipient, Rendered, list[Channel]]] = []
+        stored: dict[tuple[str, str], Notification] = {}
+        # One transaction: the recipients, every row, every in-app delivery, the rows' state.
+        async with self._sessionmaker() as session, session.begin():
             users = {
                 user.id: user
                 for user in (await session.scalars(select(User).where(User.id.in_(user_ids))))
@@ -289,59 +293,29 @@ class NotificationActivities:
                         .distinct()
                     )
                 )
-        outcomes = {item.dedupe_key: BatchOutcome(item.dedupe_key) for item in items}
-        plans: list[tuple[BatchedNotification, Recipient, dict[str, str], list[Channel]]] = []
-        rows: list[dict[str, Any]] = []
-        for item in items:
-            user = users.get(item.user_id)
-            if user is None:
-                activity.logger.warning("notification %s: user not found", item.dedupe_key)
-                outcomes[item.dedupe_key].failed.extend(item.channels)
-                continue
-            recipient = Recipient(
-                user_id=user.id,
-                email=item.to_email
-                or (user.pending_email if item.to_pending_email else user.email)
-                or None,
-                phone=user.phone or None,
-                locale=normalize_locale(item.locale or user.locale or self._default_locale),
-                first_name=user.first_name or "",
-                has_push_device=user.id in with_device,
-            )
-            context = {"first_name": recipient.first_name, **item.context}
-            channels = list(dict.fromkeys(item.channels))
-            if (
-                recipient.has_push_device
-                and Channel.IN_APP in channels
-                and Channel.PUSH not in channels
-                and not item.to_pending_email
-            ):
-                channels.append(Channel.PUSH)
-            try:
-                rendered = render(item.template, recipient.locale, context)
-            except (UnknownTemplate, TemplateError) as exc:
-                activity.logger.warning(
-                    "notification %s: %s", item.dedupe_key, type(exc).__name__
+            rows: list[dict[str, Any]] = []
+            for item in items:
+                plan = self._plan(item, users.get(item.user_id), with_device)
+                if plan is None:
+                    outcomes[item.dedupe_key].failed.extend(item.channels)
+                    continue
+                plans.append(plan)
+                _, _, rendered, channels = plan
+                rows.extend(
+                    {
+                        "user_id": item.user_id,
+                        "title": rendered.title[:255],
+                        "message": rendered.summary,
+                        "type": (item.type or item.template)[:50],
+                        "reference_type": item.reference_type,
+                        "reference_id": item.reference_id,
+                        "channel": channel.value,
+                        "dedupe_key": item.dedupe_key,
+                    }
+                    for channel in channels
                 )
-                outcomes[item.dedupe_key].failed.extend(channels)
-                continue
-            plans.append((item, recipient, context, channels))
-            rows.extend(
-                {
-                    "user_id": item.user_id,
-                    "title": rendered.title[:255],
-                    "message": rendered.summary,
-                    "type": (item.type or item.template)[:50],
-                    "reference_type": item.reference_type,
-                    "reference_id": item.reference_id,
-                    "channel": channel.value,
-                    "dedupe_key": item.dedupe_key,
-                }
-                for channel in channels
-            )
-        if rows:
-            in_app_keys = [item.dedupe_key for item, *_ in plans]
-            async with self._sessionmaker() as session, session.begin():
+            if rows:
+                keys = [item.dedupe_key for item, *_ in plans]
                 await session.execute(
                     insert(Notification)
                     .values(rows)
@@ -351,7 +325,7 @@ class NotificationActivities:
                 delivered = await session.execute(
                     update(Notification)
                     .where(
-                        Notification.dedupe_key.in_(in_app_keys),
+                        Notification.dedupe_key.in_(keys),
                         Notification.channel == Channel.IN_APP.value,
                         Notification.is_sent.is_(False),
                     )
@@ -366,8 +340,14 @@ class NotificationActivities:
                 )
                 for _ in delivered.all():
                     count_notification(Channel.IN_APP.value, "sent")
+                stored = {
+                    (row.dedupe_key, row.channel): row
+                    for row in await session.scalars(
+                        select(Notification).where(Notification.dedupe_key.in_(keys))
+                    )
+                }
         retry: list[str] = []
-        for item, recipient, context, channels in plans:
+        for item, recipient, rendered, channels in plans:
             outcome = outcomes[item.dedupe_key]
             for channel in channels:
                 if channel == Channel.IN_APP:
@@ -381,22 +361,23 @@ class NotificationActivities:
                                 user_id=item.user_id,
                                 template=item.template,
                                 locale=recipient.locale,
-                                context=context,
+                                context={"first_name": recipient.first_name, **item.context},
                                 type=item.type,
                                 reference_type=item.reference_type,
                                 reference_id=item.reference_id,
                             )
                         )
                     elif channel == Channel.EMAIL:
-                        await self.send_email(
+                        await self._send_email(
                             Delivery(
                                 dedupe_key=item.dedupe_key,
                                 template=item.template,
                                 locale=recipient.locale,
                                 to=recipient.email,
-                                context=context,
                                 attachments=item.attachments,
-                            )
+                            ),
+                            row=stored.get((item.dedupe_key, channel.value)),
+                            message=rendered,
                         )
                     else:
                         raise ApplicationError(
@@ -418,15 +399,60 @@ class NotificationActivities:
             )
         return list(outcomes.values())
 
+    def _plan(
+        self, item: BatchedNotification, user: User | None, with_device: set[uuid.UUID]
+    ) -> tuple[BatchedNotification, Recipient, Rendered, list[Channel]] | None:
+        """Whom, in which words, on which channels; None when it cannot go out at all (no such
+        user, a template that does not render): failed for good, the others go on."""
+        if user is None:
+            activity.logger.warning("notification %s: user not found", item.dedupe_key)
+            return None
+        recipient = Recipient(
+            user_id=user.id,
+            email=item.to_email
+            or (user.pending_email if item.to_pending_email else user.email)
+            or None,
+            phone=user.phone or None,
+            locale=normalize_locale(item.locale or user.locale or self._default_locale),
+            first_name=user.first_name or "",
+            has_push_device=user.id in with_device,
+        )
+        channels = list(dict.fromkeys(item.channels))
+        if (
+            recipient.has_push_device
+            and Channel.IN_APP in channels
+            and Channel.PUSH not in channels
+            and not item.to_pending_email
+        ):
+            channels.append(Channel.PUSH)
+        context = {"first_name": recipient.first_name, **item.context}
+        try:
+            rendered = render(item.template, recipient.locale, context)
+        except (UnknownTemplate, TemplateError) as exc:
+            activity.logger.warning("notification %s: %s", item.dedupe_key, type(exc).__name__)
+            return None
+        return item, recipient, rendered, channels
+
     @activity.defn
     async def send_email(self, delivery: Delivery) -> DeliveryReceipt:
+        return await self._send_email(delivery)
+
+    async def _send_email(
+        self,
+        delivery: Delivery,
+        *,
+        row: Notification | None = None,
+        message: Rendered | None = None,
+    ) -> DeliveryReceipt:
         async def send(message: Rendered, to: str) -> str:
             attachments = await self._load_attachments(delivery.attachments)
             return await self._email.send_email(
                 to, message.subject, message.text, message.html, delivery.dedupe_key, attachments
             )
 
-        return await self._deliver(Channel.EMAIL, delivery, self._email.provider, send)
+        return await self._deliver(
+            Channel.EMAIL, delivery, self._email.provider, send, row=row, message=message
+        )
 
     @activity.defn
     async def send_sms(self, delivery: Delivery) -> DeliveryReceipt:
@@ -564,9 +590,15 @@ class NotificationActivities:
         delivery: Delivery,
         provider: str,
         send: Callable[[Rendered, str], Awaitable[str]],
+        *,
+        row: Notification | None = None,
+        message: Rendered | None = None,
     ) -> DeliveryReceipt:
-        async with self._sessionmaker() as session:
-            row = await self._find(session, delivery.dedupe_key, channel)
+        """`row` and `message`: the recorded row and the rendered message when the caller has
+        them already (deliver_notifications read and rendered a whole step at once)."""
+        if row is None:
+            async with self._sessionmaker() as session:
+                row = await self._find(session, delivery.dedupe_key, channel)
         if row.is_sent:
             return DeliveryReceipt(channel, row.provider, row.provider_message_id, True)
 
@@ -581,7 +613,8 @@ class NotificationActivities:
                     type=NO_RECIPIENT_ADDRESS,
                     non_retryable=True,
                 )
-            message = render(delivery.template, delivery.locale, delivery.context)
+            if message is None:
+                message = render(delivery.template, delivery.locale, delivery.context)
             message_id = await send(message, delivery.to)
         except ApplicationError as exc:
             await self._record_failure(row.id, str(exc))
