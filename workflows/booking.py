@@ -196,6 +196,10 @@ class BookingView(BaseModel):
     status: BookingStatus
     seq: int
     coordinator_id: UUID | None = None
+    # Set on the answer of a move (status, quotation, cancel): the row's fields the move set and
+    # its updated_at as written, so the API answers without reading the row again.
+    changes: BookingChanges | None = None
+    updated_at: datetime | None = None
 
 
 class StatusChange(BaseModel):
@@ -769,7 +773,7 @@ class BookingWorkflow:
             self._timers.changed()
             # Once the update is accepted (workflows/_kit.write_after_accept): a write that ran
             # before could outlive an update the server lost.
-            await write_after_accept(
+            recorded = await write_after_accept(
                 BookingActivities.record_transition,
                 TransitionRecord(
                     booking_id=state.booking_id,
@@ -788,7 +792,9 @@ class BookingWorkflow:
             if reason:
                 context["reason"] = reason
             self._notify_parties(seq, "booking_status_changed", context, exclude=actor.user_id)
-            return self._view()
+            return self._view().model_copy(
+                update={"changes": changes, "updated_at": recorded.updated_at}
+            )
 
     def _changes_for(
         self,
