@@ -6,7 +6,8 @@
 - `Caller`, the person behind a command, as the API authenticated them;
 - `update_with_start`, how the API creates an entity and waits for its stored row;
 - `Notifier`: notifications decided in a handler, started by the main loop as deduped
-  DeliverNotification children that outlive the parent;
+  DeliverNotification children that outlive the parent, or (a workflow that passes its
+  `inline_patch`) delivered by one deliver_notifications activity per step;
 - `StateTimers`: timers derived from the state, waiting for a change or the next one;
 - `write_after_accept`, the DB write of an Update's move (a status, details, a slot), run once
   that Update is durably accepted (`MOVE_AFTER_ACCEPT_PATCH`);
