@@ -246,7 +246,7 @@ class Notifier:
                 NotificationActivities.deliver_notifications,
                 NotificationBatch([batched(request) for request in requests]),
                 **NOTIFY_ACTIVITY,
-                summary=f"notify {len(requests)}: {requests[0].template}",
+                summary=notification_batch_summary(requests),
             )
         except ActivityError as err:
             workflow.logger.warning("notifications %s not all delivered: %s", keys, err.message)
@@ -483,6 +483,14 @@ def batched(request: NotificationRequest) -> BatchedNotification:
         to_pending_email=request.to_pending_email,
         to_email=request.to_email,
     )
+
+
+def notification_batch_summary(requests: list[NotificationRequest]) -> str:
+    """A step's deliver_notifications in the UI: its templates and how many users (no ids
+    needed: the rows carry them)."""
+    templates = ", ".join(dict.fromkeys(request.template for request in requests))
+    users = len({request.user_id for request in requests})
+    return f"{templates} to {users} user{'s' if users != 1 else ''}"
 
 
 def notification_summary(request: NotificationRequest) -> str:
