@@ -31,7 +31,7 @@ from api.schemas.bookings import (
 from api.services import appointments as appointment_service
 from api.services import lifecycle
 from domain.access import BOOKING_MEDICAL_FIELDS, Role
-from domain.booking import TERMINAL, BookingStatus, next_statuses
+from domain.booking import TERMINAL, BookingPaymentStatus, BookingStatus, next_statuses
 from domain.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from domain.models.appointments import Appointment
 from domain.models.bookings import Booking, BookingStatusHistory
@@ -327,6 +327,9 @@ async def after_move(
     if not before.medical_visible:
         for name in BOOKING_MEDICAL_FIELDS:
             changed.pop(name, None)
+    if "payment_status" in changed:
+        # model_copy does not validate: the enum the field holds, not the stored text.
+        changed["payment_status"] = BookingPaymentStatus(changed["payment_status"])
     answer = before.model_copy(
         update={
             **changed,
