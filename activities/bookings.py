@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -95,6 +95,9 @@ class RecordedTransition(BaseModel):
     status: BookingStatus
     # False when an earlier attempt had already written it.
     written: bool
+    # The row's updated_at once written (None in results recorded before it was returned), so
+    # the API answers a move from the workflow's view without reading the row again.
+    updated_at: datetime | None = None
 
 
 class DetailsUpdate(BaseModel):
@@ -197,8 +200,17 @@ class BookingActivities:
                 record.changes.model_dump(),
                 not_found_code=BOOKING_NOT_FOUND,
             )
+            await session.flush()
+            # The row write_transition locked, from the session (no query): its updated_at came
+            # back with the UPDATE (RETURNING), or with the lock when it was written before.
+            row = await session.get(Booking, record.booking_id)
+            updated_at = row.updated_at if row is not None else None
         return RecordedTransition(
-            booking_id=record.booking_id, seq=record.seq, status=record.to_status, written=written
+            booking_id=record.booking_id,
+            seq=record.seq,
+            status=record.to_status,
+            written=written,
+            updated_at=updated_at,
         )
 
     @activity.defn

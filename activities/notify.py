@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from jinja2 import TemplateError
 from pydantic import BaseModel, Field
-from sqlalchemy import delete, select, update
+from sqlalchemy import String, cast, delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.sql import func
@@ -132,6 +132,46 @@ class PushDelivery:
 
 
 @dataclass
+class BatchedNotification:
+    """One message to one user in a batch (deliver_notifications): a NotificationRequest whose
+    channels need no receipt wait and no fallback (in-app and e-mail; push joins in-app)."""
+
+    dedupe_key: str
+    user_id: uuid.UUID
+    template: str
+    channels: list[Channel]
+    locale: str | None = None
+    context: dict[str, str] = field(default_factory=dict)
+    type: str | None = None
+    reference_type: str | None = None
+    reference_id: uuid.UUID | None = None
+    attachments: list[AttachmentRef] = field(default_factory=list)
+    to_pending_email: bool = False
+    to_email: str | None = None
+
+
+@dataclass
+class NotificationBatch:
+    """The notifications a workflow decided at one step, delivered by one activity."""
+
+    notifications: list[BatchedNotification]
+
+
+@dataclass
+class BatchOutcome:
+    """What became of one message of a batch: its channels sent and failed for good (ids and
+    channel names only)."""
+
+    dedupe_key: str
+    sent: list[Channel] = field(default_factory=list)
+    failed: list[Channel] = field(default_factory=list)
+
+
+# The channels deliver_notifications takes (those that send no receipt to wait for).
+BATCH_CHANNELS = frozenset({Channel.IN_APP, Channel.EMAIL})
+
+
+@dataclass
 class DeliveryReceipt:
     channel: Channel
     provider: str | None
@@ -227,14 +267,192 @@ class NotificationActivities:
             return {Channel(channel): row_id for channel, row_id in stored.all()}
 
     @activity.defn
+    async def deliver_notifications(self, batch: NotificationBatch) -> list[BatchOutcome]:
+        """A step's messages at once, each channel at most once (keyed by (dedupe_key,
+        channel), as DeliverNotification's): the recipients in one read, every row recorded and
+        every in-app message delivered in one transaction, then each e-mail (and push) through
+        its provider. A channel that fails for good is recorded and left; one that may heal
+        fails the activity after the others were tried, and the retry skips what went out."""
+        items = batch.notifications
+        user_ids = list(dict.fromkeys(item.user_id for item in items))
+        outcomes = {item.dedupe_key: BatchOutcome(item.dedupe_key) for item in items}
+        plans: list[tuple[BatchedNotification, Recipient, Rendered, list[Channel]]] = []
+        stored: dict[tuple[str, str], Notification] = {}
+        # One transaction: the recipients, every row, every in-app delivery, the rows' state.
+        async with self._sessionmaker() as session, session.begin():
+            users = {
+                user.id: user
+                for user in (await session.scalars(select(User).where(User.id.in_(user_ids))))
+            }
+            with_device: set[uuid.UUID] = set()
+            if self._push is not None and users:
+                with_device = set(
+                    await session.scalars(
+                        select(UserDevice.user_id)
+                        .where(UserDevice.user_id.in_(list(users)))
+                        .distinct()
+                    )
+                )
+            rows: list[dict[str, Any]] = []
+            for item in items:
+                plan = self._plan(item, users.get(item.user_id), with_device)
+                if plan is None:
+                    outcomes[item.dedupe_key].failed.extend(item.channels)
+                    continue
+                plans.append(plan)
+                _, _, rendered, channels = plan
+                rows.extend(
+                    {
+                        "user_id": item.user_id,
+                        "title": rendered.title[:255],
+                        "message": rendered.summary,
+                        "type": (item.type or item.template)[:50],
+                        "reference_type": item.reference_type,
+                        "reference_id": item.reference_id,
+                        "channel": channel.value,
+                        "dedupe_key": item.dedupe_key,
+                    }
+                    for channel in channels
+                )
+            if rows:
+                keys = [item.dedupe_key for item, *_ in plans]
+                await session.execute(
+                    insert(Notification)
+                    .values(rows)
+                    .on_conflict_do_nothing(index_elements=["dedupe_key", "channel"])
+                )
+                # The row itself is the in-app message (deliver_in_app): sent once.
+                delivered = await session.execute(
+                    update(Notification)
+                    .where(
+                        Notification.dedupe_key.in_(keys),
+                        Notification.channel == Channel.IN_APP.value,
+                        Notification.is_sent.is_(False),
+                    )
+                    .values(
+                        is_sent=True,
+                        sent_at=func.now(),
+                        provider=IN_APP_PROVIDER,
+                        provider_message_id=cast(Notification.id, String),
+                        attempts=Notification.attempts + 1,
+                    )
+                    .returning(Notification.id)
+                )
+                for _ in delivered.all():
+                    count_notification(Channel.IN_APP.value, "sent")
+                stored = {
+                    (row.dedupe_key, row.channel): row
+                    for row in await session.scalars(
+                        select(Notification).where(Notification.dedupe_key.in_(keys))
+                    )
+                }
+        retry: list[str] = []
+        for item, recipient, rendered, channels in plans:
+            outcome = outcomes[item.dedupe_key]
+            for channel in channels:
+                if channel == Channel.IN_APP:
+                    outcome.sent.append(channel)
+                    continue
+                try:
+                    if channel == Channel.PUSH:
+                        await self.send_push(
+                            PushDelivery(
+                                dedupe_key=item.dedupe_key,
+                                user_id=item.user_id,
+                                template=item.template,
+                                locale=recipient.locale,
+                                context={"first_name": recipient.first_name, **item.context},
+                                type=item.type,
+                                reference_type=item.reference_type,
+                                reference_id=item.reference_id,
+                            )
+                        )
+                    elif channel == Channel.EMAIL:
+                        await self._send_email(
+                            Delivery(
+                                dedupe_key=item.dedupe_key,
+                                template=item.template,
+                                locale=recipient.locale,
+                                to=recipient.email,
+                                attachments=item.attachments,
+                            ),
+                            row=stored.get((item.dedupe_key, channel.value)),
+                            message=rendered,
+                        )
+                    else:
+                        raise ApplicationError(
+                            f"{channel.value} is not delivered in a batch",
+                            type=DELIVERY_REJECTED,
+                            non_retryable=True,
+                        )
+                except ApplicationError as exc:
+                    if exc.non_retryable:
+                        outcome.failed.append(channel)
+                    else:
+                        retry.append(f"{channel.value} of {item.dedupe_key}: {exc.type}")
+                    continue
+                outcome.sent.append(channel)
+        if retry:
+            # Everything else went out (and is skipped next time): the retry sends what is left.
+            raise ApplicationError(
+                f"{len(retry)} deliveries to retry: " + "; ".join(retry), type=DELIVERY_FAILED
+            )
+        return list(outcomes.values())
+
+    def _plan(
+        self, item: BatchedNotification, user: User | None, with_device: set[uuid.UUID]
+    ) -> tuple[BatchedNotification, Recipient, Rendered, list[Channel]] | None:
+        """Whom, in which words, on which channels; None when it cannot go out at all (no such
+        user, a template that does not render): failed for good, the others go on."""
+        if user is None:
+            activity.logger.warning("notification %s: user not found", item.dedupe_key)
+            return None
+        recipient = Recipient(
+            user_id=user.id,
+            email=item.to_email
+            or (user.pending_email if item.to_pending_email else user.email)
+            or None,
+            phone=user.phone or None,
+            locale=normalize_locale(item.locale or user.locale or self._default_locale),
+            first_name=user.first_name or "",
+            has_push_device=user.id in with_device,
+        )
+        channels = list(dict.fromkeys(item.channels))
+        if (
+            recipient.has_push_device
+            and Channel.IN_APP in channels
+            and Channel.PUSH not in channels
+            and not item.to_pending_email
+        ):
+            channels.append(Channel.PUSH)
+        context = {"first_name": recipient.first_name, **item.context}
+        try:
+            rendered = render(item.template, recipient.locale, context)
+        except (UnknownTemplate, TemplateError) as exc:
+            activity.logger.warning("notification %s: %s", item.dedupe_key, type(exc).__name__)
+            return None
+        return item, recipient, rendered, channels
+
+    @activity.defn
     async def send_email(self, delivery: Delivery) -> DeliveryReceipt:
+        return await self._send_email(delivery)
+
+    async def _send_email(
+        self,
+        delivery: Delivery,
+        *,
+        row: Notification | None = None,
+        message: Rendered | None = None,
+    ) -> DeliveryReceipt:
         async def send(message: Rendered, to: str) -> str:
             attachments = await self._load_attachments(delivery.attachments)
             return await self._email.send_email(
                 to, message.subject, message.text, message.html, delivery.dedupe_key, attachments
             )
 
-        return await self._deliver(Channel.EMAIL, delivery, self._email.provider, send)
+        return await self._deliver(
+            Channel.EMAIL, delivery, self._email.provider, send, row=row, message=message
+        )
 
     @activity.defn
     async def send_sms(self, delivery: Delivery) -> DeliveryReceipt:
@@ -372,9 +590,15 @@ class NotificationActivities:
         delivery: Delivery,
         provider: str,
         send: Callable[[Rendered, str], Awaitable[str]],
+        *,
+        row: Notification | None = None,
+        message: Rendered | None = None,
     ) -> DeliveryReceipt:
-        async with self._sessionmaker() as session:
-            row = await self._find(session, delivery.dedupe_key, channel)
+        """`row` and `message`: the recorded row and the rendered message when the caller has
+        them already (deliver_notifications read and rendered a whole step at once)."""
+        if row is None:
+            async with self._sessionmaker() as session:
+                row = await self._find(session, delivery.dedupe_key, channel)
         if row.is_sent:
             return DeliveryReceipt(channel, row.provider, row.provider_message_id, True)
 
@@ -389,7 +613,8 @@ class NotificationActivities:
                     type=NO_RECIPIENT_ADDRESS,
                     non_retryable=True,
                 )
-            message = render(delivery.template, delivery.locale, delivery.context)
+            if message is None:
+                message = render(delivery.template, delivery.locale, delivery.context)
             message_id = await send(message, delivery.to)
         except ApplicationError as exc:
             await self._record_failure(row.id, str(exc))
@@ -501,6 +726,7 @@ def notification_activity_list(
         activities.send_whatsapp,
         activities.deliver_in_app,
         activities.send_push,
+        activities.deliver_notifications,
     ]
 
 

@@ -6,7 +6,8 @@
 - `Caller`, the person behind a command, as the API authenticated them;
 - `update_with_start`, how the API creates an entity and waits for its stored row;
 - `Notifier`: notifications decided in a handler, started by the main loop as deduped
-  DeliverNotification children that outlive the parent;
+  DeliverNotification children that outlive the parent, or (a workflow that passes its
+  `inline_patch`) delivered by one deliver_notifications activity per step;
 - `StateTimers`: timers derived from the state, waiting for a change or the next one;
 - `write_after_accept`, the DB write of an Update's move (a status, details, a slot), run once
   that Update is durably accepted (`MOVE_AFTER_ACCEPT_PATCH`);
@@ -45,6 +46,12 @@ from temporalio.workflow import UpdateMethodMultiParam
 
 with workflow.unsafe.imports_passed_through():
     from activities.lifecycle import code_of, domain_error, refusal, unwrap
+    from activities.notify import (
+        BATCH_CHANNELS,
+        BatchedNotification,
+        NotificationActivities,
+        NotificationBatch,
+    )
     from domain.access import Role
     from domain.lifecycle import Actor
     from workflows.messages import (
@@ -188,14 +195,22 @@ async def update_with_start(
 
 
 class Notifier:
-    """Notifications as DeliverNotification children, one per dedupe key for good.
+    """Notifications as DeliverNotification children, one per dedupe key for good, or, in a
+    run that took the workflow's `inline_patch`, as one deliver_notifications activity per
+    step (the messages of a flush together; no child workflow).
 
     `pending` is a list the workflow's state owns (so it is carried over continue-as-new);
     handlers `queue` into it and the main loop `flush`es it in order. `start` and `deliver`
-    send one at once: started and left to run (ABANDON), or awaited to its end."""
+    send one at once: started and left to run (ABANDON), or awaited to its end. Inline
+    batches run beside the main loop (a provider outage holds no timer back); `quiesce` waits
+    for them, so a run ends or continues as new only once its messages are out."""
 
-    def __init__(self, pending: list[NotificationRequest]) -> None:
+    def __init__(
+        self, pending: list[NotificationRequest], *, inline_patch: str | None = None
+    ) -> None:
         self.pending = pending
+        self.inline_patch = inline_patch
+        self.inflight: list[asyncio.Task[None]] = []
 
     def queue(self, request: NotificationRequest) -> None:
         self.pending.append(request)
@@ -203,9 +218,38 @@ class Notifier:
     async def flush(self) -> None:
         while self.pending:
             batch = list(self.pending)
+            children = batch
+            if self.inline_patch is not None and workflow.patched(self.inline_patch):
+                inline = [request for request in batch if inlinable(request)]
+                children = [request for request in batch if not inlinable(request)]
+                if inline:
+                    self.inflight.append(asyncio.create_task(self._deliver_inline(inline)))
             # Side by side: every start of a batch goes out in the same workflow task.
-            await asyncio.gather(*(self.start(request) for request in batch))
+            await asyncio.gather(*(self.start(request) for request in children))
             del self.pending[: len(batch)]
+
+    def busy(self) -> bool:
+        """An inline batch is still being delivered."""
+        self.inflight = [task for task in self.inflight if not task.done()]
+        return bool(self.inflight)
+
+    async def drain(self) -> None:
+        while self.busy():
+            await asyncio.gather(*self.inflight, return_exceptions=True)
+
+    async def _deliver_inline(self, requests: list[NotificationRequest]) -> None:
+        """One activity for the step's messages; after its own retries, a failure is logged
+        (each channel's row says what happened) and the lifecycle goes on, as with a child."""
+        keys = ", ".join(request.dedupe_key for request in requests)
+        try:
+            await workflow.execute_activity_method(
+                NotificationActivities.deliver_notifications,
+                NotificationBatch([batched(request) for request in requests]),
+                **NOTIFY_ACTIVITY,
+                summary=notification_batch_summary(requests),
+            )
+        except ActivityError as err:
+            workflow.logger.warning("notifications %s not all delivered: %s", keys, err.message)
 
     async def start(self, request: NotificationRequest) -> None:
         """Start the child and let it outlive this workflow; a dedupe key already started (by
@@ -360,13 +404,17 @@ async def write_after_accept(
 
 
 async def quiesce(notifier: Notifier | None = None) -> None:
-    """Return with no handler running and no notification unsent, checked after the last
-    await: a handler that started meanwhile (an update arriving as we flush) would otherwise
-    be cut off by the end of the run, or its move left out of a carried state."""
+    """Return with no handler running and no notification unsent (nor an inline batch still
+    delivering), checked after the last await: a handler that started meanwhile (an update
+    arriving as we flush) would otherwise be cut off by the end of the run, or its move left
+    out of a carried state."""
     while True:
         await workflow.wait_condition(workflow.all_handlers_finished)
         if notifier is not None and notifier.pending:
             await notifier.flush()
+            continue
+        if notifier is not None and notifier.busy():
+            await notifier.drain()
             continue
         if workflow.all_handlers_finished():
             return
@@ -412,6 +460,37 @@ def index(
         if value is not None:
             updates.append(ENTITY_KEYS[name].value_set(str(value)))
     workflow.upsert_search_attributes(updates)
+
+
+def inlinable(request: NotificationRequest) -> bool:
+    """A message the inline path delivers: no channel that waits for a receipt, no fallback
+    (those still go to a DeliverNotification child)."""
+    return not request.fallback and set(request.channels) <= BATCH_CHANNELS
+
+
+def batched(request: NotificationRequest) -> BatchedNotification:
+    return BatchedNotification(
+        dedupe_key=request.dedupe_key,
+        user_id=request.user_id,
+        template=request.template,
+        channels=list(request.channels),
+        locale=request.locale,
+        context=dict(request.context),
+        type=request.type,
+        reference_type=request.reference_type,
+        reference_id=request.reference_id,
+        attachments=list(request.attachments),
+        to_pending_email=request.to_pending_email,
+        to_email=request.to_email,
+    )
+
+
+def notification_batch_summary(requests: list[NotificationRequest]) -> str:
+    """A step's deliver_notifications in the UI: its templates and how many users (no ids
+    needed: the rows carry them)."""
+    templates = ", ".join(dict.fromkeys(request.template for request in requests))
+    users = len({request.user_id for request in requests})
+    return f"{templates} to {users} user{'s' if users != 1 else ''}"
 
 
 def notification_summary(request: NotificationRequest) -> str:

@@ -166,7 +166,7 @@ async def change_status(
     temporal: Temporal,
     idempotency_key: IdempotencyKey = None,
 ) -> Envelope[BookingOut]:
-    await service.command(
+    view = await service.command(
         temporal,
         booking,
         BookingWorkflow.change_status,
@@ -174,7 +174,8 @@ async def change_status(
         caller=user,
         idempotency_key=idempotency_key,
     )
-    return ok(await service.get_booking(db, user, booking.id), "Booking status updated")
+    # Answered from the read before and the workflow's view: one read per move.
+    return ok(await service.after_move(db, user, booking, view), "Booking status updated")
 
 
 @router.post(
@@ -193,7 +194,7 @@ async def send_quotation(
 ) -> Envelope[BookingOut]:
     check_horizon(settings, valid_until=body.valid_until)
     assert body.total_amount is not None  # the schema fills it in
-    await service.command(
+    view = await service.command(
         temporal,
         booking,
         BookingWorkflow.send_quotation,
@@ -208,7 +209,7 @@ async def send_quotation(
         caller=user,
         idempotency_key=idempotency_key,
     )
-    return ok(await service.get_booking(db, user, booking.id), "Quotation sent")
+    return ok(await service.after_move(db, user, booking, view), "Quotation sent")
 
 
 @router.patch(

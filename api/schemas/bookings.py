@@ -14,6 +14,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    PrivateAttr,
     StringConstraints,
     model_validator,
 )
@@ -178,6 +179,9 @@ class BookingOut(BaseModel):
     medical_visible: bool = False
     created_at: datetime
     updated_at: datetime
+    # The row's status_seq when read (not part of the answer): a move answered from the
+    # workflow's view checks that it follows this very state.
+    _status_seq: int | None = PrivateAttr(default=None)
 
 
 class Actor(BaseModel):

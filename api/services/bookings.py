@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, and_, case, func, select, text
+from sqlalchemy import ColumnElement, and_, case, func, literal, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from temporalio.client import Client
@@ -31,7 +31,7 @@ from api.schemas.bookings import (
 from api.services import appointments as appointment_service
 from api.services import lifecycle
 from domain.access import BOOKING_MEDICAL_FIELDS, Role
-from domain.booking import TERMINAL, BookingStatus, next_statuses
+from domain.booking import TERMINAL, BookingPaymentStatus, BookingStatus, next_statuses
 from domain.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from domain.models.appointments import Appointment
 from domain.models.bookings import Booking, BookingStatusHistory
@@ -98,7 +98,9 @@ def _out(row: Any) -> BookingOut:
     }
     if not medical:
         update.update(dict.fromkeys(BOOKING_MEDICAL_FIELDS))
-    return out.model_copy(update=update)
+    answer = out.model_copy(update=update)
+    answer._status_seq = booking.status_seq
+    return answer
 
 
 async def list_bookings(
@@ -159,43 +161,56 @@ async def next_booking_number(db: AsyncSession) -> str:
     return f"MV-BK-{datetime.now(UTC).year}-{int(number or 0):06d}"
 
 
-async def _patient_for(db: AsyncSession, user: User, body: BookingCreate) -> uuid.UUID:
+async def _checked(db: AsyncSession, user: User, body: BookingCreate) -> uuid.UUID:
+    """Whom the booking is for and whether its hospital, treatment and package exist and are
+    active, read in one query; the errors come in the order they always did (patient first)."""
+
+    def active(model: Any, entity_id: uuid.UUID | None) -> Any:
+        if entity_id is None:
+            return literal(None)
+        return select(model.is_active).where(model.id == entity_id).scalar_subquery()
+
     if user.user_type == Role.PATIENT:
-        own = await db.scalar(select(Patient.id).where(Patient.user_id == user.id))
-        if own is None:
+        patient: Any = select(Patient.id).where(Patient.user_id == user.id).scalar_subquery()
+    elif body.patient_id is not None:
+        patient = select(Patient.id).where(Patient.id == body.patient_id).scalar_subquery()
+    else:
+        patient = literal(None)
+    row = (
+        await db.execute(
+            select(
+                patient.label("patient"),
+                active(Hospital, body.hospital_id).label("hospital"),
+                active(Treatment, body.treatment_id).label("treatment"),
+                active(Package, body.package_id).label("package"),
+            )
+        )
+    ).one()
+    if user.user_type == Role.PATIENT:
+        if row.patient is None:
             raise Invalid("Your account has no patient record", code="NO_PATIENT_RECORD")
-        if body.patient_id is not None and body.patient_id != own:
+        if body.patient_id is not None and body.patient_id != row.patient:
             raise Forbidden("Patients book for themselves only", code="NOT_YOUR_PATIENT_RECORD")
-        return own
-    if body.patient_id is None:
+    elif body.patient_id is None:
         raise Invalid(
             "Name the patient this booking is for",
             code="PATIENT_REQUIRED",
             details=[{"field": "patient_id", "message": "required"}],
         )
-    if await db.get(Patient, body.patient_id) is None:
+    elif row.patient is None:
         raise Invalid("No such patient", code="PATIENT_NOT_FOUND", details={"field": "patient_id"})
-    return body.patient_id
-
-
-async def _check_catalog(db: AsyncSession, body: BookingCreate) -> None:
-    hospital = await db.get(Hospital, body.hospital_id)
-    if hospital is None or not hospital.is_active:
+    if not row.hospital:
         raise Invalid(
             "No such hospital", code="HOSPITAL_NOT_FOUND", details={"field": "hospital_id"}
         )
-    if body.treatment_id is not None:
-        treatment = await db.get(Treatment, body.treatment_id)
-        if treatment is None or not treatment.is_active:
-            raise Invalid(
-                "No such treatment", code="TREATMENT_NOT_FOUND", details={"field": "treatment_id"}
-            )
-    if body.package_id is not None:
-        package = await db.get(Package, body.package_id)
-        if package is None or not package.is_active:
-            raise Invalid(
-                "No such package", code="PACKAGE_NOT_FOUND", details={"field": "package_id"}
-            )
+    if body.treatment_id is not None and not row.treatment:
+        raise Invalid(
+            "No such treatment", code="TREATMENT_NOT_FOUND", details={"field": "treatment_id"}
+        )
+    if body.package_id is not None and not row.package:
+        raise Invalid("No such package", code="PACKAGE_NOT_FOUND", details={"field": "package_id"})
+    patient_id: uuid.UUID = row.patient
+    return patient_id
 
 
 async def create_booking(
@@ -207,10 +222,10 @@ async def create_booking(
     idempotency_key: str | None,
 ) -> BookingOut:
     """Make the id and number, let the workflow store the row (update-with-start), read it."""
-    patient_id = await _patient_for(db, user, body)
-    await _check_catalog(db, body)
+    patient_id = await _checked(db, user, body)
     booking_id = booking_id_for(patient_id, idempotency_key)
-    existing = await db.get(Booking, booking_id)
+    # Without a key the id is new (uuid4): only a retried request can find its booking stored.
+    existing = await db.get(Booking, booking_id) if idempotency_key else None
     if existing is None:
         booking = NewBooking(
             booking_id=booking_id,
@@ -288,6 +303,43 @@ async def command(
         caller_id=caller.id if caller is not None else None,
         idempotency_key=idempotency_key,
     )
+
+
+async def after_move(
+    db: AsyncSession, user: User, before: BookingOut, view: BookingView
+) -> BookingOut:
+    """The booking as the caller may see it after their move: the row read before the command
+    (visible_booking) with what the workflow says the move set (its status, the fields it
+    changed, the row's updated_at as written), without reading the row again. Read again when
+    the view cannot tell (a worker from before it said) or another move came in between."""
+    if (
+        view.changes is None
+        or view.updated_at is None
+        or before._status_seq is None
+        or view.seq != before._status_seq + 1
+    ):
+        return await get_booking(db, user, before.id)
+    changed = {
+        name: value
+        for name, value in view.changes.model_dump().items()
+        if value is not None and name in BookingOut.model_fields
+    }
+    if not before.medical_visible:
+        for name in BOOKING_MEDICAL_FIELDS:
+            changed.pop(name, None)
+    if "payment_status" in changed:
+        # model_copy does not validate: the enum the field holds, not the stored text.
+        changed["payment_status"] = BookingPaymentStatus(changed["payment_status"])
+    answer = before.model_copy(
+        update={
+            **changed,
+            "status": view.status,
+            "coordinator_id": view.coordinator_id,
+            "updated_at": view.updated_at,
+        }
+    )
+    answer._status_seq = view.seq
+    return answer
 
 
 async def assignable_coordinator(db: AsyncSession, coordinator_id: uuid.UUID) -> None:

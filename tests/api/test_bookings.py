@@ -743,3 +743,28 @@ async def test_a_coordinator_sees_the_queue_as_a_summary_and_medical_data_once_a
     assert (await client.get(record_url, headers=people.coordinator)).status_code == 200
     assert (await client.get(f"/bookings/{booking_id}", headers=other)).status_code == 404
     assert (await client.get(record_url, headers=other)).status_code == 404
+
+
+async def test_a_moves_answer_is_the_row_as_stored_for_each_caller(client, people):
+    """A status move and a quotation are answered from the read before the command and the
+    workflow's view (one read per move): the answer equals the row read afresh, medical fields
+    hidden as they are for whoever asks, confirmed_date set by the move included."""
+    booking_id = (await _request(client, people))["id"]
+    steps = [
+        (people.coordinator, "under_review"),
+        (people.hospital_admin, "accepted"),
+        (people.hospital_admin, "quotation"),
+        (people.patient, "confirmed"),
+    ]
+    for headers, step in steps:
+        if step == "quotation":
+            response = await _quote(client, headers, booking_id)
+        else:
+            response = await _move(client, headers, booking_id, step)
+        assert response.status_code == 200, response.text
+        answer = response.json()["data"]
+        fresh = (await client.get(f"/bookings/{booking_id}", headers=headers)).json()["data"]
+        assert answer == fresh
+    assert answer["status"] == "confirmed" and answer["confirmed_date"] is not None
+    assert answer["quotation_details"]["total_amount"] == "7950.50"
+    assert answer["medical_details"] == {"diagnosis": "osteoarthritis"}  # the patient's own

@@ -417,6 +417,12 @@ async def _record_booking_after_accept() -> None:
     await _record_booking("booking_journey_accept.json")
 
 
+async def _record_booking_notify_inline() -> None:
+    """The journey recorded after the booking-notify-inline patch: each step's notifications
+    as one deliver_notifications activity of the booking, no DeliverNotification child."""
+    await _record_booking("booking_journey_inline.json")
+
+
 async def _record_payment_invoice() -> None:
     """Run one payment from checkout to its invoice on a throwaway stack: the invoice goes
     through the InvoiceDeliveryWorkflow child (patch invoice-child). Saves the payment's
@@ -1971,6 +1977,7 @@ RECORDERS = {
     "booking": _record_booking,
     "booking-kit": _record_booking_on_the_kit,
     "booking-accept": _record_booking_after_accept,
+    "booking-inline": _record_booking_notify_inline,
     "payment_invoice": _record_payment_invoice,
     "appointment": _record_appointment,
     "appointment-accept": lambda: _record_appointment("appointment_consultation_accept.json"),
@@ -1988,6 +1995,7 @@ if __name__ == "__main__" and sys.argv[1:2] == ["record"]:
     # `record NAME` records that one (booking-kit: the journey after the kit's patch;
     # booking-accept, appointment-accept, subscription-accept: after move-after-accept;
     # subscription-mail, subscription-mail-changes: the subscriber's own messages and the
-    # invoices mailed).
+    # invoices mailed; subscription-razorpay: the token flow;
+    # booking-inline: after booking-notify-inline).
     for name in sys.argv[2:] or list(RECORDERS):
         asyncio.run(RECORDERS[name]())
