@@ -197,7 +197,7 @@ def keyset_page(paging: KeysetPaging, window: Window[T], total: tuple[int, bool]
         total_exact=total[1],
         next=window.next,
     )
-    return KeysetPage[T](data=window.rows, meta=meta)
+    return KeysetPage(data=window.rows, meta=meta)
 
 
 def exact_total_max(settings: SettingsDep) -> int:

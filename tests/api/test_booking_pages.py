@@ -202,9 +202,7 @@ async def test_a_cursor_walk_stays_exact_under_concurrent_creates(client, people
     assert [i for i in ids if i in set(before)] == before
 
 
-async def test_cursor_pages_follow_the_filters_and_the_callers_scope(
-    client, people, sessionmaker
-):
+async def test_cursor_pages_follow_the_filters_and_the_callers_scope(client, people, sessionmaker):
     patient, other = await _patient_ids(sessionmaker)
     statuses = ["requested", "under_review", "confirmed"]
     await _seed(sessionmaker, people, rows=30, patient_id=patient, statuses=statuses)
