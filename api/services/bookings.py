@@ -324,14 +324,16 @@ async def timeline(db: AsyncSession, temporal: Client, user: User, booking: Book
         )
         for h, name in rows.all()
     ]
-    appointments, _ = await appointment_service.list_appointments(
-        db,
-        user,
-        AppointmentFilters(),
-        offset=0,
-        limit=TIMELINE_APPOINTMENTS,
-        base=Appointment.booking_id == booking.id,
-    )
+    appointments = (
+        await appointment_service.list_appointments(
+            db,
+            user,
+            AppointmentFilters(),
+            KeysetPaging(page=1, limit=TIMELINE_APPOINTMENTS, after=None),
+            exact_max=TIMELINE_APPOINTMENTS,
+            base=Appointment.booking_id == booking.id,
+        )
+    ).data
     appointments.sort(key=lambda a: (a.scheduled_date, str(a.id)))
     return Timeline(
         events=events,
