@@ -1,5 +1,5 @@
-"""Pages of the big lists (bookings, appointments): keyset cursors next to `page=`, and a total
-that stays cheap at any size.
+"""Pages of the big lists (bookings, appointments, payments): keyset cursors next to `page=`,
+and a total that stays cheap at any size.
 
 A list sorted newest first by (key, id) answers `meta.next`, an opaque cursor naming the last row
 of the page; `after=<cursor>` then reads the rows after it from the index, however deep, and
