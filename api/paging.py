@@ -54,12 +54,12 @@ class Position:
         try:
             padded = cursor + "=" * (-len(cursor) % 4)
             key, row_id, page = json.loads(base64.urlsafe_b64decode(padded.encode()))
-            position = cls(datetime.fromisoformat(key), uuid.UUID(row_id), int(page))
-        except (ValueError, TypeError, binascii.Error, json.JSONDecodeError) as error:
+            at = datetime.fromisoformat(key)
+            if at.tzinfo is None or not isinstance(page, int) or not 1 <= page <= MAX_PAGE:
+                raise ValueError(cursor)
+            return cls(at.astimezone(UTC), uuid.UUID(row_id), page)
+        except (ValueError, TypeError, OverflowError, binascii.Error) as error:
             raise _bad_cursor() from error
-        if position.key.tzinfo is None or not 1 <= position.page <= MAX_PAGE:
-            raise _bad_cursor()
-        return Position(position.key.astimezone(UTC), position.id, position.page)
 
 
 def _bad_cursor() -> Invalid:

@@ -6,6 +6,8 @@ workflow is needed; rows inserted during a walk get `now()` as a create does."""
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import secrets
 import uuid
 from collections.abc import Callable
@@ -297,7 +299,16 @@ async def test_a_bad_cursor_or_page_with_after_is_a_clear_400(client, people, se
         "/bookings", headers=people.admin, params={"page": 2, "after": first["meta"]["next"]}
     )
     assert both.status_code == 400 and both.json()["error"]["code"] == "PAGE_AND_AFTER"
-    for cursor in ("not-a-cursor", "W10", "WyJ4IiwieSIsMV0"):
+    odd = [
+        ["x", "y", 1],
+        ["2026-12-03T10:00:00", str(uuid.uuid4()), 2],  # no zone
+        ["0001-01-01T00:00:00+14:00", str(uuid.uuid4()), 2],  # before year 1 in UTC
+        ["2026-12-03T10:00:00+00:00", str(uuid.uuid4()), 1e300],
+        ["2026-12-03T10:00:00+00:00", str(uuid.uuid4()), 0],
+        {"a": 1, "b": 2, "c": 3},
+    ]
+    encoded = [base64.urlsafe_b64encode(json.dumps(o).encode()).decode().rstrip("=") for o in odd]
+    for cursor in ("not-a-cursor", "W10", "%%%", *encoded):
         bad = await client.get("/bookings", headers=people.admin, params={"after": cursor})
         assert bad.status_code == 400, (cursor, bad.text)
         assert bad.json()["error"]["code"] == "INVALID_CURSOR"
