@@ -160,6 +160,13 @@ async def estimated_rows(db: AsyncSession, stmt: Select[Any]) -> int:
     return int(plan[0]["Plan"]["Plan Rows"])
 
 
+def capped_count(where: ColumnElement[bool], row_id: Any, exact_max: int) -> Any:
+    """The matching rows counted up to exact_max + 1, as a column to add to the page's query
+    (one round trip for both; PostgreSQL runs it once, apart from the page's rows)."""
+    matching = select(row_id).where(where).limit(exact_max + 1).correlate(None).subquery()
+    return select(func.count()).select_from(matching).correlate(None).scalar_subquery()
+
+
 async def total_of(
     db: AsyncSession,
     where: ColumnElement[bool],
@@ -168,13 +175,12 @@ async def total_of(
     window: Window[Any],
     *,
     exact_max: int,
+    counted: int | None,
 ) -> tuple[int, bool]:
-    """(total, exact): counted up to exact_max + 1 rows, estimated above (see the module)."""
-    matching = select(row_id).where(where)
-    counted = int(
-        await db.scalar(select(func.count()).select_from(matching.limit(exact_max + 1).subquery()))
-        or 0
-    )
+    """(total, exact): counted up to exact_max + 1 rows (`counted`, from the page's query; read
+    here when the page is empty), estimated above (see the module)."""
+    if counted is None:
+        counted = int(await db.scalar(select(capped_count(where, row_id, exact_max))) or 0)
     if counted <= exact_max:
         return counted, True
     shown = len(window.rows)
@@ -183,7 +189,7 @@ async def total_of(
     at_least = exact_max + 1
     if paging.after is None and window.next is not None:
         at_least = max(at_least, paging.offset + shown + 1)
-    estimate = max(at_least, await estimated_rows(db, matching))
+    estimate = max(at_least, await estimated_rows(db, select(row_id).where(where)))
     if paging.after is None and shown == 0 and paging.offset >= at_least:
         estimate = min(estimate, paging.offset)  # past the end: there are fewer than that
     return estimate, False

@@ -25,7 +25,15 @@ from api.deps import (
     require_roles,
 )
 from api.envelope import ERROR_RESPONSES, Envelope, KeysetPage, ok
-from api.paging import ExactTotalMax, KeysetPagingDep, keyset_page, total_of, window_ids, window_of
+from api.paging import (
+    ExactTotalMax,
+    KeysetPagingDep,
+    capped_count,
+    keyset_page,
+    total_of,
+    window_ids,
+    window_of,
+)
 from api.schemas.payments import (
     CheckoutOut,
     PaymentCreate,
@@ -162,13 +170,18 @@ async def list_payments(
     stmt = service.day_range(stmt, Payment.created_at, filters.date_from, filters.date_to)
     where = stmt.whereclause if stmt.whereclause is not None else true()
     page_ids = window_ids(where, Payment.created_at, Payment.id, paging)
-    rows = await db.scalars(
-        select(Payment)
-        .join(page_ids, page_ids.c.id == Payment.id)
-        .order_by(page_ids.c.key.desc(), page_ids.c.id.desc())
+    rows = (
+        await db.execute(
+            select(Payment, capped_count(where, Payment.id, exact_max))
+            .join(page_ids, page_ids.c.id == Payment.id)
+            .order_by(page_ids.c.key.desc(), page_ids.c.id.desc())
+        )
+    ).all()
+    window = window_of([_out(r[0]) for r in rows], paging, lambda p: (p["created_at"], p["id"]))
+    counted = rows[0][1] if rows else None
+    total = await total_of(
+        db, where, Payment.id, paging, window, exact_max=exact_max, counted=counted
     )
-    window = window_of([_out(p) for p in rows], paging, lambda p: (p["created_at"], p["id"]))
-    total = await total_of(db, where, Payment.id, paging, window, exact_max=exact_max)
     return keyset_page(paging, window, total)
 
 

@@ -21,7 +21,14 @@ from activities.providers.video import VideoRoom, VideoRooms
 from api import policies
 from api.dates import day_after, day_start
 from api.envelope import KeysetPage
-from api.paging import KeysetPaging, keyset_page, total_of, window_ids, window_of
+from api.paging import (
+    KeysetPaging,
+    capped_count,
+    keyset_page,
+    total_of,
+    window_ids,
+    window_of,
+)
 from api.schemas.appointments import (
     AppointmentCreate,
     AppointmentFilters,
@@ -135,15 +142,21 @@ async def list_appointments(
         conditions.append(Appointment.scheduled_date < after)
     where = and_(*conditions)
     page_ids = window_ids(where, Appointment.scheduled_date, Appointment.id, paging)
-    rows = await db.execute(
-        _detail_query(user)
-        .join(page_ids, page_ids.c.id == Appointment.id)
-        .order_by(page_ids.c.key.desc(), page_ids.c.id.desc())
-    )
+    rows = (
+        await db.execute(
+            _detail_query(user)
+            .add_columns(capped_count(where, Appointment.id, exact_max))
+            .join(page_ids, page_ids.c.id == Appointment.id)
+            .order_by(page_ids.c.key.desc(), page_ids.c.id.desc())
+        )
+    ).all()
     window = window_of(
-        [_out(row, user) for row in rows.all()], paging, lambda a: (a.scheduled_date, a.id)
+        [_out(r[:-1], user) for r in rows], paging, lambda a: (a.scheduled_date, a.id)
     )
-    total = await total_of(db, where, Appointment.id, paging, window, exact_max=exact_max)
+    counted = rows[0][-1] if rows else None
+    total = await total_of(
+        db, where, Appointment.id, paging, window, exact_max=exact_max, counted=counted
+    )
     return keyset_page(paging, window, total)
 
 

@@ -20,7 +20,14 @@ from activities.bookings import NewBooking
 from api import policies
 from api.dates import day_after, day_start
 from api.envelope import KeysetPage
-from api.paging import KeysetPaging, keyset_page, total_of, window_ids, window_of
+from api.paging import (
+    KeysetPaging,
+    capped_count,
+    keyset_page,
+    total_of,
+    window_ids,
+    window_of,
+)
 from api.schemas.appointments import AppointmentFilters
 from api.schemas.bookings import (
     BookingCreate,
@@ -128,13 +135,19 @@ async def list_bookings(
     rows only. Joined in one query, a deep page read and joined every row it skipped."""
     where = _list_where([await policies.booking_scope_read_first(db, user)], filters)
     page_ids = window_ids(where, Booking.created_at, Booking.id, paging)
-    rows = await db.execute(
-        _detail_query(user)
-        .join(page_ids, page_ids.c.id == Booking.id)
-        .order_by(page_ids.c.key.desc(), page_ids.c.id.desc())
+    rows = (
+        await db.execute(
+            _detail_query(user)
+            .add_columns(capped_count(where, Booking.id, exact_max))
+            .join(page_ids, page_ids.c.id == Booking.id)
+            .order_by(page_ids.c.key.desc(), page_ids.c.id.desc())
+        )
+    ).all()
+    window = window_of([_out(r[:-1]) for r in rows], paging, lambda b: (b.created_at, b.id))
+    counted = rows[0][-1] if rows else None
+    total = await total_of(
+        db, where, Booking.id, paging, window, exact_max=exact_max, counted=counted
     )
-    window = window_of([_out(row) for row in rows.all()], paging, lambda b: (b.created_at, b.id))
-    total = await total_of(db, where, Booking.id, paging, window, exact_max=exact_max)
     return keyset_page(paging, window, total)
 
 
