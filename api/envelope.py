@@ -28,6 +28,35 @@ class Page(BaseModel, Generic[T]):
     meta: PageMeta
 
 
+class KeysetMeta(PageMeta):
+    page: int = Field(
+        description="This page's number, counted from the first page (with `after=`: from the "
+        "first page of the walk, whatever was created meanwhile)"
+    )
+    total: int = Field(
+        description="Rows matching the filters: exact when `total_exact`, else PostgreSQL's "
+        "estimate (above MEDIVOY_LIST_EXACT_TOTAL_MAX rows, 10,000 by default)"
+    )
+    total_exact: bool = Field(
+        True, description="false when `total` is an estimate (a large list, see `total`)"
+    )
+    next: str | None = Field(
+        None,
+        description="Pass as `after=` for the page after this one (null: this is the last "
+        "page). Reads from the index at any depth, and a walk by `after=` sees every row that "
+        "existed when it began exactly once",
+    )
+
+
+class KeysetPage(BaseModel, Generic[T]):
+    """A page of a big list (api/paging.py): the plan's meta plus total_exact and next."""
+
+    success: bool = True
+    message: str = "OK"
+    data: list[T]
+    meta: KeysetMeta
+
+
 class ErrorBody(BaseModel):
     code: str = Field(examples=["INVALID_TRANSITION"])
     message: str = Field(examples=["A confirmed booking cannot move back to under review"])

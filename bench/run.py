@@ -404,6 +404,20 @@ class Bench:
             "hospital admin page 1": (people.hospital_admin.headers, {"page": 1, "limit": limit}),
             "patient page 1": (people.patients[0].headers, {"page": 1, "limit": limit}),
         }
+        # The same depths by cursor: `after=` the meta.next of the page before (a client
+        # walking the list); absent on a stack without cursors.
+        for name, page_number in (
+            (f"admin page {deep} by after=", deep),
+            ("admin last page by after=", last),
+        ):
+            before = await self.http.get(
+                "/bookings",
+                headers=people.admin.headers,
+                params={"page": max(1, page_number - 1), "limit": limit},
+            )
+            cursor = before.json().get("meta", {}).get("next") if before.is_success else None
+            if cursor:
+                kinds[name] = (people.admin.headers, {"after": cursor, "limit": limit})
         n = self.args.list_requests
         task = self.progress.add_task(f"lists at {total:,} bookings", total=n * len(kinds))
         latencies: dict[str, dict[str, float]] = {}

@@ -64,6 +64,9 @@ class Stack:
                 "MEDIVOY_POSTGRES_PORT": str(free_port()),
                 "MEDIVOY_TEMPORAL_PORT": str(free_port()),
                 "MEDIVOY_TEMPORAL_UI_PORT": str(free_port()),
+                # The embedded Stripe too: another stack (a `make dev`, a second bench) may
+                # hold its default port.
+                "MEDIVOY_STRIPE_PORT": str(free_port()),
                 "MEDIVOY_TEMPORAL_METRICS_PORT": str(sdk_port),
                 "MEDIVOY_JWT_SECRET": secrets.token_urlsafe(48),
                 "MEDIVOY_ADMIN_EMAIL": "bench-admin@example.com",

@@ -371,18 +371,25 @@ class Chaos:
             stack._spawn(child.name, stack.env, replacing=child)
 
     def kill_worker(self, stack: Any) -> None:
+        """SIGKILL the worker and wait for it to be gone (in a thread: it may take a moment).
+        The breaker starts the new one from the main thread (respawn_worker)."""
         worker = self.child(stack, "worker")
         self.breaking.add("worker")
-        try:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(worker.process.pid, signal.SIGKILL)
-            worker.process.wait(10)
-            time.sleep(self.rng.uniform(0.0, 2.0))  # sometimes back at once, sometimes not
-            stack._spawn("worker", stack.env, replacing=worker)
-        finally:
-            self.breaking.discard("worker")
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(worker.process.pid, signal.SIGKILL)
+        worker.process.wait(10)
         self.did.worker_kills += 1
         self.did.note(self.started, f"worker SIGKILLed (kill {self.did.worker_kills})")
+
+    def respawn_worker(self, stack: Any) -> None:
+        """On the main thread, never in asyncio.to_thread's pool: a child gets SIGTERM when the
+        thread that started it ends (PR_SET_PDEATHSIG, cli/dev._die_with_parent), and the
+        pool's threads end with the asyncio.run that made them (a worker started there was
+        stopped at the end of the journeys and counted as "died on its own")."""
+        try:
+            stack._spawn("worker", stack.env, replacing=self.child(stack, "worker"))
+        finally:
+            self.breaking.discard("worker")
 
     def restart_temporal(self, stack: Any) -> None:
         self.did.note(self.started, "Temporal dev server stopping")
@@ -431,6 +438,10 @@ class Chaos:
             await asyncio.sleep(self.rng.uniform(0.0, self.args.kill_every))
             async with self.lock:
                 await asyncio.to_thread(actions[what], stack)
+                if what == "worker":
+                    # Sometimes back at once, sometimes not.
+                    await asyncio.sleep(self.rng.uniform(0.0, 2.0))
+                    self.respawn_worker(stack)
             await asyncio.sleep(self.args.kill_every / 2)
 
     async def watcher(self, stack: Any, stop: asyncio.Event) -> None:

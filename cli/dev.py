@@ -440,6 +440,8 @@ class DevStack:
             _say(f"Admin account created: {email.lower()} (password from MEDIVOY_ADMIN_PASSWORD)")
 
     def _spawn(self, name: str, env: dict[str, str], replacing: Child | None = None) -> None:
+        """Start a child. From a thread that outlives it (the main thread): the child gets
+        SIGTERM when the thread that started it ends (_die_with_parent)."""
         log = self.data_dir / f"{name}.log"
         with open(log, "ab") as out:
             out.write(f"--- medivoy {name} starting {datetime.now(UTC).isoformat()}\n".encode())

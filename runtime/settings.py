@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     # MEDIVOY_REDIS_URL is set, else the API process's memory; 0: not cached).
     analytics_timezone: str = "UTC"
     analytics_cache_seconds: int = Field(default=300, ge=0)
+    # Big lists (bookings, appointments, payments): meta.total is counted exactly up to this
+    # many rows, estimated by PostgreSQL above it (meta.total_exact false; api/paging.py).
+    list_exact_total_max: int = Field(default=10_000, ge=0)
     # Clean-up: an upload attached to nothing is removed this long after it came; local outbox
     # messages are kept this many days.
     cleanup_upload_grace_hours: int = Field(default=24, ge=1)

@@ -18,12 +18,12 @@ from api.deps import (
     AdaptersDep,
     DbSession,
     IdempotencyKey,
-    Paging,
     SettingsDep,
     Temporal,
     require_roles,
 )
-from api.envelope import Envelope, Page, ok, page
+from api.envelope import Envelope, KeysetPage, ok
+from api.paging import ExactTotalMax, KeysetPagingDep
 from api.schemas.appointments import (
     AppointmentCreate,
     AppointmentFilters,
@@ -68,17 +68,23 @@ async def visible_appointment(
 Visible = Annotated[AppointmentOut, Depends(visible_appointment)]
 
 
-@router.get("", response_model=Page[AppointmentOut], summary="Appointments you may see")
+@router.get(
+    "",
+    response_model=KeysetPage[AppointmentOut],
+    summary="Appointments you may see",
+    description="Latest scheduled first. By `page=` (OFFSET: slower the deeper) or by `after=` "
+    "(the previous page's `meta.next`: as fast at any depth). `meta.total` is exact up to "
+    "MEDIVOY_LIST_EXACT_TOTAL_MAX (10,000) rows, PostgreSQL's estimate above it, with "
+    "`meta.total_exact` false.",
+)
 async def list_appointments(
     user: AppointmentUser,
     db: DbSession,
-    paging: Paging,
+    paging: KeysetPagingDep,
+    exact_max: ExactTotalMax,
     filters: Annotated[AppointmentFilters, Depends()],
-) -> Page[AppointmentOut]:
-    rows, total = await service.list_appointments(
-        db, user, filters, offset=paging.offset, limit=paging.limit
-    )
-    return page(rows, page=paging.page, limit=paging.limit, total=total)
+) -> KeysetPage[AppointmentOut]:
+    return await service.list_appointments(db, user, filters, paging, exact_max=exact_max)
 
 
 @router.post(

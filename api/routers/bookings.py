@@ -12,8 +12,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, status
 
 from api.dates import check_horizon
-from api.deps import DbSession, IdempotencyKey, Paging, SettingsDep, Temporal, require_roles
-from api.envelope import Envelope, Page, ok, page
+from api.deps import DbSession, IdempotencyKey, SettingsDep, Temporal, require_roles
+from api.envelope import Envelope, KeysetPage, ok
+from api.paging import ExactTotalMax, KeysetPagingDep
 from api.schemas.bookings import (
     BOOKING_ROLES,
     BookingCreate,
@@ -57,17 +58,23 @@ async def visible_booking(booking_id: uuid.UUID, user: BookingUser, db: DbSessio
 VisibleBooking = Annotated[BookingOut, Depends(visible_booking)]
 
 
-@router.get("", response_model=Page[BookingOut], summary="Bookings you may see, newest first")
+@router.get(
+    "",
+    response_model=KeysetPage[BookingOut],
+    summary="Bookings you may see, newest first",
+    description="By `page=` (OFFSET: slower the deeper) or by `after=` (the previous page's "
+    "`meta.next`: as fast at any depth, and every row that existed when the walk began comes "
+    "exactly once). `meta.total` is exact up to MEDIVOY_LIST_EXACT_TOTAL_MAX (10,000) rows, "
+    "PostgreSQL's estimate above it, with `meta.total_exact` false.",
+)
 async def list_bookings(
     user: BookingUser,
     db: DbSession,
-    paging: Paging,
+    paging: KeysetPagingDep,
+    exact_max: ExactTotalMax,
     filters: Annotated[BookingFilters, Depends()],
-) -> Page[BookingOut]:
-    rows, total = await service.list_bookings(
-        db, user, filters, offset=paging.offset, limit=paging.limit
-    )
-    return page(rows, page=paging.page, limit=paging.limit, total=total)
+) -> KeysetPage[BookingOut]:
+    return await service.list_bookings(db, user, filters, paging, exact_max=exact_max)
 
 
 @router.get("/{booking_id}", response_model=Envelope[BookingOut], summary="A booking")

@@ -12,7 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import policies
 from api.deps import AdminUser, CurrentUser, DbSession, Pagination, Paging, StorageDep
-from api.envelope import Envelope, Page, ok, page
+from api.envelope import Envelope, KeysetPage, Page, ok, page
+from api.paging import ExactTotalMax, KeysetPagingDep
 from api.resources import (
     SORT_HELP,
     Access,
@@ -304,15 +305,18 @@ async def patient_appointments(
 
 @router.get("/{id}/bookings", summary=SUB_LIST.format("bookings"), name="patient_bookings")
 async def patient_bookings(
-    row_id: RowId, db: DbSession, user: CurrentUser, paging: Paging
-) -> Page[BookingOut]:
-    """The same rows, fields and redaction as GET /bookings?patient_id=… (one query for both):
-    a coordinator sees the medical details of the bookings assigned to them only."""
+    row_id: RowId,
+    db: DbSession,
+    user: CurrentUser,
+    paging: KeysetPagingDep,
+    exact_max: ExactTotalMax,
+) -> KeysetPage[BookingOut]:
+    """The same rows, fields, redaction and paging as GET /bookings?patient_id=… (one query for
+    both): a coordinator sees the medical details of the bookings assigned to them only."""
     await get_visible(db, patients, user, row_id)
-    rows, total = await bookings_service.list_bookings(
-        db, user, BookingFilters(patient_id=row_id), offset=paging.offset, limit=paging.limit
+    return await bookings_service.list_bookings(
+        db, user, BookingFilters(patient_id=row_id), paging, exact_max=exact_max
     )
-    return page(rows, page=paging.page, limit=paging.limit, total=total)
 
 
 @router.get(

@@ -10,7 +10,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Path, status
-from sqlalchemy import select
+from sqlalchemy import select, true
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from activities.payments import NewPayment
@@ -20,12 +20,20 @@ from api.deps import (
     DbSession,
     Gateways,
     IdempotencyKey,
-    Paging,
     SettingsDep,
     Temporal,
     require_roles,
 )
-from api.envelope import ERROR_RESPONSES, Envelope, Page, ok, page
+from api.envelope import ERROR_RESPONSES, Envelope, KeysetPage, ok
+from api.paging import (
+    ExactTotalMax,
+    KeysetPagingDep,
+    capped_count,
+    keyset_page,
+    total_of,
+    window_ids,
+    window_of,
+)
 from api.schemas.payments import (
     CheckoutOut,
     PaymentCreate,
@@ -139,26 +147,42 @@ async def create_payment(
     return ok(CheckoutOut.model_validate(checkout.model_dump()).model_dump(), "Payment created")
 
 
-@router.get("", response_model=Page[PaymentOut], summary="List payments")
+@router.get(
+    "",
+    response_model=KeysetPage[PaymentOut],
+    summary="List payments",
+    description="Newest first. By `page=` or by `after=` (the previous page's `meta.next`: as "
+    "fast at any depth). `meta.total` is exact up to MEDIVOY_LIST_EXACT_TOTAL_MAX (10,000) "
+    "rows, PostgreSQL's estimate above it, with `meta.total_exact` false.",
+)
 async def list_payments(
     db: DbSession,
     user: CurrentUser,
-    paging: Paging,
+    paging: KeysetPagingDep,
+    exact_max: ExactTotalMax,
     filters: Annotated[PaymentFilters, Depends()],
-) -> Page[dict[str, Any]]:
+) -> KeysetPage[dict[str, Any]]:
     stmt = service.visible_to(user, select(Payment), Payment)
     for name in ("status", "payment_gateway", "patient_id", "booking_id", "appointment_id"):
         value = getattr(filters, name)
         if value is not None:
             stmt = stmt.where(getattr(Payment, name) == value)
     stmt = service.day_range(stmt, Payment.created_at, filters.date_from, filters.date_to)
-    total = await service.count(db, stmt)
-    rows = await db.scalars(
-        stmt.order_by(Payment.created_at.desc(), Payment.id)
-        .offset(paging.offset)
-        .limit(paging.limit)
+    where = stmt.whereclause if stmt.whereclause is not None else true()
+    page_ids = window_ids(where, Payment.created_at, Payment.id, paging)
+    rows = (
+        await db.execute(
+            select(Payment, capped_count(where, Payment.id, exact_max))
+            .join(page_ids, page_ids.c.id == Payment.id)
+            .order_by(page_ids.c.key.desc(), page_ids.c.id.desc())
+        )
+    ).all()
+    window = window_of([_out(r[0]) for r in rows], paging, lambda p: (p["created_at"], p["id"]))
+    counted = rows[0][1] if rows else None
+    total = await total_of(
+        db, where, Payment.id, paging, window, exact_max=exact_max, counted=counted
     )
-    return page([_out(p) for p in rows], page=paging.page, limit=paging.limit, total=total)
+    return keyset_page(paging, window, total)
 
 
 @router.get("/{id}", response_model=Envelope[PaymentOut], summary="One payment")

@@ -20,6 +20,15 @@ from activities.appointments import NewAppointment
 from activities.providers.video import VideoRoom, VideoRooms
 from api import policies
 from api.dates import day_after, day_start
+from api.envelope import KeysetPage
+from api.paging import (
+    KeysetPaging,
+    capped_count,
+    keyset_page,
+    total_of,
+    window_ids,
+    window_of,
+)
 from api.schemas.appointments import (
     AppointmentCreate,
     AppointmentFilters,
@@ -110,11 +119,13 @@ async def list_appointments(
     db: AsyncSession,
     user: User,
     filters: AppointmentFilters,
+    paging: KeysetPaging,
     *,
-    offset: int,
-    limit: int,
+    exact_max: int,
     base: ColumnElement[bool] | None = None,
-) -> tuple[list[AppointmentOut], int]:
+) -> KeysetPage[AppointmentOut]:
+    """A page, latest scheduled first (api/paging.py: `page=` or `after=`, a capped exact
+    total): the page's ids first, then the details of those rows only."""
     conditions: list[ColumnElement[bool]] = [policies.appointment_scope(user)]
     if base is not None:
         conditions.append(base)
@@ -130,15 +141,23 @@ async def list_appointments(
     if after is not None:
         conditions.append(Appointment.scheduled_date < after)
     where = and_(*conditions)
-    total = await db.scalar(select(func.count()).select_from(Appointment).where(where))
-    rows = await db.execute(
-        _detail_query(user)
-        .where(where)
-        .order_by(Appointment.scheduled_date.desc(), Appointment.id.desc())
-        .offset(offset)
-        .limit(limit)
+    page_ids = window_ids(where, Appointment.scheduled_date, Appointment.id, paging)
+    rows = (
+        await db.execute(
+            _detail_query(user)
+            .add_columns(capped_count(where, Appointment.id, exact_max))
+            .join(page_ids, page_ids.c.id == Appointment.id)
+            .order_by(page_ids.c.key.desc(), page_ids.c.id.desc())
+        )
+    ).all()
+    window = window_of(
+        [_out(r[:-1], user) for r in rows], paging, lambda a: (a.scheduled_date, a.id)
     )
-    return [_out(row, user) for row in rows.all()], int(total or 0)
+    counted = rows[0][-1] if rows else None
+    total = await total_of(
+        db, where, Appointment.id, paging, window, exact_max=exact_max, counted=counted
+    )
+    return keyset_page(paging, window, total)
 
 
 async def get_appointment(

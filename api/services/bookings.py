@@ -19,6 +19,15 @@ from temporalio.workflow import UpdateMethodMultiParam
 from activities.bookings import NewBooking
 from api import policies
 from api.dates import day_after, day_start
+from api.envelope import KeysetPage
+from api.paging import (
+    KeysetPaging,
+    capped_count,
+    keyset_page,
+    total_of,
+    window_ids,
+    window_of,
+)
 from api.schemas.appointments import AppointmentFilters
 from api.schemas.bookings import (
     BookingCreate,
@@ -103,10 +112,7 @@ def _out(row: Any) -> BookingOut:
     return answer
 
 
-async def list_bookings(
-    db: AsyncSession, user: User, filters: BookingFilters, *, offset: int, limit: int
-) -> tuple[list[BookingOut], int]:
-    conditions: list[ColumnElement[bool]] = [await policies.booking_scope_read_first(db, user)]
+def _list_where(conditions: list[ColumnElement[bool]], filters: BookingFilters) -> Any:
     if filters.status is not None:
         conditions.append(Booking.status == filters.status.value)
     if filters.patient_id is not None:
@@ -120,23 +126,31 @@ async def list_bookings(
     end = day_after(filters.created_to) if filters.created_to is not None else None
     if end is not None:
         conditions.append(Booking.created_at < end)
-    where = and_(*conditions)
-    newest_first = (Booking.created_at.desc(), Booking.id.desc())
-    total = await db.scalar(select(func.count()).select_from(Booking).where(where))
-    # The page's ids first, from the (…, created_at, id) indexes alone; then the details of
-    # those rows only. Joined in one query, a deep page read and joined every row it skipped.
-    page_ids = (
-        select(Booking.id, Booking.created_at)
-        .where(where)
-        .order_by(*newest_first)
-        .offset(offset)
-        .limit(limit)
-        .subquery("page_ids")
+    return and_(*conditions)
+
+
+async def list_bookings(
+    db: AsyncSession, user: User, filters: BookingFilters, paging: KeysetPaging, *, exact_max: int
+) -> KeysetPage[BookingOut]:
+    """A page newest first (api/paging.py: `page=` or `after=`, a capped exact total). The
+    page's ids come first, from the (…, created_at, id) indexes alone; then the details of those
+    rows only. Joined in one query, a deep page read and joined every row it skipped."""
+    where = _list_where([await policies.booking_scope_read_first(db, user)], filters)
+    page_ids = window_ids(where, Booking.created_at, Booking.id, paging)
+    rows = (
+        await db.execute(
+            _detail_query(user)
+            .add_columns(capped_count(where, Booking.id, exact_max))
+            .join(page_ids, page_ids.c.id == Booking.id)
+            .order_by(page_ids.c.key.desc(), page_ids.c.id.desc())
+        )
+    ).all()
+    window = window_of([_out(r[:-1]) for r in rows], paging, lambda b: (b.created_at, b.id))
+    counted = rows[0][-1] if rows else None
+    total = await total_of(
+        db, where, Booking.id, paging, window, exact_max=exact_max, counted=counted
     )
-    rows = await db.execute(
-        _detail_query(user).join(page_ids, page_ids.c.id == Booking.id).order_by(*newest_first)
-    )
-    return [_out(row) for row in rows.all()], int(total or 0)
+    return keyset_page(paging, window, total)
 
 
 async def get_booking(db: AsyncSession, user: User, booking_id: uuid.UUID) -> BookingOut:
@@ -375,14 +389,16 @@ async def timeline(db: AsyncSession, temporal: Client, user: User, booking: Book
         )
         for h, name in rows.all()
     ]
-    appointments, _ = await appointment_service.list_appointments(
-        db,
-        user,
-        AppointmentFilters(),
-        offset=0,
-        limit=TIMELINE_APPOINTMENTS,
-        base=Appointment.booking_id == booking.id,
-    )
+    appointments = (
+        await appointment_service.list_appointments(
+            db,
+            user,
+            AppointmentFilters(),
+            KeysetPaging(page=1, limit=TIMELINE_APPOINTMENTS, after=None),
+            exact_max=TIMELINE_APPOINTMENTS,
+            base=Appointment.booking_id == booking.id,
+        )
+    ).data
     appointments.sort(key=lambda a: (a.scheduled_date, str(a.id)))
     return Timeline(
         events=events,

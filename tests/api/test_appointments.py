@@ -552,10 +552,17 @@ async def test_lists_page_and_filter_by_status_people_and_dates(
         return [item.get("id") or item.get("patient_id") for item in answer.json()["data"]]
 
     everything = await client.get("/appointments", headers=admin, params={"limit": 2})
-    assert everything.json()["meta"] == {"page": 1, "limit": 2, "total": 4}
-    # Latest first; the second page holds the rest.
+    meta = everything.json()["meta"]
+    assert {k: meta[k] for k in ("page", "limit", "total", "total_exact")} == {
+        "page": 1,
+        "limit": 2,
+        "total": 4,
+        "total_exact": True,
+    }
+    # Latest first; the second page holds the rest, by page or by the first page's cursor.
     assert [i["id"] for i in everything.json()["data"]] == [third["id"], second["id"]]
     assert set(await ids(admin, page=2, limit=2)) == {first["id"], fourth["id"]}
+    assert set(await ids(admin, after=meta["next"], limit=2)) == {first["id"], fourth["id"]}
     assert await ids(admin, status="appointment_confirmed") == [first["id"]]
     assert set(await ids(admin, patient_id=str(c.patient_id))) == {first["id"], second["id"]}
     assert set(await ids(admin, doctor_id=str(c.doctor_id))) == {

@@ -351,7 +351,18 @@ async def test_list_filters_and_pages_newest_first(client, people):
     await _move(client, people.coordinator, second, "under_review")
 
     everything = await client.get("/bookings", headers=people.admin, params={"limit": 1})
-    assert everything.json()["meta"] == {"page": 1, "limit": 1, "total": 2}
+    meta = everything.json()["meta"]
+    assert {k: meta[k] for k in ("page", "limit", "total", "total_exact")} == {
+        "page": 1,
+        "limit": 1,
+        "total": 2,
+        "total_exact": True,
+    }
+    following = await client.get(
+        "/bookings", headers=people.admin, params={"limit": 1, "after": meta["next"]}
+    )
+    assert [b["id"] for b in following.json()["data"]] == [first]
+    assert following.json()["meta"]["page"] == 2 and following.json()["meta"]["next"] is None
     assert everything.json()["data"][0]["id"] == second
     reviewing = await client.get(
         "/bookings", headers=people.coordinator, params={"status": "under_review"}

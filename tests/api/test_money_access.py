@@ -224,6 +224,18 @@ async def test_lists_and_details_of_money_agree_and_a_coordinator_sees_only_thei
                     )
                     assert str(invoice.invoice_number) not in refused.text
     assert (await ids_listed(client, "/payments", admin)) >= named(payments, *money)
+    # Walked by cursor, two at a time: the same payments, newest first, each once.
+    whole = await client.get("/payments", params={"limit": 100}, headers=admin.headers)
+    walked: list[str] = []
+    params: dict[str, Any] = {"limit": 2}
+    for _ in range(100):
+        step = (await client.get("/payments", params=params, headers=admin.headers)).json()
+        walked += [row["id"] for row in step["data"]]
+        if step["meta"]["next"] is None:
+            break
+        params = {"limit": 2, "after": step["meta"]["next"]}
+    assert walked == [row["id"] for row in whole.json()["data"]]
+    assert whole.json()["meta"]["total"] == len(walked) and whole.json()["meta"]["total_exact"]
 
     # A refund is asked of a payment by its id: another coordinator's answers 404 before the
     # body is read; the coordinator's own reaches the payment (here: no workflow behind it).
