@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.analytics import Figure, Figures, day_figures
@@ -23,6 +23,7 @@ GroupBy = Literal["day", "week", "month"]
 # The longest range one answer covers.
 MAX_RANGE_DAYS = 731
 Metrics = dict[str, dict[str, Figure]]  # metric -> key (or currency) -> figure
+SERIAL_PLANS = text("SELECT set_config('max_parallel_workers_per_gather', '0', true)")
 
 
 def bucket(day: date, group_by: GroupBy) -> date:
@@ -110,6 +111,11 @@ async def scopes_daily_metrics(
             if metric is not None:
                 found[hospital][day][metric][currency or key] = Figure(count, amount)
     wanted = {("" if h is None else str(h)): h for h in hospital_ids}
+    if any(first + timedelta(days=i) not in rolled for i in range((last - first).days + 1)):
+        # A day's live figures are a handful of small index reads: a parallel plan (two more
+        # server processes started for each query) costs more than it saves, two to three
+        # times the serial plan on a busy machine (bench/README.md). For this transaction only.
+        await session.execute(SERIAL_PLANS)
     day = first
     while day <= last:
         for scope_days in found.values():
