@@ -292,8 +292,8 @@ def render(result: dict[str, Any]) -> str:
         f"- {result['requests']} cold and {result['requests']} warm calls per endpoint; "
         "first: the first call of each endpoint in a new API process, answer cache empty "
         "(the first row's includes the process's first request); cold: answer cache emptied "
-        "before each call; warm: answer cache filled. PostgreSQL's buffers are warm in all "
-        "three (the data was just made or read).",
+        "before each call; warm: answer cache filled. PostgreSQL's buffers: warm when the data "
+        "was just made, empty at the first calls when --data-dir reused it (bench/README.md).",
         "",
         "| endpoint | " + " | ".join(f"{name} ms" for name, _ in COLUMNS) + " |",
         "|---|" + "---|" * len(COLUMNS),
