@@ -193,6 +193,9 @@ def make_settings(database_url: str, task_queue: str) -> Callable[..., Settings]
             "task_queue": task_queue,
             "jwt_secret": os.environ["MEDIVOY_JWT_SECRET"],
             "auth_rate_limit": "1000/minute",
+            # Each test's app builds only the routes its requests reach (tests/api/test_app.py
+            # holds the warm start).
+            "api_warm_start": False,
             "log_json": False,
             "log_level": "WARNING",
         }

@@ -6,13 +6,13 @@ medical details stay on the records' own routes. Cached like the analytics answe
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends
-from sqlalchemy import func, select
+from sqlalchemy import String, bindparam, cast, func, literal, null, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from activities.analytics import day_bounds
@@ -23,10 +23,9 @@ from api.routers.analytics import Cache
 from api.services import analytics as figures
 from domain.access import Role
 from domain.appointment import TERMINAL as APPOINTMENT_ENDED
-from domain.booking import IN_REVIEW, BookingStatus
-from domain.booking import TERMINAL as BOOKING_ENDED
+from domain.booking import BookingStatus
 from domain.models.appointments import Appointment
-from domain.models.bookings import Booking
+from domain.models.bookings import CLOSED_STATUSES, REVIEW_STATUSES, Booking
 from domain.models.catalog import Doctor, Hospital
 from domain.models.payments import Invoice, Payment
 from domain.models.users import Patient, User
@@ -37,7 +36,6 @@ from runtime.settings import Settings
 TAG = {"name": "Dashboard", "description": "What each role sees on opening the app"}
 router = APIRouter(prefix="/dashboard", tags=["Dashboard"], responses=ERROR_RESPONSES)
 LIST_LIMIT = 20
-CLOSED = [s.value for s in BOOKING_ENDED] + [BookingStatus.COMPLETED.value]
 # What a patient does next on a booking waiting for them.
 NEXT_STEP = {
     BookingStatus.AWAITING_MEDICAL_DETAILS.value: "send_medical_details",
@@ -56,30 +54,43 @@ def _str(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
+def _listed(values: Sequence[str]) -> Any:
+    """The values written into the SQL rather than sent as parameters: the partial indexes of
+    the queues (domain/models/bookings.py) name them, and PostgreSQL uses such an index only
+    where it sees that the query's condition implies the index's, also in a cached plan."""
+    return bindparam(None, list(values), expanding=True, literal_execute=True)
+
+
+# Open bookings: not closed (CLOSED_STATUSES); waiting for review (REVIEW_STATUSES).
+OPEN = Booking.status.not_in(_listed(CLOSED_STATUSES))
+IN_REVIEW = Booking.status.in_(_listed(REVIEW_STATUSES))
+
+
 async def _by_status(db: AsyncSession, *where: Any) -> dict[str, int]:
     rows = await db.execute(
-        select(Booking.status, func.count())
-        .where(Booking.status.not_in(CLOSED), *where)
-        .group_by(Booking.status)
+        select(Booking.status, func.count()).where(OPEN, *where).group_by(Booking.status)
     )
     return {status: n for status, n in sorted((s, n) for s, n in rows)}
 
 
-async def _today(db: AsyncSession, settings: Settings, hospital_id: uuid.UUID | None) -> Any:
+async def _today(
+    db: AsyncSession, settings: Settings, hospital_ids: Sequence[uuid.UUID | None]
+) -> dict[uuid.UUID | None, Any]:
+    """Today's overview of each scope (None: the platform), today's live figures read once."""
     zone = ZoneInfo(settings.analytics_timezone)
     now = datetime.now(UTC)
     today = now.astimezone(zone).date()
-    answer = await figures.answer(
+    answers = await figures.answers(
         db,
         "overview",
         first=today,
         last=today,
         group_by="day",
-        hospital_id=hospital_id,
+        hospital_ids=hospital_ids,
         zone=zone,
         now=now,
     )
-    return {"day": today.isoformat(), **answer["totals"]}
+    return {h: {"day": today.isoformat(), **a["totals"]} for h, a in answers.items()}
 
 
 async def _answer(
@@ -106,8 +117,25 @@ async def admin_dashboard(
     async def compute() -> dict[str, Any]:
         now = datetime.now(UTC)
         due = now - timedelta(hours=settings.booking_review_sla_hours)
-        late = (Booking.status.in_([s.value for s in IN_REVIEW]), Booking.created_at < due)
-        overdue = await db.scalar(select(func.count()).select_from(Booking).where(*late)) or 0
+        late = (IN_REVIEW, Booking.created_at < due)
+        # The counts in one round trip: overdue reviews, open bookings by status, accounts
+        # waiting for approval (each from its partial index).
+        counted = await db.execute(
+            union_all(
+                select(literal("overdue"), cast(null(), String), func.count().label("n")).where(
+                    *late
+                ),
+                select(literal("open"), Booking.status, func.count())
+                .where(OPEN)
+                .group_by(Booking.status),
+                select(literal("approval"), User.user_type, func.count())
+                .where(User.is_approved.is_(False), User.is_active.is_(True))
+                .group_by(User.user_type),
+            )
+        )
+        counts: dict[str, dict[str | None, int]] = {"overdue": {}, "open": {}, "approval": {}}
+        for kind, key, n in counted:
+            counts[kind][key] = n
         oldest = await db.execute(
             select(
                 Booking.id,
@@ -121,15 +149,10 @@ async def admin_dashboard(
             .order_by(Booking.created_at)
             .limit(LIST_LIMIT)
         )
-        approvals = await db.execute(
-            select(User.user_type, func.count())
-            .where(User.is_approved.is_(False), User.is_active.is_(True))
-            .group_by(User.user_type)
-        )
         return {
             "review_sla_hours": settings.booking_review_sla_hours,
             "overdue_reviews": {
-                "count": overdue,
+                "count": counts["overdue"].get(None, 0),
                 "oldest": [
                     {
                         "id": str(b.id),
@@ -143,9 +166,9 @@ async def admin_dashboard(
                     for b in oldest
                 ],
             },
-            "awaiting_approval": {role: n for role, n in sorted((r, n) for r, n in approvals)},
-            "open_bookings_by_status": await _by_status(db),
-            "today": await _today(db, settings, None),
+            "awaiting_approval": {role: n for role, n in sorted(counts["approval"].items())},
+            "open_bookings_by_status": {s: n for s, n in sorted(counts["open"].items())},
+            "today": (await _today(db, settings, [None]))[None],
         }
 
     return await _answer(cache, settings, user, compute)
@@ -179,7 +202,7 @@ async def hospital_dashboard(
                 Booking.treatment_id,
                 Booking.confirmed_date,
             )
-            .where(ours, Booking.status.not_in(CLOSED), Booking.confirmed_date >= today)
+            .where(ours, OPEN, Booking.confirmed_date >= today)
             .order_by(Booking.confirmed_date, Booking.booking_number)
             .limit(LIST_LIMIT)
         )
@@ -197,7 +220,7 @@ async def hospital_dashboard(
                 for b in arrivals
             ],
             "open_bookings_by_status": await _by_status(db, ours) if hospitals else {},
-            "today": {str(h): await _today(db, settings, h) for h in hospitals},
+            "today": {str(h): t for h, t in (await _today(db, settings, hospitals)).items()},
         }
 
     return await _answer(cache, settings, user, compute)
@@ -241,20 +264,17 @@ async def doctor_dashboard(
             )
             .order_by(Appointment.scheduled_date)
         )
-        later = await db.scalar(
-            select(func.count())
-            .select_from(Appointment)
-            .where(*mine, Appointment.scheduled_date >= end)
-        )
-        unconfirmed = await db.scalar(
-            select(func.count())
-            .select_from(Appointment)
-            .where(
-                *mine,
-                Appointment.status.in_(["requested", "booked"]),
-                Appointment.scheduled_date >= now,
+        later, unconfirmed = (
+            await db.execute(
+                select(
+                    func.count().filter(Appointment.scheduled_date >= end),
+                    func.count().filter(
+                        Appointment.status.in_(["requested", "booked"]),
+                        Appointment.scheduled_date >= now,
+                    ),
+                ).where(*mine, Appointment.scheduled_date >= min(end, now))
             )
-        )
+        ).one()
         return {
             "timezone": zone.key,
             "consultations_today": [

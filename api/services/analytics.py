@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select, text
 from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -26,6 +26,7 @@ GroupBy = Literal["day", "week", "month"]
 # The longest range one answer covers.
 MAX_RANGE_DAYS = 731
 Metrics = dict[str, dict[str, Figure]]  # metric -> key (or currency) -> figure
+SERIAL_PLANS = text("SELECT set_config('max_parallel_workers_per_gather', '0', true)")
 
 
 def bucket(day: date, group_by: GroupBy) -> date:
@@ -48,14 +49,58 @@ async def daily_metrics(
 ) -> dict[date, Metrics]:
     """metric -> key -> figure for each day first..last of the scope (None: the platform);
     only these metrics when given."""
+    return (await scopes_daily_metrics(session, first, last, [hospital_id], zone, now, metrics))[
+        hospital_id
+    ]
+
+
+async def scopes_daily_metrics(
+    session: AsyncSession,
+    first: date,
+    last: date,
+    hospital_ids: Sequence[uuid.UUID | None],
+    zone: ZoneInfo,
+    now: datetime,
+    metrics: frozenset[str] | None = None,
+) -> dict[uuid.UUID | None, dict[date, Metrics]]:
+    """daily_metrics for several scopes at once: the roll-up's rows of every scope in one
+    query, and each day not rolled up (today) computed live once for all of them."""
     today = now.astimezone(zone).date()
     last = min(last, today)
-    found: dict[date, Metrics] = defaultdict(lambda: defaultdict(dict))
-    if last < first:
+    found: dict[uuid.UUID | None, dict[date, Metrics]] = {
+        scope: defaultdict(lambda: defaultdict(dict)) for scope in hospital_ids
+    }
+    if last < first or not hospital_ids:
         return found
-    rolled = set(
-        await session.scalars(
-            select(AnalyticsDay.day).where(
+    rolled: set[date] = set()
+    if first < today:
+        # The days rolled up (in this zone) and their rows, in one round trip: a day rolled up
+        # with no rows of these metrics still counts as rolled up (zero, not live).
+        hospitals = [h for h in hospital_ids if h is not None]
+        scope = or_(
+            *([AnalyticsDaily.hospital_id.is_(None)] if None in hospital_ids else []),
+            *([AnalyticsDaily.hospital_id.in_(hospitals)] if hospitals else []),
+        )
+        rows = await session.execute(
+            select(
+                AnalyticsDay.day,
+                AnalyticsDaily.hospital_id,
+                AnalyticsDaily.metric,
+                AnalyticsDaily.key,
+                AnalyticsDaily.currency,
+                AnalyticsDaily.count,
+                AnalyticsDaily.amount,
+            )
+            .select_from(AnalyticsDay)
+            .outerjoin(
+                AnalyticsDaily,
+                and_(
+                    AnalyticsDaily.day == AnalyticsDay.day,
+                    scope,
+                    *([AnalyticsDaily.metric.in_(metrics)] if metrics is not None else []),
+                ),
+            )
+            .where(
                 AnalyticsDay.day >= first,
                 AnalyticsDay.day <= last,
                 AnalyticsDay.day < today,
@@ -66,38 +111,25 @@ async def daily_metrics(
                 AnalyticsDay.stale.is_(False),
             )
         )
-    )
-    if rolled:
-        scope = (
-            AnalyticsDaily.hospital_id.is_(None)
-            if hospital_id is None
-            else AnalyticsDaily.hospital_id == hospital_id
-        )
-        rows = await session.execute(
-            select(
-                AnalyticsDaily.day,
-                AnalyticsDaily.metric,
-                AnalyticsDaily.key,
-                AnalyticsDaily.currency,
-                AnalyticsDaily.count,
-                AnalyticsDaily.amount,
-            ).where(
-                scope,
-                AnalyticsDaily.day.in_(rolled),
-                *([AnalyticsDaily.metric.in_(metrics)] if metrics is not None else []),
-            )
-        )
-        for day, metric, key, currency, count, amount in rows:
-            found[day][metric][currency or key] = Figure(count, amount)
-    wanted = "" if hospital_id is None else str(hospital_id)
+        for day, hospital, metric, key, currency, count, amount in rows:
+            rolled.add(day)
+            if metric is not None:
+                found[hospital][day][metric][currency or key] = Figure(count, amount)
+    wanted = {("" if h is None else str(h)): h for h in hospital_ids}
+    if any(first + timedelta(days=i) not in rolled for i in range((last - first).days + 1)):
+        # A day's live figures are a handful of small index reads: a parallel plan (two more
+        # server processes started for each query) costs more than it saves, two to three
+        # times the serial plan on a busy machine (bench/README.md). For this transaction only.
+        await session.execute(SERIAL_PLANS)
     day = first
     while day <= last:
-        found[day]  # every day of the range is a period, zero or not
+        for scope_days in found.values():
+            scope_days[day]  # every day of the range is a period, zero or not
         if day not in rolled:
             live: Figures = await day_figures(session, day, zone)
             for k, figure in live.items():
-                if k.hospital_id == wanted and (metrics is None or k.metric in metrics):
-                    found[day][k.metric][k.currency or k.key] = figure
+                if k.hospital_id in wanted and (metrics is None or k.metric in metrics):
+                    found[wanted[k.hospital_id]][day][k.metric][k.currency or k.key] = figure
         day += timedelta(days=1)
     return found
 
@@ -298,18 +330,49 @@ async def answer(
     zone: ZoneInfo,
     now: datetime,
 ) -> dict[str, Any]:
-    days = await daily_metrics(session, first, last, hospital_id, zone, now, VIEW_METRICS[what])
-    periods, totals = grouped(days, group_by, VIEWS[what])
-    if "subscriptions" in totals:
-        totals["subscriptions"]["by_status"] = await subscription_statuses(
-            session, last, hospital_id, zone, now
-        )
-    return {
-        "from": first.isoformat(),
-        "to": last.isoformat(),
-        "group_by": group_by,
-        "timezone": zone.key,
-        "hospital_id": str(hospital_id) if hospital_id else None,
-        "periods": periods,
-        "totals": totals,
-    }
+    answered = await answers(
+        session,
+        what,
+        first=first,
+        last=last,
+        group_by=group_by,
+        hospital_ids=[hospital_id],
+        zone=zone,
+        now=now,
+    )
+    return answered[hospital_id]
+
+
+async def answers(
+    session: AsyncSession,
+    what: str,
+    *,
+    first: date,
+    last: date,
+    group_by: GroupBy,
+    hospital_ids: Sequence[uuid.UUID | None],
+    zone: ZoneInfo,
+    now: datetime,
+) -> dict[uuid.UUID | None, dict[str, Any]]:
+    """The answer for each scope (None: the platform), read together (see
+    scopes_daily_metrics)."""
+    scoped = await scopes_daily_metrics(
+        session, first, last, hospital_ids, zone, now, VIEW_METRICS[what]
+    )
+    out: dict[uuid.UUID | None, dict[str, Any]] = {}
+    for hospital_id, days in scoped.items():
+        periods, totals = grouped(days, group_by, VIEWS[what])
+        if "subscriptions" in totals:
+            totals["subscriptions"]["by_status"] = await subscription_statuses(
+                session, last, hospital_id, zone, now
+            )
+        out[hospital_id] = {
+            "from": first.isoformat(),
+            "to": last.isoformat(),
+            "group_by": group_by,
+            "timezone": zone.key,
+            "hospital_id": str(hospital_id) if hospital_id else None,
+            "periods": periods,
+            "totals": totals,
+        }
+    return out

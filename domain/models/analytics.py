@@ -29,7 +29,14 @@ class AnalyticsDaily(Base):
             "currency",
             postgresql_nulls_not_distinct=True,
         ),
-        Index(None, "hospital_id", "day"),
+        # A scope's rows of the metrics an answer reads, day by day, from the index alone.
+        Index(
+            "ix_analytics_daily_hospital_id_metric_day",
+            "hospital_id",
+            "metric",
+            "day",
+            postgresql_include=["key", "currency", "count", "amount"],
+        ),
     )
 
     # uuid5 of the row's identity: a day rolled up twice has the very same rows.

@@ -13,9 +13,19 @@ from typing import Any
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from domain.booking import BookingPaymentStatus, BookingStatus, BookingType
+from domain.booking import IN_REVIEW, TERMINAL, BookingPaymentStatus, BookingStatus, BookingType
 from domain.models.base import Base, created_at_column, one_of, updated_at_column, uuid_pk
 from domain.models.history import StatusHistory, history_table_args
+
+# The dashboards' queues (api/routers/dashboard.py) read partial indexes whose predicates name
+# these statuses (migration 0020): bookings no longer open, and those waiting for review. A
+# query names the same ones, as literals, so that PostgreSQL sees it may use the index.
+CLOSED_STATUSES: tuple[str, ...] = tuple(
+    sorted(s.value for s in TERMINAL | {BookingStatus.COMPLETED})
+)
+REVIEW_STATUSES: tuple[str, ...] = tuple(sorted(s.value for s in IN_REVIEW))
+OPEN_PREDICATE = "status NOT IN (" + ", ".join(f"'{s}'" for s in CLOSED_STATUSES) + ")"
+REVIEW_PREDICATE = "status IN (" + ", ".join(f"'{s}'" for s in REVIEW_STATUSES) + ")"
 
 
 class Booking(Base):
@@ -33,6 +43,18 @@ class Booking(Base):
         Index("ix_bookings_patient_id_created_at", "patient_id", "created_at", "id"),
         Index("ix_bookings_hospital_id_created_at", "hospital_id", "created_at", "id"),
         Index("ix_bookings_status_created_at", "status", "created_at", "id"),
+        # The admin's review queue (oldest first, and its count), the open bookings by status
+        # (an index-only count), a hospital's upcoming arrivals and open bookings by status.
+        Index("ix_bookings_review_queue", "created_at", postgresql_where=text(REVIEW_PREDICATE)),
+        Index("ix_bookings_open_status", "status", postgresql_where=text(OPEN_PREDICATE)),
+        Index(
+            "ix_bookings_open_hospital_arrival",
+            "hospital_id",
+            "confirmed_date",
+            "booking_number",
+            postgresql_include=["status"],
+            postgresql_where=text(OPEN_PREDICATE),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

@@ -19,6 +19,12 @@ class User(Base):
         one_of("user_type", [r.value for r in Role], nullable=False),
         Index("ix_users_created_at", "created_at"),
         Index("ix_users_user_type", "user_type"),
+        # The admin's accounts waiting for approval (api/routers/dashboard.py).
+        Index(
+            "ix_users_awaiting_approval",
+            "user_type",
+            postgresql_where=text("is_approved IS false AND is_active IS true"),
+        ),
     )
 
     id: Mapped[uuid.UUID] = uuid_pk()

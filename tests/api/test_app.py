@@ -148,3 +148,48 @@ async def test_no_response_names_the_server_software(app, client, settings):
     finally:
         server.should_exit = True
         await serving
+
+
+def _unbuilt_routers(app) -> list[str]:
+    """The included routers whose request handling FastAPI has not built yet (it builds it
+    lazily, per included router: `_IncludedRouter`, FastAPI's own and private type)."""
+    from fastapi.routing import _IncludedRouter
+
+    unbuilt: list[str] = []
+
+    def walk(candidates) -> None:
+        for candidate in candidates:
+            if isinstance(candidate, _IncludedRouter):
+                if candidate._effective_candidates_version is None:
+                    unbuilt.append(repr(candidate.original_router.prefix))
+                else:
+                    walk(candidate._effective_candidates)
+
+    walk(app.router.routes)
+    return unbuilt
+
+
+async def test_the_api_builds_every_route_at_start_when_asked(make_settings):
+    import gc
+
+    import httpx
+
+    from api.app import create_app
+
+    for warm in (False, True):
+        app = create_app(make_settings(api_warm_start=warm))
+        frozen = gc.get_freeze_count()
+        try:
+            async with app.router.lifespan_context(app):
+                if warm:
+                    assert _unbuilt_routers(app) == []
+                    # what start made is out of the collector's full collections
+                    assert gc.get_freeze_count() > frozen
+                else:
+                    assert len(_unbuilt_routers(app)) > 10  # what the warm start saves
+                    assert gc.get_freeze_count() == frozen
+                transport = httpx.ASGITransport(app=app)
+                async with httpx.AsyncClient(transport=transport, base_url="http://t/api/v1") as c:
+                    assert (await c.get("/health")).status_code == 200
+        finally:
+            gc.unfreeze()  # this test process goes on making and dropping apps
