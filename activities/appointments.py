@@ -377,7 +377,9 @@ class AppointmentActivities:
     @activity.defn
     async def reschedule_appointment(self, record: RescheduleRecord) -> Rescheduled:
         """Take the new range and release the old in one UPDATE of one transaction: if the new
-        one is taken the transaction rolls back and the appointment keeps its old slot."""
+        one is taken, or it lies in another month already at the plan's limit (409
+        PLAN_LIMIT_REACHED, checked under the plan's lock in this transaction), the transaction
+        rolls back and the appointment keeps its old slot."""
         ends_at = record.starts_at + timedelta(minutes=record.duration_minutes)
         async with self._sessionmaker() as session:
             try:
@@ -400,6 +402,19 @@ class AppointmentActivities:
                         )
                     doctor = await session.get(Doctor, row.doctor_id)
                     assert doctor is not None
+                    # Into another month: the plan's limit, under its lock, before the doctor's
+                    # time lock (activities/plan_limits.py); refused, nothing is written.
+                    try:
+                        await plan_limits.check_move_limit(
+                            session,
+                            self._plan_defaults,
+                            row.id,
+                            row.doctor_id,
+                            row.scheduled_date,
+                            record.starts_at,
+                        )
+                    except errors.Conflict as exc:
+                        raise refusal(exc) from None
                     lo, hi = await self._take(
                         session,
                         doctor,

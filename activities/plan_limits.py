@@ -7,7 +7,10 @@ holder (the hospital, or the doctor), in the same transaction as the insert: a s
 that holder waits until the first commits, then counts its row (READ COMMITTED: each statement
 sees what is committed). The lock key is one per holder, `plan-limit:<kind>:<id>`, and is taken
 before the doctor's time lock (activities/scheduling.lock_doctor), never after, so the two never
-wait on each other in a cycle. Past a limit: Conflict PLAN_LIMIT_REACHED with the limit and the
+wait on each other in a cycle. A reschedule into another month (check_move_limit) is checked the
+same way, under the same lock, in the transaction of its UPDATE: it holds the moved row's lock
+(FOR UPDATE) first, which nothing that holds a plan lock ever waits for (a create inserts a new
+row and locks no existing one). Past a limit: Conflict PLAN_LIMIT_REACHED with the limit and the
 plan (domain.subscription.check_limit), nothing written."""
 
 from __future__ import annotations
@@ -157,8 +160,48 @@ async def check_appointment_limit(
             break
         await lock_holder(session, bound.holder)
         locked.add(bound.holder)
+    await _check_month(session, bound, starts_at)
+
+
+async def check_move_limit(
+    session: AsyncSession,
+    defaults: Limits,
+    appointment_id: uuid.UUID,
+    doctor_id: uuid.UUID,
+    old_starts_at: datetime,
+    new_starts_at: datetime,
+) -> None:
+    """A reschedule into another calendar month (in the holder's zone, as for a create) is one
+    more appointment in that month: it must fit the plan, counted under the holder's plan lock
+    like a create (the caller then takes the doctor's time lock, in that order). A move within
+    the month changes no count and is never checked (nor locked). The appointment moved is
+    not counted: it is still in its old month, and the count excludes it besides."""
+    locked: set[Holder] = set()
+    while True:
+        bound = await appointment_bound(session, defaults, doctor_id)
+        if bound.limits.max_appointments_per_month is None:
+            return
+        if local_date(old_starts_at, bound.zone).replace(day=1) == local_date(
+            new_starts_at, bound.zone
+        ).replace(day=1):
+            return
+        if bound.holder in locked:
+            break
+        await lock_holder(session, bound.holder)
+        locked.add(bound.holder)
+    await _check_month(session, bound, new_starts_at, excluding=appointment_id)
+
+
+async def _check_month(
+    session: AsyncSession,
+    bound: AppointmentBound,
+    starts_at: datetime,
+    *,
+    excluding: uuid.UUID | None = None,
+) -> None:
+    """One more appointment in the month of `starts_at` (holder's zone) must fit the plan."""
     start, end = month_bounds(local_date(starts_at, bound.zone), bound.zone)
-    used = await session.scalar(
+    query = (
         select(func.count())
         .select_from(Appointment)
         .where(
@@ -168,4 +211,7 @@ async def check_appointment_limit(
             Appointment.status != AppointmentStatus.CANCELLED.value,
         )
     )
+    if excluding is not None:
+        query = query.where(Appointment.id != excluding)
+    used = await session.scalar(query)
     check_limit(bound.limits, "appointments_per_month", int(used or 0))

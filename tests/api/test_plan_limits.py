@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 import httpx
 import pytest
@@ -44,9 +45,11 @@ async def hold(
     *,
     hospital_id: uuid.UUID | None = None,
     doctor_id: uuid.UUID | None = None,
+    timezone: str = "UTC",
 ) -> uuid.UUID:
     async with sessionmaker() as db, db.begin():
         row = Subscription(
+            timezone=timezone,
             id=uuid.uuid4(),
             plan_id=plan_id,
             hospital_id=hospital_id,
@@ -281,3 +284,205 @@ async def test_concurrent_bookings_for_the_last_appointment_of_the_month_let_exa
     )
     refused_by_the_plan(list(answers), 1, "Small")
     assert await booked(first[1].id, second[1].id) == 1
+
+
+async def test_a_reschedule_into_a_full_month_is_refused_by_the_plan_and_changes_nothing(
+    client_with_worker: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """Moving an appointment into another month is one more there: into a full month 409
+    PLAN_LIMIT_REACHED (the appointment keeps its time, the refusal uses no reschedule), into
+    one with room 200; within a month at the limit it moves (no count changes)."""
+    client = client_with_worker
+    admin = headers_for(await create_user(sessionmaker, Role.ADMIN))
+    patient = await create_user(sessionmaker, Role.PATIENT)
+    from domain.models.users import Patient
+
+    async with sessionmaker() as db:
+        patient_id = await db.scalar(select(Patient.id).where(Patient.user_id == patient.id))
+    _, doctor = await add_doctor(sessionmaker)
+    plan = await add_plan(
+        sessionmaker, "Solo", "20.00", None, target="doctor", max_appointments_per_month=2
+    )
+    await hold(sessionmaker, plan, doctor_id=doctor.id)
+    # Two calendar months ahead (the doctor's plan is in UTC), away from their edges.
+    this = (datetime.now(UTC) + timedelta(days=40)).replace(
+        day=10, hour=12, minute=0, second=0, microsecond=0
+    )
+    after = (this + timedelta(days=31)).replace(day=10)
+
+    async def book(when: datetime) -> str:
+        made = await client.post(
+            "/appointments",
+            json={
+                "doctor_id": str(doctor.id),
+                "patient_id": str(patient_id),
+                "scheduled_date": when.isoformat(),
+                "duration_minutes": 30,
+                "override": True,
+            },
+            headers=admin,
+        )
+        assert made.status_code == 201, made.text
+        return str(made.json()["data"]["id"])
+
+    async def move(appointment_id: str, when: datetime) -> httpx.Response:
+        return await client.post(
+            f"/appointments/{appointment_id}/reschedule",
+            json={"new_scheduled_date": when.isoformat(), "reason": "Work", "override": True},
+            headers=admin,
+        )
+
+    async def row(appointment_id: str) -> tuple[datetime, int]:
+        async with sessionmaker() as db:
+            found = await db.get(Appointment, uuid.UUID(appointment_id))
+            assert found is not None
+            return found.scheduled_date, found.reschedule_count
+
+    first, second = await book(this), await book(this.replace(day=11))
+    later = await book(after)
+
+    # Into the full month: refused with the limit and the plan, nothing moved or counted.
+    refused = await move(later, this.replace(day=12))
+    assert refused.status_code == 409, refused.text
+    error = refused.json()["error"]
+    assert error["code"] == "PLAN_LIMIT_REACHED"
+    assert error["details"]["limit"] == 2 and error["details"]["plan"] == "Solo"
+    assert await row(later) == (after, 0)
+
+    # Within the full month: no count changes, it moves.
+    within = await move(first, this.replace(day=13))
+    assert within.status_code == 200, within.text
+    assert await row(first) == (this.replace(day=13), 1)
+
+    # Into a month with room (one of two): it moves, and its old month has room again.
+    out = await move(second, after.replace(day=12))
+    assert out.status_code == 200, out.text
+    assert await row(second) == (after.replace(day=12), 1)
+    back = await move(later, this.replace(day=12))
+    assert back.status_code == 200, back.text
+    # The refused attempt used no reschedule: this is its first.
+    assert back.json()["data"]["reschedule_count"] == 1
+    assert await row(later) == (this.replace(day=12), 1)
+
+
+async def test_a_create_and_a_reschedule_racing_for_a_months_last_appointment_one_wins(
+    client_with_worker: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    client = client_with_worker
+    admin = headers_for(await create_user(sessionmaker, Role.ADMIN))
+    patient = await create_user(sessionmaker, Role.PATIENT)
+    from domain.models.users import Patient
+
+    async with sessionmaker() as db:
+        patient_id = await db.scalar(select(Patient.id).where(Patient.user_id == patient.id))
+    _, doctor = await add_doctor(sessionmaker)
+    plan = await add_plan(
+        sessionmaker, "Solo", "20.00", None, target="doctor", max_appointments_per_month=2
+    )
+    await hold(sessionmaker, plan, doctor_id=doctor.id)
+    this = (datetime.now(UTC) + timedelta(days=40)).replace(
+        day=10, hour=12, minute=0, second=0, microsecond=0
+    )
+    after = (this + timedelta(days=31)).replace(day=10)
+
+    def create(when: datetime) -> Any:
+        return client.post(
+            "/appointments",
+            json={
+                "doctor_id": str(doctor.id),
+                "patient_id": str(patient_id),
+                "scheduled_date": when.isoformat(),
+                "duration_minutes": 30,
+                "override": True,
+            },
+            headers=admin,
+        )
+
+    assert (await create(this)).status_code == 201
+    later = await create(after)
+    assert later.status_code == 201, later.text
+    later_id = later.json()["data"]["id"]
+    made, moved = await asyncio.gather(
+        create(this.replace(day=11)),
+        client.post(
+            f"/appointments/{later_id}/reschedule",
+            json={
+                "new_scheduled_date": this.replace(day=12).isoformat(),
+                "reason": "Work",
+                "override": True,
+            },
+            headers=admin,
+        ),
+    )
+    won = [a for a in (made, moved) if a.status_code in (200, 201)]
+    lost = [a for a in (made, moved) if a.status_code == 409]
+    assert len(won) == 1 and len(lost) == 1, [made.text, moved.text]
+    assert lost[0].json()["error"]["code"] == "PLAN_LIMIT_REACHED", lost[0].text
+    month_end = (this + timedelta(days=31)).replace(day=1, hour=0)
+    async with sessionmaker() as db:
+        in_month = await db.scalar(
+            select(func.count())
+            .select_from(Appointment)
+            .where(
+                Appointment.doctor_id == doctor.id,
+                Appointment.scheduled_date >= this.replace(day=1, hour=0),
+                Appointment.scheduled_date < month_end,
+            )
+        )
+    assert in_month == 2
+
+
+async def test_a_reschedules_month_is_the_subscribers_calendar_month(
+    client_with_worker: httpx.AsyncClient, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    """The month is the one the create check counts in: the subscriber's zone. A move that stays
+    in one UTC month but crosses into the next in Asia/Kolkata is counted there (refused when
+    that month is full)."""
+    client = client_with_worker
+    admin = headers_for(await create_user(sessionmaker, Role.ADMIN))
+    patient = await create_user(sessionmaker, Role.PATIENT)
+    from domain.models.users import Patient
+
+    async with sessionmaker() as db:
+        patient_id = await db.scalar(select(Patient.id).where(Patient.user_id == patient.id))
+    _, doctor = await add_doctor(sessionmaker)
+    plan = await add_plan(
+        sessionmaker, "Solo", "20.00", None, target="doctor", max_appointments_per_month=2
+    )
+    await hold(sessionmaker, plan, doctor_id=doctor.id, timezone="Asia/Kolkata")
+    this = (datetime.now(UTC) + timedelta(days=40)).replace(
+        day=15, hour=12, minute=0, second=0, microsecond=0
+    )
+    following = (this + timedelta(days=31)).replace(day=1, hour=0)
+    # 20:00 UTC on this month's last day is 01:30 on the 1st of the next in Kolkata.
+    last_evening = following - timedelta(hours=4)
+
+    async def book(when: datetime) -> str:
+        made = await client.post(
+            "/appointments",
+            json={
+                "doctor_id": str(doctor.id),
+                "patient_id": str(patient_id),
+                "scheduled_date": when.isoformat(),
+                "duration_minutes": 30,
+                "override": True,
+            },
+            headers=admin,
+        )
+        assert made.status_code == 201, made.text
+        return str(made.json()["data"]["id"])
+
+    mine = await book(this)
+    await book(following.replace(day=10, hour=6))
+    await book(following.replace(day=11, hour=6))
+    refused = await client.post(
+        f"/appointments/{mine}/reschedule",
+        json={"new_scheduled_date": last_evening.isoformat(), "reason": "Work", "override": True},
+        headers=admin,
+    )
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "PLAN_LIMIT_REACHED"
+    async with sessionmaker() as db:
+        row = await db.get(Appointment, uuid.UUID(mine))
+        assert row is not None
+        assert (row.scheduled_date, row.reschedule_count) == (this, 0)
