@@ -299,8 +299,9 @@ async def subscription_statuses(
 ) -> dict[str, int]:
     """How many subscriptions (of the hospital, or all) were in each status at the end of the
     range (now, when it reaches today): each one's last move before then, from its history."""
-    _, end = day_bounds(last, zone)
-    until = min(end, now)
+    # A range reaching today (or beyond, up to 9999-12-31) ends now: its last day's end would
+    # not even be a datetime.
+    until = now if last >= now.astimezone(zone).date() else min(day_bounds(last, zone)[1], now)
     latest = (
         select(SubscriptionStatusHistory.to_status)
         .join(Subscription, Subscription.id == SubscriptionStatusHistory.subscription_id)

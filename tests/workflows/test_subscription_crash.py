@@ -42,6 +42,7 @@ if TYPE_CHECKING:
 pytest_plugins = ["tests.fixtures.payment_fixtures"]
 # The renewal's e-mail (subscription_renewed, English), its invoice attached.
 RENEWED = "Your Standard plan is renewed"
+ACTIVATED = "Your Standard plan is active"
 
 
 def worker_process(
@@ -128,6 +129,24 @@ async def test_a_worker_killed_after_a_renewal_charge_charges_invoices_and_mails
 
         active = await eventually(lambda: period(0), within=60)
         assert active.end_date is not None
+
+        async def activation_mailed() -> bool:
+            async with sessionmaker() as db:
+                return bool(
+                    await db.scalar(
+                        select(func.count())
+                        .select_from(OutboxMessage)
+                        .where(
+                            OutboxMessage.recipient == who.hospital_admin.email,
+                            OutboxMessage.subject.startswith(ACTIVATED),
+                        )
+                    )
+                )
+
+        # The activation's invoice is rendered and mailed first (a cold PDF render in a new
+        # worker process takes seconds, and the server skips no time while it runs: a sleep
+        # started then would wait it out in real time, past the sleep call's own deadline).
+        await eventually(activation_mailed, within=120)
         end = datetime.combine(active.end_date, datetime.min.time(), tzinfo=UTC)
         # Up to the renewal's instant: past it the server cannot skip over the charge the
         # killed worker leaves in flight.
