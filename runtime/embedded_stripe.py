@@ -74,6 +74,62 @@ def _load(module: Any, state: Path) -> None:
     try_load_from_disk()
 
 
+def add_list_filters(module: Any) -> None:
+    """Stripe's `customer` and `created` filters on listing PaymentIntents, newest first, which
+    localstripe lacks (it refuses any filter there): charge_saved looks up by them whether a
+    charge's key already made an intent (activities/providers/stripe_payments.py)."""
+    intent_cls = module.PaymentIntent
+    if getattr(intent_cls, "_medivoy_list_filters", False):
+        return
+    bounds = {
+        "gt": lambda a, b: a > b,
+        "gte": lambda a, b: a >= b,
+        "lt": lambda a, b: a < b,
+        "lte": lambda a, b: a <= b,
+    }
+
+    def list_all(
+        cls: Any,
+        url: str,
+        customer: str | None = None,
+        created: Any = None,
+        limit: Any = None,
+        starting_after: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        if kwargs:
+            raise module.UserError(400, "Unexpected " + ", ".join(kwargs.keys()))
+        if created is not None and not isinstance(created, dict):
+            created = {"eq": created}
+        try:
+            wanted = [
+                (op, int(value)) for op, value in (created or {}).items() if op in (*bounds, "eq")
+            ]
+        except (TypeError, ValueError):
+            raise module.UserError(400, "Bad request") from None
+        if created and len(wanted) != len(created):
+            raise module.UserError(400, "Bad request")
+        found = module.List(url, limit=limit, starting_after=starting_after)
+        items = [
+            value
+            for key, value in module.store.items()
+            if key.startswith(cls.object + ":")
+            and (customer is None or value.customer == customer)
+            and all(
+                value.created == at if op == "eq" else bounds[op](value.created, at)
+                for op, at in wanted
+            )
+        ]
+        # Newest first as Stripe lists (store order breaks ties: later made, earlier listed).
+        items.reverse()
+        items.sort(key=lambda obj: obj.created, reverse=True)
+        found._list = items
+        return found
+
+    intent_cls._api_list_all = classmethod(list_all)
+    intent_cls._medivoy_list_filters = True
+
+
 async def _deliver(url: str, secret: str, event: Any) -> None:
     """One event to the webhook, signed as Stripe signs, retried with backoff until a 2xx."""
     payload = json.dumps(event._export(), indent=2, sort_keys=True).encode()
@@ -113,6 +169,7 @@ def build_app(state: Path, webhook_url: str, webhook_secret: str) -> web.Applica
         from localstripe.server import app as localstripe_app
 
     _load(resources, state)
+    add_list_filters(resources)
     pending: set[asyncio.Task[None]] = set()
 
     def schedule(event: Any) -> None:

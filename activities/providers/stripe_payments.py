@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from typing import Any
 
@@ -26,6 +27,12 @@ TIMEOUT_SECONDS = 30.0
 # The SDK retries network failures and 409/429/5xx itself; with an idempotency key on every
 # create that is safe, and Temporal's activity retries cover anything longer.
 NETWORK_RETRIES = 2
+# charge_saved looks for an intent its key made before creating one: among the customer's
+# intents of this long (a period retried after any outage Temporal rides out), newest first,
+# PAGE at a time and SAVED_CHARGE_SCAN at most.
+SAVED_CHARGE_LOOKBACK_SECONDS = 400 * 24 * 3600
+PAGE = 100
+SAVED_CHARGE_SCAN = 1000
 
 # Where Stripe's API unit differs from ISO 4217 (docs.stripe.com/currencies#special-cases):
 # ISK is zero-decimal in ISO but two-decimal in Stripe's API; MGA the other way round.
@@ -130,6 +137,31 @@ def _state(intent: dict[str, Any]) -> GatewayState:
         gateway_status=stripe_status,
         payment_id=metadata.get("payment_id"),
     )
+
+
+def _declined(gateway_id: str, amount_minor: int, code: str, decline: str | None) -> GatewayState:
+    """An off-session charge the card declined, as charge_saved answers it."""
+    return GatewayState(
+        gateway=GatewayName.STRIPE,
+        gateway_id=gateway_id,
+        status=GatewayStatus.FAILED,
+        amount_minor=amount_minor,
+        amount_received_minor=0,
+        currency=code,
+        failure_code=decline or "card_declined",
+        gateway_status="declined",
+    )
+
+
+def _saved_charge_state(intent: dict[str, Any], amount_minor: int, code: str) -> GatewayState:
+    """An intent an earlier charge_saved made, answered as that call answered it: declined
+    (left waiting for another card, its last_payment_error telling why) the same way."""
+    error = intent.get("last_payment_error") or {}
+    if error and intent.get("status") in ("requires_payment_method", "canceled"):
+        return _declined(
+            str(intent["id"]), amount_minor, code, error.get("decline_code") or error.get("code")
+        )
+    return _state(intent)
 
 
 class StripePayments:
@@ -300,6 +332,18 @@ class StripePayments:
         }
 
         def call() -> GatewayState:
+            # Stripe forgets an idempotency key after 24 hours (localstripe keeps none): an
+            # intent this key already made is found by its metadata and answered, not repeated.
+            found = self._find_saved_charge(customer_id, key)
+            if found is not None:
+                if (
+                    int(found["amount"]) != params["amount"]
+                    or str(found["currency"]).lower() != params["currency"]
+                ):
+                    raise GatewayError(
+                        "stripe intent of this charge exists with another amount", permanent=True
+                    )
+                return _saved_charge_state(found, amount_minor, code)
             try:
                 intent = self._client.v1.payment_intents.create(
                     params=params,  # type: ignore[arg-type]
@@ -310,21 +354,31 @@ class StripePayments:
                 error = exc.error
                 declined = _id_of(getattr(error, "payment_intent", None)) if error else None
                 decline = (getattr(error, "decline_code", None) if error else None) or exc.code
-                return GatewayState(
-                    gateway=GatewayName.STRIPE,
-                    gateway_id=declined or "",
-                    status=GatewayStatus.FAILED,
-                    amount_minor=amount_minor,
-                    amount_received_minor=0,
-                    currency=code,
-                    failure_code=decline or "card_declined",
-                    gateway_status="declined",
-                )
+                return _declined(declined or "", amount_minor, code, decline)
             except stripe.StripeError as exc:
                 raise _error(exc) from None
             return _state(dict(intent.to_dict()))
 
         return await asyncio.to_thread(call)
+
+    def _find_saved_charge(self, customer_id: str, key: str) -> dict[str, Any] | None:
+        """The customer's intent that carries this charge's key in its metadata, looked for
+        among its intents of the last SAVED_CHARGE_LOOKBACK (newest first, at most
+        SAVED_CHARGE_SCAN of them)."""
+        since = int(time.time()) - SAVED_CHARGE_LOOKBACK_SECONDS
+        try:
+            page = self._client.v1.payment_intents.list(
+                params={"customer": customer_id, "created": {"gte": since}, "limit": PAGE}
+            )
+            for seen, intent in enumerate(page.auto_paging_iter()):
+                if seen >= SAVED_CHARGE_SCAN:
+                    break
+                found = dict(intent.to_dict())
+                if (found.get("metadata") or {}).get("idempotency_key") == key:
+                    return found
+        except stripe.StripeError as exc:
+            raise _error(exc) from None
+        return None
 
     def _call(self, verb: str, params: dict[str, Any], key: str) -> dict[str, Any]:
         try:
