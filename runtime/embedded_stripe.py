@@ -91,6 +91,7 @@ def add_list_filters(module: Any) -> None:
     def list_all(
         cls: Any,
         url: str,
+        /,
         customer: str | None = None,
         created: Any = None,
         limit: Any = None,

@@ -320,6 +320,9 @@ class StripePayments:
         key: str,
         metadata: dict[str, str],
     ) -> GatewayState:
+        """One off-session charge of the saved card, made once per key: an intent this key
+        already made (found by metadata.idempotency_key, even after Stripe has forgotten the
+        key) is answered as its charge was, declined or not, and nothing is charged again."""
         code = currency_code(currency)
         params: dict[str, Any] = {
             "amount": to_stripe_amount(amount_minor, code),
@@ -354,6 +357,10 @@ class StripePayments:
                 error = exc.error
                 declined = _id_of(getattr(error, "payment_intent", None)) if error else None
                 decline = (getattr(error, "decline_code", None) if error else None) or exc.code
+                if declined is None:
+                    # A peer that names no intent in the error (localstripe): the one just made.
+                    made = self._find_saved_charge(customer_id, key)
+                    declined = str(made["id"]) if made is not None else None
                 return _declined(declined or "", amount_minor, code, decline)
             except stripe.StripeError as exc:
                 raise _error(exc) from None
