@@ -159,6 +159,61 @@ def _part(kind: str, hospital: Any, a: Any, b: Any, n: Any, amount: Any) -> Any:
     )
 
 
+def _money_parts(
+    prefix: str,
+    owner: Any,
+    hospital: Any,
+    payment_owner: Any,
+    start: datetime,
+    end: datetime,
+    *,
+    outer: bool = False,
+) -> list[Any]:
+    """Two parts of the day's query for one kind of owner of payments: `<prefix>received`, what
+    was received that day, and `<prefix>refunded`, each refund on its own day (payment_refunds)
+    of money that was counted received; per the owner's hospital and currency. `outer`: a
+    payment without that owner still counts (hospital None), else only the owner's payments."""
+
+    def joined(query: Any) -> Any:
+        on = owner.id == payment_owner
+        return query.outerjoin(owner, on) if outer else query.join(owner, on)
+
+    received = joined(
+        select(
+            *_part(
+                f"{prefix}received",
+                hospital,
+                Payment.currency,
+                None,
+                func.count(),
+                func.sum(Payment.amount),
+            )
+        ).select_from(Payment)
+    )
+    refunded = joined(
+        select(
+            *_part(
+                f"{prefix}refunded",
+                hospital,
+                PaymentRefund.currency,
+                None,
+                func.count(),
+                func.sum(PaymentRefund.amount),
+            )
+        )
+        .select_from(PaymentRefund)
+        .join(Payment, Payment.id == PaymentRefund.payment_id)
+    )
+    return [
+        received.where(
+            Payment.status.in_(RECEIVED), _in(Payment.payment_date, start, end)
+        ).group_by(hospital, Payment.currency),
+        refunded.where(
+            Payment.status.in_(RECEIVED), _in(PaymentRefund.refunded_at, start, end)
+        ).group_by(hospital, PaymentRefund.currency),
+    ]
+
+
 def _day_query(start: datetime, end: datetime) -> Any:
     """Every figure of [start, end) in one round trip: a UNION ALL of one part per source."""
     earlier = aliased(Booking)
@@ -190,65 +245,11 @@ def _day_query(start: datetime, end: datetime) -> Any:
         .join(Booking, Booking.id == BookingStatusHistory.booking_id)
         .where(_in(BookingStatusHistory.created_at, start, end))
         .group_by(Booking.hospital_id, BookingStatusHistory.to_status),
-        select(
-            *_part(
-                "received",
-                Booking.hospital_id,
-                Payment.currency,
-                None,
-                func.count(),
-                func.sum(Payment.amount),
-            )
-        )
-        .select_from(Payment)
-        .outerjoin(Booking, Booking.id == Payment.booking_id)
-        .where(Payment.status.in_(RECEIVED), _in(Payment.payment_date, start, end))
-        .group_by(Booking.hospital_id, Payment.currency),
-        # Each refund on its own day (payment_refunds), of money that was counted received.
-        select(
-            *_part(
-                "refunded",
-                Booking.hospital_id,
-                PaymentRefund.currency,
-                None,
-                func.count(),
-                func.sum(PaymentRefund.amount),
-            )
-        )
-        .select_from(PaymentRefund)
-        .join(Payment, Payment.id == PaymentRefund.payment_id)
-        .outerjoin(Booking, Booking.id == Payment.booking_id)
-        .where(Payment.status.in_(RECEIVED), _in(PaymentRefund.refunded_at, start, end))
-        .group_by(Booking.hospital_id, PaymentRefund.currency),
-        select(
-            *_part(
-                "sub_received",
-                Subscription.hospital_id,
-                Payment.currency,
-                None,
-                func.count(),
-                func.sum(Payment.amount),
-            )
-        )
-        .select_from(Payment)
-        .join(Subscription, Subscription.id == Payment.subscription_id)
-        .where(Payment.status.in_(RECEIVED), _in(Payment.payment_date, start, end))
-        .group_by(Subscription.hospital_id, Payment.currency),
-        select(
-            *_part(
-                "sub_refunded",
-                Subscription.hospital_id,
-                PaymentRefund.currency,
-                None,
-                func.count(),
-                func.sum(PaymentRefund.amount),
-            )
-        )
-        .select_from(PaymentRefund)
-        .join(Payment, Payment.id == PaymentRefund.payment_id)
-        .join(Subscription, Subscription.id == Payment.subscription_id)
-        .where(Payment.status.in_(RECEIVED), _in(PaymentRefund.refunded_at, start, end))
-        .group_by(Subscription.hospital_id, PaymentRefund.currency),
+        # Money per owner: a booking's (its hospital) and a subscription's (its hospital, if any).
+        *_money_parts("", Booking, Booking.hospital_id, Payment.booking_id, start, end, outer=True),
+        *_money_parts(
+            "sub_", Subscription, Subscription.hospital_id, Payment.subscription_id, start, end
+        ),
         # Subscriptions that started (their first payment made them active) or ended after
         # having been active (churn); an unpaid one that lapses was never a subscriber.
         select(
